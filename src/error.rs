@@ -1,0 +1,134 @@
+//! The errors of the library: everything that stops a dry-run from producing a report.
+//!
+//! A failing statement of the plan is *not* an error (it is a result, `status: error` in the report), and neither
+//! is a `fail` verdict. An [`Error`] means the dry-run could not be done: bad input, no Postgres, a shadow that
+//! would not start, a schema that could not load in strict mode, a timeout.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why a dry-run could not produce a report.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read (or written).
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+
+    /// The input (a plan, a JSON plan) is malformed at a known place.
+    #[error("{file}:{line}:{column}: {message}")]
+    Input {
+        /// The file name as the user gave it (`-` for stdin).
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// No PostgreSQL server binaries (`initdb`, `postgres`) could be found.
+    #[error("no PostgreSQL server binaries found (looked in: {})", searched_list(.searched))]
+    PostgresNotFound {
+        /// Every directory that was looked at.
+        searched: Vec<PathBuf>,
+    },
+
+    /// The shadow server could not be set up or started.
+    #[error("the shadow Postgres could not start: {message}")]
+    ShadowStart {
+        /// What went wrong.
+        message: String,
+        /// The end of the server's log (or the failing tool's output), for diagnosis.
+        log: String,
+    },
+
+    /// The schema loaded with failures and strict mode was asked for.
+    #[error(
+        "{failed} statement(s) of the schema {file} failed to load (strict mode); first: {first}"
+    )]
+    SchemaFidelity {
+        /// The schema file.
+        file: String,
+        /// How many statements failed.
+        failed: usize,
+        /// The first failure, as `line:column: message`.
+        first: String,
+    },
+
+    /// Talking to the shadow failed outside of the plan's own statements (setup, measuring, cleanup).
+    #[error("{context}: {source}")]
+    Postgres {
+        /// What the tool was doing.
+        context: String,
+        /// The driver's error; use [`tokio_postgres::Error::as_db_error`] for SQLSTATE and fields.
+        source: tokio_postgres::Error,
+    },
+
+    /// A plan ended the dry-run's transaction on this database earlier, so it may hold committed changes and is not
+    /// used again.
+    #[error(
+        "shadow database {0} is spoiled: an earlier plan ended the dry-run's transaction in it"
+    )]
+    DatabaseSpoiled(String),
+
+    /// The dry-run took longer than its time limit and was stopped.
+    #[error("the dry-run did not finish within {}s and was stopped", .0.as_secs())]
+    Timeout(Duration),
+}
+
+fn searched_list(dirs: &[PathBuf]) -> String {
+    if dirs.is_empty() {
+        return "nowhere: PATH is empty".to_owned();
+    }
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn pg(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
+        Error::Postgres {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// A remedy to show the user, when there is an obvious one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::PostgresNotFound { .. } => Some(
+                "install the PostgreSQL server (Debian/Ubuntu: `apt-get install postgresql`, macOS: `brew install \
+                 postgresql`) or point --pg-bin at a directory holding initdb and postgres"
+                    .to_owned(),
+            ),
+            Error::ShadowStart { log, .. } if !log.trim().is_empty() => {
+                Some(format!("the server said:\n{}", log.trim_end()))
+            }
+            Error::SchemaFidelity { .. } => {
+                Some("fix the schema, or drop --strict-schema to dry-run with what did load".to_owned())
+            }
+            Error::Timeout(_) => Some("raise the limit with --timeout SECONDS".to_owned()),
+            Error::DatabaseSpoiled(_) => Some("load the source again for a fresh database".to_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,154 @@
+//! pgshadow answers one question before anything touches production: *what exactly would this SQL do?*
+//!
+//! It starts a throw-away **shadow** Postgres, loads a schema into it, runs the plan there inside a transaction
+//! that is always rolled back, **measures** what every statement did — rows inserted, updated and deleted per table
+//! including foreign-key cascades and triggers, every object dropped including what a CASCADE took, rows destroyed —
+//! and turns that into a [`Report`] with a pass/fail [`Verdict`] from a [`Policy`].
+//!
+//! The command-line tool is a thin layer over this library: an approval service can do everything it does.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), pgshadow::Error> {
+//! use pgshadow::{dry_run, DryRunOptions, Plan, Schema, Verdict};
+//!
+//! let schema = Schema {
+//!     file: "schema.sql".into(),
+//!     text: "CREATE TABLE users (id int PRIMARY KEY);
+//!            CREATE TABLE orders (id int, user_id int REFERENCES users ON DELETE CASCADE);
+//!            INSERT INTO users VALUES (1), (2);
+//!            INSERT INTO orders VALUES (10, 1), (11, 1), (12, 2);"
+//!         .into(),
+//! };
+//! let plan = Plan::parse("plan.sql", "DELETE FROM users WHERE id = 1;")?;
+//! let report = dry_run(&plan, Some(&schema), &DryRunOptions::default()).await?;
+//!
+//! // The cascade is measured, not guessed: two orders went with the user, so the default policy fails the plan.
+//! assert_eq!(report.summary.rows_deleted, 3);
+//! assert_eq!(report.verdict, Verdict::Fail);
+//! assert_eq!(report.findings[0].rule, "cascade-delete");
+//! println!("{}", pgshadow::report::render_table(&report));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The pieces are public too: [`Shadow::start_local`] starts a shadow that can serve many dry-runs,
+//! [`source::load`] loads a schema into a fresh database of it, [`measure::run_plan`] runs and measures a plan,
+//! and [`Policy::evaluate`] gives the verdict; [`dry_run_on`] strings them together on a shadow you keep.
+
+pub mod error;
+pub mod measure;
+pub mod plan;
+pub mod policy;
+pub mod report;
+pub mod shadow;
+pub mod source;
+
+use std::time::Duration;
+
+pub use error::{Error, Result};
+pub use measure::RunOptions;
+pub use plan::Plan;
+pub use policy::Policy;
+pub use report::{Report, Verdict};
+pub use shadow::{LocalOptions, Shadow};
+pub use source::Schema;
+
+/// Everything about how a [`dry_run`] is done.
+#[derive(Debug, Clone)]
+pub struct DryRunOptions {
+    /// How to start the local shadow.
+    pub shadow: LocalOptions,
+    /// How to run the plan.
+    pub run: RunOptions,
+    /// Fail with [`Error::SchemaFidelity`] when any statement of the schema did not load.
+    pub strict_schema: bool,
+    /// The policy that gives the verdict.
+    pub policy: Policy,
+    /// The most the whole dry-run may take, shadow start-up included. When it passes, the dry-run is stopped, the
+    /// shadow is removed and [`Error::Timeout`] is returned.
+    pub timeout: Duration,
+}
+
+/// The default time limit of a dry-run.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Default for DryRunOptions {
+    fn default() -> Self {
+        DryRunOptions {
+            shadow: LocalOptions::default(),
+            run: RunOptions::default(),
+            strict_schema: false,
+            policy: Policy::default(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// Starts a shadow, loads `schema` into it, dry-runs `plan` and removes the shadow again, on every path.
+pub async fn dry_run(
+    plan: &Plan,
+    schema: Option<&Schema>,
+    options: &DryRunOptions,
+) -> Result<Report> {
+    let work = async {
+        let shadow = Shadow::start_local(&options.shadow).await?;
+        let result = dry_run_on(&shadow, plan, schema, options).await;
+        shadow.shutdown().await?;
+        result
+    };
+    // On timeout the future is dropped, and with it the shadow, which stops its server and deletes its files.
+    tokio::time::timeout(options.timeout, work)
+        .await
+        .map_err(|_| Error::Timeout(options.timeout))?
+}
+
+/// Dry-runs `plan` on a shadow you started: loads `schema` into a fresh database, runs and measures the plan in a
+/// transaction that is rolled back, applies the policy, and drops the database again.
+pub async fn dry_run_on(
+    shadow: &Shadow,
+    plan: &Plan,
+    schema: Option<&Schema>,
+    options: &DryRunOptions,
+) -> Result<Report> {
+    let database = source::load(shadow, schema).await?;
+    if options.strict_schema {
+        if let (Some(first), Some(info)) = (database.fidelity.warnings.first(), &database.schema) {
+            return Err(Error::SchemaFidelity {
+                file: info.file.clone(),
+                failed: info.failed,
+                first: format!("{}:{}: {}", first.line, first.column, first.message),
+            });
+        }
+    }
+    let statements = measure::run_plan(shadow, &database, plan, &options.run).await?;
+    source::drop_database(shadow, &database).await?;
+    let (findings, verdict) = options.policy.evaluate(plan, &statements);
+    Ok(Report {
+        format_version: report::FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        verdict,
+        plan: report::PlanInfo {
+            source: plan.source.clone(),
+            format: plan.format,
+            statements: plan.statements.len(),
+            metadata: plan.metadata.clone(),
+        },
+        shadow: report::ShadowInfo {
+            provider: shadow.provider().to_owned(),
+            server_version: shadow.server_version().to_owned(),
+            binaries: format!(
+                "{} (from {})",
+                shadow.binaries().display(),
+                shadow.binaries_origin()
+            ),
+            role: measure::plan_role(&options.run).to_owned(),
+            superuser: options.run.superuser,
+            schema: database.schema.clone(),
+            fidelity: database.fidelity.clone(),
+        },
+        summary: report::summarize(&statements),
+        statements,
+        findings,
+    })
+}

@@ -1,0 +1,377 @@
+//! Executing a plan on a shadow database and measuring each statement.
+//!
+//! The plan runs on one connection that logs in as the plan role (or the superuser, when asked), inside one
+//! transaction that is always rolled back. Around each statement the executor reads this transaction's row
+//! counters and the `sql_drop` event trigger's log through the schema-qualified functions of [`queries`], so that
+//! rows changed by foreign-key actions and triggers, and everything a CASCADE dropped, are measured, not guessed.
+//! Measuring never prints and never renders; it returns the statements' reports.
+
+mod effects;
+mod queries;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio_postgres::error::ErrorPosition;
+
+use crate::error::{Error, Result};
+use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
+use crate::report::{StatementError, StatementReport, Status};
+use crate::shadow::{Session, Shadow, ADMIN_ROLE, PLAN_ROLE};
+use crate::source::Database;
+use effects::{DroppedRow, Oid, Snapshot, TableState};
+
+/// How a plan is run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Run the plan as the shadow's superuser instead of the non-superuser plan role.
+    pub superuser: bool,
+}
+
+/// The role a plan's connection logs in as under `options`.
+pub fn plan_role(options: &RunOptions) -> &'static str {
+    if options.superuser {
+        ADMIN_ROLE
+    } else {
+        PLAN_ROLE
+    }
+}
+
+/// Installs the measuring machinery into a freshly loaded database (as the bootstrap superuser).
+pub(crate) async fn install(admin: &Session) -> Result<()> {
+    admin
+        .client()
+        .batch_execute(queries::INSTALL)
+        .await
+        .map_err(|e| Error::pg("installing the measuring machinery", e))
+}
+
+/// Runs `plan` on `database` in a transaction that is rolled back, and measures every statement.
+pub async fn run_plan(
+    shadow: &Shadow,
+    database: &Database,
+    plan: &Plan,
+    options: &RunOptions,
+) -> Result<Vec<StatementReport>> {
+    if database.spoiled.load(Ordering::SeqCst) {
+        return Err(Error::DatabaseSpoiled(database.name().to_owned()));
+    }
+    let session = shadow.connect(plan_role(options), database.name()).await?;
+    session
+        .client()
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| Error::pg("starting the dry-run transaction", e))?;
+    let mut run = Run::start(&session, database).await?;
+    let mut reports = Vec::with_capacity(plan.statements.len());
+    let mut stopped = false;
+    for (i, statement) in plan.statements.iter().enumerate() {
+        let mut report = blank_report(i + 1, statement);
+        if stopped {
+            report.status = Status::NotRun;
+        } else {
+            run.statement(statement, &mut report).await?;
+            stopped = report.status == Status::Error;
+            tracing::info!(
+                statement_index = report.index,
+                status = ?report.status,
+                rows_affected = report.rows_affected,
+                rows_destroyed = report.rows_destroyed,
+                "statement measured"
+            );
+        }
+        reports.push(report);
+    }
+    // Whatever happened, nothing the plan did survives. (After an error the transaction is aborted, and ROLLBACK
+    // is still the way out of it.)
+    session
+        .client()
+        .batch_execute("ROLLBACK")
+        .await
+        .map_err(|e| Error::pg("rolling the dry-run back", e))?;
+    Ok(reports)
+}
+
+/// The measuring state of one plan run.
+struct Run<'a> {
+    session: &'a Session,
+    database: &'a Database,
+    transaction_start: String,
+    /// Row count of every table, kept current statement by statement.
+    known_rows: HashMap<Oid, i64>,
+    /// The tables as of the end of the last statement.
+    tables: Snapshot,
+    /// Position in the event trigger's log up to which drops have been reported.
+    dropped_seq: i64,
+}
+
+impl<'a> Run<'a> {
+    async fn start(session: &'a Session, database: &'a Database) -> Result<Run<'a>> {
+        let client = session.client();
+        let measuring = |e| Error::pg("measuring the shadow before the plan", e);
+        let transaction_start: String = client
+            .query_one(queries::TRANSACTION_START, &[])
+            .await
+            .map_err(measuring)?
+            .get(0);
+        let known_rows = client
+            .query(queries::BASELINE_COUNTS, &[])
+            .await
+            .map_err(measuring)?
+            .iter()
+            .map(|r| (r.get::<_, Oid>(0), r.get::<_, i64>(1)))
+            .collect();
+        let mut run = Run {
+            session,
+            database,
+            transaction_start,
+            known_rows,
+            tables: Snapshot::new(),
+            dropped_seq: 0,
+        };
+        run.tables = run.snapshot().await?;
+        Ok(run)
+    }
+
+    async fn statement(
+        &mut self,
+        statement: &PlanStatement,
+        report: &mut StatementReport,
+    ) -> Result<()> {
+        let kind = statement.classification.kind;
+        match kind {
+            StatementKind::Begin | StatementKind::Commit => {
+                report.status = Status::Ok;
+                report.note = Some(
+                    "not sent: the dry-run already runs the whole plan in one transaction, which it rolls back".into(),
+                );
+                return Ok(());
+            }
+            StatementKind::Rollback | StatementKind::PrepareTransaction => {
+                report.status = Status::Error;
+                report.error = Some(refusal(
+                    statement,
+                    "pgshadow cannot dry-run a plan that ends its own transaction this way yet; \
+                     remove it to measure the statements before it",
+                ));
+                return Ok(());
+            }
+            _ => {}
+        }
+        let direct = self.resolve_targets(statement).await?;
+        let started = Instant::now();
+        let result = self.session.run(&statement.raw).await;
+        report.duration_ms = Some((started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
+        match result {
+            Ok(rows) => {
+                report.status = Status::Ok;
+                report.rows_affected = Some(rows);
+            }
+            Err(e) => match e.as_db_error() {
+                Some(db) => {
+                    report.status = Status::Error;
+                    report.error = Some(statement_error(statement, db));
+                    return Ok(());
+                }
+                None => return Err(Error::pg(format!("running statement {}", report.index), e)),
+            },
+        }
+        if self.transaction_ended().await? {
+            self.database.spoiled.store(true, Ordering::SeqCst);
+            report.status = Status::Error;
+            report.error = Some(refusal(
+                statement,
+                "this statement ended the dry-run's transaction; pgshadow stopped measuring here",
+            ));
+            return Ok(());
+        }
+        if kind == StatementKind::RollbackToSavepoint {
+            // Rolled-back rows still count in the transaction's counters: count every table again.
+            self.known_rows = self.recount(self.tables.keys().copied()).await?;
+        }
+        self.measure(report, &direct).await
+    }
+
+    /// Compares the tables with their state before the statement and reads what was dropped.
+    async fn measure(&mut self, report: &mut StatementReport, direct: &HashSet<Oid>) -> Result<()> {
+        let after = self.snapshot().await?;
+        let recounted = self
+            .recount(effects::needs_recount(&self.tables, &after))
+            .await?;
+        let changes = effects::compare(
+            &self.tables,
+            &after,
+            &mut self.known_rows,
+            &recounted,
+            direct,
+        );
+        self.tables = after;
+        let dropped = self.dropped().await?;
+        report.dropped_objects = effects::dropped_objects(&dropped, &changes.dropped_rows);
+        report.rows_destroyed = changes
+            .effects
+            .iter()
+            .map(|e| e.deleted + e.truncated)
+            .sum::<u64>()
+            + report
+                .dropped_objects
+                .iter()
+                .filter_map(|o| o.rows)
+                .sum::<u64>();
+        report.table_effects = changes.effects;
+        Ok(())
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::TABLE_STATE, &[])
+            .await
+            .map_err(|e| Error::pg("reading the tables' state", e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let state = TableState {
+                    name: r.get(1),
+                    relfilenode: r.get(2),
+                    inserted: r.get(3),
+                    updated: r.get(4),
+                    deleted: r.get(5),
+                };
+                (r.get::<_, Oid>(0), state)
+            })
+            .collect())
+    }
+
+    async fn recount(&self, tables: impl IntoIterator<Item = Oid>) -> Result<HashMap<Oid, i64>> {
+        let mut counts = HashMap::new();
+        for oid in tables {
+            let row = self
+                .session
+                .client()
+                .query_one(queries::COUNT_ROWS, &[&oid])
+                .await
+                .map_err(|e| Error::pg("counting rows", e))?;
+            counts.insert(oid, row.get(0));
+        }
+        Ok(counts)
+    }
+
+    async fn dropped(&mut self) -> Result<Vec<DroppedRow>> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::DROPPED_SINCE, &[&self.dropped_seq])
+            .await
+            .map_err(|e| Error::pg("reading the dropped objects", e))?;
+        const PG_CLASS: Oid = 1259;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                self.dropped_seq = self.dropped_seq.max(r.get(0));
+                DroppedRow {
+                    is_relation: r.get::<_, Oid>(1) == PG_CLASS,
+                    objid: r.get(2),
+                    original: r.get(3),
+                    normal: r.get(4),
+                    object_type: r.get(5),
+                    schema_name: r.get(6),
+                    identity: r.get(7),
+                }
+            })
+            .collect())
+    }
+
+    /// The tables the statement names, with their partitions and children, resolved as the plan would resolve them.
+    async fn resolve_targets(&self, statement: &PlanStatement) -> Result<HashSet<Oid>> {
+        let names: Vec<String> = statement
+            .classification
+            .targets
+            .iter()
+            .map(|t| quote_name(t))
+            .collect();
+        if names.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let rows = self
+            .session
+            .client()
+            .query(queries::RESOLVE_TABLES, &[&names])
+            .await
+            .map_err(|e| Error::pg("resolving the statement's tables", e))?;
+        Ok(rows.iter().map(|r| r.get::<_, Oid>(0)).collect())
+    }
+
+    /// True when the plan committed or rolled back the dry-run's transaction (the classifier may not have seen it).
+    async fn transaction_ended(&self) -> Result<bool> {
+        let row = self
+            .session
+            .client()
+            .query_one(queries::TRANSACTION_START, &[])
+            .await
+            .map_err(|e| Error::pg("checking the dry-run transaction", e))?;
+        Ok(row.get::<_, String>(0) != self.transaction_start)
+    }
+}
+
+/// A statement's report before it runs.
+fn blank_report(index: usize, statement: &PlanStatement) -> StatementReport {
+    StatementReport {
+        index,
+        element: statement.element,
+        line: statement.raw.line,
+        column: statement.raw.column,
+        sql: statement.raw.text.clone(),
+        kind: statement.classification.kind,
+        targets: statement.classification.targets.clone(),
+        status: Status::NotRun,
+        note: None,
+        rows_affected: None,
+        duration_ms: None,
+        table_effects: Vec::new(),
+        dropped_objects: Vec::new(),
+        rows_destroyed: 0,
+        error: None,
+    }
+}
+
+/// Postgres's error, positioned in the plan.
+fn statement_error(
+    statement: &PlanStatement,
+    db: &tokio_postgres::error::DbError,
+) -> StatementError {
+    let (line, column) = match db.position() {
+        Some(ErrorPosition::Original(p)) => script_position(&statement.raw, *p as usize),
+        _ => (statement.raw.line, statement.raw.column),
+    };
+    StatementError {
+        sqlstate: Some(db.code().code().to_owned()),
+        message: db.message().to_owned(),
+        detail: db.detail().map(str::to_owned),
+        hint: db.hint().map(str::to_owned),
+        line,
+        column,
+    }
+}
+
+/// pgshadow's own refusal of a statement, at the statement's start.
+fn refusal(statement: &PlanStatement, message: &str) -> StatementError {
+    StatementError {
+        sqlstate: None,
+        message: message.to_owned(),
+        detail: None,
+        hint: None,
+        line: statement.raw.line,
+        column: statement.raw.column,
+    }
+}
+
+/// `schema.table` as the classifier normalised it, quoted part by part for `to_regclass`.
+fn quote_name(name: &str) -> String {
+    name.split('.')
+        .map(crate::source::quote_ident)
+        .collect::<Vec<_>>()
+        .join(".")
+}

@@ -1,0 +1,119 @@
+//! Every catalog query and every piece of measuring machinery, in one place.
+//!
+//! The machinery lives in the schema `pgshadow_internal`, owned by the bootstrap superuser. The plan role can call
+//! its reading functions (they only describe the caller's own transaction) but cannot change any of it. Functions run
+//! with `search_path = pg_catalog, pg_temp` and every name is schema-qualified, so nothing a plan creates or any
+//! `search_path` it sets can stand in for them. The queries the plan's connection sends call only these
+//! schema-qualified functions, with no operators a plan could shadow.
+
+/// Installs the machinery in a database. Run as the bootstrap superuser after the source is loaded.
+pub(crate) const INSTALL: &str = r#"
+CREATE SCHEMA pgshadow_internal;
+REVOKE ALL ON SCHEMA pgshadow_internal FROM PUBLIC;
+GRANT USAGE ON SCHEMA pgshadow_internal TO PUBLIC;
+
+-- Objects dropped in the current transaction, as the sql_drop event trigger saw them.
+CREATE TABLE pgshadow_internal.dropped (
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    classid oid, objid oid, objsubid integer,
+    original boolean, normal boolean,
+    object_type text, schema_name text, object_identity text
+);
+REVOKE ALL ON pgshadow_internal.dropped FROM PUBLIC;
+
+CREATE FUNCTION pgshadow_internal.on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    INSERT INTO pgshadow_internal.dropped
+        (classid, objid, objsubid, original, normal, object_type, schema_name, object_identity)
+    SELECT d.classid, d.objid, d.objsubid, d.original, d.normal, d.object_type, d.schema_name, d.object_identity
+    FROM pg_catalog.pg_event_trigger_dropped_objects() AS d;
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgshadow_internal.on_sql_drop() FROM PUBLIC;
+CREATE EVENT TRIGGER pgshadow_sql_drop ON sql_drop EXECUTE FUNCTION pgshadow_internal.on_sql_drop();
+
+-- Every ordinary table (and partition) with its storage and this transaction's row counters.
+CREATE FUNCTION pgshadow_internal.table_state(
+    OUT relid oid, OUT table_name text, OUT relfilenode oid,
+    OUT inserted bigint, OUT updated bigint, OUT deleted bigint)
+RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relfilenode,
+           pg_stat_get_xact_tuples_inserted(c.oid),
+           pg_stat_get_xact_tuples_updated(c.oid),
+           pg_stat_get_xact_tuples_deleted(c.oid)
+    FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r'
+      AND n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema', 'pgshadow_internal'])
+      AND n.nspname !~ '^pg_toast'
+      AND (n.nspname !~ '^pg_temp_' OR n.oid = pg_my_temp_schema())
+$fn$;
+
+-- The exact number of rows in one table, whoever may read it (the plan role may lack SELECT, or be hidden rows by
+-- row-level security).
+CREATE FUNCTION pgshadow_internal.count_rows(rel oid) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM ONLY %s', rel::regclass) INTO n;
+    RETURN n;
+END
+$fn$;
+
+-- Objects the event trigger saw after position `since`.
+CREATE FUNCTION pgshadow_internal.dropped_since(since bigint,
+    OUT seq bigint, OUT classid oid, OUT objid oid, OUT original boolean, OUT normal boolean,
+    OUT object_type text, OUT schema_name text, OUT object_identity text)
+RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT d.seq, d.classid, d.objid, d.original, d.normal, d.object_type, d.schema_name, d.object_identity
+    FROM pgshadow_internal.dropped AS d WHERE d.seq > since ORDER BY d.seq
+$fn$;
+
+-- The tables named by a statement (quoted names), resolved in the caller's search_path, with their partitions
+-- and inheritance children.
+CREATE FUNCTION pgshadow_internal.resolve_tables(names text[], path text) RETURNS SETOF oid
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    roots oid[];
+BEGIN
+    PERFORM set_config('search_path', path, true);
+    SELECT array_agg(r) INTO roots
+    FROM (SELECT to_regclass(x) AS r FROM unnest(names) AS x) AS t WHERE r IS NOT NULL;
+    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+    RETURN QUERY
+    WITH RECURSIVE tree(oid) AS (
+        SELECT unnest(coalesce(roots, '{}'::oid[]))
+        UNION
+        SELECT i.inhrelid FROM pg_inherits AS i JOIN tree ON i.inhparent = tree.oid
+    )
+    SELECT tree.oid FROM tree;
+END
+$fn$;
+"#;
+
+/// Baseline: every table with its exact row count, at the start of the plan's transaction.
+pub(crate) const BASELINE_COUNTS: &str =
+    "SELECT relid, pgshadow_internal.count_rows(relid) FROM pgshadow_internal.table_state()";
+
+/// The state of every table now.
+pub(crate) const TABLE_STATE: &str =
+    "SELECT relid, table_name, relfilenode, inserted, updated, deleted FROM pgshadow_internal.table_state()";
+
+/// The exact row count of one table.
+pub(crate) const COUNT_ROWS: &str = "SELECT pgshadow_internal.count_rows($1)";
+
+/// Objects dropped after a position of the log.
+pub(crate) const DROPPED_SINCE: &str =
+    "SELECT seq, classid, objid, original, normal, object_type, schema_name, \
+     object_identity FROM pgshadow_internal.dropped_since($1)";
+
+/// Tables named by a statement (`$1`: quoted names), resolved in the plan's `search_path` of the moment.
+pub(crate) const RESOLVE_TABLES: &str =
+    "SELECT pgshadow_internal.resolve_tables($1, pg_catalog.current_setting('search_path'))";
+
+/// The start time of the current transaction: if it changes, the plan ended the dry-run's transaction.
+pub(crate) const TRANSACTION_START: &str =
+    "SELECT pg_catalog.transaction_timestamp()::pg_catalog.text";

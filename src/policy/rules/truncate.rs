@@ -1,0 +1,50 @@
+//! `truncate`: a statement removed rows with TRUNCATE (including tables a `TRUNCATE ... CASCADE` reached).
+
+use super::rows;
+use crate::report::StatementReport;
+
+pub(super) const SUMMARY: &str = "a statement truncated tables, removing their rows";
+
+pub(super) fn check(report: &StatementReport) -> Option<String> {
+    let tables: Vec<String> = report
+        .table_effects
+        .iter()
+        .filter(|e| e.truncated > 0)
+        .map(|e| format!("{} ({})", e.table, rows(e.truncated)))
+        .collect();
+    (!tables.is_empty()).then(|| format!("truncates {}", tables.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::rules::test_support::measured;
+    use crate::report::TableEffect;
+
+    fn truncated(table: &str, n: u64) -> TableEffect {
+        TableEffect {
+            table: table.into(),
+            inserted: 0,
+            updated: 0,
+            deleted: 0,
+            truncated: n,
+            direct: true,
+        }
+    }
+
+    #[test]
+    fn truncated_rows_are_reported_per_table() {
+        let (mut report, _) = measured("TRUNCATE a CASCADE");
+        report.table_effects = vec![truncated("public.a", 2), truncated("public.b", 1)];
+        assert_eq!(
+            check(&report).as_deref(),
+            Some("truncates public.a (2 rows), public.b (1 row)")
+        );
+    }
+
+    #[test]
+    fn truncating_empty_tables_is_not_reported() {
+        let (report, _) = measured("TRUNCATE a");
+        assert_eq!(check(&report), None);
+    }
+}

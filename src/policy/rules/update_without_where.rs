@@ -1,0 +1,44 @@
+//! `update-without-where`: an UPDATE with no WHERE clause changed rows — usually every row of the table.
+
+use super::rows;
+use crate::plan::{Classification, StatementKind};
+use crate::report::StatementReport;
+
+pub(super) const SUMMARY: &str = "an UPDATE without a WHERE clause changed rows";
+
+pub(super) fn check(report: &StatementReport, classification: &Classification) -> Option<String> {
+    let touched = report.rows_affected.unwrap_or(0);
+    (classification.kind == StatementKind::Update
+        && classification.has_where == Some(false)
+        && touched > 0)
+        .then(|| {
+            format!(
+                "UPDATE without WHERE changed {} in {}",
+                rows(touched),
+                classification.targets.join(", ")
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::rules::test_support::measured;
+
+    #[test]
+    fn an_update_without_where_that_changed_rows_is_found() {
+        let (mut report, c) = measured("UPDATE accounts SET balance = 0");
+        report.rows_affected = Some(1);
+        assert_eq!(
+            check(&report, &c).as_deref(),
+            Some("UPDATE without WHERE changed 1 row in accounts")
+        );
+    }
+
+    #[test]
+    fn an_update_with_where_is_not() {
+        let (mut report, c) = measured("UPDATE accounts SET balance = 0 WHERE id = 7");
+        report.rows_affected = Some(1);
+        assert_eq!(check(&report, &c), None);
+    }
+}

@@ -1,0 +1,39 @@
+//! The report model and its renderers. Renderers are functions from the model to text: they never query.
+
+mod json;
+mod model;
+mod table;
+
+pub use json::render_json;
+pub use model::*;
+pub use table::render_table;
+
+/// Totals over the statements' reports.
+pub fn summarize(statements: &[StatementReport]) -> Summary {
+    let mut summary = Summary {
+        statements: statements.len(),
+        ..Summary::default()
+    };
+    for s in statements {
+        match s.status {
+            Status::Ok => summary.statements_ok += 1,
+            Status::Error => summary.statements_failed += 1,
+            Status::NotRun => summary.statements_not_run += 1,
+        }
+        for e in &s.table_effects {
+            summary.rows_inserted += e.inserted;
+            summary.rows_updated += e.updated;
+            summary.rows_deleted += e.deleted;
+            summary.rows_truncated += e.truncated;
+        }
+        summary.rows_destroyed += s.rows_destroyed;
+        summary.objects_dropped += s.dropped_objects.len();
+        summary.tables_dropped += s
+            .dropped_objects
+            .iter()
+            .filter(|o| o.object_type == "table")
+            .count();
+        summary.duration_ms += s.duration_ms.unwrap_or(0.0);
+    }
+    summary
+}

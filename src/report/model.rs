@@ -1,0 +1,280 @@
+//! The impact report: a plain, serializable model and a versioned contract.
+//!
+//! Field names here are what other tools read from `--format json`; `docs/report.md` documents every one of them.
+//! Renaming or removing a field, or changing its meaning, is a breaking change and bumps [`FORMAT_VERSION`];
+//! adding a field is not.
+
+use serde::Serialize;
+
+use crate::plan::StatementKind;
+
+/// Version of the JSON report format. Bumped on every breaking change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything a dry-run found out, and the verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Always [`FORMAT_VERSION`] for reports made by this version of the library.
+    pub format_version: u32,
+    /// The pgshadow version that made the report.
+    pub tool_version: String,
+    /// The policy's verdict.
+    pub verdict: Verdict,
+    /// What was dry-run.
+    pub plan: PlanInfo,
+    /// Where it was dry-run, and how faithful that shadow is.
+    pub shadow: ShadowInfo,
+    /// One entry per statement of the plan, in order.
+    pub statements: Vec<StatementReport>,
+    /// Totals over all statements.
+    pub summary: Summary,
+    /// Why the verdict is what it is; empty when nothing was found.
+    pub findings: Vec<Finding>,
+}
+
+/// The outcome of the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Nothing the policy forbids happened.
+    Pass,
+    /// At least one finding of severity `error`.
+    Fail,
+}
+
+impl Verdict {
+    /// `pass` / `fail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+/// The plan that was dry-run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanInfo {
+    /// The plan's file name as given (`-` for standard input).
+    pub source: String,
+    /// `sql` or `json`.
+    pub format: PlanFormat,
+    /// How many statements the plan has.
+    pub statements: usize,
+    /// For JSON plans: every top-level member except `statements`, carried over unchanged (`agent`, `intent`, ...).
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How the plan was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanFormat {
+    /// A SQL script.
+    Sql,
+    /// `{"statements": ["...", ...], ...metadata}`.
+    Json,
+}
+
+/// The shadow the plan ran on.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShadowInfo {
+    /// Which provider made the shadow (`local`).
+    pub provider: String,
+    /// The shadow server's `server_version`.
+    pub server_version: String,
+    /// Where the server binaries came from.
+    pub binaries: String,
+    /// The role the plan's connection logged in as.
+    pub role: String,
+    /// Whether that role is a superuser (`--superuser`).
+    pub superuser: bool,
+    /// The schema that was loaded, if any.
+    pub schema: Option<SchemaInfo>,
+    /// How faithful the shadow is to the source.
+    pub fidelity: Fidelity,
+}
+
+/// The schema file loaded into the shadow.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchemaInfo {
+    /// The file name as given.
+    pub file: String,
+    /// Statements in the file (psql meta-commands not counted).
+    pub statements: usize,
+    /// Statements that failed to load.
+    pub failed: usize,
+}
+
+/// How faithful the shadow is to the source it was loaded from.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Fidelity {
+    /// Everything that did not load as written; empty for a faithful shadow.
+    pub warnings: Vec<FidelityWarning>,
+}
+
+/// One statement (or psql meta-command) of the source that did not load.
+#[derive(Debug, Clone, Serialize)]
+pub struct FidelityWarning {
+    /// The source file.
+    pub file: String,
+    /// 1-based line of the statement (or of the error position inside it).
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The SQLSTATE, when Postgres rejected it.
+    pub sqlstate: Option<String>,
+    /// What went wrong.
+    pub message: String,
+    /// The start of the statement.
+    pub statement: String,
+}
+
+/// What one statement of the plan did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatementReport {
+    /// 1-based position in the plan.
+    pub index: usize,
+    /// For JSON plans: the 0-based index in the `statements` array; `line`/`column` are then inside that string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub element: Option<usize>,
+    /// 1-based line of the statement's first character.
+    pub line: usize,
+    /// 1-based column of the statement's first character, in characters.
+    pub column: usize,
+    /// The statement as written (without the terminating `;`).
+    pub sql: String,
+    /// What kind of statement the text is (`unknown` when the classifier could not parse it).
+    pub kind: StatementKind,
+    /// Objects the statement names, as written (lower-cased unless quoted).
+    pub targets: Vec<String>,
+    /// `ok`, `error` or `not_run`.
+    pub status: Status,
+    /// Set when pgshadow handled the statement itself instead of sending it (a plan's own BEGIN / COMMIT).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The row count of the command tag (rows returned for SELECT); `null` unless `ok`.
+    pub rows_affected: Option<u64>,
+    /// Wall time of the statement on the shadow; `null` unless it ran.
+    pub duration_ms: Option<f64>,
+    /// Rows changed per table, including cascades and triggers.
+    pub table_effects: Vec<TableEffect>,
+    /// Every object dropped, including what a CASCADE took.
+    pub dropped_objects: Vec<DroppedObject>,
+    /// Rows deleted + rows truncated + rows held by dropped tables.
+    pub rows_destroyed: u64,
+    /// Why the statement failed.
+    pub error: Option<StatementError>,
+}
+
+/// Whether a statement ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// It ran and succeeded.
+    Ok,
+    /// It failed; the plan stopped here.
+    Error,
+    /// An earlier statement failed, so this one was not run (as a transactional apply would not run it).
+    NotRun,
+}
+
+/// Rows one statement changed in one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableEffect {
+    /// `schema.table`, quoted where Postgres would quote it.
+    pub table: String,
+    /// Rows inserted.
+    pub inserted: u64,
+    /// Rows updated (an `ON DELETE SET NULL` counts as an update of the child rows).
+    pub updated: u64,
+    /// Rows deleted.
+    pub deleted: u64,
+    /// Rows removed by TRUNCATE.
+    pub truncated: u64,
+    /// True when the statement names this table (or it is a partition or child of one it names); false when a
+    /// foreign-key action or a trigger changed it.
+    pub direct: bool,
+}
+
+/// One object a statement dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DroppedObject {
+    /// Postgres's object type (`table`, `view`, `table constraint`, `index`, `sequence`, `function`, ...).
+    #[serde(rename = "type")]
+    pub object_type: String,
+    /// Postgres's object identity (`public.users`, `orders_user_id_fkey on public.orders`).
+    pub identity: String,
+    /// True when only CASCADE dropped it: without CASCADE the statement would have failed instead.
+    pub cascaded: bool,
+    /// For a table: the rows it held just before the statement. `null` for other objects.
+    pub rows: Option<u64>,
+}
+
+/// A statement's error, with Postgres's fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatementError {
+    /// The SQLSTATE code (`42601`); `null` when pgshadow refused the statement itself.
+    pub sqlstate: Option<String>,
+    /// The primary message.
+    pub message: String,
+    /// Postgres's DETAIL.
+    pub detail: Option<String>,
+    /// Postgres's HINT.
+    pub hint: Option<String>,
+    /// Where the error points in the plan (1-based); the statement's start when Postgres gave no position.
+    pub line: usize,
+    /// Column of that point, in characters.
+    pub column: usize,
+}
+
+/// Totals over the plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Statements in the plan.
+    pub statements: usize,
+    /// Statements that ran and succeeded.
+    pub statements_ok: usize,
+    /// Statements that failed (0 or 1: the plan stops at the first).
+    pub statements_failed: usize,
+    /// Statements not run because an earlier one failed.
+    pub statements_not_run: usize,
+    /// Rows inserted in all tables.
+    pub rows_inserted: u64,
+    /// Rows updated in all tables.
+    pub rows_updated: u64,
+    /// Rows deleted in all tables.
+    pub rows_deleted: u64,
+    /// Rows removed by TRUNCATE.
+    pub rows_truncated: u64,
+    /// Rows deleted, truncated or held by dropped tables.
+    pub rows_destroyed: u64,
+    /// Objects dropped (as listed in `dropped_objects`).
+    pub objects_dropped: usize,
+    /// Tables dropped, named or cascaded.
+    pub tables_dropped: usize,
+    /// Time spent in the plan's statements.
+    pub duration_ms: f64,
+}
+
+/// Severity of a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth knowing; does not change the verdict.
+    Warning,
+    /// Makes the verdict `fail`.
+    Error,
+}
+
+/// One reason for the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The rule's stable id (`drop-table`).
+    pub rule: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The 1-based index of the statement it is about.
+    pub statement: Option<usize>,
+    /// What happened, with the measured numbers.
+    pub message: String,
+}

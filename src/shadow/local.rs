@@ -1,0 +1,419 @@
+//! The `local` provider: a private, throw-away cluster made with the machine's own `initdb` and `postgres`.
+//!
+//! The cluster lives in a fresh temporary directory (mode 0700) and listens on a Unix socket inside it only
+//! (`listen_addresses = ''`), so nothing else on the machine can reach it. It runs with settings that are only safe
+//! for a cluster that is thrown away (`fsync = off`, ...). As root, `initdb` and `postgres` run as an unprivileged OS
+//! user (they refuse root), who is given the private directory.
+//!
+//! [`LocalCluster`] owns the server process and the directory: dropping it stops the server (immediate shutdown) and
+//! deletes the directory, on every exit path that unwinds. The server also gets `SIGQUIT` from the kernel if this
+//! process dies without unwinding (parent-death signal), so even a `SIGKILL`ed pgshadow leaves no server running.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::{Pid, User};
+
+use super::binaries::PgBinaries;
+use crate::error::{Error, Result};
+
+/// The bootstrap superuser of every local cluster.
+pub(crate) const ADMIN_ROLE: &str = "pgshadow_admin";
+/// The port number; with a private socket directory it only names the socket file.
+pub(crate) const PORT: u16 = 5432;
+
+/// Settings for a local cluster.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// Directory of `initdb` and `postgres` (`--pg-bin`); searched for when `None`.
+    pub pg_bin: Option<PathBuf>,
+    /// The OS user to run the server as when pgshadow runs as root (`--os-user`); `postgres` if that user exists,
+    /// else `nobody`, when `None`. Ignored when not running as root.
+    pub os_user: Option<String>,
+    /// How long `initdb` plus server start-up may take.
+    pub startup_timeout: Duration,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            pg_bin: None,
+            os_user: None,
+            startup_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A running private cluster. Dropping it stops the server and deletes its directory.
+pub(crate) struct LocalCluster {
+    /// Declared before `dir`: the server must stop before its directory goes.
+    postmaster: Option<Postmaster>,
+    dir: Option<tempfile::TempDir>,
+    pub(crate) binaries: PgBinaries,
+}
+
+impl LocalCluster {
+    /// The directory holding the server's Unix socket.
+    pub(crate) fn socket_dir(&self) -> &Path {
+        self.dir
+            .as_ref()
+            .map_or(Path::new("/nonexistent"), |d| d.path())
+    }
+
+    /// Makes the directory, runs `initdb` and starts the server. Blocking: call from a blocking context.
+    pub(crate) fn start(opts: &LocalOptions) -> Result<LocalCluster> {
+        let binaries = PgBinaries::find(opts.pg_bin.as_deref())?;
+        let deadline = Instant::now() + opts.startup_timeout;
+        let run_as = os_user(opts.os_user.as_deref())?;
+        let dir = private_dir(run_as.as_ref())?;
+        let mut cluster = LocalCluster {
+            postmaster: None,
+            dir: Some(dir),
+            binaries,
+        };
+        let root = cluster.socket_dir().to_path_buf();
+        let data = root.join("data");
+        cluster.initdb(&data, run_as.as_ref())?;
+        write_settings(&data, &root)?;
+        let log = root.join("server.log");
+        cluster.postmaster = Some(Postmaster::spawn(
+            &cluster.binaries,
+            &data,
+            &log,
+            run_as.as_ref(),
+        )?);
+        tracing::debug!(dir = %root.display(), "shadow server started, waiting for it to accept connections");
+        cluster.wait_ready(&log, deadline)?;
+        Ok(cluster)
+    }
+
+    fn initdb(&self, data: &Path, run_as: Option<&User>) -> Result<()> {
+        let mut cmd = Command::new(self.binaries.program("initdb"));
+        cmd.arg("-D")
+            .arg(data)
+            .args([
+                "-U",
+                ADMIN_ROLE,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .current_dir(self.socket_dir())
+            .stdin(Stdio::null());
+        as_user(&mut cmd, run_as);
+        let out = cmd.output().map_err(|e| Error::ShadowStart {
+            message: format!(
+                "could not run {}: {e}",
+                self.binaries.program("initdb").display()
+            ),
+            log: String::new(),
+        })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(Error::ShadowStart {
+            message: format!("initdb failed ({})", out.status),
+            log: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        })
+    }
+
+    /// Polls the socket until the server accepts connections, the server dies, or the deadline passes.
+    fn wait_ready(&self, log: &Path, deadline: Instant) -> Result<()> {
+        let socket = self.socket_dir().join(format!(".s.PGSQL.{PORT}"));
+        let lock = self.socket_dir().join("data").join("postmaster.pid");
+        loop {
+            if let Some(status) = self.postmaster.as_ref().and_then(|p| p.exit_status()) {
+                return Err(Error::ShadowStart {
+                    message: format!("the server exited during start-up ({status})"),
+                    log: tail(log),
+                });
+            }
+            // postmaster.pid's last line reads "ready" once the server accepts connections.
+            if socket.exists() && std::fs::read_to_string(&lock).is_ok_and(|s| s.contains("ready"))
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::ShadowStart {
+                    message: "the server did not accept connections in time".to_owned(),
+                    log: tail(log),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        if let Some(postmaster) = self.postmaster.take() {
+            postmaster.stop();
+        }
+        if let Some(dir) = self.dir.take() {
+            let path = dir.path().to_path_buf();
+            if let Err(e) = dir.close() {
+                tracing::warn!(dir = %path.display(), error = %e, "could not remove the shadow's directory");
+            }
+        }
+    }
+}
+
+/// The server process, watched by a thread that waits for it.
+struct Postmaster {
+    pid: Pid,
+    /// Set by the watcher thread when the process has exited.
+    status: Arc<Mutex<Option<ExitStatus>>>,
+    watcher: Option<JoinHandle<()>>,
+}
+
+impl Postmaster {
+    /// Starts `postgres -D data`. The process is spawned by a dedicated thread that then waits for it: the
+    /// parent-death signal is tied to the spawning thread, and this one lives exactly as long as the server.
+    fn spawn(
+        binaries: &PgBinaries,
+        data: &Path,
+        log: &Path,
+        run_as: Option<&User>,
+    ) -> Result<Postmaster> {
+        let log_file = std::fs::File::create(log).map_err(|e| Error::io(log, e))?;
+        if let Some(user) = run_as {
+            nix::unistd::chown(log, Some(user.uid), Some(user.gid))
+                .map_err(|e| Error::io(log, std::io::Error::from(e)))?;
+        }
+        let log_err = log_file.try_clone().map_err(|e| Error::io(log, e))?;
+        let mut cmd = Command::new(binaries.program("postgres"));
+        cmd.arg("-D")
+            .arg(data)
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(log_err);
+        cmd.current_dir(data).process_group(0);
+        as_user(&mut cmd, run_as);
+        // SAFETY: the closure only makes async-signal-safe system calls (prctl, getppid).
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGQUIT).map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        let (started_tx, started_rx) = mpsc::channel();
+        let status = Arc::new(Mutex::new(None));
+        let status_for_watcher = Arc::clone(&status);
+        let watcher = std::thread::Builder::new()
+            .name("pgshadow-postmaster".to_owned())
+            .spawn(move || match cmd.spawn() {
+                Ok(mut child) => {
+                    let _ = started_tx.send(Ok(child.id()));
+                    if let Ok(exit) = child.wait() {
+                        *status_for_watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(exit);
+                    }
+                }
+                Err(e) => {
+                    let _ = started_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| Error::ShadowStart {
+                message: format!("could not start a thread: {e}"),
+                log: String::new(),
+            })?;
+        let pid = match started_rx.recv() {
+            Ok(Ok(pid)) => pid,
+            Ok(Err(e)) => {
+                let _ = watcher.join();
+                return Err(Error::ShadowStart {
+                    message: format!(
+                        "could not run {}: {e}",
+                        binaries.program("postgres").display()
+                    ),
+                    log: String::new(),
+                });
+            }
+            Err(_) => {
+                return Err(Error::ShadowStart {
+                    message: "the server watcher died".to_owned(),
+                    log: String::new(),
+                })
+            }
+        };
+        let pid = Pid::from_raw(i32::try_from(pid).expect("a Linux pid fits in i32"));
+        Ok(Postmaster {
+            pid,
+            status,
+            watcher: Some(watcher),
+        })
+    }
+
+    fn exit_status(&self) -> Option<ExitStatus> {
+        *self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Immediate shutdown (SIGQUIT: the postmaster stops every backend and exits without a checkpoint; the data is
+    /// thrown away anyway), escalating to SIGKILL if it has not exited within five seconds.
+    fn stop(mut self) {
+        if self.exit_status().is_none() {
+            let _ = kill(self.pid, Signal::SIGQUIT);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while self.exit_status().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if self.exit_status().is_none() {
+                tracing::warn!(
+                    pid = self.pid.as_raw(),
+                    "shadow server ignored SIGQUIT; killing it"
+                );
+                let _ = kill(self.pid, Signal::SIGKILL);
+            }
+        }
+        if let Some(watcher) = self.watcher.take() {
+            let _ = watcher.join();
+        }
+    }
+}
+
+/// The OS user to run `initdb` and `postgres` as: `None` when not root (run as ourselves).
+fn os_user(requested: Option<&str>) -> Result<Option<User>> {
+    if !nix::unistd::geteuid().is_root() {
+        if let Some(name) = requested {
+            tracing::warn!(
+                os_user = name,
+                "--os-user only applies when running as root; ignoring it"
+            );
+        }
+        return Ok(None);
+    }
+    let candidates: Vec<&str> = match requested {
+        Some(name) => vec![name],
+        None => vec!["postgres", "nobody"],
+    };
+    for name in &candidates {
+        if let Ok(Some(user)) = User::from_name(name) {
+            if user.uid.is_root() {
+                return Err(start_error(format!(
+                    "--os-user {name} is root; initdb and postgres refuse to run as root"
+                )));
+            }
+            return Ok(Some(user));
+        }
+    }
+    Err(start_error(format!(
+        "running as root, and none of the OS users {} exists to run the server as (initdb and postgres refuse \
+         root); create one (`useradd --system postgres`) or pass --os-user NAME",
+        candidates.join(", ")
+    )))
+}
+
+fn start_error(message: String) -> Error {
+    Error::ShadowStart {
+        message,
+        log: String::new(),
+    }
+}
+
+fn as_user(cmd: &mut Command, user: Option<&User>) {
+    if let Some(user) = user {
+        cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+        cmd.env("HOME", &user.dir)
+            .env("USER", &user.name)
+            .env("LOGNAME", &user.name);
+    }
+}
+
+/// A fresh private directory (0700) for the cluster, given to `run_as` when set.
+fn private_dir(run_as: Option<&User>) -> Result<tempfile::TempDir> {
+    let base = std::env::temp_dir();
+    let dir = tempfile::Builder::new()
+        .prefix("pgshadow-")
+        .tempdir_in(&base)
+        .map_err(|e| Error::io(&base, e))?;
+    // The socket path must fit in sockaddr_un (107 bytes on Linux).
+    let socket = dir.path().join(format!(".s.PGSQL.{PORT}"));
+    if socket.as_os_str().len() > 107 {
+        return Err(start_error(format!(
+            "the socket path {} is too long for a Unix socket; set TMPDIR to a shorter directory such as /tmp",
+            socket.display()
+        )));
+    }
+    if let Some(user) = run_as {
+        nix::unistd::chown(dir.path(), Some(user.uid), Some(user.gid))
+            .map_err(|e| Error::io(dir.path(), std::io::Error::from(e)))?;
+        if let Some(blocked) = unreachable_ancestor(&base, user) {
+            return Err(start_error(format!(
+                "the OS user {} cannot reach {} (the server's directory is inside it); set TMPDIR to a directory \
+                 every user can enter, such as /tmp",
+                user.name,
+                blocked.display()
+            )));
+        }
+    }
+    Ok(dir)
+}
+
+/// The first directory from `/` down to `dir` that `user` may not enter, judged by its permission bits.
+fn unreachable_ancestor(dir: &Path, user: &User) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let mut path = PathBuf::new();
+    for part in dir.components() {
+        path.push(part);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let mode = meta.mode();
+        let can_enter = if meta.uid() == user.uid.as_raw() {
+            mode & 0o100 != 0
+        } else if meta.gid() == user.gid.as_raw() {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !can_enter {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// Appends the disposable-cluster settings to `postgresql.conf`.
+fn write_settings(data: &Path, socket_dir: &Path) -> Result<()> {
+    let conf = data.join("postgresql.conf");
+    let socket_dir = socket_dir.display().to_string().replace('\'', "''");
+    let settings = format!(
+        "\n# pgshadow: a private, disposable cluster\n\
+         listen_addresses = ''\n\
+         unix_socket_directories = '{socket_dir}'\n\
+         port = {PORT}\n\
+         fsync = off\n\
+         synchronous_commit = off\n\
+         full_page_writes = off\n\
+         wal_level = minimal\n\
+         max_wal_senders = 0\n\
+         autovacuum = off\n\
+         jit = off\n\
+         logging_collector = off\n"
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&conf)
+        .map_err(|e| Error::io(&conf, e))?;
+    file.write_all(settings.as_bytes())
+        .map_err(|e| Error::io(&conf, e))
+}
+
+/// The last lines of a log file, for error messages.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}

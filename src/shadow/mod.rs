@@ -1,0 +1,137 @@
+//! Shadows: throw-away Postgres servers that plans are dry-run on, and their lifecycle.
+//!
+//! A [`Shadow`] is a running server that pgshadow created and owns. Each source loaded into it gets a database of
+//! its own ([`crate::source::load`]); plans run there as a non-superuser role. Dropping the shadow stops the server
+//! and deletes everything it wrote; [`Shadow::shutdown`] does the same from async code.
+
+mod binaries;
+mod local;
+pub(crate) mod session;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use binaries::PgBinaries;
+pub use local::LocalOptions;
+
+use crate::error::{Error, Result};
+use local::LocalCluster;
+pub(crate) use session::Session;
+
+/// The superuser that sets shadows up. Plans never log in as it unless `--superuser` is asked for.
+pub(crate) const ADMIN_ROLE: &str = local::ADMIN_ROLE;
+/// A superuser that loads sources, so that what it created can be handed to [`PLAN_ROLE`] afterwards (objects of
+/// the bootstrap superuser cannot be reassigned).
+pub(crate) const LOADER_ROLE: &str = "pgshadow_loader";
+/// The non-superuser role plans run as. It owns (or is a member of the owners of) everything a source loads.
+pub(crate) const PLAN_ROLE: &str = "pgshadow_plan";
+
+/// How to reach a shadow's server.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) socket_dir: PathBuf,
+    pub(crate) port: u16,
+}
+
+/// A running shadow Postgres, created and owned by pgshadow.
+pub struct Shadow {
+    cluster: LocalCluster,
+    endpoint: Endpoint,
+    server_version: String,
+    next_database: AtomicUsize,
+}
+
+impl Shadow {
+    /// Starts a private local cluster ([`LocalOptions`]) and prepares its roles.
+    pub async fn start_local(options: &LocalOptions) -> Result<Shadow> {
+        let options = options.clone();
+        let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(&options))
+            .await
+            .map_err(|e| Error::ShadowStart {
+                message: format!("start-up task failed: {e}"),
+                log: String::new(),
+            })??;
+        let endpoint = Endpoint {
+            socket_dir: cluster.socket_dir().to_path_buf(),
+            port: local::PORT,
+        };
+        let mut shadow = Shadow {
+            cluster,
+            endpoint,
+            server_version: String::new(),
+            next_database: AtomicUsize::new(1),
+        };
+        shadow.server_version = shadow.prepare_roles().await?;
+        tracing::info!(
+            provider = shadow.provider(),
+            server_version = %shadow.server_version,
+            binaries = %shadow.binaries().display(),
+            "shadow ready"
+        );
+        Ok(shadow)
+    }
+
+    /// Creates the loader and plan roles; returns the server's version.
+    async fn prepare_roles(&self) -> Result<String> {
+        let admin = self.connect(ADMIN_ROLE, "postgres").await?;
+        let setup = format!(
+            "CREATE ROLE {LOADER_ROLE} LOGIN SUPERUSER; \
+             CREATE ROLE {PLAN_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;"
+        );
+        admin
+            .client()
+            .batch_execute(&setup)
+            .await
+            .map_err(|e| Error::pg("creating the shadow's roles", e))?;
+        let row = admin
+            .client()
+            .query_one("SELECT pg_catalog.current_setting('server_version')", &[])
+            .await
+            .map_err(|e| Error::pg("reading the server version", e))?;
+        Ok(row.get(0))
+    }
+
+    /// Which provider made this shadow.
+    pub fn provider(&self) -> &'static str {
+        "local"
+    }
+
+    /// The server's `server_version` (`15.18 (Debian 15.18-0+deb12u1)`).
+    pub fn server_version(&self) -> &str {
+        &self.server_version
+    }
+
+    /// The directory of the server binaries in use.
+    pub fn binaries(&self) -> &Path {
+        &self.cluster.binaries.dir
+    }
+
+    /// How the binaries were found (`PATH`, `--pg-bin`, ...).
+    pub fn binaries_origin(&self) -> &'static str {
+        self.cluster.binaries.origin
+    }
+
+    /// Stops the server and deletes its directory. Dropping the shadow does the same, blocking.
+    pub async fn shutdown(self) -> Result<()> {
+        tokio::task::spawn_blocking(move || drop(self))
+            .await
+            .map_err(|e| Error::ShadowStart {
+                message: format!("shutdown task failed: {e}"),
+                log: String::new(),
+            })
+    }
+
+    pub(crate) async fn connect(&self, role: &str, database: &str) -> Result<Session> {
+        Session::connect(&self.endpoint, role, database)
+            .await
+            .map_err(|e| Error::pg(format!("connecting to the shadow as {role}"), e))
+    }
+
+    /// A database name not used before in this shadow.
+    pub(crate) fn new_database_name(&self) -> String {
+        format!(
+            "shadow_{}",
+            self.next_database.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}

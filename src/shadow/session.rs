@@ -1,0 +1,117 @@
+//! A connection to one database of a shadow, and the one way statements of a script are sent to it.
+
+use futures_util::{pin_mut, SinkExt, TryStreamExt};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls};
+
+use super::Endpoint;
+use crate::plan::RawStatement;
+
+/// One connection, driven by a spawned task that ends when the session is dropped.
+pub(crate) struct Session {
+    client: Client,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Session {
+    /// Connects over the shadow's Unix socket as `role`. Every connection logs in as the role it acts as: the
+    /// plan's connection never starts as a superuser that could `RESET ROLE` back.
+    pub(crate) async fn connect(
+        endpoint: &Endpoint,
+        role: &str,
+        database: &str,
+    ) -> Result<Session, tokio_postgres::Error> {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host_path(&endpoint.socket_dir)
+            .port(endpoint.port)
+            .user(role)
+            .dbname(database)
+            .application_name("pgshadow");
+        let (client, connection) = config.connect(NoTls).await?;
+        let driver = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "shadow connection ended");
+            }
+        });
+        Ok(Session { client, driver })
+    }
+
+    /// The driver's client, for typed queries.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs one statement of a script and returns the row count of its command tag. Result rows are counted as
+    /// they stream in, never kept. A `COPY ... FROM STDIN` statement gets its data.
+    ///
+    /// The extended query protocol is used on purpose: it refuses a text holding more than one statement, so a
+    /// statement can never smuggle a second one (a `COMMIT`, say) past the splitter and the classifier.
+    pub(crate) async fn run(&self, statement: &RawStatement) -> Result<u64, tokio_postgres::Error> {
+        if let Some(data) = &statement.copy_data {
+            let sink = self
+                .client
+                .copy_in::<_, bytes::Bytes>(statement.text.as_str())
+                .await?;
+            pin_mut!(sink);
+            sink.send(bytes::Bytes::copy_from_slice(data.as_bytes()))
+                .await?;
+            return sink.finish().await;
+        }
+        if copies_to_stdout(&statement.text) {
+            // Postgres sends one CopyData message per row.
+            let stream = self.client.copy_out(statement.text.as_str()).await?;
+            pin_mut!(stream);
+            let mut rows = 0;
+            while stream.try_next().await?.is_some() {
+                rows += 1;
+            }
+            return Ok(rows);
+        }
+        let no_params: [&(dyn ToSql + Sync); 0] = [];
+        let stream = self
+            .client
+            .query_raw(statement.text.as_str(), no_params)
+            .await?;
+        pin_mut!(stream);
+        let mut returned = 0;
+        while stream.try_next().await?.is_some() {
+            returned += 1;
+        }
+        Ok(stream.rows_affected().unwrap_or(returned))
+    }
+}
+
+/// `COPY ... TO STDOUT`: the words `TO STDOUT` after a leading `COPY`.
+fn copies_to_stdout(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    words.first().is_some_and(|w| w == "copy")
+        && words
+            .windows(2)
+            .any(|w| w[0] == "to" && w[1].trim_end_matches(';') == "stdout")
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copies_to_stdout;
+
+    #[test]
+    fn copy_to_stdout_is_recognised() {
+        assert!(copies_to_stdout("COPY t TO STDOUT"));
+        assert!(copies_to_stdout(
+            "copy (select 1) to\n  stdout with (format csv)"
+        ));
+        assert!(!copies_to_stdout("COPY t FROM STDIN"));
+        assert!(!copies_to_stdout("COPY t TO '/tmp/file'"));
+        assert!(!copies_to_stdout("SELECT 'copy to stdout'"));
+    }
+}

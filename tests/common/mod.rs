@@ -1,0 +1,188 @@
+//! Shared test helpers: running the real binary in an isolated temp directory, checking nothing is left behind,
+//! and dry-running through the library. Every test here starts real shadows through the code under test.
+
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pgshadow::{DryRunOptions, Plan, Report, Schema};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A private TMPDIR for one run of the binary, so a test can see exactly what the run left behind. It is made
+/// enterable by every user (0711), as /tmp is, because as root the shadow server runs as another OS user.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("pgshadow-test-")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
+            .expect("chmod");
+        Sandbox { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `pgshadow ARGS` with TMPDIR pointing into the sandbox, run from the repository root.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgshadow"));
+        cmd.args(args)
+            .current_dir(root())
+            .env("TMPDIR", self.path())
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run pgshadow")
+    }
+
+    /// Fails when the run left a file in the sandbox or a server process started from it.
+    pub fn assert_clean(&self) {
+        let left: Vec<_> = std::fs::read_dir(self.path())
+            .expect("read sandbox")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
+        let processes = processes_mentioning(&self.path().to_string_lossy());
+        assert!(
+            processes.is_empty(),
+            "server processes left running: {processes:?}"
+        );
+    }
+}
+
+/// Every running process: pid and command line.
+fn processes() -> Vec<(u32, String)> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            Some((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")))
+        })
+        .collect()
+}
+
+/// Command lines of running processes that contain `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    processes()
+        .into_iter()
+        .filter(|(_, c)| c.contains(needle))
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// Pids of running processes whose command line contains `needle`.
+pub fn pids_mentioning(needle: &str) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|(_, c)| c.contains(needle))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Pids of the children of `parent`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|(pid, _)| {
+            // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')'.
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(parent)
+            })
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// Standard output as JSON, with the output shown when it is not.
+pub fn json_of(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e})\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+pub fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Dry-runs `plan` on a fresh shadow loaded with `schema`, through the library, with the default options.
+pub async fn dry_run(schema: &str, plan: &str) -> Report {
+    dry_run_with(schema, plan, &DryRunOptions::default()).await
+}
+
+pub async fn dry_run_with(schema: &str, plan: &str, options: &DryRunOptions) -> Report {
+    let schema = Schema {
+        file: "schema.sql".into(),
+        text: schema.into(),
+    };
+    let plan = Plan::parse("plan.sql", plan).expect("plan parses");
+    pgshadow::dry_run(&plan, Some(&schema), options)
+        .await
+        .expect("dry-run")
+}
+
+/// `expected` is contained in `actual`: every key of an expected object is in the actual one with a contained
+/// value; arrays have the same length and every expected element is contained in a distinct actual element, in any
+/// order. Returns where the first difference is.
+pub fn contained(
+    expected: &serde_json::Value,
+    actual: &serde_json::Value,
+    path: &str,
+) -> Result<(), String> {
+    use serde_json::Value;
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (key, value) in e {
+                let here = format!("{path}.{key}");
+                let Some(actual) = a.get(key) else {
+                    return Err(format!("{here}: missing"));
+                };
+                contained(value, actual, &here)?;
+            }
+            Ok(())
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if e.len() != a.len() {
+                return Err(format!(
+                    "{path}: expected {} elements, got {}: {}",
+                    e.len(),
+                    a.len(),
+                    actual
+                ));
+            }
+            let mut used = vec![false; a.len()];
+            for (i, item) in e.iter().enumerate() {
+                let found = (0..a.len()).find(|&j| !used[j] && contained(item, &a[j], "").is_ok());
+                match found {
+                    Some(j) => used[j] = true,
+                    None => return Err(format!("{path}[{i}]: no match for {item} in {actual}")),
+                }
+            }
+            Ok(())
+        }
+        _ if expected == actual => Ok(()),
+        _ => Err(format!("{path}: expected {expected}, got {actual}")),
+    }
+}

@@ -1,0 +1,80 @@
+//! Walks `scenarios/`: each folder's plan is dry-run by the real binary on its schema, and the JSON report and the
+//! exit code must match the folder's `expected.json` (see `scenarios/README.md`).
+
+mod common;
+
+use common::{contained, json_of, Sandbox};
+
+#[test]
+fn every_scenario_meets_its_expectation() {
+    let dir = common::root().join("scenarios");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("scenarios/")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("expected.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 5,
+        "expected at least five scenarios, found {names:?}"
+    );
+
+    let mut failures = Vec::new();
+    for name in &names {
+        if let Err(why) = check(name) {
+            failures.push(format!("{name}: {why}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios failed:\n{}",
+        failures.len(),
+        names.len(),
+        failures.join("\n")
+    );
+}
+
+fn check(name: &str) -> Result<(), String> {
+    let folder = format!("scenarios/{name}");
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join(&folder).join("expected.json"))
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("expected.json: {e}"))?;
+    let plan = ["plan.sql", "plan.json"]
+        .into_iter()
+        .map(|p| format!("{folder}/{p}"))
+        .find(|p| common::root().join(p).is_file())
+        .ok_or("no plan.sql or plan.json")?;
+    let schema = format!("{folder}/schema.sql");
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["run", &plan, "--schema", &schema, "--format", "json"]);
+    sandbox.assert_clean();
+    let code = output.status.code();
+    let want_code = expected["exit_code"].as_i64().map(|c| c as i32);
+    if code != want_code {
+        return Err(format!(
+            "exit code {code:?}, expected {want_code:?}; stderr: {}",
+            common::stderr_of(&output)
+        ));
+    }
+    contained(&expected["report"], &json_of(&output), "report")
+}
+
+#[test]
+fn containment_checks_what_it_claims() {
+    use serde_json::json;
+    let actual = json!({"a": 1, "b": [{"x": 1, "y": 2}, {"x": 3}]});
+    assert!(contained(&json!({"b": [{"x": 3}, {"x": 1}]}), &actual, "").is_ok());
+    assert!(contained(&json!({"a": 2}), &actual, "").is_err());
+    assert!(contained(&json!({"c": 1}), &actual, "").is_err());
+    assert!(
+        contained(&json!({"b": [{"x": 1}]}), &actual, "").is_err(),
+        "arrays must be pinned whole"
+    );
+    assert!(
+        contained(&json!({"b": [{"x": 1}, {"x": 1}]}), &actual, "").is_err(),
+        "elements match once"
+    );
+}
