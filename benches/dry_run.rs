@@ -11,9 +11,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use pgshadow::{DryRunOptions, Plan, Schema, Shadow};
 
 fn generated_dump() -> String {
-    let mut dump = String::from(
-        "SET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\n",
-    );
+    let mut dump =
+        String::from("SET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\n");
     for i in 0..2_000 {
         let _ = writeln!(
             dump,
@@ -31,50 +30,29 @@ fn generated_dump() -> String {
 
 fn split(c: &mut Criterion) {
     let dump = generated_dump();
-    c.bench_function("split/pg_dump_10k_rows", |b| {
-        b.iter(|| pgshadow::plan::split(std::hint::black_box(&dump)))
-    });
+    c.bench_function("split/pg_dump_10k_rows", |b| b.iter(|| pgshadow::plan::split(std::hint::black_box(&dump))));
 }
 
 fn scenario(file: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/scenarios/seed-incident/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("scenario")
+    std::fs::read_to_string(format!("{}/scenarios/seed-incident/{file}", env!("CARGO_MANIFEST_DIR"))).expect("scenario")
 }
 
 fn dry_run(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let schema = Schema {
-        file: "schema.sql".into(),
-        text: scenario("schema.sql"),
-    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let schema = Schema { file: "schema.sql".into(), text: scenario("schema.sql") };
     let plan = Plan::parse("plan.sql", &scenario("plan.sql")).expect("plan");
     let options = DryRunOptions::default();
 
     let mut group = c.benchmark_group("dry_run");
     group.sample_size(10);
     group.bench_function("seed_incident_cold", |b| {
-        b.to_async(&runtime).iter(|| async {
-            pgshadow::dry_run(&plan, Some(&schema), &options)
-                .await
-                .expect("dry-run")
-        })
+        b.to_async(&runtime)
+            .iter(|| async { pgshadow::dry_run(&plan, Some(&schema), &options).await.expect("dry-run") })
     });
-    let shadow = runtime
-        .block_on(Shadow::start_local(&options.shadow))
-        .expect("shadow");
+    let shadow = runtime.block_on(Shadow::start_local(&options.shadow)).expect("shadow");
     group.bench_function("seed_incident_warm", |b| {
-        b.to_async(&runtime).iter(|| async {
-            pgshadow::dry_run_on(&shadow, &plan, Some(&schema), &options)
-                .await
-                .expect("dry-run")
-        })
+        b.to_async(&runtime)
+            .iter(|| async { pgshadow::dry_run_on(&shadow, &plan, Some(&schema), &options).await.expect("dry-run") })
     });
     group.finish();
     runtime.block_on(shadow.shutdown()).expect("shutdown");

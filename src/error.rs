@@ -50,9 +50,7 @@ pub enum Error {
     },
 
     /// The schema loaded with failures and strict mode was asked for.
-    #[error(
-        "{failed} statement(s) of the schema {file} failed to load (strict mode); first: {first}"
-    )]
+    #[error("{failed} statement(s) of the schema {file} failed to load (strict mode); first: {first}")]
     SchemaFidelity {
         /// The schema file.
         file: String,
@@ -73,9 +71,7 @@ pub enum Error {
 
     /// A plan ended the dry-run's transaction on this database earlier, so it may hold committed changes and is not
     /// used again.
-    #[error(
-        "shadow database {0} is spoiled: an earlier plan ended the dry-run's transaction in it"
-    )]
+    #[error("shadow database {0} is spoiled: an earlier plan ended the dry-run's transaction in it")]
     DatabaseSpoiled(String),
 
     /// The dry-run took longer than its time limit and was stopped.
@@ -87,26 +83,17 @@ fn searched_list(dirs: &[PathBuf]) -> String {
     if dirs.is_empty() {
         return "nowhere: PATH is empty".to_owned();
     }
-    dirs.iter()
-        .map(|d| d.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 
     pub(crate) fn pg(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
-        Error::Postgres {
-            context: context.into(),
-            source,
-        }
+        Error::Postgres { context: context.into(), source }
     }
 
     /// A remedy to show the user, when there is an obvious one.

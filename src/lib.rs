@@ -86,11 +86,7 @@ impl Default for DryRunOptions {
 }
 
 /// Starts a shadow, loads `schema` into it, dry-runs `plan` and removes the shadow again, on every path.
-pub async fn dry_run(
-    plan: &Plan,
-    schema: Option<&Schema>,
-    options: &DryRunOptions,
-) -> Result<Report> {
+pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptions) -> Result<Report> {
     let work = async {
         let shadow = Shadow::start_local(&options.shadow).await?;
         let result = dry_run_on(&shadow, plan, schema, options).await;
@@ -98,9 +94,7 @@ pub async fn dry_run(
         result
     };
     // On timeout the future is dropped, and with it the shadow, which stops its server and deletes its files.
-    tokio::time::timeout(options.timeout, work)
-        .await
-        .map_err(|_| Error::Timeout(options.timeout))?
+    tokio::time::timeout(options.timeout, work).await.map_err(|_| Error::Timeout(options.timeout))?
 }
 
 /// Dry-runs `plan` on a shadow you started: loads `schema` into a fresh database, runs and measures the plan in a
@@ -137,11 +131,7 @@ pub async fn dry_run_on(
         shadow: report::ShadowInfo {
             provider: shadow.provider().to_owned(),
             server_version: shadow.server_version().to_owned(),
-            binaries: format!(
-                "{} (from {})",
-                shadow.binaries().display(),
-                shadow.binaries_origin()
-            ),
+            binaries: format!("{} (from {})", shadow.binaries().display(), shadow.binaries_origin()),
             role: measure::plan_role(&options.run).to_owned(),
             superuser: options.run.superuser,
             schema: database.schema.clone(),

@@ -108,11 +108,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => {
             init_logging(args.quiet, args.verbose);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => return fail(&pgshadow::Error::io("<tokio runtime>", e)),
             };
@@ -123,14 +119,8 @@ fn main() -> ExitCode {
 
 async fn run(args: RunArgs) -> ExitCode {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut sigterm), Ok(mut sigint)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return fail(&pgshadow::Error::io(
-            "<signal handlers>",
-            std::io::Error::other("could not install"),
-        ));
+    let (Ok(mut sigterm), Ok(mut sigint)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return fail(&pgshadow::Error::io("<signal handlers>", std::io::Error::other("could not install")));
     };
     // Whichever finishes first, the others are dropped: a dropped dry-run removes its shadow before we exit.
     tokio::select! {
@@ -150,14 +140,8 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
         None => None,
     };
     let options = DryRunOptions {
-        shadow: LocalOptions {
-            pg_bin: args.pg_bin.clone(),
-            os_user: args.os_user.clone(),
-            ..LocalOptions::default()
-        },
-        run: RunOptions {
-            superuser: args.superuser,
-        },
+        shadow: LocalOptions { pg_bin: args.pg_bin.clone(), os_user: args.os_user.clone(), ..LocalOptions::default() },
+        run: RunOptions { superuser: args.superuser },
         strict_schema: args.strict_schema,
         timeout: Duration::from_secs(args.timeout),
         ..DryRunOptions::default()
@@ -173,10 +157,7 @@ fn finish(args: &RunArgs, report: &Report) -> ExitCode {
     };
     let written = match &args.output {
         Some(path) => write_atomically(path, &text),
-        None => std::io::stdout()
-            .lock()
-            .write_all(text.as_bytes())
-            .map_err(|e| pgshadow::Error::io("<stdout>", e)),
+        None => std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| pgshadow::Error::io("<stdout>", e)),
     };
     if let Err(e) = written {
         return fail(&e);
@@ -194,10 +175,8 @@ fn write_atomically(path: &Path, text: &str) -> pgshadow::Result<()> {
         _ => Path::new("."),
     };
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| pgshadow::Error::io(dir, e))?;
-    file.write_all(text.as_bytes())
-        .map_err(|e| pgshadow::Error::io(path, e))?;
-    file.persist(path)
-        .map_err(|e| pgshadow::Error::io(path, e.error))?;
+    file.write_all(text.as_bytes()).map_err(|e| pgshadow::Error::io(path, e))?;
+    file.persist(path).map_err(|e| pgshadow::Error::io(path, e.error))?;
     Ok(())
 }
 
@@ -224,9 +203,5 @@ fn init_logging(quiet: bool, verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(color)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(color).init();
 }

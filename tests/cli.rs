@@ -12,8 +12,7 @@ use common::{json_of, stderr_of, Sandbox};
 const SCHEMA: &str = "scenarios/seed-incident/schema.sql";
 
 fn write(sandbox: &Sandbox, name: &str, text: &str) -> String {
-    // Inputs live beside the sandbox, not in it: the sandbox must end up empty.
-    let path = sandbox.path().with_extension(name);
+    let path = sandbox.input(name);
     std::fs::write(&path, text).expect("write input");
     path.to_string_lossy().into_owned()
 }
@@ -23,11 +22,7 @@ fn a_missing_plan_file_is_exit_2_naming_it() {
     let sandbox = Sandbox::new();
     let output = sandbox.run(&["run", "no/such/plan.sql", "--schema", SCHEMA]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr_of(&output).contains("error: no/such/plan.sql: "),
-        "{}",
-        stderr_of(&output)
-    );
+    assert!(stderr_of(&output).contains("error: no/such/plan.sql: "), "{}", stderr_of(&output));
     assert!(output.stdout.is_empty(), "no report on a tool error");
     sandbox.assert_clean();
 }
@@ -35,34 +30,21 @@ fn a_missing_plan_file_is_exit_2_naming_it() {
 #[test]
 fn a_malformed_json_plan_is_exit_2_with_line_and_column() {
     let sandbox = Sandbox::new();
-    let plan = write(
-        &sandbox,
-        "json",
-        "{\n  \"agent\": \"a\",\n  \"statements\": [\"SELECT 1\" \"SELECT 2\"]\n}\n",
-    );
+    let plan = write(&sandbox, "json", "{\n  \"agent\": \"a\",\n  \"statements\": [\"SELECT 1\" \"SELECT 2\"]\n}\n");
     let output = sandbox.run(&["run", &plan, "--schema", SCHEMA]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = stderr_of(&output);
-    assert!(
-        stderr.contains(&format!("error: {plan}:3:31: invalid JSON plan")),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("error: {plan}:3:29: invalid JSON plan")), "{stderr}");
     sandbox.assert_clean();
 }
 
 #[test]
 fn a_shell_meta_command_is_refused_at_its_line_before_anything_starts() {
     let sandbox = Sandbox::new();
-    let plan = write(
-        &sandbox,
-        "sql",
-        "SELECT 1;\n\\! touch /tmp/pgshadow-owned\n",
-    );
+    let plan = write(&sandbox, "sql", "SELECT 1;\n\\! touch /tmp/pgshadow-owned\n");
     let output = sandbox.run(&["run", &plan, "--schema", SCHEMA]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr_of(&output).contains(&format!(
-        "{plan}:2:1: psql meta-command \\! is not supported"
-    )));
+    assert!(stderr_of(&output).contains(&format!("{plan}:2:1: psql meta-command \\! is not supported")));
     assert!(!std::path::Path::new("/tmp/pgshadow-owned").exists());
     sandbox.assert_clean();
 }
@@ -70,24 +52,12 @@ fn a_shell_meta_command_is_refused_at_its_line_before_anything_starts() {
 #[test]
 fn no_postgres_binaries_is_exit_2_with_install_advice() {
     let sandbox = Sandbox::new();
-    let output = sandbox.run(&[
-        "run",
-        "scenarios/seed-incident/plan.sql",
-        "--schema",
-        SCHEMA,
-        "--pg-bin",
-        "/nonexistent",
-    ]);
+    let output =
+        sandbox.run(&["run", "scenarios/seed-incident/plan.sql", "--schema", SCHEMA, "--pg-bin", "/nonexistent"]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = stderr_of(&output);
-    assert!(
-        stderr.contains("no PostgreSQL server binaries found (looked in: /nonexistent)"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("hint: install the PostgreSQL server"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("no PostgreSQL server binaries found (looked in: /nonexistent)"), "{stderr}");
+    assert!(stderr.contains("hint: install the PostgreSQL server"), "{stderr}");
     sandbox.assert_clean();
 }
 
@@ -101,12 +71,7 @@ fn a_plan_on_stdin_is_dry_run_and_its_verdict_is_the_exit_code() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"SELECT 1;\nSELECT 2;\n")
-        .expect("write plan");
+    child.stdin.take().expect("stdin").write_all(b"SELECT 1;\nSELECT 2;\n").expect("write plan");
     let output = child.wait_with_output().expect("wait");
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
     let report = json_of(&output);
@@ -119,7 +84,7 @@ fn a_plan_on_stdin_is_dry_run_and_its_verdict_is_the_exit_code() {
 #[test]
 fn output_goes_whole_to_the_file_and_nothing_to_stdout() {
     let sandbox = Sandbox::new();
-    let out = sandbox.path().with_extension("report.json");
+    let out = sandbox.input("report.json");
     let output = sandbox.run(&[
         "run",
         "scenarios/seed-incident/plan.sql",
@@ -135,70 +100,51 @@ fn output_goes_whole_to_the_file_and_nothing_to_stdout() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).expect("report")).expect("json");
     assert_eq!(report["verdict"], "fail");
-    std::fs::remove_file(out).expect("remove report");
     sandbox.assert_clean();
 }
 
 #[test]
 fn strict_schema_turns_a_load_failure_into_exit_2() {
     let sandbox = Sandbox::new();
-    let schema = write(
-        &sandbox,
-        "schema.sql",
-        "CREATE TABLE t (id int);\n\nCREATE TABLE u (id nosuchtype);\n",
-    );
+    let schema = write(&sandbox, "schema.sql", "CREATE TABLE t (id int);\n\nCREATE TABLE u (id nosuchtype);\n");
     let plan = write(&sandbox, "plan.sql", "SELECT 1;");
     let lenient = sandbox.run(&["run", &plan, "--schema", &schema, "--format", "json"]);
     assert_eq!(lenient.status.code(), Some(0), "{}", stderr_of(&lenient));
     let warnings = &json_of(&lenient)["shadow"]["fidelity"]["warnings"];
     assert_eq!(warnings[0]["line"], 3);
-    assert_eq!(warnings[0]["column"], 22);
+    assert_eq!(warnings[0]["column"], 20);
     assert_eq!(warnings[0]["sqlstate"], "42704");
 
     let strict = sandbox.run(&["run", &plan, "--schema", &schema, "--strict-schema"]);
     assert_eq!(strict.status.code(), Some(2));
-    assert!(
-        stderr_of(&strict).contains("1 statement(s) of the schema"),
-        "{}",
-        stderr_of(&strict)
-    );
-    assert!(
-        stderr_of(&strict).contains("3:22: type \"nosuchtype\" does not exist"),
-        "{}",
-        stderr_of(&strict)
-    );
+    assert!(stderr_of(&strict).contains("1 statement(s) of the schema"), "{}", stderr_of(&strict));
+    assert!(stderr_of(&strict).contains("3:20: type \"nosuchtype\" does not exist"), "{}", stderr_of(&strict));
     sandbox.assert_clean();
 }
 
 #[test]
 fn a_run_past_its_timeout_is_stopped_with_exit_2_and_cleaned_up() {
     let sandbox = Sandbox::new();
-    let plan = write(&sandbox, "sql", "SELECT pg_sleep(60);");
+    let plan = write(&sandbox, "plan.sql", "SELECT pg_sleep(60);");
     let started = Instant::now();
     let output = sandbox.run(&["run", &plan, "--schema", SCHEMA, "--timeout", "3"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr_of(&output).contains("did not finish within 3s"),
-        "{}",
-        stderr_of(&output)
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "the timeout did not stop the run"
-    );
+    assert!(stderr_of(&output).contains("did not finish within 3s"), "{}", stderr_of(&output));
+    assert!(started.elapsed() < Duration::from_secs(30), "the timeout did not stop the run");
     sandbox.assert_clean();
 }
 
 #[test]
 fn sigterm_mid_run_removes_the_shadow_and_exits_143() {
     let sandbox = Sandbox::new();
-    let plan = write(&sandbox, "sql", "SELECT pg_sleep(60);");
+    let plan = write(&sandbox, "plan.sql", "SELECT pg_sleep(60);");
     let child = sandbox
         .command(&["run", &plan, "--schema", SCHEMA])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    let child = common::KillOnDrop(Some(child));
     // Wait until the shadow's server runs a backend for the plan role, then a little longer for the plan.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !plan_backend_running(&sandbox) {
@@ -208,7 +154,7 @@ fn sigterm_mid_run_removes_the_shadow_and_exits_143() {
     std::thread::sleep(Duration::from_millis(300));
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-    let output = child.wait_with_output().expect("wait");
+    let output = child.wait_with_output();
     assert_eq!(output.status.code(), Some(143), "{}", stderr_of(&output));
     assert!(stderr_of(&output).contains("interrupted by SIGTERM"));
     assert!(output.stdout.is_empty(), "no half report");
@@ -220,22 +166,14 @@ fn help_teaches_with_examples_and_exit_codes() {
     let sandbox = Sandbox::new();
     let output = sandbox.run(&["run", "--help"]);
     let help = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        help.contains("pgshadow run plan.sql --schema schema.sql"),
-        "{help}"
-    );
-    assert!(
-        help.contains("Exit codes: 0 pass, 1 fail, 2 could not dry-run"),
-        "{help}"
-    );
+    assert!(help.contains("pgshadow run plan.sql --schema schema.sql"), "{help}");
+    assert!(help.contains("Exit codes: 0 pass, 1 fail, 2 could not dry-run"), "{help}");
 }
 
 /// True when the server started from the sandbox has a backend logged in as the plan role.
 fn plan_backend_running(sandbox: &Sandbox) -> bool {
-    let Some(postmaster) = common::pids_mentioning(&sandbox.path().to_string_lossy())
-        .into_iter()
-        .next()
-    else {
+    let inside = format!("{}/", sandbox.path().display());
+    let Some(postmaster) = common::pids_mentioning(&inside).into_iter().next() else {
         return false;
     };
     common::children_of(postmaster).iter().any(|pid| {

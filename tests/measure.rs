@@ -24,21 +24,14 @@ fn effect(report: &pgshadow::Report, statement: usize, table: &str) -> TableEffe
         .iter()
         .find(|e| e.table == table)
         .unwrap_or_else(|| {
-            panic!(
-                "no effect on {table} in statement {statement}: {:?}",
-                report.statements[statement - 1]
-            )
+            panic!("no effect on {table} in statement {statement}: {:?}", report.statements[statement - 1])
         })
         .clone()
 }
 
 #[tokio::test]
 async fn rows_a_trigger_writes_are_indirect_effects() {
-    let report = common::dry_run(
-        SHOP,
-        "UPDATE customers SET name = upper(name) WHERE id <= 3;",
-    )
-    .await;
+    let report = common::dry_run(SHOP, "UPDATE customers SET name = upper(name) WHERE id <= 3;").await;
     let direct = effect(&report, 1, "public.customers");
     assert_eq!((direct.updated, direct.direct), (3, true));
     let audit = effect(&report, 1, "public.audit");
@@ -50,37 +43,24 @@ async fn rows_a_trigger_writes_are_indirect_effects() {
 async fn truncate_destroys_rows_but_a_rewrite_does_not() {
     let plan = "ALTER TABLE customers ALTER COLUMN id TYPE bigint;\nTRUNCATE customers, audit;\nINSERT INTO customers VALUES (1, 'x');";
     let report = common::dry_run(SHOP, plan).await;
-    assert!(
-        report.statements.iter().all(|s| s.status == Status::Ok),
-        "{:?}",
-        report.statements
-    );
-    assert!(
-        report.statements[0].table_effects.is_empty(),
-        "a rewrite changes no rows: {:?}",
-        report.statements[0]
-    );
+    assert!(report.statements.iter().all(|s| s.status == Status::Ok), "{:?}", report.statements);
+    assert!(report.statements[0].table_effects.is_empty(), "a rewrite changes no rows: {:?}", report.statements[0]);
     assert_eq!(report.statements[0].rows_destroyed, 0);
     let truncated = effect(&report, 2, "public.customers");
     assert_eq!((truncated.truncated, truncated.deleted), (40, 0));
     assert_eq!(report.statements[1].rows_destroyed, 40);
     assert_eq!(effect(&report, 3, "public.customers").inserted, 1);
     assert_eq!(report.summary.rows_destroyed, 40);
-    assert!(report
-        .findings
-        .iter()
-        .any(|f| f.rule == "truncate" && f.statement == Some(2)));
+    assert!(report.findings.iter().any(|f| f.rule == "truncate" && f.statement == Some(2)));
 }
 
 #[tokio::test]
 async fn a_dropped_table_counts_the_rows_it_held_after_earlier_statements() {
-    let plan = "DELETE FROM customers WHERE id > 30;\nINSERT INTO customers VALUES (100, 'new');\nDROP TABLE customers;";
+    let plan =
+        "DELETE FROM customers WHERE id > 30;\nINSERT INTO customers VALUES (100, 'new');\nDROP TABLE customers;";
     let report = common::dry_run(SHOP, plan).await;
     let dropped = &report.statements[2].dropped_objects;
-    let table = dropped
-        .iter()
-        .find(|o| o.identity == "public.customers")
-        .expect("customers dropped");
+    let table = dropped.iter().find(|o| o.identity == "public.customers").expect("customers dropped");
     assert_eq!(table.rows, Some(31));
     assert!(!table.cascaded);
     assert_eq!(report.summary.rows_destroyed, 10 + 31);
@@ -96,76 +76,41 @@ async fn an_error_is_positioned_in_the_plan_and_stops_it() {
     let error = report.statements[1].error.as_ref().expect("error");
     assert_eq!(error.sqlstate.as_deref(), Some("42703"));
     assert_eq!((error.line, error.column), (3, 10));
-    assert!(
-        error.hint.as_deref().is_some_and(|h| h.contains("name")),
-        "{error:?}"
-    );
+    assert!(error.hint.as_deref().is_some_and(|h| h.contains("name")), "{error:?}");
     assert_eq!(report.verdict, Verdict::Fail);
-    assert_eq!(
-        report.findings.len(),
-        1,
-        "the not-run DELETE must not be judged: {:?}",
-        report.findings
-    );
+    assert_eq!(report.findings.len(), 1, "the not-run DELETE must not be judged: {:?}", report.findings);
 }
 
 #[tokio::test]
 async fn the_plans_own_begin_and_commit_are_not_sent_and_rollback_is_refused() {
-    let report =
-        common::dry_run(SHOP, "BEGIN;\nDELETE FROM customers WHERE id = 1;\nCOMMIT;").await;
+    let report = common::dry_run(SHOP, "BEGIN;\nDELETE FROM customers WHERE id = 1;\nCOMMIT;").await;
     assert!(report.statements.iter().all(|s| s.status == Status::Ok));
     assert!(report.statements[0].note.is_some() && report.statements[2].note.is_some());
     assert_eq!(report.summary.rows_deleted, 1);
 
-    let report = common::dry_run(
-        SHOP,
-        "DELETE FROM customers WHERE id = 1;\nROLLBACK;\nSELECT 1;",
-    )
-    .await;
+    let report = common::dry_run(SHOP, "DELETE FROM customers WHERE id = 1;\nROLLBACK;\nSELECT 1;").await;
     let statuses: Vec<_> = report.statements.iter().map(|s| s.status).collect();
     assert_eq!(statuses, [Status::Ok, Status::Error, Status::NotRun]);
-    assert_eq!(
-        report.statements[1]
-            .error
-            .as_ref()
-            .and_then(|e| e.sqlstate.clone()),
-        None
-    );
+    assert_eq!(report.statements[1].error.as_ref().and_then(|e| e.sqlstate.clone()), None);
 }
 
 #[tokio::test]
 async fn objects_owned_by_roles_the_schema_names_load_and_the_plan_role_can_drop_them() {
     let schema = "CREATE TABLE t (id int);\nALTER TABLE public.t OWNER TO app_owner;\nINSERT INTO t VALUES (1), (2);";
     let report = common::dry_run(schema, "DROP TABLE t;").await;
-    assert!(
-        report.shadow.fidelity.warnings.is_empty(),
-        "{:?}",
-        report.shadow.fidelity
-    );
-    assert_eq!(
-        report.statements[0].status,
-        Status::Ok,
-        "{:?}",
-        report.statements[0].error
-    );
+    assert!(report.shadow.fidelity.warnings.is_empty(), "{:?}", report.shadow.fidelity);
+    assert_eq!(report.statements[0].status, Status::Ok, "{:?}", report.statements[0].error);
     assert_eq!(report.summary.rows_destroyed, 2);
 }
 
 #[tokio::test]
 async fn a_shadow_serves_several_dry_runs_and_each_starts_from_the_schema() {
-    let shadow = Shadow::start_local(&Default::default())
-        .await
-        .expect("shadow");
-    let schema = Schema {
-        file: "schema.sql".into(),
-        text: SHOP.into(),
-    };
+    let shadow = Shadow::start_local(&Default::default()).await.expect("shadow");
+    let schema = Schema { file: "schema.sql".into(), text: SHOP.into() };
     let plan = Plan::parse("plan.sql", "DELETE FROM customers WHERE id <= 10;").expect("plan");
     let options = DryRunOptions::default();
     for _ in 0..2 {
-        let report = pgshadow::dry_run_on(&shadow, &plan, Some(&schema), &options)
-            .await
-            .expect("dry-run");
+        let report = pgshadow::dry_run_on(&shadow, &plan, Some(&schema), &options).await.expect("dry-run");
         assert_eq!(report.summary.rows_deleted, 10);
     }
     shadow.shutdown().await.expect("shutdown");
@@ -173,22 +118,13 @@ async fn a_shadow_serves_several_dry_runs_and_each_starts_from_the_schema() {
 
 #[tokio::test]
 async fn a_json_plan_reports_elements_and_keeps_metadata() {
-    let schema = Schema {
-        file: "schema.sql".into(),
-        text: SHOP.into(),
-    };
+    let schema = Schema { file: "schema.sql".into(), text: SHOP.into() };
     let text = r#"{"agent": "cleanup-bot", "intent": "remove test customers",
                    "statements": ["DELETE FROM customers WHERE id > 38", "SELECT * FROM customers"]}"#;
     let plan = Plan::parse("plan.json", text).expect("plan");
-    let report = pgshadow::dry_run(&plan, Some(&schema), &DryRunOptions::default())
-        .await
-        .expect("dry-run");
+    let report = pgshadow::dry_run(&plan, Some(&schema), &DryRunOptions::default()).await.expect("dry-run");
     assert_eq!(report.plan.metadata["agent"], "cleanup-bot");
     assert_eq!(report.statements[1].element, Some(1));
-    assert_eq!(
-        report.statements[1].rows_affected,
-        Some(38),
-        "result rows are counted"
-    );
+    assert_eq!(report.statements[1].rows_affected, Some(38), "result rows are counted");
     assert_eq!(report.summary.rows_deleted, 2);
 }

@@ -13,24 +13,14 @@ INSERT INTO accounts SELECT g, g * 10 FROM generate_series(1, 25) AS g;
 /// The SQLSTATE of statement `n` (1-based), asserting it failed.
 fn sqlstate(report: &pgshadow::Report, n: usize) -> String {
     let s = &report.statements[n - 1];
-    assert_eq!(
-        s.status,
-        Status::Error,
-        "statement {n} should have failed: {s:?}"
-    );
-    s.error
-        .as_ref()
-        .and_then(|e| e.sqlstate.clone())
-        .unwrap_or_default()
+    assert_eq!(s.status, Status::Error, "statement {n} should have failed: {s:?}");
+    s.error.as_ref().and_then(|e| e.sqlstate.clone()).unwrap_or_default()
 }
 
 #[tokio::test]
 async fn the_plan_cannot_run_host_programs_even_after_reset_role() {
     let marker = std::env::temp_dir().join(format!("pgshadow-escaped-{}", std::process::id()));
-    let plan = format!(
-        "RESET ROLE;\nCOPY (SELECT 1) TO PROGRAM 'touch {}';",
-        marker.display()
-    );
+    let plan = format!("RESET ROLE;\nCOPY (SELECT 1) TO PROGRAM 'touch {}';", marker.display());
     let report = common::dry_run(SCHEMA, &plan).await;
     assert_eq!(report.shadow.role, "pgshadow_plan");
     assert!(!report.shadow.superuser);
@@ -63,78 +53,39 @@ async fn a_search_path_and_lookalike_functions_do_not_fool_the_measurements() {
         DELETE FROM accounts WHERE id <= 5;
         DROP TABLE accounts;";
     let report = common::dry_run(SCHEMA, plan).await;
-    assert!(
-        report.statements.iter().all(|s| s.status == Status::Ok),
-        "{:?}",
-        report.statements
-    );
+    assert!(report.statements.iter().all(|s| s.status == Status::Ok), "{:?}", report.statements);
     assert_eq!(report.statements[5].table_effects[0].deleted, 5);
     assert!(report.statements[5].table_effects[0].direct);
     let dropped = &report.statements[6].dropped_objects;
-    assert_eq!(
-        dropped
-            .iter()
-            .find(|o| o.identity == "public.accounts")
-            .and_then(|o| o.rows),
-        Some(20)
-    );
+    assert_eq!(dropped.iter().find(|o| o.identity == "public.accounts").and_then(|o| o.rows), Some(20));
 }
 
 #[tokio::test]
 async fn superuser_is_only_used_when_asked_and_is_reported() {
-    let options = DryRunOptions {
-        run: RunOptions { superuser: true },
-        ..DryRunOptions::default()
-    };
-    let report =
-        common::dry_run_with(SCHEMA, "SET session_replication_role = replica;", &options).await;
-    assert_eq!(
-        report.statements[0].status,
-        Status::Ok,
-        "{:?}",
-        report.statements[0].error
-    );
+    let options = DryRunOptions { run: RunOptions { superuser: true }, ..DryRunOptions::default() };
+    let report = common::dry_run_with(SCHEMA, "SET session_replication_role = replica;", &options).await;
+    assert_eq!(report.statements[0].status, Status::Ok, "{:?}", report.statements[0].error);
     assert!(report.shadow.superuser);
     assert_eq!(report.shadow.role, "pgshadow_admin");
 }
 
 #[tokio::test]
 async fn result_rows_are_counted_not_kept() {
-    let report = common::dry_run(
-        SCHEMA,
-        "SELECT g, repeat('x', 100) FROM generate_series(1, 200000) AS g;",
-    )
-    .await;
+    let report = common::dry_run(SCHEMA, "SELECT g, repeat('x', 100) FROM generate_series(1, 200000) AS g;").await;
     assert_eq!(report.statements[0].rows_affected, Some(200_000));
 }
 
 #[tokio::test]
 async fn nothing_the_plan_does_survives_the_dry_run() {
-    let shadow = pgshadow::Shadow::start_local(&Default::default())
-        .await
-        .expect("shadow");
-    let schema = pgshadow::Schema {
-        file: "schema.sql".into(),
-        text: SCHEMA.into(),
-    };
-    let destroy =
-        pgshadow::Plan::parse("p.sql", "BEGIN; DROP TABLE accounts; COMMIT;").expect("plan");
+    let shadow = pgshadow::Shadow::start_local(&Default::default()).await.expect("shadow");
+    let schema = pgshadow::Schema { file: "schema.sql".into(), text: SCHEMA.into() };
+    let destroy = pgshadow::Plan::parse("p.sql", "BEGIN; DROP TABLE accounts; COMMIT;").expect("plan");
     let count = pgshadow::Plan::parse("p.sql", "SELECT * FROM accounts;").expect("plan");
-    let database = pgshadow::source::load(&shadow, Some(&schema))
-        .await
-        .expect("load");
+    let database = pgshadow::source::load(&shadow, Some(&schema)).await.expect("load");
     let options = RunOptions::default();
-    let first = pgshadow::measure::run_plan(&shadow, &database, &destroy, &options)
-        .await
-        .expect("run");
+    let first = pgshadow::measure::run_plan(&shadow, &database, &destroy, &options).await.expect("run");
     assert_eq!(first[1].dropped_objects[0].rows, Some(25));
-    let second = pgshadow::measure::run_plan(&shadow, &database, &count, &options)
-        .await
-        .expect("run");
-    assert_eq!(
-        second[0].rows_affected,
-        Some(25),
-        "the dropped table came back: the plan was rolled back"
-    );
+    let second = pgshadow::measure::run_plan(&shadow, &database, &count, &options).await.expect("run");
+    assert_eq!(second[0].rows_affected, Some(25), "the dropped table came back: the plan was rolled back");
     shadow.shutdown().await.expect("shutdown");
 }

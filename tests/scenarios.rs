@@ -15,10 +15,7 @@ fn every_scenario_meets_its_expectation() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert!(
-        names.len() >= 5,
-        "expected at least five scenarios, found {names:?}"
-    );
+    assert!(names.len() >= 5, "expected at least five scenarios, found {names:?}");
 
     let mut failures = Vec::new();
     for name in &names {
@@ -26,20 +23,13 @@ fn every_scenario_meets_its_expectation() {
             failures.push(format!("{name}: {why}"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} scenarios failed:\n{}",
-        failures.len(),
-        names.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} scenarios failed:\n{}", failures.len(), names.len(), failures.join("\n"));
 }
 
 fn check(name: &str) -> Result<(), String> {
     let folder = format!("scenarios/{name}");
     let expected: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::root().join(&folder).join("expected.json"))
-            .map_err(|e| e.to_string())?,
+        &std::fs::read_to_string(common::root().join(&folder).join("expected.json")).map_err(|e| e.to_string())?,
     )
     .map_err(|e| format!("expected.json: {e}"))?;
     let plan = ["plan.sql", "plan.json"]
@@ -54,10 +44,7 @@ fn check(name: &str) -> Result<(), String> {
     let code = output.status.code();
     let want_code = expected["exit_code"].as_i64().map(|c| c as i32);
     if code != want_code {
-        return Err(format!(
-            "exit code {code:?}, expected {want_code:?}; stderr: {}",
-            common::stderr_of(&output)
-        ));
+        return Err(format!("exit code {code:?}, expected {want_code:?}; stderr: {}", common::stderr_of(&output)));
     }
     contained(&expected["report"], &json_of(&output), "report")
 }
@@ -69,12 +56,6 @@ fn containment_checks_what_it_claims() {
     assert!(contained(&json!({"b": [{"x": 3}, {"x": 1}]}), &actual, "").is_ok());
     assert!(contained(&json!({"a": 2}), &actual, "").is_err());
     assert!(contained(&json!({"c": 1}), &actual, "").is_err());
-    assert!(
-        contained(&json!({"b": [{"x": 1}]}), &actual, "").is_err(),
-        "arrays must be pinned whole"
-    );
-    assert!(
-        contained(&json!({"b": [{"x": 1}, {"x": 1}]}), &actual, "").is_err(),
-        "elements match once"
-    );
+    assert!(contained(&json!({"b": [{"x": 1}]}), &actual, "").is_err(), "arrays must be pinned whole");
+    assert!(contained(&json!({"b": [{"x": 1}, {"x": 1}]}), &actual, "").is_err(), "elements match once");
 }

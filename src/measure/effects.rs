@@ -4,8 +4,9 @@
 //! Row counts are tracked, not re-counted: the executor counts every table once at the start of the plan, then
 //! each statement's counter deltas (`pg_stat_get_xact_tuples_*`, which include rows that foreign-key actions and
 //! triggers changed) keep the counts current. A table whose storage was replaced (TRUNCATE, or a rewrite such as
-//! `ALTER COLUMN ... TYPE`), whose counters went backwards (TRUNCATE resets them), or that is new, is counted
-//! exactly again; comparing that count with the tracked one tells a truncation from a rewrite.
+//! `ALTER COLUMN ... TYPE`) or shrank (a TRUNCATE of storage created earlier in the transaction happens in place),
+//! whose counters went backwards (TRUNCATE resets them), or that is new, is counted exactly again; comparing that
+//! count with the tracked one tells a truncation from a rewrite.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -19,6 +20,8 @@ pub(crate) type Oid = u32;
 pub(crate) struct TableState {
     pub(crate) name: String,
     pub(crate) relfilenode: Oid,
+    /// Size of the main fork in bytes.
+    pub(crate) size: i64,
     pub(crate) inserted: i64,
     pub(crate) updated: i64,
     pub(crate) deleted: i64,
@@ -27,8 +30,8 @@ pub(crate) struct TableState {
 /// Every table at one moment, by oid.
 pub(crate) type Snapshot = BTreeMap<Oid, TableState>;
 
-/// The tables that must be counted exactly after a statement: new ones, and ones whose storage changed or whose
-/// counters went backwards.
+/// The tables that must be counted exactly after a statement: new ones, and ones whose storage changed or shrank or
+/// whose counters went backwards.
 pub(crate) fn needs_recount(before: &Snapshot, after: &Snapshot) -> Vec<Oid> {
     after
         .iter()
@@ -36,6 +39,7 @@ pub(crate) fn needs_recount(before: &Snapshot, after: &Snapshot) -> Vec<Oid> {
             None => true,
             Some(then) => {
                 then.relfilenode != now.relfilenode
+                    || now.size < then.size
                     || now.inserted < then.inserted
                     || now.updated < then.updated
                     || now.deleted < then.deleted
@@ -72,34 +76,23 @@ pub(crate) fn compare(
         let was = known.get(oid).copied().unwrap_or(0);
         let (effect, rows_now) = match (before.get(oid), recounted.get(oid)) {
             // A new table: its counters started at zero with it.
-            (None, count) => (
-                counts(now.inserted, now.updated, now.deleted, 0),
-                count.copied().unwrap_or(0),
-            ),
+            (None, count) => (counts(now.inserted, now.updated, now.deleted, 0), count.copied().unwrap_or(0)),
             (Some(then), None) => {
-                let effect = counts(
-                    now.inserted - then.inserted,
-                    now.updated - then.updated,
-                    now.deleted - then.deleted,
-                    0,
-                );
+                let effect =
+                    counts(now.inserted - then.inserted, now.updated - then.updated, now.deleted - then.deleted, 0);
                 let rows = was + now.inserted - then.inserted - (now.deleted - then.deleted);
                 (effect, rows)
             }
             (Some(then), Some(&count)) => {
-                let reset = now.inserted < then.inserted
-                    || now.updated < then.updated
-                    || now.deleted < then.deleted;
+                let reset = now.inserted < then.inserted || now.updated < then.updated || now.deleted < then.deleted;
                 if reset {
                     // TRUNCATE reset the counters: what they show now happened after it.
                     (counts(now.inserted, now.updated, now.deleted, was), count)
                 } else {
-                    let (ins, upd, del) = (
-                        now.inserted - then.inserted,
-                        now.updated - then.updated,
-                        now.deleted - then.deleted,
-                    );
-                    // Storage replaced with the rows all there: a rewrite. Otherwise the old rows went: a truncation.
+                    let (ins, upd, del) =
+                        (now.inserted - then.inserted, now.updated - then.updated, now.deleted - then.deleted);
+                    // Storage replaced or shrunk with the rows all there: a rewrite. Otherwise the old rows went: a
+                    // truncation.
                     let truncated = if count == was + ins - del { 0 } else { was };
                     (counts(ins, upd, del, truncated), count)
                 }
@@ -143,17 +136,13 @@ pub(crate) struct DroppedRow {
 /// The dropped objects to report, with the rows of dropped tables. Implementation details of another dropped
 /// object are left out: TOAST storage, a relation's row and array types, a view's `_RETURN` rule, column defaults,
 /// and the internal triggers that implement foreign keys.
-pub(crate) fn dropped_objects(
-    rows: &[DroppedRow],
-    dropped_rows: &HashMap<Oid, u64>,
-) -> Vec<DroppedObject> {
+pub(crate) fn dropped_objects(rows: &[DroppedRow], dropped_rows: &HashMap<Oid, u64>) -> Vec<DroppedObject> {
     let mut objects: Vec<(bool, DroppedObject)> = rows
         .iter()
         .filter(|r| !is_implementation_detail(r))
         .map(|r| {
-            let rows = (r.is_relation && r.object_type == "table")
-                .then(|| dropped_rows.get(&r.objid).copied())
-                .flatten();
+            let rows =
+                (r.is_relation && r.object_type == "table").then(|| dropped_rows.get(&r.objid).copied()).flatten();
             let object = DroppedObject {
                 object_type: r.object_type.clone(),
                 identity: r.identity.clone(),
@@ -165,12 +154,7 @@ pub(crate) fn dropped_objects(
         .collect();
     // Named objects first, then what went with them, then what only CASCADE took.
     objects.sort_by(|(a_named, a), (b_named, b)| {
-        (a.cascaded, !a_named, &a.object_type, &a.identity).cmp(&(
-            b.cascaded,
-            !b_named,
-            &b.object_type,
-            &b.identity,
-        ))
+        (a.cascaded, !a_named, &a.object_type, &a.identity).cmp(&(b.cascaded, !b_named, &b.object_type, &b.identity))
     });
     objects.into_iter().map(|(_, o)| o).collect()
 }
@@ -192,65 +176,29 @@ mod tests {
     use super::*;
 
     fn state(name: &str, relfilenode: Oid, counters: (i64, i64, i64)) -> TableState {
-        TableState {
-            name: name.to_owned(),
-            relfilenode,
-            inserted: counters.0,
-            updated: counters.1,
-            deleted: counters.2,
-        }
+        let (inserted, updated, deleted) = counters;
+        TableState { name: name.to_owned(), relfilenode, size: 8192, inserted, updated, deleted }
     }
 
     fn effect(table: &str, c: (u64, u64, u64, u64), direct: bool) -> TableEffect {
-        TableEffect {
-            table: table.to_owned(),
-            inserted: c.0,
-            updated: c.1,
-            deleted: c.2,
-            truncated: c.3,
-            direct,
-        }
+        TableEffect { table: table.to_owned(), inserted: c.0, updated: c.1, deleted: c.2, truncated: c.3, direct }
     }
 
     #[test]
     fn counter_deltas_become_effects_and_keep_counts_current() {
-        let before = Snapshot::from([
-            (1, state("public.a", 10, (0, 0, 0))),
-            (2, state("public.b", 20, (5, 0, 0))),
-        ]);
-        let after = Snapshot::from([
-            (1, state("public.a", 10, (0, 0, 3))),
-            (2, state("public.b", 20, (5, 2, 0))),
-        ]);
+        let before = Snapshot::from([(1, state("public.a", 10, (0, 0, 0))), (2, state("public.b", 20, (5, 0, 0)))]);
+        let after = Snapshot::from([(1, state("public.a", 10, (0, 0, 3))), (2, state("public.b", 20, (5, 2, 0)))]);
         let mut known = HashMap::from([(1, 10), (2, 7)]);
         assert!(needs_recount(&before, &after).is_empty());
-        let changes = compare(
-            &before,
-            &after,
-            &mut known,
-            &HashMap::new(),
-            &HashSet::from([1]),
-        );
-        assert_eq!(
-            changes.effects,
-            [
-                effect("public.a", (0, 0, 3, 0), true),
-                effect("public.b", (0, 2, 0, 0), false)
-            ]
-        );
+        let changes = compare(&before, &after, &mut known, &HashMap::new(), &HashSet::from([1]));
+        assert_eq!(changes.effects, [effect("public.a", (0, 0, 3, 0), true), effect("public.b", (0, 2, 0, 0), false)]);
         assert_eq!(known, HashMap::from([(1, 7), (2, 7)]));
     }
 
     #[test]
     fn new_storage_with_fewer_rows_is_a_truncation_and_with_all_rows_a_rewrite() {
-        let before = Snapshot::from([
-            (1, state("public.t", 10, (0, 0, 0))),
-            (2, state("public.r", 20, (0, 0, 0))),
-        ]);
-        let after = Snapshot::from([
-            (1, state("public.t", 11, (0, 0, 0))),
-            (2, state("public.r", 21, (0, 0, 0))),
-        ]);
+        let before = Snapshot::from([(1, state("public.t", 10, (0, 0, 0))), (2, state("public.r", 20, (0, 0, 0)))]);
+        let after = Snapshot::from([(1, state("public.t", 11, (0, 0, 0))), (2, state("public.r", 21, (0, 0, 0)))]);
         assert_eq!(needs_recount(&before, &after), [1, 2]);
         let mut known = HashMap::from([(1, 42), (2, 9)]);
         let recounted = HashMap::from([(1, 0), (2, 9)]);
@@ -260,18 +208,23 @@ mod tests {
     }
 
     #[test]
+    fn storage_that_shrank_in_place_is_counted_again() {
+        let before = Snapshot::from([(1, state("public.t", 10, (0, 0, 0)))]);
+        let mut after = before.clone();
+        after.get_mut(&1).expect("t").size = 0;
+        assert_eq!(needs_recount(&before, &after), [1]);
+        let mut known = HashMap::from([(1, 40)]);
+        let changes = compare(&before, &after, &mut known, &HashMap::from([(1, 0)]), &HashSet::from([1]));
+        assert_eq!(changes.effects, [effect("public.t", (0, 0, 0, 40), true)]);
+    }
+
+    #[test]
     fn counters_going_backwards_mean_a_truncation_then_fresh_activity() {
         let before = Snapshot::from([(1, state("public.t", 10, (8, 0, 0)))]);
         let after = Snapshot::from([(1, state("public.t", 10, (2, 0, 0)))]);
         assert_eq!(needs_recount(&before, &after), [1]);
         let mut known = HashMap::from([(1, 8)]);
-        let changes = compare(
-            &before,
-            &after,
-            &mut known,
-            &HashMap::from([(1, 2)]),
-            &HashSet::new(),
-        );
+        let changes = compare(&before, &after, &mut known, &HashMap::from([(1, 2)]), &HashSet::new());
         assert_eq!(changes.effects, [effect("public.t", (2, 0, 0, 8), false)]);
         assert_eq!(known[&1], 2);
     }
@@ -281,13 +234,7 @@ mod tests {
         let before = Snapshot::from([(1, state("public.gone", 10, (0, 0, 0)))]);
         let after = Snapshot::from([(2, state("public.copy", 30, (4, 0, 0)))]);
         let mut known = HashMap::from([(1, 5)]);
-        let changes = compare(
-            &before,
-            &after,
-            &mut known,
-            &HashMap::from([(2, 4)]),
-            &HashSet::new(),
-        );
+        let changes = compare(&before, &after, &mut known, &HashMap::from([(2, 4)]), &HashSet::new());
         assert_eq!(changes.dropped_rows, HashMap::from([(1, 5)]));
         assert_eq!(changes.effects, [effect("public.copy", (4, 0, 0, 0), true)]);
         assert_eq!(known, HashMap::from([(2, 4)]));
@@ -300,14 +247,7 @@ mod tests {
             original,
             normal,
             object_type: object_type.to_owned(),
-            schema_name: Some(
-                if object_type == "toast table" {
-                    "pg_toast"
-                } else {
-                    "public"
-                }
-                .to_owned(),
-            ),
+            schema_name: Some(if object_type == "toast table" { "pg_toast" } else { "public" }.to_owned()),
             identity: identity.to_owned(),
         }
     }
@@ -323,42 +263,18 @@ mod tests {
             row("default value", "for public.users.id", false, false),
             row("view", "public.active_users", false, true),
             row("rule", "\"_RETURN\" on public.active_users", false, true),
-            row(
-                "table constraint",
-                "orders_user_id_fkey on public.orders",
-                false,
-                true,
-            ),
-            row(
-                "trigger",
-                "\"RI_ConstraintTrigger_c_16406\" on public.orders",
-                false,
-                false,
-            ),
+            row("table constraint", "orders_user_id_fkey on public.orders", false, true),
+            row("trigger", "\"RI_ConstraintTrigger_c_16406\" on public.orders", false, false),
         ];
         let objects = dropped_objects(&rows, &HashMap::from([(1, 12)]));
-        let got: Vec<_> = objects
-            .iter()
-            .map(|o| {
-                (
-                    o.object_type.as_str(),
-                    o.identity.as_str(),
-                    o.cascaded,
-                    o.rows,
-                )
-            })
-            .collect();
+        let got: Vec<_> =
+            objects.iter().map(|o| (o.object_type.as_str(), o.identity.as_str(), o.cascaded, o.rows)).collect();
         assert_eq!(
             got,
             [
                 ("table", "public.users", false, Some(12)),
                 ("index", "public.users_pkey", false, None),
-                (
-                    "table constraint",
-                    "orders_user_id_fkey on public.orders",
-                    true,
-                    None
-                ),
+                ("table constraint", "orders_user_id_fkey on public.orders", true, None),
                 ("view", "public.active_users", true, None),
             ]
         );

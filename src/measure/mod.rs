@@ -40,11 +40,7 @@ pub fn plan_role(options: &RunOptions) -> &'static str {
 
 /// Installs the measuring machinery into a freshly loaded database (as the bootstrap superuser).
 pub(crate) async fn install(admin: &Session) -> Result<()> {
-    admin
-        .client()
-        .batch_execute(queries::INSTALL)
-        .await
-        .map_err(|e| Error::pg("installing the measuring machinery", e))
+    admin.client().batch_execute(queries::INSTALL).await.map_err(|e| Error::pg("installing the measuring machinery", e))
 }
 
 /// Runs `plan` on `database` in a transaction that is rolled back, and measures every statement.
@@ -58,11 +54,7 @@ pub async fn run_plan(
         return Err(Error::DatabaseSpoiled(database.name().to_owned()));
     }
     let session = shadow.connect(plan_role(options), database.name()).await?;
-    session
-        .client()
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| Error::pg("starting the dry-run transaction", e))?;
+    session.client().batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction", e))?;
     let mut run = Run::start(&session, database).await?;
     let mut reports = Vec::with_capacity(plan.statements.len());
     let mut stopped = false;
@@ -85,11 +77,7 @@ pub async fn run_plan(
     }
     // Whatever happened, nothing the plan did survives. (After an error the transaction is aborted, and ROLLBACK
     // is still the way out of it.)
-    session
-        .client()
-        .batch_execute("ROLLBACK")
-        .await
-        .map_err(|e| Error::pg("rolling the dry-run back", e))?;
+    session.client().batch_execute("ROLLBACK").await.map_err(|e| Error::pg("rolling the dry-run back", e))?;
     Ok(reports)
 }
 
@@ -110,11 +98,8 @@ impl<'a> Run<'a> {
     async fn start(session: &'a Session, database: &'a Database) -> Result<Run<'a>> {
         let client = session.client();
         let measuring = |e| Error::pg("measuring the shadow before the plan", e);
-        let transaction_start: String = client
-            .query_one(queries::TRANSACTION_START, &[])
-            .await
-            .map_err(measuring)?
-            .get(0);
+        let transaction_start: String =
+            client.query_one(queries::TRANSACTION_START, &[]).await.map_err(measuring)?.get(0);
         let known_rows = client
             .query(queries::BASELINE_COUNTS, &[])
             .await
@@ -122,23 +107,12 @@ impl<'a> Run<'a> {
             .iter()
             .map(|r| (r.get::<_, Oid>(0), r.get::<_, i64>(1)))
             .collect();
-        let mut run = Run {
-            session,
-            database,
-            transaction_start,
-            known_rows,
-            tables: Snapshot::new(),
-            dropped_seq: 0,
-        };
+        let mut run = Run { session, database, transaction_start, known_rows, tables: Snapshot::new(), dropped_seq: 0 };
         run.tables = run.snapshot().await?;
         Ok(run)
     }
 
-    async fn statement(
-        &mut self,
-        statement: &PlanStatement,
-        report: &mut StatementReport,
-    ) -> Result<()> {
+    async fn statement(&mut self, statement: &PlanStatement, report: &mut StatementReport) -> Result<()> {
         let kind = statement.classification.kind;
         match kind {
             StatementKind::Begin | StatementKind::Commit => {
@@ -196,29 +170,13 @@ impl<'a> Run<'a> {
     /// Compares the tables with their state before the statement and reads what was dropped.
     async fn measure(&mut self, report: &mut StatementReport, direct: &HashSet<Oid>) -> Result<()> {
         let after = self.snapshot().await?;
-        let recounted = self
-            .recount(effects::needs_recount(&self.tables, &after))
-            .await?;
-        let changes = effects::compare(
-            &self.tables,
-            &after,
-            &mut self.known_rows,
-            &recounted,
-            direct,
-        );
+        let recounted = self.recount(effects::needs_recount(&self.tables, &after)).await?;
+        let changes = effects::compare(&self.tables, &after, &mut self.known_rows, &recounted, direct);
         self.tables = after;
         let dropped = self.dropped().await?;
         report.dropped_objects = effects::dropped_objects(&dropped, &changes.dropped_rows);
-        report.rows_destroyed = changes
-            .effects
-            .iter()
-            .map(|e| e.deleted + e.truncated)
-            .sum::<u64>()
-            + report
-                .dropped_objects
-                .iter()
-                .filter_map(|o| o.rows)
-                .sum::<u64>();
+        report.rows_destroyed = changes.effects.iter().map(|e| e.deleted + e.truncated).sum::<u64>()
+            + report.dropped_objects.iter().filter_map(|o| o.rows).sum::<u64>();
         report.table_effects = changes.effects;
         Ok(())
     }
@@ -236,9 +194,10 @@ impl<'a> Run<'a> {
                 let state = TableState {
                     name: r.get(1),
                     relfilenode: r.get(2),
-                    inserted: r.get(3),
-                    updated: r.get(4),
-                    deleted: r.get(5),
+                    size: r.get(3),
+                    inserted: r.get(4),
+                    updated: r.get(5),
+                    deleted: r.get(6),
                 };
                 (r.get::<_, Oid>(0), state)
             })
@@ -286,12 +245,7 @@ impl<'a> Run<'a> {
 
     /// The tables the statement names, with their partitions and children, resolved as the plan would resolve them.
     async fn resolve_targets(&self, statement: &PlanStatement) -> Result<HashSet<Oid>> {
-        let names: Vec<String> = statement
-            .classification
-            .targets
-            .iter()
-            .map(|t| quote_name(t))
-            .collect();
+        let names: Vec<String> = statement.classification.targets.iter().map(|t| quote_name(t)).collect();
         if names.is_empty() {
             return Ok(HashSet::new());
         }
@@ -338,10 +292,7 @@ fn blank_report(index: usize, statement: &PlanStatement) -> StatementReport {
 }
 
 /// Postgres's error, positioned in the plan.
-fn statement_error(
-    statement: &PlanStatement,
-    db: &tokio_postgres::error::DbError,
-) -> StatementError {
+fn statement_error(statement: &PlanStatement, db: &tokio_postgres::error::DbError) -> StatementError {
     let (line, column) = match db.position() {
         Some(ErrorPosition::Original(p)) => script_position(&statement.raw, *p as usize),
         _ => (statement.raw.line, statement.raw.column),
@@ -370,8 +321,5 @@ fn refusal(statement: &PlanStatement, message: &str) -> StatementError {
 
 /// `schema.table` as the classifier normalised it, quoted part by part for `to_regclass`.
 fn quote_name(name: &str) -> String {
-    name.split('.')
-        .map(crate::source::quote_ident)
-        .collect::<Vec<_>>()
-        .join(".")
+    name.split('.').map(crate::source::quote_ident).collect::<Vec<_>>().join(".")
 }

@@ -33,13 +33,14 @@ $fn$;
 REVOKE ALL ON FUNCTION pgshadow_internal.on_sql_drop() FROM PUBLIC;
 CREATE EVENT TRIGGER pgshadow_sql_drop ON sql_drop EXECUTE FUNCTION pgshadow_internal.on_sql_drop();
 
--- Every ordinary table (and partition) with its storage and this transaction's row counters.
+-- Every ordinary table (and partition) with its storage, its size and this transaction's row counters. (A TRUNCATE
+-- of storage created in the same transaction happens in place: only the size shows it.)
 CREATE FUNCTION pgshadow_internal.table_state(
-    OUT relid oid, OUT table_name text, OUT relfilenode oid,
+    OUT relid oid, OUT table_name text, OUT relfilenode oid, OUT size bigint,
     OUT inserted bigint, OUT updated bigint, OUT deleted bigint)
 RETURNS SETOF record
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relfilenode,
+    SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relfilenode, pg_relation_size(c.oid),
            pg_stat_get_xact_tuples_inserted(c.oid),
            pg_stat_get_xact_tuples_updated(c.oid),
            pg_stat_get_xact_tuples_deleted(c.oid)
@@ -100,14 +101,13 @@ pub(crate) const BASELINE_COUNTS: &str =
 
 /// The state of every table now.
 pub(crate) const TABLE_STATE: &str =
-    "SELECT relid, table_name, relfilenode, inserted, updated, deleted FROM pgshadow_internal.table_state()";
+    "SELECT relid, table_name, relfilenode, size, inserted, updated, deleted FROM pgshadow_internal.table_state()";
 
 /// The exact row count of one table.
 pub(crate) const COUNT_ROWS: &str = "SELECT pgshadow_internal.count_rows($1)";
 
 /// Objects dropped after a position of the log.
-pub(crate) const DROPPED_SINCE: &str =
-    "SELECT seq, classid, objid, original, normal, object_type, schema_name, \
+pub(crate) const DROPPED_SINCE: &str = "SELECT seq, classid, objid, original, normal, object_type, schema_name, \
      object_identity FROM pgshadow_internal.dropped_since($1)";
 
 /// Tables named by a statement (`$1`: quoted names), resolved in the plan's `search_path` of the moment.
@@ -115,5 +115,4 @@ pub(crate) const RESOLVE_TABLES: &str =
     "SELECT pgshadow_internal.resolve_tables($1, pg_catalog.current_setting('search_path'))";
 
 /// The start time of the current transaction: if it changes, the plan ended the dry-run's transaction.
-pub(crate) const TRANSACTION_START: &str =
-    "SELECT pg_catalog.transaction_timestamp()::pg_catalog.text";
+pub(crate) const TRANSACTION_START: &str = "SELECT pg_catalog.transaction_timestamp()::pg_catalog.text";

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 use sqlparser::ast::{
-    CascadeOption, CopySource, DropBehavior, FromTable, Ident, ObjectName, ObjectNamePart,
-    ObjectType, ReferentialAction, SchemaName, Statement, TableFactor, TableObject, TableWithJoins,
+    CascadeOption, CopySource, DropBehavior, FromTable, Ident, ObjectName, ObjectNamePart, ObjectType,
+    ReferentialAction, SchemaName, Statement, TableFactor, TableObject, TableWithJoins,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -112,13 +112,7 @@ impl StatementKind {
         use StatementKind::*;
         matches!(
             self,
-            Begin
-                | Commit
-                | Rollback
-                | Savepoint
-                | ReleaseSavepoint
-                | RollbackToSavepoint
-                | PrepareTransaction
+            Begin | Commit | Rollback | Savepoint | ReleaseSavepoint | RollbackToSavepoint | PrepareTransaction
         )
     }
 
@@ -151,12 +145,7 @@ pub struct Classification {
 
 impl Classification {
     fn of(kind: StatementKind) -> Classification {
-        Classification {
-            kind,
-            targets: Vec::new(),
-            has_where: None,
-            cascade: false,
-        }
+        Classification { kind, targets: Vec::new(), has_where: None, cascade: false }
     }
 
     fn targets(mut self, names: impl IntoIterator<Item = String>) -> Classification {
@@ -176,18 +165,13 @@ pub fn classify(sql: &str) -> Classification {
 
 /// The transaction-control statements, recognised by their first words when sqlparser cannot parse them.
 fn keyword_fallback(sql: &str) -> StatementKind {
-    let words: Vec<String> = sql
-        .split_whitespace()
-        .take(3)
-        .map(|w| w.trim_end_matches(';').to_ascii_lowercase())
-        .collect();
+    let words: Vec<String> =
+        sql.split_whitespace().take(3).map(|w| w.trim_end_matches(';').to_ascii_lowercase()).collect();
     let word = |i: usize| words.get(i).map_or("", String::as_str);
     match (word(0), word(1)) {
         ("begin", "atomic") => StatementKind::Unknown,
         ("begin", _) | ("start", "transaction") => StatementKind::Begin,
-        ("commit" | "rollback", "prepared") | ("prepare", "transaction") => {
-            StatementKind::PrepareTransaction
-        }
+        ("commit" | "rollback", "prepared") | ("prepare", "transaction") => StatementKind::PrepareTransaction,
         ("commit" | "end", _) => StatementKind::Commit,
         ("rollback" | "abort", "to") => StatementKind::RollbackToSavepoint,
         ("rollback" | "abort", _) => StatementKind::Rollback,
@@ -221,39 +205,25 @@ fn from_ast(statement: &Statement) -> Classification {
         Statement::Merge(merge) => Classification::of(K::Merge).targets(factor_name(&merge.table)),
         Statement::Truncate(truncate) => Classification {
             cascade: matches!(truncate.cascade, Some(CascadeOption::Cascade)),
-            ..Classification::of(K::Truncate)
-                .targets(truncate.table_names.iter().map(|t| object_name(&t.name)))
+            ..Classification::of(K::Truncate).targets(truncate.table_names.iter().map(|t| object_name(&t.name)))
         },
         Statement::Copy { source, .. } => Classification::of(K::Copy).targets(match source {
             CopySource::Table { table_name, .. } => Some(object_name(table_name)),
             CopySource::Query(_) => None,
         }),
-        Statement::Drop {
-            object_type,
-            names,
-            cascade,
-            ..
-        } => Classification {
+        Statement::Drop { object_type, names, cascade, .. } => Classification {
             cascade: *cascade,
             ..Classification::of(drop_kind(*object_type)).targets(names.iter().map(object_name))
         },
         Statement::DropFunction(drop) => Classification {
             cascade: matches!(drop.drop_behavior, Some(DropBehavior::Cascade)),
-            ..Classification::of(K::DropFunction)
-                .targets(drop.func_desc.iter().map(|f| object_name(&f.name)))
+            ..Classification::of(K::DropFunction).targets(drop.func_desc.iter().map(|f| object_name(&f.name)))
         },
-        Statement::DropProcedure {
-            proc_desc,
-            drop_behavior,
-            ..
-        } => Classification {
+        Statement::DropProcedure { proc_desc, drop_behavior, .. } => Classification {
             cascade: matches!(drop_behavior, Some(DropBehavior::Cascade)),
-            ..Classification::of(K::DropProcedure)
-                .targets(proc_desc.iter().map(|f| object_name(&f.name)))
+            ..Classification::of(K::DropProcedure).targets(proc_desc.iter().map(|f| object_name(&f.name)))
         },
-        Statement::DropTrigger(drop) => {
-            Classification::of(K::DropTrigger).targets([object_name(&drop.trigger_name)])
-        }
+        Statement::DropTrigger(drop) => Classification::of(K::DropTrigger).targets([object_name(&drop.trigger_name)]),
         Statement::DropExtension(drop) => Classification {
             cascade: matches!(drop.cascade_or_restrict, Some(ReferentialAction::Cascade)),
             ..Classification::of(K::DropExtension).targets(drop.names.iter().map(ident))
@@ -263,102 +233,58 @@ fn from_ast(statement: &Statement) -> Classification {
             ..Classification::of(K::DropPolicy).targets([object_name(&drop.table_name)])
         },
         Statement::CreateTable(create) => {
-            let kind = if create.query.is_some() {
-                K::CreateTableAs
-            } else {
-                K::CreateTable
-            };
+            let kind = if create.query.is_some() { K::CreateTableAs } else { K::CreateTable };
             Classification::of(kind).targets([object_name(&create.name)])
         }
         Statement::CreateView(view) => {
-            let kind = if view.materialized {
-                K::CreateMaterializedView
-            } else {
-                K::CreateView
-            };
+            let kind = if view.materialized { K::CreateMaterializedView } else { K::CreateView };
             Classification::of(kind).targets([object_name(&view.name)])
         }
-        Statement::CreateIndex(index) => Classification::of(K::CreateIndex).targets([object_name(
-            index.name.as_ref().unwrap_or(&index.table_name),
-        )]),
-        Statement::CreateSequence { name, .. } => {
-            Classification::of(K::CreateSequence).targets([object_name(name)])
+        Statement::CreateIndex(index) => {
+            Classification::of(K::CreateIndex).targets([object_name(index.name.as_ref().unwrap_or(&index.table_name))])
         }
+        Statement::CreateSequence { name, .. } => Classification::of(K::CreateSequence).targets([object_name(name)]),
         Statement::CreateSchema { schema_name, .. } => {
             Classification::of(K::CreateSchema).targets([match schema_name {
-                SchemaName::Simple(name) | SchemaName::NamedAuthorization(name, _) => {
-                    object_name(name)
-                }
+                SchemaName::Simple(name) | SchemaName::NamedAuthorization(name, _) => object_name(name),
                 SchemaName::UnnamedAuthorization(role) => ident(role),
             }])
         }
-        Statement::CreateFunction(f) => {
-            Classification::of(K::CreateFunction).targets([object_name(&f.name)])
-        }
-        Statement::CreateProcedure { name, .. } => {
-            Classification::of(K::CreateProcedure).targets([object_name(name)])
-        }
-        Statement::CreateTrigger(t) => {
-            Classification::of(K::CreateTrigger).targets([object_name(&t.table_name)])
-        }
-        Statement::CreateType { name, .. } => {
-            Classification::of(K::CreateType).targets([object_name(name)])
-        }
-        Statement::CreateExtension(e) => {
-            Classification::of(K::CreateExtension).targets([ident(&e.name)])
-        }
-        Statement::CreateRole(role) => {
-            Classification::of(K::CreateRole).targets(role.names.iter().map(object_name))
-        }
-        Statement::CreatePolicy(p) => {
-            Classification::of(K::CreatePolicy).targets([object_name(&p.table_name)])
-        }
+        Statement::CreateFunction(f) => Classification::of(K::CreateFunction).targets([object_name(&f.name)]),
+        Statement::CreateProcedure { name, .. } => Classification::of(K::CreateProcedure).targets([object_name(name)]),
+        Statement::CreateTrigger(t) => Classification::of(K::CreateTrigger).targets([object_name(&t.table_name)]),
+        Statement::CreateType { name, .. } => Classification::of(K::CreateType).targets([object_name(name)]),
+        Statement::CreateExtension(e) => Classification::of(K::CreateExtension).targets([ident(&e.name)]),
+        Statement::CreateRole(role) => Classification::of(K::CreateRole).targets(role.names.iter().map(object_name)),
+        Statement::CreatePolicy(p) => Classification::of(K::CreatePolicy).targets([object_name(&p.table_name)]),
         Statement::CreateDatabase { db_name, .. } => {
             Classification::of(K::CreateDatabase).targets([object_name(db_name)])
         }
-        Statement::AlterTable(alter) => {
-            Classification::of(K::AlterTable).targets([object_name(&alter.name)])
-        }
-        Statement::AlterIndex { name, .. } => {
-            Classification::of(K::AlterIndex).targets([object_name(name)])
-        }
-        Statement::AlterView(view) => {
-            Classification::of(K::AlterView).targets([object_name(&view.name)])
-        }
+        Statement::AlterTable(alter) => Classification::of(K::AlterTable).targets([object_name(&alter.name)]),
+        Statement::AlterIndex { name, .. } => Classification::of(K::AlterIndex).targets([object_name(name)]),
+        Statement::AlterView(view) => Classification::of(K::AlterView).targets([object_name(&view.name)]),
         Statement::AlterType(t) => Classification::of(K::AlterType).targets([object_name(&t.name)]),
-        Statement::AlterSchema(s) => {
-            Classification::of(K::AlterSchema).targets([object_name(&s.name)])
-        }
+        Statement::AlterSchema(s) => Classification::of(K::AlterSchema).targets([object_name(&s.name)]),
         Statement::AlterRole { .. } => Classification::of(K::AlterRole),
-        Statement::Lock(lock) => {
-            Classification::of(K::Lock).targets(lock.tables.iter().map(|t| object_name(&t.name)))
-        }
-        Statement::RefreshMaterializedView(r) => {
-            Classification::of(K::Refresh).targets([object_name(&r.name)])
-        }
+        Statement::Lock(lock) => Classification::of(K::Lock).targets(lock.tables.iter().map(|t| object_name(&t.name))),
+        Statement::RefreshMaterializedView(r) => Classification::of(K::Refresh).targets([object_name(&r.name)]),
         Statement::Grant(_) | Statement::GrantRole { .. } => Classification::of(K::Grant),
         Statement::Revoke(_) | Statement::RevokeRole { .. } => Classification::of(K::Revoke),
         Statement::Comment { .. } => Classification::of(K::Comment),
         Statement::Set(_) => Classification::of(K::Set),
         Statement::Reset(_) => Classification::of(K::Reset),
-        Statement::ShowVariable { .. } | Statement::ShowVariables { .. } => {
-            Classification::of(K::Show)
-        }
+        Statement::ShowVariable { .. } | Statement::ShowVariables { .. } => Classification::of(K::Show),
         Statement::Call(_) => Classification::of(K::Call),
         Statement::Vacuum(_) => Classification::of(K::Vacuum),
         Statement::Analyze(_) => Classification::of(K::Analyze),
         Statement::Discard { .. } => Classification::of(K::Discard),
         Statement::StartTransaction { .. } => Classification::of(K::Begin),
         Statement::Commit { .. } => Classification::of(K::Commit),
-        Statement::Rollback {
-            savepoint: Some(_), ..
-        } => Classification::of(K::RollbackToSavepoint),
+        Statement::Rollback { savepoint: Some(_), .. } => Classification::of(K::RollbackToSavepoint),
         Statement::Rollback { .. } => Classification::of(K::Rollback),
         Statement::Savepoint { .. } => Classification::of(K::Savepoint),
         Statement::ReleaseSavepoint { .. } => Classification::of(K::ReleaseSavepoint),
-        Statement::Explain { .. } | Statement::ExplainTable { .. } => {
-            Classification::of(K::Explain)
-        }
+        Statement::Explain { .. } | Statement::ExplainTable { .. } => Classification::of(K::Explain),
         Statement::LISTEN { .. } => Classification::of(K::Listen),
         Statement::NOTIFY { .. } => Classification::of(K::Notify),
         _ => Classification::of(K::Other),
@@ -418,53 +344,19 @@ mod tests {
     use super::*;
     use StatementKind as K;
 
-    fn check(
-        sql: &str,
-        kind: StatementKind,
-        targets: &[&str],
-        has_where: Option<bool>,
-        cascade: bool,
-    ) {
+    fn check(sql: &str, kind: StatementKind, targets: &[&str], has_where: Option<bool>, cascade: bool) {
         let c = classify(sql);
-        let want = Classification {
-            kind,
-            targets: targets.iter().map(|t| t.to_string()).collect(),
-            has_where,
-            cascade,
-        };
+        let want =
+            Classification { kind, targets: targets.iter().map(|t| t.to_string()).collect(), has_where, cascade };
         assert_eq!(c, want, "{sql}");
     }
 
     #[test]
     fn deletes_and_updates_say_whether_they_have_a_where_clause() {
-        check(
-            "DELETE FROM users",
-            K::Delete,
-            &["users"],
-            Some(false),
-            false,
-        );
-        check(
-            "DELETE FROM public.users WHERE id = 1",
-            K::Delete,
-            &["public.users"],
-            Some(true),
-            false,
-        );
-        check(
-            "DELETE FROM orders o USING users u",
-            K::Delete,
-            &["orders"],
-            Some(false),
-            false,
-        );
-        check(
-            "UPDATE accounts SET balance = 0",
-            K::Update,
-            &["accounts"],
-            Some(false),
-            false,
-        );
+        check("DELETE FROM users", K::Delete, &["users"], Some(false), false);
+        check("DELETE FROM public.users WHERE id = 1", K::Delete, &["public.users"], Some(true), false);
+        check("DELETE FROM orders o USING users u", K::Delete, &["orders"], Some(false), false);
+        check("UPDATE accounts SET balance = 0", K::Update, &["accounts"], Some(false), false);
         check(
             "UPDATE accounts a SET balance = 0 FROM x WHERE a.id = x.id",
             K::Update,
@@ -476,135 +368,39 @@ mod tests {
 
     #[test]
     fn dml_targets_are_the_written_tables_only() {
-        check(
-            "INSERT INTO audit SELECT * FROM users",
-            K::Insert,
-            &["audit"],
-            None,
-            false,
-        );
-        check(
-            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
-            K::Merge,
-            &["t"],
-            None,
-            false,
-        );
-        check(
-            "COPY users (id) FROM stdin",
-            K::Copy,
-            &["users"],
-            None,
-            false,
-        );
+        check("INSERT INTO audit SELECT * FROM users", K::Insert, &["audit"], None, false);
+        check("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE", K::Merge, &["t"], None, false);
+        check("COPY users (id) FROM stdin", K::Copy, &["users"], None, false);
         check("SELECT * FROM users", K::Select, &[], None, false);
     }
 
     #[test]
     fn truncate_and_drops_list_every_object_and_cascade() {
-        check(
-            "TRUNCATE a, b CASCADE",
-            K::Truncate,
-            &["a", "b"],
-            None,
-            true,
-        );
+        check("TRUNCATE a, b CASCADE", K::Truncate, &["a", "b"], None, true);
         check("TRUNCATE TABLE a", K::Truncate, &["a"], None, false);
-        check(
-            "DROP TABLE users CASCADE",
-            K::DropTable,
-            &["users"],
-            None,
-            true,
-        );
-        check(
-            "DROP TABLE IF EXISTS \"My Table\", t2",
-            K::DropTable,
-            &["My Table", "t2"],
-            None,
-            false,
-        );
+        check("DROP TABLE users CASCADE", K::DropTable, &["users"], None, true);
+        check("DROP TABLE IF EXISTS \"My Table\", t2", K::DropTable, &["My Table", "t2"], None, false);
         check("DROP SCHEMA s CASCADE", K::DropSchema, &["s"], None, true);
         check("DROP VIEW v", K::DropView, &["v"], None, false);
-        check(
-            "DROP MATERIALIZED VIEW mv",
-            K::DropMaterializedView,
-            &["mv"],
-            None,
-            false,
-        );
+        check("DROP MATERIALIZED VIEW mv", K::DropMaterializedView, &["mv"], None, false);
         check("DROP INDEX idx", K::DropIndex, &["idx"], None, false);
-        check(
-            "DROP FUNCTION f(int) CASCADE",
-            K::DropFunction,
-            &["f"],
-            None,
-            true,
-        );
+        check("DROP FUNCTION f(int) CASCADE", K::DropFunction, &["f"], None, true);
     }
 
     #[test]
     fn identifiers_fold_like_postgres() {
-        check(
-            "DELETE FROM Public.Users WHERE true",
-            K::Delete,
-            &["public.users"],
-            Some(true),
-            false,
-        );
-        check(
-            "DELETE FROM \"Users\" WHERE true",
-            K::Delete,
-            &["Users"],
-            Some(true),
-            false,
-        );
+        check("DELETE FROM Public.Users WHERE true", K::Delete, &["public.users"], Some(true), false);
+        check("DELETE FROM \"Users\" WHERE true", K::Delete, &["Users"], Some(true), false);
     }
 
     #[test]
     fn ddl_names_its_object() {
-        check(
-            "ALTER TABLE users ADD COLUMN age int",
-            K::AlterTable,
-            &["users"],
-            None,
-            false,
-        );
-        check(
-            "CREATE TABLE t (id int)",
-            K::CreateTable,
-            &["t"],
-            None,
-            false,
-        );
-        check(
-            "CREATE TABLE t AS SELECT 1",
-            K::CreateTableAs,
-            &["t"],
-            None,
-            false,
-        );
-        check(
-            "CREATE INDEX idx ON t (id)",
-            K::CreateIndex,
-            &["idx"],
-            None,
-            false,
-        );
-        check(
-            "CREATE INDEX ON t (id)",
-            K::CreateIndex,
-            &["t"],
-            None,
-            false,
-        );
-        check(
-            "CREATE VIEW v AS SELECT 1",
-            K::CreateView,
-            &["v"],
-            None,
-            false,
-        );
+        check("ALTER TABLE users ADD COLUMN age int", K::AlterTable, &["users"], None, false);
+        check("CREATE TABLE t (id int)", K::CreateTable, &["t"], None, false);
+        check("CREATE TABLE t AS SELECT 1", K::CreateTableAs, &["t"], None, false);
+        check("CREATE INDEX idx ON t (id)", K::CreateIndex, &["idx"], None, false);
+        check("CREATE INDEX ON t (id)", K::CreateIndex, &["t"], None, false);
+        check("CREATE VIEW v AS SELECT 1", K::CreateView, &["v"], None, false);
         check(
             "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END",
             K::CreateFunction,
@@ -639,13 +435,7 @@ mod tests {
 
     #[test]
     fn unparseable_text_is_unknown() {
-        for sql in [
-            "DELET FROM users",
-            "SELECT 1; SELECT 2",
-            "",
-            "BEGIN ATOMIC SELECT 1; END",
-            "$$",
-        ] {
+        for sql in ["DELET FROM users", "SELECT 1; SELECT 2", "", "BEGIN ATOMIC SELECT 1; END", "$$"] {
             assert_eq!(classify(sql).kind, K::Unknown, "{sql}");
         }
     }
@@ -662,11 +452,7 @@ mod tests {
             "ALTER SYSTEM SET work_mem = '1MB'",
             "DELETE FROM t WHERE CURRENT OF c",
         ] {
-            assert_eq!(
-                classify(sql).kind,
-                K::Unknown,
-                "{sql} now parses: classify it"
-            );
+            assert_eq!(classify(sql).kind, K::Unknown, "{sql} now parses: classify it");
         }
     }
 

@@ -51,9 +51,7 @@ impl Plan {
     pub fn read(path: &str) -> Result<Plan> {
         let text = if path == "-" {
             let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| Error::io("<stdin>", e))?;
+            std::io::stdin().read_to_string(&mut text).map_err(|e| Error::io("<stdin>", e))?;
             text
         } else {
             std::fs::read_to_string(Path::new(path)).map_err(|e| Error::io(path, e))?
@@ -65,19 +63,14 @@ impl Plan {
     /// (`{"statements": ["...", ...], ...metadata}`); anything else is a SQL script.
     pub fn parse(source: &str, text: &str) -> Result<Plan> {
         let (format, statements, metadata) = if text.trim_start().starts_with('{') {
-            let plan: JsonPlan =
-                serde_json::from_str(text).map_err(|e| json_error(source, text, &e))?;
+            let plan: JsonPlan = serde_json::from_str(text).map_err(|e| json_error(source, text, &e))?;
             let mut statements = Vec::new();
             for (element, sql) in plan.statements.iter().enumerate() {
                 statements.extend(statements_of(source, sql, Some(element))?);
             }
             (PlanFormat::Json, statements, plan.metadata)
         } else {
-            (
-                PlanFormat::Sql,
-                statements_of(source, text, None)?,
-                serde_json::Map::new(),
-            )
+            (PlanFormat::Sql, statements_of(source, text, None)?, serde_json::Map::new())
         };
         if statements.is_empty() {
             return Err(Error::Input {
@@ -87,12 +80,7 @@ impl Plan {
                 message: "the plan holds no SQL statement".to_owned(),
             });
         }
-        Ok(Plan {
-            source: source.to_owned(),
-            format,
-            statements,
-            metadata,
-        })
+        Ok(Plan { source: source.to_owned(), format, statements, metadata })
     }
 }
 
@@ -105,11 +93,7 @@ fn statements_of(source: &str, script: &str, element: Option<usize>) -> Result<V
             continue;
         }
         let classification = classify(&raw.text);
-        out.push(PlanStatement {
-            raw,
-            element,
-            classification,
-        });
+        out.push(PlanStatement { raw, element, classification });
     }
     Ok(out)
 }
@@ -121,11 +105,7 @@ fn check_meta_command(source: &str, raw: &RawStatement, element: Option<usize>) 
     let harmless = match command {
         "\\echo" | "\\qecho" | "\\warn" | "\\timing" | "\\pset" => true,
         // pgshadow always stops at the first error, which is what ON_ERROR_STOP asks for.
-        "\\set" => raw
-            .text
-            .split_whitespace()
-            .nth(1)
-            .is_some_and(|v| v.eq_ignore_ascii_case("ON_ERROR_STOP")),
+        "\\set" => raw.text.split_whitespace().nth(1).is_some_and(|v| v.eq_ignore_ascii_case("ON_ERROR_STOP")),
         _ => false,
     };
     if harmless {
@@ -151,11 +131,7 @@ fn json_error(source: &str, text: &str, e: &serde_json::Error) -> Error {
         Some(at) => message[..at].to_owned(),
         None => message,
     };
-    let (line, column) = if e.line() == 0 {
-        (1, 1)
-    } else {
-        (e.line(), e.column().max(1))
-    };
+    let (line, column) = if e.line() == 0 { (1, 1) } else { (e.line(), e.column().max(1)) };
     let message = if message.contains("missing field `statements`") {
         "a JSON plan needs a \"statements\" array of SQL strings".to_owned()
     } else if text.trim().is_empty() {
@@ -163,12 +139,7 @@ fn json_error(source: &str, text: &str, e: &serde_json::Error) -> Error {
     } else {
         format!("invalid JSON plan: {message}")
     };
-    Error::Input {
-        file: source.to_owned(),
-        line,
-        column,
-        message,
-    }
+    Error::Input { file: source.to_owned(), line, column, message }
 }
 
 #[cfg(test)]
@@ -177,36 +148,17 @@ mod tests {
 
     fn input_error(text: &str) -> (usize, usize, String) {
         match Plan::parse("plan.json", text) {
-            Err(Error::Input {
-                line,
-                column,
-                message,
-                ..
-            }) => (line, column, message),
+            Err(Error::Input { line, column, message, .. }) => (line, column, message),
             other => panic!("expected an input error, got {other:?}"),
         }
     }
 
     #[test]
     fn a_sql_script_keeps_positions_and_kinds() {
-        let plan = Plan::parse(
-            "plan.sql",
-            "-- clean up\nDELETE FROM users;\n\n  DROP TABLE t CASCADE;",
-        )
-        .expect("plan");
+        let plan = Plan::parse("plan.sql", "-- clean up\nDELETE FROM users;\n\n  DROP TABLE t CASCADE;").expect("plan");
         assert_eq!(plan.format, PlanFormat::Sql);
-        let got: Vec<_> = plan
-            .statements
-            .iter()
-            .map(|s| (s.raw.line, s.raw.column, s.classification.kind))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (2, 1, StatementKind::Delete),
-                (4, 3, StatementKind::DropTable)
-            ]
-        );
+        let got: Vec<_> = plan.statements.iter().map(|s| (s.raw.line, s.raw.column, s.classification.kind)).collect();
+        assert_eq!(got, [(2, 1, StatementKind::Delete), (4, 3, StatementKind::DropTable)]);
         assert_eq!(plan.statements[0].classification.has_where, Some(false));
     }
 
@@ -219,10 +171,7 @@ mod tests {
         assert!(!plan.metadata.contains_key("statements"));
         let elements: Vec<_> = plan.statements.iter().map(|s| s.element).collect();
         assert_eq!(elements, [Some(0), Some(1), Some(1)]);
-        assert_eq!(
-            (plan.statements[2].raw.line, plan.statements[2].raw.column),
-            (1, 11)
-        );
+        assert_eq!((plan.statements[2].raw.line, plan.statements[2].raw.column), (1, 11));
     }
 
     #[test]
@@ -243,28 +192,16 @@ mod tests {
 
     #[test]
     fn an_empty_plan_is_refused() {
-        assert!(matches!(
-            Plan::parse("p.sql", "  -- nothing\n"),
-            Err(Error::Input { .. })
-        ));
-        assert!(matches!(
-            Plan::parse("p.json", r#"{"statements": []}"#),
-            Err(Error::Input { .. })
-        ));
+        assert!(matches!(Plan::parse("p.sql", "  -- nothing\n"), Err(Error::Input { .. })));
+        assert!(matches!(Plan::parse("p.json", r#"{"statements": []}"#), Err(Error::Input { .. })));
     }
 
     #[test]
     fn harmless_meta_commands_are_skipped_and_others_refused_at_their_line() {
-        let plan =
-            Plan::parse("p.sql", "\\set ON_ERROR_STOP on\n\\echo hi\nSELECT 1;").expect("plan");
+        let plan = Plan::parse("p.sql", "\\set ON_ERROR_STOP on\n\\echo hi\nSELECT 1;").expect("plan");
         assert_eq!(plan.statements.len(), 1);
         match Plan::parse("p.sql", "SELECT 1;\n  \\! rm -rf /\n") {
-            Err(Error::Input {
-                line,
-                column,
-                message,
-                ..
-            }) => {
+            Err(Error::Input { line, column, message, .. }) => {
                 assert_eq!((line, column), (2, 3));
                 assert!(message.contains("\\!"), "{message}");
             }

@@ -28,11 +28,7 @@ pub struct RawStatement {
 /// Splits a SQL script into statements the way psql does. Never fails.
 pub fn split(script: &str) -> Vec<RawStatement> {
     let mut out = Vec::new();
-    let mut scanner = Scanner {
-        src: script,
-        bytes: script.as_bytes(),
-        pos: 0,
-    };
+    let mut scanner = Scanner { src: script, bytes: script.as_bytes(), pos: 0 };
     let mut positions = Positions::default();
     loop {
         scanner.skip_blanks_and_comments();
@@ -45,14 +41,7 @@ pub fn split(script: &str) -> Vec<RawStatement> {
             let end = scanner.line_end(start);
             scanner.pos = next_line(script, end);
             let text = script[start..end].trim_end_matches('\r').to_owned();
-            out.push(RawStatement {
-                text,
-                offset: start,
-                line,
-                column,
-                copy_data: None,
-                meta: true,
-            });
+            out.push(RawStatement { text, offset: start, line, column, copy_data: None, meta: true });
             continue;
         }
         let body = scanner.statement();
@@ -66,14 +55,7 @@ pub fn split(script: &str) -> Vec<RawStatement> {
             None
         };
         if !text.is_empty() {
-            out.push(RawStatement {
-                text,
-                offset: start,
-                line,
-                column,
-                copy_data,
-                meta: false,
-            });
+            out.push(RawStatement { text, offset: start, line, column, copy_data, meta: false });
         }
     }
     out
@@ -82,10 +64,7 @@ pub fn split(script: &str) -> Vec<RawStatement> {
 /// Maps a 1-based character position inside `statement.text` (Postgres's error `position`) to the 1-based
 /// (line, column) in the script. Positions past the end clamp to the last character.
 pub fn script_position(statement: &RawStatement, char_position: usize) -> (usize, usize) {
-    let steps = char_position
-        .max(1)
-        .min(statement.text.chars().count().max(1))
-        - 1;
+    let steps = char_position.max(1).min(statement.text.chars().count().max(1)) - 1;
     let (mut line, mut column) = (statement.line, statement.column);
     for c in statement.text.chars().take(steps) {
         if c == '\n' {
@@ -109,11 +88,7 @@ struct Positions {
 impl Positions {
     fn at(&mut self, script: &str, offset: usize) -> (usize, usize) {
         if self.line == 0 || offset < self.offset {
-            *self = Positions {
-                offset: 0,
-                line: 1,
-                column: 1,
-            };
+            *self = Positions { offset: 0, line: 1, column: 1 };
         }
         for c in script[self.offset..offset].chars() {
             if c == '\n' {
@@ -150,12 +125,7 @@ struct Words {
 impl Words {
     fn push(&mut self, word: &str) -> &mut Self {
         let lower = word.to_ascii_lowercase();
-        if self.count < 4
-            && matches!(
-                lower.as_str(),
-                "create" | "function" | "procedure" | "or" | "replace"
-            )
-        {
+        if self.count < 4 && matches!(lower.as_str(), "create" | "function" | "procedure" | "or" | "replace") {
             self.leading[self.count] = lower.as_bytes()[0];
         }
         if self.count == 0 {
@@ -172,9 +142,7 @@ impl Words {
     fn in_routine_definition(&self) -> bool {
         let l = &self.leading;
         l[0] == b'c'
-            && (l[1] == b'f'
-                || l[1] == b'p'
-                || (l[1] == b'o' && l[2] == b'r' && (l[3] == b'f' || l[3] == b'p')))
+            && (l[1] == b'f' || l[1] == b'p' || (l[1] == b'o' && l[2] == b'r' && (l[3] == b'f' || l[3] == b'p')))
     }
 }
 
@@ -194,12 +162,8 @@ impl Scanner<'_> {
         loop {
             match self.peek(self.pos) {
                 Some(b) if b.is_ascii_whitespace() || b == b';' => self.pos += 1,
-                Some(b'-') if self.peek(self.pos + 1) == Some(b'-') => {
-                    self.pos = self.line_end(self.pos)
-                }
-                Some(b'/') if self.peek(self.pos + 1) == Some(b'*') => {
-                    self.pos = self.block_comment_end(self.pos)
-                }
+                Some(b'-') if self.peek(self.pos + 1) == Some(b'-') => self.pos = self.line_end(self.pos),
+                Some(b'/') if self.peek(self.pos + 1) == Some(b'*') => self.pos = self.block_comment_end(self.pos),
                 _ => return,
             }
         }
@@ -216,10 +180,7 @@ impl Scanner<'_> {
             i = match b {
                 b';' if paren_depth == 0 && begin_depth == 0 => {
                     self.pos = i + 1;
-                    return Body {
-                        end: i,
-                        copy_from_stdin: words.copy_from_stdin,
-                    };
+                    return Body { end: i, copy_from_stdin: words.copy_from_stdin };
                 }
                 b'\'' => self.string_end(i),
                 b'"' => self.quoted_end(i, b'"'),
@@ -253,10 +214,7 @@ impl Scanner<'_> {
             };
         }
         self.pos = self.bytes.len();
-        Body {
-            end: self.bytes.len(),
-            copy_from_stdin: words.copy_from_stdin,
-        }
+        Body { end: self.bytes.len(), copy_from_stdin: words.copy_from_stdin }
     }
 
     /// End of an identifier or keyword (or number) starting at `i`.
@@ -295,9 +253,8 @@ impl Scanner<'_> {
     /// End of a string literal whose opening quote is at `i`: `E'...'` (an `E` right before the quote, not part of a
     /// longer word) takes backslash escapes; other strings only the doubled quote.
     fn string_end(&self, i: usize) -> usize {
-        let escapes = i >= 1
-            && matches!(self.bytes[i - 1], b'e' | b'E')
-            && (i < 2 || !is_ident_cont(self.bytes[i - 2]));
+        let escapes =
+            i >= 1 && matches!(self.bytes[i - 1], b'e' | b'E') && (i < 2 || !is_ident_cont(self.bytes[i - 2]));
         if !escapes {
             return self.quoted_end(i, b'\'');
         }
@@ -345,11 +302,7 @@ impl Scanner<'_> {
         }
         let delimiter = &self.src[i..=j];
         let body = j + 1;
-        Some(
-            self.src[body..]
-                .find(delimiter)
-                .map_or(self.bytes.len(), |n| body + n + delimiter.len()),
-        )
+        Some(self.src[body..].find(delimiter).map_or(self.bytes.len(), |n| body + n + delimiter.len()))
     }
 }
 
@@ -370,14 +323,9 @@ fn next_line(script: &str, line_end: usize) -> usize {
 fn copy_data(script: &str, start: usize) -> (String, usize) {
     let mut line_start = start;
     while line_start < script.len() {
-        let line_end = script[line_start..]
-            .find('\n')
-            .map_or(script.len(), |n| line_start + n);
+        let line_end = script[line_start..].find('\n').map_or(script.len(), |n| line_start + n);
         if script[line_start..line_end].trim_end_matches('\r') == "\\." {
-            return (
-                script[start..line_start].to_owned(),
-                next_line(script, line_end),
-            );
+            return (script[start..line_start].to_owned(), next_line(script, line_end));
         }
         line_start = line_end + 1;
     }
@@ -394,10 +342,7 @@ mod tests {
 
     #[test]
     fn statements_end_at_semicolons_and_the_last_needs_none() {
-        assert_eq!(
-            texts("SELECT 1; SELECT 2;\nSELECT 3"),
-            ["SELECT 1", "SELECT 2", "SELECT 3"]
-        );
+        assert_eq!(texts("SELECT 1; SELECT 2;\nSELECT 3"), ["SELECT 1", "SELECT 2", "SELECT 3"]);
     }
 
     #[test]
@@ -412,10 +357,7 @@ mod tests {
     fn leading_comments_are_dropped_and_inner_ones_kept() {
         let s = split("-- why\n/* what */ DELETE FROM t -- keep; not the end\n WHERE id = 1;");
         assert_eq!(s.len(), 1);
-        assert_eq!(
-            s[0].text,
-            "DELETE FROM t -- keep; not the end\n WHERE id = 1"
-        );
+        assert_eq!(s[0].text, "DELETE FROM t -- keep; not the end\n WHERE id = 1");
         assert_eq!((s[0].line, s[0].column), (2, 12));
     }
 
@@ -429,35 +371,17 @@ mod tests {
 
     #[test]
     fn quotes_hide_semicolons() {
-        assert_eq!(
-            texts("SELECT 'a;b', 'it''s;'; SELECT 2"),
-            ["SELECT 'a;b', 'it''s;'", "SELECT 2"]
-        );
-        assert_eq!(
-            texts(r#"SELECT "a;b" FROM "x""y;"; SELECT 2"#),
-            [r#"SELECT "a;b" FROM "x""y;""#, "SELECT 2"]
-        );
+        assert_eq!(texts("SELECT 'a;b', 'it''s;'; SELECT 2"), ["SELECT 'a;b', 'it''s;'", "SELECT 2"]);
+        assert_eq!(texts(r#"SELECT "a;b" FROM "x""y;"; SELECT 2"#), [r#"SELECT "a;b" FROM "x""y;""#, "SELECT 2"]);
     }
 
     #[test]
     fn escape_strings_take_backslashes_and_standard_strings_do_not() {
-        assert_eq!(
-            texts(r"SELECT E'\';'; SELECT 2"),
-            [r"SELECT E'\';'", "SELECT 2"]
-        );
-        assert_eq!(
-            texts(r"SELECT e'a\\'; SELECT 2"),
-            [r"SELECT e'a\\'", "SELECT 2"]
-        );
-        assert_eq!(
-            texts(r"SELECT 'a\'; SELECT 2"),
-            [r"SELECT 'a\'", "SELECT 2"]
-        );
+        assert_eq!(texts(r"SELECT E'\';'; SELECT 2"), [r"SELECT E'\';'", "SELECT 2"]);
+        assert_eq!(texts(r"SELECT e'a\\'; SELECT 2"), [r"SELECT e'a\\'", "SELECT 2"]);
+        assert_eq!(texts(r"SELECT 'a\'; SELECT 2"), [r"SELECT 'a\'", "SELECT 2"]);
         // The E of a longer word is not an escape-string prefix.
-        assert_eq!(
-            texts(r"SELECT type'a\'; SELECT 2"),
-            [r"SELECT type'a\'", "SELECT 2"]
-        );
+        assert_eq!(texts(r"SELECT type'a\'; SELECT 2"), [r"SELECT type'a\'", "SELECT 2"]);
     }
 
     #[test]
@@ -474,18 +398,12 @@ mod tests {
                 "SELECT 4",
             ]
         );
-        assert_eq!(
-            texts("SELECT $a$ x $b$ ; $b$ y; $a$; SELECT 2"),
-            ["SELECT $a$ x $b$ ; $b$ y; $a$", "SELECT 2"]
-        );
+        assert_eq!(texts("SELECT $a$ x $b$ ; $b$ y; $a$; SELECT 2"), ["SELECT $a$ x $b$ ; $b$ y; $a$", "SELECT 2"]);
     }
 
     #[test]
     fn parentheses_hide_semicolons() {
-        assert_eq!(
-            texts("SELECT (1;2); SELECT 3"),
-            ["SELECT (1;2)", "SELECT 3"]
-        );
+        assert_eq!(texts("SELECT (1;2); SELECT 3"), ["SELECT (1;2)", "SELECT 3"]);
     }
 
     #[test]
@@ -498,10 +416,7 @@ mod tests {
         assert_eq!(s[1], "SELECT 3");
         assert_eq!(
             texts("CREATE PROCEDURE p() BEGIN ATOMIC SELECT 1; END; SELECT 2"),
-            [
-                "CREATE PROCEDURE p() BEGIN ATOMIC SELECT 1; END",
-                "SELECT 2"
-            ]
+            ["CREATE PROCEDURE p() BEGIN ATOMIC SELECT 1; END", "SELECT 2"]
         );
     }
 
@@ -509,31 +424,24 @@ mod tests {
     fn a_transaction_begin_is_its_own_statement() {
         assert_eq!(
             texts("BEGIN;\nUPDATE t SET begin_date = now(), xend = 1;\nCOMMIT;"),
-            [
-                "BEGIN",
-                "UPDATE t SET begin_date = now(), xend = 1",
-                "COMMIT"
-            ]
+            ["BEGIN", "UPDATE t SET begin_date = now(), xend = 1", "COMMIT"]
         );
         // A column called "begin" in CREATE FUNCTION's argument list is inside parentheses.
-        assert_eq!(texts("CREATE FUNCTION f(\"begin\" int, begin_at int) RETURNS int AS 'select 1' LANGUAGE sql; SELECT 2").len(), 2);
+        assert_eq!(
+            texts("CREATE FUNCTION f(\"begin\" int, begin_at int) RETURNS int AS 'select 1' LANGUAGE sql; SELECT 2")
+                .len(),
+            2
+        );
     }
 
     #[test]
     fn copy_from_stdin_takes_its_data_up_to_the_terminator() {
-        let script =
-            "COPY public.users (id, name) FROM stdin;\n1\tAlice\n2\tBob; not SQL\n\\.\nSELECT 1;";
+        let script = "COPY public.users (id, name) FROM stdin;\n1\tAlice\n2\tBob; not SQL\n\\.\nSELECT 1;";
         let s = split(script);
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].text, "COPY public.users (id, name) FROM stdin");
-        assert_eq!(
-            s[0].copy_data.as_deref(),
-            Some("1\tAlice\n2\tBob; not SQL\n")
-        );
-        assert_eq!(
-            (s[1].text.as_str(), s[1].line, s[1].copy_data.as_deref()),
-            ("SELECT 1", 5, None)
-        );
+        assert_eq!(s[0].copy_data.as_deref(), Some("1\tAlice\n2\tBob; not SQL\n"));
+        assert_eq!((s[1].text.as_str(), s[1].line, s[1].copy_data.as_deref()), ("SELECT 1", 5, None));
     }
 
     #[test]
@@ -544,19 +452,13 @@ mod tests {
         let s = split("COPY t FROM stdin;\nrow 1\nrow 2\n");
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].copy_data.as_deref(), Some("row 1\nrow 2\n"));
-        assert_eq!(
-            split("COPY t FROM '/data.csv'; COPY t TO STDOUT")[0].copy_data,
-            None
-        );
+        assert_eq!(split("COPY t FROM '/data.csv'; COPY t TO STDOUT")[0].copy_data, None);
     }
 
     #[test]
     fn meta_commands_are_whole_lines() {
         let s = split("\\restrict abc\nSELECT 1;\n  \\connect db\r\n\\unrestrict abc");
-        let got: Vec<_> = s
-            .iter()
-            .map(|s| (s.text.as_str(), s.meta, s.line, s.column))
-            .collect();
+        let got: Vec<_> = s.iter().map(|s| (s.text.as_str(), s.meta, s.line, s.column)).collect();
         assert_eq!(
             got,
             [
@@ -570,14 +472,8 @@ mod tests {
 
     #[test]
     fn an_unterminated_quote_returns_the_rest_as_one_statement() {
-        assert_eq!(
-            texts("SELECT 1; SELECT 'oops; SELECT 3;"),
-            ["SELECT 1", "SELECT 'oops; SELECT 3;"]
-        );
-        assert_eq!(
-            texts("SELECT $$ never closed; x"),
-            ["SELECT $$ never closed; x"]
-        );
+        assert_eq!(texts("SELECT 1; SELECT 'oops; SELECT 3;"), ["SELECT 1", "SELECT 'oops; SELECT 3;"]);
+        assert_eq!(texts("SELECT $$ never closed; x"), ["SELECT $$ never closed; x"]);
     }
 
     #[test]
@@ -599,23 +495,9 @@ mod tests {
 
     #[test]
     fn odd_inputs_do_not_panic() {
-        for input in [
-            "$",
-            "'",
-            "\"",
-            "/*",
-            "\\",
-            "E'",
-            "$a",
-            "$$",
-            "-",
-            "--",
-            "é",
-            "(",
-            ")",
-            "e'\\",
-            "COPY x FROM stdin",
-        ] {
+        for input in
+            ["$", "'", "\"", "/*", "\\", "E'", "$a", "$$", "-", "--", "é", "(", ")", "e'\\", "COPY x FROM stdin"]
+        {
             let _ = split(input);
         }
         assert_eq!(texts("$"), ["$"]);

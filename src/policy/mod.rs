@@ -22,9 +22,7 @@ impl Default for Policy {
     /// The built-in policy: fail on any dropped table, any TRUNCATE, any DELETE/UPDATE without WHERE that touched
     /// rows, any cascade that deleted rows in another table, and any statement error.
     fn default() -> Self {
-        Policy {
-            severities: Rule::ALL.iter().map(|r| (*r, Severity::Error)).collect(),
-        }
+        Policy { severities: Rule::ALL.iter().map(|r| (*r, Severity::Error)).collect() }
     }
 }
 
@@ -44,11 +42,8 @@ impl Policy {
                 }
             }
         }
-        let verdict = if findings.iter().any(|f| f.severity == Severity::Error) {
-            Verdict::Fail
-        } else {
-            Verdict::Pass
-        };
+        let verdict =
+            if findings.iter().any(|f| f.severity == Severity::Error) { Verdict::Fail } else { Verdict::Pass };
         (findings, verdict)
     }
 }

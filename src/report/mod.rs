@@ -10,10 +10,7 @@ pub use table::render_table;
 
 /// Totals over the statements' reports.
 pub fn summarize(statements: &[StatementReport]) -> Summary {
-    let mut summary = Summary {
-        statements: statements.len(),
-        ..Summary::default()
-    };
+    let mut summary = Summary { statements: statements.len(), ..Summary::default() };
     for s in statements {
         match s.status {
             Status::Ok => summary.statements_ok += 1,
@@ -28,11 +25,7 @@ pub fn summarize(statements: &[StatementReport]) -> Summary {
         }
         summary.rows_destroyed += s.rows_destroyed;
         summary.objects_dropped += s.dropped_objects.len();
-        summary.tables_dropped += s
-            .dropped_objects
-            .iter()
-            .filter(|o| o.object_type == "table")
-            .count();
+        summary.tables_dropped += s.dropped_objects.iter().filter(|o| o.object_type == "table").count();
         summary.duration_ms += s.duration_ms.unwrap_or(0.0);
     }
     summary

@@ -11,29 +11,18 @@ pub fn render_table(report: &Report) -> String {
     let mut out = String::new();
     let s = &report.summary;
     let shadow = &report.shadow;
-    let role = if shadow.superuser {
-        format!("{} (superuser)", shadow.role)
-    } else {
-        shadow.role.clone()
-    };
+    let role = if shadow.superuser { format!("{} (superuser)", shadow.role) } else { shadow.role.clone() };
     let _ = writeln!(
         out,
         "pgshadow dry-run of {} on a {} shadow (PostgreSQL {}, as {role})",
         report.plan.source, shadow.provider, shadow.server_version
     );
     if let Some(schema) = &shadow.schema {
-        let _ = writeln!(
-            out,
-            "schema {}: {} statements, {} failed to load",
-            schema.file, schema.statements, schema.failed
-        );
+        let _ =
+            writeln!(out, "schema {}: {} statements, {} failed to load", schema.file, schema.statements, schema.failed);
     }
     for w in &shadow.fidelity.warnings {
-        let _ = writeln!(
-            out,
-            "  fidelity: {}:{}:{}: {}",
-            w.file, w.line, w.column, w.message
-        );
+        let _ = writeln!(out, "  fidelity: {}:{}:{}: {}", w.file, w.line, w.column, w.message);
     }
     out.push('\n');
     out.push_str(&statements_table(&report.statements).to_string());
@@ -41,7 +30,8 @@ pub fn render_table(report: &Report) -> String {
     for statement in &report.statements {
         details(&mut out, statement);
     }
-    let _ = writeln!(
+    let _ =
+        writeln!(
         out,
         "\nTotal: {} inserted, {} updated, {} deleted, {} truncated; {} rows destroyed; {} objects dropped ({} tables)",
         s.rows_inserted, s.rows_updated, s.rows_deleted, s.rows_truncated, s.rows_destroyed, s.objects_dropped,
@@ -50,10 +40,7 @@ pub fn render_table(report: &Report) -> String {
     if !report.findings.is_empty() {
         out.push_str("\nFindings:\n");
         for f in &report.findings {
-            let at = f
-                .statement
-                .map(|i| format!(" (statement {i})"))
-                .unwrap_or_default();
+            let at = f.statement.map(|i| format!(" (statement {i})")).unwrap_or_default();
             let severity = match f.severity {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
@@ -71,24 +58,13 @@ pub fn render_table(report: &Report) -> String {
 
 fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
     table.set_header(header.to_vec());
     table
 }
 
 fn statements_table(statements: &[StatementReport]) -> Table {
-    let mut table = new_table(&[
-        "#",
-        "line",
-        "statement",
-        "kind",
-        "status",
-        "rows",
-        "destroyed",
-        "ms",
-    ]);
+    let mut table = new_table(&["#", "line", "statement", "kind", "status", "rows", "destroyed", "ms"]);
     for s in statements {
         let status = match s.status {
             Status::Ok => "ok",
@@ -101,11 +77,9 @@ fn statements_table(statements: &[StatementReport]) -> Table {
             Cell::new(shorten(&s.sql, 60)),
             Cell::new(s.kind.label()),
             Cell::new(status),
-            Cell::new(s.rows_affected.map(|n| n.to_string()).unwrap_or_default())
-                .set_alignment(CellAlignment::Right),
+            Cell::new(s.rows_affected.map(|n| n.to_string()).unwrap_or_default()).set_alignment(CellAlignment::Right),
             Cell::new(s.rows_destroyed).set_alignment(CellAlignment::Right),
-            Cell::new(s.duration_ms.map(|d| format!("{d:.1}")).unwrap_or_default())
-                .set_alignment(CellAlignment::Right),
+            Cell::new(s.duration_ms.map(|d| format!("{d:.1}")).unwrap_or_default()).set_alignment(CellAlignment::Right),
         ]);
     }
     table
@@ -115,11 +89,7 @@ fn statements_table(statements: &[StatementReport]) -> Table {
 fn details(out: &mut String, s: &StatementReport) {
     if let Some(e) = &s.error {
         let code = e.sqlstate.as_deref().unwrap_or("pgshadow");
-        let _ = writeln!(
-            out,
-            "\nStatement {} failed at {}:{} [{code}]: {}",
-            s.index, e.line, e.column, e.message
-        );
+        let _ = writeln!(out, "\nStatement {} failed at {}:{} [{code}]: {}", s.index, e.line, e.column, e.message);
         for (label, text) in [("detail", &e.detail), ("hint", &e.hint)] {
             if let Some(text) = text {
                 let _ = writeln!(out, "  {label}: {text}");
@@ -130,14 +100,7 @@ fn details(out: &mut String, s: &StatementReport) {
         let _ = writeln!(out, "\nStatement {}: {note}", s.index);
     }
     if !s.table_effects.is_empty() {
-        let mut table = new_table(&[
-            "table",
-            "inserted",
-            "updated",
-            "deleted",
-            "truncated",
-            "how",
-        ]);
+        let mut table = new_table(&["table", "inserted", "updated", "deleted", "truncated", "how"]);
         for e in &s.table_effects {
             table.add_row(vec![
                 Cell::new(&e.table),
@@ -145,11 +108,7 @@ fn details(out: &mut String, s: &StatementReport) {
                 Cell::new(e.updated).set_alignment(CellAlignment::Right),
                 Cell::new(e.deleted).set_alignment(CellAlignment::Right),
                 Cell::new(e.truncated).set_alignment(CellAlignment::Right),
-                Cell::new(if e.direct {
-                    "direct"
-                } else {
-                    "cascade/trigger"
-                }),
+                Cell::new(if e.direct { "direct" } else { "cascade/trigger" }),
             ]);
         }
         let _ = writeln!(out, "\nStatement {} changed rows:\n{table}", s.index);
@@ -161,16 +120,10 @@ fn details(out: &mut String, s: &StatementReport) {
                 Cell::new(&o.identity),
                 Cell::new(&o.object_type),
                 Cell::new(if o.cascaded { "CASCADE" } else { "" }),
-                Cell::new(o.rows.map(|n| n.to_string()).unwrap_or_default())
-                    .set_alignment(CellAlignment::Right),
+                Cell::new(o.rows.map(|n| n.to_string()).unwrap_or_default()).set_alignment(CellAlignment::Right),
             ]);
         }
-        let _ = writeln!(
-            out,
-            "\nStatement {} dropped {} objects:\n{table}",
-            s.index,
-            s.dropped_objects.len()
-        );
+        let _ = writeln!(out, "\nStatement {} dropped {} objects:\n{table}", s.index, s.dropped_objects.len());
     }
 }
 

@@ -25,14 +25,12 @@ impl PgBinaries {
     /// highest `/usr/lib/postgresql/<N>/bin`.
     pub fn find(explicit: Option<&Path>) -> Result<PgBinaries> {
         if let Some(dir) = explicit {
-            return Self::check(dir, "--pg-bin").ok_or_else(|| Error::PostgresNotFound {
-                searched: vec![dir.to_path_buf()],
-            });
+            return Self::check(dir, "--pg-bin")
+                .ok_or_else(|| Error::PostgresNotFound { searched: vec![dir.to_path_buf()] });
         }
         let mut searched = Vec::new();
-        let path_dirs = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .unwrap_or_default();
+        let path_dirs =
+            std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
         for dir in path_dirs {
             if let Some(found) = Self::check(&dir, "PATH") {
                 return Ok(found);
@@ -110,12 +108,7 @@ mod tests {
         let dirs = debian_bindirs(root.path());
         let names: Vec<_> = dirs
             .iter()
-            .map(|d| {
-                d.parent()
-                    .and_then(|p| p.file_name())
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("")
-            })
+            .map(|d| d.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or(""))
             .collect();
         assert_eq!(names, ["15", "13", "9"]);
     }

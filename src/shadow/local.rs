@@ -42,11 +42,7 @@ pub struct LocalOptions {
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        LocalOptions {
-            pg_bin: None,
-            os_user: None,
-            startup_timeout: Duration::from_secs(60),
-        }
+        LocalOptions { pg_bin: None, os_user: None, startup_timeout: Duration::from_secs(60) }
     }
 }
 
@@ -61,9 +57,7 @@ pub(crate) struct LocalCluster {
 impl LocalCluster {
     /// The directory holding the server's Unix socket.
     pub(crate) fn socket_dir(&self) -> &Path {
-        self.dir
-            .as_ref()
-            .map_or(Path::new("/nonexistent"), |d| d.path())
+        self.dir.as_ref().map_or(Path::new("/nonexistent"), |d| d.path())
     }
 
     /// Makes the directory, runs `initdb` and starts the server. Blocking: call from a blocking context.
@@ -72,22 +66,13 @@ impl LocalCluster {
         let deadline = Instant::now() + opts.startup_timeout;
         let run_as = os_user(opts.os_user.as_deref())?;
         let dir = private_dir(run_as.as_ref())?;
-        let mut cluster = LocalCluster {
-            postmaster: None,
-            dir: Some(dir),
-            binaries,
-        };
+        let mut cluster = LocalCluster { postmaster: None, dir: Some(dir), binaries };
         let root = cluster.socket_dir().to_path_buf();
         let data = root.join("data");
         cluster.initdb(&data, run_as.as_ref())?;
         write_settings(&data, &root)?;
         let log = root.join("server.log");
-        cluster.postmaster = Some(Postmaster::spawn(
-            &cluster.binaries,
-            &data,
-            &log,
-            run_as.as_ref(),
-        )?);
+        cluster.postmaster = Some(Postmaster::spawn(&cluster.binaries, &data, &log, run_as.as_ref())?);
         tracing::debug!(dir = %root.display(), "shadow server started, waiting for it to accept connections");
         cluster.wait_ready(&log, deadline)?;
         Ok(cluster)
@@ -97,24 +82,12 @@ impl LocalCluster {
         let mut cmd = Command::new(self.binaries.program("initdb"));
         cmd.arg("-D")
             .arg(data)
-            .args([
-                "-U",
-                ADMIN_ROLE,
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ])
+            .args(["-U", ADMIN_ROLE, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
             .current_dir(self.socket_dir())
             .stdin(Stdio::null());
         as_user(&mut cmd, run_as);
         let out = cmd.output().map_err(|e| Error::ShadowStart {
-            message: format!(
-                "could not run {}: {e}",
-                self.binaries.program("initdb").display()
-            ),
+            message: format!("could not run {}: {e}", self.binaries.program("initdb").display()),
             log: String::new(),
         })?;
         if out.status.success() {
@@ -122,11 +95,7 @@ impl LocalCluster {
         }
         Err(Error::ShadowStart {
             message: format!("initdb failed ({})", out.status),
-            log: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
+            log: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
         })
     }
 
@@ -142,8 +111,7 @@ impl LocalCluster {
                 });
             }
             // postmaster.pid's last line reads "ready" once the server accepts connections.
-            if socket.exists() && std::fs::read_to_string(&lock).is_ok_and(|s| s.contains("ready"))
-            {
+            if socket.exists() && std::fs::read_to_string(&lock).is_ok_and(|s| s.contains("ready")) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -182,12 +150,7 @@ struct Postmaster {
 impl Postmaster {
     /// Starts `postgres -D data`. The process is spawned by a dedicated thread that then waits for it: the
     /// parent-death signal is tied to the spawning thread, and this one lives exactly as long as the server.
-    fn spawn(
-        binaries: &PgBinaries,
-        data: &Path,
-        log: &Path,
-        run_as: Option<&User>,
-    ) -> Result<Postmaster> {
+    fn spawn(binaries: &PgBinaries, data: &Path, log: &Path, run_as: Option<&User>) -> Result<Postmaster> {
         let log_file = std::fs::File::create(log).map_err(|e| Error::io(log, e))?;
         if let Some(user) = run_as {
             nix::unistd::chown(log, Some(user.uid), Some(user.gid))
@@ -195,11 +158,7 @@ impl Postmaster {
         }
         let log_err = log_file.try_clone().map_err(|e| Error::io(log, e))?;
         let mut cmd = Command::new(binaries.program("postgres"));
-        cmd.arg("-D")
-            .arg(data)
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(log_err);
+        cmd.arg("-D").arg(data).stdin(Stdio::null()).stdout(log_file).stderr(log_err);
         cmd.current_dir(data).process_group(0);
         as_user(&mut cmd, run_as);
         // SAFETY: the closure only makes async-signal-safe system calls (prctl, getppid).
@@ -234,26 +193,16 @@ impl Postmaster {
             Ok(Err(e)) => {
                 let _ = watcher.join();
                 return Err(Error::ShadowStart {
-                    message: format!(
-                        "could not run {}: {e}",
-                        binaries.program("postgres").display()
-                    ),
+                    message: format!("could not run {}: {e}", binaries.program("postgres").display()),
                     log: String::new(),
                 });
             }
             Err(_) => {
-                return Err(Error::ShadowStart {
-                    message: "the server watcher died".to_owned(),
-                    log: String::new(),
-                })
+                return Err(Error::ShadowStart { message: "the server watcher died".to_owned(), log: String::new() })
             }
         };
         let pid = Pid::from_raw(i32::try_from(pid).expect("a Linux pid fits in i32"));
-        Ok(Postmaster {
-            pid,
-            status,
-            watcher: Some(watcher),
-        })
+        Ok(Postmaster { pid, status, watcher: Some(watcher) })
     }
 
     fn exit_status(&self) -> Option<ExitStatus> {
@@ -270,10 +219,7 @@ impl Postmaster {
                 std::thread::sleep(Duration::from_millis(5));
             }
             if self.exit_status().is_none() {
-                tracing::warn!(
-                    pid = self.pid.as_raw(),
-                    "shadow server ignored SIGQUIT; killing it"
-                );
+                tracing::warn!(pid = self.pid.as_raw(), "shadow server ignored SIGQUIT; killing it");
                 let _ = kill(self.pid, Signal::SIGKILL);
             }
         }
@@ -287,10 +233,7 @@ impl Postmaster {
 fn os_user(requested: Option<&str>) -> Result<Option<User>> {
     if !nix::unistd::geteuid().is_root() {
         if let Some(name) = requested {
-            tracing::warn!(
-                os_user = name,
-                "--os-user only applies when running as root; ignoring it"
-            );
+            tracing::warn!(os_user = name, "--os-user only applies when running as root; ignoring it");
         }
         return Ok(None);
     }
@@ -316,28 +259,20 @@ fn os_user(requested: Option<&str>) -> Result<Option<User>> {
 }
 
 fn start_error(message: String) -> Error {
-    Error::ShadowStart {
-        message,
-        log: String::new(),
-    }
+    Error::ShadowStart { message, log: String::new() }
 }
 
 fn as_user(cmd: &mut Command, user: Option<&User>) {
     if let Some(user) = user {
         cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
-        cmd.env("HOME", &user.dir)
-            .env("USER", &user.name)
-            .env("LOGNAME", &user.name);
+        cmd.env("HOME", &user.dir).env("USER", &user.name).env("LOGNAME", &user.name);
     }
 }
 
 /// A fresh private directory (0700) for the cluster, given to `run_as` when set.
 fn private_dir(run_as: Option<&User>) -> Result<tempfile::TempDir> {
     let base = std::env::temp_dir();
-    let dir = tempfile::Builder::new()
-        .prefix("pgshadow-")
-        .tempdir_in(&base)
-        .map_err(|e| Error::io(&base, e))?;
+    let dir = tempfile::Builder::new().prefix("pgshadow-").tempdir_in(&base).map_err(|e| Error::io(&base, e))?;
     // The socket path must fit in sockaddr_un (107 bytes on Linux).
     let socket = dir.path().join(format!(".s.PGSQL.{PORT}"));
     if socket.as_os_str().len() > 107 {
@@ -403,12 +338,8 @@ fn write_settings(data: &Path, socket_dir: &Path) -> Result<()> {
          jit = off\n\
          logging_collector = off\n"
     );
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&conf)
-        .map_err(|e| Error::io(&conf, e))?;
-    file.write_all(settings.as_bytes())
-        .map_err(|e| Error::io(&conf, e))
+    let mut file = std::fs::OpenOptions::new().append(true).open(&conf).map_err(|e| Error::io(&conf, e))?;
+    file.write_all(settings.as_bytes()).map_err(|e| Error::io(&conf, e))
 }
 
 /// The last lines of a log file, for error messages.

@@ -47,20 +47,10 @@ impl Shadow {
         let options = options.clone();
         let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(&options))
             .await
-            .map_err(|e| Error::ShadowStart {
-                message: format!("start-up task failed: {e}"),
-                log: String::new(),
-            })??;
-        let endpoint = Endpoint {
-            socket_dir: cluster.socket_dir().to_path_buf(),
-            port: local::PORT,
-        };
-        let mut shadow = Shadow {
-            cluster,
-            endpoint,
-            server_version: String::new(),
-            next_database: AtomicUsize::new(1),
-        };
+            .map_err(|e| Error::ShadowStart { message: format!("start-up task failed: {e}"), log: String::new() })??;
+        let endpoint = Endpoint { socket_dir: cluster.socket_dir().to_path_buf(), port: local::PORT };
+        let mut shadow =
+            Shadow { cluster, endpoint, server_version: String::new(), next_database: AtomicUsize::new(1) };
         shadow.server_version = shadow.prepare_roles().await?;
         tracing::info!(
             provider = shadow.provider(),
@@ -78,11 +68,7 @@ impl Shadow {
             "CREATE ROLE {LOADER_ROLE} LOGIN SUPERUSER; \
              CREATE ROLE {PLAN_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;"
         );
-        admin
-            .client()
-            .batch_execute(&setup)
-            .await
-            .map_err(|e| Error::pg("creating the shadow's roles", e))?;
+        admin.client().batch_execute(&setup).await.map_err(|e| Error::pg("creating the shadow's roles", e))?;
         let row = admin
             .client()
             .query_one("SELECT pg_catalog.current_setting('server_version')", &[])
@@ -115,10 +101,7 @@ impl Shadow {
     pub async fn shutdown(self) -> Result<()> {
         tokio::task::spawn_blocking(move || drop(self))
             .await
-            .map_err(|e| Error::ShadowStart {
-                message: format!("shutdown task failed: {e}"),
-                log: String::new(),
-            })
+            .map_err(|e| Error::ShadowStart { message: format!("shutdown task failed: {e}"), log: String::new() })
     }
 
     pub(crate) async fn connect(&self, role: &str, database: &str) -> Result<Session> {
@@ -129,9 +112,6 @@ impl Shadow {
 
     /// A database name not used before in this shadow.
     pub(crate) fn new_database_name(&self) -> String {
-        format!(
-            "shadow_{}",
-            self.next_database.fetch_add(1, Ordering::Relaxed)
-        )
+        format!("shadow_{}", self.next_database.fetch_add(1, Ordering::Relaxed))
     }
 }

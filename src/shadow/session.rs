@@ -49,13 +49,9 @@ impl Session {
     /// statement can never smuggle a second one (a `COMMIT`, say) past the splitter and the classifier.
     pub(crate) async fn run(&self, statement: &RawStatement) -> Result<u64, tokio_postgres::Error> {
         if let Some(data) = &statement.copy_data {
-            let sink = self
-                .client
-                .copy_in::<_, bytes::Bytes>(statement.text.as_str())
-                .await?;
+            let sink = self.client.copy_in::<_, bytes::Bytes>(statement.text.as_str()).await?;
             pin_mut!(sink);
-            sink.send(bytes::Bytes::copy_from_slice(data.as_bytes()))
-                .await?;
+            sink.send(bytes::Bytes::copy_from_slice(data.as_bytes())).await?;
             return sink.finish().await;
         }
         if copies_to_stdout(&statement.text) {
@@ -69,10 +65,7 @@ impl Session {
             return Ok(rows);
         }
         let no_params: [&(dyn ToSql + Sync); 0] = [];
-        let stream = self
-            .client
-            .query_raw(statement.text.as_str(), no_params)
-            .await?;
+        let stream = self.client.query_raw(statement.text.as_str(), no_params).await?;
         pin_mut!(stream);
         let mut returned = 0;
         while stream.try_next().await?.is_some() {
@@ -84,14 +77,9 @@ impl Session {
 
 /// `COPY ... TO STDOUT`: the words `TO STDOUT` after a leading `COPY`.
 fn copies_to_stdout(text: &str) -> bool {
-    let words: Vec<String> = text
-        .split_whitespace()
-        .map(str::to_ascii_lowercase)
-        .collect();
+    let words: Vec<String> = text.split_whitespace().map(str::to_ascii_lowercase).collect();
     words.first().is_some_and(|w| w == "copy")
-        && words
-            .windows(2)
-            .any(|w| w[0] == "to" && w[1].trim_end_matches(';') == "stdout")
+        && words.windows(2).any(|w| w[0] == "to" && w[1].trim_end_matches(';') == "stdout")
 }
 
 impl Drop for Session {
@@ -107,9 +95,7 @@ mod tests {
     #[test]
     fn copy_to_stdout_is_recognised() {
         assert!(copies_to_stdout("COPY t TO STDOUT"));
-        assert!(copies_to_stdout(
-            "copy (select 1) to\n  stdout with (format csv)"
-        ));
+        assert!(copies_to_stdout("copy (select 1) to\n  stdout with (format csv)"));
         assert!(!copies_to_stdout("COPY t FROM STDIN"));
         assert!(!copies_to_stdout("COPY t TO '/tmp/file'"));
         assert!(!copies_to_stdout("SELECT 'copy to stdout'"));

@@ -30,10 +30,7 @@ impl Schema {
     /// Reads a schema file.
     pub fn read(path: &str) -> Result<Schema> {
         let text = std::fs::read_to_string(Path::new(path)).map_err(|e| Error::io(path, e))?;
-        Ok(Schema {
-            file: path.to_owned(),
-            text,
-        })
+        Ok(Schema { file: path.to_owned(), text })
     }
 }
 
@@ -63,11 +60,7 @@ pub async fn load(shadow: &Shadow, schema: Option<&Schema>) -> Result<Database> 
     let name = shadow.new_database_name();
     let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
     let create = format!("CREATE DATABASE {name} OWNER {PLAN_ROLE}");
-    admin
-        .client()
-        .batch_execute(&create)
-        .await
-        .map_err(|e| Error::pg("creating the shadow database", e))?;
+    admin.client().batch_execute(&create).await.map_err(|e| Error::pg("creating the shadow database", e))?;
     drop(admin);
 
     let mut fidelity = Fidelity::default();
@@ -86,35 +79,18 @@ pub async fn load(shadow: &Shadow, schema: Option<&Schema>) -> Result<Database> 
             }
         }
         tracing::info!(file = %schema.file, statements = count, failed = fidelity.warnings.len(), "schema loaded");
-        info = Some(SchemaInfo {
-            file: schema.file.clone(),
-            statements: count,
-            failed: fidelity.warnings.len(),
-        });
+        info = Some(SchemaInfo { file: schema.file.clone(), statements: count, failed: fidelity.warnings.len() });
     }
 
     let admin = shadow.connect(ADMIN_ROLE, &name).await?;
     let handover = format!("REASSIGN OWNED BY {LOADER_ROLE} TO {PLAN_ROLE}");
-    admin
-        .client()
-        .batch_execute(&handover)
-        .await
-        .map_err(|e| Error::pg("handing the schema to the plan role", e))?;
+    admin.client().batch_execute(&handover).await.map_err(|e| Error::pg("handing the schema to the plan role", e))?;
     measure::install(&admin).await?;
-    Ok(Database {
-        name,
-        spoiled: Default::default(),
-        schema: info,
-        fidelity,
-    })
+    Ok(Database { name, spoiled: Default::default(), schema: info, fidelity })
 }
 
 /// Runs one statement of the schema; a failure becomes a fidelity warning.
-async fn load_statement(
-    loader: &Session,
-    schema: &Schema,
-    statement: &RawStatement,
-) -> Option<FidelityWarning> {
+async fn load_statement(loader: &Session, schema: &Schema, statement: &RawStatement) -> Option<FidelityWarning> {
     let warning = |line, column, sqlstate: Option<String>, message: String| FidelityWarning {
         file: schema.file.clone(),
         line,
@@ -124,30 +100,17 @@ async fn load_statement(
         statement: excerpt(&statement.text),
     };
     if statement.meta {
-        return meta_command(&statement.text)
-            .map(|message| warning(statement.line, statement.column, None, message));
+        return meta_command(&statement.text).map(|message| warning(statement.line, statement.column, None, message));
     }
     let error = loader.run(statement).await.err()?;
     let Some(db) = error.as_db_error() else {
-        return Some(warning(
-            statement.line,
-            statement.column,
-            None,
-            error.to_string(),
-        ));
+        return Some(warning(statement.line, statement.column, None, error.to_string()));
     };
     let (line, column) = match db.position() {
-        Some(tokio_postgres::error::ErrorPosition::Original(p)) => {
-            script_position(statement, *p as usize)
-        }
+        Some(tokio_postgres::error::ErrorPosition::Original(p)) => script_position(statement, *p as usize),
         _ => (statement.line, statement.column),
     };
-    Some(warning(
-        line,
-        column,
-        Some(db.code().code().to_owned()),
-        db.message().to_owned(),
-    ))
+    Some(warning(line, column, Some(db.code().code().to_owned()), db.message().to_owned()))
 }
 
 /// What a psql meta-command in a schema means for the load: `None` when it is honoured or harmless, else why it
@@ -156,13 +119,10 @@ fn meta_command(text: &str) -> Option<String> {
     let command = text.split_whitespace().next().unwrap_or("\\");
     match command {
         // pg_dump's guards against meta-commands smuggled into a dump, and output-only commands.
-        "\\restrict" | "\\unrestrict" | "\\echo" | "\\qecho" | "\\warn" | "\\set" | "\\pset"
-        | "\\timing" => None,
+        "\\restrict" | "\\unrestrict" | "\\echo" | "\\qecho" | "\\warn" | "\\set" | "\\pset" | "\\timing" => None,
         // A dump of one database made with -C connects to it; the shadow database stands in for it.
         "\\connect" | "\\c" => None,
-        _ => Some(format!(
-            "psql meta-command {command} is not supported by the loader; it was skipped"
-        )),
+        _ => Some(format!("psql meta-command {command} is not supported by the loader; it was skipped")),
     }
 }
 
@@ -180,9 +140,5 @@ fn excerpt(text: &str) -> String {
 pub async fn drop_database(shadow: &Shadow, database: &Database) -> Result<()> {
     let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
     let sql = format!("DROP DATABASE {} WITH (FORCE)", database.name);
-    admin
-        .client()
-        .batch_execute(&sql)
-        .await
-        .map_err(|e| Error::pg("dropping the shadow database", e))
+    admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping the shadow database", e))
 }

@@ -21,10 +21,7 @@ pub(super) async fn create_owners(shadow: &Shadow, statements: &[RawStatement]) 
     for name in names {
         let exists = admin
             .client()
-            .query_opt(
-                "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
-                &[&name],
-            )
+            .query_opt("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", &[&name])
             .await
             .map_err(|e| Error::pg("looking up the schema's roles", e))?
             .is_some();
@@ -33,11 +30,7 @@ pub(super) async fn create_owners(shadow: &Shadow, statements: &[RawStatement]) 
         }
         let ident = quote_ident(&name);
         let sql = format!("CREATE ROLE {ident} NOLOGIN; GRANT {ident} TO {PLAN_ROLE}");
-        admin
-            .client()
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| Error::pg(format!("creating role {name}"), e))?;
+        admin.client().batch_execute(&sql).await.map_err(|e| Error::pg(format!("creating role {name}"), e))?;
         tracing::debug!(role = %name, "created an owner role the schema names");
     }
     Ok(())
@@ -60,21 +53,15 @@ fn owner_roles(statements: &[RawStatement]) -> BTreeSet<String> {
             })
             .collect();
         for (i, (word, quoted)) in words.iter().enumerate() {
-            let name =
-                if !quoted && word.eq_ignore_ascii_case("owner") && is_word(words.get(i + 1), "to")
-                {
-                    words.get(i + 2)
-                } else if !quoted && word.eq_ignore_ascii_case("authorization") {
-                    words.get(i + 1)
-                } else {
-                    None
-                };
+            let name = if !quoted && word.eq_ignore_ascii_case("owner") && is_word(words.get(i + 1), "to") {
+                words.get(i + 2)
+            } else if !quoted && word.eq_ignore_ascii_case("authorization") {
+                words.get(i + 1)
+            } else {
+                None
+            };
             if let Some((name, quoted)) = name {
-                let name = if *quoted {
-                    name.clone()
-                } else {
-                    name.to_lowercase()
-                };
+                let name = if *quoted { name.clone() } else { name.to_lowercase() };
                 if !is_reserved(&name) {
                     names.insert(name);
                 }
@@ -89,16 +76,8 @@ fn is_word(token: Option<&(String, bool)>, word: &str) -> bool {
 }
 
 fn is_reserved(name: &str) -> bool {
-    matches!(
-        name,
-        "current_user"
-            | "current_role"
-            | "session_user"
-            | "public"
-            | ADMIN_ROLE
-            | LOADER_ROLE
-            | PLAN_ROLE
-    ) || name.starts_with("pg_")
+    matches!(name, "current_user" | "current_role" | "session_user" | "public" | ADMIN_ROLE | LOADER_ROLE | PLAN_ROLE)
+        || name.starts_with("pg_")
 }
 
 /// `"name"`, with inner quotes doubled.

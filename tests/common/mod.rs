@@ -17,31 +17,33 @@ pub fn root() -> PathBuf {
 /// A private TMPDIR for one run of the binary, so a test can see exactly what the run left behind. It is made
 /// enterable by every user (0711), as /tmp is, because as root the shadow server runs as another OS user.
 pub struct Sandbox {
-    pub dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    /// The test's own files, kept out of the sandbox so that the sandbox must end up empty.
+    inputs: tempfile::TempDir,
 }
 
 impl Sandbox {
     pub fn new() -> Sandbox {
-        let dir = tempfile::Builder::new()
-            .prefix("pgshadow-test-")
-            .tempdir()
-            .expect("temp dir");
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
-            .expect("chmod");
-        Sandbox { dir }
+        let dir = tempfile::Builder::new().prefix("pgshadow-test-").tempdir().expect("temp dir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
+        let inputs = tempfile::Builder::new().prefix("pgshadow-test-inputs-").tempdir().expect("temp dir");
+        Sandbox { dir, inputs }
     }
 
+    /// The TMPDIR of the runs.
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A path for one of the test's own files, outside the sandbox.
+    pub fn input(&self, name: &str) -> PathBuf {
+        self.inputs.path().join(name)
     }
 
     /// `pgshadow ARGS` with TMPDIR pointing into the sandbox, run from the repository root.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgshadow"));
-        cmd.args(args)
-            .current_dir(root())
-            .env("TMPDIR", self.path())
-            .env_remove("RUST_LOG");
+        cmd.args(args).current_dir(root()).env("TMPDIR", self.path()).env_remove("RUST_LOG");
         cmd
     }
 
@@ -57,11 +59,30 @@ impl Sandbox {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
-        let processes = processes_mentioning(&self.path().to_string_lossy());
-        assert!(
-            processes.is_empty(),
-            "server processes left running: {processes:?}"
-        );
+        let processes = processes_mentioning(&format!("{}/", self.path().display()));
+        assert!(processes.is_empty(), "server processes left running: {processes:?}");
+    }
+}
+
+/// A spawned pgshadow that is killed if the test fails before waiting for it, so a failing test leaves nothing.
+pub struct KillOnDrop(pub Option<std::process::Child>);
+
+impl KillOnDrop {
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, |c| c.id())
+    }
+
+    pub fn wait_with_output(mut self) -> Output {
+        self.0.take().expect("child").wait_with_output().expect("wait")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -80,20 +101,12 @@ fn processes() -> Vec<(u32, String)> {
 
 /// Command lines of running processes that contain `needle`.
 pub fn processes_mentioning(needle: &str) -> Vec<String> {
-    processes()
-        .into_iter()
-        .filter(|(_, c)| c.contains(needle))
-        .map(|(_, c)| c)
-        .collect()
+    processes().into_iter().filter(|(_, c)| c.contains(needle)).map(|(_, c)| c).collect()
 }
 
 /// Pids of running processes whose command line contains `needle`.
 pub fn pids_mentioning(needle: &str) -> Vec<u32> {
-    processes()
-        .into_iter()
-        .filter(|(_, c)| c.contains(needle))
-        .map(|(p, _)| p)
-        .collect()
+    processes().into_iter().filter(|(_, c)| c.contains(needle)).map(|(p, _)| p).collect()
 }
 
 /// Pids of the children of `parent`.
@@ -103,8 +116,7 @@ pub fn children_of(parent: u32) -> Vec<u32> {
         .filter(|(pid, _)| {
             // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')'.
             std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                stat.rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
                     == Some(parent)
             })
         })
@@ -133,24 +145,15 @@ pub async fn dry_run(schema: &str, plan: &str) -> Report {
 }
 
 pub async fn dry_run_with(schema: &str, plan: &str, options: &DryRunOptions) -> Report {
-    let schema = Schema {
-        file: "schema.sql".into(),
-        text: schema.into(),
-    };
+    let schema = Schema { file: "schema.sql".into(), text: schema.into() };
     let plan = Plan::parse("plan.sql", plan).expect("plan parses");
-    pgshadow::dry_run(&plan, Some(&schema), options)
-        .await
-        .expect("dry-run")
+    pgshadow::dry_run(&plan, Some(&schema), options).await.expect("dry-run")
 }
 
 /// `expected` is contained in `actual`: every key of an expected object is in the actual one with a contained
 /// value; arrays have the same length and every expected element is contained in a distinct actual element, in any
 /// order. Returns where the first difference is.
-pub fn contained(
-    expected: &serde_json::Value,
-    actual: &serde_json::Value,
-    path: &str,
-) -> Result<(), String> {
+pub fn contained(expected: &serde_json::Value, actual: &serde_json::Value, path: &str) -> Result<(), String> {
     use serde_json::Value;
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
@@ -165,12 +168,7 @@ pub fn contained(
         }
         (Value::Array(e), Value::Array(a)) => {
             if e.len() != a.len() {
-                return Err(format!(
-                    "{path}: expected {} elements, got {}: {}",
-                    e.len(),
-                    a.len(),
-                    actual
-                ));
+                return Err(format!("{path}: expected {} elements, got {}: {}", e.len(), a.len(), actual));
             }
             let mut used = vec![false; a.len()];
             for (i, item) in e.iter().enumerate() {

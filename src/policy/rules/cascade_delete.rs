@@ -4,8 +4,7 @@
 use super::rows;
 use crate::report::StatementReport;
 
-pub(super) const SUMMARY: &str =
-    "a statement deleted rows in other tables through foreign-key cascades or triggers";
+pub(super) const SUMMARY: &str = "a statement deleted rows in other tables through foreign-key cascades or triggers";
 
 pub(super) fn check(report: &StatementReport) -> Option<String> {
     let tables: Vec<String> = report
@@ -24,27 +23,14 @@ mod tests {
     use crate::report::TableEffect;
 
     fn deleted(table: &str, n: u64, direct: bool) -> TableEffect {
-        TableEffect {
-            table: table.into(),
-            inserted: 0,
-            updated: 0,
-            deleted: n,
-            truncated: 0,
-            direct,
-        }
+        TableEffect { table: table.into(), inserted: 0, updated: 0, deleted: n, truncated: 0, direct }
     }
 
     #[test]
     fn indirect_deletes_are_found() {
         let (mut report, _) = measured("DELETE FROM users WHERE id = 1");
-        report.table_effects = vec![
-            deleted("public.orders", 3, false),
-            deleted("public.users", 1, true),
-        ];
-        assert_eq!(
-            check(&report).as_deref(),
-            Some("cascade deleted rows in public.orders (3 rows)")
-        );
+        report.table_effects = vec![deleted("public.orders", 3, false), deleted("public.users", 1, true)];
+        assert_eq!(check(&report).as_deref(), Some("cascade deleted rows in public.orders (3 rows)"));
     }
 
     #[test]

@@ -8,16 +8,8 @@ pub(super) const SUMMARY: &str = "a DELETE without a WHERE clause deleted rows";
 
 pub(super) fn check(report: &StatementReport, classification: &Classification) -> Option<String> {
     let touched = report.rows_affected.unwrap_or(0);
-    (classification.kind == StatementKind::Delete
-        && classification.has_where == Some(false)
-        && touched > 0)
-        .then(|| {
-            format!(
-                "DELETE without WHERE deleted {} from {}",
-                rows(touched),
-                classification.targets.join(", ")
-            )
-        })
+    (classification.kind == StatementKind::Delete && classification.has_where == Some(false) && touched > 0)
+        .then(|| format!("DELETE without WHERE deleted {} from {}", rows(touched), classification.targets.join(", ")))
 }
 
 #[cfg(test)]
@@ -29,10 +21,7 @@ mod tests {
     fn a_delete_without_where_that_deleted_rows_is_found() {
         let (mut report, c) = measured("DELETE FROM users");
         report.rows_affected = Some(5);
-        assert_eq!(
-            check(&report, &c).as_deref(),
-            Some("DELETE without WHERE deleted 5 rows from users")
-        );
+        assert_eq!(check(&report, &c).as_deref(), Some("DELETE without WHERE deleted 5 rows from users"));
     }
 
     #[test]

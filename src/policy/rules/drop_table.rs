@@ -3,8 +3,7 @@
 use super::rows;
 use crate::report::StatementReport;
 
-pub(super) const SUMMARY: &str =
-    "a statement dropped a table (named or taken by CASCADE) and every row in it";
+pub(super) const SUMMARY: &str = "a statement dropped a table (named or taken by CASCADE) and every row in it";
 
 pub(super) fn check(report: &StatementReport) -> Option<String> {
     let tables: Vec<String> = report
@@ -25,31 +24,15 @@ mod tests {
     use crate::policy::rules::test_support::measured;
     use crate::report::DroppedObject;
 
-    fn object(
-        object_type: &str,
-        identity: &str,
-        cascaded: bool,
-        rows: Option<u64>,
-    ) -> DroppedObject {
-        DroppedObject {
-            object_type: object_type.into(),
-            identity: identity.into(),
-            cascaded,
-            rows,
-        }
+    fn object(object_type: &str, identity: &str, cascaded: bool, rows: Option<u64>) -> DroppedObject {
+        DroppedObject { object_type: object_type.into(), identity: identity.into(), cascaded, rows }
     }
 
     #[test]
     fn a_dropped_table_is_named_with_its_rows() {
         let (mut report, _) = measured("DROP SCHEMA app CASCADE");
-        report.dropped_objects = vec![
-            object("schema", "app", false, None),
-            object("table", "app.t", true, Some(3)),
-        ];
-        assert_eq!(
-            check(&report).as_deref(),
-            Some("drops table app.t (3 rows, by CASCADE)")
-        );
+        report.dropped_objects = vec![object("schema", "app", false, None), object("table", "app.t", true, Some(3))];
+        assert_eq!(check(&report).as_deref(), Some("drops table app.t (3 rows, by CASCADE)"));
     }
 
     #[test]

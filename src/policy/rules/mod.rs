@@ -66,11 +66,7 @@ impl Rule {
     }
 
     /// The finding's message when the rule matches the measured statement.
-    pub fn check(
-        self,
-        report: &StatementReport,
-        classification: &Classification,
-    ) -> Option<String> {
+    pub fn check(self, report: &StatementReport, classification: &Classification) -> Option<String> {
         match self {
             Rule::DropTable => drop_table::check(report),
             Rule::Truncate => truncate::check(report),
@@ -97,10 +93,7 @@ impl FromStr for Rule {
     type Err = UnknownRule;
 
     fn from_str(s: &str) -> Result<Rule, UnknownRule> {
-        Rule::ALL
-            .into_iter()
-            .find(|r| r.id() == s)
-            .ok_or_else(|| UnknownRule(s.to_owned()))
+        Rule::ALL.into_iter().find(|r| r.id() == s).ok_or_else(|| UnknownRule(s.to_owned()))
     }
 }
 
@@ -138,11 +131,7 @@ pub(crate) mod test_support {
             rows_destroyed: 0,
             error: None,
         };
-        assert_ne!(
-            classification.kind,
-            StatementKind::Unknown,
-            "test SQL must parse: {sql}"
-        );
+        assert_ne!(classification.kind, StatementKind::Unknown, "test SQL must parse: {sql}");
         (report, classification)
     }
 }
@@ -162,9 +151,6 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), Rule::ALL.len());
-        assert_eq!(
-            "no-such-rule".parse::<Rule>(),
-            Err(UnknownRule("no-such-rule".to_owned()))
-        );
+        assert_eq!("no-such-rule".parse::<Rule>(), Err(UnknownRule("no-such-rule".to_owned())));
     }
 }

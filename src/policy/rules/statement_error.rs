@@ -10,15 +10,8 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
         return None;
     }
     let error = report.error.as_ref()?;
-    let code = error
-        .sqlstate
-        .as_deref()
-        .map(|c| format!(" [{c}]"))
-        .unwrap_or_default();
-    Some(format!(
-        "failed at line {}, column {}{code}: {}",
-        error.line, error.column, error.message
-    ))
+    let code = error.sqlstate.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+    Some(format!("failed at line {}, column {}{code}: {}", error.line, error.column, error.message))
 }
 
 #[cfg(test)]

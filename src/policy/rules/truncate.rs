@@ -22,24 +22,14 @@ mod tests {
     use crate::report::TableEffect;
 
     fn truncated(table: &str, n: u64) -> TableEffect {
-        TableEffect {
-            table: table.into(),
-            inserted: 0,
-            updated: 0,
-            deleted: 0,
-            truncated: n,
-            direct: true,
-        }
+        TableEffect { table: table.into(), inserted: 0, updated: 0, deleted: 0, truncated: n, direct: true }
     }
 
     #[test]
     fn truncated_rows_are_reported_per_table() {
         let (mut report, _) = measured("TRUNCATE a CASCADE");
         report.table_effects = vec![truncated("public.a", 2), truncated("public.b", 1)];
-        assert_eq!(
-            check(&report).as_deref(),
-            Some("truncates public.a (2 rows), public.b (1 row)")
-        );
+        assert_eq!(check(&report).as_deref(), Some("truncates public.a (2 rows), public.b (1 row)"));
     }
 
     #[test]

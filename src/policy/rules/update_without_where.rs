@@ -8,16 +8,8 @@ pub(super) const SUMMARY: &str = "an UPDATE without a WHERE clause changed rows"
 
 pub(super) fn check(report: &StatementReport, classification: &Classification) -> Option<String> {
     let touched = report.rows_affected.unwrap_or(0);
-    (classification.kind == StatementKind::Update
-        && classification.has_where == Some(false)
-        && touched > 0)
-        .then(|| {
-            format!(
-                "UPDATE without WHERE changed {} in {}",
-                rows(touched),
-                classification.targets.join(", ")
-            )
-        })
+    (classification.kind == StatementKind::Update && classification.has_where == Some(false) && touched > 0)
+        .then(|| format!("UPDATE without WHERE changed {} in {}", rows(touched), classification.targets.join(", ")))
 }
 
 #[cfg(test)]
@@ -29,10 +21,7 @@ mod tests {
     fn an_update_without_where_that_changed_rows_is_found() {
         let (mut report, c) = measured("UPDATE accounts SET balance = 0");
         report.rows_affected = Some(1);
-        assert_eq!(
-            check(&report, &c).as_deref(),
-            Some("UPDATE without WHERE changed 1 row in accounts")
-        );
+        assert_eq!(check(&report, &c).as_deref(), Some("UPDATE without WHERE changed 1 row in accounts"));
     }
 
     #[test]

@@ -1,0 +1,2 @@
+-- An agent, told to "remove the test users", against the wrong database.
+DROP TABLE users CASCADE;
