@@ -1,0 +1,46 @@
+//! The rendered reports, pinned with insta: a change in output is a reviewed snapshot diff, not a surprise.
+//! Durations and the server's version string are normalised in the model before rendering.
+
+mod common;
+
+use pgshadow::report::{render_json, render_table};
+use pgshadow::Report;
+
+async fn scenario(name: &str) -> Report {
+    let dir = common::root().join("scenarios").join(name);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("scenario file");
+    let mut report = common::dry_run(&read("schema.sql"), &read("plan.sql")).await;
+    normalise(&mut report);
+    report
+}
+
+/// Replaces what differs from run to run and machine to machine.
+fn normalise(report: &mut Report) {
+    report.tool_version = "[version]".into();
+    report.shadow.server_version = "[server version]".into();
+    report.shadow.binaries = "[binaries]".into();
+    report.summary.duration_ms = 0.0;
+    for s in &mut report.statements {
+        s.duration_ms = s.duration_ms.map(|_| 0.0);
+    }
+}
+
+#[tokio::test]
+async fn seed_incident_table() {
+    insta::assert_snapshot!(render_table(&scenario("seed-incident").await));
+}
+
+#[tokio::test]
+async fn seed_incident_json() {
+    insta::assert_snapshot!(render_json(&scenario("seed-incident").await));
+}
+
+#[tokio::test]
+async fn typo_stops_plan_table() {
+    insta::assert_snapshot!(render_table(&scenario("typo-stops-plan").await));
+}
+
+#[tokio::test]
+async fn cascade_delete_table() {
+    insta::assert_snapshot!(render_table(&scenario("cascade-delete-two-levels").await));
+}
