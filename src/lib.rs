@@ -124,10 +124,19 @@ pub async fn dry_run_on(
         verdict,
         plan: report::PlanInfo {
             source: plan.source.clone(),
+            files: plan
+                .files
+                .iter()
+                .map(|file| report::FileSummary {
+                    file: file.clone(),
+                    summary: report::summarize(statements.iter().filter(|s| &s.file == file)),
+                })
+                .collect(),
             format: plan.format,
             statements: plan.statements.len(),
             metadata: plan.metadata.clone(),
         },
+        policy: report::PolicyInfo { source: options.policy.source().to_owned() },
         shadow: report::ShadowInfo {
             provider: shadow.provider().to_owned(),
             server_version: shadow.server_version().to_owned(),

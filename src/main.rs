@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use pgshadow::{DryRunOptions, LocalOptions, Plan, Report, RunOptions, Schema, Verdict};
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  the verdict is pass
+  0  the verdict is pass (or warn, unless --fail-on warn)
   1  the verdict is fail (the report says why)
   2  the plan could not be dry-run: bad input, no Postgres, a schema that failed in strict mode, a timeout, ...
   130, 143  interrupted by SIGINT or SIGTERM (the shadow is removed first)";
@@ -34,6 +34,28 @@ enum Command {
     /// Dry-run a plan on a shadow loaded with a schema, and report what it would do.
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
+    /// Print the built-in policy (`--default`), or check a policy file.
+    #[command(after_help = POLICY_EXAMPLES)]
+    Policy(PolicyArgs),
+    /// List the rules of the findings catalog.
+    Rules,
+    /// Print the JSON Schema of the `--format json` report.
+    Schema,
+}
+
+const POLICY_EXAMPLES: &str = "\
+Examples:
+  pgshadow policy --default > pgshadow.toml     # start a policy from the built-in one
+  pgshadow policy pgshadow.toml                 # check a policy file (exit 2 with its line if it is wrong)";
+
+#[derive(Debug, clap::Args)]
+struct PolicyArgs {
+    /// Print the built-in policy as TOML.
+    #[arg(long, conflicts_with = "file")]
+    default: bool,
+    /// A policy file to check.
+    #[arg(value_name = "FILE", required_unless_present = "default")]
+    file: Option<PathBuf>,
 }
 
 const RUN_EXAMPLES: &str = "\
@@ -42,27 +64,45 @@ Examples:
   pgshadow run plan.sql --schema schema.sql --format json --output report.json
   cat plan.sql | pgshadow run - --schema schema.sql
   pgshadow run plan.json --schema schema.sql      # {\"statements\": [\"...\"], \"agent\": \"...\"}
+  pgshadow run migrations/ --schema schema.sql    # every *.sql and *.json in name order
+  pgshadow run plan.sql -s schema.sql -f json -o report.json -f markdown -o comment.md -f github
 
-Exit codes: 0 pass, 1 fail, 2 could not dry-run.";
+Each --output goes with the --format before it; one --format may be left without an --output: it goes to stdout.
+The policy is --policy FILE, else ./pgshadow.toml if present, else the built-in one (`pgshadow policy --default`).
+
+Exit codes: 0 pass (or warn), 1 fail (or warn with --fail-on warn), 2 could not dry-run.";
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// The plan: a SQL file, a JSON plan ({"statements": [...], ...}), or - for standard input.
-    #[arg(value_name = "PLAN")]
-    plan: String,
+    /// The plan: a SQL file, a JSON plan ({"statements": [...], ...}), - for standard input, or a folder of
+    /// them. Several plans run one after the other, as they would be applied, and are reported per file and in total.
+    #[arg(value_name = "PLAN", required = true)]
+    plans: Vec<String>,
 
     /// Schema to load into the shadow first: plain SQL, such as `pg_dump --schema-only` output or a DDL file,
     /// optionally with data (COPY ... FROM stdin blocks, INSERTs).
     #[arg(short, long, value_name = "FILE")]
     schema: Option<PathBuf>,
 
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    /// Output format; repeat it, each with its --output, for several reports from one run. Default: table.
+    #[arg(short, long, value_enum, action = clap::ArgAction::Append)]
+    format: Vec<Format>,
 
-    /// Write the report to FILE instead of standard output (written whole, or not at all).
-    #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
+    /// Write the report of the --format before it to FILE (written whole, or not at all).
+    #[arg(short, long, value_name = "FILE", action = clap::ArgAction::Append)]
+    output: Vec<PathBuf>,
+
+    /// The policy (TOML). Default: ./pgshadow.toml if present, else the built-in policy.
+    #[arg(long, value_name = "FILE", env = "PGSHADOW_POLICY")]
+    policy: Option<PathBuf>,
+
+    /// The verdict that makes the exit code 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Fail)]
+    fail_on: FailOn,
+
+    /// The --format/--output pairs, worked out after parsing.
+    #[arg(skip)]
+    outputs: Vec<(Format, Option<PathBuf>)>,
 
     /// Run the plan as the shadow's superuser instead of a non-superuser role that owns the schema.
     /// A superuser can run programs on the host (COPY ... TO PROGRAM): use only for plans you trust.
@@ -99,15 +139,50 @@ struct RunArgs {
 enum Format {
     /// Tables for a terminal or a CI log.
     Table,
-    /// The JSON report (see docs/report.md).
+    /// The JSON report (docs/report.md, schema in docs/report.schema.json).
     Json,
+    /// A pull-request comment.
+    Markdown,
+    /// GitHub Actions annotations on the plan's lines.
+    Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    /// Exit 1 on a fail verdict only.
+    Fail,
+    /// Exit 1 on a warn verdict too.
+    Warn,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match cli.command {
-        Command::Run(args) => {
+        Command::Policy(args) => policy(&args),
+        Command::Schema => {
+            print!("{}", pgshadow::report::json_schema());
+            ExitCode::SUCCESS
+        }
+        Command::Rules => {
+            for rule in pgshadow::policy::Rule::ALL {
+                println!("{:<22} {}", rule.id(), rule.summary());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Run(mut args) => {
             init_logging(args.quiet, args.verbose);
+            let run_matches = matches.subcommand_matches("run").expect("the run subcommand matched");
+            args.outputs = match outputs(&args, run_matches) {
+                Ok(outputs) => outputs,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return ExitCode::from(2);
+                }
+            };
             let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => return fail(&pgshadow::Error::io("<tokio runtime>", e)),
@@ -115,6 +190,46 @@ fn main() -> ExitCode {
             runtime.block_on(run(args))
         }
     }
+}
+
+fn policy(args: &PolicyArgs) -> ExitCode {
+    match &args.file {
+        None => {
+            print!("{}", pgshadow::Policy::DEFAULT_TOML);
+            ExitCode::SUCCESS
+        }
+        Some(file) => match pgshadow::Policy::read(file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+    }
+}
+
+/// Pairs each --output with the --format before it on the command line; a format without one goes to stdout.
+fn outputs(args: &RunArgs, matches: &clap::ArgMatches) -> Result<Vec<(Format, Option<PathBuf>)>, String> {
+    if args.format.is_empty() {
+        return match args.output.as_slice() {
+            [] => Ok(vec![(Format::Table, None)]),
+            [path] => Ok(vec![(Format::Table, Some(path.clone()))]),
+            _ => Err("several --output need a --format each".to_owned()),
+        };
+    }
+    let format_at: Vec<usize> = matches.indices_of("format").map(|i| i.collect()).unwrap_or_default();
+    let output_at: Vec<usize> = matches.indices_of("output").map(|i| i.collect()).unwrap_or_default();
+    let mut pairs: Vec<(Format, Option<PathBuf>)> = args.format.iter().map(|f| (*f, None)).collect();
+    for (path, at) in args.output.iter().zip(output_at) {
+        let owner = format_at.iter().rposition(|&f| f < at).ok_or("an --output must follow its --format")?;
+        if pairs[owner].1.replace(path.clone()).is_some() {
+            return Err(format!("--format {:?} has two --output", pairs[owner].0).to_lowercase());
+        }
+    }
+    if pairs.iter().filter(|(_, o)| o.is_none()).count() > 1 {
+        return Err("only one --format can go to stdout: give the others an --output".to_owned());
+    }
+    Ok(pairs)
 }
 
 async fn run(args: RunArgs) -> ExitCode {
@@ -134,7 +249,8 @@ async fn run(args: RunArgs) -> ExitCode {
 }
 
 async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
-    let plan = Plan::read(&args.plan)?;
+    let plan = Plan::read_all(&args.plans)?;
+    let policy = pgshadow::Policy::discover(args.policy.as_deref())?;
     let schema = match &args.schema {
         Some(path) => Some(Schema::read(&path.to_string_lossy())?),
         None => None,
@@ -144,27 +260,31 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
         run: RunOptions { superuser: args.superuser },
         strict_schema: args.strict_schema,
         timeout: Duration::from_secs(args.timeout),
-        ..DryRunOptions::default()
+        policy,
     };
     pgshadow::dry_run(&plan, schema.as_ref(), &options).await
 }
 
-/// Writes the report and maps the verdict to the exit code.
+/// Writes every report and maps the verdict to the exit code.
 fn finish(args: &RunArgs, report: &Report) -> ExitCode {
-    let text = match args.format {
-        Format::Table => pgshadow::report::render_table(report),
-        Format::Json => pgshadow::report::render_json(report),
-    };
-    let written = match &args.output {
-        Some(path) => write_atomically(path, &text),
-        None => std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| pgshadow::Error::io("<stdout>", e)),
-    };
-    if let Err(e) = written {
-        return fail(&e);
+    for (format, output) in &args.outputs {
+        let text = match format {
+            Format::Table => pgshadow::report::render_table(report),
+            Format::Json => pgshadow::report::render_json(report),
+            Format::Markdown => pgshadow::report::render_markdown(report),
+            Format::Github => pgshadow::report::render_github(report),
+        };
+        let written = match &output {
+            Some(path) => write_atomically(path, &text),
+            None => std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| pgshadow::Error::io("<stdout>", e)),
+        };
+        if let Err(e) = written {
+            return fail(&e);
+        }
     }
-    match report.verdict {
-        Verdict::Pass => ExitCode::SUCCESS,
-        Verdict::Fail => ExitCode::from(1),
+    match (report.verdict, args.fail_on) {
+        (Verdict::Fail, _) | (Verdict::Warn, FailOn::Warn) => ExitCode::from(1),
+        (Verdict::Pass | Verdict::Warn, _) => ExitCode::SUCCESS,
     }
 }
 

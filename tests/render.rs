@@ -20,6 +20,9 @@ fn normalise(report: &mut Report) {
     report.shadow.server_version = "[server version]".into();
     report.shadow.binaries = "[binaries]".into();
     report.summary.duration_ms = 0.0;
+    for file in &mut report.plan.files {
+        file.summary.duration_ms = 0.0;
+    }
     for s in &mut report.statements {
         s.duration_ms = s.duration_ms.map(|_| 0.0);
     }
@@ -43,4 +46,19 @@ async fn typo_stops_plan_table() {
 #[tokio::test]
 async fn cascade_delete_table() {
     insta::assert_snapshot!(render_table(&scenario("cascade-delete-two-levels").await));
+}
+
+#[tokio::test]
+async fn seed_incident_markdown() {
+    insta::assert_snapshot!(pgshadow::report::render_markdown(&scenario("seed-incident").await));
+}
+
+#[tokio::test]
+async fn typo_stops_plan_github() {
+    insta::assert_snapshot!(pgshadow::report::render_github(&scenario("typo-stops-plan").await));
+}
+
+#[tokio::test]
+async fn cascade_delete_markdown() {
+    insta::assert_snapshot!(pgshadow::report::render_markdown(&scenario("cascade-delete-two-levels").await));
 }

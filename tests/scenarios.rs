@@ -1,5 +1,6 @@
 //! Walks `scenarios/`: each folder's plan is dry-run by the real binary on its schema, and the JSON report and the
-//! exit code must match the folder's `expected.json` (see `scenarios/README.md`).
+//! exit code must match the folder's `expected.json` (see `scenarios/README.md`). Every report must also validate
+//! against the published JSON Schema, `docs/report.schema.json`, which must be the one the types generate.
 
 mod common;
 
@@ -17,16 +18,20 @@ fn every_scenario_meets_its_expectation() {
     names.sort();
     assert!(names.len() >= 5, "expected at least five scenarios, found {names:?}");
 
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(common::root().join("docs/report.schema.json")).expect("schema"))
+            .expect("the published schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the published schema is a valid JSON Schema");
     let mut failures = Vec::new();
     for name in &names {
-        if let Err(why) = check(name) {
+        if let Err(why) = check(name, &validator) {
             failures.push(format!("{name}: {why}"));
         }
     }
     assert!(failures.is_empty(), "{} of {} scenarios failed:\n{}", failures.len(), names.len(), failures.join("\n"));
 }
 
-fn check(name: &str) -> Result<(), String> {
+fn check(name: &str, validator: &jsonschema::Validator) -> Result<(), String> {
     let folder = format!("scenarios/{name}");
     let expected: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(common::root().join(&folder).join("expected.json")).map_err(|e| e.to_string())?,
@@ -46,7 +51,28 @@ fn check(name: &str) -> Result<(), String> {
     if code != want_code {
         return Err(format!("exit code {code:?}, expected {want_code:?}; stderr: {}", common::stderr_of(&output)));
     }
-    contained(&expected["report"], &json_of(&output), "report")
+    let report = json_of(&output);
+    if let Some(error) = validator.iter_errors(&report).next() {
+        return Err(format!("the report does not match docs/report.schema.json: {error} at {}", error.instance_path()));
+    }
+    contained(&expected["report"], &report, "report")
+}
+
+#[test]
+fn the_published_schema_is_the_generated_one() {
+    let published = std::fs::read_to_string(common::root().join("docs/report.schema.json")).expect("schema");
+    assert!(
+        published == pgshadow::report::json_schema(),
+        "docs/report.schema.json is out of date: run `cargo run -- schema > docs/report.schema.json`"
+    );
+}
+
+#[test]
+fn the_schema_rejects_a_report_that_breaks_the_contract() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&pgshadow::report::json_schema()).expect("the generated schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("valid schema");
+    assert!(!validator.is_valid(&serde_json::json!({"format_version": 1, "verdict": "maybe"})));
 }
 
 #[test]

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::report::{DroppedObject, TableEffect};
+use crate::report::{DroppedObject, RewrittenTable, TableEffect};
 
 /// A table's oid.
 pub(crate) type Oid = u32;
@@ -56,6 +56,8 @@ pub(crate) struct TableChanges {
     pub(crate) effects: Vec<TableEffect>,
     /// Tables that no longer exist, with the rows they held before the statement.
     pub(crate) dropped_rows: HashMap<Oid, u64>,
+    /// Tables whose storage was rewritten with every row kept, sorted by name.
+    pub(crate) rewritten: Vec<RewrittenTable>,
 }
 
 /// Compares two snapshots. `known` holds the row count of every table before the statement and is updated to after
@@ -93,8 +95,11 @@ pub(crate) fn compare(
                         (now.inserted - then.inserted, now.updated - then.updated, now.deleted - then.deleted);
                     // Storage replaced or shrunk with the rows all there: a rewrite. Otherwise the old rows went: a
                     // truncation.
-                    let truncated = if count == was + ins - del { 0 } else { was };
-                    (counts(ins, upd, del, truncated), count)
+                    let kept = count == was + ins - del;
+                    if kept && then.relfilenode != now.relfilenode {
+                        changes.rewritten.push(RewrittenTable { table: now.name.clone(), rows: count.max(0) as u64 });
+                    }
+                    (counts(ins, upd, del, if kept { 0 } else { was }), count)
                 }
             }
         };
@@ -113,6 +118,7 @@ pub(crate) fn compare(
         }
     }
     changes.effects.sort_by(|a, b| a.table.cmp(&b.table));
+    changes.rewritten.sort_by(|a, b| a.table.cmp(&b.table));
     changes
 }
 
@@ -204,6 +210,7 @@ mod tests {
         let recounted = HashMap::from([(1, 0), (2, 9)]);
         let changes = compare(&before, &after, &mut known, &recounted, &HashSet::from([1]));
         assert_eq!(changes.effects, [effect("public.t", (0, 0, 0, 42), true)]);
+        assert_eq!(changes.rewritten, [RewrittenTable { table: "public.r".into(), rows: 9 }]);
         assert_eq!(known, HashMap::from([(1, 0), (2, 9)]));
     }
 

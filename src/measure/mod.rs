@@ -17,7 +17,7 @@ use tokio_postgres::error::ErrorPosition;
 
 use crate::error::{Error, Result};
 use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
-use crate::report::{StatementError, StatementReport, Status};
+use crate::report::{LockTaken, StatementError, StatementReport, Status};
 use crate::shadow::{Session, Shadow, ADMIN_ROLE, PLAN_ROLE};
 use crate::source::Database;
 use effects::{DroppedRow, Oid, Snapshot, TableState};
@@ -92,6 +92,10 @@ struct Run<'a> {
     tables: Snapshot,
     /// Position in the event trigger's log up to which drops have been reported.
     dropped_seq: i64,
+    /// Tables that existed before the plan: locks are reported on these.
+    existing: HashSet<Oid>,
+    /// The locks held as of the end of the last statement (ACCESS SHARE left out: measuring takes it too).
+    locks: HashSet<(Oid, String)>,
 }
 
 impl<'a> Run<'a> {
@@ -107,8 +111,19 @@ impl<'a> Run<'a> {
             .iter()
             .map(|r| (r.get::<_, Oid>(0), r.get::<_, i64>(1)))
             .collect();
-        let mut run = Run { session, database, transaction_start, known_rows, tables: Snapshot::new(), dropped_seq: 0 };
+        let mut run = Run {
+            session,
+            database,
+            transaction_start,
+            known_rows,
+            tables: Snapshot::new(),
+            dropped_seq: 0,
+            existing: HashSet::new(),
+            locks: HashSet::new(),
+        };
         run.tables = run.snapshot().await?;
+        run.existing = run.tables.keys().copied().collect();
+        run.locks = run.held_locks().await?;
         Ok(run)
     }
 
@@ -171,14 +186,47 @@ impl<'a> Run<'a> {
     async fn measure(&mut self, report: &mut StatementReport, direct: &HashSet<Oid>) -> Result<()> {
         let after = self.snapshot().await?;
         let recounted = self.recount(effects::needs_recount(&self.tables, &after)).await?;
+        report.locks = self.new_locks().await?;
         let changes = effects::compare(&self.tables, &after, &mut self.known_rows, &recounted, direct);
         self.tables = after;
+        report.rewritten_tables = changes.rewritten;
         let dropped = self.dropped().await?;
         report.dropped_objects = effects::dropped_objects(&dropped, &changes.dropped_rows);
         report.rows_destroyed = changes.effects.iter().map(|e| e.deleted + e.truncated).sum::<u64>()
             + report.dropped_objects.iter().filter_map(|o| o.rows).sum::<u64>();
         report.table_effects = changes.effects;
         Ok(())
+    }
+
+    /// Locks held now on tables that existed before the plan, ACCESS SHARE left out.
+    async fn held_locks(&self) -> Result<HashSet<(Oid, String)>> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::RELATION_LOCKS, &[])
+            .await
+            .map_err(|e| Error::pg("reading the locks held", e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, Oid>(0), r.get::<_, String>(1)))
+            .filter(|(oid, mode)| self.existing.contains(oid) && mode != "AccessShareLock")
+            .collect())
+    }
+
+    /// The locks taken since the last statement, with the rows of their tables before this statement.
+    async fn new_locks(&mut self) -> Result<Vec<LockTaken>> {
+        let held = self.held_locks().await?;
+        let mut taken: Vec<LockTaken> = held
+            .difference(&self.locks)
+            .map(|(oid, mode)| LockTaken {
+                table: self.tables.get(oid).map_or_else(|| oid.to_string(), |t| t.name.clone()),
+                mode: mode.clone(),
+                rows: self.known_rows.get(oid).copied().unwrap_or(0).max(0) as u64,
+            })
+            .collect();
+        taken.sort_by(|a, b| (&a.table, &a.mode).cmp(&(&b.table, &b.mode)));
+        self.locks = held;
+        Ok(taken)
     }
 
     async fn snapshot(&self) -> Result<Snapshot> {
@@ -274,6 +322,7 @@ impl<'a> Run<'a> {
 fn blank_report(index: usize, statement: &PlanStatement) -> StatementReport {
     StatementReport {
         index,
+        file: statement.file.clone(),
         element: statement.element,
         line: statement.raw.line,
         column: statement.raw.column,
@@ -286,6 +335,8 @@ fn blank_report(index: usize, statement: &PlanStatement) -> StatementReport {
         duration_ms: None,
         table_effects: Vec::new(),
         dropped_objects: Vec::new(),
+        rewritten_tables: Vec::new(),
+        locks: Vec::new(),
         rows_destroyed: 0,
         error: None,
     }

@@ -63,6 +63,13 @@ BEGIN
 END
 $fn$;
 
+-- Relation locks this backend holds.
+CREATE FUNCTION pgshadow_internal.relation_locks(OUT relid oid, OUT mode text) RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT l.relation, l.mode FROM pg_locks AS l
+    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation IS NOT NULL
+$fn$;
+
 -- Objects the event trigger saw after position `since`.
 CREATE FUNCTION pgshadow_internal.dropped_since(since bigint,
     OUT seq bigint, OUT classid oid, OUT objid oid, OUT original boolean, OUT normal boolean,
@@ -102,6 +109,9 @@ pub(crate) const BASELINE_COUNTS: &str =
 /// The state of every table now.
 pub(crate) const TABLE_STATE: &str =
     "SELECT relid, table_name, relfilenode, size, inserted, updated, deleted FROM pgshadow_internal.table_state()";
+
+/// The relation locks the plan's backend holds.
+pub(crate) const RELATION_LOCKS: &str = "SELECT relid, mode FROM pgshadow_internal.relation_locks()";
 
 /// The exact row count of one table.
 pub(crate) const COUNT_ROWS: &str = "SELECT pgshadow_internal.count_rows($1)";

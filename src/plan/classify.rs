@@ -13,7 +13,7 @@ use sqlparser::parser::Parser;
 macro_rules! kinds {
     ($($variant:ident => $id:literal, $label:literal;)*) => {
         /// What kind of statement this is, as far as the SQL text shows.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
         #[serde(rename_all = "snake_case")]
         #[allow(missing_docs)] // each variant is the statement its label names
         pub enum StatementKind { $($variant,)* }
@@ -114,6 +114,11 @@ impl StatementKind {
             self,
             Begin | Commit | Rollback | Savepoint | ReleaseSavepoint | RollbackToSavepoint | PrepareTransaction
         )
+    }
+
+    /// The kind with this id (`drop_table`), if any.
+    pub fn from_id(id: &str) -> Option<StatementKind> {
+        StatementKind::ALL.iter().copied().find(|k| k.as_str() == id)
     }
 
     /// Any DROP.

@@ -15,11 +15,14 @@ pub use split::{script_position, split, RawStatement};
 use crate::error::{Error, Result};
 use crate::report::PlanFormat;
 
-/// A plan: the statements to dry-run, in order.
+/// A plan: the statements to dry-run, in order. It may come from several files (a migrations folder), which run
+/// one after the other, as they would be applied.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The file name as given (`-` for standard input).
+    /// The file name as given (`-` for standard input); for several files, their names joined with `, `.
     pub source: String,
+    /// The files the plan came from, in order.
+    pub files: Vec<String>,
     /// SQL script or JSON plan.
     pub format: PlanFormat,
     /// The statements, in order.
@@ -31,6 +34,8 @@ pub struct Plan {
 /// One statement of a plan.
 #[derive(Debug, Clone)]
 pub struct PlanStatement {
+    /// The file it came from.
+    pub file: String,
     /// The text and its position (in the file, or inside the JSON array element).
     pub raw: RawStatement,
     /// For JSON plans: the 0-based index of the array element the statement came from.
@@ -47,6 +52,33 @@ struct JsonPlan {
 }
 
 impl Plan {
+    /// Reads a plan from several files, in order; a directory stands for its `*.sql` and `*.json` files, sorted by
+    /// name (a migrations folder).
+    pub fn read_all(paths: &[String]) -> Result<Plan> {
+        let mut files = Vec::new();
+        for path in paths {
+            if Path::new(path).is_dir() {
+                files.extend(plan_files_in(path)?);
+            } else {
+                files.push(path.clone());
+            }
+        }
+        let mut plans = files.iter().map(|f| Plan::read(f)).collect::<Result<Vec<_>>>()?.into_iter();
+        let mut plan = plans.next().ok_or_else(|| Error::Input {
+            file: paths.join(", "),
+            line: 1,
+            column: 1,
+            message: "no plan files (*.sql, *.json) found".to_owned(),
+        })?;
+        for next in plans {
+            plan.source = format!("{}, {}", plan.source, next.source);
+            plan.files.extend(next.files);
+            plan.statements.extend(next.statements);
+            plan.metadata.extend(next.metadata);
+        }
+        Ok(plan)
+    }
+
     /// Reads a plan from a file, or from standard input when `path` is `-`.
     pub fn read(path: &str) -> Result<Plan> {
         let text = if path == "-" {
@@ -80,7 +112,7 @@ impl Plan {
                 message: "the plan holds no SQL statement".to_owned(),
             });
         }
-        Ok(Plan { source: source.to_owned(), format, statements, metadata })
+        Ok(Plan { source: source.to_owned(), files: vec![source.to_owned()], format, statements, metadata })
     }
 }
 
@@ -93,9 +125,22 @@ fn statements_of(source: &str, script: &str, element: Option<usize>) -> Result<V
             continue;
         }
         let classification = classify(&raw.text);
-        out.push(PlanStatement { raw, element, classification });
+        out.push(PlanStatement { file: source.to_owned(), raw, element, classification });
     }
     Ok(out)
+}
+
+/// The `*.sql` and `*.json` files of a directory, sorted by name.
+fn plan_files_in(dir: &str) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut files: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "sql" || x == "json"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// psql meta-commands that change nothing about what the plan does are skipped; any other is refused, since
@@ -188,6 +233,25 @@ mod tests {
         let (line, column, message) = input_error("{\"statements\": [1]}");
         assert_eq!((line, column), (1, 17));
         assert!(message.contains("expected a string"), "{message}");
+    }
+
+    #[test]
+    fn a_folder_is_its_plan_files_in_name_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, text) in [
+            ("002_b.sql", "SELECT 2;"),
+            ("001_a.sql", "SELECT 1;"),
+            ("notes.txt", "x"),
+            ("003_c.json", r#"{"statements": ["SELECT 3"]}"#),
+        ] {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        let plan = Plan::read_all(&[dir.path().display().to_string()]).expect("plan");
+        let files: Vec<_> = plan.statements.iter().map(|s| s.file.rsplit('/').next().unwrap_or("")).collect();
+        assert_eq!(files, ["001_a.sql", "002_b.sql", "003_c.json"]);
+        assert_eq!(plan.files.len(), 3);
+        let empty = tempfile::tempdir().expect("temp dir");
+        assert!(matches!(Plan::read_all(&[empty.path().display().to_string()]), Err(Error::Input { .. })));
     }
 
     #[test]

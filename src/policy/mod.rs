@@ -1,49 +1,161 @@
 //! From measured statements to findings and a verdict.
 //!
-//! Each rule lives in its own file under `rules/` with its id, its check and its tests. The built-in default
-//! policy makes every rule an error, so any finding fails the plan; configurable policies build on [`Policy`].
+//! A [`Policy`] says what a plan may do: an action per rule of the catalog (`deny`, `warn`, `allow`; each rule lives
+//! in its own file under `rules/` with its check and tests), limits on measured numbers, protected objects, and
+//! statement kinds it may not contain. It is read from TOML (`pgshadow.toml`, `--policy FILE`); the built-in default
+//! is [`Policy::DEFAULT_TOML`]. The verdict is `fail` when any finding is an error, `warn` when any is a warning.
 
+mod config;
+mod limits;
+mod protect;
 mod rules;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
-pub use rules::Rule;
+use serde::Deserialize;
 
-use crate::plan::Plan;
+pub use rules::{Rule, UnknownRule};
+
+use crate::error::{Error, Result};
+use crate::plan::{Plan, StatementKind};
 use crate::report::{Finding, Severity, StatementReport, Verdict};
+use limits::Limits;
 
-/// Which rules apply and how severe each one is.
+/// What a policy does with a rule's findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// The finding is an error: the plan fails.
+    Deny,
+    /// The finding is a warning: the verdict is at least `warn`.
+    Warn,
+    /// The rule is not checked.
+    Allow,
+}
+
+/// What a plan may do, and what makes it fail.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    severities: BTreeMap<Rule, Severity>,
+    source: String,
+    actions: BTreeMap<Rule, Action>,
+    limits: Limits,
+    protect: Vec<Glob>,
+    deny_kinds: Vec<StatementKind>,
+    allow_kinds: Option<Vec<StatementKind>>,
 }
 
 impl Default for Policy {
-    /// The built-in policy: fail on any dropped table, any TRUNCATE, any DELETE/UPDATE without WHERE that touched
-    /// rows, any cascade that deleted rows in another table, and any statement error.
+    /// The built-in policy ([`Policy::DEFAULT_TOML`]): every rule of the catalog denied, no limits, nothing
+    /// protected beyond that.
     fn default() -> Self {
-        Policy { severities: Rule::ALL.iter().map(|r| (*r, Severity::Error)).collect() }
+        let mut policy = config::parse("built-in", Self::DEFAULT_TOML, None).expect("the built-in policy parses");
+        policy.source = "built-in".to_owned();
+        policy
     }
 }
 
 impl Policy {
-    /// Checks every statement against every rule; the verdict is `fail` when any finding is an error.
+    /// The built-in policy as TOML, a starting point for a `pgshadow.toml`.
+    pub const DEFAULT_TOML: &'static str = include_str!("default.toml");
+
+    /// The policy file looked for in the current directory when no `--policy` is given.
+    pub const DEFAULT_FILE: &'static str = "pgshadow.toml";
+
+    /// Parses a policy; what it leaves out keeps the built-in value. Anything it does not understand (a syntax
+    /// error, an unknown key, rule or statement kind, a wrong type) is an [`Error::Input`] at its line and column.
+    pub fn parse(file: &str, text: &str) -> Result<Policy> {
+        config::parse(file, text, Some(&Policy::default()))
+    }
+
+    /// Reads a policy file.
+    pub fn read(path: &Path) -> Result<Policy> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Policy::parse(&path.display().to_string(), &text)
+    }
+
+    /// The policy to use: `explicit` (`--policy`) if given, else `pgshadow.toml` in the current directory if it
+    /// exists, else the built-in one.
+    pub fn discover(explicit: Option<&Path>) -> Result<Policy> {
+        match explicit {
+            Some(path) => Policy::read(path),
+            None if Path::new(Self::DEFAULT_FILE).is_file() => Policy::read(Path::new(Self::DEFAULT_FILE)),
+            None => Ok(Policy::default()),
+        }
+    }
+
+    /// Where the policy came from: a file name, or `built-in`.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Checks the measured statements; returns every finding and the verdict.
     pub fn evaluate(&self, plan: &Plan, statements: &[StatementReport]) -> (Vec<Finding>, Verdict) {
         let mut findings = Vec::new();
         for (report, statement) in statements.iter().zip(&plan.statements) {
-            for (rule, severity) in &self.severities {
+            for (rule, action) in &self.actions {
+                let severity = match action {
+                    Action::Deny => Severity::Error,
+                    Action::Warn => Severity::Warning,
+                    Action::Allow => continue,
+                };
                 if let Some(message) = rule.check(report, &statement.classification) {
+                    let rule = rule.id().to_owned();
                     findings.push(Finding {
-                        rule: rule.id().to_owned(),
-                        severity: *severity,
+                        rule,
+                        severity,
                         statement: Some(report.index),
                         message,
+                        measured: None,
+                        limit: None,
                     });
                 }
             }
+            findings.extend(protect::protected(&self.protect, report));
+            findings.extend(protect::statement_kind(&self.deny_kinds, self.allow_kinds.as_deref(), report));
         }
-        let verdict =
-            if findings.iter().any(|f| f.severity == Severity::Error) { Verdict::Fail } else { Verdict::Pass };
+        findings.extend(limits::check(&self.limits, statements));
+        findings.sort_by_key(|f| f.statement);
+        let verdict = match findings.iter().map(|f| f.severity).max() {
+            Some(Severity::Error) => Verdict::Fail,
+            Some(Severity::Warning) => Verdict::Warn,
+            None => Verdict::Pass,
+        };
         (findings, verdict)
     }
 }
+
+/// A glob over object names: `*` matches any run of characters (dots included), `?` any one character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Glob(Vec<char>);
+
+impl Glob {
+    pub(crate) fn new(pattern: &str) -> Glob {
+        Glob(pattern.chars().collect())
+    }
+
+    pub(crate) fn matches(&self, name: &str) -> bool {
+        let name: Vec<char> = name.chars().collect();
+        let (mut p, mut n, mut star, mut mark) = (0, 0, None, 0);
+        while n < name.len() {
+            if p < self.0.len() && (self.0[p] == '?' || self.0[p] == name[n]) {
+                p += 1;
+                n += 1;
+            } else if p < self.0.len() && self.0[p] == '*' {
+                star = Some(p);
+                mark = n;
+                p += 1;
+            } else if let Some(s) = star {
+                p = s + 1;
+                mark += 1;
+                n = mark;
+            } else {
+                return false;
+            }
+        }
+        self.0[p..].iter().all(|c| *c == '*')
+    }
+}
+
+#[cfg(test)]
+mod tests;

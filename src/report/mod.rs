@@ -1,17 +1,22 @@
 //! The report model and its renderers. Renderers are functions from the model to text: they never query.
 
+mod github;
 mod json;
+mod markdown;
 mod model;
 mod table;
 
+pub use github::render_github;
 pub use json::render_json;
+pub use markdown::render_markdown;
 pub use model::*;
 pub use table::render_table;
 
 /// Totals over the statements' reports.
-pub fn summarize(statements: &[StatementReport]) -> Summary {
-    let mut summary = Summary { statements: statements.len(), ..Summary::default() };
+pub fn summarize<'a>(statements: impl IntoIterator<Item = &'a StatementReport>) -> Summary {
+    let mut summary = Summary::default();
     for s in statements {
+        summary.statements += 1;
         match s.status {
             Status::Ok => summary.statements_ok += 1,
             Status::Error => summary.statements_failed += 1,

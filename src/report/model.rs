@@ -4,6 +4,7 @@
 //! Renaming or removing a field, or changing its meaning, is a breaking change and bumps [`FORMAT_VERSION`];
 //! adding a field is not.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::plan::StatementKind;
@@ -11,8 +12,15 @@ use crate::plan::StatementKind;
 /// Version of the JSON report format. Bumped on every breaking change.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The JSON Schema of the report (as published in `docs/report.schema.json`), generated from these types.
+pub fn json_schema() -> String {
+    let mut out = serde_json::to_string_pretty(&schemars::schema_for!(Report)).expect("a schema serializes");
+    out.push('\n');
+    out
+}
+
 /// Everything a dry-run found out, and the verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Report {
     /// Always [`FORMAT_VERSION`] for reports made by this version of the library.
     pub format_version: u32,
@@ -24,6 +32,8 @@ pub struct Report {
     pub plan: PlanInfo,
     /// Where it was dry-run, and how faithful that shadow is.
     pub shadow: ShadowInfo,
+    /// The policy that gave the verdict.
+    pub policy: PolicyInfo,
     /// One entry per statement of the plan, in order.
     pub statements: Vec<StatementReport>,
     /// Totals over all statements.
@@ -33,11 +43,13 @@ pub struct Report {
 }
 
 /// The outcome of the policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Nothing the policy forbids happened.
+    /// Nothing the policy forbids or warns about happened.
     Pass,
+    /// Findings of severity `warning` only. Exits 0 unless `--fail-on warn`.
+    Warn,
     /// At least one finding of severity `error`.
     Fail,
 }
@@ -47,16 +59,26 @@ impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
+            Verdict::Warn => "warn",
             Verdict::Fail => "fail",
         }
     }
 }
 
-/// The plan that was dry-run.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanInfo {
-    /// The plan's file name as given (`-` for standard input).
+/// The policy that gave the verdict.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PolicyInfo {
+    /// The policy file, or `built-in`.
     pub source: String,
+}
+
+/// The plan that was dry-run.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PlanInfo {
+    /// The plan's file name as given (`-` for standard input); several files joined with `, `.
+    pub source: String,
+    /// Each plan file, in the order they ran, with its own totals.
+    pub files: Vec<FileSummary>,
     /// `sql` or `json`.
     pub format: PlanFormat,
     /// How many statements the plan has.
@@ -65,8 +87,17 @@ pub struct PlanInfo {
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
+/// One plan file and the totals of its statements.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FileSummary {
+    /// The file name as given.
+    pub file: String,
+    /// Totals over the file's statements.
+    pub summary: Summary,
+}
+
 /// How the plan was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PlanFormat {
     /// A SQL script.
@@ -76,7 +107,7 @@ pub enum PlanFormat {
 }
 
 /// The shadow the plan ran on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ShadowInfo {
     /// Which provider made the shadow (`local`).
     pub provider: String,
@@ -95,7 +126,7 @@ pub struct ShadowInfo {
 }
 
 /// The schema file loaded into the shadow.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SchemaInfo {
     /// The file name as given.
     pub file: String,
@@ -106,14 +137,14 @@ pub struct SchemaInfo {
 }
 
 /// How faithful the shadow is to the source it was loaded from.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct Fidelity {
     /// Everything that did not load as written; empty for a faithful shadow.
     pub warnings: Vec<FidelityWarning>,
 }
 
 /// One statement (or psql meta-command) of the source that did not load.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct FidelityWarning {
     /// The source file.
     pub file: String,
@@ -130,10 +161,12 @@ pub struct FidelityWarning {
 }
 
 /// What one statement of the plan did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StatementReport {
     /// 1-based position in the plan.
     pub index: usize,
+    /// The plan file the statement is in.
+    pub file: String,
     /// For JSON plans: the 0-based index in the `statements` array; `line`/`column` are then inside that string.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub element: Option<usize>,
@@ -160,6 +193,12 @@ pub struct StatementReport {
     pub table_effects: Vec<TableEffect>,
     /// Every object dropped, including what a CASCADE took.
     pub dropped_objects: Vec<DroppedObject>,
+    /// Tables whose storage the statement rewrote (ALTER COLUMN ... TYPE, VACUUM FULL, CLUSTER, ...), keeping the
+    /// rows: the time a rewrite takes, under an ACCESS EXCLUSIVE lock, grows with them.
+    pub rewritten_tables: Vec<RewrittenTable>,
+    /// Locks the statement newly took on tables that existed before the plan (ACCESS SHARE not included). They are
+    /// held until the end of the transaction.
+    pub locks: Vec<LockTaken>,
     /// Rows deleted + rows truncated + rows held by dropped tables.
     pub rows_destroyed: u64,
     /// Why the statement failed.
@@ -167,7 +206,7 @@ pub struct StatementReport {
 }
 
 /// Whether a statement ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// It ran and succeeded.
@@ -179,7 +218,7 @@ pub enum Status {
 }
 
 /// Rows one statement changed in one table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct TableEffect {
     /// `schema.table`, quoted where Postgres would quote it.
     pub table: String,
@@ -196,8 +235,28 @@ pub struct TableEffect {
     pub direct: bool,
 }
 
+/// A table whose storage a statement rewrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct RewrittenTable {
+    /// `schema.table`.
+    pub table: String,
+    /// Rows in the table (all were rewritten).
+    pub rows: u64,
+}
+
+/// A lock a statement took on a table that existed before the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct LockTaken {
+    /// `schema.table`.
+    pub table: String,
+    /// Postgres's lock mode (`AccessExclusiveLock`, `ShareLock`, `RowExclusiveLock`, ...).
+    pub mode: String,
+    /// Rows in the table just before the statement.
+    pub rows: u64,
+}
+
 /// One object a statement dropped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct DroppedObject {
     /// Postgres's object type (`table`, `view`, `table constraint`, `index`, `sequence`, `function`, ...).
     #[serde(rename = "type")]
@@ -211,7 +270,7 @@ pub struct DroppedObject {
 }
 
 /// A statement's error, with Postgres's fields.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StatementError {
     /// The SQLSTATE code (`42601`); `null` when pgshadow refused the statement itself.
     pub sqlstate: Option<String>,
@@ -228,7 +287,7 @@ pub struct StatementError {
 }
 
 /// Totals over the plan.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 pub struct Summary {
     /// Statements in the plan.
     pub statements: usize,
@@ -257,7 +316,7 @@ pub struct Summary {
 }
 
 /// Severity of a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Worth knowing; does not change the verdict.
@@ -267,7 +326,7 @@ pub enum Severity {
 }
 
 /// One reason for the verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Finding {
     /// The rule's stable id (`drop-table`).
     pub rule: String,
@@ -277,4 +336,8 @@ pub struct Finding {
     pub statement: Option<usize>,
     /// What happened, with the measured numbers.
     pub message: String,
+    /// For a limit: the measured number.
+    pub measured: Option<u64>,
+    /// For a limit: the limit it exceeded.
+    pub limit: Option<u64>,
 }

@@ -50,6 +50,7 @@ pub fn render_table(report: &Report) -> String {
     }
     let verdict = match report.verdict {
         Verdict::Pass => "PASS",
+        Verdict::Warn => "WARN",
         Verdict::Fail => "FAIL",
     };
     let _ = writeln!(out, "\nVerdict: {verdict}");

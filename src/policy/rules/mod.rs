@@ -116,6 +116,7 @@ pub(crate) mod test_support {
         let classification = classify(sql);
         let report = StatementReport {
             index: 1,
+            file: "plan.sql".into(),
             element: None,
             line: 1,
             column: 1,
@@ -128,6 +129,8 @@ pub(crate) mod test_support {
             duration_ms: Some(0.0),
             table_effects: Vec::new(),
             dropped_objects: Vec::new(),
+            rewritten_tables: Vec::new(),
+            locks: Vec::new(),
             rows_destroyed: 0,
             error: None,
         };

@@ -1,0 +1,149 @@
+//! Limits: measured numbers the plan may not exceed, in total, per table, and per rewritten or locked table.
+
+use serde::Deserialize;
+
+use super::Glob;
+use crate::report::{Finding, Severity, StatementReport, Status};
+
+/// Limits on rows, in total or for the tables a glob matches.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct Thresholds {
+    pub(crate) max_rows_deleted: Option<u64>,
+    pub(crate) max_rows_updated: Option<u64>,
+    pub(crate) max_rows_destroyed: Option<u64>,
+}
+
+/// Every limit of a policy.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Limits {
+    pub(crate) total: Thresholds,
+    pub(crate) tables: Vec<(Glob, Thresholds)>,
+    pub(crate) max_cascade_deleted: Option<u64>,
+    pub(crate) max_objects_dropped: Option<u64>,
+    pub(crate) max_rows_rewritten: Option<u64>,
+    pub(crate) max_rows_locked_exclusive: Option<u64>,
+}
+
+type Measure<'a> = Box<dyn Fn(&StatementReport) -> u64 + 'a>;
+
+/// One finding per limit exceeded, pointing at the statement where the running total crossed it.
+pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let t = &limits.total;
+    let totals: [(&str, &str, Option<u64>, Measure); 5] = [
+        ("max-rows-deleted", "rows deleted", t.max_rows_deleted, Box::new(|s| sum(s, |e| e.deleted))),
+        ("max-rows-updated", "rows updated", t.max_rows_updated, Box::new(|s| sum(s, |e| e.updated))),
+        ("max-rows-destroyed", "rows destroyed", t.max_rows_destroyed, Box::new(|s| s.rows_destroyed)),
+        (
+            "max-cascade-deleted",
+            "rows deleted by cascades and triggers",
+            limits.max_cascade_deleted,
+            Box::new(|s| s.table_effects.iter().filter(|e| !e.direct).map(|e| e.deleted).sum()),
+        ),
+        (
+            "max-objects-dropped",
+            "objects dropped",
+            limits.max_objects_dropped,
+            Box::new(|s| s.dropped_objects.len() as u64),
+        ),
+    ];
+    for (rule, what, limit, measure) in &totals {
+        findings.extend(crossing(statements, rule, what, "", *limit, measure));
+    }
+    for (glob, t) in &limits.tables {
+        for table in tables_touched(statements).into_iter().filter(|name| glob.matches(name)) {
+            let of = |field: fn(&crate::report::TableEffect) -> u64| -> Measure {
+                let table = table.clone();
+                Box::new(move |s| s.table_effects.iter().filter(|e| e.table == table).map(field).sum())
+            };
+            let destroyed: Measure = {
+                let table = table.clone();
+                Box::new(move |s| {
+                    let effects: u64 =
+                        s.table_effects.iter().filter(|e| e.table == table).map(|e| e.deleted + e.truncated).sum();
+                    let dropped: u64 =
+                        s.dropped_objects.iter().filter(|o| o.identity == table).filter_map(|o| o.rows).sum();
+                    effects + dropped
+                })
+            };
+            let per_table: [(&str, &str, Option<u64>, Measure); 3] = [
+                ("max-rows-deleted", "rows deleted", t.max_rows_deleted, of(|e| e.deleted)),
+                ("max-rows-updated", "rows updated", t.max_rows_updated, of(|e| e.updated)),
+                ("max-rows-destroyed", "rows destroyed", t.max_rows_destroyed, destroyed),
+            ];
+            for (rule, what, limit, measure) in &per_table {
+                findings.extend(crossing(statements, rule, what, &format!(" in {table}"), *limit, measure));
+            }
+        }
+    }
+    for s in statements.iter().filter(|s| s.status == Status::Ok) {
+        if let Some(limit) = limits.max_rows_rewritten {
+            for r in s.rewritten_tables.iter().filter(|r| r.rows > limit) {
+                let message = format!("rewrites {} with {} rows, over the limit of {limit}", r.table, r.rows);
+                findings.push(finding("max-rows-rewritten", s.index, message, r.rows, limit));
+            }
+        }
+        if let Some(limit) = limits.max_rows_locked_exclusive {
+            for l in s.locks.iter().filter(|l| l.mode == "AccessExclusiveLock" && l.rows > limit) {
+                let message =
+                    format!("locks {} ({} rows) ACCESS EXCLUSIVE, over the limit of {limit}", l.table, l.rows);
+                findings.push(finding("max-rows-locked-exclusive", s.index, message, l.rows, limit));
+            }
+        }
+    }
+    findings
+}
+
+/// A finding when the plan's total of `measure` exceeds `limit`, at the statement where the running total crossed it.
+fn crossing(
+    statements: &[StatementReport],
+    rule: &str,
+    what: &str,
+    scope: &str,
+    limit: Option<u64>,
+    measure: &Measure,
+) -> Option<Finding> {
+    let limit = limit?;
+    let mut total = 0;
+    let mut crossed_at = None;
+    for s in statements.iter().filter(|s| s.status == Status::Ok) {
+        total += measure(s);
+        if total > limit && crossed_at.is_none() {
+            crossed_at = Some(s.index);
+        }
+    }
+    let at = crossed_at?;
+    let message = format!("{total} {what}{scope} over the plan, over the limit of {limit}");
+    Some(finding(rule, at, message, total, limit))
+}
+
+fn finding(rule: &str, statement: usize, message: String, measured: u64, limit: u64) -> Finding {
+    Finding {
+        rule: rule.to_owned(),
+        severity: Severity::Error,
+        statement: Some(statement),
+        message,
+        measured: Some(measured),
+        limit: Some(limit),
+    }
+}
+
+fn sum(s: &StatementReport, field: fn(&crate::report::TableEffect) -> u64) -> u64 {
+    s.table_effects.iter().map(field).sum()
+}
+
+/// Every table a statement changed or dropped, in order of first appearance.
+fn tables_touched(statements: &[StatementReport]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for s in statements {
+        let effects = s.table_effects.iter().map(|e| &e.table);
+        let dropped = s.dropped_objects.iter().filter(|o| o.object_type == "table").map(|o| &o.identity);
+        for name in effects.chain(dropped) {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    names
+}

@@ -1,0 +1,55 @@
+//! Protected objects and statement kinds: what a plan may never touch, whatever the rules say.
+
+use super::Glob;
+use crate::plan::StatementKind;
+use crate::report::{Finding, Severity, StatementReport, Status};
+
+/// A finding for every protected object a statement dropped, truncated or deleted from.
+pub(super) fn protected(patterns: &[Glob], s: &StatementReport) -> Vec<Finding> {
+    let is_protected = |name: &str| patterns.iter().any(|p| p.matches(name));
+    let mut reasons: Vec<String> = s
+        .dropped_objects
+        .iter()
+        .filter(|o| is_protected(&o.identity))
+        .map(|o| format!("drops protected {} {}", o.object_type, o.identity))
+        .collect();
+    for e in s.table_effects.iter().filter(|e| is_protected(&e.table)) {
+        if e.deleted > 0 {
+            reasons.push(format!("deletes {} rows from protected table {}", e.deleted, e.table));
+        }
+        if e.truncated > 0 {
+            reasons.push(format!("truncates protected table {} ({} rows)", e.table, e.truncated));
+        }
+    }
+    reasons.into_iter().map(|message| error("protected-object", s.index, message)).collect()
+}
+
+/// A finding when the statement's kind is denied, or not among the allowed ones.
+pub(super) fn statement_kind(
+    deny: &[StatementKind],
+    allow: Option<&[StatementKind]>,
+    s: &StatementReport,
+) -> Option<Finding> {
+    if s.status == Status::NotRun || s.note.is_some() {
+        return None;
+    }
+    let message = if deny.contains(&s.kind) {
+        format!("{} statements are denied by the policy", s.kind.label())
+    } else if allow.is_some_and(|allowed| !allowed.contains(&s.kind)) {
+        format!("{} is not among the statement kinds the policy allows", s.kind.label())
+    } else {
+        return None;
+    };
+    Some(error("denied-statement", s.index, message))
+}
+
+fn error(rule: &str, statement: usize, message: String) -> Finding {
+    Finding {
+        rule: rule.to_owned(),
+        severity: Severity::Error,
+        statement: Some(statement),
+        message,
+        measured: None,
+        limit: None,
+    }
+}

@@ -1,0 +1,67 @@
+//! `--format github`: GitHub Actions workflow commands, so that findings show as annotations on the plan's lines.
+
+use std::fmt::Write;
+
+use super::{Report, Severity, Verdict};
+
+/// One `::error` / `::warning` command per finding, at the statement (or the error's position), and a `::notice`
+/// with the verdict and totals.
+pub fn render_github(report: &Report) -> String {
+    let mut out = String::new();
+    for f in &report.findings {
+        let level = if f.severity == Severity::Error { "error" } else { "warning" };
+        let mut properties = vec![format!("title={}", property(&format!("pgshadow {}", f.rule)))];
+        if let Some(st) = f.statement.and_then(|i| report.statements.get(i - 1)) {
+            let (line, column) = st
+                .error
+                .as_ref()
+                .filter(|_| f.rule == "statement-error")
+                .map_or((st.line, st.column), |e| (e.line, e.column));
+            if st.element.is_none() {
+                properties.insert(0, format!("file={},line={line},col={column}", property(&st.file)));
+            }
+        }
+        let _ = writeln!(out, "::{level} {}::{}", properties.join(","), data(&f.message));
+    }
+    let s = &report.summary;
+    let verdict = match report.verdict {
+        Verdict::Pass => "pass",
+        Verdict::Warn => "warn",
+        Verdict::Fail => "fail",
+    };
+    let _ = writeln!(
+        out,
+        "::notice title=pgshadow {verdict}::{}",
+        data(&format!(
+            "{}: {} rows destroyed ({} deleted, {} truncated), {} objects dropped, findings: {}",
+            report.plan.source,
+            s.rows_destroyed,
+            s.rows_deleted,
+            s.rows_truncated,
+            s.objects_dropped,
+            report.findings.len()
+        ))
+    );
+    out
+}
+
+/// A command's message: `%`, CR and LF escaped.
+fn data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// A command's property value: also `:` and `,` escaped.
+fn property(text: &str) -> String {
+    data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{data, property};
+
+    #[test]
+    fn workflow_command_values_are_escaped() {
+        assert_eq!(data("50% done\nnext"), "50%25 done%0Anext");
+        assert_eq!(property("a:b,c"), "a%3Ab%2Cc");
+    }
+}

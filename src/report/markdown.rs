@@ -1,0 +1,165 @@
+//! `--format markdown`: a compact report for a pull-request comment. The verdict comes first, then a summary table
+//! and the reasons; each statement's details sit in a collapsible section.
+
+use std::fmt::Write;
+
+use super::{Report, Severity, StatementReport, Status, Verdict};
+
+/// The report as GitHub-flavoured Markdown.
+pub fn render_markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let (icon, word) = match report.verdict {
+        Verdict::Pass => ("✅", "pass"),
+        Verdict::Warn => ("⚠️", "warn"),
+        Verdict::Fail => ("❌", "fail"),
+    };
+    let s = &report.summary;
+    let _ = writeln!(out, "## {icon} pgshadow: **{word}** — `{}`\n", inline(&report.plan.source));
+    out.push_str("| | |\n|---|---|\n");
+    let _ = writeln!(
+        out,
+        "| statements | {} ({} ok, {} failed, {} not run) |",
+        s.statements, s.statements_ok, s.statements_failed, s.statements_not_run
+    );
+    let _ = writeln!(
+        out,
+        "| rows inserted / updated / deleted | {} / {} / {} |",
+        s.rows_inserted, s.rows_updated, s.rows_deleted
+    );
+    let _ = writeln!(out, "| rows truncated | {} |", s.rows_truncated);
+    let _ = writeln!(out, "| **rows destroyed** | **{}** |", s.rows_destroyed);
+    let _ = writeln!(out, "| objects dropped | {} ({} tables) |", s.objects_dropped, s.tables_dropped);
+    let sh = &report.shadow;
+    let role = if sh.superuser { format!("{} (superuser)", sh.role) } else { sh.role.clone() };
+    let _ = writeln!(out, "| shadow | {} PostgreSQL {}, as `{}` |", sh.provider, cell(&sh.server_version), role);
+    let _ = writeln!(out, "| policy | {} |", cell(&report.policy.source));
+    if let Some(schema) = &sh.schema {
+        let _ = writeln!(
+            out,
+            "| schema | `{}`: {} statements, {} failed to load |",
+            cell(&schema.file),
+            schema.statements,
+            schema.failed
+        );
+    }
+
+    if !report.findings.is_empty() {
+        out.push_str("\n### Why\n\n");
+        for f in &report.findings {
+            let mark = if f.severity == Severity::Error { "❌" } else { "⚠️" };
+            let at = f
+                .statement
+                .and_then(|i| report.statements.get(i - 1))
+                .map(|st| format!(" — statement {} (`{}:{}`)", st.index, inline(&st.file), st.line))
+                .unwrap_or_default();
+            let _ = writeln!(out, "- {mark} **{}**{at}: {}", f.rule, escape(&f.message));
+        }
+    }
+
+    out.push_str("\n### Statements\n\n");
+    for st in &report.statements {
+        statement(&mut out, st);
+    }
+    out
+}
+
+fn statement(out: &mut String, st: &StatementReport) {
+    let status = match st.status {
+        Status::Ok => format!("ok, {} rows destroyed", st.rows_destroyed),
+        Status::Error => "**error**".to_owned(),
+        Status::NotRun => "not run".to_owned(),
+    };
+    let first_line = st.sql.lines().next().unwrap_or("");
+    let _ = writeln!(
+        out,
+        "<details><summary>{}. <code>{}</code> — {status}</summary>\n",
+        st.index,
+        html(&shorten(first_line, 80))
+    );
+    let _ = writeln!(
+        out,
+        "`{}:{}:{}`\n\n```sql\n{}\n```\n",
+        inline(&st.file),
+        st.line,
+        st.column,
+        st.sql.replace("```", "` ` `")
+    );
+    if let Some(e) = &st.error {
+        let code = e.sqlstate.as_deref().unwrap_or("pgshadow");
+        let _ = writeln!(out, "**Error** `{code}` at line {}, column {}: {}\n", e.line, e.column, escape(&e.message));
+        if let Some(hint) = &e.hint {
+            let _ = writeln!(out, "Hint: {}\n", escape(hint));
+        }
+    }
+    if let Some(note) = &st.note {
+        let _ = writeln!(out, "_{}_\n", escape(note));
+    }
+    if !st.table_effects.is_empty() {
+        out.push_str("| table | inserted | updated | deleted | truncated | how |\n|---|--:|--:|--:|--:|---|\n");
+        for e in &st.table_effects {
+            let how = if e.direct { "direct" } else { "cascade/trigger" };
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} | {how} |",
+                cell(&e.table),
+                e.inserted,
+                e.updated,
+                e.deleted,
+                e.truncated
+            );
+        }
+        out.push('\n');
+    }
+    if !st.dropped_objects.is_empty() {
+        out.push_str("| dropped | type | how | rows |\n|---|---|---|--:|\n");
+        for o in &st.dropped_objects {
+            let how = if o.cascaded { "**CASCADE**" } else { "" };
+            let rows = o.rows.map(|n| n.to_string()).unwrap_or_default();
+            let _ = writeln!(out, "| `{}` | {} | {how} | {rows} |", cell(&o.identity), o.object_type);
+        }
+        out.push('\n');
+    }
+    for r in &st.rewritten_tables {
+        let _ = writeln!(out, "- rewrites `{}` ({} rows)", cell(&r.table), r.rows);
+    }
+    for l in &st.locks {
+        let _ = writeln!(out, "- locks `{}` {} ({} rows)", cell(&l.table), l.mode, l.rows);
+    }
+    out.push_str("\n</details>\n\n");
+}
+
+/// Text in a table cell: pipes escaped.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+/// Text inside backticks: backticks cannot be escaped there, so they become quotes.
+fn inline(text: &str) -> String {
+    cell(&text.replace('`', "'"))
+}
+
+/// Markdown text: the characters that would start markup escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Text inside HTML.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
