@@ -167,7 +167,10 @@ fn help_teaches_with_examples_and_exit_codes() {
     let output = sandbox.run(&["run", "--help"]);
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(help.contains("pgshadow run plan.sql --schema schema.sql"), "{help}");
-    assert!(help.contains("Exit codes: 0 pass (or warn), 1 fail (or warn with --fail-on warn), 2 could not dry-run"), "{help}");
+    assert!(
+        help.contains("Exit codes: 0 pass (or warn), 1 fail (or warn with --fail-on warn), 2 could not dry-run"),
+        "{help}"
+    );
 }
 
 /// True when the server started from the sandbox has a backend logged in as the plan role.

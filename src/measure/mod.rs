@@ -318,8 +318,8 @@ impl<'a> Run<'a> {
     }
 }
 
-/// A statement's report before it runs.
-fn blank_report(index: usize, statement: &PlanStatement) -> StatementReport {
+/// A statement's report before it runs: `not_run`, nothing measured.
+pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> StatementReport {
     StatementReport {
         index,
         file: statement.file.clone(),

@@ -18,25 +18,10 @@ fn measured(sqls: &[&str]) -> (Plan, Vec<StatementReport>) {
         .statements
         .iter()
         .enumerate()
-        .map(|(i, s)| StatementReport {
-            index: i + 1,
-            file: s.file.clone(),
-            element: None,
-            line: s.raw.line,
-            column: s.raw.column,
-            sql: s.raw.text.clone(),
-            kind: s.classification.kind,
-            targets: s.classification.targets.clone(),
-            status: Status::Ok,
-            note: None,
-            rows_affected: Some(0),
-            duration_ms: Some(0.0),
-            table_effects: Vec::new(),
-            dropped_objects: Vec::new(),
-            rewritten_tables: Vec::new(),
-            locks: Vec::new(),
-            rows_destroyed: 0,
-            error: None,
+        .map(|(i, statement)| {
+            let mut report = crate::measure::blank_report(i + 1, statement);
+            report.status = Status::Ok;
+            report
         })
         .collect();
     (plan, reports)

@@ -108,34 +108,18 @@ fn rows(n: u64) -> String {
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    use crate::plan::{classify, Classification, StatementKind};
+    use crate::plan::{Classification, Plan, StatementKind};
     use crate::report::{StatementReport, Status};
 
-    /// A measured statement with nothing in it, for rule tests.
+    /// A statement that ran and changed nothing, for rule tests.
     pub(crate) fn measured(sql: &str) -> (StatementReport, Classification) {
-        let classification = classify(sql);
-        let report = StatementReport {
-            index: 1,
-            file: "plan.sql".into(),
-            element: None,
-            line: 1,
-            column: 1,
-            sql: sql.to_owned(),
-            kind: classification.kind,
-            targets: classification.targets.clone(),
-            status: Status::Ok,
-            note: None,
-            rows_affected: Some(0),
-            duration_ms: Some(0.0),
-            table_effects: Vec::new(),
-            dropped_objects: Vec::new(),
-            rewritten_tables: Vec::new(),
-            locks: Vec::new(),
-            rows_destroyed: 0,
-            error: None,
-        };
-        assert_ne!(classification.kind, StatementKind::Unknown, "test SQL must parse: {sql}");
-        (report, classification)
+        let plan = Plan::parse("plan.sql", sql).expect("test SQL is a plan");
+        let statement = &plan.statements[0];
+        assert_ne!(statement.classification.kind, StatementKind::Unknown, "test SQL must parse: {sql}");
+        let mut report = crate::measure::blank_report(1, statement);
+        report.status = Status::Ok;
+        report.rows_affected = Some(0);
+        (report, statement.classification.clone())
     }
 }
 
