@@ -41,6 +41,11 @@ enum Command {
     Rules,
     /// Print the JSON Schema of the `--format json` report.
     Schema,
+    /// Explain a rule: what it catches, why it matters, and a bad and a safe example.
+    Explain {
+        /// The rule's id (`pgshadow rules` lists them).
+        rule: String,
+    },
 }
 
 const POLICY_EXAMPLES: &str = "\
@@ -163,6 +168,25 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Policy(args) => policy(&args),
+        Command::Explain { rule } => match rule.parse::<pgshadow::policy::Rule>() {
+            Ok(rule) => {
+                let doc = rule.doc();
+                println!(
+                    "{}: {}\n\n{}\n\nBad:\n    {}\n\nSafer:\n    {}\n\nOn a schema such as:\n    {}",
+                    rule.id(),
+                    doc.summary,
+                    doc.explanation,
+                    doc.bad.replace('\n', "\n    "),
+                    doc.safe.replace('\n', "\n    "),
+                    doc.schema.replace('\n', "\n    ")
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}\nhint: `pgshadow rules` lists the rules");
+                ExitCode::from(2)
+            }
+        },
         Command::Schema => {
             print!("{}", pgshadow::report::json_schema());
             ExitCode::SUCCESS

@@ -19,9 +19,12 @@ fn normalise(report: &mut Report) {
     report.tool_version = "[version]".into();
     report.shadow.server_version = "[server version]".into();
     report.shadow.binaries = "[binaries]".into();
-    report.summary.duration_ms = 0.0;
-    for file in &mut report.plan.files {
-        file.summary.duration_ms = 0.0;
+    let summaries = std::iter::once(&mut report.summary).chain(report.plan.files.iter_mut().map(|f| &mut f.summary));
+    for summary in summaries {
+        summary.duration_ms = 0.0;
+        if let Some(lock) = &mut summary.longest_exclusive_lock {
+            lock.held_ms = 0.0;
+        }
     }
     for s in &mut report.statements {
         s.duration_ms = s.duration_ms.map(|_| 0.0);

@@ -1,4 +1,5 @@
--- Add a nullable column and a new table; nothing existing changes.
+-- Add a nullable column and a new table; nothing existing changes, and no lock waits forever.
+SET lock_timeout = '2s';
 ALTER TABLE users ADD COLUMN display_name text;
 
 CREATE TABLE user_preferences (

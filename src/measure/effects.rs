@@ -127,6 +127,16 @@ fn counts(inserted: i64, updated: i64, deleted: i64, truncated: i64) -> (u64, u6
     (n(inserted), n(updated), n(deleted), n(truncated))
 }
 
+/// What a held lock mode makes wait in production: (plain reads, writes). Only ACCESS EXCLUSIVE stops reads; the
+/// SHARE-and-stronger modes stop INSERT/UPDATE/DELETE (they conflict with ROW EXCLUSIVE).
+pub(crate) fn blocks(mode: &str) -> (bool, bool) {
+    match mode {
+        "AccessExclusiveLock" => (true, true),
+        "ExclusiveLock" | "ShareRowExclusiveLock" | "ShareLock" => (false, true),
+        _ => (false, false),
+    }
+}
+
 /// One row of the event trigger's log.
 #[derive(Debug, Clone)]
 pub(crate) struct DroppedRow {
@@ -142,7 +152,12 @@ pub(crate) struct DroppedRow {
 /// The dropped objects to report, with the rows of dropped tables. Implementation details of another dropped
 /// object are left out: TOAST storage, a relation's row and array types, a view's `_RETURN` rule, column defaults,
 /// and the internal triggers that implement foreign keys.
-pub(crate) fn dropped_objects(rows: &[DroppedRow], dropped_rows: &HashMap<Oid, u64>) -> Vec<DroppedObject> {
+/// `column_values` holds the non-null values of the columns of tables the statement altered, by identity.
+pub(crate) fn dropped_objects(
+    rows: &[DroppedRow],
+    dropped_rows: &HashMap<Oid, u64>,
+    column_values: &HashMap<String, u64>,
+) -> Vec<DroppedObject> {
     let mut objects: Vec<(bool, DroppedObject)> = rows
         .iter()
         .filter(|r| !is_implementation_detail(r))
@@ -154,6 +169,7 @@ pub(crate) fn dropped_objects(rows: &[DroppedRow], dropped_rows: &HashMap<Oid, u
                 identity: r.identity.clone(),
                 cascaded: !r.original && r.normal,
                 rows,
+                values: (r.object_type == "table column").then(|| column_values.get(&r.identity).copied()).flatten(),
             };
             (r.original, object)
         })
@@ -273,7 +289,7 @@ mod tests {
             row("table constraint", "orders_user_id_fkey on public.orders", false, true),
             row("trigger", "\"RI_ConstraintTrigger_c_16406\" on public.orders", false, false),
         ];
-        let objects = dropped_objects(&rows, &HashMap::from([(1, 12)]));
+        let objects = dropped_objects(&rows, &HashMap::from([(1, 12)]), &HashMap::new());
         let got: Vec<_> =
             objects.iter().map(|o| (o.object_type.as_str(), o.identity.as_str(), o.cascaded, o.rows)).collect();
         assert_eq!(

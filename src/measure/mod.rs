@@ -17,7 +17,7 @@ use tokio_postgres::error::ErrorPosition;
 
 use crate::error::{Error, Result};
 use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
-use crate::report::{LockTaken, StatementError, StatementReport, Status};
+use crate::report::{LockTaken, SchemaChange, Settings, StatementError, StatementReport, Status};
 use crate::shadow::{Session, Shadow, ADMIN_ROLE, PLAN_ROLE};
 use crate::source::Database;
 use effects::{DroppedRow, Oid, Snapshot, TableState};
@@ -92,6 +92,8 @@ struct Run<'a> {
     tables: Snapshot,
     /// Position in the event trigger's log up to which drops have been reported.
     dropped_seq: i64,
+    /// Position in the ddl_command_end log up to which schema changes have been reported.
+    changed_seq: i64,
     /// Tables that existed before the plan: locks are reported on these.
     existing: HashSet<Oid>,
     /// The locks held as of the end of the last statement (ACCESS SHARE left out: measuring takes it too).
@@ -118,6 +120,7 @@ impl<'a> Run<'a> {
             known_rows,
             tables: Snapshot::new(),
             dropped_seq: 0,
+            changed_seq: 0,
             existing: HashSet::new(),
             locks: HashSet::new(),
         };
@@ -149,6 +152,10 @@ impl<'a> Run<'a> {
             _ => {}
         }
         let direct = self.resolve_targets(statement).await?;
+        report.settings = Some(self.settings().await?);
+        // An ALTER TABLE may drop columns: count their values while they are there.
+        let column_values =
+            if kind == StatementKind::AlterTable { self.column_values(&direct).await? } else { HashMap::new() };
         let started = Instant::now();
         let result = self.session.run(&statement.raw).await;
         report.duration_ms = Some((started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
@@ -179,11 +186,16 @@ impl<'a> Run<'a> {
             // Rolled-back rows still count in the transaction's counters: count every table again.
             self.known_rows = self.recount(self.tables.keys().copied()).await?;
         }
-        self.measure(report, &direct).await
+        self.measure(report, &direct, &column_values).await
     }
 
     /// Compares the tables with their state before the statement and reads what was dropped.
-    async fn measure(&mut self, report: &mut StatementReport, direct: &HashSet<Oid>) -> Result<()> {
+    async fn measure(
+        &mut self,
+        report: &mut StatementReport,
+        direct: &HashSet<Oid>,
+        column_values: &HashMap<String, u64>,
+    ) -> Result<()> {
         let after = self.snapshot().await?;
         let recounted = self.recount(effects::needs_recount(&self.tables, &after)).await?;
         report.locks = self.new_locks().await?;
@@ -191,7 +203,8 @@ impl<'a> Run<'a> {
         self.tables = after;
         report.rewritten_tables = changes.rewritten;
         let dropped = self.dropped().await?;
-        report.dropped_objects = effects::dropped_objects(&dropped, &changes.dropped_rows);
+        report.dropped_objects = effects::dropped_objects(&dropped, &changes.dropped_rows, column_values);
+        report.schema_changes = self.schema_changes().await?;
         report.rows_destroyed = changes.effects.iter().map(|e| e.deleted + e.truncated).sum::<u64>()
             + report.dropped_objects.iter().filter_map(|o| o.rows).sum::<u64>();
         report.table_effects = changes.effects;
@@ -218,15 +231,63 @@ impl<'a> Run<'a> {
         let held = self.held_locks().await?;
         let mut taken: Vec<LockTaken> = held
             .difference(&self.locks)
-            .map(|(oid, mode)| LockTaken {
-                table: self.tables.get(oid).map_or_else(|| oid.to_string(), |t| t.name.clone()),
-                mode: mode.clone(),
-                rows: self.known_rows.get(oid).copied().unwrap_or(0).max(0) as u64,
+            .map(|(oid, mode)| {
+                let (blocks_reads, blocks_writes) = effects::blocks(mode);
+                LockTaken {
+                    table: self.tables.get(oid).map_or_else(|| oid.to_string(), |t| t.name.clone()),
+                    mode: mode.clone(),
+                    blocks_reads,
+                    blocks_writes,
+                    rows: self.known_rows.get(oid).copied().unwrap_or(0).max(0) as u64,
+                }
             })
             .collect();
         taken.sort_by(|a, b| (&a.table, &a.mode).cmp(&(&b.table, &b.mode)));
         self.locks = held;
         Ok(taken)
+    }
+
+    /// The settings the statement will run with.
+    async fn settings(&self) -> Result<Settings> {
+        let row = self
+            .session
+            .client()
+            .query_one(queries::SETTINGS, &[])
+            .await
+            .map_err(|e| Error::pg("reading the settings", e))?;
+        Ok(Settings { lock_timeout: row.get(0), statement_timeout: row.get(1) })
+    }
+
+    /// Non-null values per column of the given tables that existed before the plan.
+    async fn column_values(&self, tables: &HashSet<Oid>) -> Result<HashMap<String, u64>> {
+        let mut values = HashMap::new();
+        for oid in tables.iter().filter(|oid| self.existing.contains(oid)) {
+            let rows = self
+                .session
+                .client()
+                .query(queries::COLUMN_VALUES, &[oid])
+                .await
+                .map_err(|e| Error::pg("counting column values", e))?;
+            values.extend(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64)));
+        }
+        Ok(values)
+    }
+
+    /// The schema changes since the last statement.
+    async fn schema_changes(&mut self) -> Result<Vec<SchemaChange>> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::CHANGED_SINCE, &[&self.changed_seq])
+            .await
+            .map_err(|e| Error::pg("reading the schema changes", e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                self.changed_seq = self.changed_seq.max(r.get(0));
+                SchemaChange { command: r.get(1), object_type: r.get(2), identity: r.get(3) }
+            })
+            .collect())
     }
 
     async fn snapshot(&self) -> Result<Snapshot> {
@@ -337,6 +398,8 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         dropped_objects: Vec::new(),
         rewritten_tables: Vec::new(),
         locks: Vec::new(),
+        schema_changes: Vec::new(),
+        settings: None,
         rows_destroyed: 0,
         error: None,
     }

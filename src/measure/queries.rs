@@ -33,6 +33,56 @@ $fn$;
 REVOKE ALL ON FUNCTION pgshadow_internal.on_sql_drop() FROM PUBLIC;
 CREATE EVENT TRIGGER pgshadow_sql_drop ON sql_drop EXECUTE FUNCTION pgshadow_internal.on_sql_drop();
 
+-- Schema changes in the current transaction, as the ddl_command_end event trigger saw them.
+CREATE TABLE pgshadow_internal.changed (
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    command_tag text, object_type text, object_identity text
+);
+REVOKE ALL ON pgshadow_internal.changed FROM PUBLIC;
+
+CREATE FUNCTION pgshadow_internal.on_ddl_command_end() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    INSERT INTO pgshadow_internal.changed (command_tag, object_type, object_identity)
+    SELECT d.command_tag, d.object_type, d.object_identity
+    FROM pg_catalog.pg_event_trigger_ddl_commands() AS d
+    WHERE d.object_identity IS NOT NULL;
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgshadow_internal.on_ddl_command_end() FROM PUBLIC;
+
+-- Schema changes the event trigger saw after position `since`.
+CREATE FUNCTION pgshadow_internal.changed_since(since bigint,
+    OUT seq bigint, OUT command_tag text, OUT object_type text, OUT object_identity text)
+RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT c.seq, c.command_tag, c.object_type, c.object_identity
+    FROM pgshadow_internal.changed AS c WHERE c.seq > since ORDER BY c.seq
+$fn$;
+
+-- The non-null values of every column of a table, in one scan, by column identity (`schema.table.column`, as
+-- pg_event_trigger_dropped_objects names a dropped column).
+CREATE FUNCTION pgshadow_internal.column_values(rel oid, OUT column_identity text, OUT non_null bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    exprs text;
+    names text[];
+    counts bigint[];
+BEGIN
+    SELECT string_agg(format('count(%I)', a.attname), ', ' ORDER BY a.attnum),
+           array_agg(format('%I.%I.%I', n.nspname, c.relname, a.attname) ORDER BY a.attnum)
+    INTO exprs, names
+    FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND c.relkind = 'r';
+    IF exprs IS NULL THEN
+        RETURN;
+    END IF;
+    EXECUTE format('SELECT ARRAY[%s]::bigint[] FROM ONLY %s', exprs, rel::regclass) INTO counts;
+    RETURN QUERY SELECT * FROM unnest(names, counts);
+END
+$fn$;
+
 -- Every ordinary table (and partition) with its storage, its size and this transaction's row counters. (A TRUNCATE
 -- of storage created in the same transaction happens in place: only the size shows it.)
 CREATE FUNCTION pgshadow_internal.table_state(
@@ -100,6 +150,10 @@ BEGIN
     SELECT tree.oid FROM tree;
 END
 $fn$;
+
+-- Last, so that installing the machinery is not logged as a schema change.
+CREATE EVENT TRIGGER pgshadow_ddl_command_end ON ddl_command_end
+    EXECUTE FUNCTION pgshadow_internal.on_ddl_command_end();
 "#;
 
 /// Baseline: every table with its exact row count, at the start of the plan's transaction.
@@ -109,6 +163,17 @@ pub(crate) const BASELINE_COUNTS: &str =
 /// The state of every table now.
 pub(crate) const TABLE_STATE: &str =
     "SELECT relid, table_name, relfilenode, size, inserted, updated, deleted FROM pgshadow_internal.table_state()";
+
+/// Schema changes after a position of the log.
+pub(crate) const CHANGED_SINCE: &str =
+    "SELECT seq, command_tag, object_type, object_identity FROM pgshadow_internal.changed_since($1)";
+
+/// The non-null values of each column of a table.
+pub(crate) const COLUMN_VALUES: &str = "SELECT column_identity, non_null FROM pgshadow_internal.column_values($1)";
+
+/// `lock_timeout` and `statement_timeout` as the plan has them.
+pub(crate) const SETTINGS: &str =
+    "SELECT pg_catalog.current_setting('lock_timeout'), pg_catalog.current_setting('statement_timeout')";
 
 /// The relation locks the plan's backend holds.
 pub(crate) const RELATION_LOCKS: &str = "SELECT relid, mode FROM pgshadow_internal.relation_locks()";

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-pub use rules::{Rule, UnknownRule};
+pub use rules::{Rule, RuleDoc, UnknownRule};
 
 use crate::error::{Error, Result};
 use crate::plan::{Plan, StatementKind};

@@ -29,6 +29,16 @@ pub fn render_markdown(report: &Report) -> String {
     let _ = writeln!(out, "| rows truncated | {} |", s.rows_truncated);
     let _ = writeln!(out, "| **rows destroyed** | **{}** |", s.rows_destroyed);
     let _ = writeln!(out, "| objects dropped | {} ({} tables) |", s.objects_dropped, s.tables_dropped);
+    let _ = writeln!(out, "| tables rewritten | {} |", s.tables_rewritten);
+    if let Some(lock) = &s.longest_exclusive_lock {
+        let _ = writeln!(
+            out,
+            "| longest ACCESS EXCLUSIVE lock | `{}` from statement {}, held for {} statements |",
+            cell(&lock.table),
+            lock.statement,
+            lock.statements_held
+        );
+    }
     let sh = &report.shadow;
     let role = if sh.superuser { format!("{} (superuser)", sh.role) } else { sh.role.clone() };
     let _ = writeln!(out, "| shadow | {} PostgreSQL {}, as `{}` |", sh.provider, cell(&sh.server_version), role);
@@ -123,7 +133,11 @@ fn statement(out: &mut String, st: &StatementReport) {
         let _ = writeln!(out, "- rewrites `{}` ({} rows)", cell(&r.table), r.rows);
     }
     for l in &st.locks {
-        let _ = writeln!(out, "- locks `{}` {} ({} rows)", cell(&l.table), l.mode, l.rows);
+        let blocks = super::blocks_label(l);
+        let _ = writeln!(out, "- locks `{}` {} ({} rows), blocking {blocks}", cell(&l.table), l.mode, l.rows);
+    }
+    for c in &st.schema_changes {
+        let _ = writeln!(out, "- {} `{}`", c.command, cell(&c.identity));
     }
     out.push_str("\n</details>\n\n");
 }

@@ -12,11 +12,22 @@ pub use markdown::render_markdown;
 pub use model::*;
 pub use table::render_table;
 
+/// What a lock makes wait, in words: `reads and writes`, `writes`, or `-`.
+pub(crate) fn blocks_label(lock: &LockTaken) -> &'static str {
+    match (lock.blocks_reads, lock.blocks_writes) {
+        (true, _) => "reads and writes",
+        (false, true) => "writes",
+        (false, false) => "-",
+    }
+}
+
 /// Totals over the statements' reports.
 pub fn summarize<'a>(statements: impl IntoIterator<Item = &'a StatementReport>) -> Summary {
-    let mut summary = Summary::default();
+    let statements: Vec<&StatementReport> = statements.into_iter().collect();
+    let mut summary = Summary { longest_exclusive_lock: longest_exclusive_lock(&statements), ..Summary::default() };
     for s in statements {
         summary.statements += 1;
+        summary.tables_rewritten += s.rewritten_tables.len();
         match s.status {
             Status::Ok => summary.statements_ok += 1,
             Status::Error => summary.statements_failed += 1,
@@ -34,4 +45,18 @@ pub fn summarize<'a>(statements: impl IntoIterator<Item = &'a StatementReport>) 
         summary.duration_ms += s.duration_ms.unwrap_or(0.0);
     }
     summary
+}
+
+/// The ACCESS EXCLUSIVE lock taken earliest: it is held from its statement to the end of the plan.
+fn longest_exclusive_lock(statements: &[&StatementReport]) -> Option<HeldLock> {
+    statements.iter().enumerate().find_map(|(i, s)| {
+        let lock = s.locks.iter().find(|l| l.mode == "AccessExclusiveLock")?;
+        let held = &statements[i..];
+        Some(HeldLock {
+            table: lock.table.clone(),
+            statement: s.index,
+            statements_held: held.iter().filter(|s| s.status != Status::NotRun).count(),
+            held_ms: (held.iter().filter_map(|s| s.duration_ms).sum::<f64>() * 1e3).round() / 1e3,
+        })
+    })
 }

@@ -199,6 +199,11 @@ pub struct StatementReport {
     /// Locks the statement newly took on tables that existed before the plan (ACCESS SHARE not included). They are
     /// held until the end of the transaction.
     pub locks: Vec<LockTaken>,
+    /// Objects the statement created or altered, as `ddl_command_end` reports them (implicit indexes and sequences
+    /// included).
+    pub schema_changes: Vec<SchemaChange>,
+    /// `lock_timeout` and `statement_timeout` in effect when the statement started; `null` unless it ran.
+    pub settings: Option<Settings>,
     /// Rows deleted + rows truncated + rows held by dropped tables.
     pub rows_destroyed: u64,
     /// Why the statement failed.
@@ -251,8 +256,33 @@ pub struct LockTaken {
     pub table: String,
     /// Postgres's lock mode (`AccessExclusiveLock`, `ShareLock`, `RowExclusiveLock`, ...).
     pub mode: String,
+    /// Whether, held in production, it makes plain `SELECT`s on the table wait.
+    pub blocks_reads: bool,
+    /// Whether it makes `INSERT` / `UPDATE` / `DELETE` on the table wait.
+    pub blocks_writes: bool,
     /// Rows in the table just before the statement.
     pub rows: u64,
+}
+
+/// An object a statement created or altered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SchemaChange {
+    /// The command (`CREATE TABLE`, `ALTER TABLE`, `CREATE INDEX`, ...).
+    pub command: String,
+    /// Postgres's object type (`table`, `index`, `sequence`, ...).
+    #[serde(rename = "type")]
+    pub object_type: String,
+    /// Postgres's object identity.
+    pub identity: String,
+}
+
+/// Settings in effect when a statement started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Settings {
+    /// `lock_timeout` (`0`: wait for a lock forever).
+    pub lock_timeout: String,
+    /// `statement_timeout` (`0`: no limit).
+    pub statement_timeout: String,
 }
 
 /// One object a statement dropped.
@@ -267,6 +297,8 @@ pub struct DroppedObject {
     pub cascaded: bool,
     /// For a table: the rows it held just before the statement. `null` for other objects.
     pub rows: Option<u64>,
+    /// For a column of an existing table altered by the statement: the non-null values it held. `null` otherwise.
+    pub values: Option<u64>,
 }
 
 /// A statement's error, with Postgres's fields.
@@ -311,8 +343,25 @@ pub struct Summary {
     pub objects_dropped: usize,
     /// Tables dropped, named or cascaded.
     pub tables_dropped: usize,
+    /// Tables whose storage was rewritten.
+    pub tables_rewritten: usize,
+    /// The ACCESS EXCLUSIVE lock held longest, from the statement that took it to the end of the plan.
+    pub longest_exclusive_lock: Option<HeldLock>,
     /// Time spent in the plan's statements.
     pub duration_ms: f64,
+}
+
+/// An ACCESS EXCLUSIVE lock and how long the plan holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct HeldLock {
+    /// `schema.table`.
+    pub table: String,
+    /// The statement that took it.
+    pub statement: usize,
+    /// Statements run while it is held, the one that took it included.
+    pub statements_held: usize,
+    /// Time from the start of that statement to the end of the plan, on the shadow.
+    pub held_ms: f64,
 }
 
 /// Severity of a finding.

@@ -37,6 +37,13 @@ pub fn render_table(report: &Report) -> String {
         s.rows_inserted, s.rows_updated, s.rows_deleted, s.rows_truncated, s.rows_destroyed, s.objects_dropped,
         s.tables_dropped
     );
+    if let Some(lock) = &s.longest_exclusive_lock {
+        let _ = writeln!(
+            out,
+            "Longest ACCESS EXCLUSIVE lock: {} from statement {}, held for {} statements ({:.1} ms on the shadow)",
+            lock.table, lock.statement, lock.statements_held, lock.held_ms
+        );
+    }
     if !report.findings.is_empty() {
         out.push_str("\nFindings:\n");
         for f in &report.findings {
@@ -125,6 +132,25 @@ fn details(out: &mut String, s: &StatementReport) {
             ]);
         }
         let _ = writeln!(out, "\nStatement {} dropped {} objects:\n{table}", s.index, s.dropped_objects.len());
+    }
+    if !s.locks.is_empty() {
+        let mut table = new_table(&["locked", "mode", "blocks", "rows"]);
+        for l in &s.locks {
+            table.add_row(vec![
+                Cell::new(&l.table),
+                Cell::new(&l.mode),
+                Cell::new(super::blocks_label(l)),
+                Cell::new(l.rows).set_alignment(CellAlignment::Right),
+            ]);
+        }
+        let _ = writeln!(out, "\nStatement {} took locks (held to the end of the transaction):\n{table}", s.index);
+    }
+    for r in &s.rewritten_tables {
+        let _ = writeln!(out, "\nStatement {} rewrote {} ({} rows)", s.index, r.table, r.rows);
+    }
+    if !s.schema_changes.is_empty() {
+        let changes: Vec<String> = s.schema_changes.iter().map(|c| format!("{} {}", c.command, c.identity)).collect();
+        let _ = writeln!(out, "\nStatement {} changed the schema: {}", s.index, changes.join("; "));
     }
 }
 

@@ -1,10 +1,16 @@
 //! `cascade-delete`: a statement deleted rows in tables it does not name — through `ON DELETE CASCADE` foreign
 //! keys or triggers. The blast radius is larger than the statement reads.
 
-use super::rows;
+use super::{rows, RuleDoc};
 use crate::report::StatementReport;
 
-pub(super) const SUMMARY: &str = "a statement deleted rows in other tables through foreign-key cascades or triggers";
+pub(super) const DOC: RuleDoc = RuleDoc {
+    summary: "a statement deleted rows in other tables through foreign-key cascades or triggers",
+    explanation: "`ON DELETE CASCADE` foreign keys (and triggers) delete rows in tables the statement never names, so the statement reads smaller than what it destroys. pgshadow counts the rows deleted in every other table.",
+    schema: "CREATE TABLE customers (id int PRIMARY KEY);\nCREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers ON DELETE CASCADE);\nINSERT INTO customers VALUES (7), (8);\nINSERT INTO orders VALUES (1, 7), (2, 7), (3, 8);",
+    bad: "DELETE FROM customers WHERE id = 7;",
+    safe: "DELETE FROM customers WHERE id = 8 AND NOT EXISTS (SELECT 1 FROM orders WHERE customer_id = 8);  -- archive or delete the orders explicitly first",
+};
 
 pub(super) fn check(report: &StatementReport) -> Option<String> {
     let tables: Vec<String> = report

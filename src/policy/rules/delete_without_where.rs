@@ -1,10 +1,16 @@
 //! `delete-without-where`: a DELETE with no WHERE clause removed rows — usually every row of the table.
 
-use super::rows;
+use super::{rows, RuleDoc};
 use crate::plan::{Classification, StatementKind};
 use crate::report::StatementReport;
 
-pub(super) const SUMMARY: &str = "a DELETE without a WHERE clause deleted rows";
+pub(super) const DOC: RuleDoc = RuleDoc {
+    summary: "a DELETE without a WHERE clause deleted rows",
+    explanation: "A DELETE with no WHERE clause deletes every row of the table: usually a forgotten condition.",
+    schema: "CREATE TABLE sessions (id int PRIMARY KEY, expires_at date);\nINSERT INTO sessions VALUES (1, '2020-01-01'), (2, '2999-01-01');",
+    bad: "DELETE FROM sessions;",
+    safe: "DELETE FROM sessions WHERE expires_at < current_date;",
+};
 
 pub(super) fn check(report: &StatementReport, classification: &Classification) -> Option<String> {
     let touched = report.rows_affected.unwrap_or(0);

@@ -1,9 +1,15 @@
 //! `drop-table`: a statement dropped a table — named, or taken by a CASCADE. Its rows are gone.
 
-use super::rows;
+use super::{rows, RuleDoc};
 use crate::report::StatementReport;
 
-pub(super) const SUMMARY: &str = "a statement dropped a table (named or taken by CASCADE) and every row in it";
+pub(super) const DOC: RuleDoc = RuleDoc {
+    summary: "a statement dropped a table (named or taken by CASCADE) and every row in it",
+    explanation: "Dropping a table destroys every row in it, and `CASCADE` silently widens the blast radius to every view, foreign key and function that depends on it. pgshadow measures both: the rows the table held and every object the CASCADE took.",
+    schema: "CREATE TABLE users (id int PRIMARY KEY);\nINSERT INTO users VALUES (1), (2);",
+    bad: "DROP TABLE users;",
+    safe: "ALTER TABLE users RENAME TO users_retired;  -- drop it in a later release, once nothing reads it",
+};
 
 pub(super) fn check(report: &StatementReport) -> Option<String> {
     let tables: Vec<String> = report
@@ -25,7 +31,7 @@ mod tests {
     use crate::report::DroppedObject;
 
     fn object(object_type: &str, identity: &str, cascaded: bool, rows: Option<u64>) -> DroppedObject {
-        DroppedObject { object_type: object_type.into(), identity: identity.into(), cascaded, rows }
+        DroppedObject { object_type: object_type.into(), identity: identity.into(), cascaded, rows, values: None }
     }
 
     #[test]

@@ -2,8 +2,12 @@
 
 mod cascade_delete;
 mod delete_without_where;
+mod drop_column_with_data;
 mod drop_table;
+mod index_not_concurrent;
+mod lock_without_timeout;
 mod statement_error;
+mod table_rewrite;
 mod truncate;
 mod update_without_where;
 
@@ -28,17 +32,45 @@ pub enum Rule {
     CascadeDelete,
     /// A statement failed on the shadow.
     StatementError,
+    /// A statement rewrote a table with rows.
+    TableRewrite,
+    /// A lock that blocks reads or writes was taken with no lock_timeout.
+    LockWithoutTimeout,
+    /// An index was built on an existing table without CONCURRENTLY.
+    IndexNotConcurrent,
+    /// A column that held values was dropped.
+    DropColumnWithData,
+}
+
+/// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
+/// shadow (the bad one must trigger the rule, the safe one must not).
+#[derive(Debug, Clone, Copy)]
+pub struct RuleDoc {
+    /// One line on what the rule catches.
+    pub summary: &'static str,
+    /// What happens in production, and the safer way.
+    pub explanation: &'static str,
+    /// The schema the examples run on.
+    pub schema: &'static str,
+    /// A plan that triggers the rule.
+    pub bad: &'static str,
+    /// The safer plan.
+    pub safe: &'static str,
 }
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 10] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
         Rule::UpdateWithoutWhere,
         Rule::CascadeDelete,
         Rule::StatementError,
+        Rule::TableRewrite,
+        Rule::LockWithoutTimeout,
+        Rule::IndexNotConcurrent,
+        Rule::DropColumnWithData,
     ];
 
     /// The stable kebab-case id.
@@ -50,19 +82,32 @@ impl Rule {
             Rule::UpdateWithoutWhere => "update-without-where",
             Rule::CascadeDelete => "cascade-delete",
             Rule::StatementError => "statement-error",
+            Rule::TableRewrite => "table-rewrite",
+            Rule::LockWithoutTimeout => "lock-without-timeout",
+            Rule::IndexNotConcurrent => "index-not-concurrent",
+            Rule::DropColumnWithData => "drop-column-with-data",
+        }
+    }
+
+    /// The rule's documentation, with its examples.
+    pub fn doc(self) -> &'static RuleDoc {
+        match self {
+            Rule::DropTable => &drop_table::DOC,
+            Rule::Truncate => &truncate::DOC,
+            Rule::DeleteWithoutWhere => &delete_without_where::DOC,
+            Rule::UpdateWithoutWhere => &update_without_where::DOC,
+            Rule::CascadeDelete => &cascade_delete::DOC,
+            Rule::StatementError => &statement_error::DOC,
+            Rule::TableRewrite => &table_rewrite::DOC,
+            Rule::LockWithoutTimeout => &lock_without_timeout::DOC,
+            Rule::IndexNotConcurrent => &index_not_concurrent::DOC,
+            Rule::DropColumnWithData => &drop_column_with_data::DOC,
         }
     }
 
     /// One line on what the rule catches.
     pub fn summary(self) -> &'static str {
-        match self {
-            Rule::DropTable => drop_table::SUMMARY,
-            Rule::Truncate => truncate::SUMMARY,
-            Rule::DeleteWithoutWhere => delete_without_where::SUMMARY,
-            Rule::UpdateWithoutWhere => update_without_where::SUMMARY,
-            Rule::CascadeDelete => cascade_delete::SUMMARY,
-            Rule::StatementError => statement_error::SUMMARY,
-        }
+        self.doc().summary
     }
 
     /// The finding's message when the rule matches the measured statement.
@@ -74,6 +119,10 @@ impl Rule {
             Rule::UpdateWithoutWhere => update_without_where::check(report, classification),
             Rule::CascadeDelete => cascade_delete::check(report),
             Rule::StatementError => statement_error::check(report),
+            Rule::TableRewrite => table_rewrite::check(report),
+            Rule::LockWithoutTimeout => lock_without_timeout::check(report),
+            Rule::IndexNotConcurrent => index_not_concurrent::check(report, classification),
+            Rule::DropColumnWithData => drop_column_with_data::check(report),
         }
     }
 }
@@ -132,7 +181,9 @@ mod tests {
         for rule in Rule::ALL {
             assert_eq!(rule.id().parse::<Rule>(), Ok(rule));
             assert_eq!(rule.to_string(), rule.id());
-            assert!(!rule.summary().is_empty());
+            let doc = rule.doc();
+            assert!(!doc.summary.is_empty() && !doc.explanation.is_empty(), "{rule} lacks docs");
+            assert!(!doc.schema.is_empty() && !doc.bad.is_empty() && !doc.safe.is_empty(), "{rule} lacks examples");
         }
         let mut ids: Vec<_> = Rule::ALL.iter().map(|r| r.id()).collect();
         ids.sort_unstable();

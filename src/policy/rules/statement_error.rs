@@ -1,9 +1,16 @@
 //! `statement-error`: a statement failed on the shadow, so it would fail in production too (and a transactional
 //! apply would stop there).
 
+use super::RuleDoc;
 use crate::report::{StatementReport, Status};
 
-pub(super) const SUMMARY: &str = "a statement failed on the shadow";
+pub(super) const DOC: RuleDoc = RuleDoc {
+    summary: "a statement failed on the shadow",
+    explanation: "A statement that fails on the shadow fails in production too, and a transactional apply stops there. The report gives the SQLSTATE and the line and column Postgres pointed at.",
+    schema: "CREATE TABLE users (id int PRIMARY KEY);",
+    bad: "ALTER TABLE users ADD COLUMN age INTEGR;",
+    safe: "ALTER TABLE users ADD COLUMN age integer;",
+};
 
 pub(super) fn check(report: &StatementReport) -> Option<String> {
     if report.status != Status::Error {

@@ -1,9 +1,15 @@
 //! `truncate`: a statement removed rows with TRUNCATE (including tables a `TRUNCATE ... CASCADE` reached).
 
-use super::rows;
+use super::{rows, RuleDoc};
 use crate::report::StatementReport;
 
-pub(super) const SUMMARY: &str = "a statement truncated tables, removing their rows";
+pub(super) const DOC: RuleDoc = RuleDoc {
+    summary: "a statement truncated tables, removing their rows",
+    explanation: "TRUNCATE removes every row at once, takes an ACCESS EXCLUSIVE lock, and with `CASCADE` empties every table that references it too. It cannot be undone once committed.",
+    schema: "CREATE TABLE sessions (id int PRIMARY KEY, expires_at date);\nINSERT INTO sessions VALUES (1, '2020-01-01'), (2, '2999-01-01');",
+    bad: "TRUNCATE sessions;",
+    safe: "DELETE FROM sessions WHERE expires_at < current_date;",
+};
 
 pub(super) fn check(report: &StatementReport) -> Option<String> {
     let tables: Vec<String> = report

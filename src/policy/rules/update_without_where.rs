@@ -1,10 +1,17 @@
 //! `update-without-where`: an UPDATE with no WHERE clause changed rows — usually every row of the table.
 
-use super::rows;
+use super::{rows, RuleDoc};
 use crate::plan::{Classification, StatementKind};
 use crate::report::StatementReport;
 
-pub(super) const SUMMARY: &str = "an UPDATE without a WHERE clause changed rows";
+pub(super) const DOC: RuleDoc = RuleDoc {
+    summary: "an UPDATE without a WHERE clause changed rows",
+    explanation:
+        "An UPDATE with no WHERE clause overwrites a column in every row of the table: usually a forgotten condition.",
+    schema: "CREATE TABLE accounts (id int PRIMARY KEY, balance int);\nINSERT INTO accounts VALUES (1, 10), (42, 20);",
+    bad: "UPDATE accounts SET balance = 0;",
+    safe: "UPDATE accounts SET balance = 0 WHERE id = 42;",
+};
 
 pub(super) fn check(report: &StatementReport, classification: &Classification) -> Option<String> {
     let touched = report.rows_affected.unwrap_or(0);

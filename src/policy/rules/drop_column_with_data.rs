@@ -1,0 +1,22 @@
+//! `drop-column-with-data`: a statement dropped a column that held values (measured just before the statement).
+
+use super::RuleDoc;
+use crate::report::StatementReport;
+
+pub(super) const DOC: RuleDoc = RuleDoc {
+    summary: "a statement dropped a column that held non-null values",
+    explanation: "Dropping a column destroys its values for good, and code still reading it breaks. pgshadow counts the non-null values each dropped column held just before the statement. Stop reading and writing the column first, copy what must be kept, and drop it once it is empty or unused.",
+    schema: "CREATE TABLE users (id int PRIMARY KEY, legacy_phone text, fax text);\nINSERT INTO users VALUES (1, '555-0100', NULL), (2, '555-0101', NULL);",
+    bad: "ALTER TABLE users DROP COLUMN legacy_phone;",
+    safe: "ALTER TABLE users DROP COLUMN fax;  -- empty: nothing is lost",
+};
+
+pub(super) fn check(report: &StatementReport) -> Option<String> {
+    let columns: Vec<String> = report
+        .dropped_objects
+        .iter()
+        .filter(|o| o.object_type == "table column" && o.values.unwrap_or(0) > 0)
+        .map(|o| format!("{} ({} values)", o.identity, o.values.unwrap_or(0)))
+        .collect();
+    (!columns.is_empty()).then(|| format!("drops column {}", columns.join(", ")))
+}

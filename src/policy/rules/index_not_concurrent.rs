@@ -1,0 +1,26 @@
+//! `index-not-concurrent`: CREATE INDEX without CONCURRENTLY on a table that existed before the plan holds a SHARE
+//! lock (measured) that blocks writes for the whole build.
+
+use super::{rows, RuleDoc};
+use crate::plan::{Classification, StatementKind};
+use crate::report::StatementReport;
+
+pub(super) const DOC: RuleDoc = RuleDoc {
+    summary: "an index was built on an existing table without CONCURRENTLY, blocking writes",
+    explanation: "CREATE INDEX holds a SHARE lock on the table until the index is built: every INSERT, UPDATE and DELETE waits, for a time that grows with the table. CREATE INDEX CONCURRENTLY builds it without blocking writes (it cannot run inside a transaction block; a failed build leaves an INVALID index to drop).",
+    schema: "CREATE TABLE orders (id int PRIMARY KEY, customer_id int);\nINSERT INTO orders SELECT g, g % 10 FROM generate_series(1, 100) AS g;",
+    bad: "CREATE INDEX orders_customer_idx ON orders (customer_id);",
+    safe: "CREATE INDEX CONCURRENTLY orders_customer_idx ON orders (customer_id);",
+};
+
+pub(super) fn check(report: &StatementReport, classification: &Classification) -> Option<String> {
+    if classification.kind != StatementKind::CreateIndex {
+        return None;
+    }
+    let lock = report.locks.iter().find(|l| l.mode == "ShareLock")?;
+    Some(format!(
+        "builds an index on {} ({}) under a SHARE lock that blocks writes; use CREATE INDEX CONCURRENTLY",
+        lock.table,
+        rows(lock.rows)
+    ))
+}
