@@ -15,7 +15,7 @@ pub fn render_markdown(report: &Report) -> String {
     };
     let s = &report.summary;
     let _ = writeln!(out, "## {icon} pgshadow: **{word}** — `{}`\n", inline(&report.plan.source));
-    out.push_str("| | |\n|---|---|\n");
+    out.push_str("| measured on the shadow | |\n|---|---|\n");
     let _ = writeln!(
         out,
         "| statements | {} ({} ok, {} failed, {} not run) |",
@@ -132,7 +132,7 @@ fn statement(out: &mut String, st: &StatementReport) {
     for r in &st.rewritten_tables {
         let _ = writeln!(out, "- rewrites `{}` ({} rows)", cell(&r.table), r.rows);
     }
-    for l in &st.locks {
+    for l in st.locks.iter().filter(|l| l.blocks_reads || l.blocks_writes) {
         let blocks = super::blocks_label(l);
         let _ = writeln!(out, "- locks `{}` {} ({} rows), blocking {blocks}", cell(&l.table), l.mode, l.rows);
     }

@@ -12,12 +12,12 @@ pub use markdown::render_markdown;
 pub use model::*;
 pub use table::render_table;
 
-/// What a lock makes wait, in words: `reads and writes`, `writes`, or `-`.
+/// What a lock makes wait, in words.
 pub(crate) fn blocks_label(lock: &LockTaken) -> &'static str {
     match (lock.blocks_reads, lock.blocks_writes) {
         (true, _) => "reads and writes",
         (false, true) => "writes",
-        (false, false) => "-",
+        (false, false) => "neither reads nor writes",
     }
 }
 
