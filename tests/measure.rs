@@ -36,6 +36,10 @@ async fn rows_a_trigger_writes_are_indirect_effects() {
     assert_eq!((direct.updated, direct.direct), (3, true));
     let audit = effect(&report, 1, "public.audit");
     assert_eq!((audit.inserted, audit.direct), (3, false));
+    let called = &report.statements[0].functions_called;
+    assert_eq!(called.len(), 1, "{called:?}");
+    assert_eq!((called[0].function.as_str(), called[0].calls), ("public.log_change", 3));
+    assert_eq!(called[0].triggers, ["customers_audit on public.customers"]);
     assert_eq!(report.verdict, Verdict::Pass, "{:?}", report.findings);
 }
 

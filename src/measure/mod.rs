@@ -17,7 +17,7 @@ use tokio_postgres::error::ErrorPosition;
 
 use crate::error::{Error, Result};
 use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
-use crate::report::{LockTaken, SchemaChange, Settings, StatementError, StatementReport, Status};
+use crate::report::{FunctionCalled, LockTaken, SchemaChange, Settings, StatementError, StatementReport, Status};
 use crate::shadow::{Session, Shadow, ADMIN_ROLE, PLAN_ROLE};
 use crate::source::Database;
 use effects::{DroppedRow, Oid, Snapshot, TableState};
@@ -98,6 +98,8 @@ struct Run<'a> {
     existing: HashSet<Oid>,
     /// The locks held as of the end of the last statement (ACCESS SHARE left out: measuring takes it too).
     locks: HashSet<(Oid, String)>,
+    /// Calls per user function as of the end of the last statement.
+    calls: HashMap<Oid, i64>,
 }
 
 impl<'a> Run<'a> {
@@ -123,10 +125,12 @@ impl<'a> Run<'a> {
             changed_seq: 0,
             existing: HashSet::new(),
             locks: HashSet::new(),
+            calls: HashMap::new(),
         };
         run.tables = run.snapshot().await?;
         run.existing = run.tables.keys().copied().collect();
         run.locks = run.held_locks().await?;
+        run.functions_called().await?;
         Ok(run)
     }
 
@@ -205,6 +209,7 @@ impl<'a> Run<'a> {
         let dropped = self.dropped().await?;
         report.dropped_objects = effects::dropped_objects(&dropped, &changes.dropped_rows, column_values);
         report.schema_changes = self.schema_changes().await?;
+        report.functions_called = self.functions_called().await?;
         report.rows_destroyed = changes.effects.iter().map(|e| e.deleted + e.truncated).sum::<u64>()
             + report.dropped_objects.iter().filter_map(|o| o.rows).sum::<u64>();
         report.table_effects = changes.effects;
@@ -271,6 +276,26 @@ impl<'a> Run<'a> {
             values.extend(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64)));
         }
         Ok(values)
+    }
+
+    /// The user functions called since the last statement.
+    async fn functions_called(&mut self) -> Result<Vec<FunctionCalled>> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::FUNCTION_CALLS, &[])
+            .await
+            .map_err(|e| Error::pg("reading the functions called", e))?;
+        let mut called = Vec::new();
+        for r in &rows {
+            let (oid, calls): (Oid, i64) = (r.get(0), r.get(2));
+            let before = self.calls.insert(oid, calls).unwrap_or(0);
+            if calls > before {
+                called.push(FunctionCalled { function: r.get(1), calls: (calls - before) as u64, triggers: r.get(3) });
+            }
+        }
+        called.sort_by(|a, b| a.function.cmp(&b.function));
+        Ok(called)
     }
 
     /// The schema changes since the last statement.
@@ -400,6 +425,7 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         locks: Vec::new(),
         schema_changes: Vec::new(),
         settings: None,
+        functions_called: Vec::new(),
         rows_destroyed: 0,
         error: None,
     }

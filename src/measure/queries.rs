@@ -120,6 +120,18 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f
     WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation IS NOT NULL
 $fn$;
 
+-- Calls of user functions in this transaction (track_functions = all), with the user triggers each one backs.
+CREATE FUNCTION pgshadow_internal.function_calls(OUT funcid oid, OUT function_name text, OUT calls bigint,
+    OUT triggers text[])
+RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT f.funcid, format('%I.%I', f.schemaname, f.funcname), f.calls,
+           ARRAY(SELECT format('%I on %s', t.tgname, t.tgrelid::regclass)
+                 FROM pg_trigger AS t WHERE t.tgfoid = f.funcid AND NOT t.tgisinternal ORDER BY 1)
+    FROM pg_stat_xact_user_functions AS f
+    WHERE f.schemaname <> 'pgshadow_internal'
+$fn$;
+
 -- Objects the event trigger saw after position `since`.
 CREATE FUNCTION pgshadow_internal.dropped_since(since bigint,
     OUT seq bigint, OUT classid oid, OUT objid oid, OUT original boolean, OUT normal boolean,
@@ -163,6 +175,10 @@ pub(crate) const BASELINE_COUNTS: &str =
 /// The state of every table now.
 pub(crate) const TABLE_STATE: &str =
     "SELECT relid, table_name, relfilenode, size, inserted, updated, deleted FROM pgshadow_internal.table_state()";
+
+/// User functions called in the transaction so far, with the triggers they back.
+pub(crate) const FUNCTION_CALLS: &str =
+    "SELECT funcid, function_name, calls, triggers FROM pgshadow_internal.function_calls()";
 
 /// Schema changes after a position of the log.
 pub(crate) const CHANGED_SINCE: &str =

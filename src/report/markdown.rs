@@ -136,6 +136,9 @@ fn statement(out: &mut String, st: &StatementReport) {
         let blocks = super::blocks_label(l);
         let _ = writeln!(out, "- locks `{}` {} ({} rows), blocking {blocks}", cell(&l.table), l.mode, l.rows);
     }
+    if !st.functions_called.is_empty() {
+        let _ = writeln!(out, "- called {}", escape(&super::functions_label(&st.functions_called)));
+    }
     for c in &st.schema_changes {
         let _ = writeln!(out, "- {} `{}`", c.command, cell(&c.identity));
     }

@@ -21,6 +21,15 @@ pub(crate) fn blocks_label(lock: &LockTaken) -> &'static str {
     }
 }
 
+/// `public.audit ×2 (trigger orders_audit on public.orders), public.f ×1`.
+pub(crate) fn functions_label(called: &[FunctionCalled]) -> String {
+    let each = called.iter().map(|f| {
+        let via = if f.triggers.is_empty() { String::new() } else { format!(" (trigger {})", f.triggers.join(", ")) };
+        format!("{} ×{}{via}", f.function, f.calls)
+    });
+    each.collect::<Vec<_>>().join(", ")
+}
+
 /// Totals over the statements' reports.
 pub fn summarize<'a>(statements: impl IntoIterator<Item = &'a StatementReport>) -> Summary {
     let statements: Vec<&StatementReport> = statements.into_iter().collect();

@@ -204,6 +204,9 @@ pub struct StatementReport {
     pub schema_changes: Vec<SchemaChange>,
     /// `lock_timeout` and `statement_timeout` in effect when the statement started; `null` unless it ran.
     pub settings: Option<Settings>,
+    /// User functions the statement called, directly or through triggers (so indirect row effects can be traced
+    /// back to a trigger by name).
+    pub functions_called: Vec<FunctionCalled>,
     /// Rows deleted + rows truncated + rows held by dropped tables.
     pub rows_destroyed: u64,
     /// Why the statement failed.
@@ -274,6 +277,17 @@ pub struct SchemaChange {
     pub object_type: String,
     /// Postgres's object identity.
     pub identity: String,
+}
+
+/// A user function a statement called.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct FunctionCalled {
+    /// `schema.function`.
+    pub function: String,
+    /// How many times the statement called it.
+    pub calls: u64,
+    /// The user triggers (`name on schema.table`) the function backs; empty for a function called directly.
+    pub triggers: Vec<String>,
 }
 
 /// Settings in effect when a statement started.

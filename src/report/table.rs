@@ -148,6 +148,9 @@ fn details(out: &mut String, s: &StatementReport) {
     for r in &s.rewritten_tables {
         let _ = writeln!(out, "\nStatement {} rewrote {} ({} rows)", s.index, r.table, r.rows);
     }
+    if !s.functions_called.is_empty() {
+        let _ = writeln!(out, "\nStatement {} called: {}", s.index, super::functions_label(&s.functions_called));
+    }
     if !s.schema_changes.is_empty() {
         let changes: Vec<String> = s.schema_changes.iter().map(|c| format!("{} {}", c.command, c.identity)).collect();
         let _ = writeln!(out, "\nStatement {} changed the schema: {}", s.index, changes.join("; "));

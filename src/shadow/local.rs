@@ -335,6 +335,7 @@ fn write_settings(data: &Path, socket_dir: &Path) -> Result<()> {
          wal_level = minimal\n\
          max_wal_senders = 0\n\
          autovacuum = off\n\
+         track_functions = all\n\
          jit = off\n\
          logging_collector = off\n"
     );
