@@ -86,16 +86,39 @@ async fn an_error_is_positioned_in_the_plan_and_stops_it() {
 }
 
 #[tokio::test]
-async fn the_plans_own_begin_and_commit_are_not_sent_and_rollback_is_refused() {
-    let report = common::dry_run(SHOP, "BEGIN;\nDELETE FROM customers WHERE id = 1;\nCOMMIT;").await;
-    assert!(report.statements.iter().all(|s| s.status == Status::Ok));
-    assert!(report.statements[0].note.is_some() && report.statements[2].note.is_some());
-    assert_eq!(report.summary.rows_deleted, 1);
+async fn the_plans_own_transactions_commit_or_roll_back_as_written() {
+    let plan = "BEGIN;\nDELETE FROM customers WHERE id = 1;\nCOMMIT;\n\
+                BEGIN;\nDELETE FROM customers;\nROLLBACK;\n\
+                DELETE FROM customers WHERE id <= 3;";
+    let report = common::dry_run(SHOP, plan).await;
+    assert!(report.statements.iter().all(|s| s.status == Status::Ok), "{:?}", report.statements);
+    let rolled_back: Vec<_> = report.statements.iter().map(|s| s.rolled_back).collect();
+    assert_eq!(rolled_back, [false, false, false, true, true, true, false]);
+    assert_eq!(report.statements[4].rows_affected, Some(39), "measured, then undone by the plan");
+    assert_eq!(report.statements[6].rows_affected, Some(2), "customer 1 was deleted for good, 2 and 3 remain");
+    assert_eq!(report.summary.rows_deleted, 1 + 2, "rolled-back deletes count for nothing");
+    assert_eq!(report.verdict, Verdict::Pass, "the DELETE without WHERE was rolled back: {:?}", report.findings);
 
-    let report = common::dry_run(SHOP, "DELETE FROM customers WHERE id = 1;\nROLLBACK;\nSELECT 1;").await;
+    let report = common::dry_run(SHOP, "BEGIN;\nDELETE FROM customers;").await;
+    assert!(report.statements.iter().all(|s| s.rolled_back), "a transaction never committed is rolled back");
+    assert_eq!(report.verdict, Verdict::Pass);
+}
+
+#[tokio::test]
+async fn statements_that_cannot_run_in_a_transaction_block_run_outside_it() {
+    let plan = "DELETE FROM customers WHERE id = 40;\n\
+                CREATE INDEX CONCURRENTLY customers_name_idx ON customers (name);\n\
+                VACUUM customers;\n\
+                DELETE FROM customers WHERE id = 39;";
+    let report = common::dry_run(SHOP, plan).await;
     let statuses: Vec<_> = report.statements.iter().map(|s| s.status).collect();
-    assert_eq!(statuses, [Status::Ok, Status::Error, Status::NotRun]);
-    assert_eq!(report.statements[1].error.as_ref().and_then(|e| e.sqlstate.clone()), None);
+    assert_eq!(statuses, [Status::Ok; 4], "{:?}", report.statements);
+    assert!(report.statements[1].note.as_deref().is_some_and(|n| n.contains("outside a transaction block")));
+    assert_eq!(report.summary.rows_deleted, 2, "measuring goes on after the statement");
+    assert!(report.findings.iter().all(|f| f.rule != "statement-error"), "{:?}", report.findings);
+
+    let inside = common::dry_run(SHOP, "BEGIN;\nCREATE INDEX CONCURRENTLY i ON customers (name);\nCOMMIT;").await;
+    assert_eq!(inside.statements[1].error.as_ref().and_then(|e| e.sqlstate.as_deref()), Some("25001"));
 }
 
 #[tokio::test]

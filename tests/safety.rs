@@ -89,3 +89,17 @@ async fn nothing_the_plan_does_survives_the_dry_run() {
     assert_eq!(second[0].rows_affected, Some(25), "the dropped table came back: the plan was rolled back");
     shadow.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_database_a_plan_committed_into_is_never_dry_run_again() {
+    let shadow = pgshadow::Shadow::start_local(&Default::default()).await.expect("shadow");
+    let schema = pgshadow::Schema { file: "schema.sql".into(), text: SCHEMA.into() };
+    let database = pgshadow::source::load(&shadow, Some(&schema)).await.expect("load");
+    let plan = pgshadow::Plan::parse("p.sql", "CREATE INDEX CONCURRENTLY accounts_balance ON accounts (balance);")
+        .expect("plan");
+    let first = pgshadow::measure::run_plan(&shadow, &database, &plan, &RunOptions::default()).await.expect("run");
+    assert_eq!(first[0].status, Status::Ok, "{:?}", first[0].error);
+    let again = pgshadow::measure::run_plan(&shadow, &database, &plan, &RunOptions::default()).await;
+    assert!(matches!(again, Err(pgshadow::Error::DatabaseSpoiled(_))), "{again:?}");
+    shadow.shutdown().await.expect("shutdown");
+}

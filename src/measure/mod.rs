@@ -8,6 +8,7 @@
 
 mod effects;
 mod queries;
+mod transaction;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -63,7 +64,12 @@ pub async fn run_plan(
         if stopped {
             report.status = Status::NotRun;
         } else {
-            run.statement(statement, &mut report).await?;
+            if let Some(since) = run.statement(statement, &mut report).await? {
+                for earlier in reports.iter_mut().filter(|r: &&mut StatementReport| r.index >= since) {
+                    earlier.rolled_back = true;
+                }
+                report.rolled_back = true;
+            }
             stopped = report.status == Status::Error;
             tracing::info!(
                 statement_index = report.index,
@@ -74,6 +80,15 @@ pub async fn run_plan(
             );
         }
         reports.push(report);
+    }
+    if let Some(since) = run.block_start.filter(|_| !stopped) {
+        // psql rolls back a transaction left open at the end of the script.
+        for r in reports.iter_mut().filter(|r| r.index >= since) {
+            r.rolled_back = true;
+        }
+        if let Some(begin) = reports.iter_mut().find(|r| r.index == since) {
+            begin.note = Some("the plan's transaction starts here and is never committed: it is rolled back".into());
+        }
     }
     // Whatever happened, nothing the plan did survives. (After an error the transaction is aborted, and ROLLBACK
     // is still the way out of it.)
@@ -100,6 +115,8 @@ struct Run<'a> {
     locks: HashSet<(Oid, String)>,
     /// Calls per user function as of the end of the last statement.
     calls: HashMap<Oid, i64>,
+    /// The index of the plan's own BEGIN, while the plan is inside a transaction block of its own.
+    block_start: Option<usize>,
 }
 
 impl<'a> Run<'a> {
@@ -126,6 +143,7 @@ impl<'a> Run<'a> {
             existing: HashSet::new(),
             locks: HashSet::new(),
             calls: HashMap::new(),
+            block_start: None,
         };
         run.tables = run.snapshot().await?;
         run.existing = run.tables.keys().copied().collect();
@@ -134,26 +152,18 @@ impl<'a> Run<'a> {
         Ok(run)
     }
 
-    async fn statement(&mut self, statement: &PlanStatement, report: &mut StatementReport) -> Result<()> {
+    /// Runs and measures one statement. Returns the index of the first statement the plan rolled back, when this
+    /// statement is the plan's ROLLBACK.
+    async fn statement(&mut self, statement: &PlanStatement, report: &mut StatementReport) -> Result<Option<usize>> {
         let kind = statement.classification.kind;
-        match kind {
-            StatementKind::Begin | StatementKind::Commit => {
-                report.status = Status::Ok;
-                report.note = Some(
-                    "not sent: the dry-run already runs the whole plan in one transaction, which it rolls back".into(),
-                );
-                return Ok(());
+        match self.transaction_control(statement, report).await? {
+            transaction::Handling::Send => {}
+            transaction::Handling::Done => return Ok(None),
+            transaction::Handling::RolledBack { since } => return Ok(Some(since)),
+            transaction::Handling::OwnTransaction => {
+                self.run_outside_transaction(statement, report).await?;
+                return Ok(None);
             }
-            StatementKind::Rollback | StatementKind::PrepareTransaction => {
-                report.status = Status::Error;
-                report.error = Some(refusal(
-                    statement,
-                    "pgshadow cannot dry-run a plan that ends its own transaction this way yet; \
-                     remove it to measure the statements before it",
-                ));
-                return Ok(());
-            }
-            _ => {}
         }
         let direct = self.resolve_targets(statement).await?;
         report.settings = Some(self.settings().await?);
@@ -172,7 +182,7 @@ impl<'a> Run<'a> {
                 Some(db) => {
                     report.status = Status::Error;
                     report.error = Some(statement_error(statement, db));
-                    return Ok(());
+                    return Ok(None);
                 }
                 None => return Err(Error::pg(format!("running statement {}", report.index), e)),
             },
@@ -184,13 +194,14 @@ impl<'a> Run<'a> {
                 statement,
                 "this statement ended the dry-run's transaction; pgshadow stopped measuring here",
             ));
-            return Ok(());
+            return Ok(None);
         }
         if kind == StatementKind::RollbackToSavepoint {
             // Rolled-back rows still count in the transaction's counters: count every table again.
             self.known_rows = self.recount(self.tables.keys().copied()).await?;
         }
-        self.measure(report, &direct, &column_values).await
+        self.measure(report, &direct, &column_values).await?;
+        Ok(None)
     }
 
     /// Compares the tables with their state before the statement and reads what was dropped.
@@ -426,6 +437,7 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         schema_changes: Vec::new(),
         settings: None,
         functions_called: Vec::new(),
+        rolled_back: false,
         rows_destroyed: 0,
         error: None,
     }

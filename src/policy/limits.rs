@@ -77,7 +77,7 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Find
             }
         }
     }
-    for s in statements.iter().filter(|s| s.status == Status::Ok) {
+    for s in statements.iter().filter(|s| s.status == Status::Ok && !s.rolled_back) {
         if let Some(limit) = limits.max_rows_rewritten {
             for r in s.rewritten_tables.iter().filter(|r| r.rows > limit) {
                 let message = format!("rewrites {} with {} rows, over the limit of {limit}", r.table, r.rows);
@@ -107,7 +107,7 @@ fn crossing(
     let limit = limit?;
     let mut total = 0;
     let mut crossed_at = None;
-    for s in statements.iter().filter(|s| s.status == Status::Ok) {
+    for s in statements.iter().filter(|s| s.status == Status::Ok && !s.rolled_back) {
         total += measure(s);
         if total > limit && crossed_at.is_none() {
             crossed_at = Some(s.index);

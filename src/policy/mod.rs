@@ -92,7 +92,7 @@ impl Policy {
     /// Checks the measured statements; returns every finding and the verdict.
     pub fn evaluate(&self, plan: &Plan, statements: &[StatementReport]) -> (Vec<Finding>, Verdict) {
         let mut findings = Vec::new();
-        for (report, statement) in statements.iter().zip(&plan.statements) {
+        for (report, statement) in statements.iter().zip(&plan.statements).filter(|(r, _)| !r.rolled_back) {
             for (rule, action) in &self.actions {
                 let severity = match action {
                     Action::Deny => Severity::Error,

@@ -36,6 +36,10 @@ pub fn summarize<'a>(statements: impl IntoIterator<Item = &'a StatementReport>) 
     let mut summary = Summary { longest_exclusive_lock: longest_exclusive_lock(&statements), ..Summary::default() };
     for s in statements {
         summary.statements += 1;
+        if s.rolled_back {
+            summary.statements_ok += usize::from(s.status == Status::Ok);
+            continue;
+        }
         summary.tables_rewritten += s.rewritten_tables.len();
         match s.status {
             Status::Ok => summary.statements_ok += 1,
@@ -59,7 +63,7 @@ pub fn summarize<'a>(statements: impl IntoIterator<Item = &'a StatementReport>) 
 /// The ACCESS EXCLUSIVE lock taken earliest: it is held from its statement to the end of the plan.
 fn longest_exclusive_lock(statements: &[&StatementReport]) -> Option<HeldLock> {
     statements.iter().enumerate().find_map(|(i, s)| {
-        let lock = s.locks.iter().find(|l| l.mode == "AccessExclusiveLock")?;
+        let lock = s.locks.iter().find(|l| l.mode == "AccessExclusiveLock" && !s.rolled_back)?;
         let held = &statements[i..];
         Some(HeldLock {
             table: lock.table.clone(),

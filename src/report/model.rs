@@ -182,7 +182,10 @@ pub struct StatementReport {
     pub targets: Vec<String>,
     /// `ok`, `error` or `not_run`.
     pub status: Status,
-    /// Set when pgshadow handled the statement itself instead of sending it (a plan's own BEGIN / COMMIT).
+    /// True when the plan's own ROLLBACK undid the statement: its effects count towards neither totals nor verdict.
+    pub rolled_back: bool,
+    /// How pgshadow handled the statement when it did more than send it: the plan's own transaction control, or a
+    /// statement run outside a transaction block.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// The row count of the command tag (rows returned for SELECT); `null` unless `ok`.

@@ -1,0 +1,183 @@
+//! The plan's own transaction control, and statements that cannot run inside a transaction block.
+//!
+//! The dry-run runs the whole plan inside one transaction of its own, which it rolls back. Inside it:
+//! - the plan's `BEGIN` ... `COMMIT` become a savepoint that is released, so what the block did stays (as it would be
+//!   committed); `BEGIN` ... `ROLLBACK` roll back to that savepoint, so what the block did is gone — those
+//!   statements are reported with `rolled_back: true` and count towards neither totals nor verdict;
+//! - a statement that Postgres refuses inside a transaction block (`CREATE INDEX CONCURRENTLY`, `VACUUM`, ...) runs
+//!   for real, outside it, on this run's own database: the plan's earlier statements are committed there first.
+//!   That database is thrown away after the run and is never dry-run again.
+
+use std::sync::atomic::Ordering;
+
+use super::{queries, refusal, Run};
+use crate::error::{Error, Result};
+use crate::plan::{PlanStatement, StatementKind};
+use crate::report::{StatementReport, Status};
+
+const BLOCK: &str = "pgshadow_plan_block";
+
+/// What the executor does with a statement.
+pub(super) enum Handling {
+    /// Sent as it is, inside the dry-run's transaction.
+    Send,
+    /// Handled here; nothing more to do.
+    Done,
+    /// Handled here; the plan rolled back the statements from this report index on.
+    RolledBack { since: usize },
+    /// Sent outside any transaction block.
+    OwnTransaction,
+}
+
+impl Run<'_> {
+    /// Handles the plan's transaction control; says how to treat any other statement.
+    pub(super) async fn transaction_control(
+        &mut self,
+        statement: &PlanStatement,
+        report: &mut StatementReport,
+    ) -> Result<Handling> {
+        let kind = statement.classification.kind;
+        let in_block = self.block_start.is_some();
+        let (sql, note, handling) = match (kind, in_block) {
+            (StatementKind::Begin, false) => {
+                self.block_start = Some(report.index);
+                (Some(format!("SAVEPOINT {BLOCK}")), "the plan's transaction starts here", Handling::Done)
+            }
+            (StatementKind::Commit, true) => {
+                self.block_start = None;
+                (Some(format!("RELEASE SAVEPOINT {BLOCK}")), "the plan commits its transaction here", Handling::Done)
+            }
+            (StatementKind::Rollback, true) => {
+                let since = self.block_start.take().unwrap_or(report.index);
+                let sql = format!("ROLLBACK TO SAVEPOINT {BLOCK}; RELEASE SAVEPOINT {BLOCK}");
+                (Some(sql), "the plan rolls back its transaction here", Handling::RolledBack { since })
+            }
+            (StatementKind::Begin, true) => (None, "ignored: a transaction is already in progress", Handling::Done),
+            (StatementKind::Commit | StatementKind::Rollback, false) => {
+                (None, "ignored: no transaction of the plan is in progress", Handling::Done)
+            }
+            (StatementKind::PrepareTransaction, _) => {
+                report.status = Status::Error;
+                report.error = Some(refusal(statement, "pgshadow cannot dry-run two-phase commit"));
+                return Ok(Handling::Done);
+            }
+            _ if needs_own_transaction(&statement.raw.text) => {
+                if in_block {
+                    // Postgres refuses it there too: send it and let Postgres say so.
+                    return Ok(Handling::Send);
+                }
+                return Ok(Handling::OwnTransaction);
+            }
+            _ => return Ok(Handling::Send),
+        };
+        if let Some(sql) = sql {
+            self.session
+                .client()
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| Error::pg("emulating the plan's transaction", e))?;
+        }
+        if matches!(handling, Handling::RolledBack { .. }) {
+            // Counters keep rolled-back changes: count every table again.
+            self.known_rows = self.recount(self.tables.keys().copied()).await?;
+        }
+        report.status = Status::Ok;
+        report.note = Some(note.to_owned());
+        Ok(handling)
+    }
+
+    /// Commits what the plan did so far into this run's database, runs the statement outside a transaction block,
+    /// and opens a new transaction for the rest of the plan.
+    pub(super) async fn run_outside_transaction(
+        &mut self,
+        statement: &PlanStatement,
+        report: &mut StatementReport,
+    ) -> Result<()> {
+        let client = self.session.client();
+        self.database.spoiled.store(true, Ordering::SeqCst);
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| Error::pg("committing before a statement that needs its own transaction", e))?;
+        let started = std::time::Instant::now();
+        let result = self.session.run(&statement.raw).await;
+        report.duration_ms = Some((started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
+        client.batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction again", e))?;
+        self.transaction_start = client
+            .query_one(queries::TRANSACTION_START, &[])
+            .await
+            .map_err(|e| Error::pg("reading the transaction", e))?
+            .get(0);
+        match result {
+            Ok(rows) => {
+                report.status = Status::Ok;
+                report.rows_affected = Some(rows);
+                report.note = Some(
+                    "run outside a transaction block, as Postgres requires: the statements before it were committed in \
+                     this run's own database, which is thrown away afterwards"
+                        .to_owned(),
+                );
+            }
+            Err(e) => match e.as_db_error() {
+                Some(db) => {
+                    report.status = Status::Error;
+                    report.error = Some(super::statement_error(statement, db));
+                }
+                None => return Err(Error::pg(format!("running statement {}", report.index), e)),
+            },
+        }
+        // A new transaction: its counters start again, and no lock is held any more.
+        self.tables = self.snapshot().await?;
+        self.locks = self.held_locks().await?;
+        self.functions_called().await?;
+        let dropped = self.dropped().await?;
+        report.dropped_objects = super::effects::dropped_objects(&dropped, &Default::default(), &Default::default());
+        report.schema_changes = self.schema_changes().await?;
+        Ok(())
+    }
+}
+
+/// Statements Postgres refuses inside a transaction block: `... CONCURRENTLY` index builds and drops, `REINDEX`
+/// of a schema, database or the system catalogs, `VACUUM`, and database, tablespace and system-wide commands.
+pub(super) fn needs_own_transaction(text: &str) -> bool {
+    let words: Vec<String> = text.split_whitespace().take(6).map(|w| w.to_ascii_lowercase()).collect();
+    let word = |i: usize| words.get(i).map_or("", String::as_str);
+    match word(0) {
+        "vacuum" => true,
+        "create" | "drop" => {
+            words.iter().any(|w| w == "concurrently") || matches!(word(1), "database" | "tablespace" | "subscription")
+        }
+        "reindex" => {
+            words.iter().any(|w| w == "concurrently" || w == "(concurrently)")
+                || matches!(word(1), "schema" | "database" | "system")
+        }
+        "alter" => word(1) == "system",
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_own_transaction;
+
+    #[test]
+    fn statements_that_need_their_own_transaction_are_recognised() {
+        for sql in [
+            "CREATE INDEX CONCURRENTLY i ON t (a)",
+            "create unique index concurrently if not exists i on t (a)",
+            "DROP INDEX CONCURRENTLY i",
+            "REINDEX INDEX CONCURRENTLY i",
+            "REINDEX DATABASE app",
+            "VACUUM (ANALYZE) t",
+            "CREATE DATABASE d",
+            "ALTER SYSTEM SET work_mem = '8MB'",
+        ] {
+            assert!(needs_own_transaction(sql), "{sql}");
+        }
+        for sql in
+            ["CREATE INDEX i ON t (a)", "REINDEX TABLE t", "ALTER TABLE t ADD COLUMN concurrently int", "SELECT 1"]
+        {
+            assert!(!needs_own_transaction(sql), "{sql}");
+        }
+    }
+}
