@@ -6,6 +6,7 @@
 //! rows changed by foreign-key actions and triggers, and everything a CASCADE dropped, are measured, not guessed.
 //! Measuring never prints and never renders; it returns the statements' reports.
 
+mod catalog;
 mod effects;
 mod queries;
 mod transaction;
@@ -18,7 +19,9 @@ use tokio_postgres::error::ErrorPosition;
 
 use crate::error::{Error, Result};
 use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
-use crate::report::{FunctionCalled, LockTaken, SchemaChange, Settings, StatementError, StatementReport, Status};
+use crate::report::{
+    FunctionCalled, HeldSince, LockTaken, SchemaChange, Settings, StatementError, StatementReport, Status,
+};
 use crate::shadow::{Session, Shadow, ADMIN_ROLE, PLAN_ROLE};
 use crate::source::Database;
 use effects::{DroppedRow, Oid, Snapshot, TableState};
@@ -113,10 +116,15 @@ struct Run<'a> {
     existing: HashSet<Oid>,
     /// The locks held as of the end of the last statement (ACCESS SHARE left out: measuring takes it too).
     locks: HashSet<(Oid, String)>,
+    /// The statement that took each held lock.
+    lock_since: HashMap<(Oid, String), usize>,
     /// Calls per user function as of the end of the last statement.
     calls: HashMap<Oid, i64>,
     /// The index of the plan's own BEGIN, while the plan is inside a transaction block of its own.
     block_start: Option<usize>,
+    /// Columns and constraints as of the end of the last statement.
+    columns: catalog::Columns,
+    constraints: catalog::Constraints,
 }
 
 impl<'a> Run<'a> {
@@ -142,13 +150,17 @@ impl<'a> Run<'a> {
             changed_seq: 0,
             existing: HashSet::new(),
             locks: HashSet::new(),
+            lock_since: HashMap::new(),
             calls: HashMap::new(),
             block_start: None,
+            columns: catalog::Columns::new(),
+            constraints: catalog::Constraints::new(),
         };
         run.tables = run.snapshot().await?;
         run.existing = run.tables.keys().copied().collect();
         run.locks = run.held_locks().await?;
         run.functions_called().await?;
+        (run.columns, run.constraints) = run.catalog().await?;
         Ok(run)
     }
 
@@ -214,6 +226,12 @@ impl<'a> Run<'a> {
         let after = self.snapshot().await?;
         let recounted = self.recount(effects::needs_recount(&self.tables, &after)).await?;
         report.locks = self.new_locks().await?;
+        report.locks_held = self.locks_held(report.index);
+        let (columns, constraints) = self.catalog().await?;
+        report.column_changes = catalog::column_changes(&self.columns, &columns, &self.existing, &self.known_rows);
+        report.constraint_changes =
+            catalog::constraint_changes(&self.constraints, &constraints, &self.existing, &self.known_rows);
+        (self.columns, self.constraints) = (columns, constraints);
         let changes = effects::compare(&self.tables, &after, &mut self.known_rows, &recounted, direct);
         self.tables = after;
         report.rewritten_tables = changes.rewritten;
@@ -240,6 +258,26 @@ impl<'a> Run<'a> {
             .map(|r| (r.get::<_, Oid>(0), r.get::<_, String>(1)))
             .filter(|(oid, mode)| self.existing.contains(oid) && mode != "AccessShareLock")
             .collect())
+    }
+
+    /// The blocking locks held now, each with the statement that took it (`index` for new ones).
+    fn locks_held(&mut self, index: usize) -> Vec<HeldSince> {
+        self.lock_since.retain(|lock, _| self.locks.contains(lock));
+        let mut held: Vec<HeldSince> = self
+            .locks
+            .iter()
+            .filter_map(|(oid, mode)| {
+                let (blocks_reads, blocks_writes) = effects::blocks(mode);
+                if !blocks_reads && !blocks_writes {
+                    return None;
+                }
+                let since = *self.lock_since.entry((*oid, mode.clone())).or_insert(index);
+                let table = self.tables.get(oid).map_or_else(|| oid.to_string(), |t| t.name.clone());
+                Some(HeldSince { table, mode: mode.clone(), blocks_reads, since })
+            })
+            .collect();
+        held.sort_by(|a, b| (a.since, &a.table, &a.mode).cmp(&(b.since, &b.table, &b.mode)));
+        held
     }
 
     /// The locks taken since the last statement, with the rows of their tables before this statement.
@@ -287,6 +325,31 @@ impl<'a> Run<'a> {
             values.extend(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64)));
         }
         Ok(values)
+    }
+
+    /// Every user column and constraint now.
+    async fn catalog(&self) -> Result<(catalog::Columns, catalog::Constraints)> {
+        let client = self.session.client();
+        let reading = |e| Error::pg("reading the columns and constraints", e);
+        let columns = client.query(queries::COLUMN_STATE, &[]).await.map_err(reading)?;
+        let constraints = client.query(queries::CONSTRAINT_STATE, &[]).await.map_err(reading)?;
+        let columns = columns
+            .iter()
+            .map(|r| {
+                let column =
+                    catalog::Column { identity: r.get(2), data_type: r.get(3), not_null: r.get(4), default: r.get(5) };
+                ((r.get::<_, Oid>(0), r.get::<_, i16>(1)), column)
+            })
+            .collect();
+        let constraints = constraints
+            .iter()
+            .map(|r| {
+                let constraint =
+                    catalog::Constraint { table: r.get(1), identity: r.get(2), kind: r.get(3), validated: r.get(4) };
+                (r.get::<_, Oid>(0), constraint)
+            })
+            .collect();
+        Ok((columns, constraints))
     }
 
     /// The user functions called since the last statement.
@@ -434,9 +497,12 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         dropped_objects: Vec::new(),
         rewritten_tables: Vec::new(),
         locks: Vec::new(),
+        locks_held: Vec::new(),
         schema_changes: Vec::new(),
         settings: None,
         functions_called: Vec::new(),
+        column_changes: Vec::new(),
+        constraint_changes: Vec::new(),
         rolled_back: false,
         rows_destroyed: 0,
         error: None,

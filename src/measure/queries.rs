@@ -113,6 +113,40 @@ BEGIN
 END
 $fn$;
 
+-- Every column of the user tables, keyed by (table, attnum) so that a rename keeps its key.
+CREATE FUNCTION pgshadow_internal.column_state(OUT relid oid, OUT attnum smallint, OUT column_identity text,
+    OUT data_type text, OUT not_null boolean, OUT default_expr text)
+RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT c.oid, a.attnum, format('%I.%I.%I', n.nspname, c.relname, a.attname),
+           format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid)
+    FROM pg_attribute AS a
+    JOIN pg_class AS c ON c.oid = a.attrelid
+    JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+      AND n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema', 'pgshadow_internal'])
+      AND n.nspname !~ '^pg_toast'
+      AND (n.nspname !~ '^pg_temp_' OR n.oid = pg_my_temp_schema())
+$fn$;
+
+-- Every constraint of the user tables.
+CREATE FUNCTION pgshadow_internal.constraint_state(OUT constraint_oid oid, OUT relid oid,
+    OUT constraint_identity text, OUT constraint_type text, OUT validated boolean)
+RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT co.oid, c.oid, format('%I on %I.%I', co.conname, n.nspname, c.relname),
+           CASE co.contype WHEN 'c' THEN 'check' WHEN 'f' THEN 'foreign key' WHEN 'p' THEN 'primary key'
+                           WHEN 'u' THEN 'unique' WHEN 'x' THEN 'exclusion' ELSE co.contype::text END,
+           co.convalidated
+    FROM pg_constraint AS co
+    JOIN pg_class AS c ON c.oid = co.conrelid
+    JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema', 'pgshadow_internal'])
+      AND n.nspname !~ '^pg_toast'
+      AND (n.nspname !~ '^pg_temp_' OR n.oid = pg_my_temp_schema())
+$fn$;
+
 -- Relation locks this backend holds.
 CREATE FUNCTION pgshadow_internal.relation_locks(OUT relid oid, OUT mode text) RETURNS SETOF record
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
@@ -190,6 +224,15 @@ pub(crate) const COLUMN_VALUES: &str = "SELECT column_identity, non_null FROM pg
 /// `lock_timeout` and `statement_timeout` as the plan has them.
 pub(crate) const SETTINGS: &str =
     "SELECT pg_catalog.current_setting('lock_timeout'), pg_catalog.current_setting('statement_timeout')";
+
+/// Every user column.
+pub(crate) const COLUMN_STATE: &str = "SELECT relid, attnum, column_identity, data_type, not_null, default_expr \
+     FROM pgshadow_internal.column_state()";
+
+/// Every user constraint.
+pub(crate) const CONSTRAINT_STATE: &str =
+    "SELECT constraint_oid, relid, constraint_identity, constraint_type, validated \
+     FROM pgshadow_internal.constraint_state()";
 
 /// The relation locks the plan's backend holds.
 pub(crate) const RELATION_LOCKS: &str = "SELECT relid, mode FROM pgshadow_internal.relation_locks()";

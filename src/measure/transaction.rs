@@ -129,7 +129,9 @@ impl Run<'_> {
         // A new transaction: its counters start again, and no lock is held any more.
         self.tables = self.snapshot().await?;
         self.locks = self.held_locks().await?;
+        self.lock_since.clear();
         self.functions_called().await?;
+        (self.columns, self.constraints) = self.catalog().await?;
         let dropped = self.dropped().await?;
         report.dropped_objects = super::effects::dropped_objects(&dropped, &Default::default(), &Default::default());
         report.schema_changes = self.schema_changes().await?;

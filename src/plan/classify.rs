@@ -140,7 +140,8 @@ pub struct Classification {
     pub kind: StatementKind,
     /// The objects the statement names as its targets, normalised as Postgres folds identifiers (unquoted ones
     /// lower-cased) and joined with `.`: the table of a DELETE/UPDATE/INSERT/MERGE/COPY, every table of a TRUNCATE,
-    /// every object of a DROP, the object of an ALTER or CREATE. Empty when unknown.
+    /// every object of a DROP, the object of an ALTER or CREATE (for CREATE INDEX, the table it indexes). Empty when
+    /// unknown.
     pub targets: Vec<String>,
     /// For DELETE and UPDATE: whether there is a WHERE clause (`Some(false)`: every row). `None` otherwise.
     pub has_where: Option<bool>,
@@ -245,9 +246,7 @@ fn from_ast(statement: &Statement) -> Classification {
             let kind = if view.materialized { K::CreateMaterializedView } else { K::CreateView };
             Classification::of(kind).targets([object_name(&view.name)])
         }
-        Statement::CreateIndex(index) => {
-            Classification::of(K::CreateIndex).targets([object_name(index.name.as_ref().unwrap_or(&index.table_name))])
-        }
+        Statement::CreateIndex(index) => Classification::of(K::CreateIndex).targets([object_name(&index.table_name)]),
         Statement::CreateSequence { name, .. } => Classification::of(K::CreateSequence).targets([object_name(name)]),
         Statement::CreateSchema { schema_name, .. } => {
             Classification::of(K::CreateSchema).targets([match schema_name {
@@ -403,8 +402,8 @@ mod tests {
         check("ALTER TABLE users ADD COLUMN age int", K::AlterTable, &["users"], None, false);
         check("CREATE TABLE t (id int)", K::CreateTable, &["t"], None, false);
         check("CREATE TABLE t AS SELECT 1", K::CreateTableAs, &["t"], None, false);
-        check("CREATE INDEX idx ON t (id)", K::CreateIndex, &["idx"], None, false);
-        check("CREATE INDEX ON t (id)", K::CreateIndex, &["t"], None, false);
+        check("CREATE INDEX idx ON t (id)", K::CreateIndex, &["t"], None, false);
+        check("CREATE INDEX CONCURRENTLY ON s.t (id)", K::CreateIndex, &["s.t"], None, false);
         check("CREATE VIEW v AS SELECT 1", K::CreateView, &["v"], None, false);
         check(
             "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END",

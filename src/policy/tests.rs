@@ -39,7 +39,13 @@ fn rules_of(findings: &[Finding]) -> Vec<(&str, Option<usize>, Severity)> {
 fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
     let policy = Policy::default();
     assert_eq!(policy.source(), "built-in");
-    let warned = [Rule::TableRewrite, Rule::LockWithoutTimeout, Rule::IndexNotConcurrent];
+    let warned = [
+        Rule::TableRewrite,
+        Rule::LockWithoutTimeout,
+        Rule::IndexNotConcurrent,
+        Rule::NotNullValidationScan,
+        Rule::ConstraintValidationScan,
+    ];
     for rule in Rule::ALL {
         let expected = if warned.contains(&rule) { Action::Warn } else { Action::Deny };
         assert_eq!(policy.actions.get(&rule), Some(&expected), "{rule}");

@@ -121,10 +121,10 @@ fn statement(out: &mut String, st: &StatementReport) {
         out.push('\n');
     }
     if !st.dropped_objects.is_empty() {
-        out.push_str("| dropped | type | how | rows |\n|---|---|---|--:|\n");
+        out.push_str("| dropped | type | how | rows / values |\n|---|---|---|--:|\n");
         for o in &st.dropped_objects {
             let how = if o.cascaded { "**CASCADE**" } else { "" };
-            let rows = o.rows.map(|n| n.to_string()).unwrap_or_default();
+            let rows = o.rows.or(o.values).map(|n| n.to_string()).unwrap_or_default();
             let _ = writeln!(out, "| `{}` | {} | {how} | {rows} |", cell(&o.identity), o.object_type);
         }
         out.push('\n');
@@ -135,6 +135,23 @@ fn statement(out: &mut String, st: &StatementReport) {
     for l in st.locks.iter().filter(|l| l.blocks_reads || l.blocks_writes) {
         let blocks = super::blocks_label(l);
         let _ = writeln!(out, "- locks `{}` {} ({} rows), blocking {blocks}", cell(&l.table), l.mode, l.rows);
+    }
+    for c in &st.column_changes {
+        let detail = match (&c.from, &c.to) {
+            (Some(from), Some(to)) => format!(": `{}` → `{}`", inline(from), inline(to)),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "- column `{}` {}{detail} ({} rows)", cell(&c.column), c.change, c.rows);
+    }
+    for c in &st.constraint_changes {
+        let _ = writeln!(
+            out,
+            "- {} constraint `{}` {} ({} rows)",
+            c.constraint_type,
+            cell(&c.constraint),
+            c.change,
+            c.rows
+        );
     }
     if !st.functions_called.is_empty() {
         let _ = writeln!(out, "- called {}", escape(&super::functions_label(&st.functions_called)));

@@ -202,9 +202,17 @@ pub struct StatementReport {
     /// Locks the statement newly took on tables that existed before the plan (ACCESS SHARE not included). They are
     /// held until the end of the transaction.
     pub locks: Vec<LockTaken>,
+    /// Every lock that blocks reads or writes held on existing tables when the statement ends, with the statement
+    /// that took it: production waits on these until the transaction ends.
+    pub locks_held: Vec<HeldSince>,
     /// Objects the statement created or altered, as `ddl_command_end` reports them (implicit indexes and sequences
     /// included).
     pub schema_changes: Vec<SchemaChange>,
+    /// Columns of existing tables the statement added, dropped, renamed, retyped, or whose nullability or default it
+    /// changed.
+    pub column_changes: Vec<ColumnChange>,
+    /// Constraints of existing tables the statement added (validated or NOT VALID), validated or dropped.
+    pub constraint_changes: Vec<ConstraintChange>,
     /// `lock_timeout` and `statement_timeout` in effect when the statement started; `null` unless it ran.
     pub settings: Option<Settings>,
     /// User functions the statement called, directly or through triggers (so indirect row effects can be traced
@@ -266,6 +274,48 @@ pub struct LockTaken {
     pub blocks_reads: bool,
     /// Whether it makes `INSERT` / `UPDATE` / `DELETE` on the table wait.
     pub blocks_writes: bool,
+    /// Rows in the table just before the statement.
+    pub rows: u64,
+}
+
+/// A lock held when a statement ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct HeldSince {
+    /// `schema.table`.
+    pub table: String,
+    /// Postgres's lock mode.
+    pub mode: String,
+    /// Whether it makes plain reads on the table wait (else only writes).
+    pub blocks_reads: bool,
+    /// The statement that took it.
+    pub since: usize,
+}
+
+/// A change to a column of a table that existed before the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ColumnChange {
+    /// `schema.table.column` (after the statement; before it, for a dropped column).
+    pub column: String,
+    /// `added`, `dropped`, `renamed`, `type changed`, `set not null`, `dropped not null` or `default changed`.
+    pub change: String,
+    /// The old type, name or default, where it applies.
+    pub from: Option<String>,
+    /// The new type, name or default, where it applies.
+    pub to: Option<String>,
+    /// Rows in the table just before the statement.
+    pub rows: u64,
+}
+
+/// A change to a constraint of a table that existed before the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ConstraintChange {
+    /// `name on schema.table`.
+    pub constraint: String,
+    /// `check`, `foreign key`, `primary key`, `unique` or `exclusion`.
+    #[serde(rename = "type")]
+    pub constraint_type: String,
+    /// `added` (and validated: every row was checked), `added not valid`, `validated` or `dropped`.
+    pub change: String,
     /// Rows in the table just before the statement.
     pub rows: u64,
 }

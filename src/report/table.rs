@@ -122,13 +122,14 @@ fn details(out: &mut String, s: &StatementReport) {
         let _ = writeln!(out, "\nStatement {} changed rows:\n{table}", s.index);
     }
     if !s.dropped_objects.is_empty() {
-        let mut table = new_table(&["dropped", "type", "how", "rows"]);
+        let mut table = new_table(&["dropped", "type", "how", "rows / values"]);
         for o in &s.dropped_objects {
             table.add_row(vec![
                 Cell::new(&o.identity),
                 Cell::new(&o.object_type),
                 Cell::new(if o.cascaded { "CASCADE" } else { "" }),
-                Cell::new(o.rows.map(|n| n.to_string()).unwrap_or_default()).set_alignment(CellAlignment::Right),
+                Cell::new(o.rows.or(o.values).map(|n| n.to_string()).unwrap_or_default())
+                    .set_alignment(CellAlignment::Right),
             ]);
         }
         let _ = writeln!(out, "\nStatement {} dropped {} objects:\n{table}", s.index, s.dropped_objects.len());
@@ -147,6 +148,20 @@ fn details(out: &mut String, s: &StatementReport) {
     }
     for r in &s.rewritten_tables {
         let _ = writeln!(out, "\nStatement {} rewrote {} ({} rows)", s.index, r.table, r.rows);
+    }
+    for c in &s.column_changes {
+        let detail = match (&c.from, &c.to) {
+            (Some(from), Some(to)) => format!(": {from} -> {to}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "\nStatement {}: column {} {}{detail} ({} rows)", s.index, c.column, c.change, c.rows);
+    }
+    for c in &s.constraint_changes {
+        let _ = writeln!(
+            out,
+            "\nStatement {}: {} constraint {} {} ({} rows)",
+            s.index, c.constraint_type, c.constraint, c.change, c.rows
+        );
     }
     if !s.functions_called.is_empty() {
         let _ = writeln!(out, "\nStatement {} called: {}", s.index, super::functions_label(&s.functions_called));

@@ -1,5 +1,6 @@
-//! `index-not-concurrent`: CREATE INDEX without CONCURRENTLY on a table that existed before the plan holds a SHARE
-//! lock (measured) that blocks writes for the whole build.
+//! `index-not-concurrent`: CREATE INDEX without CONCURRENTLY on a table that existed before the plan builds under a
+//! lock that blocks writes (measured: the table is locked SHARE or stronger when the statement ends — taken by it,
+//! or already held since an earlier statement, which the build keeps waiting).
 
 use super::{rows, RuleDoc};
 use crate::plan::{Classification, StatementKind};
@@ -17,10 +18,14 @@ pub(super) fn check(report: &StatementReport, classification: &Classification) -
     if classification.kind != StatementKind::CreateIndex {
         return None;
     }
-    let lock = report.locks.iter().find(|l| l.mode == "ShareLock")?;
+    let target = classification.targets.first()?;
+    let names_target = |table: &str| table == target || table.ends_with(&format!(".{target}"));
+    let lock = report.locks_held.iter().find(|l| names_target(&l.table))?;
+    let rows = report.locks.iter().find(|l| names_target(&l.table)).map(|l| format!(" ({})", rows(l.rows)));
     Some(format!(
-        "builds an index on {} ({}) under a SHARE lock that blocks writes; use CREATE INDEX CONCURRENTLY",
+        "builds an index on {}{} while it is locked {} (blocking writes); use CREATE INDEX CONCURRENTLY",
         lock.table,
-        rows(lock.rows)
+        rows.unwrap_or_default(),
+        lock.mode
     ))
 }

@@ -1,11 +1,13 @@
 //! The rules: one file each, holding the check and its tests.
 
 mod cascade_delete;
+mod constraint_validation_scan;
 mod delete_without_where;
 mod drop_column_with_data;
 mod drop_table;
 mod index_not_concurrent;
 mod lock_without_timeout;
+mod not_null_validation_scan;
 mod statement_error;
 mod table_rewrite;
 mod truncate;
@@ -40,6 +42,10 @@ pub enum Rule {
     IndexNotConcurrent,
     /// A column that held values was dropped.
     DropColumnWithData,
+    /// SET NOT NULL scanned a table with rows.
+    NotNullValidationScan,
+    /// A CHECK or FOREIGN KEY was added and validated on a table with rows in one step.
+    ConstraintValidationScan,
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -60,7 +66,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 12] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -71,6 +77,8 @@ impl Rule {
         Rule::LockWithoutTimeout,
         Rule::IndexNotConcurrent,
         Rule::DropColumnWithData,
+        Rule::NotNullValidationScan,
+        Rule::ConstraintValidationScan,
     ];
 
     /// The stable kebab-case id.
@@ -86,6 +94,8 @@ impl Rule {
             Rule::LockWithoutTimeout => "lock-without-timeout",
             Rule::IndexNotConcurrent => "index-not-concurrent",
             Rule::DropColumnWithData => "drop-column-with-data",
+            Rule::NotNullValidationScan => "not-null-validation-scan",
+            Rule::ConstraintValidationScan => "constraint-validation-scan",
         }
     }
 
@@ -102,6 +112,8 @@ impl Rule {
             Rule::LockWithoutTimeout => &lock_without_timeout::DOC,
             Rule::IndexNotConcurrent => &index_not_concurrent::DOC,
             Rule::DropColumnWithData => &drop_column_with_data::DOC,
+            Rule::NotNullValidationScan => &not_null_validation_scan::DOC,
+            Rule::ConstraintValidationScan => &constraint_validation_scan::DOC,
         }
     }
 
@@ -123,6 +135,8 @@ impl Rule {
             Rule::LockWithoutTimeout => lock_without_timeout::check(report),
             Rule::IndexNotConcurrent => index_not_concurrent::check(report, classification),
             Rule::DropColumnWithData => drop_column_with_data::check(report),
+            Rule::NotNullValidationScan => not_null_validation_scan::check(report),
+            Rule::ConstraintValidationScan => constraint_validation_scan::check(report),
         }
     }
 }
