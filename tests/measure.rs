@@ -155,3 +155,26 @@ async fn a_json_plan_reports_elements_and_keeps_metadata() {
     assert_eq!(report.statements[1].rows_affected, Some(38), "result rows are counted");
     assert_eq!(report.summary.rows_deleted, 2);
 }
+
+#[tokio::test]
+async fn schema_changes_include_implicit_objects_and_privileges() {
+    let plan = "CREATE TABLE tags (id serial PRIMARY KEY, name text);\nGRANT SELECT ON customers TO PUBLIC;";
+    let report = common::dry_run(SHOP, plan).await;
+    let changes = |i: usize| -> Vec<String> {
+        report.statements[i]
+            .schema_changes
+            .iter()
+            .map(|c| format!("{} {}", c.command, c.identity).trim().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        changes(0),
+        [
+            "CREATE SEQUENCE public.tags_id_seq",
+            "CREATE TABLE public.tags",
+            "CREATE INDEX public.tags_pkey",
+            "ALTER SEQUENCE public.tags_id_seq"
+        ]
+    );
+    assert_eq!(changes(1), ["GRANT"]);
+}

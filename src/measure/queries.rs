@@ -43,10 +43,10 @@ REVOKE ALL ON pgshadow_internal.changed FROM PUBLIC;
 CREATE FUNCTION pgshadow_internal.on_ddl_command_end() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
+    -- GRANT and REVOKE come without an identity.
     INSERT INTO pgshadow_internal.changed (command_tag, object_type, object_identity)
-    SELECT d.command_tag, d.object_type, d.object_identity
-    FROM pg_catalog.pg_event_trigger_ddl_commands() AS d
-    WHERE d.object_identity IS NOT NULL;
+    SELECT d.command_tag, lower(d.object_type), coalesce(d.object_identity, '')
+    FROM pg_catalog.pg_event_trigger_ddl_commands() AS d;
 END
 $fn$;
 REVOKE ALL ON FUNCTION pgshadow_internal.on_ddl_command_end() FROM PUBLIC;
