@@ -10,6 +10,8 @@ use crate::report::{ColumnChange, ConstraintChange};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Column {
     pub(crate) identity: String,
+    /// The bare column name.
+    pub(crate) name: String,
     pub(crate) data_type: String,
     pub(crate) not_null: bool,
     pub(crate) default: Option<String>,
@@ -47,6 +49,7 @@ pub(crate) fn column_changes(
             from,
             to,
             rows: rows_of(key.0),
+            values_changed: None,
         });
     };
     for (key, then) in before.iter().filter(|(k, _)| existing.contains(&k.0)) {
@@ -108,7 +111,14 @@ mod tests {
     use super::*;
 
     fn column(identity: &str, data_type: &str, not_null: bool, default: Option<&str>) -> Column {
-        Column { identity: identity.into(), data_type: data_type.into(), not_null, default: default.map(Into::into) }
+        let name = identity.rsplit('.').next().unwrap_or(identity).to_owned();
+        Column {
+            identity: identity.into(),
+            name,
+            data_type: data_type.into(),
+            not_null,
+            default: default.map(Into::into),
+        }
     }
 
     fn kinds(changes: &[ColumnChange]) -> Vec<(&str, &str)> {

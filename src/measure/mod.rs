@@ -26,6 +26,9 @@ use crate::shadow::{Session, Shadow, ADMIN_ROLE, PLAN_ROLE};
 use crate::source::Database;
 use effects::{DroppedRow, Oid, Snapshot, TableState};
 
+/// A numeric fingerprint, read as text: only ever compared for equality.
+type Decimal = String;
+
 /// How a plan is run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -179,9 +182,12 @@ impl<'a> Run<'a> {
         }
         let direct = self.resolve_targets(statement).await?;
         report.settings = Some(self.settings().await?);
-        // An ALTER TABLE may drop columns: count their values while they are there.
-        let column_values =
-            if kind == StatementKind::AlterTable { self.column_values(&direct).await? } else { HashMap::new() };
+        // An ALTER TABLE may drop or retype columns: count and fingerprint their values while they are as they were.
+        let (column_values, fingerprints) = if kind == StatementKind::AlterTable {
+            (self.column_values(&direct).await?, self.fingerprints(&direct).await?)
+        } else {
+            Default::default()
+        };
         let started = Instant::now();
         let result = self.session.run(&statement.raw).await;
         report.duration_ms = Some((started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
@@ -213,6 +219,7 @@ impl<'a> Run<'a> {
             self.known_rows = self.recount(self.tables.keys().copied()).await?;
         }
         self.measure(report, &direct, &column_values).await?;
+        self.values_changed(report, &fingerprints).await?;
         Ok(None)
     }
 
@@ -327,6 +334,43 @@ impl<'a> Run<'a> {
         Ok(values)
     }
 
+    /// The fingerprint of every column of the given tables that existed before the plan, by (table, attnum).
+    async fn fingerprints(&self, tables: &HashSet<Oid>) -> Result<HashMap<(Oid, i16), Option<Decimal>>> {
+        let mut prints = HashMap::new();
+        for (key, column) in self.columns.iter().filter(|(k, _)| tables.contains(&k.0) && self.existing.contains(&k.0))
+        {
+            let none: Option<String> = None;
+            let row = self
+                .session
+                .client()
+                .query_one(queries::COLUMN_FINGERPRINT, &[&key.0, &column.name, &none])
+                .await
+                .map_err(|e| Error::pg("fingerprinting column values", e))?;
+            prints.insert(*key, row.get::<_, Option<Decimal>>(0));
+        }
+        Ok(prints)
+    }
+
+    /// For each retyped column, whether the conversion changed any value.
+    async fn values_changed(
+        &self,
+        report: &mut StatementReport,
+        before: &HashMap<(Oid, i16), Option<Decimal>>,
+    ) -> Result<()> {
+        for change in report.column_changes.iter_mut().filter(|c| c.change == "type changed") {
+            let Some((key, column)) = self.columns.iter().find(|(_, c)| c.identity == change.column) else { continue };
+            let Some(Some(then)) = before.get(key) else { continue };
+            let row = self
+                .session
+                .client()
+                .query_one(queries::COLUMN_FINGERPRINT, &[&key.0, &column.name, &change.from])
+                .await
+                .map_err(|e| Error::pg("fingerprinting column values", e))?;
+            change.values_changed = row.get::<_, Option<Decimal>>(0).map(|now| &now != then);
+        }
+        Ok(())
+    }
+
     /// Every user column and constraint now.
     async fn catalog(&self) -> Result<(catalog::Columns, catalog::Constraints)> {
         let client = self.session.client();
@@ -336,8 +380,13 @@ impl<'a> Run<'a> {
         let columns = columns
             .iter()
             .map(|r| {
-                let column =
-                    catalog::Column { identity: r.get(2), data_type: r.get(3), not_null: r.get(4), default: r.get(5) };
+                let column = catalog::Column {
+                    identity: r.get(2),
+                    name: r.get(6),
+                    data_type: r.get(3),
+                    not_null: r.get(4),
+                    default: r.get(5),
+                };
                 ((r.get::<_, Oid>(0), r.get::<_, i16>(1)), column)
             })
             .collect();

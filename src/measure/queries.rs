@@ -113,13 +113,32 @@ BEGIN
 END
 $fn$;
 
+-- An order-independent fingerprint of a column's values, as text; with `as_type`, of its values cast to that type
+-- first (a retyped column cast back to its old type: equal fingerprints mean no value changed). NULL when the values
+-- cannot be read that way.
+CREATE FUNCTION pgshadow_internal.column_fingerprint(rel oid, col name, as_type text) RETURNS numeric
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    value text := format('%I', col);
+    f numeric;
+BEGIN
+    IF as_type IS NOT NULL THEN
+        value := format('(%s::%s)', value, as_type);
+    END IF;
+    EXECUTE format('SELECT coalesce(sum(hashtext(%s::text)::numeric), 0) FROM ONLY %s', value, rel::regclass) INTO f;
+    RETURN f;
+EXCEPTION WHEN OTHERS THEN
+    RETURN NULL;
+END
+$fn$;
+
 -- Every column of the user tables, keyed by (table, attnum) so that a rename keeps its key.
 CREATE FUNCTION pgshadow_internal.column_state(OUT relid oid, OUT attnum smallint, OUT column_identity text,
-    OUT data_type text, OUT not_null boolean, OUT default_expr text)
+    OUT data_type text, OUT not_null boolean, OUT default_expr text, OUT column_name name)
 RETURNS SETOF record
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
     SELECT c.oid, a.attnum, format('%I.%I.%I', n.nspname, c.relname, a.attname),
-           format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid)
+           format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attname
     FROM pg_attribute AS a
     JOIN pg_class AS c ON c.oid = a.attrelid
     JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -226,8 +245,12 @@ pub(crate) const SETTINGS: &str =
     "SELECT pg_catalog.current_setting('lock_timeout'), pg_catalog.current_setting('statement_timeout')";
 
 /// Every user column.
-pub(crate) const COLUMN_STATE: &str = "SELECT relid, attnum, column_identity, data_type, not_null, default_expr \
-     FROM pgshadow_internal.column_state()";
+pub(crate) const COLUMN_STATE: &str = "SELECT relid, attnum, column_identity, data_type, not_null, default_expr, \
+     column_name::pg_catalog.text FROM pgshadow_internal.column_state()";
+
+/// The fingerprint of a column's values (`$3`: cast to that type first, or NULL).
+pub(crate) const COLUMN_FINGERPRINT: &str =
+    "SELECT pgshadow_internal.column_fingerprint($1, $2::pg_catalog.text::pg_catalog.name, $3)::pg_catalog.text";
 
 /// Every user constraint.
 pub(crate) const CONSTRAINT_STATE: &str =

@@ -304,6 +304,9 @@ pub struct ColumnChange {
     pub to: Option<String>,
     /// Rows in the table just before the statement.
     pub rows: u64,
+    /// For `type changed`: whether any value changed in the conversion (the new values, cast back to the old type,
+    /// differ from the old ones); `null` when it could not be told, or for other changes.
+    pub values_changed: Option<bool>,
 }
 
 /// A change to a constraint of a table that existed before the plan.

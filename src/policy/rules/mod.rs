@@ -1,6 +1,7 @@
 //! The rules: one file each, holding the check and its tests.
 
 mod cascade_delete;
+mod column_type_narrowing;
 mod constraint_validation_scan;
 mod delete_without_where;
 mod drop_column_with_data;
@@ -46,6 +47,8 @@ pub enum Rule {
     NotNullValidationScan,
     /// A CHECK or FOREIGN KEY was added and validated on a table with rows in one step.
     ConstraintValidationScan,
+    /// A column type change altered existing values.
+    ColumnTypeNarrowing,
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -66,7 +69,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 12] = [
+    pub const ALL: [Rule; 13] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -79,6 +82,7 @@ impl Rule {
         Rule::DropColumnWithData,
         Rule::NotNullValidationScan,
         Rule::ConstraintValidationScan,
+        Rule::ColumnTypeNarrowing,
     ];
 
     /// The stable kebab-case id.
@@ -96,6 +100,7 @@ impl Rule {
             Rule::DropColumnWithData => "drop-column-with-data",
             Rule::NotNullValidationScan => "not-null-validation-scan",
             Rule::ConstraintValidationScan => "constraint-validation-scan",
+            Rule::ColumnTypeNarrowing => "column-type-narrowing",
         }
     }
 
@@ -114,6 +119,7 @@ impl Rule {
             Rule::DropColumnWithData => &drop_column_with_data::DOC,
             Rule::NotNullValidationScan => &not_null_validation_scan::DOC,
             Rule::ConstraintValidationScan => &constraint_validation_scan::DOC,
+            Rule::ColumnTypeNarrowing => &column_type_narrowing::DOC,
         }
     }
 
@@ -137,6 +143,7 @@ impl Rule {
             Rule::DropColumnWithData => drop_column_with_data::check(report),
             Rule::NotNullValidationScan => not_null_validation_scan::check(report),
             Rule::ConstraintValidationScan => constraint_validation_scan::check(report),
+            Rule::ColumnTypeNarrowing => column_type_narrowing::check(report),
         }
     }
 }
