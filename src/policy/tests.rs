@@ -45,6 +45,7 @@ fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
         Rule::IndexNotConcurrent,
         Rule::NotNullValidationScan,
         Rule::ConstraintValidationScan,
+        Rule::StatementsAfterExclusiveLock,
     ];
     for rule in Rule::ALL {
         let expected = if warned.contains(&rule) { Action::Warn } else { Action::Deny };

@@ -10,6 +10,7 @@ mod index_not_concurrent;
 mod lock_without_timeout;
 mod not_null_validation_scan;
 mod statement_error;
+mod statements_after_exclusive_lock;
 mod table_rewrite;
 mod truncate;
 mod update_without_where;
@@ -49,6 +50,8 @@ pub enum Rule {
     ConstraintValidationScan,
     /// A column type change altered existing values.
     ColumnTypeNarrowing,
+    /// A statement ran while an earlier statement's ACCESS EXCLUSIVE lock was held.
+    StatementsAfterExclusiveLock,
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -69,7 +72,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 13] = [
+    pub const ALL: [Rule; 14] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -83,6 +86,7 @@ impl Rule {
         Rule::NotNullValidationScan,
         Rule::ConstraintValidationScan,
         Rule::ColumnTypeNarrowing,
+        Rule::StatementsAfterExclusiveLock,
     ];
 
     /// The stable kebab-case id.
@@ -101,6 +105,7 @@ impl Rule {
             Rule::NotNullValidationScan => "not-null-validation-scan",
             Rule::ConstraintValidationScan => "constraint-validation-scan",
             Rule::ColumnTypeNarrowing => "column-type-narrowing",
+            Rule::StatementsAfterExclusiveLock => "statements-after-exclusive-lock",
         }
     }
 
@@ -120,6 +125,7 @@ impl Rule {
             Rule::NotNullValidationScan => &not_null_validation_scan::DOC,
             Rule::ConstraintValidationScan => &constraint_validation_scan::DOC,
             Rule::ColumnTypeNarrowing => &column_type_narrowing::DOC,
+            Rule::StatementsAfterExclusiveLock => &statements_after_exclusive_lock::DOC,
         }
     }
 
@@ -144,6 +150,7 @@ impl Rule {
             Rule::NotNullValidationScan => not_null_validation_scan::check(report),
             Rule::ConstraintValidationScan => constraint_validation_scan::check(report),
             Rule::ColumnTypeNarrowing => column_type_narrowing::check(report),
+            Rule::StatementsAfterExclusiveLock => statements_after_exclusive_lock::check(report),
         }
     }
 }
