@@ -87,6 +87,9 @@ pub async fn run_plan(
         }
         reports.push(report);
     }
+    if !stopped {
+        run.unbacked_foreign_keys(&mut reports).await?;
+    }
     if let Some(since) = run.block_start.filter(|_| !stopped) {
         // psql rolls back a transaction left open at the end of the script.
         for r in reports.iter_mut().filter(|r| r.index >= since) {
@@ -128,6 +131,8 @@ struct Run<'a> {
     /// Columns and constraints as of the end of the last statement.
     columns: catalog::Columns,
     constraints: catalog::Constraints,
+    /// The statement that created each constraint the plan added.
+    created_by: HashMap<Oid, usize>,
 }
 
 impl<'a> Run<'a> {
@@ -158,6 +163,7 @@ impl<'a> Run<'a> {
             block_start: None,
             columns: catalog::Columns::new(),
             constraints: catalog::Constraints::new(),
+            created_by: HashMap::new(),
         };
         run.tables = run.snapshot().await?;
         run.existing = run.tables.keys().copied().collect();
@@ -238,6 +244,9 @@ impl<'a> Run<'a> {
         report.column_changes = catalog::column_changes(&self.columns, &columns, &self.existing, &self.known_rows);
         report.constraint_changes =
             catalog::constraint_changes(&self.constraints, &constraints, &self.existing, &self.known_rows);
+        for oid in constraints.keys().filter(|oid| !self.constraints.contains_key(oid)) {
+            self.created_by.entry(*oid).or_insert(report.index);
+        }
         (self.columns, self.constraints) = (columns, constraints);
         let changes = effects::compare(&self.tables, &after, &mut self.known_rows, &recounted, direct);
         self.tables = after;
@@ -367,6 +376,25 @@ impl<'a> Run<'a> {
                 .await
                 .map_err(|e| Error::pg("fingerprinting column values", e))?;
             change.values_changed = row.get::<_, Option<Decimal>>(0).map(|now| &now != then);
+        }
+        Ok(())
+    }
+
+    /// Attributes the foreign keys the plan added that have no supporting index at its end to their statements.
+    async fn unbacked_foreign_keys(&self, reports: &mut [StatementReport]) -> Result<()> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::UNINDEXED_FOREIGN_KEYS, &[])
+            .await
+            .map_err(|e| Error::pg("looking for foreign keys without an index", e))?;
+        for oid in rows.iter().map(|r| r.get::<_, Oid>(0)) {
+            let (Some(index), Some(constraint)) = (self.created_by.get(&oid), self.constraints.get(&oid)) else {
+                continue;
+            };
+            if let Some(report) = reports.iter_mut().find(|r| r.index == *index) {
+                report.unbacked_foreign_keys.push(constraint.identity.clone());
+            }
         }
         Ok(())
     }
@@ -552,6 +580,7 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         functions_called: Vec::new(),
         column_changes: Vec::new(),
         constraint_changes: Vec::new(),
+        unbacked_foreign_keys: Vec::new(),
         rolled_back: false,
         rows_destroyed: 0,
         error: None,

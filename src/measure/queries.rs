@@ -166,6 +166,17 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f
       AND (n.nspname !~ '^pg_temp_' OR n.oid = pg_my_temp_schema())
 $fn$;
 
+-- Foreign keys with no index whose leading columns cover their referencing columns.
+CREATE FUNCTION pgshadow_internal.unindexed_foreign_keys(OUT constraint_oid oid) RETURNS SETOF oid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    SELECT co.oid FROM pg_constraint AS co
+    WHERE co.contype = 'f'
+      AND NOT EXISTS (
+          SELECT 1 FROM pg_index AS i
+          WHERE i.indrelid = co.conrelid AND i.indpred IS NULL
+            AND (i.indkey::int2[])[0:cardinality(co.conkey) - 1] @> co.conkey)
+$fn$;
+
 -- Relation locks this backend holds.
 CREATE FUNCTION pgshadow_internal.relation_locks(OUT relid oid, OUT mode text) RETURNS SETOF record
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
@@ -256,6 +267,9 @@ pub(crate) const COLUMN_FINGERPRINT: &str =
 pub(crate) const CONSTRAINT_STATE: &str =
     "SELECT constraint_oid, relid, constraint_identity, constraint_type, validated \
      FROM pgshadow_internal.constraint_state()";
+
+/// Foreign keys without a supporting index.
+pub(crate) const UNINDEXED_FOREIGN_KEYS: &str = "SELECT constraint_oid FROM pgshadow_internal.unindexed_foreign_keys()";
 
 /// The relation locks the plan's backend holds.
 pub(crate) const RELATION_LOCKS: &str = "SELECT relid, mode FROM pgshadow_internal.relation_locks()";

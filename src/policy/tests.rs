@@ -46,6 +46,7 @@ fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
         Rule::NotNullValidationScan,
         Rule::ConstraintValidationScan,
         Rule::StatementsAfterExclusiveLock,
+        Rule::UnbackedForeignKey,
     ];
     for rule in Rule::ALL {
         let expected = if warned.contains(&rule) { Action::Warn } else { Action::Deny };

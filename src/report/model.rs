@@ -213,6 +213,9 @@ pub struct StatementReport {
     pub column_changes: Vec<ColumnChange>,
     /// Constraints of existing tables the statement added (validated or NOT VALID), validated or dropped.
     pub constraint_changes: Vec<ConstraintChange>,
+    /// Foreign keys the statement added (to any table) that still have no index on their referencing columns when the
+    /// plan ends (`name on schema.table`). Only known when the whole plan ran.
+    pub unbacked_foreign_keys: Vec<String>,
     /// `lock_timeout` and `statement_timeout` in effect when the statement started; `null` unless it ran.
     pub settings: Option<Settings>,
     /// User functions the statement called, directly or through triggers (so indirect row effects can be traced

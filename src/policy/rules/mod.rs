@@ -13,6 +13,7 @@ mod statement_error;
 mod statements_after_exclusive_lock;
 mod table_rewrite;
 mod truncate;
+mod unbacked_foreign_key;
 mod update_without_where;
 
 use std::fmt;
@@ -52,6 +53,8 @@ pub enum Rule {
     ColumnTypeNarrowing,
     /// A statement ran while an earlier statement's ACCESS EXCLUSIVE lock was held.
     StatementsAfterExclusiveLock,
+    /// A foreign key was added without an index on its referencing columns.
+    UnbackedForeignKey,
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -72,7 +75,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 15] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -87,6 +90,7 @@ impl Rule {
         Rule::ConstraintValidationScan,
         Rule::ColumnTypeNarrowing,
         Rule::StatementsAfterExclusiveLock,
+        Rule::UnbackedForeignKey,
     ];
 
     /// The stable kebab-case id.
@@ -106,6 +110,7 @@ impl Rule {
             Rule::ConstraintValidationScan => "constraint-validation-scan",
             Rule::ColumnTypeNarrowing => "column-type-narrowing",
             Rule::StatementsAfterExclusiveLock => "statements-after-exclusive-lock",
+            Rule::UnbackedForeignKey => "unbacked-foreign-key",
         }
     }
 
@@ -126,6 +131,7 @@ impl Rule {
             Rule::ConstraintValidationScan => &constraint_validation_scan::DOC,
             Rule::ColumnTypeNarrowing => &column_type_narrowing::DOC,
             Rule::StatementsAfterExclusiveLock => &statements_after_exclusive_lock::DOC,
+            Rule::UnbackedForeignKey => &unbacked_foreign_key::DOC,
         }
     }
 
@@ -151,6 +157,7 @@ impl Rule {
             Rule::ConstraintValidationScan => constraint_validation_scan::check(report),
             Rule::ColumnTypeNarrowing => column_type_narrowing::check(report),
             Rule::StatementsAfterExclusiveLock => statements_after_exclusive_lock::check(report),
+            Rule::UnbackedForeignKey => unbacked_foreign_key::check(report),
         }
     }
 }
