@@ -1,0 +1,306 @@
+//! Reading the shadow's state from the plan's own connection: tables and their counters, locks, columns and
+//! constraints, functions called, the event triggers' logs. Every query is one of [`queries`]; nothing here decides
+//! anything, [`super::effects`] and [`super::catalog`] compare what is read.
+
+use std::collections::{HashMap, HashSet};
+
+use super::effects::{self, DroppedRow, Oid, Snapshot, TableState};
+use super::{catalog, queries, quote_name, Decimal, Run};
+use crate::error::{Error, Result};
+use crate::plan::PlanStatement;
+use crate::report::{FunctionCalled, HeldSince, LockTaken, SchemaChange, Settings, StatementReport};
+
+impl Run<'_> {
+    /// Locks held now on tables that existed before the plan, ACCESS SHARE left out.
+    pub(super) async fn held_locks(&self) -> Result<HashSet<(Oid, String)>> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::RELATION_LOCKS, &[])
+            .await
+            .map_err(|e| Error::pg("reading the locks held", e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, Oid>(0), r.get::<_, String>(1)))
+            .filter(|(oid, mode)| self.existing.contains(oid) && mode != "AccessShareLock")
+            .collect())
+    }
+
+    /// The blocking locks held now, each with the statement that took it (`index` for new ones).
+    pub(super) fn locks_held(&mut self, index: usize) -> Vec<HeldSince> {
+        self.lock_since.retain(|lock, _| self.locks.contains(lock));
+        let mut held: Vec<HeldSince> = self
+            .locks
+            .iter()
+            .filter_map(|(oid, mode)| {
+                let (blocks_reads, blocks_writes) = effects::blocks(mode);
+                if !blocks_reads && !blocks_writes {
+                    return None;
+                }
+                let since = *self.lock_since.entry((*oid, mode.clone())).or_insert(index);
+                let table = self.tables.get(oid).map_or_else(|| oid.to_string(), |t| t.name.clone());
+                Some(HeldSince { table, mode: mode.clone(), blocks_reads, since })
+            })
+            .collect();
+        held.sort_by(|a, b| (a.since, &a.table, &a.mode).cmp(&(b.since, &b.table, &b.mode)));
+        held
+    }
+
+    /// The locks taken since the last statement, with the rows of their tables before this statement.
+    pub(super) async fn new_locks(&mut self) -> Result<Vec<LockTaken>> {
+        let held = self.held_locks().await?;
+        let mut taken: Vec<LockTaken> = held
+            .difference(&self.locks)
+            .map(|(oid, mode)| {
+                let (blocks_reads, blocks_writes) = effects::blocks(mode);
+                LockTaken {
+                    table: self.tables.get(oid).map_or_else(|| oid.to_string(), |t| t.name.clone()),
+                    mode: mode.clone(),
+                    blocks_reads,
+                    blocks_writes,
+                    rows: self.known_rows.get(oid).copied().unwrap_or(0).max(0) as u64,
+                }
+            })
+            .collect();
+        taken.sort_by(|a, b| (&a.table, &a.mode).cmp(&(&b.table, &b.mode)));
+        self.locks = held;
+        Ok(taken)
+    }
+
+    /// The settings the statement will run with.
+    pub(super) async fn settings(&self) -> Result<Settings> {
+        let row = self
+            .session
+            .client()
+            .query_one(queries::SETTINGS, &[])
+            .await
+            .map_err(|e| Error::pg("reading the settings", e))?;
+        Ok(Settings { lock_timeout: row.get(0), statement_timeout: row.get(1) })
+    }
+
+    /// Non-null values per column of the given tables that existed before the plan.
+    pub(super) async fn column_values(&self, tables: &HashSet<Oid>) -> Result<HashMap<String, u64>> {
+        let mut values = HashMap::new();
+        for oid in tables.iter().filter(|oid| self.existing.contains(oid)) {
+            let rows = self
+                .session
+                .client()
+                .query(queries::COLUMN_VALUES, &[oid])
+                .await
+                .map_err(|e| Error::pg("counting column values", e))?;
+            values.extend(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64)));
+        }
+        Ok(values)
+    }
+
+    /// The fingerprint of every column of the given tables that existed before the plan, by (table, attnum).
+    pub(super) async fn fingerprints(&self, tables: &HashSet<Oid>) -> Result<HashMap<(Oid, i16), Option<Decimal>>> {
+        let mut prints = HashMap::new();
+        for (key, column) in self.columns.iter().filter(|(k, _)| tables.contains(&k.0) && self.existing.contains(&k.0))
+        {
+            let none: Option<String> = None;
+            let row = self
+                .session
+                .client()
+                .query_one(queries::COLUMN_FINGERPRINT, &[&key.0, &column.name, &none])
+                .await
+                .map_err(|e| Error::pg("fingerprinting column values", e))?;
+            prints.insert(*key, row.get::<_, Option<Decimal>>(0));
+        }
+        Ok(prints)
+    }
+
+    /// For each retyped column, whether the conversion changed any value.
+    pub(super) async fn values_changed(
+        &self,
+        report: &mut StatementReport,
+        before: &HashMap<(Oid, i16), Option<Decimal>>,
+    ) -> Result<()> {
+        for change in report.column_changes.iter_mut().filter(|c| c.change == "type changed") {
+            let Some((key, column)) = self.columns.iter().find(|(_, c)| c.identity == change.column) else { continue };
+            let Some(Some(then)) = before.get(key) else { continue };
+            let row = self
+                .session
+                .client()
+                .query_one(queries::COLUMN_FINGERPRINT, &[&key.0, &column.name, &change.from])
+                .await
+                .map_err(|e| Error::pg("fingerprinting column values", e))?;
+            change.values_changed = row.get::<_, Option<Decimal>>(0).map(|now| &now != then);
+        }
+        Ok(())
+    }
+
+    /// Attributes the foreign keys the plan added that have no supporting index at its end to their statements.
+    pub(super) async fn unbacked_foreign_keys(&self, reports: &mut [StatementReport]) -> Result<()> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::UNINDEXED_FOREIGN_KEYS, &[])
+            .await
+            .map_err(|e| Error::pg("looking for foreign keys without an index", e))?;
+        for oid in rows.iter().map(|r| r.get::<_, Oid>(0)) {
+            let (Some(index), Some(constraint)) = (self.created_by.get(&oid), self.constraints.get(&oid)) else {
+                continue;
+            };
+            if let Some(report) = reports.iter_mut().find(|r| r.index == *index) {
+                report.unbacked_foreign_keys.push(constraint.identity.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Every user column and constraint now.
+    pub(super) async fn catalog(&self) -> Result<(catalog::Columns, catalog::Constraints)> {
+        let client = self.session.client();
+        let reading = |e| Error::pg("reading the columns and constraints", e);
+        let columns = client.query(queries::COLUMN_STATE, &[]).await.map_err(reading)?;
+        let constraints = client.query(queries::CONSTRAINT_STATE, &[]).await.map_err(reading)?;
+        let columns = columns
+            .iter()
+            .map(|r| {
+                let column = catalog::Column {
+                    identity: r.get(2),
+                    name: r.get(6),
+                    data_type: r.get(3),
+                    not_null: r.get(4),
+                    default: r.get(5),
+                };
+                ((r.get::<_, Oid>(0), r.get::<_, i16>(1)), column)
+            })
+            .collect();
+        let constraints = constraints
+            .iter()
+            .map(|r| {
+                let constraint =
+                    catalog::Constraint { table: r.get(1), identity: r.get(2), kind: r.get(3), validated: r.get(4) };
+                (r.get::<_, Oid>(0), constraint)
+            })
+            .collect();
+        Ok((columns, constraints))
+    }
+
+    /// The user functions called since the last statement.
+    pub(super) async fn functions_called(&mut self) -> Result<Vec<FunctionCalled>> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::FUNCTION_CALLS, &[])
+            .await
+            .map_err(|e| Error::pg("reading the functions called", e))?;
+        let mut called = Vec::new();
+        for r in &rows {
+            let (oid, calls): (Oid, i64) = (r.get(0), r.get(2));
+            let before = self.calls.insert(oid, calls).unwrap_or(0);
+            if calls > before {
+                called.push(FunctionCalled { function: r.get(1), calls: (calls - before) as u64, triggers: r.get(3) });
+            }
+        }
+        called.sort_by(|a, b| a.function.cmp(&b.function));
+        Ok(called)
+    }
+
+    /// The schema changes since the last statement.
+    pub(super) async fn schema_changes(&mut self) -> Result<Vec<SchemaChange>> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::CHANGED_SINCE, &[&self.changed_seq])
+            .await
+            .map_err(|e| Error::pg("reading the schema changes", e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                self.changed_seq = self.changed_seq.max(r.get(0));
+                SchemaChange { command: r.get(1), object_type: r.get(2), identity: r.get(3) }
+            })
+            .collect())
+    }
+
+    pub(super) async fn snapshot(&self) -> Result<Snapshot> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::TABLE_STATE, &[])
+            .await
+            .map_err(|e| Error::pg("reading the tables' state", e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let state = TableState {
+                    name: r.get(1),
+                    relfilenode: r.get(2),
+                    size: r.get(3),
+                    inserted: r.get(4),
+                    updated: r.get(5),
+                    deleted: r.get(6),
+                };
+                (r.get::<_, Oid>(0), state)
+            })
+            .collect())
+    }
+
+    pub(super) async fn recount(&self, tables: impl IntoIterator<Item = Oid>) -> Result<HashMap<Oid, i64>> {
+        let mut counts = HashMap::new();
+        for oid in tables {
+            let row = self
+                .session
+                .client()
+                .query_one(queries::COUNT_ROWS, &[&oid])
+                .await
+                .map_err(|e| Error::pg("counting rows", e))?;
+            counts.insert(oid, row.get(0));
+        }
+        Ok(counts)
+    }
+
+    pub(super) async fn dropped(&mut self) -> Result<Vec<DroppedRow>> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::DROPPED_SINCE, &[&self.dropped_seq])
+            .await
+            .map_err(|e| Error::pg("reading the dropped objects", e))?;
+        const PG_CLASS: Oid = 1259;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                self.dropped_seq = self.dropped_seq.max(r.get(0));
+                DroppedRow {
+                    is_relation: r.get::<_, Oid>(1) == PG_CLASS,
+                    objid: r.get(2),
+                    original: r.get(3),
+                    normal: r.get(4),
+                    object_type: r.get(5),
+                    schema_name: r.get(6),
+                    identity: r.get(7),
+                }
+            })
+            .collect())
+    }
+
+    /// The tables the statement names, with their partitions and children, resolved as the plan would resolve them.
+    pub(super) async fn resolve_targets(&self, statement: &PlanStatement) -> Result<HashSet<Oid>> {
+        let names: Vec<String> = statement.classification.targets.iter().map(|t| quote_name(t)).collect();
+        if names.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let rows = self
+            .session
+            .client()
+            .query(queries::RESOLVE_TABLES, &[&names])
+            .await
+            .map_err(|e| Error::pg("resolving the statement's tables", e))?;
+        Ok(rows.iter().map(|r| r.get::<_, Oid>(0)).collect())
+    }
+
+    /// True when the plan committed or rolled back the dry-run's transaction (the classifier may not have seen it).
+    pub(super) async fn transaction_ended(&self) -> Result<bool> {
+        let row = self
+            .session
+            .client()
+            .query_one(queries::TRANSACTION_START, &[])
+            .await
+            .map_err(|e| Error::pg("checking the dry-run transaction", e))?;
+        Ok(row.get::<_, String>(0) != self.transaction_start)
+    }
+}
