@@ -178,3 +178,12 @@ async fn schema_changes_include_implicit_objects_and_privileges() {
     );
     assert_eq!(changes(1), ["GRANT"]);
 }
+
+#[tokio::test]
+async fn a_truncate_after_deletes_in_the_same_plan_counts_only_the_rows_left() {
+    let report = common::dry_run(SHOP, "DELETE FROM customers WHERE id <= 3;\nTRUNCATE customers CASCADE;").await;
+    assert_eq!(effect(&report, 1, "public.customers").deleted, 3);
+    let truncated = effect(&report, 2, "public.customers");
+    assert_eq!((truncated.truncated, truncated.deleted), (37, 0), "the counters went backwards: a truncation");
+    assert_eq!(report.summary.rows_destroyed, 40);
+}

@@ -97,7 +97,11 @@ pub(crate) fn compare(
                     // truncation.
                     let kept = count == was + ins - del;
                     if kept && then.relfilenode != now.relfilenode {
-                        changes.rewritten.push(RewrittenTable { table: now.name.clone(), rows: count.max(0) as u64 });
+                        changes.rewritten.push(RewrittenTable {
+                            table: now.name.clone(),
+                            rows: count.max(0) as u64,
+                            size_bytes: then.size.max(0) as u64,
+                        });
                     }
                     (counts(ins, upd, del, if kept { 0 } else { was }), count)
                 }
@@ -226,7 +230,7 @@ mod tests {
         let recounted = HashMap::from([(1, 0), (2, 9)]);
         let changes = compare(&before, &after, &mut known, &recounted, &HashSet::from([1]));
         assert_eq!(changes.effects, [effect("public.t", (0, 0, 0, 42), true)]);
-        assert_eq!(changes.rewritten, [RewrittenTable { table: "public.r".into(), rows: 9 }]);
+        assert_eq!(changes.rewritten, [RewrittenTable { table: "public.r".into(), rows: 9, size_bytes: 8192 }]);
         assert_eq!(known, HashMap::from([(1, 0), (2, 9)]));
     }
 

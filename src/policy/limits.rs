@@ -126,6 +126,7 @@ fn finding(rule: &str, statement: usize, message: String, measured: u64, limit: 
         message,
         measured: Some(measured),
         limit: Some(limit),
+        hint: None,
     }
 }
 

@@ -100,14 +100,14 @@ impl Policy {
                     Action::Allow => continue,
                 };
                 if let Some(message) = rule.check(report, &statement.classification) {
-                    let rule = rule.id().to_owned();
                     findings.push(Finding {
-                        rule,
+                        rule: rule.id().to_owned(),
                         severity,
                         statement: Some(report.index),
                         message,
                         measured: None,
                         limit: None,
+                        hint: Some(rule.doc().safer.to_owned()),
                     });
                 }
             }

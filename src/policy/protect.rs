@@ -51,5 +51,6 @@ fn error(rule: &str, statement: usize, message: String) -> Finding {
         message,
         measured: None,
         limit: None,
+        hint: None,
     }
 }

@@ -63,6 +63,9 @@ pub fn render_markdown(report: &Report) -> String {
                 .map(|st| format!(" — statement {} (`{}:{}`)", st.index, inline(&st.file), st.line))
                 .unwrap_or_default();
             let _ = writeln!(out, "- {mark} **{}**{at}: {}", f.rule, escape(&f.message));
+            if let Some(hint) = &f.hint {
+                let _ = writeln!(out, "  <br>Safer: {}", escape(hint));
+            }
         }
     }
 

@@ -264,6 +264,8 @@ pub struct RewrittenTable {
     pub table: String,
     /// Rows in the table (all were rewritten).
     pub rows: u64,
+    /// Size of the table's storage before the rewrite, in bytes.
+    pub size_bytes: u64,
 }
 
 /// A lock a statement took on a table that existed before the plan.
@@ -462,4 +464,6 @@ pub struct Finding {
     pub measured: Option<u64>,
     /// For a limit: the limit it exceeded.
     pub limit: Option<u64>,
+    /// For a rule of the catalog: the safer way (`pgshadow explain RULE` shows more).
+    pub hint: Option<String>,
 }

@@ -53,6 +53,9 @@ pub fn render_table(report: &Report) -> String {
                 Severity::Warning => "warning",
             };
             let _ = writeln!(out, "  {severity}: {}{at}: {}", f.rule, f.message);
+            if let Some(hint) = &f.hint {
+                let _ = writeln!(out, "    safer: {hint}");
+            }
         }
     }
     let verdict = match report.verdict {
@@ -147,7 +150,7 @@ fn details(out: &mut String, s: &StatementReport) {
         let _ = writeln!(out, "\nStatement {} took locks (held to the end of the transaction):\n{table}", s.index);
     }
     for r in &s.rewritten_tables {
-        let _ = writeln!(out, "\nStatement {} rewrote {} ({} rows)", s.index, r.table, r.rows);
+        let _ = writeln!(out, "\nStatement {} rewrote {} ({} rows, {} bytes)", s.index, r.table, r.rows, r.size_bytes);
     }
     for c in &s.column_changes {
         let detail = match (&c.from, &c.to) {

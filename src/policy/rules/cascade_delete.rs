@@ -6,6 +6,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement deleted rows in other tables through foreign-key cascades or triggers",
+    safer: "delete or archive the dependent rows explicitly first, so the plan says what it destroys",
     explanation: "`ON DELETE CASCADE` foreign keys (and triggers) delete rows in tables the statement never names, so the statement reads smaller than what it destroys. pgshadow counts the rows deleted in every other table.",
     schema: "CREATE TABLE customers (id int PRIMARY KEY);\nCREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers ON DELETE CASCADE);\nINSERT INTO customers VALUES (7), (8);\nINSERT INTO orders VALUES (1, 7), (2, 7), (3, 8);",
     bad: "DELETE FROM customers WHERE id = 7;",

@@ -6,6 +6,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a column type change altered existing values (rounded, truncated or converted)",
+    safer: "widen instead, or convert into a new column and compare the values before switching",
     explanation: "ALTER COLUMN ... TYPE converts every value, and a narrower type changes some silently: numeric(10,2) to numeric(10,0) rounds prices, timestamp to date drops the time, a USING expression rewrites values. pgshadow compares the values before with the new values cast back to the old type. Widen instead, or convert into a new column and compare before switching.",
     schema: "CREATE TABLE products (id int PRIMARY KEY, price numeric(10,2));\nINSERT INTO products VALUES (1, 9.99), (2, 20.00);",
     bad: "ALTER TABLE products ALTER COLUMN price TYPE numeric(10,0);",

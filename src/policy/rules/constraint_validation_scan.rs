@@ -6,6 +6,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a CHECK or FOREIGN KEY constraint was added and validated on a table with rows in one step",
+    safer: "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT in a later transaction",
     explanation: "Adding a CHECK or FOREIGN KEY constraint checks every existing row while ALTER TABLE holds its lock (ACCESS EXCLUSIVE for a CHECK; SHARE ROW EXCLUSIVE on both tables for a foreign key): writes, and for a CHECK reads too, wait for the whole scan. Add it NOT VALID (instant: only new rows are checked), then VALIDATE CONSTRAINT in a later transaction, which lets reads and writes go on.",
     schema: "CREATE TABLE orders (id int PRIMARY KEY, total int);\nINSERT INTO orders VALUES (1, 10), (2, 20);",
     bad: "ALTER TABLE orders ADD CONSTRAINT orders_total_positive CHECK (total > 0);",

@@ -6,6 +6,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a DELETE without a WHERE clause deleted rows",
+    safer: "add the WHERE clause that says which rows go",
     explanation: "A DELETE with no WHERE clause deletes every row of the table: usually a forgotten condition.",
     schema: "CREATE TABLE sessions (id int PRIMARY KEY, expires_at date);\nINSERT INTO sessions VALUES (1, '2020-01-01'), (2, '2999-01-01');",
     bad: "DELETE FROM sessions;",

@@ -5,6 +5,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement dropped a column that held non-null values",
+    safer: "stop using the column, copy what must be kept, and drop it once it is empty or unused",
     explanation: "Dropping a column destroys its values for good, and code still reading it breaks. pgshadow counts the non-null values each dropped column held just before the statement. Stop reading and writing the column first, copy what must be kept, and drop it once it is empty or unused.",
     schema: "CREATE TABLE users (id int PRIMARY KEY, legacy_phone text, fax text);\nINSERT INTO users VALUES (1, '555-0100', NULL), (2, '555-0101', NULL);",
     bad: "ALTER TABLE users DROP COLUMN legacy_phone;",

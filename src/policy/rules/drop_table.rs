@@ -5,6 +5,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement dropped a table (named or taken by CASCADE) and every row in it",
+    safer: "rename the table first and drop it in a later release, once nothing reads it",
     explanation: "Dropping a table destroys every row in it, and `CASCADE` silently widens the blast radius to every view, foreign key and function that depends on it. pgshadow measures both: the rows the table held and every object the CASCADE took.",
     schema: "CREATE TABLE users (id int PRIMARY KEY);\nINSERT INTO users VALUES (1), (2);",
     bad: "DROP TABLE users;",

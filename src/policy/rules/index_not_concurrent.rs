@@ -8,6 +8,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "an index was built on an existing table without CONCURRENTLY, blocking writes",
+    safer: "CREATE INDEX CONCURRENTLY, outside a transaction block",
     explanation: "CREATE INDEX holds a SHARE lock on the table until the index is built: every INSERT, UPDATE and DELETE waits, for a time that grows with the table. CREATE INDEX CONCURRENTLY builds it without blocking writes (it cannot run inside a transaction block; a failed build leaves an INVALID index to drop).",
     schema: "CREATE TABLE orders (id int PRIMARY KEY, customer_id int);\nINSERT INTO orders SELECT g, g % 10 FROM generate_series(1, 100) AS g;",
     bad: "CREATE INDEX orders_customer_idx ON orders (customer_id);",

@@ -6,6 +6,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement took a lock that blocks reads or writes with no lock_timeout",
+    safer: "SET lock_timeout = '2s' (and retry) before statements that take strong locks",
     explanation: "A lock that conflicts with reads or writes must first wait for every running transaction on the table; while it waits, every new query on the table queues behind it. With lock_timeout = 0 that wait has no end, and a short ALTER TABLE becomes an outage. Set lock_timeout (and retry) so the statement gives up instead.",
     schema: "CREATE TABLE users (id int PRIMARY KEY);\nINSERT INTO users VALUES (1);",
     bad: "ALTER TABLE users ADD COLUMN nickname text;",

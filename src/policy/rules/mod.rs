@@ -63,6 +63,8 @@ pub enum Rule {
 pub struct RuleDoc {
     /// One line on what the rule catches.
     pub summary: &'static str,
+    /// One line on the safer way, carried by every finding of the rule.
+    pub safer: &'static str,
     /// What happens in production, and the safer way.
     pub explanation: &'static str,
     /// The schema the examples run on.
@@ -217,7 +219,10 @@ mod tests {
             assert_eq!(rule.id().parse::<Rule>(), Ok(rule));
             assert_eq!(rule.to_string(), rule.id());
             let doc = rule.doc();
-            assert!(!doc.summary.is_empty() && !doc.explanation.is_empty(), "{rule} lacks docs");
+            assert!(
+                !doc.summary.is_empty() && !doc.explanation.is_empty() && !doc.safer.is_empty(),
+                "{rule} lacks docs"
+            );
             assert!(!doc.schema.is_empty() && !doc.bad.is_empty() && !doc.safe.is_empty(), "{rule} lacks examples");
         }
         let mut ids: Vec<_> = Rule::ALL.iter().map(|r| r.id()).collect();

@@ -6,6 +6,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "SET NOT NULL scanned a table with rows under a lock that blocks reads and writes",
+    safer: "ADD CONSTRAINT ... CHECK (column IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, then SET NOT NULL",
     explanation: "ALTER COLUMN ... SET NOT NULL checks every row while holding an ACCESS EXCLUSIVE lock: reads and writes wait for the whole scan. Since PostgreSQL 12 a validated CHECK (column IS NOT NULL) constraint lets SET NOT NULL skip the scan: add the constraint NOT VALID, VALIDATE it in a later transaction (that takes a lock that lets reads and writes go on), then SET NOT NULL and drop the CHECK.",
     schema: "CREATE TABLE users (id int PRIMARY KEY, email text);\nINSERT INTO users VALUES (1, 'a@example.com'), (2, 'b@example.com');",
     bad: "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",

@@ -6,6 +6,7 @@ use crate::report::{StatementReport, Status};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement failed on the shadow",
+    safer: "fix the statement where Postgres points",
     explanation: "A statement that fails on the shadow fails in production too, and a transactional apply stops there. The report gives the SQLSTATE and the line and column Postgres pointed at.",
     schema: "CREATE TABLE users (id int PRIMARY KEY);",
     bad: "ALTER TABLE users ADD COLUMN age INTEGR;",

@@ -6,6 +6,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement ran while an earlier statement's ACCESS EXCLUSIVE lock was still held",
+    safer: "take the ACCESS EXCLUSIVE lock last, or commit right after the statement that needs it",
     explanation: "Locks are held until the transaction ends. Once a statement takes an ACCESS EXCLUSIVE lock, every later statement in the same transaction stretches the time during which nobody can read or write that table. Take the exclusive lock last, or commit right after the statement that needs it.",
     schema: "CREATE TABLE users (id int PRIMARY KEY);\nCREATE TABLE audit (id int);\nINSERT INTO users VALUES (1);",
     bad: "ALTER TABLE users ADD COLUMN nickname text;\nINSERT INTO audit SELECT g FROM generate_series(1, 1000) AS g;",

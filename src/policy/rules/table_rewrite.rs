@@ -6,6 +6,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement rewrote a table with rows, under a lock that blocks reads and writes",
+    safer: "avoid the rewrite: no volatile DEFAULT on a new column; for a type change, add a new column, backfill it in batches and swap",
     explanation: "Some ALTER TABLE forms (a column type change that is not binary-compatible, a volatile DEFAULT on a new column, SET LOGGED) and VACUUM FULL or CLUSTER copy the whole table into new storage while holding an ACCESS EXCLUSIVE lock: reads and writes wait for as long as the copy takes, which grows with the rows. pgshadow measures the rewrite instead of guessing it from the SQL.",
     schema: "CREATE TABLE events (id int PRIMARY KEY, payload text);\nINSERT INTO events SELECT g, 'x' FROM generate_series(1, 100) AS g;",
     bad: "ALTER TABLE events ALTER COLUMN id TYPE bigint;",

@@ -5,6 +5,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement truncated tables, removing their rows",
+    safer: "DELETE the rows you mean to remove, with a WHERE clause, in bounded batches",
     explanation: "TRUNCATE removes every row at once, takes an ACCESS EXCLUSIVE lock, and with `CASCADE` empties every table that references it too. It cannot be undone once committed.",
     schema: "CREATE TABLE sessions (id int PRIMARY KEY, expires_at date);\nINSERT INTO sessions VALUES (1, '2020-01-01'), (2, '2999-01-01');",
     bad: "TRUNCATE sessions;",

@@ -6,6 +6,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a foreign key was added without an index on its referencing columns",
+    safer: "CREATE INDEX on the referencing columns in the same plan",
     explanation: "Postgres indexes the referenced side of a foreign key, not the referencing one. Without an index there, every DELETE or key UPDATE on the referenced table scans the whole referencing table (under lock) to check or cascade, and joins along the key scan too. Add an index on the referencing columns in the same plan.",
     schema: "CREATE TABLE customers (id int PRIMARY KEY);",
     bad: "CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers);",

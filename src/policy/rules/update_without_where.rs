@@ -6,6 +6,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "an UPDATE without a WHERE clause changed rows",
+    safer: "add the WHERE clause that says which rows change",
     explanation:
         "An UPDATE with no WHERE clause overwrites a column in every row of the table: usually a forgotten condition.",
     schema: "CREATE TABLE accounts (id int PRIMARY KEY, balance int);\nINSERT INTO accounts VALUES (1, 10), (42, 20);",
