@@ -187,3 +187,11 @@ async fn a_truncate_after_deletes_in_the_same_plan_counts_only_the_rows_left() {
     assert_eq!((truncated.truncated, truncated.deleted), (37, 0), "the counters went backwards: a truncation");
     assert_eq!(report.summary.rows_destroyed, 40);
 }
+
+#[tokio::test]
+async fn a_delete_without_where_on_an_empty_table_is_still_a_warning() {
+    let report = common::dry_run(SHOP, "DELETE FROM audit;").await;
+    let finding = report.findings.iter().find(|f| f.rule == "delete-without-where").expect("a static finding");
+    assert_eq!(finding.severity, pgshadow::report::Severity::Warning);
+    assert_eq!(report.verdict, Verdict::Warn);
+}

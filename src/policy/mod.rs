@@ -99,7 +99,13 @@ impl Policy {
                     Action::Warn => Severity::Warning,
                     Action::Allow => continue,
                 };
-                if let Some(message) = rule.check(report, &statement.classification) {
+                let measured = rule.check(report, &statement.classification).map(|m| (m, severity));
+                // What only the text shows is never more than a warning.
+                let found = measured.or_else(|| {
+                    let message = rule.check_static(report, &statement.classification)?;
+                    Some((message, severity.min(Severity::Warning)))
+                });
+                if let Some((message, severity)) = found {
                     findings.push(Finding {
                         rule: rule.id().to_owned(),
                         severity,

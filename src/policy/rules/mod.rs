@@ -142,6 +142,17 @@ impl Rule {
         self.doc().summary
     }
 
+    /// The finding's message when the statement's text shows the risk but the shadow could not (a DELETE without
+    /// WHERE on a table that happens to be empty here would still delete every row in production). Such findings are
+    /// never more than warnings.
+    pub fn check_static(self, report: &StatementReport, classification: &Classification) -> Option<String> {
+        match self {
+            Rule::DeleteWithoutWhere => delete_without_where::check_static(report, classification),
+            Rule::UpdateWithoutWhere => update_without_where::check_static(report, classification),
+            _ => None,
+        }
+    }
+
     /// The finding's message when the rule matches the measured statement.
     pub fn check(self, report: &StatementReport, classification: &Classification) -> Option<String> {
         match self {

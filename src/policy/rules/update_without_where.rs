@@ -2,7 +2,7 @@
 
 use super::{rows, RuleDoc};
 use crate::plan::{Classification, StatementKind};
-use crate::report::StatementReport;
+use crate::report::{StatementReport, Status};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "an UPDATE without a WHERE clause changed rows",
@@ -18,6 +18,19 @@ pub(super) fn check(report: &StatementReport, classification: &Classification) -
     let touched = report.rows_affected.unwrap_or(0);
     (classification.kind == StatementKind::Update && classification.has_where == Some(false) && touched > 0)
         .then(|| format!("UPDATE without WHERE changed {} in {}", rows(touched), classification.targets.join(", ")))
+}
+
+/// No row touched on the shadow, but the text says every row would be in production.
+pub(super) fn check_static(report: &StatementReport, classification: &Classification) -> Option<String> {
+    let ran_on_nothing = report.status == Status::Ok && report.rows_affected == Some(0);
+    (classification.kind == StatementKind::Update && classification.has_where == Some(false) && ran_on_nothing).then(
+        || {
+            format!(
+                "UPDATE without WHERE touched no row here, but changes every row of {} wherever the table has rows",
+                classification.targets.join(", ")
+            )
+        },
+    )
 }
 
 #[cfg(test)]
