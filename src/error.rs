@@ -60,6 +60,17 @@ pub enum Error {
         first: String,
     },
 
+    /// A source (a `pg_dump` archive, a live database, the shadow cache) could not be read or restored at all.
+    #[error("{}: {message}", path.display())]
+    Source {
+        /// The archive, directory or cache it is about.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+        /// The failing tool's output, for diagnosis (may be empty).
+        detail: String,
+    },
+
     /// Talking to the shadow failed outside of the plan's own statements (setup, measuring, cleanup).
     #[error("{context}: {source}")]
     Postgres {
@@ -107,6 +118,7 @@ impl Error {
             Error::ShadowStart { log, .. } if !log.trim().is_empty() => {
                 Some(format!("the server said:\n{}", log.trim_end()))
             }
+            Error::Source { detail, .. } if !detail.trim().is_empty() => Some(detail.trim_end().to_owned()),
             Error::SchemaFidelity { .. } => {
                 Some("fix the schema, or drop --strict-schema to dry-run with what did load".to_owned())
             }

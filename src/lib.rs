@@ -51,7 +51,7 @@ pub use measure::RunOptions;
 pub use plan::Plan;
 pub use policy::Policy;
 pub use report::{Report, Verdict};
-pub use shadow::{LocalOptions, Shadow};
+pub use shadow::{CacheOptions, LocalOptions, Shadow};
 pub use source::Schema;
 
 /// Everything about how a [`dry_run`] is done.
@@ -87,8 +87,13 @@ impl Default for DryRunOptions {
 
 /// Starts a shadow, loads `schema` into it, dry-runs `plan` and removes the shadow again, on every path.
 pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptions) -> Result<Report> {
+    let mut shadow_options = options.shadow.clone();
+    if options.run.superuser && shadow_options.cache.take().is_some() {
+        // A superuser plan could change the cluster itself (roles, ALTER SYSTEM): never on a cluster that is kept.
+        tracing::info!("--superuser: not using the shadow cache");
+    }
     let work = async {
-        let shadow = Shadow::start_local(&options.shadow).await?;
+        let shadow = Shadow::start_local(&shadow_options).await?;
         let result = dry_run_on(&shadow, plan, schema, options).await;
         shadow.shutdown().await?;
         result
@@ -145,6 +150,10 @@ pub async fn dry_run_on(
             superuser: options.run.superuser,
             schema: database.schema.clone(),
             fidelity: database.fidelity.clone(),
+            cache: shadow.cache_slot().zip(database.template_reused).map(|(slot, reused)| report::CacheInfo {
+                cluster: slot.dir().display().to_string(),
+                template_reused: reused,
+            }),
         },
         summary: report::summarize(&statements),
         statements,

@@ -46,6 +46,31 @@ enum Command {
         /// The rule's id (`pgshadow rules` lists them).
         rule: String,
     },
+    /// See or clear the shadow cache (clusters and template databases kept between runs).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheCommand {
+    /// List the cached sources: where, how big, when last used.
+    List(CacheDirArg),
+    /// Delete every cached cluster that no run is using right now.
+    Prune(CacheDirArg),
+}
+
+#[derive(Debug, clap::Args)]
+struct CacheDirArg {
+    /// The cache directory. Default: $XDG_CACHE_HOME/pgshadow, else ~/.cache/pgshadow (as root:
+    /// /var/cache/pgshadow).
+    #[arg(long, value_name = "DIR", env = "PGSHADOW_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+impl CacheDirArg {
+    fn dir(&self) -> Option<PathBuf> {
+        self.cache_dir.clone().or_else(pgshadow::CacheOptions::default_dir)
+    }
 }
 
 const POLICY_EXAMPLES: &str = "\
@@ -117,6 +142,16 @@ struct RunArgs {
     /// Exit 2 if any statement of the schema fails to load, instead of reporting it as a fidelity warning.
     #[arg(long)]
     strict_schema: bool,
+
+    /// Keep the shadow cluster, and the loaded schema as a template database, in this directory between runs, so
+    /// that the next run on the same schema skips initdb and loading. Default: $XDG_CACHE_HOME/pgshadow, else
+    /// ~/.cache/pgshadow (as root: /var/cache/pgshadow). See `pgshadow cache list`.
+    #[arg(long, value_name = "DIR", env = "PGSHADOW_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Start from scratch: a new cluster, the schema loaded anew, nothing kept afterwards.
+    #[arg(long)]
+    no_cache: bool,
 
     /// Directory holding the PostgreSQL server binaries (initdb, postgres). Default: PATH, then
     /// `pg_config --bindir`, then the newest /usr/lib/postgresql/<N>/bin.
@@ -197,6 +232,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Cache(command) => cache(&command),
         Command::Run(mut args) => {
             init_logging(args.quiet, args.verbose);
             let run_matches = matches.subcommand_matches("run").expect("the run subcommand matched");
@@ -229,6 +265,53 @@ fn policy(args: &PolicyArgs) -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+    }
+}
+
+fn cache(command: &CacheCommand) -> ExitCode {
+    let (CacheCommand::List(arg) | CacheCommand::Prune(arg)) = command;
+    let Some(dir) = arg.dir() else {
+        eprintln!("error: no cache directory: neither XDG_CACHE_HOME nor HOME is set\nhint: pass --cache-dir DIR");
+        return ExitCode::from(2);
+    };
+    match command {
+        CacheCommand::List(_) => {
+            let templates = pgshadow::shadow::cache::list(&dir);
+            println!("cache: {} ({})", dir.display(), human_size(pgshadow::shadow::cache::disk_usage(&dir)));
+            if templates.is_empty() {
+                println!("no cached sources");
+                return ExitCode::SUCCESS;
+            }
+            let mut table = comfy_table::Table::new();
+            table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+            table.set_header(["source", "size", "last used", "key", "cluster"]);
+            for t in templates {
+                let ago = t.last_used.elapsed().map_or_else(|_| "now".to_owned(), |d| format!("{}s ago", d.as_secs()));
+                let key = t.key.get(..12).unwrap_or(&t.key).to_owned();
+                let source = if t.source.is_empty() { "(no schema)".to_owned() } else { t.source };
+                table.add_row([source, human_size(t.size_bytes), ago, key, t.cluster.display().to_string()]);
+            }
+            println!("{table}");
+            ExitCode::SUCCESS
+        }
+        CacheCommand::Prune(_) => match pgshadow::shadow::cache::prune(&dir) {
+            Ok((removed, busy)) => {
+                println!("removed {} cached cluster(s) from {}", removed.len(), dir.display());
+                for slot in busy {
+                    println!("kept {} (in use by a run)", slot.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20)),
+        b => format!("{:.1} KiB", b as f64 / 1024.0),
     }
 }
 
@@ -280,7 +363,16 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
         None => None,
     };
     let options = DryRunOptions {
-        shadow: LocalOptions { pg_bin: args.pg_bin.clone(), os_user: args.os_user.clone(), ..LocalOptions::default() },
+        shadow: LocalOptions {
+            pg_bin: args.pg_bin.clone(),
+            os_user: args.os_user.clone(),
+            cache: if args.no_cache {
+                None
+            } else {
+                args.cache_dir.clone().or_else(pgshadow::CacheOptions::default_dir).map(pgshadow::CacheOptions::new)
+            },
+            ..LocalOptions::default()
+        },
         run: RunOptions { superuser: args.superuser },
         strict_schema: args.strict_schema,
         timeout: Duration::from_secs(args.timeout),

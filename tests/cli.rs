@@ -147,7 +147,7 @@ fn sigterm_mid_run_removes_the_shadow_and_exits_143() {
     let child = common::KillOnDrop(Some(child));
     // Wait until the shadow's server runs a backend for the plan role, then a little longer for the plan.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !plan_backend_running(&sandbox) {
+    while !common::plan_backend_running(&sandbox) {
         assert!(Instant::now() < deadline, "the plan never started");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -171,16 +171,4 @@ fn help_teaches_with_examples_and_exit_codes() {
         help.contains("Exit codes: 0 pass (or warn), 1 fail (or warn with --fail-on warn), 2 could not dry-run"),
         "{help}"
     );
-}
-
-/// True when the server started from the sandbox has a backend logged in as the plan role.
-fn plan_backend_running(sandbox: &Sandbox) -> bool {
-    let inside = format!("{}/", sandbox.path().display());
-    let Some(postmaster) = common::pids_mentioning(&inside).into_iter().next() else {
-        return false;
-    };
-    common::children_of(postmaster).iter().any(|pid| {
-        std::fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("pgshadow_plan"))
-    })
 }

@@ -44,6 +44,9 @@ pub fn plan_role(options: &RunOptions) -> &'static str {
     }
 }
 
+/// The SQL that installs the measuring machinery (part of what a cached template is keyed by).
+pub(crate) const INSTALL_SQL: &str = queries::INSTALL;
+
 /// Installs the measuring machinery into a freshly loaded database (as the bootstrap superuser).
 pub(crate) async fn install(admin: &Session) -> Result<()> {
     admin.client().batch_execute(queries::INSTALL).await.map_err(|e| Error::pg("installing the measuring machinery", e))

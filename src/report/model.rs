@@ -5,7 +5,7 @@
 //! adding a field is not.
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::plan::StatementKind;
 
@@ -123,10 +123,21 @@ pub struct ShadowInfo {
     pub schema: Option<SchemaInfo>,
     /// How faithful the shadow is to the source.
     pub fidelity: Fidelity,
+    /// The shadow cache, when the run used one (`null` otherwise).
+    pub cache: Option<CacheInfo>,
+}
+
+/// How a run used the shadow cache.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CacheInfo {
+    /// The cached cluster's directory.
+    pub cluster: String,
+    /// Whether the source's template database was already in the cache (`false`: this run built it).
+    pub template_reused: bool,
 }
 
 /// The schema file loaded into the shadow.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SchemaInfo {
     /// The file name as given.
     pub file: String,
@@ -137,14 +148,14 @@ pub struct SchemaInfo {
 }
 
 /// How faithful the shadow is to the source it was loaded from.
-#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Fidelity {
     /// Everything that did not load as written; empty for a faithful shadow.
     pub warnings: Vec<FidelityWarning>,
 }
 
 /// One statement (or psql meta-command) of the source that did not load.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct FidelityWarning {
     /// The source file.
     pub file: String,

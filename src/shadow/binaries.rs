@@ -21,6 +21,18 @@ impl PgBinaries {
         self.dir.join(name)
     }
 
+    /// The major version of the server binaries (`15`, `9.6`), from `postgres --version`.
+    pub fn major_version(&self) -> Result<String> {
+        let program = self.program("postgres");
+        let fail = |message: String| Error::ShadowStart { message, log: String::new() };
+        let out = Command::new(&program)
+            .arg("--version")
+            .output()
+            .map_err(|e| fail(format!("could not run {}: {e}", program.display())))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        major_of(&text).ok_or_else(|| fail(format!("{} --version printed no version: {text}", program.display())))
+    }
+
     /// Finds the binaries: `explicit` (from `--pg-bin`) first, then `PATH`, then `pg_config --bindir`, then the
     /// highest `/usr/lib/postgresql/<N>/bin`.
     pub fn find(explicit: Option<&Path>) -> Result<PgBinaries> {
@@ -61,6 +73,17 @@ impl PgBinaries {
         let dir = real.parent()?.to_path_buf();
         // A symlinked initdb must still sit next to its own postgres.
         is_executable(&dir.join("postgres")).then_some(PgBinaries { dir, origin })
+    }
+}
+
+/// The major version in `postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`: `15` (or `9.6` before 10).
+fn major_of(version_output: &str) -> Option<String> {
+    let version = version_output.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    let mut parts = version.split(|c: char| !c.is_ascii_digit());
+    let first = parts.next()?;
+    match first.parse::<u32>().ok()? {
+        0..=9 => Some(format!("{first}.{}", parts.next()?)),
+        _ => Some(first.to_owned()),
     }
 }
 
@@ -111,6 +134,14 @@ mod tests {
             .map(|d| d.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or(""))
             .collect();
         assert_eq!(names, ["15", "13", "9"]);
+    }
+
+    #[test]
+    fn major_versions_are_read_from_version_output() {
+        assert_eq!(major_of("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)").as_deref(), Some("15"));
+        assert_eq!(major_of("postgres (PostgreSQL) 18beta1").as_deref(), Some("18"));
+        assert_eq!(major_of("postgres (PostgreSQL) 9.6.24").as_deref(), Some("9.6"));
+        assert_eq!(major_of("postgres (PostgreSQL)"), None);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::{Pid, User};
 
 use super::binaries::PgBinaries;
+use super::cache::{CacheOptions, Slot};
 use crate::error::{Error, Result};
 
 /// The bootstrap superuser of every local cluster.
@@ -38,18 +39,26 @@ pub struct LocalOptions {
     pub os_user: Option<String>,
     /// How long `initdb` plus server start-up may take.
     pub startup_timeout: Duration,
+    /// Keep the cluster, and a template database per source, in this cache between runs; `None` starts from
+    /// scratch every time. Ignored for plans run as a superuser, which could change the cluster itself.
+    pub cache: Option<CacheOptions>,
 }
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        LocalOptions { pg_bin: None, os_user: None, startup_timeout: Duration::from_secs(60) }
+        LocalOptions { pg_bin: None, os_user: None, startup_timeout: Duration::from_secs(60), cache: None }
     }
 }
 
 /// A running private cluster. Dropping it stops the server and deletes its directory.
 pub(crate) struct LocalCluster {
-    /// Declared before `dir`: the server must stop before its directory goes.
+    /// Declared first: the server must stop before its directories go.
     postmaster: Option<Postmaster>,
+    /// The cached cluster the data directory is in, if any; released after the server stopped.
+    slot: Option<Slot>,
+    /// Set on the normal end of a run that left the cached cluster as it found it.
+    pub(crate) reusable: bool,
+    /// The run's private directory: the socket, the server log, and the data directory when not cached.
     dir: Option<tempfile::TempDir>,
     pub(crate) binaries: PgBinaries,
 }
@@ -60,20 +69,44 @@ impl LocalCluster {
         self.dir.as_ref().map_or(Path::new("/nonexistent"), |d| d.path())
     }
 
-    /// Makes the directory, runs `initdb` and starts the server. Blocking: call from a blocking context.
+    /// The cached cluster in use, if any.
+    pub(crate) fn slot(&self) -> Option<&Slot> {
+        self.slot.as_ref()
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.slot.as_ref().map_or_else(|| self.socket_dir().join("data"), Slot::data_dir)
+    }
+
+    /// Makes the directory, runs `initdb` (unless a cached cluster is ready) and starts the server. Blocking: call
+    /// from a blocking context.
     pub(crate) fn start(opts: &LocalOptions) -> Result<LocalCluster> {
         let binaries = PgBinaries::find(opts.pg_bin.as_deref())?;
         let deadline = Instant::now() + opts.startup_timeout;
         let run_as = os_user(opts.os_user.as_deref())?;
         let dir = private_dir(run_as.as_ref())?;
-        let mut cluster = LocalCluster { postmaster: None, dir: Some(dir), binaries };
+        let slot = match &opts.cache {
+            Some(cache) => {
+                let slot = Slot::acquire(cache, &binaries.major_version()?, &binaries.dir, run_as.as_ref())?;
+                if slot.is_none() {
+                    tracing::info!("every cached cluster is in use by other runs; starting an uncached one");
+                }
+                slot
+            }
+            None => None,
+        };
+        let initdb = slot.as_ref().is_none_or(|s| s.fresh);
+        let mut cluster = LocalCluster { postmaster: None, slot, reusable: false, dir: Some(dir), binaries };
         let root = cluster.socket_dir().to_path_buf();
-        let data = root.join("data");
-        cluster.initdb(&data, run_as.as_ref())?;
-        write_settings(&data, &root)?;
+        let data = cluster.data_dir();
+        if initdb {
+            cluster.initdb(&data, run_as.as_ref())?;
+            write_settings(&data)?;
+        }
         let log = root.join("server.log");
-        cluster.postmaster = Some(Postmaster::spawn(&cluster.binaries, &data, &log, run_as.as_ref())?);
-        tracing::debug!(dir = %root.display(), "shadow server started, waiting for it to accept connections");
+        let postmaster = Postmaster::spawn(&cluster.binaries, &data, &root, &log, run_as.as_ref())?;
+        cluster.postmaster = Some(postmaster);
+        tracing::debug!(data = %data.display(), "shadow server started, waiting for it to accept connections");
         cluster.wait_ready(&log, deadline)?;
         Ok(cluster)
     }
@@ -102,7 +135,7 @@ impl LocalCluster {
     /// Polls the socket until the server accepts connections, the server dies, or the deadline passes.
     fn wait_ready(&self, log: &Path, deadline: Instant) -> Result<()> {
         let socket = self.socket_dir().join(format!(".s.PGSQL.{PORT}"));
-        let lock = self.socket_dir().join("data").join("postmaster.pid");
+        let lock = self.data_dir().join("postmaster.pid");
         loop {
             if let Some(status) = self.postmaster.as_ref().and_then(|p| p.exit_status()) {
                 return Err(Error::ShadowStart {
@@ -128,7 +161,13 @@ impl LocalCluster {
 impl Drop for LocalCluster {
     fn drop(&mut self) {
         if let Some(postmaster) = self.postmaster.take() {
-            postmaster.stop();
+            // A cached cluster is kept: a fast shutdown writes a checkpoint, so its next start needs no recovery.
+            let signal = if self.slot.is_some() { Signal::SIGINT } else { Signal::SIGQUIT };
+            let stopped = postmaster.stop(signal);
+            self.reusable &= stopped;
+        }
+        if let Some(slot) = self.slot.take() {
+            slot.release(self.reusable);
         }
         if let Some(dir) = self.dir.take() {
             let path = dir.path().to_path_buf();
@@ -150,7 +189,13 @@ struct Postmaster {
 impl Postmaster {
     /// Starts `postgres -D data`. The process is spawned by a dedicated thread that then waits for it: the
     /// parent-death signal is tied to the spawning thread, and this one lives exactly as long as the server.
-    fn spawn(binaries: &PgBinaries, data: &Path, log: &Path, run_as: Option<&User>) -> Result<Postmaster> {
+    fn spawn(
+        binaries: &PgBinaries,
+        data: &Path,
+        socket_dir: &Path,
+        log: &Path,
+        run_as: Option<&User>,
+    ) -> Result<Postmaster> {
         let log_file = std::fs::File::create(log).map_err(|e| Error::io(log, e))?;
         if let Some(user) = run_as {
             nix::unistd::chown(log, Some(user.uid), Some(user.gid))
@@ -158,7 +203,8 @@ impl Postmaster {
         }
         let log_err = log_file.try_clone().map_err(|e| Error::io(log, e))?;
         let mut cmd = Command::new(binaries.program("postgres"));
-        cmd.arg("-D").arg(data).stdin(Stdio::null()).stdout(log_file).stderr(log_err);
+        // The socket goes into the run's private directory, never into a cached cluster's.
+        cmd.arg("-D").arg(data).arg("-k").arg(socket_dir).stdin(Stdio::null()).stdout(log_file).stderr(log_err);
         cmd.current_dir(data).process_group(0);
         as_user(&mut cmd, run_as);
         // SAFETY: the closure only makes async-signal-safe system calls (prctl, getppid).
@@ -209,23 +255,29 @@ impl Postmaster {
         *self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Immediate shutdown (SIGQUIT: the postmaster stops every backend and exits without a checkpoint; the data is
-    /// thrown away anyway), escalating to SIGKILL if it has not exited within five seconds.
-    fn stop(mut self) {
+    /// Stops the server with `signal` — SIGQUIT (immediate: every backend stops, no checkpoint; for data that is
+    /// thrown away) or SIGINT (fast: backends stop, a checkpoint is written) — escalating to SIGKILL if it has not
+    /// exited within five seconds. Returns whether it stopped as asked, cleanly.
+    fn stop(mut self, signal: Signal) -> bool {
+        let mut clean = true;
         if self.exit_status().is_none() {
-            let _ = kill(self.pid, Signal::SIGQUIT);
+            let _ = kill(self.pid, signal);
             let deadline = Instant::now() + Duration::from_secs(5);
             while self.exit_status().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(2));
             }
             if self.exit_status().is_none() {
-                tracing::warn!(pid = self.pid.as_raw(), "shadow server ignored SIGQUIT; killing it");
+                tracing::warn!(pid = self.pid.as_raw(), ?signal, "shadow server did not stop; killing it");
                 let _ = kill(self.pid, Signal::SIGKILL);
+                clean = false;
             }
+        } else {
+            clean = false;
         }
         if let Some(watcher) = self.watcher.take() {
             let _ = watcher.join();
         }
+        clean && self.exit_status().is_some_and(|s| s.success())
     }
 }
 
@@ -297,7 +349,7 @@ fn private_dir(run_as: Option<&User>) -> Result<tempfile::TempDir> {
 }
 
 /// The first directory from `/` down to `dir` that `user` may not enter, judged by its permission bits.
-fn unreachable_ancestor(dir: &Path, user: &User) -> Option<PathBuf> {
+pub(super) fn unreachable_ancestor(dir: &Path, user: &User) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let mut path = PathBuf::new();
     for part in dir.components() {
@@ -320,14 +372,12 @@ fn unreachable_ancestor(dir: &Path, user: &User) -> Option<PathBuf> {
     None
 }
 
-/// Appends the disposable-cluster settings to `postgresql.conf`.
-fn write_settings(data: &Path, socket_dir: &Path) -> Result<()> {
+/// Appends the disposable-cluster settings to `postgresql.conf`. The socket directory is given at each start.
+fn write_settings(data: &Path) -> Result<()> {
     let conf = data.join("postgresql.conf");
-    let socket_dir = socket_dir.display().to_string().replace('\'', "''");
     let settings = format!(
         "\n# pgshadow: a private, disposable cluster\n\
          listen_addresses = ''\n\
-         unix_socket_directories = '{socket_dir}'\n\
          port = {PORT}\n\
          fsync = off\n\
          synchronous_commit = off\n\

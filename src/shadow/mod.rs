@@ -5,13 +5,16 @@
 //! and deletes everything it wrote; [`Shadow::shutdown`] does the same from async code.
 
 mod binaries;
+pub mod cache;
 mod local;
 pub(crate) mod session;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub use binaries::PgBinaries;
+pub use cache::CacheOptions;
 pub use local::LocalOptions;
 
 use crate::error::{Error, Result};
@@ -39,6 +42,8 @@ pub struct Shadow {
     endpoint: Endpoint,
     server_version: String,
     next_database: AtomicUsize,
+    /// The `spoiled` flags of the databases made on this shadow: a cached cluster is only kept when none is set.
+    databases: Mutex<Vec<Arc<AtomicBool>>>,
 }
 
 impl Shadow {
@@ -49,8 +54,13 @@ impl Shadow {
             .await
             .map_err(|e| Error::ShadowStart { message: format!("start-up task failed: {e}"), log: String::new() })??;
         let endpoint = Endpoint { socket_dir: cluster.socket_dir().to_path_buf(), port: local::PORT };
-        let mut shadow =
-            Shadow { cluster, endpoint, server_version: String::new(), next_database: AtomicUsize::new(1) };
+        let mut shadow = Shadow {
+            cluster,
+            endpoint,
+            server_version: String::new(),
+            next_database: AtomicUsize::new(1),
+            databases: Mutex::default(),
+        };
         shadow.server_version = shadow.prepare_roles().await?;
         tracing::info!(
             provider = shadow.provider(),
@@ -61,14 +71,16 @@ impl Shadow {
         Ok(shadow)
     }
 
-    /// Creates the loader and plan roles; returns the server's version.
+    /// Creates the loader and plan roles (a cached cluster has them already); returns the server's version.
     async fn prepare_roles(&self) -> Result<String> {
         let admin = self.connect(ADMIN_ROLE, "postgres").await?;
-        let setup = format!(
-            "CREATE ROLE {LOADER_ROLE} LOGIN SUPERUSER; \
-             CREATE ROLE {PLAN_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;"
-        );
-        admin.client().batch_execute(&setup).await.map_err(|e| Error::pg("creating the shadow's roles", e))?;
+        if self.cluster.slot().is_none_or(|slot| slot.fresh) {
+            let setup = format!(
+                "CREATE ROLE {LOADER_ROLE} LOGIN SUPERUSER; \
+                 CREATE ROLE {PLAN_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;"
+            );
+            admin.client().batch_execute(&setup).await.map_err(|e| Error::pg("creating the shadow's roles", e))?;
+        }
         let row = admin
             .client()
             .query_one("SELECT pg_catalog.current_setting('server_version')", &[])
@@ -97,11 +109,64 @@ impl Shadow {
         self.cluster.binaries.origin
     }
 
-    /// Stops the server and deletes its directory. Dropping the shadow does the same, blocking.
-    pub async fn shutdown(self) -> Result<()> {
+    /// Stops the server and deletes its directory. Dropping the shadow does the same, blocking, but only this
+    /// keeps a cached cluster for the next run: when no plan spoiled a database and every database was dropped.
+    pub async fn shutdown(mut self) -> Result<()> {
+        if self.cluster.slot().is_some() {
+            let spoiled =
+                self.databases.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|s| s.load(Ordering::SeqCst));
+            if !spoiled {
+                match self.tidy_cache().await {
+                    Ok(()) => self.cluster.reusable = true,
+                    Err(e) => tracing::warn!(error = %e, "could not tidy the cached cluster; it will be rebuilt"),
+                }
+            }
+        }
         tokio::task::spawn_blocking(move || drop(self))
             .await
             .map_err(|e| Error::ShadowStart { message: format!("shutdown task failed: {e}"), log: String::new() })
+    }
+
+    /// Drops what runs left in the cached cluster (their databases) and the least recently used templates beyond
+    /// the size cap.
+    async fn tidy_cache(&self) -> Result<()> {
+        let Some(slot) = self.cluster.slot() else {
+            return Ok(());
+        };
+        let admin = self.connect(ADMIN_ROLE, "postgres").await?;
+        let leftovers = admin
+            .client()
+            .query("SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE 'shadow\\_%'", &[])
+            .await
+            .map_err(|e| Error::pg("listing the shadow's databases", e))?;
+        let mut drops: Vec<String> = leftovers.iter().map(|row| row.get(0)).collect();
+        let templates = slot.templates();
+        let mut total: u64 = templates.iter().map(|(t, _)| t.size_bytes).sum();
+        // Least recently used first; the most recently used template (the last) always stays.
+        for (template, _) in templates.iter().take(templates.len().saturating_sub(1)) {
+            if total <= slot.max_size {
+                break;
+            }
+            tracing::info!(source = %template.source, size = template.size_bytes, "dropping a cached template over the size cap");
+            slot.forget(&template.key);
+            drops.push(template.database.clone());
+            total -= template.size_bytes;
+        }
+        for name in drops {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::source::quote_ident(&name));
+            admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping a database of a run", e))?;
+        }
+        Ok(())
+    }
+
+    /// The cached cluster this shadow runs on, if any.
+    pub(crate) fn cache_slot(&self) -> Option<&cache::Slot> {
+        self.cluster.slot()
+    }
+
+    /// Registers a database's `spoiled` flag, so that a cached cluster a plan committed into is not kept.
+    pub(crate) fn track(&self, spoiled: &Arc<AtomicBool>) {
+        self.databases.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(spoiled));
     }
 
     pub(crate) async fn connect(&self, role: &str, database: &str) -> Result<Session> {
@@ -114,4 +179,10 @@ impl Shadow {
     pub(crate) fn new_database_name(&self) -> String {
         format!("shadow_{}", self.next_database.fetch_add(1, Ordering::Relaxed))
     }
+}
+
+/// The SHA-256 of `bytes`, in lower-case hex.
+pub(crate) fn hex_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::measure;
 use crate::plan::{script_position, split, RawStatement};
 use crate::report::{Fidelity, FidelityWarning, SchemaInfo};
-use crate::shadow::{Session, Shadow, ADMIN_ROLE, LOADER_ROLE, PLAN_ROLE};
+use crate::shadow::cache::{Slot, Template};
+use crate::shadow::{hex_digest, Session, Shadow, ADMIN_ROLE, LOADER_ROLE, PLAN_ROLE};
 
 /// A schema to load: SQL text and the name to report it under.
 #[derive(Debug, Clone)]
@@ -45,6 +46,9 @@ pub struct Database {
     pub schema: Option<SchemaInfo>,
     /// What did not load.
     pub fidelity: Fidelity,
+    /// On a cached shadow: whether the source's template database was already there (`Some(true)`), or was built by
+    /// this load (`Some(false)`).
+    pub template_reused: Option<bool>,
 }
 
 impl Database {
@@ -54,12 +58,73 @@ impl Database {
     }
 }
 
-/// Creates a fresh database in `shadow`, loads `schema` into it (if any), hands every loaded object to the plan
-/// role, and installs the measuring machinery.
+/// Makes a database in `shadow` holding `schema` (if any), owned by the plan role, with the measuring machinery
+/// installed. On a cached shadow it is a clone of the source's template database, built by the first load.
 pub async fn load(shadow: &Shadow, schema: Option<&Schema>) -> Result<Database> {
+    let database = match shadow.cache_slot() {
+        Some(slot) => load_cached(shadow, slot, schema).await?,
+        None => load_into(shadow, shadow.new_database_name(), schema).await?,
+    };
+    shadow.track(&database.spoiled);
+    Ok(database)
+}
+
+/// Clones the template database of `schema`, building it first when the cache does not hold it.
+async fn load_cached(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) -> Result<Database> {
+    let key = template_key(schema);
+    let (template, reused) = match slot.template(&key) {
+        Some(template) => (template, true),
+        None => {
+            let loaded = load_into(shadow, format!("template_{}", &key[..16]), schema).await?;
+            let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
+            let size: i64 = admin
+                .client()
+                .query_one("SELECT pg_catalog.pg_database_size($1)", &[&loaded.name])
+                .await
+                .map_err(|e| Error::pg("measuring the template database", e))?
+                .get(0);
+            let template = Template {
+                key,
+                database: loaded.name,
+                source: schema.map_or_else(String::new, |s| s.file.clone()),
+                schema: loaded.schema,
+                fidelity: loaded.fidelity,
+                size_bytes: u64::try_from(size).unwrap_or(0),
+            };
+            slot.record(&template)?;
+            (template, false)
+        }
+    };
     let name = shadow.new_database_name();
     let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
-    let create = format!("CREATE DATABASE {name} OWNER {PLAN_ROLE}");
+    let create = format!("CREATE DATABASE {name} TEMPLATE {} OWNER {PLAN_ROLE}", quote_ident(&template.database));
+    admin.client().batch_execute(&create).await.map_err(|e| Error::pg("cloning the template database", e))?;
+    // The template may have been built from the same source under another name.
+    let file = schema.map(|s| s.file.as_str());
+    let mut fidelity = template.fidelity;
+    for warning in &mut fidelity.warnings {
+        warning.file = file.unwrap_or_default().to_owned();
+    }
+    let schema = template.schema.map(|info| SchemaInfo { file: file.unwrap_or_default().to_owned(), ..info });
+    Ok(Database { name, spoiled: Default::default(), schema, fidelity, template_reused: Some(reused) })
+}
+
+/// What a template is keyed by: the source's content, this build of the tool and its measuring machinery (which
+/// is installed into the template).
+fn template_key(schema: Option<&Schema>) -> String {
+    let mut bytes = Vec::new();
+    for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, schema.map_or("", |s| s.text.as_str())] {
+        bytes.extend_from_slice(part.as_bytes());
+        bytes.push(0);
+    }
+    hex_digest(&bytes)
+}
+
+/// Creates the database `name`, loads `schema` into it (if any), hands every loaded object to the plan role, and
+/// installs the measuring machinery.
+async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Result<Database> {
+    let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
+    let create = format!("CREATE DATABASE {} OWNER {PLAN_ROLE}", quote_ident(&name));
     admin.client().batch_execute(&create).await.map_err(|e| Error::pg("creating the shadow database", e))?;
     drop(admin);
 
@@ -86,7 +151,7 @@ pub async fn load(shadow: &Shadow, schema: Option<&Schema>) -> Result<Database> 
     let handover = format!("REASSIGN OWNED BY {LOADER_ROLE} TO {PLAN_ROLE}");
     admin.client().batch_execute(&handover).await.map_err(|e| Error::pg("handing the schema to the plan role", e))?;
     measure::install(&admin).await?;
-    Ok(Database { name, spoiled: Default::default(), schema: info, fidelity })
+    Ok(Database { name, spoiled: Default::default(), schema: info, fidelity, template_reused: None })
 }
 
 /// Runs one statement of the schema; a failure becomes a fidelity warning.

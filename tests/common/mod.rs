@@ -20,6 +20,8 @@ pub struct Sandbox {
     dir: tempfile::TempDir,
     /// The test's own files, kept out of the sandbox so that the sandbox must end up empty.
     inputs: tempfile::TempDir,
+    /// The shadow cache of the runs (PGSHADOW_CACHE_DIR), enterable by every user like the sandbox.
+    cache: tempfile::TempDir,
 }
 
 impl Sandbox {
@@ -27,7 +29,14 @@ impl Sandbox {
         let dir = tempfile::Builder::new().prefix("pgshadow-test-").tempdir().expect("temp dir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
         let inputs = tempfile::Builder::new().prefix("pgshadow-test-inputs-").tempdir().expect("temp dir");
-        Sandbox { dir, inputs }
+        let cache = tempfile::Builder::new().prefix("pgshadow-test-cache-").tempdir().expect("temp dir");
+        std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
+        Sandbox { dir, inputs, cache }
+    }
+
+    /// The shadow cache of the runs.
+    pub fn cache(&self) -> &Path {
+        self.cache.path()
     }
 
     /// The TMPDIR of the runs.
@@ -43,7 +52,11 @@ impl Sandbox {
     /// `pgshadow ARGS` with TMPDIR pointing into the sandbox, run from the repository root.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgshadow"));
-        cmd.args(args).current_dir(root()).env("TMPDIR", self.path()).env_remove("RUST_LOG");
+        cmd.args(args)
+            .current_dir(root())
+            .env("TMPDIR", self.path())
+            .env("PGSHADOW_CACHE_DIR", self.cache())
+            .env_remove("RUST_LOG");
         cmd
     }
 
@@ -59,8 +72,10 @@ impl Sandbox {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
-        let processes = processes_mentioning(&format!("{}/", self.path().display()));
-        assert!(processes.is_empty(), "server processes left running: {processes:?}");
+        for dir in [self.path(), self.cache()] {
+            let processes = processes_mentioning(&format!("{}/", dir.display()));
+            assert!(processes.is_empty(), "server processes left running: {processes:?}");
+        }
     }
 }
 
@@ -183,4 +198,16 @@ pub fn contained(expected: &serde_json::Value, actual: &serde_json::Value, path:
         _ if expected == actual => Ok(()),
         _ => Err(format!("{path}: expected {expected}, got {actual}")),
     }
+}
+
+/// True when the server started from the sandbox has a backend logged in as the plan role.
+pub fn plan_backend_running(sandbox: &Sandbox) -> bool {
+    let inside = format!("{}/", sandbox.path().display());
+    let Some(postmaster) = pids_mentioning(&inside).into_iter().next() else {
+        return false;
+    };
+    children_of(postmaster).iter().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("pgshadow_plan"))
+    })
 }

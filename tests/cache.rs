@@ -1,0 +1,162 @@
+//! The shadow cache: a repeated run clones a template instead of loading the source again, measures the same,
+//! and nothing a plan committed, and nothing a killed run left, ever reaches a later run.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{json_of, stderr_of, Sandbox};
+use serde_json::Value;
+
+const SCHEMA: &str = "scenarios/seed-incident/schema.sql";
+const PLAN: &str = "scenarios/seed-incident/plan.sql";
+
+fn write(sandbox: &Sandbox, name: &str, text: &str) -> String {
+    let path = sandbox.input(name);
+    std::fs::write(&path, text).expect("write input");
+    path.to_string_lossy().into_owned()
+}
+
+/// The report without what differs from run to run (timings, the cache's own record).
+fn measured(report: &Value) -> Value {
+    match report {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "duration_ms" | "held_ms" | "cache"))
+                .map(|(k, v)| (k.clone(), measured(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(measured).collect()),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn a_second_run_clones_the_template_and_measures_the_same() {
+    let sandbox = Sandbox::new();
+    let first = sandbox.run(&["run", PLAN, "--schema", SCHEMA, "--format", "json"]);
+    let second = sandbox.run(&["run", PLAN, "--schema", SCHEMA, "--format", "json"]);
+    assert_eq!(first.status.code(), Some(1), "{}", stderr_of(&first));
+    assert_eq!(second.status.code(), Some(1), "{}", stderr_of(&second));
+    let (first, second) = (json_of(&first), json_of(&second));
+    assert_eq!(first["shadow"]["cache"]["template_reused"], false);
+    assert_eq!(second["shadow"]["cache"]["template_reused"], true);
+    assert_eq!(measured(&first), measured(&second));
+    assert_eq!(second["summary"]["objects_dropped"], 9);
+
+    // Another schema is another template; --no-cache uses none and reports so.
+    let other = write(&sandbox, "other.sql", "CREATE TABLE t (a int); INSERT INTO t VALUES (1);");
+    let plan = write(&sandbox, "plan.sql", "DELETE FROM t WHERE a = 1;");
+    let third = json_of(&sandbox.run(&["run", &plan, "--schema", &other, "--format", "json"]));
+    assert_eq!(third["shadow"]["cache"]["template_reused"], false);
+    assert_eq!(third["summary"]["rows_deleted"], 1);
+    let uncached = json_of(&sandbox.run(&["run", &plan, "--schema", &other, "--format", "json", "--no-cache"]));
+    assert_eq!(uncached["shadow"]["cache"], Value::Null);
+
+    let list = sandbox.run(&["cache", "list"]);
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(listed.contains(SCHEMA) && listed.contains("other.sql"), "{listed}");
+    sandbox.assert_clean();
+
+    let prune = sandbox.run(&["cache", "prune"]);
+    assert!(String::from_utf8_lossy(&prune.stdout).contains("removed 1 cached cluster"), "{prune:?}");
+    let list = sandbox.run(&["cache", "list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("no cached sources"));
+}
+
+#[test]
+fn what_a_plan_committed_never_reaches_the_next_run() {
+    let sandbox = Sandbox::new();
+    let schema = write(&sandbox, "schema.sql", "CREATE TABLE t (a int);");
+    // CREATE INDEX CONCURRENTLY cannot run in the dry-run's transaction: what came before it is committed, here a
+    // default for the plan role itself, which lives in the cluster, not in the run's database.
+    let poison = write(
+        &sandbox,
+        "poison.sql",
+        "ALTER ROLE CURRENT_USER SET default_transaction_read_only = on;\nCREATE INDEX CONCURRENTLY t_a ON t (a);",
+    );
+    let insert = write(&sandbox, "insert.sql", "INSERT INTO t VALUES (1);");
+    let warm = json_of(&sandbox.run(&["run", &insert, "--schema", &schema, "--format", "json"]));
+    assert_eq!(warm["statements"][0]["status"], "ok");
+    let poisoned = json_of(&sandbox.run(&["run", &poison, "--schema", &schema, "--format", "json"]));
+    assert_eq!(poisoned["statements"][0]["status"], "ok", "{poisoned}");
+    assert_eq!(poisoned["shadow"]["cache"]["template_reused"], true);
+
+    let after = json_of(&sandbox.run(&["run", &insert, "--schema", &schema, "--format", "json"]));
+    assert_eq!(after["statements"][0]["status"], "ok", "the committed role default leaked: {after}");
+    assert_eq!(after["shadow"]["cache"]["template_reused"], false, "the cluster was not rebuilt");
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_killed_run_leaves_a_cache_the_next_run_rebuilds() {
+    let sandbox = Sandbox::new();
+    let warm = sandbox.run(&["run", PLAN, "--schema", SCHEMA, "--format", "json"]);
+    assert_eq!(json_of(&warm)["shadow"]["cache"]["template_reused"], false);
+    let sleep = write(&sandbox, "sleep.sql", "SELECT pg_sleep(60);");
+    let child = sandbox
+        .command(&["run", &sleep, "--schema", SCHEMA])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let child = common::KillOnDrop(Some(child));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !common::plan_backend_running(&sandbox) {
+        assert!(Instant::now() < deadline, "the plan never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("SIGKILL");
+    let _ = child.wait_with_output();
+
+    let next = sandbox.run(&["run", PLAN, "--schema", SCHEMA, "--format", "json"]);
+    assert_eq!(next.status.code(), Some(1), "{}", stderr_of(&next));
+    let next = json_of(&next);
+    assert_eq!(next["shadow"]["cache"]["template_reused"], false, "a cluster a killed run used was reused");
+    assert_eq!(next["summary"]["objects_dropped"], 9);
+    // The killed run's private directory stays (nothing runs after SIGKILL to remove it); its server is gone.
+    for dir in [sandbox.path(), sandbox.cache()] {
+        let left = common::processes_mentioning(&format!("{}/", dir.display()));
+        assert!(left.is_empty(), "server processes left running: {left:?}");
+    }
+}
+
+#[test]
+fn concurrent_runs_each_get_a_cluster_of_their_own() {
+    let sandbox = Sandbox::new();
+    let slow = write(&sandbox, "slow.sql", "SELECT pg_sleep(1);\nDELETE FROM orders WHERE id = 1;");
+    let spawn = || {
+        common::KillOnDrop(Some(
+            sandbox
+                .command(&["run", &slow, "--schema", SCHEMA, "--format", "json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn"),
+        ))
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output(), b.wait_with_output());
+    let (a, b) = (json_of(&a), json_of(&b));
+    assert_ne!(a["shadow"]["cache"]["cluster"], b["shadow"]["cache"]["cluster"]);
+    assert_eq!(measured(&a), measured(&b));
+    sandbox.assert_clean();
+}
+
+#[tokio::test]
+async fn templates_beyond_the_size_cap_are_dropped_least_recently_used_first() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
+    let mut options = pgshadow::DryRunOptions::default();
+    options.shadow.cache = Some(pgshadow::CacheOptions { dir: cache.path().to_path_buf(), max_size: 1 });
+    common::dry_run_with("CREATE TABLE a (x int);", "SELECT 1;", &options).await;
+    common::dry_run_with("CREATE TABLE b (x int);", "SELECT 1;", &options).await;
+    let listed = pgshadow::shadow::cache::list(cache.path());
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    // The survivor is the last one used: running on schema b again reuses it.
+    let report = common::dry_run_with("CREATE TABLE b (x int);", "SELECT 1;", &options).await;
+    assert_eq!(report.shadow.cache.map(|c| c.template_reused), Some(true));
+}
