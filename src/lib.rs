@@ -113,6 +113,7 @@ pub async fn dry_run_on(
     let database = source::load(shadow, schema).await?;
     if options.strict_schema {
         if let (Some(first), Some(info)) = (database.fidelity.warnings.first(), &database.schema) {
+            source::release(shadow, &database).await?;
             return Err(Error::SchemaFidelity {
                 file: info.file.clone(),
                 failed: info.failed,
@@ -120,8 +121,9 @@ pub async fn dry_run_on(
             });
         }
     }
-    let statements = measure::run_plan(shadow, &database, plan, &options.run).await?;
-    source::drop_database(shadow, &database).await?;
+    let statements = measure::run_plan(shadow, &database, plan, &options.run).await;
+    source::release(shadow, &database).await?;
+    let statements = statements?;
     let (findings, verdict) = options.policy.evaluate(plan, &statements);
     Ok(Report {
         format_version: report::FORMAT_VERSION,

@@ -160,3 +160,58 @@ async fn templates_beyond_the_size_cap_are_dropped_least_recently_used_first() {
     let report = common::dry_run_with("CREATE TABLE b (x int);", "SELECT 1;", &options).await;
     assert_eq!(report.shadow.cache.map(|c| c.template_reused), Some(true));
 }
+
+fn cached_options(cache: &tempfile::TempDir) -> pgshadow::DryRunOptions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
+    let mut options = pgshadow::DryRunOptions::default();
+    options.shadow.cache = Some(pgshadow::CacheOptions::new(cache.path()));
+    options
+}
+
+#[tokio::test]
+async fn a_template_used_in_place_gets_its_sequences_and_sizes_back() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let options = cached_options(&cache);
+    // The CHECK fails as soon as the sequence moved on: a run that saw the last run's nextval would fail.
+    let schema = "CREATE TABLE t (id serial PRIMARY KEY CHECK (id < 2), v int);\n\
+                  CREATE TABLE big (id int, pad text);\n\
+                  INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 1000) g;";
+    let rewrite = "ALTER TABLE big ALTER COLUMN id TYPE bigint;";
+    let grow =
+        "INSERT INTO t (v) VALUES (1);\nINSERT INTO big SELECT g, repeat('y', 500) FROM generate_series(1, 20000) g;";
+    let before = common::dry_run_with(schema, rewrite, &options).await;
+    for _ in 0..2 {
+        let report = common::dry_run_with(schema, grow, &options).await;
+        assert_eq!(report.statements[0].status, pgshadow::report::Status::Ok, "{:?}", report.statements[0].error);
+        assert_eq!(report.shadow.cache.as_ref().map(|c| c.template_reused), Some(true));
+    }
+    let after = common::dry_run_with(schema, rewrite, &options).await;
+    let size = |r: &pgshadow::Report| r.statements[0].rewritten_tables[0].size_bytes;
+    assert_eq!(size(&before), size(&after), "the rolled-back inserts left the table bigger");
+}
+
+#[tokio::test]
+async fn a_template_in_use_is_cloned_for_a_second_dry_run() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let options = cached_options(&cache);
+    let shadow = pgshadow::Shadow::start_local(&options.shadow).await.expect("shadow");
+    let schema = pgshadow::Schema { file: "schema.sql".into(), text: "CREATE TABLE t (a int);".into() };
+    let first = pgshadow::source::load(&shadow, Some(&schema)).await.expect("load");
+    let second = pgshadow::source::load(&shadow, Some(&schema)).await.expect("load");
+    assert!(first.name().starts_with("template_"), "{}", first.name());
+    assert!(second.name().starts_with("shadow_"), "{}", second.name());
+    // A DROP TABLE in one is neither blocked by nor seen in the other.
+    let drop = pgshadow::Plan::parse("drop.sql", "DROP TABLE t;").expect("plan");
+    let one = pgshadow::measure::run_plan(&shadow, &first, &drop, &Default::default()).await.expect("run");
+    let two = pgshadow::measure::run_plan(&shadow, &second, &drop, &Default::default()).await.expect("run");
+    assert_eq!(one[0].dropped_objects.len(), two[0].dropped_objects.len());
+    pgshadow::source::release(&shadow, &first).await.expect("release");
+    pgshadow::source::release(&shadow, &second).await.expect("release");
+    shadow.shutdown().await.expect("shutdown");
+    let third = pgshadow::Shadow::start_local(&options.shadow).await.expect("shadow");
+    let again = pgshadow::source::load(&third, Some(&schema)).await.expect("load");
+    assert_eq!(again.template_reused, Some(true), "the cluster was not kept");
+    pgshadow::source::release(&third, &again).await.expect("release");
+    third.shutdown().await.expect("shutdown");
+}

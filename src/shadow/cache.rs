@@ -79,6 +79,8 @@ pub(crate) struct Slot {
     pub(crate) fresh: bool,
     /// The size cap of the templates ([`CacheOptions::max_size`]).
     pub(crate) max_size: u64,
+    /// Template databases a dry-run of this process is using in place.
+    in_use: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Slot {
@@ -119,7 +121,8 @@ impl Slot {
             let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
                 continue;
             };
-            let mut slot = Slot { dir, _lock: lock, fresh: false, max_size: options.max_size };
+            let mut slot =
+                Slot { dir, _lock: lock, fresh: false, max_size: options.max_size, in_use: Default::default() };
             slot.open(run_as)?;
             return Ok(Some(slot));
         }
@@ -178,6 +181,16 @@ impl Slot {
                 }
             }
         }
+    }
+
+    /// Takes a template database for a dry-run in place; `false` when another dry-run has it.
+    pub(crate) fn claim(&self, database: &str) -> bool {
+        self.in_use.lock().unwrap_or_else(|e| e.into_inner()).insert(database.to_owned())
+    }
+
+    /// Gives a template database back after [`Slot::claim`].
+    pub(crate) fn unclaim(&self, database: &str) {
+        self.in_use.lock().unwrap_or_else(|e| e.into_inner()).remove(database);
     }
 
     /// The template recorded under `key`, marked as just used.

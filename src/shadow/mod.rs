@@ -42,8 +42,15 @@ pub struct Shadow {
     endpoint: Endpoint,
     server_version: String,
     next_database: AtomicUsize,
-    /// The `spoiled` flags of the databases made on this shadow: a cached cluster is only kept when none is set.
-    databases: Mutex<Vec<Arc<AtomicBool>>>,
+    /// For each database made on this shadow: its `spoiled` flag, and for a template used in place, whether it was
+    /// put back. A cached cluster is only kept when no database is spoiled and every template was put back.
+    databases: Mutex<Vec<Tracked>>,
+}
+
+/// A database's flags, as [`Shadow::shutdown`] checks them.
+struct Tracked {
+    spoiled: Arc<AtomicBool>,
+    put_back: Option<Arc<AtomicBool>>,
 }
 
 impl Shadow {
@@ -113,8 +120,9 @@ impl Shadow {
     /// keeps a cached cluster for the next run: when no plan spoiled a database and every database was dropped.
     pub async fn shutdown(mut self) -> Result<()> {
         if self.cluster.slot().is_some() {
-            let spoiled =
-                self.databases.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|s| s.load(Ordering::SeqCst));
+            let spoiled = self.databases.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|t| {
+                t.spoiled.load(Ordering::SeqCst) || t.put_back.as_ref().is_some_and(|p| !p.load(Ordering::SeqCst))
+            });
             if !spoiled {
                 match self.tidy_cache().await {
                     Ok(()) => self.cluster.reusable = true,
@@ -164,9 +172,12 @@ impl Shadow {
         self.cluster.slot()
     }
 
-    /// Registers a database's `spoiled` flag, so that a cached cluster a plan committed into is not kept.
-    pub(crate) fn track(&self, spoiled: &Arc<AtomicBool>) {
-        self.databases.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(spoiled));
+    /// Registers a database, so that a cached cluster a plan committed into, or whose template was not put back
+    /// after a dry-run, is not kept.
+    pub(crate) fn track(&self, database: &crate::source::Database) {
+        let put_back = database.in_place.as_ref().map(|p| Arc::clone(&p.released));
+        let tracked = Tracked { spoiled: Arc::clone(&database.spoiled), put_back };
+        self.databases.lock().unwrap_or_else(|e| e.into_inner()).push(tracked);
     }
 
     pub(crate) async fn connect(&self, role: &str, database: &str) -> Result<Session> {

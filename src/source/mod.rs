@@ -5,6 +5,7 @@
 //! `COPY ... FROM stdin` data, and handles the psql meta-commands `pg_dump` writes. A statement that fails is not
 //! ignored: it becomes a fidelity warning with its line, and the load goes on, as `psql` without ON_ERROR_STOP would.
 
+mod cached;
 mod roles;
 
 pub(crate) use roles::quote_ident;
@@ -15,8 +16,7 @@ use crate::error::{Error, Result};
 use crate::measure;
 use crate::plan::{script_position, split, RawStatement};
 use crate::report::{Fidelity, FidelityWarning, SchemaInfo};
-use crate::shadow::cache::{Slot, Template};
-use crate::shadow::{hex_digest, Session, Shadow, ADMIN_ROLE, LOADER_ROLE, PLAN_ROLE};
+use crate::shadow::{Session, Shadow, ADMIN_ROLE, LOADER_ROLE, PLAN_ROLE};
 
 /// A schema to load: SQL text and the name to report it under.
 #[derive(Debug, Clone)]
@@ -49,6 +49,8 @@ pub struct Database {
     /// On a cached shadow: whether the source's template database was already there (`Some(true)`), or was built by
     /// this load (`Some(false)`).
     pub template_reused: Option<bool>,
+    /// Set when the database is a cached template used in place, not a clone: what [`release`] resets.
+    pub(crate) in_place: Option<cached::InPlace>,
 }
 
 impl Database {
@@ -62,62 +64,11 @@ impl Database {
 /// installed. On a cached shadow it is a clone of the source's template database, built by the first load.
 pub async fn load(shadow: &Shadow, schema: Option<&Schema>) -> Result<Database> {
     let database = match shadow.cache_slot() {
-        Some(slot) => load_cached(shadow, slot, schema).await?,
+        Some(slot) => cached::load(shadow, slot, schema).await?,
         None => load_into(shadow, shadow.new_database_name(), schema).await?,
     };
-    shadow.track(&database.spoiled);
+    shadow.track(&database);
     Ok(database)
-}
-
-/// Clones the template database of `schema`, building it first when the cache does not hold it.
-async fn load_cached(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) -> Result<Database> {
-    let key = template_key(schema);
-    let (template, reused) = match slot.template(&key) {
-        Some(template) => (template, true),
-        None => {
-            let loaded = load_into(shadow, format!("template_{}", &key[..16]), schema).await?;
-            let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
-            let size: i64 = admin
-                .client()
-                .query_one("SELECT pg_catalog.pg_database_size($1)", &[&loaded.name])
-                .await
-                .map_err(|e| Error::pg("measuring the template database", e))?
-                .get(0);
-            let template = Template {
-                key,
-                database: loaded.name,
-                source: schema.map_or_else(String::new, |s| s.file.clone()),
-                schema: loaded.schema,
-                fidelity: loaded.fidelity,
-                size_bytes: u64::try_from(size).unwrap_or(0),
-            };
-            slot.record(&template)?;
-            (template, false)
-        }
-    };
-    let name = shadow.new_database_name();
-    let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
-    let create = format!("CREATE DATABASE {name} TEMPLATE {} OWNER {PLAN_ROLE}", quote_ident(&template.database));
-    admin.client().batch_execute(&create).await.map_err(|e| Error::pg("cloning the template database", e))?;
-    // The template may have been built from the same source under another name.
-    let file = schema.map(|s| s.file.as_str());
-    let mut fidelity = template.fidelity;
-    for warning in &mut fidelity.warnings {
-        warning.file = file.unwrap_or_default().to_owned();
-    }
-    let schema = template.schema.map(|info| SchemaInfo { file: file.unwrap_or_default().to_owned(), ..info });
-    Ok(Database { name, spoiled: Default::default(), schema, fidelity, template_reused: Some(reused) })
-}
-
-/// What a template is keyed by: the source's content, this build of the tool and its measuring machinery (which
-/// is installed into the template).
-fn template_key(schema: Option<&Schema>) -> String {
-    let mut bytes = Vec::new();
-    for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, schema.map_or("", |s| s.text.as_str())] {
-        bytes.extend_from_slice(part.as_bytes());
-        bytes.push(0);
-    }
-    hex_digest(&bytes)
 }
 
 /// Creates the database `name`, loads `schema` into it (if any), hands every loaded object to the plan role, and
@@ -151,7 +102,7 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
     let handover = format!("REASSIGN OWNED BY {LOADER_ROLE} TO {PLAN_ROLE}");
     admin.client().batch_execute(&handover).await.map_err(|e| Error::pg("handing the schema to the plan role", e))?;
     measure::install(&admin).await?;
-    Ok(Database { name, spoiled: Default::default(), schema: info, fidelity, template_reused: None })
+    Ok(Database { name, spoiled: Default::default(), schema: info, fidelity, template_reused: None, in_place: None })
 }
 
 /// Runs one statement of the schema; a failure becomes a fidelity warning.
@@ -201,8 +152,12 @@ fn excerpt(text: &str) -> String {
     out
 }
 
-/// Drops a database made by [`load`], disconnecting anything still in it.
-pub async fn drop_database(shadow: &Shadow, database: &Database) -> Result<()> {
+/// Gives back a database made by [`load`] once its dry-runs are done: drops it (disconnecting anything still in it),
+/// or, for a cached template used in place, undoes what a rolled-back plan still left behind.
+pub async fn release(shadow: &Shadow, database: &Database) -> Result<()> {
+    if let Some(in_place) = &database.in_place {
+        return cached::reset(shadow, database, in_place).await;
+    }
     let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
     let sql = format!("DROP DATABASE {} WITH (FORCE)", database.name);
     admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping the shadow database", e))
