@@ -12,14 +12,13 @@
 //! # async fn main() -> Result<(), pgshadow::Error> {
 //! use pgshadow::{dry_run, DryRunOptions, Plan, Schema, Verdict};
 //!
-//! let schema = Schema {
-//!     file: "schema.sql".into(),
-//!     text: "CREATE TABLE users (id int PRIMARY KEY);
-//!            CREATE TABLE orders (id int, user_id int REFERENCES users ON DELETE CASCADE);
-//!            INSERT INTO users VALUES (1), (2);
-//!            INSERT INTO orders VALUES (10, 1), (11, 1), (12, 2);"
-//!         .into(),
-//! };
+//! let schema = Schema::sql(
+//!     "schema.sql",
+//!     "CREATE TABLE users (id int PRIMARY KEY);
+//!      CREATE TABLE orders (id int, user_id int REFERENCES users ON DELETE CASCADE);
+//!      INSERT INTO users VALUES (1), (2);
+//!      INSERT INTO orders VALUES (10, 1), (11, 1), (12, 2);",
+//! );
 //! let plan = Plan::parse("plan.sql", "DELETE FROM users WHERE id = 1;")?;
 //! let report = dry_run(&plan, Some(&schema), &DryRunOptions::default()).await?;
 //!

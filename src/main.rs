@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Dry-run a plan on a shadow loaded with a schema, and report what it would do.
     #[command(after_help = RUN_EXAMPLES)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the built-in policy (`--default`), or check a policy file.
     #[command(after_help = POLICY_EXAMPLES)]
     Policy(PolicyArgs),
@@ -92,6 +92,7 @@ const RUN_EXAMPLES: &str = "\
 Examples:
   pgshadow run plan.sql --schema schema.sql
   pgshadow run plan.sql --schema schema.sql --format json --output report.json
+  pgshadow run plan.sql --snapshot prod.dump                 # a pg_dump -Fc/-Fd/-Ft archive, with its data
   cat plan.sql | pgshadow run - --schema schema.sql
   pgshadow run plan.json --schema schema.sql      # {\"statements\": [\"...\"], \"agent\": \"...\"}
   pgshadow run migrations/ --schema schema.sql    # every *.sql and *.json in name order
@@ -113,6 +114,11 @@ struct RunArgs {
     /// optionally with data (COPY ... FROM stdin blocks, INSERTs).
     #[arg(short, long, value_name = "FILE")]
     schema: Option<PathBuf>,
+
+    /// A pg_dump archive to restore into the shadow first, with its data: custom (-Fc), directory (-Fd) or tar
+    /// (-Ft) format, told apart by content (a plain SQL file works too). Restored with the shadow's pg_restore.
+    #[arg(long, value_name = "FILE|DIR", conflicts_with = "schema")]
+    snapshot: Option<PathBuf>,
 
     /// Output format; repeat it, each with its --output, for several reports from one run. Default: table.
     #[arg(short, long, value_enum, action = clap::ArgAction::Append)]
@@ -247,7 +253,7 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(e) => return fail(&pgshadow::Error::io("<tokio runtime>", e)),
             };
-            runtime.block_on(run(args))
+            runtime.block_on(run(*args))
         }
     }
 }
@@ -358,7 +364,7 @@ async fn run(args: RunArgs) -> ExitCode {
 async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
     let plan = Plan::read_all(&args.plans)?;
     let policy = pgshadow::Policy::discover(args.policy.as_deref())?;
-    let schema = match &args.schema {
+    let schema = match args.schema.as_ref().or(args.snapshot.as_ref()) {
         Some(path) => Some(Schema::read(&path.to_string_lossy())?),
         None => None,
     };

@@ -196,7 +196,7 @@ async fn a_template_in_use_is_cloned_for_a_second_dry_run() {
     let cache = tempfile::tempdir().expect("temp dir");
     let options = cached_options(&cache);
     let shadow = pgshadow::Shadow::start_local(&options.shadow).await.expect("shadow");
-    let schema = pgshadow::Schema { file: "schema.sql".into(), text: "CREATE TABLE t (a int);".into() };
+    let schema = pgshadow::Schema::sql("schema.sql", "CREATE TABLE t (a int);");
     let first = pgshadow::source::load(&shadow, Some(&schema)).await.expect("load");
     let second = pgshadow::source::load(&shadow, Some(&schema)).await.expect("load");
     assert!(first.name().starts_with("template_"), "{}", first.name());

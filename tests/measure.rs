@@ -133,7 +133,7 @@ async fn objects_owned_by_roles_the_schema_names_load_and_the_plan_role_can_drop
 #[tokio::test]
 async fn a_shadow_serves_several_dry_runs_and_each_starts_from_the_schema() {
     let shadow = Shadow::start_local(&Default::default()).await.expect("shadow");
-    let schema = Schema { file: "schema.sql".into(), text: SHOP.into() };
+    let schema = Schema::sql("schema.sql", SHOP);
     let plan = Plan::parse("plan.sql", "DELETE FROM customers WHERE id <= 10;").expect("plan");
     let options = DryRunOptions::default();
     for _ in 0..2 {
@@ -145,7 +145,7 @@ async fn a_shadow_serves_several_dry_runs_and_each_starts_from_the_schema() {
 
 #[tokio::test]
 async fn a_json_plan_reports_elements_and_keeps_metadata() {
-    let schema = Schema { file: "schema.sql".into(), text: SHOP.into() };
+    let schema = Schema::sql("schema.sql", SHOP);
     let text = r#"{"agent": "cleanup-bot", "intent": "remove test customers",
                    "statements": ["DELETE FROM customers WHERE id > 38", "SELECT * FROM customers"]}"#;
     let plan = Plan::parse("plan.json", text).expect("plan");

@@ -11,7 +11,7 @@ async fn every_rule_fires_on_its_bad_example_and_not_on_its_safe_one() {
     let mut failures = Vec::new();
     for rule in Rule::ALL {
         let doc = rule.doc();
-        let schema = Schema { file: format!("{rule}.sql"), text: doc.schema.to_owned() };
+        let schema = Schema::sql(format!("{rule}.sql"), doc.schema.to_owned());
         for (example, sql, should_fire) in [("bad", doc.bad, true), ("safe", doc.safe, false)] {
             let plan = Plan::parse("example.sql", sql).expect("example parses");
             let report = pgshadow::dry_run_on(&shadow, &plan, Some(&schema), &options).await.expect("dry-run");

@@ -78,7 +78,7 @@ async fn result_rows_are_counted_not_kept() {
 #[tokio::test]
 async fn nothing_the_plan_does_survives_the_dry_run() {
     let shadow = pgshadow::Shadow::start_local(&Default::default()).await.expect("shadow");
-    let schema = pgshadow::Schema { file: "schema.sql".into(), text: SCHEMA.into() };
+    let schema = pgshadow::Schema::sql("schema.sql", SCHEMA);
     let destroy = pgshadow::Plan::parse("p.sql", "BEGIN; DROP TABLE accounts; COMMIT;").expect("plan");
     let count = pgshadow::Plan::parse("p.sql", "SELECT * FROM accounts;").expect("plan");
     let database = pgshadow::source::load(&shadow, Some(&schema)).await.expect("load");
@@ -93,7 +93,7 @@ async fn nothing_the_plan_does_survives_the_dry_run() {
 #[tokio::test]
 async fn a_database_a_plan_committed_into_is_never_dry_run_again() {
     let shadow = pgshadow::Shadow::start_local(&Default::default()).await.expect("shadow");
-    let schema = pgshadow::Schema { file: "schema.sql".into(), text: SCHEMA.into() };
+    let schema = pgshadow::Schema::sql("schema.sql", SCHEMA);
     let database = pgshadow::source::load(&shadow, Some(&schema)).await.expect("load");
     let plan = pgshadow::Plan::parse("p.sql", "CREATE INDEX CONCURRENTLY accounts_balance ON accounts (balance);")
         .expect("plan");

@@ -1,4 +1,4 @@
-//! Walks `scenarios/`: each folder's plan is dry-run by the real binary on its schema, and the JSON report and the
+//! Walks `scenarios/`: each folder's plan is dry-run by the real binary on its schema (or archive), and the JSON report and the
 //! exit code must match the folder's `expected.json` (see `scenarios/README.md`). Every report must also validate
 //! against the published JSON Schema, `docs/report.schema.json`, which must be the one the types generate.
 
@@ -42,9 +42,13 @@ fn check(name: &str, validator: &jsonschema::Validator) -> Result<(), String> {
         .map(|p| format!("{folder}/{p}"))
         .find(|p| common::root().join(p).is_file())
         .ok_or("no plan.sql or plan.json")?;
-    let schema = format!("{folder}/schema.sql");
+    // The source: a pg_dump archive when the folder has one, else the plain SQL schema.
+    let (flag, source) = match common::root().join(&folder).join("snapshot.dump").is_file() {
+        true => ("--snapshot", format!("{folder}/snapshot.dump")),
+        false => ("--schema", format!("{folder}/schema.sql")),
+    };
     let sandbox = Sandbox::new();
-    let output = sandbox.run(&["run", &plan, "--schema", &schema, "--format", "json"]);
+    let output = sandbox.run(&["run", &plan, flag, &source, "--format", "json"]);
     sandbox.assert_clean();
     let code = output.status.code();
     let want_code = expected["exit_code"].as_i64().map(|c| c as i32);

@@ -46,11 +46,24 @@ pub fn render_markdown(report: &Report) -> String {
     if let Some(schema) = &sh.schema {
         let _ = writeln!(
             out,
-            "| schema | `{}`: {} statements, {} failed to load |",
+            "| schema | `{}`: {} objects, {} failed to load |",
             cell(&schema.file),
             schema.statements,
             schema.failed
         );
+    }
+
+    let fidelity = super::fidelity_lines(&sh.fidelity);
+    if !fidelity.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n<details><summary>The shadow is not a faithful copy of the source ({} notes)</summary>\n",
+            fidelity.len()
+        );
+        for line in fidelity {
+            let _ = writeln!(out, "- {}", inline(&line));
+        }
+        out.push_str("\n</details>\n");
     }
 
     if !report.findings.is_empty() {

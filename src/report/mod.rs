@@ -30,6 +30,33 @@ pub(crate) fn functions_label(called: &[FunctionCalled]) -> String {
     each.collect::<Vec<_>>().join(", ")
 }
 
+/// What the shadow lost of its source, in lines for people: the version mismatch, the missing extensions, then every
+/// warning (`file:line:column: message`, or `file: entry: message` for an archive).
+pub(crate) fn fidelity_lines(fidelity: &Fidelity) -> Vec<String> {
+    let mut lines = Vec::new();
+    lines.extend(fidelity.version_warning.clone());
+    for missing in &fidelity.missing_extensions {
+        let get = match (&missing.package, &missing.note) {
+            (Some(package), _) => format!("; install {package}"),
+            (None, Some(note)) => format!("; {note}"),
+            (None, None) => String::new(),
+        };
+        lines.push(format!(
+            "extension {} is not available on the shadow: {} objects lost{get}",
+            missing.name, missing.objects_lost
+        ));
+    }
+    for w in &fidelity.warnings {
+        let place = match &w.entry {
+            Some(entry) => format!("{}: {entry}", w.file),
+            None => format!("{}:{}:{}", w.file, w.line, w.column),
+        };
+        let why = w.extension.as_ref().map_or(String::new(), |e| format!(" (needs {e})"));
+        lines.push(format!("{place}: {}{why}", w.message));
+    }
+    lines
+}
+
 /// Totals over the statements' reports.
 pub fn summarize<'a>(statements: impl IntoIterator<Item = &'a StatementReport>) -> Summary {
     let statements: Vec<&StatementReport> = statements.into_iter().collect();

@@ -136,39 +136,69 @@ pub struct CacheInfo {
     pub template_reused: bool,
 }
 
-/// The schema file loaded into the shadow.
+/// The source loaded into the shadow.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SchemaInfo {
-    /// The file name as given.
+    /// The file (or archive) name as given.
     pub file: String,
-    /// Statements in the file (psql meta-commands not counted).
+    /// Objects in the source: statements of a SQL file (psql meta-commands not counted), or entries of an archive.
     pub statements: usize,
-    /// Statements that failed to load.
+    /// How many failures the load had (an archive entry can fail more than once; see `fidelity`).
     pub failed: usize,
 }
 
 /// How faithful the shadow is to the source it was loaded from.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Fidelity {
+    /// The source server's version, from the dump's header (`-- Dumped from database version 16.4`) or the
+    /// archive's; `null` when the source does not say (a hand-written file).
+    pub source_version: Option<String>,
+    /// Set when the source's major version differs from the shadow's: the plan may behave differently there.
+    pub version_warning: Option<String>,
+    /// Objects (statements of a SQL file, entries of an archive) in the source.
+    pub objects_in_source: usize,
+    /// How many of them the shadow reproduced (loaded without an error).
+    pub objects_reproduced: usize,
+    /// Extensions the source needs that the shadow's server does not have, with the package that provides them.
+    pub missing_extensions: Vec<MissingExtension>,
     /// Everything that did not load as written; empty for a faithful shadow.
     pub warnings: Vec<FidelityWarning>,
 }
 
-/// One statement (or psql meta-command) of the source that did not load.
+/// An extension the source needs that the shadow's server lacks.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MissingExtension {
+    /// The extension's name (`postgis`).
+    pub name: String,
+    /// The Debian/Ubuntu package that provides it for the shadow's major version (`postgresql-15-postgis-3`), when
+    /// known.
+    pub package: Option<String>,
+    /// Where to get it when no such package is known (a vendor's own repository, ...).
+    pub note: Option<String>,
+    /// How many statements or archive entries of the source failed because of it, directly or because an object
+    /// it took with it was missing (their warnings name it).
+    pub objects_lost: usize,
+}
+
+/// One statement (or psql meta-command, or archive entry) of the source that did not load.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct FidelityWarning {
-    /// The source file.
+    /// The source file (or archive).
     pub file: String,
-    /// 1-based line of the statement (or of the error position inside it).
+    /// 1-based line of the statement (or of the error position inside it); 0 for an archive entry.
     pub line: usize,
-    /// 1-based column.
+    /// 1-based column; 0 for an archive entry.
     pub column: usize,
-    /// The SQLSTATE, when Postgres rejected it.
+    /// For an archive: the entry of its table of contents (`TABLE public.places app`).
+    pub entry: Option<String>,
+    /// The SQLSTATE, when Postgres rejected it and said which.
     pub sqlstate: Option<String>,
     /// What went wrong.
     pub message: String,
     /// The start of the statement.
     pub statement: String,
+    /// The missing extension this failure is due to, when it is one.
+    pub extension: Option<String>,
 }
 
 /// What one statement of the plan did.

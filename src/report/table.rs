@@ -19,10 +19,10 @@ pub fn render_table(report: &Report) -> String {
     );
     if let Some(schema) = &shadow.schema {
         let _ =
-            writeln!(out, "schema {}: {} statements, {} failed to load", schema.file, schema.statements, schema.failed);
+            writeln!(out, "schema {}: {} objects, {} failed to load", schema.file, schema.statements, schema.failed);
     }
-    for w in &shadow.fidelity.warnings {
-        let _ = writeln!(out, "  fidelity: {}:{}:{}: {}", w.file, w.line, w.column, w.message);
+    for line in super::fidelity_lines(&shadow.fidelity) {
+        let _ = writeln!(out, "  fidelity: {line}");
     }
     out.push('\n');
     out.push_str(&statements_table(&report.statements).to_string());

@@ -167,6 +167,11 @@ impl Shadow {
         Ok(())
     }
 
+    /// How to reach the server (for tools such as `pg_restore`).
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
     /// The cached cluster this shadow runs on, if any.
     pub(crate) fn cache_slot(&self) -> Option<&cache::Slot> {
         self.cluster.slot()

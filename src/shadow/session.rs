@@ -11,6 +11,9 @@ use crate::plan::RawStatement;
 pub(crate) struct Session {
     client: Client,
     driver: tokio::task::JoinHandle<()>,
+    /// Set when a `COPY ... FROM STDIN` was refused before it started: the driver then loses step with the server
+    /// (it sends a second Sync, rust-postgres/rust-postgres#789), so the connection must not be used again.
+    broken: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -34,7 +37,12 @@ impl Session {
                 tracing::debug!(error = %e, "shadow connection ended");
             }
         });
-        Ok(Session { client, driver })
+        Ok(Session { client, driver, broken: Default::default() })
+    }
+
+    /// Whether the connection is out of step with the server and must be replaced (see `broken`).
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The driver's client, for typed queries.
@@ -49,7 +57,13 @@ impl Session {
     /// statement can never smuggle a second one (a `COMMIT`, say) past the splitter and the classifier.
     pub(crate) async fn run(&self, statement: &RawStatement) -> Result<u64, tokio_postgres::Error> {
         if let Some(data) = &statement.copy_data {
-            let sink = self.client.copy_in::<_, bytes::Bytes>(statement.text.as_str()).await?;
+            let sink = match self.client.copy_in::<_, bytes::Bytes>(statement.text.as_str()).await {
+                Ok(sink) => sink,
+                Err(e) => {
+                    self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return Err(e);
+                }
+            };
             pin_mut!(sink);
             sink.send(bytes::Bytes::copy_from_slice(data.as_bytes())).await?;
             return sink.finish().await;

@@ -95,7 +95,12 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
 /// is installed into the template).
 fn template_key(schema: Option<&Schema>) -> String {
     let mut bytes = Vec::new();
-    for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, schema.map_or("", |s| s.text.as_str())] {
+    let content = match schema {
+        Some(Schema { archive: Some(archive), .. }) => archive.digest.as_str(),
+        Some(schema) => schema.text.as_str(),
+        None => "",
+    };
+    for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, content] {
         bytes.extend_from_slice(part.as_bytes());
         bytes.push(0);
     }

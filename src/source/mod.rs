@@ -1,38 +1,95 @@
 //! Loading sources into a shadow: a plain SQL schema (a `pg_dump` plain dump, with or without data, or a hand-written
-//! DDL file) becomes a fresh database of the shadow, ready for dry-runs.
+//! DDL file, [`sql`]) or a `pg_dump` archive (custom, directory or tar format, [`restore`]) becomes a database of the
+//! shadow, ready for dry-runs.
 //!
-//! The loader is pgshadow's own (no `psql` needed): it splits the file like psql, sends each statement, streams
-//! `COPY ... FROM stdin` data, and handles the psql meta-commands `pg_dump` writes. A statement that fails is not
-//! ignored: it becomes a fidelity warning with its line, and the load goes on, as `psql` without ON_ERROR_STOP would.
+//! Nothing that fails to load is ignored: each failure becomes a fidelity warning (with its line, or its archive
+//! entry), failures are tied to the missing extension they are due to, and the load goes on, as `psql` without
+//! ON_ERROR_STOP and `pg_restore` without `--exit-on-error` would. The report says how faithful the result is.
 
+pub mod archive;
 mod cached;
+mod extensions;
+mod restore;
 mod roles;
+mod sql;
 
 pub(crate) use roles::quote_ident;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::measure;
-use crate::plan::{script_position, split, RawStatement};
-use crate::report::{Fidelity, FidelityWarning, SchemaInfo};
-use crate::shadow::{Session, Shadow, ADMIN_ROLE, LOADER_ROLE, PLAN_ROLE};
+use crate::report::{Fidelity, FidelityWarning, MissingExtension, SchemaInfo};
+use crate::shadow::{Shadow, ADMIN_ROLE, LOADER_ROLE, PLAN_ROLE};
 
-/// A schema to load: SQL text and the name to report it under.
-#[derive(Debug, Clone)]
+/// A source to load: SQL text, or a `pg_dump` archive, and the name to report it under.
+#[derive(Debug, Clone, Default)]
 pub struct Schema {
     /// The file name, as the user gave it.
     pub file: String,
-    /// The SQL.
+    /// The SQL (empty for an archive).
     pub text: String,
+    /// Set when the source is a `pg_dump` archive rather than SQL text: it is restored with `pg_restore`.
+    pub archive: Option<Archive>,
+}
+
+/// A `pg_dump` archive to restore.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    /// The archive file (or directory, for `-Fd`).
+    pub path: PathBuf,
+    /// Its format, told from its content.
+    pub format: archive::SourceFormat,
+    /// The SHA-256 of its content (every file of a directory archive, in name order): what a cached template of it
+    /// is keyed by.
+    pub digest: String,
 }
 
 impl Schema {
-    /// Reads a schema file.
-    pub fn read(path: &str) -> Result<Schema> {
-        let text = std::fs::read_to_string(Path::new(path)).map_err(|e| Error::io(path, e))?;
-        Ok(Schema { file: path.to_owned(), text })
+    /// A SQL source held in memory, reported as `file`.
+    pub fn sql(file: impl Into<String>, text: impl Into<String>) -> Schema {
+        Schema { file: file.into(), text: text.into(), archive: None }
     }
+
+    /// Reads a source: SQL text, or a `pg_dump` archive (custom, directory or tar format), told apart by content.
+    pub fn read(path: &str) -> Result<Schema> {
+        let format = archive::detect(Path::new(path))?;
+        if format == archive::SourceFormat::Plain {
+            let text = std::fs::read_to_string(Path::new(path)).map_err(|e| Error::io(path, e))?;
+            return Ok(Schema { file: path.to_owned(), text, archive: None });
+        }
+        let digest = digest_files(Path::new(path))?;
+        let archive = Archive { path: PathBuf::from(path), format, digest };
+        Ok(Schema { file: path.to_owned(), text: String::new(), archive: Some(archive) })
+    }
+}
+
+/// The SHA-256 of a file, or of every file of a directory in name order (names included).
+fn digest_files(path: &Path) -> Result<String> {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    let mut files = vec![path.to_path_buf()];
+    if path.is_dir() {
+        files = std::fs::read_dir(path)
+            .map_err(|e| Error::io(path, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+    }
+    for file in files {
+        hasher.update(file.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        let mut reader = std::fs::File::open(&file).map_err(|e| Error::io(&file, e))?;
+        let mut buffer = vec![0; 1 << 16];
+        loop {
+            let n = std::io::Read::read(&mut reader, &mut buffer).map_err(|e| Error::io(&file, e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+        }
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A database of a shadow with a source loaded, ready for dry-runs.
@@ -82,20 +139,23 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
     let mut fidelity = Fidelity::default();
     let mut info = None;
     if let Some(schema) = schema {
-        let statements = split(&schema.text);
-        roles::create_owners(shadow, &statements).await?;
-        let loader = shadow.connect(LOADER_ROLE, &name).await?;
-        let mut count = 0;
-        for statement in &statements {
-            if !statement.meta {
-                count += 1;
-            }
-            if let Some(warning) = load_statement(&loader, schema, statement).await {
-                fidelity.warnings.push(warning);
-            }
-        }
-        tracing::info!(file = %schema.file, statements = count, failed = fidelity.warnings.len(), "schema loaded");
-        info = Some(SchemaInfo { file: schema.file.clone(), statements: count, failed: fidelity.warnings.len() });
+        let mut failures = Failures::new(&schema.file, shadow.server_version());
+        let loaded = match &schema.archive {
+            Some(archive) => restore::load(shadow, &name, archive, &mut failures).await?,
+            None => sql::load(shadow, &name, schema, &mut failures).await?,
+        };
+        fidelity = failures.into_fidelity(loaded);
+        tracing::info!(
+            file = %schema.file,
+            objects = fidelity.objects_in_source,
+            failed = fidelity.warnings.len(),
+            "schema loaded"
+        );
+        info = Some(SchemaInfo {
+            file: schema.file.clone(),
+            statements: fidelity.objects_in_source,
+            failed: fidelity.warnings.len(),
+        });
     }
 
     let admin = shadow.connect(ADMIN_ROLE, &name).await?;
@@ -105,41 +165,147 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
     Ok(Database { name, spoiled: Default::default(), schema: info, fidelity, template_reused: None, in_place: None })
 }
 
-/// Runs one statement of the schema; a failure becomes a fidelity warning.
-async fn load_statement(loader: &Session, schema: &Schema, statement: &RawStatement) -> Option<FidelityWarning> {
-    let warning = |line, column, sqlstate: Option<String>, message: String| FidelityWarning {
-        file: schema.file.clone(),
-        line,
-        column,
-        sqlstate,
-        message,
-        statement: excerpt(&statement.text),
-    };
-    if statement.meta {
-        return meta_command(&statement.text).map(|message| warning(statement.line, statement.column, None, message));
-    }
-    let error = loader.run(statement).await.err()?;
-    let Some(db) = error.as_db_error() else {
-        return Some(warning(statement.line, statement.column, None, error.to_string()));
-    };
-    let (line, column) = match db.position() {
-        Some(tokio_postgres::error::ErrorPosition::Original(p)) => script_position(statement, *p as usize),
-        _ => (statement.line, statement.column),
-    };
-    Some(warning(line, column, Some(db.code().code().to_owned()), db.message().to_owned()))
+/// What a loader reports besides its failures.
+pub(crate) struct Loaded {
+    /// Objects in the source: statements of a SQL file, entries of an archive.
+    objects: usize,
+    /// Objects that failed (an archive entry may fail more than once).
+    failed_objects: usize,
+    /// The source server's version, where the source says it.
+    source_version: Option<String>,
 }
 
-/// What a psql meta-command in a schema means for the load: `None` when it is honoured or harmless, else why it
-/// could not be.
-fn meta_command(text: &str) -> Option<String> {
-    let command = text.split_whitespace().next().unwrap_or("\\");
-    match command {
-        // pg_dump's guards against meta-commands smuggled into a dump, and output-only commands.
-        "\\restrict" | "\\unrestrict" | "\\echo" | "\\qecho" | "\\warn" | "\\set" | "\\pset" | "\\timing" => None,
-        // A dump of one database made with -C connects to it; the shadow database stands in for it.
-        "\\connect" | "\\c" => None,
-        _ => Some(format!("psql meta-command {command} is not supported by the loader; it was skipped")),
+/// The failures of one load, tied to the missing extensions they are due to as they come.
+pub(crate) struct Failures {
+    file: String,
+    shadow_major: u32,
+    warnings: Vec<FidelityWarning>,
+    missing: Vec<String>,
+    /// Relations (unqualified, lower-case) whose creation failed for a missing extension, and that extension.
+    lost_relations: Vec<(String, String)>,
+}
+
+impl Failures {
+    fn new(file: &str, shadow_version: &str) -> Failures {
+        let shadow_major = major_version(shadow_version).unwrap_or(0);
+        Failures {
+            file: file.to_owned(),
+            shadow_major,
+            warnings: Vec::new(),
+            missing: Vec::new(),
+            lost_relations: Vec::new(),
+        }
     }
+
+    /// Records a failure; `statement` is the failing statement's full text (or the archive entry's command).
+    fn push(&mut self, mut warning: FidelityWarning, statement: &str) {
+        let failure =
+            extensions::Failure { statement, sqlstate: warning.sqlstate.as_deref(), message: &warning.message };
+        if let Some(extension) = extensions::missing_extension(&failure) {
+            if !self.missing.contains(&extension) {
+                self.missing.push(extension.clone());
+            }
+            warning.extension = Some(extension);
+        } else if let Some(extension) = extensions::lost_to(&failure, &self.missing) {
+            warning.extension = Some(extension.to_owned());
+        } else if let Some(missing) = missing_relation(&warning.message) {
+            // A table lost to the extension takes its indexes, constraints and data with it.
+            let lost = self.lost_relations.iter().find(|(name, _)| *name == missing);
+            warning.extension = lost.map(|(_, extension)| extension.clone());
+        }
+        if let (Some(extension), Some(created)) = (&warning.extension, created_relation(statement)) {
+            self.lost_relations.push((created, extension.clone()));
+        }
+        self.warnings.push(warning);
+    }
+
+    /// A warning about this load's file, with no extension attributed yet.
+    fn warning(
+        &self,
+        line: usize,
+        column: usize,
+        sqlstate: Option<String>,
+        message: String,
+        statement: &str,
+    ) -> FidelityWarning {
+        FidelityWarning {
+            file: self.file.clone(),
+            line,
+            column,
+            entry: None,
+            sqlstate,
+            message,
+            statement: excerpt(statement),
+            extension: None,
+        }
+    }
+
+    fn into_fidelity(self, loaded: Loaded) -> Fidelity {
+        let missing_extensions = self
+            .missing
+            .iter()
+            .map(|name| MissingExtension {
+                name: name.clone(),
+                package: extensions::package(name, self.shadow_major),
+                note: extensions::note(name, self.shadow_major),
+                objects_lost: self.warnings.iter().filter(|w| w.extension.as_ref() == Some(name)).count(),
+            })
+            .collect();
+        let version_warning = loaded.source_version.as_deref().and_then(major_version).and_then(|source| {
+            (source != self.shadow_major).then(|| {
+                format!(
+                    "the source ran PostgreSQL {source} and the shadow runs {}: syntax, lock levels and rewrites can \
+                     differ between major versions; point --pg-bin at PostgreSQL {source} binaries for a faithful \
+                     shadow",
+                    self.shadow_major
+                )
+            })
+        });
+        Fidelity {
+            source_version: loaded.source_version,
+            version_warning,
+            objects_in_source: loaded.objects,
+            objects_reproduced: loaded.objects.saturating_sub(loaded.failed_objects),
+            missing_extensions,
+            warnings: self.warnings,
+        }
+    }
+}
+
+/// The relation a "relation ... does not exist" error names, unqualified and lower-case.
+fn missing_relation(message: &str) -> Option<String> {
+    let rest = message.split_once("relation \"")?.1;
+    let (name, tail) = rest.split_once('"')?;
+    tail.trim_start().starts_with("does not exist").then(|| unqualified(name))
+}
+
+/// The relation a `CREATE [UNLOGGED] TABLE | [MATERIALIZED] VIEW | FOREIGN TABLE` statement creates, unqualified
+/// and lower-case.
+fn created_relation(statement: &str) -> Option<String> {
+    let words: Vec<String> = statement.split_whitespace().take(9).map(str::to_ascii_lowercase).collect();
+    if words.first().map(String::as_str) != Some("create") {
+        return None;
+    }
+    let skip = ["or", "replace", "unlogged", "temp", "temporary", "materialized", "foreign", "recursive"];
+    let mut rest = words[1..].iter().skip_while(|w| skip.contains(&w.as_str()));
+    if !matches!(rest.next().map(String::as_str), Some("table" | "view")) {
+        return None;
+    }
+    let mut name = rest.next()?;
+    if name == "if" {
+        name = rest.nth(2)?;
+    }
+    Some(unqualified(name.split('(').next().unwrap_or(name)))
+}
+
+/// `public."Stores"` -> `stores`: the last part of a possibly qualified name, without quotes.
+fn unqualified(name: &str) -> String {
+    name.rsplit('.').next().unwrap_or(name).trim_matches('"').to_ascii_lowercase()
+}
+
+/// The major version in a version string (`16.4 (Ubuntu 16.4-1)` -> 16, `9.6.24` -> 9).
+fn major_version(version: &str) -> Option<u32> {
+    version.trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 /// The first line of a statement, cut to a readable length.
@@ -161,4 +327,40 @@ pub async fn release(shadow: &Shadow, database: &Database) -> Result<()> {
     let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
     let sql = format!("DROP DATABASE {} WITH (FORCE)", database.name);
     admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping the shadow database", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relations_are_named_as_created_and_as_missing() {
+        assert_eq!(created_relation("CREATE TABLE public.stores (\n id int)").as_deref(), Some("stores"));
+        assert_eq!(created_relation("create unlogged table if not exists \"Geo\"(id int)").as_deref(), Some("geo"));
+        assert_eq!(created_relation("CREATE MATERIALIZED VIEW app.v AS SELECT 1").as_deref(), Some("v"));
+        assert_eq!(created_relation("CREATE INDEX i ON t (a)"), None);
+        assert_eq!(missing_relation("relation \"public.stores\" does not exist").as_deref(), Some("stores"));
+        assert_eq!(missing_relation("relation \"stores\" already exists"), None);
+    }
+
+    #[test]
+    fn failures_after_a_missing_extension_are_tied_to_it() {
+        let mut failures = Failures::new("schema.sql", "15.18 (Debian 15.18-0+deb12u1)");
+        let mut push = |statement: &str, sqlstate: &str, message: &str| {
+            let warning = failures.warning(1, 1, Some(sqlstate.to_owned()), message.to_owned(), statement);
+            failures.push(warning, statement);
+        };
+        push("CREATE EXTENSION IF NOT EXISTS postgis", "0A000", "extension \"postgis\" is not available");
+        push("CREATE TABLE public.stores (g public.geometry)", "42704", "type \"public.geometry\" does not exist");
+        push("CREATE INDEX s_g ON public.stores USING gist (g)", "42P01", "relation \"public.stores\" does not exist");
+        push("CREATE INDEX o_x ON public.other (x)", "42P01", "relation \"public.other\" does not exist");
+        let loaded = Loaded { objects: 10, failed_objects: 4, source_version: Some("16.4 (Ubuntu)".into()) };
+        let fidelity = failures.into_fidelity(loaded);
+        let tied: Vec<Option<&str>> = fidelity.warnings.iter().map(|w| w.extension.as_deref()).collect();
+        assert_eq!(tied, [Some("postgis"), Some("postgis"), Some("postgis"), None]);
+        assert_eq!(fidelity.missing_extensions[0].objects_lost, 3);
+        assert_eq!(fidelity.missing_extensions[0].package.as_deref(), Some("postgresql-15-postgis-3"));
+        assert_eq!(fidelity.objects_reproduced, 6);
+        assert!(fidelity.version_warning.is_some_and(|w| w.contains("PostgreSQL 16")));
+    }
 }

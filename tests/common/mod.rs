@@ -160,7 +160,7 @@ pub async fn dry_run(schema: &str, plan: &str) -> Report {
 }
 
 pub async fn dry_run_with(schema: &str, plan: &str, options: &DryRunOptions) -> Report {
-    let schema = Schema { file: "schema.sql".into(), text: schema.into() };
+    let schema = Schema::sql("schema.sql", schema);
     let plan = Plan::parse("plan.sql", plan).expect("plan parses");
     pgshadow::dry_run(&plan, Some(&schema), options).await.expect("dry-run")
 }

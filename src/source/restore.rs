@@ -1,0 +1,65 @@
+//! Restoring a `pg_dump` archive into a shadow database with the shadow's own `pg_restore` (parallel for the custom
+//! and directory formats), after creating the roles the archive names as owners.
+
+use super::archive::{self, Target};
+use super::{roles, Archive, Failures, Loaded};
+use crate::error::{Error, Result};
+use crate::plan::split;
+use crate::shadow::{Shadow, LOADER_ROLE};
+
+/// Restores `archive` into the database `name`; failing entries go to `failures`.
+pub(super) async fn load(shadow: &Shadow, name: &str, archive: &Archive, failures: &mut Failures) -> Result<Loaded> {
+    let pg_restore = shadow.binaries().join("pg_restore");
+    if !pg_restore.is_file() {
+        return Err(Error::Source {
+            path: archive.path.clone(),
+            message: format!(
+                "restoring a pg_dump archive needs pg_restore, and {} has none; install the PostgreSQL client tools \
+                 of the same version, or give a plain SQL dump (pg_restore -f schema.sql ARCHIVE) with --schema",
+                shadow.binaries().display()
+            ),
+            detail: String::new(),
+        });
+    }
+    let (path, restore_from) = (archive.path.clone(), pg_restore.clone());
+    let (toc, schema_sql) = blocking(move || {
+        let toc = archive::list(&restore_from, &path)?;
+        Ok((toc, archive::schema_sql(&restore_from, &path)?))
+    })
+    .await?;
+    roles::create_owners(shadow, &split(&schema_sql)).await?;
+
+    let jobs = std::thread::available_parallelism().map_or(1, usize::from);
+    let (path, format, endpoint, name_owned) =
+        (archive.path.clone(), archive.format, shadow.endpoint().clone(), name.to_owned());
+    let outcome = blocking(move || {
+        let target =
+            Target { socket_dir: &endpoint.socket_dir, port: endpoint.port, user: LOADER_ROLE, database: &name_owned };
+        archive::restore(&pg_restore, &path, format, target, jobs)
+    })
+    .await?;
+    tracing::info!(archive = %archive.path.display(), entries = toc.entries.len(), failed = outcome.errors.len(),
+        seconds = outcome.duration.as_secs_f64(), "archive restored");
+
+    let mut failed_entries = std::collections::HashSet::new();
+    for error in &outcome.errors {
+        failed_entries.insert(error.toc_id);
+        let command = error.command.clone().or_else(|| error.entry.clone()).unwrap_or_default();
+        let message = match &error.detail {
+            Some(detail) => format!("{} ({detail})", error.message),
+            None => error.message.clone(),
+        };
+        let mut warning = failures.warning(0, 0, None, message, &command);
+        warning.entry = error.entry.clone();
+        // The statement an entry failed in, or what the entry is when there is none (a failed COPY of its data).
+        let statement = format!("{command}\n{}", error.entry.as_deref().unwrap_or_default());
+        failures.push(warning, &statement);
+    }
+    Ok(Loaded { objects: toc.entries.len(), failed_objects: failed_entries.len(), source_version: toc.dumped_from })
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::ShadowStart { message: format!("a restore task failed: {e}"), log: String::new() })?
+}

@@ -1,0 +1,83 @@
+//! The plain SQL loader: pgshadow's own, so no `psql` is needed. It splits the file like psql, sends each statement,
+//! streams `COPY ... FROM stdin` data, and handles the psql meta-commands `pg_dump` writes.
+
+use super::{roles, Failures, Loaded, Schema};
+use crate::error::{Error, Result};
+use crate::plan::{script_position, split, RawStatement};
+use crate::shadow::{Session, Shadow, LOADER_ROLE};
+
+/// Loads `schema`'s SQL into the database `name`, statement by statement; failures go to `failures`.
+pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures: &mut Failures) -> Result<Loaded> {
+    let statements = split(&schema.text);
+    roles::create_owners(shadow, &statements).await?;
+    let mut loader = shadow.connect(LOADER_ROLE, name).await?;
+    // The session settings so far (`SET ...`, `set_config(...)`), to restore on a new connection.
+    let mut settings: Vec<&RawStatement> = Vec::new();
+    let mut objects = 0;
+    let mut failed_objects = 0;
+    for statement in &statements {
+        objects += usize::from(!statement.meta);
+        match load_statement(&loader, statement).await {
+            Some((line, column, sqlstate, message)) => {
+                failed_objects += usize::from(!statement.meta);
+                let warning = failures.warning(line, column, sqlstate, message, &statement.text);
+                failures.push(warning, &statement.text);
+            }
+            None if is_setting(&statement.text) => settings.push(statement),
+            None => {}
+        }
+        if loader.is_broken() {
+            loader = shadow.connect(LOADER_ROLE, name).await?;
+            for setting in &settings {
+                loader.run(setting).await.map_err(|e| Error::pg("restoring the load's session settings", e))?;
+            }
+        }
+    }
+    Ok(Loaded { objects, failed_objects, source_version: dumped_from(&schema.text) })
+}
+
+/// A statement that changes a session setting: `SET ...` or pg_dump's `SELECT pg_catalog.set_config(...)`.
+fn is_setting(text: &str) -> bool {
+    let start: String = text.chars().take(40).collect::<String>().to_ascii_lowercase();
+    start.starts_with("set ") || start.starts_with("select pg_catalog.set_config(")
+}
+
+/// The source server's version from a `pg_dump` header: `-- Dumped from database version 16.4 (Ubuntu 16.4-1)`.
+fn dumped_from(text: &str) -> Option<String> {
+    text.lines()
+        .take(50)
+        .find_map(|line| line.strip_prefix("-- Dumped from database version "))
+        .map(|v| v.trim().to_owned())
+}
+
+/// A failure: line, column, SQLSTATE and message.
+type Failure = (usize, usize, Option<String>, String);
+
+/// Runs one statement of the schema; returns its failure, if it failed.
+async fn load_statement(loader: &Session, statement: &RawStatement) -> Option<Failure> {
+    if statement.meta {
+        return meta_command(&statement.text).map(|message| (statement.line, statement.column, None, message));
+    }
+    let error = loader.run(statement).await.err()?;
+    let Some(db) = error.as_db_error() else {
+        return Some((statement.line, statement.column, None, error.to_string()));
+    };
+    let (line, column) = match db.position() {
+        Some(tokio_postgres::error::ErrorPosition::Original(p)) => script_position(statement, *p as usize),
+        _ => (statement.line, statement.column),
+    };
+    Some((line, column, Some(db.code().code().to_owned()), db.message().to_owned()))
+}
+
+/// What a psql meta-command in a schema means for the load: `None` when it is honoured or harmless, else why it
+/// could not be.
+fn meta_command(text: &str) -> Option<String> {
+    let command = text.split_whitespace().next().unwrap_or("\\");
+    match command {
+        // pg_dump's guards against meta-commands smuggled into a dump, and output-only commands.
+        "\\restrict" | "\\unrestrict" | "\\echo" | "\\qecho" | "\\warn" | "\\set" | "\\pset" | "\\timing" => None,
+        // A dump of one database made with -C connects to it; the shadow database stands in for it.
+        "\\connect" | "\\c" => None,
+        _ => Some(format!("psql meta-command {command} is not supported by the loader; it was skipped")),
+    }
+}
