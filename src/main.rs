@@ -93,6 +93,8 @@ Examples:
   pgshadow run plan.sql --schema schema.sql
   pgshadow run plan.sql --schema schema.sql --format json --output report.json
   pgshadow run plan.sql --snapshot prod.dump                 # a pg_dump -Fc/-Fd/-Ft archive, with its data
+  pgshadow run plan.sql --from-url \"$DATABASE_URL\"           # clone a live database's schema, read-only
+  pgshadow run plan.sql --from-url \"$DATABASE_URL\" --role agent   # ... and run as the agent's role
   cat plan.sql | pgshadow run - --schema schema.sql
   pgshadow run plan.json --schema schema.sql      # {\"statements\": [\"...\"], \"agent\": \"...\"}
   pgshadow run migrations/ --schema schema.sql    # every *.sql and *.json in name order
@@ -114,6 +116,16 @@ struct RunArgs {
     /// optionally with data (COPY ... FROM stdin blocks, INSERTs).
     #[arg(short, long, value_name = "FILE")]
     schema: Option<PathBuf>,
+
+    /// Clone the schema of a live database into the shadow, read-only (pg_dump in a read-only session; nothing
+    /// is ever written to it). A postgresql:// URL or a key=value connection string; PG* variables and
+    /// ~/.pgpass apply, as for psql. Example: --from-url "$DATABASE_URL".
+    #[arg(long, value_name = "URL", conflicts_with_all = ["schema", "snapshot"])]
+    from_url: Option<String>,
+
+    /// With --from-url: copy the rows too (for small databases), so row counts are measured on real data.
+    #[arg(long, requires = "from_url")]
+    with_data: bool,
 
     /// A pg_dump archive to restore into the shadow first, with its data: custom (-Fc), directory (-Fd) or tar
     /// (-Ft) format, told apart by content (a plain SQL file works too). Restored with the shadow's pg_restore.
@@ -142,8 +154,14 @@ struct RunArgs {
 
     /// Run the plan as the shadow's superuser instead of a non-superuser role that owns the schema.
     /// A superuser can run programs on the host (COPY ... TO PROGRAM): use only for plans you trust.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "role")]
     superuser: bool,
+
+    /// Run the plan as this role of the source (say, the agent's), with only the privileges the source grants it:
+    /// "permission denied" on the shadow predicts "permission denied" in production. Role memberships are not in a
+    /// pg_dump, so the role gets what is granted to it by name (and to PUBLIC).
+    #[arg(long, value_name = "NAME")]
+    role: Option<String>,
 
     /// Exit 2 if any statement of the schema fails to load, instead of reporting it as a fidelity warning.
     #[arg(long)]
@@ -364,9 +382,15 @@ async fn run(args: RunArgs) -> ExitCode {
 async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
     let plan = Plan::read_all(&args.plans)?;
     let policy = pgshadow::Policy::discover(args.policy.as_deref())?;
-    let schema = match args.schema.as_ref().or(args.snapshot.as_ref()) {
-        Some(path) => Some(Schema::read(&path.to_string_lossy())?),
-        None => None,
+    let schema = match (args.schema.as_ref().or(args.snapshot.as_ref()), &args.from_url) {
+        (Some(path), _) => Some(Schema::read(&path.to_string_lossy())?),
+        (None, Some(url)) => {
+            let (url, with_data, pg_bin) = (url.clone(), args.with_data, args.pg_bin.clone());
+            let dump =
+                tokio::task::spawn_blocking(move || pgshadow::source::live::dump(&url, with_data, pg_bin.as_deref()));
+            Some(dump.await.map_err(|e| pgshadow::Error::io("<pg_dump task>", std::io::Error::other(e)))??)
+        }
+        (None, None) => None,
     };
     let options = DryRunOptions {
         shadow: LocalOptions {
@@ -379,7 +403,7 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
             },
             ..LocalOptions::default()
         },
-        run: RunOptions { superuser: args.superuser },
+        run: RunOptions { superuser: args.superuser, role: args.role.clone() },
         strict_schema: args.strict_schema,
         timeout: Duration::from_secs(args.timeout),
         policy,

@@ -62,7 +62,7 @@ async fn a_search_path_and_lookalike_functions_do_not_fool_the_measurements() {
 
 #[tokio::test]
 async fn superuser_is_only_used_when_asked_and_is_reported() {
-    let options = DryRunOptions { run: RunOptions { superuser: true }, ..DryRunOptions::default() };
+    let options = DryRunOptions { run: RunOptions { superuser: true, role: None }, ..DryRunOptions::default() };
     let report = common::dry_run_with(SCHEMA, "SET session_replication_role = replica;", &options).await;
     assert_eq!(report.statements[0].status, Status::Ok, "{:?}", report.statements[0].error);
     assert!(report.shadow.superuser);

@@ -79,3 +79,46 @@ fn strict_schema_refuses_a_shadow_that_lost_objects_to_a_missing_extension() {
     assert!(stderr_of(&output).contains("extension \"postgis\" is not available"), "{}", stderr_of(&output));
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_live_database_is_cloned_read_only_and_the_plan_runs_under_the_agents_role() {
+    let source = common::SourceServer::start();
+    source.psql("postgres", "CREATE DATABASE shop");
+    source.psql(
+        "shop",
+        "CREATE ROLE app; CREATE ROLE agent; CREATE TABLE customers (id int PRIMARY KEY, email text); \
+         ALTER TABLE customers OWNER TO app; GRANT SELECT, DELETE ON customers TO agent; \
+         INSERT INTO customers SELECT g, 'c' || g FROM generate_series(1, 10) g; \
+         CREATE TABLE audit (id int); ALTER TABLE audit OWNER TO app;",
+    );
+    let sandbox = Sandbox::new();
+    let plan = write(&sandbox, "plan.sql", "DELETE FROM customers WHERE id <= 3;\nDROP TABLE audit;");
+    let url = source.url("shop");
+
+    // Schema only: the table is there, empty.
+    let schema_only = json_of(&sandbox.run(&["run", &plan, "--from-url", &url, "--format", "json"]));
+    assert_eq!(schema_only["statements"][0]["rows_affected"], 0);
+    assert_eq!(schema_only["shadow"]["fidelity"]["warnings"], serde_json::json!([]));
+
+    // With the rows, as the agent: its DELETE is measured, and its DROP is refused as it would be in production.
+    let output = sandbox.run(&["run", &plan, "--from-url", &url, "--with-data", "--role", "agent", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
+    let report = json_of(&output);
+    assert_eq!(report["shadow"]["role"], "agent");
+    assert_eq!(report["statements"][0]["rows_affected"], 3);
+    assert_eq!(report["statements"][1]["error"]["sqlstate"], "42501", "{report}");
+    // The source is untouched.
+    assert_eq!(source.psql("shop", "SELECT count(*) FROM customers"), "10");
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_password_in_the_source_url_never_reaches_the_output() {
+    let sandbox = Sandbox::new();
+    let plan = write(&sandbox, "plan.sql", "SELECT 1;");
+    let output = sandbox.run(&["run", &plan, "--from-url", "postgresql://app:hunter2@/nosuchdb?host=/nonexistent"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("app:***@") && !stderr.contains("hunter2"), "{stderr}");
+    sandbox.assert_clean();
+}

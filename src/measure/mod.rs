@@ -33,14 +33,17 @@ type Decimal = String;
 pub struct RunOptions {
     /// Run the plan as the shadow's superuser instead of the non-superuser plan role.
     pub superuser: bool,
+    /// Run the plan as this role of the source instead (`--role`): with only the privileges the source grants it,
+    /// so that "permission denied" on the shadow predicts "permission denied" in production.
+    pub role: Option<String>,
 }
 
 /// The role a plan's connection logs in as under `options`.
-pub fn plan_role(options: &RunOptions) -> &'static str {
-    if options.superuser {
-        ADMIN_ROLE
-    } else {
-        PLAN_ROLE
+pub fn plan_role(options: &RunOptions) -> &str {
+    match (&options.role, options.superuser) {
+        (_, true) => ADMIN_ROLE,
+        (Some(role), false) => role,
+        (None, false) => PLAN_ROLE,
     }
 }
 
@@ -61,6 +64,9 @@ pub async fn run_plan(
 ) -> Result<Vec<StatementReport>> {
     if database.spoiled.load(Ordering::SeqCst) {
         return Err(Error::DatabaseSpoiled(database.name().to_owned()));
+    }
+    if let Some(role) = &options.role {
+        crate::source::prepare_plan_role(shadow, role).await?;
     }
     let session = shadow.connect(plan_role(options), database.name()).await?;
     session.client().batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction", e))?;

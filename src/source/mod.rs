@@ -9,11 +9,12 @@
 pub mod archive;
 mod cached;
 mod extensions;
+pub mod live;
 mod restore;
 mod roles;
 mod sql;
 
-pub(crate) use roles::quote_ident;
+pub(crate) use roles::{prepare_plan_role, quote_ident};
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,8 @@ pub struct Archive {
     /// The SHA-256 of its content (every file of a directory archive, in name order): what a cached template of it
     /// is keyed by.
     pub digest: String,
+    /// The private directory a dump of a live database was written to, removed when the last copy goes.
+    pub(crate) _dump_dir: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl Schema {
@@ -59,7 +62,7 @@ impl Schema {
             return Ok(Schema { file: path.to_owned(), text, archive: None });
         }
         let digest = digest_files(Path::new(path))?;
-        let archive = Archive { path: PathBuf::from(path), format, digest };
+        let archive = Archive { path: PathBuf::from(path), format, digest, _dump_dir: None };
         Ok(Schema { file: path.to_owned(), text: String::new(), archive: Some(archive) })
     }
 }

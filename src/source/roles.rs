@@ -1,6 +1,7 @@
-//! Owner roles a schema names (`ALTER TABLE ... OWNER TO app`, `CREATE SCHEMA s AUTHORIZATION app`): they are
-//! created in the shadow, without login, and granted to the plan role, so ownership loads as written and the plan
-//! role can act as the owner.
+//! Roles a schema names: owners (`ALTER TABLE ... OWNER TO app`, `CREATE SCHEMA s AUTHORIZATION app`) are created in
+//! the shadow, without login, and granted to the plan role, so ownership loads as written and the plan role can act
+//! as the owner; grantees (`GRANT SELECT ON t TO agent`) are created without login, so privileges load as written
+//! and a plan can run as one of them (`--role`).
 
 use std::collections::BTreeSet;
 
@@ -11,35 +12,69 @@ use crate::error::{Error, Result};
 use crate::plan::RawStatement;
 use crate::shadow::{Shadow, ADMIN_ROLE, LOADER_ROLE, PLAN_ROLE};
 
-/// Creates every owner role the statements name that the shadow lacks, and grants it to the plan role.
+/// Creates every role the statements name that the shadow lacks; owners are granted to the plan role.
 pub(super) async fn create_owners(shadow: &Shadow, statements: &[RawStatement]) -> Result<()> {
-    let names = owner_roles(statements);
-    if names.is_empty() {
+    let (owners, grantees) = named_roles(statements);
+    if owners.is_empty() && grantees.is_empty() {
         return Ok(());
     }
     let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
-    for name in names {
-        let exists = admin
-            .client()
-            .query_opt("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", &[&name])
-            .await
-            .map_err(|e| Error::pg("looking up the schema's roles", e))?
-            .is_some();
-        if exists {
+    let roles =
+        owners.iter().map(|n| (n, true)).chain(grantees.iter().filter(|n| !owners.contains(*n)).map(|n| (n, false)));
+    for (name, owner) in roles {
+        if role_exists(&admin, name).await? {
             continue;
         }
-        let ident = quote_ident(&name);
-        let sql = format!("CREATE ROLE {ident} NOLOGIN; GRANT {ident} TO {PLAN_ROLE}");
+        let ident = quote_ident(name);
+        let grant = if owner { format!("; GRANT {ident} TO {PLAN_ROLE}") } else { String::new() };
+        let sql = format!("CREATE ROLE {ident} NOLOGIN{grant}");
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg(format!("creating role {name}"), e))?;
-        tracing::debug!(role = %name, "created an owner role the schema names");
+        tracing::debug!(role = %name, owner, "created a role the schema names");
     }
     Ok(())
 }
 
-/// The role names after `OWNER TO` and `AUTHORIZATION` in the statements, folded as Postgres folds identifiers.
-fn owner_roles(statements: &[RawStatement]) -> BTreeSet<String> {
+/// Makes `role` ready for a plan to log in as (`--role`): created if the source never named it (it then has only
+/// what PUBLIC has), given LOGIN if it lacks it. The shadow's own roles and superusers are refused.
+pub(crate) async fn prepare_plan_role(shadow: &Shadow, role: &str) -> Result<()> {
+    let refuse =
+        |why: &str| Error::Source { path: "--role".into(), message: format!("{role} {why}"), detail: String::new() };
+    if is_reserved(role) {
+        return Err(refuse("is a role of pgshadow's or of Postgres itself; name a role of the source"));
+    }
+    let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
+    let row = admin
+        .client()
+        .query_opt("SELECT rolsuper, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1", &[&role])
+        .await
+        .map_err(|e| Error::pg("looking up the --role", e))?;
+    let ident = quote_ident(role);
+    let sql = match row.map(|r| (r.get::<_, bool>(0), r.get::<_, bool>(1))) {
+        Some((true, _)) => return Err(refuse("is a superuser in the shadow; use --superuser to run as one")),
+        Some((false, true)) => return Ok(()),
+        Some((false, false)) => format!("ALTER ROLE {ident} LOGIN"),
+        None => {
+            tracing::warn!(role, "the source does not name --role {role}: it gets only what PUBLIC is granted");
+            format!("CREATE ROLE {ident} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS")
+        }
+    };
+    admin.client().batch_execute(&sql).await.map_err(|e| Error::pg(format!("preparing role {role}"), e))
+}
+
+async fn role_exists(admin: &crate::shadow::Session, name: &str) -> Result<bool> {
+    Ok(admin
+        .client()
+        .query_opt("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", &[&name])
+        .await
+        .map_err(|e| Error::pg("looking up the schema's roles", e))?
+        .is_some())
+}
+
+/// The roles the statements name, folded as Postgres folds identifiers: owners (after `OWNER TO` and
+/// `AUTHORIZATION`), and grantees (after `TO` in a `GRANT`, after `FROM` in a `REVOKE`).
+fn named_roles(statements: &[RawStatement]) -> (BTreeSet<String>, BTreeSet<String>) {
     let dialect = PostgreSqlDialect {};
-    let mut names = BTreeSet::new();
+    let (mut owners, mut grantees) = (BTreeSet::new(), BTreeSet::new());
     for statement in statements.iter().filter(|s| !s.meta) {
         let Ok(tokens) = Tokenizer::new(&dialect, &statement.text).tokenize() else {
             continue;
@@ -52,6 +87,7 @@ fn owner_roles(statements: &[RawStatement]) -> BTreeSet<String> {
                 other => Some((other.to_string(), true)),
             })
             .collect();
+        let fold = |(name, quoted): &(String, bool)| if *quoted { name.clone() } else { name.to_lowercase() };
         for (i, (word, quoted)) in words.iter().enumerate() {
             let name = if !quoted && word.eq_ignore_ascii_case("owner") && is_word(words.get(i + 1), "to") {
                 words.get(i + 2)
@@ -60,15 +96,34 @@ fn owner_roles(statements: &[RawStatement]) -> BTreeSet<String> {
             } else {
                 None
             };
-            if let Some((name, quoted)) = name {
-                let name = if *quoted { name.clone() } else { name.to_lowercase() };
-                if !is_reserved(&name) {
-                    names.insert(name);
-                }
+            if let Some(name) = name.map(fold).filter(|n| !is_reserved(n)) {
+                owners.insert(name);
+            }
+        }
+        let list_after = match words.first() {
+            Some(first) if is_word(Some(first), "grant") => "to",
+            Some(first) if is_word(Some(first), "revoke") => "from",
+            _ => continue,
+        };
+        // `GRANT ... TO a, b WITH GRANT OPTION` / `REVOKE ... FROM a, b CASCADE`; the last TO/FROM starts the list.
+        let Some(start) = words.iter().rposition(|w| is_word(Some(w), list_after)) else {
+            continue;
+        };
+        let mut rest = words[start + 1..].iter();
+        while let Some(word) = rest.next() {
+            if is_word(Some(word), "group") {
+                continue;
+            }
+            let name = fold(word);
+            if !is_reserved(&name) && !word.0.starts_with(';') {
+                grantees.insert(name);
+            }
+            if rest.next().is_none_or(|sep| sep.0 != ",") {
+                break;
             }
         }
     }
-    names
+    (owners, grantees)
 }
 
 fn is_word(token: Option<&(String, bool)>, word: &str) -> bool {
@@ -100,8 +155,21 @@ mod tests {
              COMMENT ON TABLE t IS 'owner to nobody';\n\
              ALTER TABLE x OWNER TO pg_database_owner;",
         );
-        let names: Vec<_> = owner_roles(&statements).into_iter().collect();
+        let names: Vec<_> = named_roles(&statements).0.into_iter().collect();
         assert_eq!(names, ["Mixed Case", "app_owner", "finance"]);
+    }
+
+    #[test]
+    fn grantees_are_found_after_to_and_from() {
+        let statements = split(
+            "GRANT SELECT, INSERT ON TABLE public.t TO agent, \"Report Reader\" WITH GRANT OPTION;\n\
+             REVOKE ALL ON SCHEMA public FROM PUBLIC;\n\
+             REVOKE UPDATE ON public.t FROM old_app CASCADE;\n\
+             GRANT USAGE ON SCHEMA s TO GROUP readers;\n\
+             GRANT app TO batch;",
+        );
+        let names: Vec<_> = named_roles(&statements).1.into_iter().collect();
+        assert_eq!(names, ["Report Reader", "agent", "batch", "old_app", "readers"]);
     }
 
     #[test]

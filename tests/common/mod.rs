@@ -211,3 +211,73 @@ pub fn plan_backend_running(sandbox: &Sandbox) -> bool {
             .is_ok_and(|c| String::from_utf8_lossy(&c).contains("pgshadow_plan"))
     })
 }
+
+/// A Postgres server started by hand for a test, standing in for a live source database (never a shadow: the code
+/// under test only reads from it). Stopped and removed on drop.
+pub struct SourceServer {
+    dir: tempfile::TempDir,
+}
+
+impl SourceServer {
+    pub fn start() -> SourceServer {
+        let bin = Path::new("/usr/lib/postgresql/15/bin");
+        let dir = tempfile::Builder::new().prefix("pgshadow-source-").tempdir_in("/tmp").expect("temp dir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let server = SourceServer { dir };
+        let data = server.dir.path().join("data");
+        server.as_server_user(
+            bin.join("initdb"),
+            &["-D", &data.to_string_lossy(), "-U", "postgres", "-A", "trust", "--no-sync"],
+        );
+        let options = format!("-c listen_addresses='' -k {} -c fsync=off", server.dir.path().display());
+        let log = server.dir.path().join("log");
+        server.as_server_user(
+            bin.join("pg_ctl"),
+            &["-D", &data.to_string_lossy(), "-o", &options, "-l", &log.to_string_lossy(), "-w", "start"],
+        );
+        server
+    }
+
+    /// Runs a server program, as the `postgres` OS user when we are root (initdb and postgres refuse root).
+    fn as_server_user(&self, program: PathBuf, args: &[&str]) {
+        let mut cmd = if nix::unistd::geteuid().is_root() {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["-u", "postgres", "--"]).arg(program);
+            cmd
+        } else {
+            Command::new(program)
+        };
+        let out = cmd.args(args).output().expect("run a server program");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A URL for `database` on this server.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgresql://postgres@/{database}?host={}", self.dir.path().display())
+    }
+
+    /// Runs SQL with psql, failing the test on an error.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d", &self.url(database), "-c", sql])
+            .output()
+            .expect("psql");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for SourceServer {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let bin = Path::new("/usr/lib/postgresql/15/bin");
+        let mut cmd = if nix::unistd::geteuid().is_root() {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["-u", "postgres", "--"]).arg(bin.join("pg_ctl"));
+            cmd
+        } else {
+            Command::new(bin.join("pg_ctl"))
+        };
+        let _ = cmd.args(["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"]).output();
+    }
+}

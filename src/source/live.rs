@@ -1,0 +1,108 @@
+//! Cloning a live database (`--from-url`): its schema (and with `--with-data` its rows) is dumped with `pg_dump` into
+//! a custom-format archive in a private temporary directory, which is then restored like any other archive.
+//!
+//! The source is only ever read: `pg_dump` reads inside one read-only snapshot transaction, and its session is also
+//! started with `default_transaction_read_only = on`, so not even a function it calls could write. Nothing else
+//! connects to the source.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use super::{archive, digest_files, Archive, Schema};
+use crate::error::{Error, Result};
+use crate::shadow::PgBinaries;
+
+/// Dumps the database at `url` with the `pg_dump` next to the server binaries in `pg_bin` (found as for the shadow
+/// when `None`), and returns it as a source to load.
+pub fn dump(url: &str, with_data: bool, pg_bin: Option<&Path>) -> Result<Schema> {
+    let shown = redact(url);
+    let fail = |message: String, detail: String| Error::Source { path: shown.clone().into(), message, detail };
+    let binaries = PgBinaries::find(pg_bin)?;
+    let pg_dump = binaries.program("pg_dump");
+    if !pg_dump.is_file() {
+        return Err(fail(
+            format!("cloning a live database needs pg_dump, and {} has none", binaries.dir.display()),
+            String::new(),
+        ));
+    }
+    let dir = tempfile::Builder::new().prefix("pgshadow-source-").tempdir().map_err(|e| Error::io("TMPDIR", e))?;
+    let file = dir.path().join("source.dump");
+    let options = match std::env::var("PGOPTIONS") {
+        Ok(existing) if !existing.trim().is_empty() => format!("{existing} -c default_transaction_read_only=on"),
+        _ => "-c default_transaction_read_only=on".to_owned(),
+    };
+    let mut cmd = Command::new(&pg_dump);
+    cmd.args(["--format=custom", "--no-password", "--file"]).arg(&file).arg("--dbname").arg(url);
+    if !with_data {
+        cmd.arg("--schema-only");
+    }
+    cmd.env("PGOPTIONS", options).env("PGAPPNAME", "pgshadow").stdin(Stdio::null());
+    tracing::info!(source = %shown, with_data, "dumping the live database");
+    let out = cmd.output().map_err(|e| fail(format!("could not run {}: {e}", pg_dump.display()), String::new()))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let message = if stderr.contains("server version mismatch") {
+            format!(
+                "the source runs a newer PostgreSQL than {}; point --pg-bin at binaries of its version",
+                pg_dump.display()
+            )
+        } else {
+            "pg_dump could not dump the source (is the URL right, and may its user read the schema?)".to_owned()
+        };
+        return Err(fail(message, stderr.replace(url, &shown)));
+    }
+    let format = archive::detect(&file)?;
+    let digest = digest_files(&file)?;
+    let archive = Archive { path: file, format, digest, _dump_dir: Some(Arc::new(dir)) };
+    Ok(Schema { file: shown, text: String::new(), archive: Some(archive) })
+}
+
+/// The URL (or `key=value` connection string) with its password replaced by `***`, for reports and messages.
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
+        let authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***@{host}"),
+                None => format!("{userinfo}@{host}"),
+            },
+            None => authority.to_owned(),
+        };
+        let tail = tail.map(|t| format!("/{}", redact_params(t, '&'))).unwrap_or_default();
+        return format!("{scheme}://{authority}{tail}");
+    }
+    redact_params(url, ' ')
+}
+
+/// `password=...` in a query string or connection string.
+fn redact_params(text: &str, separator: char) -> String {
+    text.split(separator)
+        .map(|part| match part.split_once('=') {
+            Some((key, _)) if key.trim_start_matches('?').eq_ignore_ascii_case("password") => {
+                format!("{key}=***")
+            }
+            _ => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(&separator.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_a_report() {
+        assert_eq!(
+            redact("postgresql://app:s3cret@db.example.com:5432/shop"),
+            "postgresql://app:***@db.example.com:5432/shop"
+        );
+        assert_eq!(
+            redact("postgres://app@db/shop?sslmode=require&password=x"),
+            "postgres://app@db/shop?sslmode=require&password=***"
+        );
+        assert_eq!(redact("postgresql:///shop?host=/tmp"), "postgresql:///shop?host=/tmp");
+        assert_eq!(redact("host=db dbname=shop password=x user=app"), "host=db dbname=shop password=*** user=app");
+    }
+}
