@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod progress;
+
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use pgshadow::{DryRunOptions, LocalOptions, Plan, Report, RunOptions, Schema, Verdict};
 
@@ -370,9 +372,12 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     // Whichever finishes first, the others are dropped: a dropped dry-run removes its shadow before we exit.
     tokio::select! {
-        outcome = dry_run(&args) => match outcome {
-            Ok(report) => finish(&args, &report),
-            Err(e) => fail(&e),
+        outcome = dry_run(&args) => {
+            progress::clear();
+            match outcome {
+                Ok(report) => finish(&args, &report),
+                Err(e) => fail(&e),
+            }
         },
         _ = sigterm.recv() => interrupted("SIGTERM", 143),
         _ = sigint.recv() => interrupted("SIGINT", 130),
@@ -455,11 +460,15 @@ fn fail(error: &pgshadow::Error) -> ExitCode {
 }
 
 fn interrupted(signal: &str, code: u8) -> ExitCode {
+    progress::clear();
     eprintln!("pgshadow: interrupted by {signal}; the shadow was removed");
     ExitCode::from(code)
 }
 
 fn init_logging(quiet: bool, verbose: u8) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -468,6 +477,12 @@ fn init_logging(quiet: bool, verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(color).init();
+    let terminal = std::io::stderr().is_terminal();
+    let color = terminal && std::env::var_os("NO_COLOR").is_none();
+    let log = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(color).with_filter(filter);
+    // A spinner only where someone watches, and only when log lines are not already saying the same.
+    let spinner = progress::layer(terminal && !quiet && verbose == 0 && std::env::var_os("RUST_LOG").is_none());
+    let progress_events =
+        tracing_subscriber::filter::Targets::new().with_target("pgshadow::progress", tracing::Level::INFO);
+    tracing_subscriber::registry().with(log).with(spinner.map(|s| s.with_filter(progress_events))).init();
 }

@@ -75,6 +75,7 @@ pub async fn run_plan(
     let mut stopped = false;
     for (i, statement) in plan.statements.iter().enumerate() {
         let mut report = blank_report(i + 1, statement);
+        tracing::info!(target: "pgshadow::progress", "running statement {} of {}", i + 1, plan.statements.len());
         if stopped {
             report.status = Status::NotRun;
         } else {

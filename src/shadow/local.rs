@@ -96,6 +96,8 @@ impl LocalCluster {
             None => None,
         };
         let initdb = slot.as_ref().is_none_or(|s| s.fresh);
+        let what = if initdb { "creating the shadow cluster (initdb)" } else { "starting the cached shadow" };
+        tracing::info!(target: "pgshadow::progress", "{what}");
         let mut cluster = LocalCluster { postmaster: None, slot, reusable: false, dir: Some(dir), binaries };
         let root = cluster.socket_dir().to_path_buf();
         let data = cluster.data_dir();

@@ -34,7 +34,10 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
     let key = template_key(schema);
     let (template, reused) = match slot.template(&key) {
         Some(template) => (template, true),
-        None => (build(shadow, slot, key, schema).await?, false),
+        None => {
+            tracing::info!(target: "pgshadow::progress", "loading the source into the cache (once per source)");
+            (build(shadow, slot, key, schema).await?, false)
+        }
     };
     // The template may have been built from the same source under another file name.
     let file = schema.map_or("", |s| s.file.as_str());
@@ -61,6 +64,7 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
         database.name = template.database;
     } else {
         database.name = shadow.new_database_name();
+        tracing::info!(target: "pgshadow::progress", "cloning the cached template");
         let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
         let sql =
             format!("CREATE DATABASE {} TEMPLATE {} OWNER {PLAN_ROLE}", database.name, quote_ident(&template.database));

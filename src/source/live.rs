@@ -38,7 +38,7 @@ pub fn dump(url: &str, with_data: bool, pg_bin: Option<&Path>) -> Result<Schema>
         cmd.arg("--schema-only");
     }
     cmd.env("PGOPTIONS", options).env("PGAPPNAME", "pgshadow").stdin(Stdio::null());
-    tracing::info!(source = %shown, with_data, "dumping the live database");
+    tracing::info!(target: "pgshadow::progress", "dumping {shown} with pg_dump (read-only)");
     let out = cmd.output().map_err(|e| fail(format!("could not run {}: {e}", pg_dump.display()), String::new()))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -30,6 +30,7 @@ pub(super) async fn load(shadow: &Shadow, name: &str, archive: &Archive, failure
     roles::create_owners(shadow, &split(&schema_sql)).await?;
 
     let jobs = std::thread::available_parallelism().map_or(1, usize::from);
+    tracing::info!(target: "pgshadow::progress", "restoring {} ({} entries) with pg_restore", archive.path.display(), toc.entries.len());
     let (path, format, endpoint, name_owned) =
         (archive.path.clone(), archive.format, shadow.endpoint().clone(), name.to_owned());
     let outcome = blocking(move || {

@@ -15,7 +15,10 @@ pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures:
     let mut settings: Vec<&RawStatement> = Vec::new();
     let mut objects = 0;
     let mut failed_objects = 0;
-    for statement in &statements {
+    for (i, statement) in statements.iter().enumerate() {
+        if i % 100 == 0 {
+            tracing::info!(target: "pgshadow::progress", "loading {}: statement {} of {}", schema.file, i + 1, statements.len());
+        }
         objects += usize::from(!statement.meta);
         match load_statement(&loader, statement).await {
             Some((line, column, sqlstate, message)) => {
