@@ -176,7 +176,7 @@ async fn schema_changes_include_implicit_objects_and_privileges() {
             "ALTER SEQUENCE public.tags_id_seq"
         ]
     );
-    assert_eq!(changes(1), ["GRANT"]);
+    assert_eq!(changes(1), ["GRANT SELECT ON customers TO PUBLIC"]);
 }
 
 #[tokio::test]
@@ -194,4 +194,22 @@ async fn a_delete_without_where_on_an_empty_table_is_still_a_warning() {
     let finding = report.findings.iter().find(|f| f.rule == "delete-without-where").expect("a static finding");
     assert_eq!(finding.severity, pgshadow::report::Severity::Warning);
     assert_eq!(report.verdict, Verdict::Warn);
+}
+
+#[tokio::test]
+async fn privileges_granted_and_revoked_are_named() {
+    let report = common::dry_run(
+        "CREATE TABLE t (a int);",
+        "GRANT SELECT, INSERT ON t TO PUBLIC;\nREVOKE INSERT ON t FROM PUBLIC;",
+    )
+    .await;
+    let change = |i: usize| {
+        report.statements[i]
+            .schema_changes
+            .iter()
+            .map(|c| (c.command.as_str(), c.identity.as_str()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(change(0), [("GRANT", "SELECT, INSERT ON t TO PUBLIC")]);
+    assert_eq!(change(1), [("REVOKE", "INSERT ON t FROM PUBLIC")]);
 }

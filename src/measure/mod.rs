@@ -20,7 +20,7 @@ use tokio_postgres::error::ErrorPosition;
 
 use crate::error::{Error, Result};
 use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
-use crate::report::{StatementError, StatementReport, Status};
+use crate::report::{SchemaChange, StatementError, StatementReport, Status};
 use crate::shadow::{Session, Shadow, ADMIN_ROLE, PLAN_ROLE};
 use crate::source::Database;
 use effects::{Oid, Snapshot};
@@ -36,6 +36,18 @@ pub struct RunOptions {
     /// Run the plan as this role of the source instead (`--role`): with only the privileges the source grants it,
     /// so that "permission denied" on the shadow predicts "permission denied" in production.
     pub role: Option<String>,
+}
+
+/// GRANT and REVOKE reach the event trigger without an object identity: name the change by the statement itself
+/// (`SELECT ON TABLE public.t TO agent`), so the report says which privileges changed.
+fn privileges_named(changes: &mut [SchemaChange], sql: &str) {
+    for change in
+        changes.iter_mut().filter(|c| c.identity.is_empty() && matches!(c.command.as_str(), "GRANT" | "REVOKE"))
+    {
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        let rest = words.get(1..).unwrap_or_default().join(" ");
+        change.identity = rest.trim_end_matches(';').chars().take(200).collect();
+    }
 }
 
 /// The role a plan's connection logs in as under `options`.
@@ -266,6 +278,7 @@ impl<'a> Run<'a> {
         let dropped = self.dropped().await?;
         report.dropped_objects = effects::dropped_objects(&dropped, &changes.dropped_rows, column_values);
         report.schema_changes = self.schema_changes().await?;
+        privileges_named(&mut report.schema_changes, &report.sql);
         report.functions_called = self.functions_called().await?;
         report.rows_destroyed = changes.effects.iter().map(|e| e.deleted + e.truncated).sum::<u64>()
             + report.dropped_objects.iter().filter_map(|o| o.rows).sum::<u64>();
