@@ -103,3 +103,30 @@ async fn a_database_a_plan_committed_into_is_never_dry_run_again() {
     assert!(matches!(again, Err(pgshadow::Error::DatabaseSpoiled(_))), "{again:?}");
     shadow.shutdown().await.expect("shutdown");
 }
+
+#[test]
+fn the_shadows_directory_and_socket_are_private_while_it_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = common::Sandbox::new();
+    let plan = sandbox.input("plan.sql");
+    std::fs::write(&plan, "SELECT pg_sleep(2);").expect("write plan");
+    let child = sandbox
+        .command(&["run", &plan.to_string_lossy(), "--schema", "scenarios/seed-incident/schema.sql", "--no-cache"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let child = common::KillOnDrop(Some(child));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !common::plan_backend_running(&sandbox) {
+        assert!(std::time::Instant::now() < deadline, "the plan never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let dirs: Vec<_> = std::fs::read_dir(sandbox.path()).expect("sandbox").flatten().map(|e| e.path()).collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let mode = std::fs::metadata(&dirs[0]).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the directory holding the server's socket must be private, not {mode:o}");
+    assert!(dirs[0].join(".s.PGSQL.5432").exists(), "the socket is in the private directory");
+    let output = child.wait_with_output();
+    assert_eq!(output.status.code(), Some(0));
+    sandbox.assert_clean();
+}

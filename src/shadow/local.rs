@@ -10,6 +10,7 @@
 //! process dies without unwinding (parent-death signal), so even a `SIGKILL`ed pgshadow leaves no server running.
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -58,6 +59,8 @@ pub(crate) struct LocalCluster {
     slot: Option<Slot>,
     /// Set on the normal end of a run that left the cached cluster as it found it.
     pub(crate) reusable: bool,
+    /// Held for as long as the run lives: a directory whose lock is free belongs to a run that was killed.
+    _alive: nix::fcntl::Flock<std::fs::File>,
     /// The run's private directory: the socket, the server log, and the data directory when not cached.
     dir: Option<tempfile::TempDir>,
     pub(crate) binaries: PgBinaries,
@@ -84,7 +87,9 @@ impl LocalCluster {
         let binaries = PgBinaries::find(opts.pg_bin.as_deref())?;
         let deadline = Instant::now() + opts.startup_timeout;
         let run_as = os_user(opts.os_user.as_deref())?;
+        sweep_killed_runs(&std::env::temp_dir());
         let dir = private_dir(run_as.as_ref())?;
+        let alive = lock_alive(dir.path())?;
         let slot = match &opts.cache {
             Some(cache) => {
                 let slot = Slot::acquire(cache, &binaries.major_version()?, &binaries.dir, run_as.as_ref())?;
@@ -98,7 +103,8 @@ impl LocalCluster {
         let initdb = slot.as_ref().is_none_or(|s| s.fresh);
         let what = if initdb { "creating the shadow cluster (initdb)" } else { "starting the cached shadow" };
         tracing::info!(target: "pgshadow::progress", "{what}");
-        let mut cluster = LocalCluster { postmaster: None, slot, reusable: false, dir: Some(dir), binaries };
+        let mut cluster =
+            LocalCluster { postmaster: None, slot, reusable: false, _alive: alive, dir: Some(dir), binaries };
         let root = cluster.socket_dir().to_path_buf();
         let data = cluster.data_dir();
         if initdb {
@@ -323,10 +329,54 @@ fn as_user(cmd: &mut Command, user: Option<&User>) {
     }
 }
 
+/// The name of the lock file a run holds in its private directory.
+const ALIVE: &str = "pgshadow.alive";
+
+/// Locks the run's directory as in use, for as long as the returned lock lives.
+fn lock_alive(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = dir.join(ALIVE);
+    let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| Error::io(&path, std::io::Error::from(e)))
+}
+
+/// Removes the private directories of runs that were killed (SIGKILL leaves no chance to clean up): directories
+/// named like ours, holding a lock file that nobody holds, untouched for a minute. Their servers are gone already
+/// (parent-death signal). Anything else is left alone.
+fn sweep_killed_runs(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let ours =
+            entry.file_name().to_str().is_some_and(|n| n.starts_with("pgshadow-") && !n.starts_with("pgshadow-test"));
+        let old = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+        if !ours || !old.is_some_and(|age| age > Duration::from_secs(60)) {
+            continue;
+        }
+        let Ok(file) = std::fs::File::options().write(true).open(dir.join(ALIVE)) else {
+            continue;
+        };
+        if let Ok(_lock) = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => tracing::info!(dir = %dir.display(), "removed the directory of a run that was killed"),
+                Err(e) => {
+                    tracing::debug!(dir = %dir.display(), error = %e, "could not remove a killed run's directory")
+                }
+            }
+        }
+    }
+}
+
 /// A fresh private directory (0700) for the cluster, given to `run_as` when set.
 fn private_dir(run_as: Option<&User>) -> Result<tempfile::TempDir> {
     let base = std::env::temp_dir();
-    let dir = tempfile::Builder::new().prefix("pgshadow-").tempdir_in(&base).map_err(|e| Error::io(&base, e))?;
+    let dir = tempfile::Builder::new()
+        .prefix("pgshadow-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(&base)
+        .map_err(|e| Error::io(&base, e))?;
     // The socket path must fit in sockaddr_un (107 bytes on Linux).
     let socket = dir.path().join(format!(".s.PGSQL.{PORT}"));
     if socket.as_os_str().len() > 107 {

@@ -26,7 +26,12 @@ pub fn dump(url: &str, with_data: bool, pg_bin: Option<&Path>) -> Result<Schema>
             String::new(),
         ));
     }
-    let dir = tempfile::Builder::new().prefix("pgshadow-source-").tempdir().map_err(|e| Error::io("TMPDIR", e))?;
+    // Private (0700): the dump may hold the source's data.
+    let dir = tempfile::Builder::new()
+        .prefix("pgshadow-source-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .map_err(|e| Error::io("TMPDIR", e))?;
     let file = dir.path().join("source.dump");
     let options = match std::env::var("PGOPTIONS") {
         Ok(existing) if !existing.trim().is_empty() => format!("{existing} -c default_transaction_read_only=on"),
