@@ -352,7 +352,7 @@ fn sweep_killed_runs(tmp: &Path) {
         let ours =
             entry.file_name().to_str().is_some_and(|n| n.starts_with("pgshadow-") && !n.starts_with("pgshadow-test"));
         let old = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
-        if !ours || !old.is_some_and(|age| age > Duration::from_secs(60)) {
+        if !ours || old.is_none_or(|age| age <= Duration::from_secs(60)) {
             continue;
         }
         let Ok(file) = std::fs::File::options().write(true).open(dir.join(ALIVE)) else {
