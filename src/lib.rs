@@ -123,7 +123,16 @@ pub async fn dry_run_on(
     let statements = measure::run_plan(shadow, &database, plan, &options.run).await;
     source::release(shadow, &database).await?;
     let statements = statements?;
-    let (findings, verdict) = options.policy.evaluate(plan, &statements);
+    // On a sample, limits apply to the estimate for the whole source, not to the sample's counts.
+    let scale = database.sample.as_ref().map_or(1.0, |s| 100.0 / s.percent);
+    let (findings, verdict) = options.policy.evaluate_scaled(plan, &statements, scale);
+    let summary = report::summarize(&statements);
+    let estimate = database.sample.as_ref().map(|_| report::Estimate {
+        scale,
+        rows_updated: scaled(summary.rows_updated, scale),
+        rows_deleted: scaled(summary.rows_deleted, scale),
+        rows_destroyed: scaled(summary.rows_destroyed, scale),
+    });
     Ok(Report {
         format_version: report::FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -151,13 +160,20 @@ pub async fn dry_run_on(
             superuser: options.run.superuser,
             schema: database.schema.clone(),
             fidelity: database.fidelity.clone(),
+            sample: database.sample.clone(),
             cache: shadow.cache_slot().zip(database.template_reused).map(|(slot, reused)| report::CacheInfo {
                 cluster: slot.dir().display().to_string(),
                 template_reused: reused,
             }),
         },
-        summary: report::summarize(&statements),
+        summary,
+        estimate,
         statements,
         findings,
     })
+}
+
+/// `count` scaled from a sample to the whole source.
+fn scaled(count: u64, scale: f64) -> u64 {
+    (count as f64 * scale).round() as u64
 }

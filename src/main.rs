@@ -129,6 +129,12 @@ struct RunArgs {
     #[arg(long, requires = "from_url")]
     with_data: bool,
 
+    /// With --from-url: copy a consistent sample of PERCENT of each table's rows, plus the rows their foreign keys
+    /// need, in one read-only snapshot. The report gives what was measured on the sample and, labelled as an
+    /// estimate, the counts scaled to the whole database; policy row limits apply to the estimate.
+    #[arg(long, value_name = "PERCENT", requires = "from_url", conflicts_with = "with_data", value_parser = percent)]
+    sample: Option<f64>,
+
     /// A pg_dump archive to restore into the shadow first, with its data: custom (-Fc), directory (-Fd) or tar
     /// (-Ft) format, told apart by content (a plain SQL file works too). Restored with the shadow's pg_restore.
     #[arg(long, value_name = "FILE|DIR", conflicts_with = "schema")]
@@ -333,6 +339,14 @@ fn cache(command: &CacheCommand) -> ExitCode {
     }
 }
 
+/// A `--sample` percentage: more than 0, at most 100.
+fn percent(text: &str) -> Result<f64, String> {
+    match text.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(format!("{text} is not a percentage between 0 (excluded) and 100")),
+    }
+}
+
 fn human_size(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)),
@@ -390,9 +404,10 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
     let schema = match (args.schema.as_ref().or(args.snapshot.as_ref()), &args.from_url) {
         (Some(path), _) => Some(Schema::read(&path.to_string_lossy())?),
         (None, Some(url)) => {
-            let (url, with_data, pg_bin) = (url.clone(), args.with_data, args.pg_bin.clone());
-            let dump =
-                tokio::task::spawn_blocking(move || pgshadow::source::live::dump(&url, with_data, pg_bin.as_deref()));
+            let (url, with_data, sample, pg_bin) = (url.clone(), args.with_data, args.sample, args.pg_bin.clone());
+            let dump = tokio::task::spawn_blocking(move || {
+                pgshadow::source::live::dump_sampled(&url, with_data, sample, pg_bin.as_deref())
+            });
             Some(dump.await.map_err(|e| pgshadow::Error::io("<pg_dump task>", std::io::Error::other(e)))??)
         }
         (None, None) => None,

@@ -122,3 +122,49 @@ fn a_password_in_the_source_url_never_reaches_the_output() {
     assert!(stderr.contains("app:***@") && !stderr.contains("hunter2"), "{stderr}");
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_sample_keeps_every_foreign_key_and_scales_its_counts_to_an_estimate() {
+    let source = common::SourceServer::start();
+    source.psql("postgres", "CREATE DATABASE shop");
+    source.psql(
+        "shop",
+        "CREATE TABLE customers (id serial PRIMARY KEY, email text NOT NULL);
+         CREATE TABLE orders (id serial PRIMARY KEY, customer_id int NOT NULL REFERENCES customers ON DELETE CASCADE);
+         CREATE TABLE lines (id serial PRIMARY KEY, order_id int NOT NULL REFERENCES orders ON DELETE CASCADE, qty int);
+         INSERT INTO customers (email) SELECT 'c' || g FROM generate_series(1, 400) g;
+         INSERT INTO orders (customer_id) SELECT 1 + g % 400 FROM generate_series(1, 2000) g;
+         INSERT INTO lines (order_id, qty) SELECT 1 + g % 2000, g % 4 FROM generate_series(1, 8000) g;",
+    );
+    let sandbox = Sandbox::new();
+    // Fails if any sampled row lacks the row its foreign key references; the INSERT needs the sequences set.
+    let plan = write(
+        &sandbox,
+        "plan.sql",
+        "DO $$ BEGIN IF EXISTS (SELECT FROM lines l WHERE NOT EXISTS (SELECT FROM orders o WHERE o.id = l.order_id)) \
+         OR EXISTS (SELECT FROM orders o WHERE NOT EXISTS (SELECT FROM customers c WHERE c.id = o.customer_id)) \
+         THEN RAISE EXCEPTION 'dangling'; END IF; END $$;\n\
+         INSERT INTO customers (email) VALUES ('new');\n\
+         DELETE FROM lines WHERE qty = 0;",
+    );
+    // The estimate (about 2000 lines) is over the limit even though the sample's count is not.
+    let policy = write(&sandbox, "policy.toml", "[limits]\nmax-rows-deleted = 1500\n");
+    let url = source.url("shop");
+    let output =
+        sandbox.run(&["run", &plan, "--from-url", &url, "--sample", "25", "--policy", &policy, "--format", "json"]);
+    let report = json_of(&output);
+    for (i, statement) in report["statements"].as_array().expect("statements").iter().enumerate() {
+        assert_eq!(statement["status"], "ok", "statement {}: {statement}", i + 1);
+    }
+    assert_eq!(report["shadow"]["sample"]["percent"], 25.0);
+    let measured = report["summary"]["rows_deleted"].as_u64().expect("measured");
+    assert!((300..=700).contains(&measured), "a 25% sample of 2000 rows: {measured}");
+    assert_eq!(report["estimate"]["scale"], 4.0);
+    assert_eq!(report["estimate"]["rows_deleted"], measured * 4);
+    let finding = &report["findings"][0];
+    assert_eq!(finding["rule"], "max-rows-deleted", "{report}");
+    assert_eq!(finding["measured"], measured * 4);
+    assert!(finding["message"].as_str().is_some_and(|m| m.contains("estimated")), "{finding}");
+    assert_eq!(output.status.code(), Some(1));
+    sandbox.assert_clean();
+}

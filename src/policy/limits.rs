@@ -28,9 +28,12 @@ pub(crate) struct Limits {
 type Measure<'a> = Box<dyn Fn(&StatementReport) -> u64 + 'a>;
 
 /// One finding per limit exceeded, pointing at the statement where the running total crossed it.
-pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Finding> {
+pub(super) fn check(limits: &Limits, statements: &[StatementReport], scale: f64) -> Vec<Finding> {
     let mut findings = Vec::new();
     let t = &limits.total;
+    // Row counts measured on a sample are scaled to the whole source; object counts are not.
+    let rows = Scale(scale);
+    let objects = Scale(1.0);
     let totals: [(&str, &str, Option<u64>, Measure); 5] = [
         ("max-rows-deleted", "rows deleted", t.max_rows_deleted, Box::new(|s| sum(s, |e| e.deleted))),
         ("max-rows-updated", "rows updated", t.max_rows_updated, Box::new(|s| sum(s, |e| e.updated))),
@@ -49,7 +52,8 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Find
         ),
     ];
     for (rule, what, limit, measure) in &totals {
-        findings.extend(crossing(statements, rule, what, "", *limit, measure));
+        let scale = if *rule == "max-objects-dropped" { objects } else { rows };
+        findings.extend(crossing(statements, rule, what, "", *limit, measure, scale));
     }
     for (glob, t) in &limits.tables {
         for table in tables_touched(statements).into_iter().filter(|name| glob.matches(name)) {
@@ -73,22 +77,26 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Find
                 ("max-rows-destroyed", "rows destroyed", t.max_rows_destroyed, destroyed),
             ];
             for (rule, what, limit, measure) in &per_table {
-                findings.extend(crossing(statements, rule, what, &format!(" in {table}"), *limit, measure));
+                findings.extend(crossing(statements, rule, what, &format!(" in {table}"), *limit, measure, rows));
             }
         }
     }
     for s in statements.iter().filter(|s| s.status == Status::Ok && !s.rolled_back) {
         if let Some(limit) = limits.max_rows_rewritten {
-            for r in s.rewritten_tables.iter().filter(|r| r.rows > limit) {
-                let message = format!("rewrites {} with {} rows, over the limit of {limit}", r.table, r.rows);
-                findings.push(finding("max-rows-rewritten", s.index, message, r.rows, limit));
+            for r in s.rewritten_tables.iter().filter(|r| rows.of(r.rows) > limit) {
+                let message =
+                    format!("rewrites {} with {} rows, over the limit of {limit}", r.table, rows.describe(r.rows));
+                findings.push(finding("max-rows-rewritten", s.index, message, rows.of(r.rows), limit));
             }
         }
         if let Some(limit) = limits.max_rows_locked_exclusive {
-            for l in s.locks.iter().filter(|l| l.mode == "AccessExclusiveLock" && l.rows > limit) {
-                let message =
-                    format!("locks {} ({} rows) ACCESS EXCLUSIVE, over the limit of {limit}", l.table, l.rows);
-                findings.push(finding("max-rows-locked-exclusive", s.index, message, l.rows, limit));
+            for l in s.locks.iter().filter(|l| l.mode == "AccessExclusiveLock" && rows.of(l.rows) > limit) {
+                let message = format!(
+                    "locks {} ({} rows) ACCESS EXCLUSIVE, over the limit of {limit}",
+                    l.table,
+                    rows.describe(l.rows)
+                );
+                findings.push(finding("max-rows-locked-exclusive", s.index, message, rows.of(l.rows), limit));
             }
         }
     }
@@ -103,19 +111,38 @@ fn crossing(
     scope: &str,
     limit: Option<u64>,
     measure: &Measure,
+    scale: Scale,
 ) -> Option<Finding> {
     let limit = limit?;
     let mut total = 0;
     let mut crossed_at = None;
     for s in statements.iter().filter(|s| s.status == Status::Ok && !s.rolled_back) {
         total += measure(s);
-        if total > limit && crossed_at.is_none() {
+        if scale.of(total) > limit && crossed_at.is_none() {
             crossed_at = Some(s.index);
         }
     }
     let at = crossed_at?;
-    let message = format!("{total} {what}{scope} over the plan, over the limit of {limit}");
-    Some(finding(rule, at, message, total, limit))
+    let message = format!("{} {what}{scope} over the plan, over the limit of {limit}", scale.describe(total));
+    Some(finding(rule, at, message, scale.of(total), limit))
+}
+
+/// How measured row counts relate to the source: 1 for a whole source, 100 / percent for a sample.
+#[derive(Clone, Copy)]
+struct Scale(f64);
+
+impl Scale {
+    fn of(self, measured: u64) -> u64 {
+        (measured as f64 * self.0).round() as u64
+    }
+
+    /// `1200` for a whole source; `about 24000 (estimated from 1200 measured on a sample)` for a sample.
+    fn describe(self, measured: u64) -> String {
+        if self.0 == 1.0 {
+            return measured.to_string();
+        }
+        format!("about {} (estimated from {measured} measured on a sample)", self.of(measured))
+    }
 }
 
 fn finding(rule: &str, statement: usize, message: String, measured: u64, limit: u64) -> Finding {

@@ -91,6 +91,12 @@ impl Policy {
 
     /// Checks the measured statements; returns every finding and the verdict.
     pub fn evaluate(&self, plan: &Plan, statements: &[StatementReport]) -> (Vec<Finding>, Verdict) {
+        self.evaluate_scaled(plan, statements, 1.0)
+    }
+
+    /// [`Policy::evaluate`] for a plan measured on a sample of the source's rows: row limits apply to the measured
+    /// counts times `scale` (100 / the sample's percent), the estimate for the whole source.
+    pub fn evaluate_scaled(&self, plan: &Plan, statements: &[StatementReport], scale: f64) -> (Vec<Finding>, Verdict) {
         let mut findings = Vec::new();
         for (report, statement) in statements.iter().zip(&plan.statements).filter(|(r, _)| !r.rolled_back) {
             for (rule, action) in &self.actions {
@@ -120,7 +126,7 @@ impl Policy {
             findings.extend(protect::protected(&self.protect, report));
             findings.extend(protect::statement_kind(&self.deny_kinds, self.allow_kinds.as_deref(), report));
         }
-        findings.extend(limits::check(&self.limits, statements));
+        findings.extend(limits::check(&self.limits, statements, scale));
         findings.sort_by_key(|f| f.statement);
         let verdict = match findings.iter().map(|f| f.severity).max() {
             Some(Severity::Error) => Verdict::Fail,

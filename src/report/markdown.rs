@@ -28,6 +28,13 @@ pub fn render_markdown(report: &Report) -> String {
     );
     let _ = writeln!(out, "| rows truncated | {} |", s.rows_truncated);
     let _ = writeln!(out, "| **rows destroyed** | **{}** |", s.rows_destroyed);
+    if let (Some(e), Some(sample)) = (&report.estimate, &report.shadow.sample) {
+        let _ = writeln!(
+            out,
+            "| **estimated for the whole source** ({}% sample, ×{:.1}) | ~{} deleted, ~{} updated, ~{} destroyed |",
+            sample.percent, e.scale, e.rows_deleted, e.rows_updated, e.rows_destroyed
+        );
+    }
     let _ = writeln!(out, "| objects dropped | {} ({} tables) |", s.objects_dropped, s.tables_dropped);
     let _ = writeln!(out, "| tables rewritten | {} |", s.tables_rewritten);
     if let Some(lock) = &s.longest_exclusive_lock {

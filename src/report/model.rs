@@ -38,6 +38,9 @@ pub struct Report {
     pub statements: Vec<StatementReport>,
     /// Totals over all statements.
     pub summary: Summary,
+    /// When the shadow holds a sample of the source's rows: the row totals scaled to the whole source. Estimates,
+    /// labelled as such; `summary` keeps what was measured. `null` otherwise.
+    pub estimate: Option<Estimate>,
     /// Why the verdict is what it is; empty when nothing was found.
     pub findings: Vec<Finding>,
 }
@@ -125,6 +128,31 @@ pub struct ShadowInfo {
     pub fidelity: Fidelity,
     /// The shadow cache, when the run used one (`null` otherwise).
     pub cache: Option<CacheInfo>,
+    /// The sample of a live database's rows the shadow holds (`--sample`), `null` for a whole source.
+    pub sample: Option<SampleInfo>,
+}
+
+/// A sample of the source's rows (`--sample`): row counts measured on it are scaled to the estimate in `estimate`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SampleInfo {
+    /// The share of each table's rows sampled, in percent (the rows their foreign keys need come on top).
+    pub percent: f64,
+    /// Rows copied into the shadow, sampled and referenced.
+    pub rows_copied: u64,
+}
+
+/// Row counts scaled from a sample to the whole source: estimates, not measurements. Inserts are not scaled: their
+/// count usually comes from the plan's own rows.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Estimate {
+    /// The factor the measured counts were multiplied by (100 / percent).
+    pub scale: f64,
+    /// Estimated rows updated.
+    pub rows_updated: u64,
+    /// Estimated rows deleted.
+    pub rows_deleted: u64,
+    /// Estimated rows destroyed.
+    pub rows_destroyed: u64,
 }
 
 /// How a run used the shadow cache.

@@ -37,6 +37,14 @@ pub fn render_table(report: &Report) -> String {
         s.rows_inserted, s.rows_updated, s.rows_deleted, s.rows_truncated, s.rows_destroyed, s.objects_dropped,
         s.tables_dropped
     );
+    if let (Some(e), Some(sample)) = (&report.estimate, &shadow.sample) {
+        let _ = writeln!(
+            out,
+            "Estimated for the whole source (measured on a {}% sample, scaled x{:.1}): ~{} updated, ~{} deleted; \
+             ~{} rows destroyed",
+            sample.percent, e.scale, e.rows_updated, e.rows_deleted, e.rows_destroyed
+        );
+    }
     if let Some(lock) = &s.longest_exclusive_lock {
         let _ = writeln!(
             out,

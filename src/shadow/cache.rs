@@ -27,7 +27,7 @@ use nix::unistd::User;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::report::{Fidelity, SchemaInfo};
+use crate::report::{Fidelity, SampleInfo, SchemaInfo};
 
 /// How many clusters per server binaries may exist side by side (one per concurrent run).
 const SLOTS: usize = 4;
@@ -239,6 +239,9 @@ pub(crate) struct Template {
     pub(crate) schema: Option<SchemaInfo>,
     /// What did not load.
     pub(crate) fidelity: Fidelity,
+    /// The sample of rows copied in, if any.
+    #[serde(default)]
+    pub(crate) sample: Option<SampleInfo>,
     /// `pg_database_size` of the template.
     pub(crate) size_bytes: u64,
 }

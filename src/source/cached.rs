@@ -51,6 +51,7 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
         spoiled: Default::default(),
         schema: info,
         fidelity,
+        sample: template.sample,
         template_reused: Some(reused),
         in_place: None,
     };
@@ -89,6 +90,7 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
         source: schema.map_or_else(String::new, |s| s.file.clone()),
         schema: loaded.schema,
         fidelity: loaded.fidelity,
+        sample: loaded.sample,
         size_bytes: u64::try_from(size).unwrap_or(0),
     };
     slot.record(&template)?;
@@ -104,7 +106,8 @@ fn template_key(schema: Option<&Schema>) -> String {
         Some(schema) => schema.text.as_str(),
         None => "",
     };
-    for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, content] {
+    let sample = schema.and_then(|s| s.sample.as_ref()).map_or(String::new(), |s| format!("sample {}%", s.percent));
+    for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, content, &sample] {
         bytes.extend_from_slice(part.as_bytes());
         bytes.push(0);
     }

@@ -16,6 +16,12 @@ use crate::shadow::PgBinaries;
 /// Dumps the database at `url` with the `pg_dump` next to the server binaries in `pg_bin` (found as for the shadow
 /// when `None`), and returns it as a source to load.
 pub fn dump(url: &str, with_data: bool, pg_bin: Option<&Path>) -> Result<Schema> {
+    dump_sampled(url, with_data, None, pg_bin)
+}
+
+/// [`dump`], and with `sample` (a percentage) a consistent sample of the rows is copied in after the schema
+/// ([`super::sample`]).
+pub fn dump_sampled(url: &str, with_data: bool, sample: Option<f64>, pg_bin: Option<&Path>) -> Result<Schema> {
     let shown = redact(url);
     let fail = |message: String, detail: String| Error::Source { path: shown.clone().into(), message, detail };
     let binaries = PgBinaries::find(pg_bin)?;
@@ -60,7 +66,8 @@ pub fn dump(url: &str, with_data: bool, pg_bin: Option<&Path>) -> Result<Schema>
     let format = archive::detect(&file)?;
     let digest = digest_files(&file)?;
     let archive = Archive { path: file, format, digest, _dump_dir: Some(Arc::new(dir)) };
-    Ok(Schema { file: shown, text: String::new(), archive: Some(archive) })
+    let sample = sample.map(|percent| super::sample::Sample { url: url.to_owned(), percent });
+    Ok(Schema { file: shown, text: String::new(), archive: Some(archive), sample })
 }
 
 /// The URL (or `key=value` connection string) with its password replaced by `***`, for reports and messages.

@@ -12,6 +12,7 @@ mod extensions;
 pub mod live;
 mod restore;
 mod roles;
+pub mod sample;
 mod sql;
 
 pub(crate) use roles::{prepare_plan_role, quote_ident};
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::measure;
-use crate::report::{Fidelity, FidelityWarning, MissingExtension, SchemaInfo};
+use crate::report::{Fidelity, FidelityWarning, MissingExtension, SampleInfo, SchemaInfo};
 use crate::shadow::{Shadow, ADMIN_ROLE, LOADER_ROLE, PLAN_ROLE};
 
 /// A source to load: SQL text, or a `pg_dump` archive, and the name to report it under.
@@ -32,6 +33,8 @@ pub struct Schema {
     pub text: String,
     /// Set when the source is a `pg_dump` archive rather than SQL text: it is restored with `pg_restore`.
     pub archive: Option<Archive>,
+    /// Set when a sample of a live database's rows is copied in after the schema (`--sample`).
+    pub sample: Option<sample::Sample>,
 }
 
 /// A `pg_dump` archive to restore.
@@ -51,7 +54,7 @@ pub struct Archive {
 impl Schema {
     /// A SQL source held in memory, reported as `file`.
     pub fn sql(file: impl Into<String>, text: impl Into<String>) -> Schema {
-        Schema { file: file.into(), text: text.into(), archive: None }
+        Schema { file: file.into(), text: text.into(), archive: None, sample: None }
     }
 
     /// Reads a source: SQL text, or a `pg_dump` archive (custom, directory or tar format), told apart by content.
@@ -59,11 +62,11 @@ impl Schema {
         let format = archive::detect(Path::new(path))?;
         if format == archive::SourceFormat::Plain {
             let text = std::fs::read_to_string(Path::new(path)).map_err(|e| Error::io(path, e))?;
-            return Ok(Schema { file: path.to_owned(), text, archive: None });
+            return Ok(Schema { file: path.to_owned(), text, archive: None, sample: None });
         }
         let digest = digest_files(Path::new(path))?;
         let archive = Archive { path: PathBuf::from(path), format, digest, _dump_dir: None };
-        Ok(Schema { file: path.to_owned(), text: String::new(), archive: Some(archive) })
+        Ok(Schema { file: path.to_owned(), text: String::new(), archive: Some(archive), sample: None })
     }
 }
 
@@ -106,6 +109,8 @@ pub struct Database {
     pub schema: Option<SchemaInfo>,
     /// What did not load.
     pub fidelity: Fidelity,
+    /// The sample of the source's rows copied in, if any (`--sample`).
+    pub sample: Option<SampleInfo>,
     /// On a cached shadow: whether the source's template database was already there (`Some(true)`), or was built by
     /// this load (`Some(false)`).
     pub template_reused: Option<bool>,
@@ -141,6 +146,7 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
 
     let mut fidelity = Fidelity::default();
     let mut info = None;
+    let mut sampled = None;
     if let Some(schema) = schema {
         let mut failures = Failures::new(&schema.file, shadow.server_version());
         let loaded = match &schema.archive {
@@ -148,6 +154,10 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
             None => sql::load(shadow, &name, schema, &mut failures).await?,
         };
         fidelity = failures.into_fidelity(loaded);
+        if let Some(sample) = &schema.sample {
+            let rows = sample::copy(shadow, &name, sample).await?;
+            sampled = Some(SampleInfo { percent: sample.percent, rows_copied: rows });
+        }
         tracing::info!(
             file = %schema.file,
             objects = fidelity.objects_in_source,
@@ -165,7 +175,15 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
     let handover = format!("REASSIGN OWNED BY {LOADER_ROLE} TO {PLAN_ROLE}");
     admin.client().batch_execute(&handover).await.map_err(|e| Error::pg("handing the schema to the plan role", e))?;
     measure::install(&admin).await?;
-    Ok(Database { name, spoiled: Default::default(), schema: info, fidelity, template_reused: None, in_place: None })
+    Ok(Database {
+        name,
+        spoiled: Default::default(),
+        schema: info,
+        fidelity,
+        sample: sampled,
+        template_reused: None,
+        in_place: None,
+    })
 }
 
 /// What a loader reports besides its failures.

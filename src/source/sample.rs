@@ -1,0 +1,290 @@
+//! A consistent sample of a live database's rows (`--from-url URL --sample PERCENT`), for sources too big to copy:
+//! each table's rows are sampled (`TABLESAMPLE BERNOULLI`), then the rows they reference are fetched until every
+//! foreign key holds (the foreign-key closure), all in one read-only snapshot of the source. Sequences are set to
+//! the source's values. The report then gives both what was measured on the sample and the estimate scaled to the
+//! whole database.
+//!
+//! The source connection is pgshadow's own (tokio-postgres, without TLS): it honours the URL and `PGHOST`,
+//! `PGPORT`, `PGUSER`, `PGPASSWORD` and `PGDATABASE`, but not `~/.pgpass` or `sslmode=require`.
+
+use std::str::FromStr;
+
+use futures_util::{pin_mut, SinkExt, TryStreamExt};
+use tokio_postgres::{Client, NoTls};
+
+use super::quote_ident;
+use crate::error::{Error, Result};
+use crate::shadow::{Session, Shadow, LOADER_ROLE};
+
+/// Where to sample from, and how much.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// The source's URL (or `key=value` connection string).
+    pub url: String,
+    /// The share of each table's rows to sample, in percent (0 < percent <= 100).
+    pub percent: f64,
+}
+
+/// Keys fetched per query while closing the foreign keys.
+const BATCH: usize = 500;
+
+/// Copies a sample of the source's rows into the shadow database `database` (which holds the source's schema).
+/// Returns the rows copied.
+pub(super) async fn copy(shadow: &Shadow, database: &str, sample: &Sample) -> Result<u64> {
+    let source = connect(sample).await?;
+    let fail = |doing: &str, e: tokio_postgres::Error| Error::Source {
+        path: super::live::redact(&sample.url).into(),
+        message: format!("{doing}: {}", e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned())),
+        detail: String::new(),
+    };
+    source
+        .batch_execute("SET default_transaction_read_only = on; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
+        .map_err(|e| fail("starting a read-only snapshot of the source", e))?;
+    let loader = shadow.connect(LOADER_ROLE, database).await?;
+    // Rows arrive parents-after-children: foreign-key (and user) triggers wait, as with pg_restore --disable-triggers.
+    loader
+        .client()
+        .batch_execute("SET session_replication_role = replica")
+        .await
+        .map_err(|e| Error::pg("preparing the sample load", e))?;
+
+    let mut copied = 0;
+    for (table, columns) in tables(&loader).await? {
+        tracing::info!(target: "pgshadow::progress", "sampling {table}");
+        let query = format!("SELECT {columns} FROM ONLY {table} TABLESAMPLE BERNOULLI ({})", sample.percent);
+        copied += transfer(&source, &loader, &query, &table, &columns)
+            .await
+            .map_err(|e| fail(&format!("sampling {table}"), e))?;
+    }
+    // Close the foreign keys: fetch the referenced rows the sample lacks, until none is missing.
+    let keys = foreign_keys(&loader).await?;
+    loop {
+        let mut added = 0;
+        for key in &keys {
+            added += close(&source, &loader, key)
+                .await
+                .map_err(|e| fail(&format!("fetching rows {} references", key.child), e))?;
+        }
+        copied += added;
+        if added == 0 {
+            break;
+        }
+    }
+    set_sequences(&source, &loader).await.map_err(|e| fail("reading the source's sequences", e))?;
+    source.batch_execute("COMMIT").await.map_err(|e| fail("ending the snapshot", e))?;
+    tracing::info!(rows = copied, percent = sample.percent, "sample copied");
+    Ok(copied)
+}
+
+/// Connects to the source: the URL, with the libpq environment variables for what it leaves out.
+async fn connect(sample: &Sample) -> Result<Client> {
+    let shown = super::live::redact(&sample.url);
+    let fail = |message: String| Error::Source { path: shown.clone().into(), message, detail: String::new() };
+    let mut config =
+        tokio_postgres::Config::from_str(&sample.url).map_err(|e| fail(format!("not a connection URL: {e}")))?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if config.get_hosts().is_empty() {
+        match env("PGHOST") {
+            Some(host) if host.starts_with('/') => config.host_path(host),
+            Some(host) => config.host(host),
+            None => config.host_path("/var/run/postgresql"),
+        };
+    }
+    if config.get_ports().is_empty() {
+        config.port(env("PGPORT").and_then(|p| p.parse().ok()).unwrap_or(5432));
+    }
+    if config.get_user().is_none() {
+        if let Some(user) = env("PGUSER").or_else(|| env("USER")) {
+            config.user(user);
+        }
+    }
+    if config.get_password().is_none() {
+        if let Some(password) = env("PGPASSWORD") {
+            config.password(password);
+        }
+    }
+    if config.get_dbname().is_none() {
+        if let Some(db) = env("PGDATABASE") {
+            config.dbname(db);
+        }
+    }
+    config.application_name("pgshadow").options("-c default_transaction_read_only=on");
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+        fail(format!("could not connect to the source to sample it: {e} (--sample connects without TLS)"))
+    })?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "source connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// Every table that holds rows (partitions, not their parents), with its columns that take values (not generated).
+async fn tables(loader: &Session) -> Result<Vec<(String, String)>> {
+    let rows = loader
+        .client()
+        .query(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), \
+                    pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) \
+             FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+                  AND a.attgenerated = '' \
+             WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshadow_internal') \
+               AND n.nspname NOT LIKE 'pg\\_%' \
+             GROUP BY n.nspname, c.relname ORDER BY 1",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::pg("listing the tables to sample", e))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Streams the rows of `query` on the source into `table` of the shadow; returns how many.
+async fn transfer(
+    source: &Client,
+    loader: &Session,
+    query: &str,
+    table: &str,
+    columns: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    source.batch_execute("SAVEPOINT pgshadow_sample").await?;
+    let rows = source.copy_out(&format!("COPY ({query}) TO STDOUT")).await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            source.batch_execute("ROLLBACK TO SAVEPOINT pgshadow_sample").await?;
+            return Err(e);
+        }
+    };
+    pin_mut!(rows);
+    let sink = loader.client().copy_in::<_, bytes::Bytes>(&format!("COPY {table} ({columns}) FROM STDIN")).await?;
+    pin_mut!(sink);
+    while let Some(chunk) = rows.try_next().await? {
+        sink.send(chunk).await?;
+    }
+    sink.finish().await
+}
+
+/// A foreign key of the shadow: the referencing table and columns, the referenced table, columns and their types.
+struct ForeignKey {
+    child: String,
+    child_columns: Vec<String>,
+    parent: String,
+    parent_columns: Vec<String>,
+    parent_types: Vec<String>,
+    parent_all_columns: String,
+}
+
+async fn foreign_keys(loader: &Session) -> Result<Vec<ForeignKey>> {
+    let rows = loader
+        .client()
+        .query(
+            "SELECT pg_catalog.format('%I.%I', cn.nspname, c.relname), \
+                    ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY u(n, i) \
+                          JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i), \
+                    pg_catalog.format('%I.%I', pn.nspname, p.relname), \
+                    ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY u(n, i) \
+                          JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i), \
+                    ARRAY(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) \
+                          FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY u(n, i) \
+                          JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i), \
+                    (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) \
+                     FROM pg_catalog.pg_attribute a WHERE a.attrelid = k.confrelid AND a.attnum > 0 \
+                       AND NOT a.attisdropped AND a.attgenerated = '') \
+             FROM pg_catalog.pg_constraint k \
+             JOIN pg_catalog.pg_class c ON c.oid = k.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace \
+             JOIN pg_catalog.pg_class p ON p.oid = k.confrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace \
+             WHERE k.contype = 'f' AND k.conparentid = 0 AND cn.nspname <> 'pgshadow_internal'",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::pg("listing the foreign keys", e))?;
+    Ok(rows
+        .iter()
+        .map(|r| ForeignKey {
+            child: r.get(0),
+            child_columns: r.get(1),
+            parent: r.get(2),
+            parent_columns: r.get(3),
+            parent_types: r.get(4),
+            parent_all_columns: r.get(5),
+        })
+        .collect())
+}
+
+/// Fetches the rows of `key.parent` that sampled rows of `key.child` reference but the shadow lacks; returns how many.
+async fn close(source: &Client, loader: &Session, key: &ForeignKey) -> Result<u64, tokio_postgres::Error> {
+    let child: Vec<String> = key.child_columns.iter().map(|c| format!("c.{}", quote_ident(c))).collect();
+    let matches: Vec<String> = key
+        .child_columns
+        .iter()
+        .zip(&key.parent_columns)
+        .map(|(c, p)| format!("p.{} = c.{}", quote_ident(p), quote_ident(c)))
+        .collect();
+    let missing_sql = format!(
+        "SELECT DISTINCT {} FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+        child.iter().map(|c| format!("{c}::pg_catalog.text")).collect::<Vec<_>>().join(", "),
+        key.child,
+        child.iter().map(|c| format!("{c} IS NOT NULL")).collect::<Vec<_>>().join(" AND "),
+        key.parent,
+        matches.join(" AND "),
+    );
+    let missing = loader.client().query(missing_sql.as_str(), &[]).await?;
+    let mut added = 0;
+    for batch in missing.chunks(BATCH) {
+        let arrays: Vec<String> = (0..key.parent_columns.len())
+            .map(|i| {
+                let values: Vec<String> = batch.iter().map(|row| literal(&row.get::<_, String>(i))).collect();
+                format!("ARRAY[{}]::pg_catalog.text[]", values.join(", "))
+            })
+            .collect();
+        let names: Vec<String> = (0..key.parent_columns.len()).map(|i| format!("k{i}")).collect();
+        let on: Vec<String> = key
+            .parent_columns
+            .iter()
+            .zip(&key.parent_types)
+            .zip(&names)
+            .map(|((column, ty), k)| format!("p.{} = k.{k}::{ty}", quote_ident(column)))
+            .collect();
+        let columns = &key.parent_all_columns;
+        let selected: Vec<String> = columns.split(", ").map(|c| format!("p.{c}")).collect();
+        let query = format!(
+            "SELECT {} FROM {} p JOIN pg_catalog.unnest({}) AS k({}) ON {}",
+            selected.join(", "),
+            key.parent,
+            arrays.join(", "),
+            names.join(", "),
+            on.join(" AND ")
+        );
+        added += transfer(source, loader, &query, &key.parent, columns).await?;
+    }
+    Ok(added)
+}
+
+/// Sets every sequence of the shadow to the source's value, so that inserts do not collide with sampled rows.
+async fn set_sequences(source: &Client, loader: &Session) -> Result<(), tokio_postgres::Error> {
+    let rows = source
+        .query(
+            "SELECT pg_catalog.format('%I.%I', schemaname, sequencename), last_value FROM pg_catalog.pg_sequences \
+             WHERE last_value IS NOT NULL",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let (name, value): (String, i64) = (row.get(0), row.get(1));
+        let set = "SELECT pg_catalog.setval($1::pg_catalog.text::pg_catalog.regclass, $2)";
+        if let Err(e) = loader.client().execute(set, &[&name, &value]).await {
+            // A sequence the shadow lacks (it failed to load) is reported with the fidelity warnings already.
+            tracing::debug!(sequence = %name, error = %e, "could not set a sequence of the sample");
+        }
+    }
+    Ok(())
+}
+
+/// A SQL string literal.
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
