@@ -272,13 +272,13 @@ impl Failures {
                 objects_lost: self.warnings.iter().filter(|w| w.extension.as_ref() == Some(name)).count(),
             })
             .collect();
-        let version_warning = loaded.source_version.as_deref().and_then(major_version).and_then(|source| {
-            (source != self.shadow_major).then(|| {
+        let version_warning = loaded.source_version.as_deref().and_then(major_label).and_then(|source| {
+            let shadow = self.shadow_major.to_string();
+            (source != shadow).then(|| {
                 format!(
-                    "the source ran PostgreSQL {source} and the shadow runs {}: syntax, lock levels and rewrites can \
-                     differ between major versions; point --pg-bin at PostgreSQL {source} binaries for a faithful \
-                     shadow",
-                    self.shadow_major
+                    "the source ran PostgreSQL {source} and the shadow runs {shadow}: syntax, lock levels and \
+                     rewrites can differ between major versions; point --pg-bin at PostgreSQL {source} binaries for \
+                     a faithful shadow"
                 )
             })
         });
@@ -327,6 +327,16 @@ fn unqualified(name: &str) -> String {
 /// The major version in a version string (`16.4 (Ubuntu 16.4-1)` -> 16, `9.6.24` -> 9).
 fn major_version(version: &str) -> Option<u32> {
     version.trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// The major version as people name it: `16` for 16.4, `9.5` for 9.5.4 (before 10 the first two numbers).
+fn major_label(version: &str) -> Option<String> {
+    let mut parts = version.trim_start().split(|c: char| !c.is_ascii_digit());
+    let first = parts.next()?;
+    match first.parse::<u32>().ok()? {
+        0..=9 => Some(format!("{first}.{}", parts.next()?)),
+        _ => Some(first.to_owned()),
+    }
 }
 
 /// The first line of a statement, cut to a readable length.
@@ -382,6 +392,8 @@ mod tests {
         assert_eq!(fidelity.missing_extensions[0].objects_lost, 3);
         assert_eq!(fidelity.missing_extensions[0].package.as_deref(), Some("postgresql-15-postgis-3"));
         assert_eq!(fidelity.objects_reproduced, 6);
-        assert!(fidelity.version_warning.is_some_and(|w| w.contains("PostgreSQL 16")));
+        assert!(fidelity.version_warning.is_some_and(|w| w.contains("PostgreSQL 16 and the shadow runs 15")));
+        assert_eq!(major_label("9.5.4").as_deref(), Some("9.5"));
+        assert_eq!(major_label("16.4 (Ubuntu 16.4-1)").as_deref(), Some("16"));
     }
 }
