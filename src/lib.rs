@@ -50,7 +50,7 @@ pub use measure::RunOptions;
 pub use plan::Plan;
 pub use policy::Policy;
 pub use report::{Report, Verdict};
-pub use shadow::{CacheOptions, LocalOptions, Shadow};
+pub use shadow::{CacheOptions, LocalOptions, ServerOptions, Shadow};
 pub use source::Schema;
 
 /// Everything about how a [`dry_run`] is done.
@@ -58,6 +58,8 @@ pub use source::Schema;
 pub struct DryRunOptions {
     /// How to start the local shadow.
     pub shadow: LocalOptions,
+    /// Use scratch databases on this shadow server instead of a local shadow (`--shadow server`).
+    pub server: Option<ServerOptions>,
     /// How to run the plan.
     pub run: RunOptions,
     /// Fail with [`Error::SchemaFidelity`] when any statement of the schema did not load.
@@ -76,6 +78,7 @@ impl Default for DryRunOptions {
     fn default() -> Self {
         DryRunOptions {
             shadow: LocalOptions::default(),
+            server: None,
             run: RunOptions::default(),
             strict_schema: false,
             policy: Policy::default(),
@@ -91,8 +94,20 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         // A superuser plan could change the cluster itself (roles, ALTER SYSTEM): never on a cluster that is kept.
         tracing::info!("--superuser: not using the shadow cache");
     }
+    if options.server.is_some() && (options.run.superuser || options.run.role.is_some()) {
+        return Err(Error::Source {
+            path: "--shadow server".into(),
+            message: "--superuser and --role are not available on a shared shadow server: pgshadow runs plans there \
+                      only as a role it created for the run"
+                .into(),
+            detail: String::new(),
+        });
+    }
     let work = async {
-        let shadow = Shadow::start_local(&shadow_options).await?;
+        let shadow = match &options.server {
+            Some(server) => Shadow::start_server(server).await?,
+            None => Shadow::start_local(&shadow_options).await?,
+        };
         let result = dry_run_on(&shadow, plan, schema, options).await;
         shadow.shutdown().await?;
         result
@@ -156,7 +171,7 @@ pub async fn dry_run_on(
             provider: shadow.provider().to_owned(),
             server_version: shadow.server_version().to_owned(),
             binaries: format!("{} (from {})", shadow.binaries().display(), shadow.binaries_origin()),
-            role: measure::plan_role(&options.run).to_owned(),
+            role: measure::plan_role(shadow, &options.run).to_owned(),
             superuser: options.run.superuser,
             schema: database.schema.clone(),
             fidelity: database.fidelity.clone(),

@@ -185,6 +185,16 @@ struct RunArgs {
     #[arg(long)]
     no_cache: bool,
 
+    /// Where the shadow runs: `local`, a private cluster made with this machine's Postgres; `server`, scratch
+    /// databases on a shadow server your team runs (--shadow-url), created and dropped per run.
+    #[arg(long, value_enum, default_value_t = ShadowKind::Local)]
+    shadow: ShadowKind,
+
+    /// With --shadow server: a superuser URL of the shadow server (never production). Only scratch databases
+    /// and roles pgshadow creates there for the run are used, and they are dropped at the end.
+    #[arg(long, value_name = "URL", env = "PGSHADOW_SHADOW_URL")]
+    shadow_url: Option<String>,
+
     /// Directory holding the PostgreSQL server binaries (initdb, postgres). Default: PATH, then
     /// `pg_config --bindir`, then the newest /usr/lib/postgresql/<N>/bin.
     #[arg(long, value_name = "DIR", env = "PGSHADOW_PG_BIN")]
@@ -217,6 +227,14 @@ enum Format {
     Markdown,
     /// GitHub Actions annotations on the plan's lines.
     Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ShadowKind {
+    /// A private cluster made with this machine's initdb and postgres.
+    Local,
+    /// Scratch databases on a shadow server (--shadow-url).
+    Server,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -412,7 +430,19 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
         }
         (None, None) => None,
     };
+    let server = match (args.shadow, &args.shadow_url) {
+        (ShadowKind::Server, Some(url)) => Some(pgshadow::ServerOptions { url: url.clone() }),
+        (ShadowKind::Server, None) => {
+            return Err(pgshadow::Error::Source {
+                path: "--shadow server".into(),
+                message: "needs --shadow-url URL (or PGSHADOW_SHADOW_URL): a superuser URL of the shadow server".into(),
+                detail: String::new(),
+            })
+        }
+        (ShadowKind::Local, _) => None,
+    };
     let options = DryRunOptions {
+        server,
         shadow: LocalOptions {
             pg_bin: args.pg_bin.clone(),
             os_user: args.os_user.clone(),

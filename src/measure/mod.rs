@@ -21,7 +21,7 @@ use tokio_postgres::error::ErrorPosition;
 use crate::error::{Error, Result};
 use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
 use crate::report::{SchemaChange, StatementError, StatementReport, Status};
-use crate::shadow::{Session, Shadow, ADMIN_ROLE, PLAN_ROLE};
+use crate::shadow::{Role, Session, Shadow};
 use crate::source::Database;
 use effects::{Oid, Snapshot};
 
@@ -50,12 +50,12 @@ fn privileges_named(changes: &mut [SchemaChange], sql: &str) {
     }
 }
 
-/// The role a plan's connection logs in as under `options`.
-pub fn plan_role(options: &RunOptions) -> &str {
+/// The role a plan's connection logs in as on `shadow` under `options`.
+pub fn plan_role<'a>(shadow: &'a Shadow, options: &'a RunOptions) -> &'a str {
     match (&options.role, options.superuser) {
-        (_, true) => ADMIN_ROLE,
+        (_, true) => shadow.role(Role::Admin),
         (Some(role), false) => role,
-        (None, false) => PLAN_ROLE,
+        (None, false) => shadow.role(Role::Plan),
     }
 }
 
@@ -80,7 +80,7 @@ pub async fn run_plan(
     if let Some(role) = &options.role {
         crate::source::prepare_plan_role(shadow, role).await?;
     }
-    let session = shadow.connect(plan_role(options), database.name()).await?;
+    let session = shadow.connect(plan_role(shadow, options), database.name()).await?;
     session.client().batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction", e))?;
     let mut run = Run::start(&session, database).await?;
     let mut reports = Vec::with_capacity(plan.statements.len());

@@ -1,44 +1,77 @@
 //! Shadows: throw-away Postgres servers that plans are dry-run on, and their lifecycle.
 //!
-//! A [`Shadow`] is a running server that pgshadow created and owns. Each source loaded into it gets a database of
-//! its own ([`crate::source::load`]); plans run there as a non-superuser role. Dropping the shadow stops the server
-//! and deletes everything it wrote; [`Shadow::shutdown`] does the same from async code.
+//! A [`Shadow`] is a server that pgshadow created and owns — a private local cluster ([`local`]) — or, on a shared
+//! shadow server, the scratch databases and roles one run created there ([`server`]). Each source loaded into it
+//! gets a database of its own ([`crate::source::load`]); plans run there as a non-superuser role. Dropping the
+//! shadow removes everything it made; [`Shadow::shutdown`] does the same from async code.
 
 mod binaries;
 pub mod cache;
 mod local;
+pub mod server;
 pub(crate) mod session;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use binaries::PgBinaries;
 pub use cache::CacheOptions;
 pub use local::LocalOptions;
+pub use server::ServerOptions;
 
 use crate::error::{Error, Result};
 use local::LocalCluster;
 pub(crate) use session::Session;
 
-/// The superuser that sets shadows up. Plans never log in as it unless `--superuser` is asked for.
-pub(crate) const ADMIN_ROLE: &str = local::ADMIN_ROLE;
-/// A superuser that loads sources, so that what it created can be handed to [`PLAN_ROLE`] afterwards (objects of
-/// the bootstrap superuser cannot be reassigned).
-pub(crate) const LOADER_ROLE: &str = "pgshadow_loader";
-/// The non-superuser role plans run as. It owns (or is a member of the owners of) everything a source loads.
-pub(crate) const PLAN_ROLE: &str = "pgshadow_plan";
+/// The roles a shadow works with. Their names are fixed in a local cluster (pgshadow owns it) and unique per run on a
+/// shared server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The superuser that sets shadows up. Plans never log in as it unless `--superuser` is asked for.
+    Admin,
+    /// A superuser that loads sources, so that what it created can be handed to the plan role afterwards (objects
+    /// of the bootstrap superuser cannot be reassigned).
+    Loader,
+    /// The non-superuser role plans run as. It owns (or is a member of the owners of) everything a source loads.
+    Plan,
+}
 
-/// How to reach a shadow's server.
+/// Every role name pgshadow makes starts with this; a source's roles never may.
+pub(crate) const ROLE_PREFIX: &str = "pgshadow_";
+
+/// How to reach a shadow's server: where it is, and the passwords of the roles that need one.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
-    pub(crate) socket_dir: PathBuf,
-    pub(crate) port: u16,
+    /// Host (a socket directory or a host name), port and options; user and database are set per connection.
+    pub(crate) base: tokio_postgres::Config,
+    pub(crate) passwords: std::collections::HashMap<String, String>,
+}
+
+impl Endpoint {
+    /// The host for client tools (`--host`): a socket directory or a host name.
+    pub(crate) fn host(&self) -> String {
+        match self.base.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+            Some(tokio_postgres::config::Host::Tcp(name)) => name.clone(),
+            None => String::new(),
+        }
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.base.get_ports().first().copied().unwrap_or(5432)
+    }
+}
+
+/// What a shadow runs on.
+enum Backend {
+    Local(LocalCluster),
+    Server(server::ServerShadow),
 }
 
 /// A running shadow Postgres, created and owned by pgshadow.
 pub struct Shadow {
-    cluster: LocalCluster,
+    backend: Backend,
     endpoint: Endpoint,
     server_version: String,
     next_database: AtomicUsize,
@@ -60,9 +93,11 @@ impl Shadow {
         let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(&options))
             .await
             .map_err(|e| Error::ShadowStart { message: format!("start-up task failed: {e}"), log: String::new() })??;
-        let endpoint = Endpoint { socket_dir: cluster.socket_dir().to_path_buf(), port: local::PORT };
+        let mut base = tokio_postgres::Config::new();
+        base.host_path(cluster.socket_dir()).port(local::PORT).application_name("pgshadow");
+        let endpoint = Endpoint { base, passwords: Default::default() };
         let mut shadow = Shadow {
-            cluster,
+            backend: Backend::Local(cluster),
             endpoint,
             server_version: String::new(),
             next_database: AtomicUsize::new(1),
@@ -78,15 +113,80 @@ impl Shadow {
         Ok(shadow)
     }
 
+    /// Uses a shared shadow server ([`ServerOptions`]): checks the admin URL is a superuser's, and creates this
+    /// run's roles there.
+    pub async fn start_server(options: &ServerOptions) -> Result<Shadow> {
+        let base = server::config_from_url(&options.url)?;
+        let admin = base.get_user().unwrap_or_default().to_owned();
+        let run_id = server::random_hex(6)?;
+        let mut passwords = std::collections::HashMap::new();
+        if let Some(password) = base.get_password() {
+            passwords.insert(admin.clone(), String::from_utf8_lossy(password).into_owned());
+        }
+        let backend = server::ServerShadow {
+            run_id,
+            admin,
+            binaries: PgBinaries::find(None).ok(),
+            created: Mutex::default(),
+            removed: AtomicBool::new(true),
+        };
+        passwords.insert(backend.loader(), server::random_hex(16)?);
+        passwords.insert(backend.plan(), server::random_hex(16)?);
+        let mut shadow = Shadow {
+            backend: Backend::Server(backend),
+            endpoint: Endpoint { base, passwords },
+            server_version: String::new(),
+            next_database: AtomicUsize::new(1),
+            databases: Mutex::default(),
+        };
+        let database = shadow.endpoint.base.get_dbname().unwrap_or("postgres").to_owned();
+        let admin = shadow.connect(shadow.role(Role::Admin), &database).await?;
+        let superuser: bool = admin
+            .client()
+            .query_one("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user", &[])
+            .await
+            .map_err(|e| Error::pg("checking the --shadow-url user", e))?
+            .get(0);
+        if !superuser {
+            return Err(Error::ShadowStart {
+                message: format!(
+                    "the --shadow-url user {} is not a superuser: pgshadow needs one on a shadow server to create its \
+                     scratch databases, roles and event triggers (it never runs a plan outside its own scratch \
+                     databases)",
+                    shadow.role(Role::Admin)
+                ),
+                log: String::new(),
+            });
+        }
+        shadow.server_version = shadow.prepare_roles_on(&admin).await?;
+        tracing::info!(provider = "server", server_version = %shadow.server_version, "shadow ready");
+        Ok(shadow)
+    }
+
     /// Creates the loader and plan roles (a cached cluster has them already); returns the server's version.
     async fn prepare_roles(&self) -> Result<String> {
-        let admin = self.connect(ADMIN_ROLE, "postgres").await?;
-        if self.cluster.slot().is_none_or(|slot| slot.fresh) {
+        let admin = self.connect(self.role(Role::Admin), "postgres").await?;
+        self.prepare_roles_on(&admin).await
+    }
+
+    async fn prepare_roles_on(&self, admin: &Session) -> Result<String> {
+        if self.cache_slot().is_none_or(|slot| slot.fresh) {
+            let (loader, plan) = (self.role(Role::Loader), self.role(Role::Plan));
+            let password = |role: &str| match self.endpoint.passwords.get(role) {
+                Some(p) => format!(" PASSWORD '{p}'"),
+                None => String::new(),
+            };
             let setup = format!(
-                "CREATE ROLE {LOADER_ROLE} LOGIN SUPERUSER; \
-                 CREATE ROLE {PLAN_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;"
+                "CREATE ROLE {loader} LOGIN SUPERUSER{}; \
+                 CREATE ROLE {plan} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS{};",
+                password(loader),
+                password(plan)
             );
             admin.client().batch_execute(&setup).await.map_err(|e| Error::pg("creating the shadow's roles", e))?;
+            if let Backend::Server(server) = &self.backend {
+                // From here on there is something of this run's on the server to remove.
+                server.removed.store(false, Ordering::SeqCst);
+            }
         }
         let row = admin
             .client()
@@ -96,9 +196,12 @@ impl Shadow {
         Ok(row.get(0))
     }
 
-    /// Which provider made this shadow.
+    /// Which provider made this shadow: `local` or `server`.
     pub fn provider(&self) -> &'static str {
-        "local"
+        match self.backend {
+            Backend::Local(_) => "local",
+            Backend::Server(_) => "server",
+        }
     }
 
     /// The server's `server_version` (`15.18 (Debian 15.18-0+deb12u1)`).
@@ -106,26 +209,39 @@ impl Shadow {
         &self.server_version
     }
 
-    /// The directory of the server binaries in use.
+    /// The directory of the server binaries in use (for a shadow server: of the local client tools, if any).
     pub fn binaries(&self) -> &Path {
-        &self.cluster.binaries.dir
+        match &self.backend {
+            Backend::Local(cluster) => &cluster.binaries.dir,
+            Backend::Server(server) => server.binaries.as_ref().map_or(Path::new(""), |b| &b.dir),
+        }
     }
 
     /// How the binaries were found (`PATH`, `--pg-bin`, ...).
     pub fn binaries_origin(&self) -> &'static str {
-        self.cluster.binaries.origin
+        match &self.backend {
+            Backend::Local(cluster) => cluster.binaries.origin,
+            Backend::Server(server) => server.binaries.as_ref().map_or("nowhere", |b| b.origin),
+        }
     }
 
     /// Stops the server and deletes its directory. Dropping the shadow does the same, blocking, but only this
     /// keeps a cached cluster for the next run: when no plan spoiled a database and every database was dropped.
     pub async fn shutdown(mut self) -> Result<()> {
-        if self.cluster.slot().is_some() {
+        if let Backend::Server(_) = self.backend {
+            return self.remove_from_server().await;
+        }
+        if self.cache_slot().is_some() {
             let spoiled = self.databases.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|t| {
                 t.spoiled.load(Ordering::SeqCst) || t.put_back.as_ref().is_some_and(|p| !p.load(Ordering::SeqCst))
             });
             if !spoiled {
                 match self.tidy_cache().await {
-                    Ok(()) => self.cluster.reusable = true,
+                    Ok(()) => {
+                        if let Backend::Local(cluster) = &mut self.backend {
+                            cluster.reusable = true;
+                        }
+                    }
                     Err(e) => tracing::warn!(error = %e, "could not tidy the cached cluster; it will be rebuilt"),
                 }
             }
@@ -138,10 +254,10 @@ impl Shadow {
     /// Drops what runs left in the cached cluster (their databases) and the least recently used templates beyond
     /// the size cap.
     async fn tidy_cache(&self) -> Result<()> {
-        let Some(slot) = self.cluster.slot() else {
+        let Some(slot) = self.cache_slot() else {
             return Ok(());
         };
-        let admin = self.connect(ADMIN_ROLE, "postgres").await?;
+        let admin = self.connect(self.role(Role::Admin), "postgres").await?;
         let leftovers = admin
             .client()
             .query("SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE 'shadow\\_%'", &[])
@@ -167,6 +283,97 @@ impl Shadow {
         Ok(())
     }
 
+    /// The name of one of the shadow's roles.
+    pub(crate) fn role(&self, role: Role) -> &str {
+        match (&self.backend, role) {
+            (Backend::Local(_), Role::Admin) => local::ADMIN_ROLE,
+            (Backend::Local(_), Role::Loader) => "pgshadow_loader",
+            (Backend::Local(_), Role::Plan) => "pgshadow_plan",
+            (Backend::Server(server), Role::Admin) => &server.admin,
+            // Both are in the endpoint's passwords, under the names the server shadow gives them.
+            (Backend::Server(server), Role::Loader) => self.role_named(&server.loader()),
+            (Backend::Server(server), Role::Plan) => self.role_named(&server.plan()),
+        }
+    }
+
+    /// A role name the endpoint holds (so that it lives as long as the shadow).
+    fn role_named(&self, name: &str) -> &str {
+        self.endpoint.passwords.get_key_value(name).map_or("", |(k, _)| k.as_str())
+    }
+
+    /// Creates the database `name` owned by the plan role, from `template` (a local cluster's default when
+    /// `None`). On a shadow server it comes from `template0` and is marked as this run's.
+    pub(crate) async fn create_database(&self, name: &str, template: Option<&str>) -> Result<()> {
+        let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
+        let ident = crate::source::quote_ident(name);
+        let template = match (&self.backend, template) {
+            (_, Some(t)) => format!(" TEMPLATE {}", crate::source::quote_ident(t)),
+            (Backend::Server(_), None) => " TEMPLATE template0".to_owned(),
+            (Backend::Local(_), None) => String::new(),
+        };
+        let sql = format!("CREATE DATABASE {ident}{template} OWNER {}", self.role(Role::Plan));
+        admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("creating the shadow database", e))?;
+        if let Backend::Server(server) = &self.backend {
+            server.created.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_owned());
+            let comment = format!("COMMENT ON DATABASE {ident} IS '{}'", server.marker());
+            admin.client().batch_execute(&comment).await.map_err(|e| Error::pg("marking the scratch database", e))?;
+        }
+        Ok(())
+    }
+
+    /// Drops a database this shadow created, disconnecting anything still in it. On a shadow server, only a
+    /// database this run created whose mark still names this run.
+    pub(crate) async fn drop_database(&self, name: &str) -> Result<()> {
+        let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
+        if let Backend::Server(server) = &self.backend {
+            let ours = server.created.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|n| n == name);
+            let mark: Option<String> = admin
+                .client()
+                .query_opt(
+                    "SELECT pg_catalog.shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database \
+                     WHERE datname = $1",
+                    &[&name],
+                )
+                .await
+                .map_err(|e| Error::pg("checking a scratch database's mark", e))?
+                .and_then(|row| row.get(0));
+            if !ours || mark.as_deref() != Some(server.marker().as_str()) {
+                tracing::warn!(database = name, "not dropping a database this run cannot prove it created");
+                return Ok(());
+            }
+        }
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::source::quote_ident(name));
+        admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping the shadow database", e))?;
+        if let Backend::Server(server) = &self.backend {
+            server.created.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| n != name);
+        }
+        Ok(())
+    }
+
+    /// The database admin connections use when they need none in particular.
+    pub(crate) fn maintenance_database(&self) -> &str {
+        match &self.backend {
+            Backend::Local(_) => "postgres",
+            Backend::Server(_) => self.endpoint.base.get_dbname().unwrap_or("postgres"),
+        }
+    }
+
+    /// Removes this run from a shadow server: its scratch databases (proven), then its roles.
+    async fn remove_from_server(&self) -> Result<()> {
+        let Backend::Server(server) = &self.backend else {
+            return Ok(());
+        };
+        let created: Vec<String> = server.created.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for name in created {
+            self.drop_database(&name).await?;
+        }
+        let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
+        let sql = format!("DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {}", server.plan(), server.loader());
+        admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping the run's roles", e))?;
+        server.removed.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
     /// How to reach the server (for tools such as `pg_restore`).
     pub(crate) fn endpoint(&self) -> &Endpoint {
         &self.endpoint
@@ -174,7 +381,10 @@ impl Shadow {
 
     /// The cached cluster this shadow runs on, if any.
     pub(crate) fn cache_slot(&self) -> Option<&cache::Slot> {
-        self.cluster.slot()
+        match &self.backend {
+            Backend::Local(cluster) => cluster.slot(),
+            Backend::Server(_) => None,
+        }
     }
 
     /// Registers a database, so that a cached cluster a plan committed into, or whose template was not put back
@@ -193,7 +403,49 @@ impl Shadow {
 
     /// A database name not used before in this shadow.
     pub(crate) fn new_database_name(&self) -> String {
-        format!("shadow_{}", self.next_database.fetch_add(1, Ordering::Relaxed))
+        let n = self.next_database.fetch_add(1, Ordering::Relaxed);
+        match &self.backend {
+            Backend::Local(_) => format!("shadow_{n}"),
+            Backend::Server(server) => format!("pgshadow_scratch_{}_{n}", server.run_id),
+        }
+    }
+}
+
+impl Drop for Shadow {
+    /// A shadow server's run that was not shut down (an error, a timeout, a panic) is removed here, on a thread of
+    /// its own with a time limit. A local cluster removes itself.
+    fn drop(&mut self) {
+        let Backend::Server(server) = &self.backend else {
+            return;
+        };
+        if server.removed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let shadow = Shadow {
+            backend: Backend::Server(server::ServerShadow {
+                run_id: server.run_id.clone(),
+                admin: server.admin.clone(),
+                binaries: None,
+                created: Mutex::new(std::mem::take(&mut *server.created.lock().unwrap_or_else(|e| e.into_inner()))),
+                removed: AtomicBool::new(true),
+            }),
+            endpoint: self.endpoint.clone(),
+            server_version: String::new(),
+            next_database: AtomicUsize::new(0),
+            databases: Mutex::default(),
+        };
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            if let Ok(runtime) = runtime {
+                let work = async {
+                    tokio::time::timeout(std::time::Duration::from_secs(15), shadow.remove_from_server()).await
+                };
+                if !matches!(runtime.block_on(work), Ok(Ok(()))) {
+                    tracing::warn!("could not remove this run's scratch databases and roles from the shadow server");
+                }
+            }
+        });
+        let _ = cleanup.join();
     }
 }
 

@@ -17,20 +17,18 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// Connects over the shadow's Unix socket as `role`. Every connection logs in as the role it acts as: the
+    /// Connects to the shadow as `role`. Every connection logs in as the role it acts as: the
     /// plan's connection never starts as a superuser that could `RESET ROLE` back.
     pub(crate) async fn connect(
         endpoint: &Endpoint,
         role: &str,
         database: &str,
     ) -> Result<Session, tokio_postgres::Error> {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host_path(&endpoint.socket_dir)
-            .port(endpoint.port)
-            .user(role)
-            .dbname(database)
-            .application_name("pgshadow");
+        let mut config = endpoint.base.clone();
+        config.user(role).dbname(database);
+        if let Some(password) = endpoint.passwords.get(role) {
+            config.password(password);
+        }
         let (client, connection) = config.connect(NoTls).await?;
         let driver = tokio::spawn(async move {
             if let Err(e) = connection.await {

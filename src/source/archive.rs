@@ -163,10 +163,10 @@ pub fn schema_sql(pg_restore: &Path, archive: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The database to restore into: an existing, empty one, reached over a Unix socket without a password.
+/// The database to restore into: an existing, empty one.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
-    /// The directory of the server's socket.
+    /// The directory of the server's socket, or its host name.
     pub socket_dir: &'a Path,
     /// The server's port (which names the socket file).
     pub port: u16,
@@ -174,6 +174,8 @@ pub struct Target<'a> {
     pub user: &'a str,
     /// The database.
     pub database: &'a str,
+    /// The role's password, when it needs one (passed in the environment, never on the command line).
+    pub password: Option<&'a str>,
 }
 
 /// How a restore went: it finished, and these entries failed.
@@ -220,7 +222,7 @@ pub fn restore(
         args.extend(["--jobs", &jobs_arg]);
     }
     let start = Instant::now();
-    let out = spawn(pg_restore, archive, &args)?;
+    let out = spawn(pg_restore, archive, &args, target.password)?;
     let duration = start.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Ignored errors make pg_restore exit 1 with this warning; without it, exit 1 means it gave up.
@@ -302,7 +304,7 @@ fn entry_errors(stderr: &str, toc: &HashMap<u32, TocEntry>) -> Vec<EntryError> {
 
 /// Runs `pg_restore ARGS ARCHIVE`; exiting non-zero is an error.
 fn run(pg_restore: &Path, archive: &Path, args: &[&str], doing: &str) -> Result<Output> {
-    let out = spawn(pg_restore, archive, args)?;
+    let out = spawn(pg_restore, archive, args, None)?;
     match out.status.success() {
         true => Ok(out),
         false => Err(failure(archive, doing, &String::from_utf8_lossy(&out.stderr))),
@@ -310,9 +312,12 @@ fn run(pg_restore: &Path, archive: &Path, args: &[&str], doing: &str) -> Result<
 }
 
 /// Runs `pg_restore ARGS ARCHIVE` to its end, without stdin and without the environment's `PGOPTIONS` and service.
-fn spawn(pg_restore: &Path, archive: &Path, args: &[&str]) -> Result<Output> {
+fn spawn(pg_restore: &Path, archive: &Path, args: &[&str], password: Option<&str>) -> Result<Output> {
     let mut command = Command::new(pg_restore);
     command.args(args).arg(archive).stdin(Stdio::null());
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
     command.env_remove("PGOPTIONS").env_remove("PGSERVICE").env_remove("PGSERVICEFILE");
     command.output().map_err(|e| {
         let bin = pg_restore.display();
@@ -400,7 +405,7 @@ mod tests {
         }
 
         fn target<'a>(&'a self, database: &'a str) -> Target<'a> {
-            Target { socket_dir: self.0.path(), port: 5432, user: "postgres", database }
+            Target { socket_dir: self.0.path(), port: 5432, user: "postgres", database, password: None }
         }
 
         fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {

@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::{load_into, quote_ident, Database, Schema};
+use super::{load_into, Database, Schema};
 use crate::error::{Error, Result};
 use crate::measure;
 use crate::report::SchemaInfo;
 use crate::shadow::cache::{Slot, Template};
-use crate::shadow::{hex_digest, Session, Shadow, ADMIN_ROLE, PLAN_ROLE};
+use crate::shadow::{hex_digest, Role, Session, Shadow};
 
 /// What a template used in place looked like before the plan, to put it back afterwards.
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
         in_place: None,
     };
     if slot.claim(&template.database) {
-        let admin = shadow.connect(ADMIN_ROLE, &template.database).await?;
+        let admin = shadow.connect(shadow.role(Role::Admin), &template.database).await?;
         database.in_place = Some(InPlace {
             sequences: sequences(&admin).await?,
             sizes: sizes(&admin).await?,
@@ -66,10 +66,7 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
     } else {
         database.name = shadow.new_database_name();
         tracing::info!(target: "pgshadow::progress", "cloning the cached template");
-        let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
-        let sql =
-            format!("CREATE DATABASE {} TEMPLATE {} OWNER {PLAN_ROLE}", database.name, quote_ident(&template.database));
-        admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("cloning the template database", e))?;
+        shadow.create_database(&database.name, Some(&template.database)).await?;
     }
     Ok(database)
 }
@@ -77,7 +74,7 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
 /// Loads `schema` into a new template database and records it in the cache.
 async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema>) -> Result<Template> {
     let loaded = load_into(shadow, format!("template_{}", &key[..16]), schema).await?;
-    let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
+    let admin = shadow.connect(shadow.role(Role::Admin), shadow.maintenance_database()).await?;
     let size: i64 = admin
         .client()
         .query_one("SELECT pg_catalog.pg_database_size($1)", &[&loaded.name])
@@ -116,7 +113,7 @@ fn template_key(schema: Option<&Schema>) -> String {
 
 /// Puts a template used in place back as it was before the plan: sequences set back, grown tables vacuumed.
 pub(super) async fn reset(shadow: &Shadow, database: &Database, in_place: &InPlace) -> Result<()> {
-    let admin = shadow.connect(ADMIN_ROLE, &database.name).await?;
+    let admin = shadow.connect(shadow.role(Role::Admin), &database.name).await?;
     let client = admin.client();
     for (oid, (value, called)) in sequences(&admin).await? {
         let Some(&(before, was_called)) = in_place.sequences.get(&oid) else {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::measure;
 use crate::report::{Fidelity, FidelityWarning, MissingExtension, SampleInfo, SchemaInfo};
-use crate::shadow::{Shadow, ADMIN_ROLE, LOADER_ROLE, PLAN_ROLE};
+use crate::shadow::{Role, Shadow};
 
 /// A source to load: SQL text, or a `pg_dump` archive, and the name to report it under.
 #[derive(Debug, Clone, Default)]
@@ -139,10 +139,7 @@ pub async fn load(shadow: &Shadow, schema: Option<&Schema>) -> Result<Database> 
 /// Creates the database `name`, loads `schema` into it (if any), hands every loaded object to the plan role, and
 /// installs the measuring machinery.
 async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Result<Database> {
-    let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
-    let create = format!("CREATE DATABASE {} OWNER {PLAN_ROLE}", quote_ident(&name));
-    admin.client().batch_execute(&create).await.map_err(|e| Error::pg("creating the shadow database", e))?;
-    drop(admin);
+    shadow.create_database(&name, None).await?;
 
     let mut fidelity = Fidelity::default();
     let mut info = None;
@@ -171,8 +168,8 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
         });
     }
 
-    let admin = shadow.connect(ADMIN_ROLE, &name).await?;
-    let handover = format!("REASSIGN OWNED BY {LOADER_ROLE} TO {PLAN_ROLE}");
+    let admin = shadow.connect(shadow.role(Role::Admin), &name).await?;
+    let handover = format!("REASSIGN OWNED BY {} TO {}", shadow.role(Role::Loader), shadow.role(Role::Plan));
     admin.client().batch_execute(&handover).await.map_err(|e| Error::pg("handing the schema to the plan role", e))?;
     measure::install(&admin).await?;
     Ok(Database {
@@ -355,9 +352,7 @@ pub async fn release(shadow: &Shadow, database: &Database) -> Result<()> {
     if let Some(in_place) = &database.in_place {
         return cached::reset(shadow, database, in_place).await;
     }
-    let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
-    let sql = format!("DROP DATABASE {} WITH (FORCE)", database.name);
-    admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping the shadow database", e))
+    shadow.drop_database(&database.name).await
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use super::archive::{self, Target};
 use super::{roles, Archive, Failures, Loaded};
 use crate::error::{Error, Result};
 use crate::plan::split;
-use crate::shadow::{Shadow, LOADER_ROLE};
+use crate::shadow::{Role, Shadow};
 
 /// Restores `archive` into the database `name`; failing entries go to `failures`.
 pub(super) async fn load(shadow: &Shadow, name: &str, archive: &Archive, failures: &mut Failures) -> Result<Loaded> {
@@ -31,11 +31,18 @@ pub(super) async fn load(shadow: &Shadow, name: &str, archive: &Archive, failure
 
     let jobs = std::thread::available_parallelism().map_or(1, usize::from);
     tracing::info!(target: "pgshadow::progress", "restoring {} ({} entries) with pg_restore", archive.path.display(), toc.entries.len());
+    let loader = shadow.role(Role::Loader).to_owned();
     let (path, format, endpoint, name_owned) =
         (archive.path.clone(), archive.format, shadow.endpoint().clone(), name.to_owned());
     let outcome = blocking(move || {
-        let target =
-            Target { socket_dir: &endpoint.socket_dir, port: endpoint.port, user: LOADER_ROLE, database: &name_owned };
+        let host = endpoint.host();
+        let target = Target {
+            socket_dir: std::path::Path::new(&host),
+            port: endpoint.port(),
+            user: &loader,
+            database: &name_owned,
+            password: endpoint.passwords.get(&loader).map(String::as_str),
+        };
         archive::restore(&pg_restore, &path, format, target, jobs)
     })
     .await?;

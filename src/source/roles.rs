@@ -10,26 +10,35 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::error::{Error, Result};
 use crate::plan::RawStatement;
-use crate::shadow::{Shadow, ADMIN_ROLE, LOADER_ROLE, PLAN_ROLE};
+use crate::shadow::{Role, Shadow, ROLE_PREFIX};
 
-/// Creates every role the statements name that the shadow lacks; owners are granted to the plan role.
+/// Creates every role the statements name that the shadow lacks, and grants the owners to the plan role (also
+/// owners that already exist, as on a shared shadow server) — never a superuser, which the plan could `SET ROLE` to.
 pub(super) async fn create_owners(shadow: &Shadow, statements: &[RawStatement]) -> Result<()> {
     let (owners, grantees) = named_roles(statements);
     if owners.is_empty() && grantees.is_empty() {
         return Ok(());
     }
-    let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
+    let admin = shadow.connect(shadow.role(Role::Admin), shadow.maintenance_database()).await?;
     let roles =
         owners.iter().map(|n| (n, true)).chain(grantees.iter().filter(|n| !owners.contains(*n)).map(|n| (n, false)));
     for (name, owner) in roles {
-        if role_exists(&admin, name).await? {
-            continue;
-        }
         let ident = quote_ident(name);
-        let grant = if owner { format!("; GRANT {ident} TO {PLAN_ROLE}") } else { String::new() };
-        let sql = format!("CREATE ROLE {ident} NOLOGIN{grant}");
-        admin.client().batch_execute(&sql).await.map_err(|e| Error::pg(format!("creating role {name}"), e))?;
-        tracing::debug!(role = %name, owner, "created a role the schema names");
+        let superuser = match role_superuser(&admin, name).await? {
+            Some(superuser) => superuser,
+            None => {
+                let sql = format!("CREATE ROLE {ident} NOLOGIN");
+                admin.client().batch_execute(&sql).await.map_err(|e| Error::pg(format!("creating role {name}"), e))?;
+                tracing::debug!(role = %name, owner, "created a role the schema names");
+                false
+            }
+        };
+        if owner && superuser {
+            tracing::warn!(role = %name, "objects owned by superuser {name} stay out of the plan role's reach");
+        } else if owner {
+            let sql = format!("GRANT {ident} TO {}", shadow.role(Role::Plan));
+            admin.client().batch_execute(&sql).await.map_err(|e| Error::pg(format!("granting role {name}"), e))?;
+        }
     }
     Ok(())
 }
@@ -42,7 +51,7 @@ pub(crate) async fn prepare_plan_role(shadow: &Shadow, role: &str) -> Result<()>
     if is_reserved(role) {
         return Err(refuse("is a role of pgshadow's or of Postgres itself; name a role of the source"));
     }
-    let admin = shadow.connect(ADMIN_ROLE, "postgres").await?;
+    let admin = shadow.connect(shadow.role(Role::Admin), shadow.maintenance_database()).await?;
     let row = admin
         .client()
         .query_opt("SELECT rolsuper, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1", &[&role])
@@ -61,13 +70,14 @@ pub(crate) async fn prepare_plan_role(shadow: &Shadow, role: &str) -> Result<()>
     admin.client().batch_execute(&sql).await.map_err(|e| Error::pg(format!("preparing role {role}"), e))
 }
 
-async fn role_exists(admin: &crate::shadow::Session, name: &str) -> Result<bool> {
+/// Whether the role `name` is a superuser; `None` when there is no such role.
+async fn role_superuser(admin: &crate::shadow::Session, name: &str) -> Result<Option<bool>> {
     Ok(admin
         .client()
-        .query_opt("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", &[&name])
+        .query_opt("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $1", &[&name])
         .await
         .map_err(|e| Error::pg("looking up the schema's roles", e))?
-        .is_some())
+        .map(|row| row.get(0)))
 }
 
 /// The roles the statements name, folded as Postgres folds identifiers: owners (after `OWNER TO` and
@@ -131,8 +141,9 @@ fn is_word(token: Option<&(String, bool)>, word: &str) -> bool {
 }
 
 fn is_reserved(name: &str) -> bool {
-    matches!(name, "current_user" | "current_role" | "session_user" | "public" | ADMIN_ROLE | LOADER_ROLE | PLAN_ROLE)
+    matches!(name, "current_user" | "current_role" | "session_user" | "public")
         || name.starts_with("pg_")
+        || name.starts_with(ROLE_PREFIX)
 }
 
 /// `"name"`, with inner quotes doubled.

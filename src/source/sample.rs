@@ -14,7 +14,7 @@ use tokio_postgres::{Client, NoTls};
 
 use super::quote_ident;
 use crate::error::{Error, Result};
-use crate::shadow::{Session, Shadow, LOADER_ROLE};
+use crate::shadow::{Role, Session, Shadow};
 
 /// Where to sample from, and how much.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ pub(super) async fn copy(shadow: &Shadow, database: &str, sample: &Sample) -> Re
         .batch_execute("SET default_transaction_read_only = on; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .await
         .map_err(|e| fail("starting a read-only snapshot of the source", e))?;
-    let loader = shadow.connect(LOADER_ROLE, database).await?;
+    let loader = shadow.connect(shadow.role(Role::Loader), database).await?;
     // Rows arrive parents-after-children: foreign-key (and user) triggers wait, as with pg_restore --disable-triggers.
     loader
         .client()

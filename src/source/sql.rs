@@ -4,13 +4,13 @@
 use super::{roles, Failures, Loaded, Schema};
 use crate::error::{Error, Result};
 use crate::plan::{script_position, split, RawStatement};
-use crate::shadow::{Session, Shadow, LOADER_ROLE};
+use crate::shadow::{Role, Session, Shadow};
 
 /// Loads `schema`'s SQL into the database `name`, statement by statement; failures go to `failures`.
 pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures: &mut Failures) -> Result<Loaded> {
     let statements = split(&schema.text);
     roles::create_owners(shadow, &statements).await?;
-    let mut loader = shadow.connect(LOADER_ROLE, name).await?;
+    let mut loader = shadow.connect(shadow.role(Role::Loader), name).await?;
     // The session settings so far (`SET ...`, `set_config(...)`), to restore on a new connection.
     let mut settings: Vec<&RawStatement> = Vec::new();
     let mut objects = 0;
@@ -30,7 +30,7 @@ pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures:
             None => {}
         }
         if loader.is_broken() {
-            loader = shadow.connect(LOADER_ROLE, name).await?;
+            loader = shadow.connect(shadow.role(Role::Loader), name).await?;
             for setting in &settings {
                 loader.run(setting).await.map_err(|e| Error::pg("restoring the load's session settings", e))?;
             }
