@@ -95,18 +95,7 @@ fn a_killed_run_leaves_a_cache_the_next_run_rebuilds() {
     let warm = sandbox.run(&["run", PLAN, "--schema", SCHEMA, "--format", "json"]);
     assert_eq!(json_of(&warm)["shadow"]["cache"]["template_reused"], false);
     let sleep = write(&sandbox, "sleep.sql", "SELECT pg_sleep(60);");
-    let child = sandbox
-        .command(&["run", &sleep, "--schema", SCHEMA])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let child = common::KillOnDrop(Some(child));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !common::plan_backend_running(&sandbox) {
-        assert!(Instant::now() < deadline, "the plan never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = common::spawn_until_plan_runs(&sandbox, &["run", &sleep, "--schema", SCHEMA]);
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("SIGKILL");
     let _ = child.wait_with_output();

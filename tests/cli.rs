@@ -138,19 +138,8 @@ fn a_run_past_its_timeout_is_stopped_with_exit_2_and_cleaned_up() {
 fn sigterm_mid_run_removes_the_shadow_and_exits_143() {
     let sandbox = Sandbox::new();
     let plan = write(&sandbox, "plan.sql", "SELECT pg_sleep(60);");
-    let child = sandbox
-        .command(&["run", &plan, "--schema", SCHEMA])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let child = common::KillOnDrop(Some(child));
     // Wait until the shadow's server runs a backend for the plan role, then a little longer for the plan.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !common::plan_backend_running(&sandbox) {
-        assert!(Instant::now() < deadline, "the plan never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = common::spawn_until_plan_runs(&sandbox, &["run", &plan, "--schema", SCHEMA]);
     std::thread::sleep(Duration::from_millis(300));
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");

@@ -110,17 +110,9 @@ fn the_shadows_directory_and_socket_are_private_while_it_runs() {
     let sandbox = common::Sandbox::new();
     let plan = sandbox.input("plan.sql");
     std::fs::write(&plan, "SELECT pg_sleep(2);").expect("write plan");
-    let child = sandbox
-        .command(&["run", &plan.to_string_lossy(), "--schema", "scenarios/seed-incident/schema.sql", "--no-cache"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let child = common::KillOnDrop(Some(child));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !common::plan_backend_running(&sandbox) {
-        assert!(std::time::Instant::now() < deadline, "the plan never started");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let plan = plan.to_string_lossy();
+    let args = ["run", &plan, "--schema", "scenarios/seed-incident/schema.sql", "--no-cache"];
+    let child = common::spawn_until_plan_runs(&sandbox, &args);
     let dirs: Vec<_> = std::fs::read_dir(sandbox.path()).expect("sandbox").flatten().map(|e| e.path()).collect();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     let mode = std::fs::metadata(&dirs[0]).expect("stat").permissions().mode() & 0o777;

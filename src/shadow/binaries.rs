@@ -77,7 +77,7 @@ impl PgBinaries {
 }
 
 /// The major version in `postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`: `15` (or `9.6` before 10).
-fn major_of(version_output: &str) -> Option<String> {
+pub(crate) fn major_of(version_output: &str) -> Option<String> {
     let version = version_output.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
     let mut parts = version.split(|c: char| !c.is_ascii_digit());
     let first = parts.next()?;

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub(crate) use binaries::major_of;
 pub use binaries::PgBinaries;
 pub use cache::CacheOptions;
 pub use local::LocalOptions;

@@ -269,7 +269,7 @@ impl Failures {
                 objects_lost: self.warnings.iter().filter(|w| w.extension.as_ref() == Some(name)).count(),
             })
             .collect();
-        let version_warning = loaded.source_version.as_deref().and_then(major_label).and_then(|source| {
+        let version_warning = loaded.source_version.as_deref().and_then(crate::shadow::major_of).and_then(|source| {
             let shadow = self.shadow_major.to_string();
             (source != shadow).then(|| {
                 format!(
@@ -326,16 +326,6 @@ fn major_version(version: &str) -> Option<u32> {
     version.trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
-/// The major version as people name it: `16` for 16.4, `9.5` for 9.5.4 (before 10 the first two numbers).
-fn major_label(version: &str) -> Option<String> {
-    let mut parts = version.trim_start().split(|c: char| !c.is_ascii_digit());
-    let first = parts.next()?;
-    match first.parse::<u32>().ok()? {
-        0..=9 => Some(format!("{first}.{}", parts.next()?)),
-        _ => Some(first.to_owned()),
-    }
-}
-
 /// The first line of a statement, cut to a readable length.
 fn excerpt(text: &str) -> String {
     let first = text.lines().next().unwrap_or("");
@@ -388,7 +378,7 @@ mod tests {
         assert_eq!(fidelity.missing_extensions[0].package.as_deref(), Some("postgresql-15-postgis-3"));
         assert_eq!(fidelity.objects_reproduced, 6);
         assert!(fidelity.version_warning.is_some_and(|w| w.contains("PostgreSQL 16 and the shadow runs 15")));
-        assert_eq!(major_label("9.5.4").as_deref(), Some("9.5"));
-        assert_eq!(major_label("16.4 (Ubuntu 16.4-1)").as_deref(), Some("16"));
+        assert_eq!(crate::shadow::major_of("9.5.4").as_deref(), Some("9.5"));
+        assert_eq!(crate::shadow::major_of("16.4 (Ubuntu 16.4-1)").as_deref(), Some("16"));
     }
 }

@@ -7,8 +7,6 @@
 //! The source connection is pgshadow's own (tokio-postgres, without TLS): it honours the URL and `PGHOST`,
 //! `PGPORT`, `PGUSER`, `PGPASSWORD` and `PGDATABASE`, but not `~/.pgpass` or `sslmode=require`.
 
-use std::str::FromStr;
-
 use futures_util::{pin_mut, SinkExt, TryStreamExt};
 use tokio_postgres::{Client, NoTls};
 
@@ -81,34 +79,7 @@ pub(super) async fn copy(shadow: &Shadow, database: &str, sample: &Sample) -> Re
 async fn connect(sample: &Sample) -> Result<Client> {
     let shown = super::live::redact(&sample.url);
     let fail = |message: String| Error::Source { path: shown.clone().into(), message, detail: String::new() };
-    let mut config =
-        tokio_postgres::Config::from_str(&sample.url).map_err(|e| fail(format!("not a connection URL: {e}")))?;
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    if config.get_hosts().is_empty() {
-        match env("PGHOST") {
-            Some(host) if host.starts_with('/') => config.host_path(host),
-            Some(host) => config.host(host),
-            None => config.host_path("/var/run/postgresql"),
-        };
-    }
-    if config.get_ports().is_empty() {
-        config.port(env("PGPORT").and_then(|p| p.parse().ok()).unwrap_or(5432));
-    }
-    if config.get_user().is_none() {
-        if let Some(user) = env("PGUSER").or_else(|| env("USER")) {
-            config.user(user);
-        }
-    }
-    if config.get_password().is_none() {
-        if let Some(password) = env("PGPASSWORD") {
-            config.password(password);
-        }
-    }
-    if config.get_dbname().is_none() {
-        if let Some(db) = env("PGDATABASE") {
-            config.dbname(db);
-        }
-    }
+    let mut config = crate::shadow::server::config_from_url(&sample.url)?;
     config.application_name("pgshadow").options("-c default_transaction_read_only=on");
     let (client, connection) = config.connect(NoTls).await.map_err(|e| {
         fail(format!("could not connect to the source to sample it: {e} (--sample connects without TLS)"))

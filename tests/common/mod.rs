@@ -200,6 +200,24 @@ pub fn contained(expected: &serde_json::Value, actual: &serde_json::Value, path:
     }
 }
 
+/// Spawns `pgshadow ARGS` in the sandbox (killed if the test fails first) and waits until its plan runs on the
+/// shadow.
+pub fn spawn_until_plan_runs(sandbox: &Sandbox, args: &[&str]) -> KillOnDrop {
+    let child = sandbox
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn pgshadow");
+    let child = KillOnDrop(Some(child));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !plan_backend_running(sandbox) {
+        assert!(std::time::Instant::now() < deadline, "the plan never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
 /// True when the server started from the sandbox has a backend logged in as the plan role.
 pub fn plan_backend_running(sandbox: &Sandbox) -> bool {
     let inside = format!("{}/", sandbox.path().display());
