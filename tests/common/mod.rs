@@ -238,7 +238,8 @@ pub struct SourceServer {
 
 impl SourceServer {
     pub fn start() -> SourceServer {
-        let bin = Path::new("/usr/lib/postgresql/15/bin");
+        let bin = server_bin();
+        let bin = bin.as_path();
         let dir = tempfile::Builder::new().prefix("pgshadow-source-").tempdir_in("/tmp").expect("temp dir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
         let server = SourceServer { dir };
@@ -285,10 +286,22 @@ impl SourceServer {
     }
 }
 
+/// The newest `/usr/lib/postgresql/<N>/bin` (where Debian's packages put the server programs).
+fn server_bin() -> PathBuf {
+    let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server packages in /usr/lib/postgresql")
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin)| bin.join("initdb").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop().expect("a PostgreSQL server installation").1
+}
+
 impl Drop for SourceServer {
     fn drop(&mut self) {
         let data = self.dir.path().join("data");
-        let bin = Path::new("/usr/lib/postgresql/15/bin");
+        let bin = server_bin();
         let mut cmd = if nix::unistd::geteuid().is_root() {
             let mut cmd = Command::new("runuser");
             cmd.args(["-u", "postgres", "--"]).arg(bin.join("pg_ctl"));
