@@ -484,15 +484,32 @@ fn finish(args: &RunArgs, report: &Report) -> ExitCode {
     }
 }
 
-/// Writes `text` to a temporary file beside `path` and renames it, so a reader never sees half a report.
+/// Writes a report to `path`. A regular file (or a new path) gets it whole or not at all: a temporary file beside it,
+/// renamed over it, with the permissions a new file would get. Anything else — a symbolic link, a FIFO, a device
+/// such as `/dev/null` or `/dev/stdout` — is opened and written to, never replaced.
 fn write_atomically(path: &Path, text: &str) -> pgshadow::Result<()> {
+    let io = |e| pgshadow::Error::io(path, e);
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_file() => {
+            let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(path).map_err(io)?;
+            return file.write_all(text.as_bytes()).map_err(io);
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| pgshadow::Error::io(dir, e))?;
-    file.write_all(text.as_bytes()).map_err(|e| pgshadow::Error::io(path, e))?;
-    file.persist(path).map_err(|e| pgshadow::Error::io(path, e.error))?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    // A report is an ordinary file: readable as the umask allows, not the temporary file's 0600.
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    nix::sys::stat::umask(umask);
+    let mode = 0o666 & !umask.bits();
+    std::fs::set_permissions(file.path(), std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(io)?;
+    file.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }
 

@@ -161,3 +161,52 @@ fn help_teaches_with_examples_and_exit_codes() {
         "{help}"
     );
 }
+
+#[test]
+fn output_to_a_device_or_a_link_writes_through_it_and_never_replaces_it() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let sandbox = Sandbox::new();
+    let plan = write(&sandbox, "plan.sql", "SELECT 1;");
+    let target = sandbox.input("real.json");
+    std::fs::write(&target, "old").expect("write");
+    let link = sandbox.input("link.json");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let fifo = sandbox.input("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read the fifo"))
+    };
+    let fresh = sandbox.input("new.json");
+    let output = sandbox.run(&[
+        "run",
+        &plan,
+        "--schema",
+        SCHEMA,
+        "-f",
+        "json",
+        "-o",
+        &link.to_string_lossy(),
+        "-f",
+        "json",
+        "-o",
+        &fifo.to_string_lossy(),
+        "-f",
+        "json",
+        "-o",
+        &fresh.to_string_lossy(),
+        "-f",
+        "json",
+        "-o",
+        "/dev/null",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink(), "the link was replaced");
+    assert!(std::fs::read_to_string(&target).expect("target").contains("\"verdict\""), "not written through the link");
+    assert!(reader.join().expect("reader").contains("\"verdict\""), "not written into the fifo");
+    assert!(std::fs::symlink_metadata(&fifo).expect("fifo").file_type().is_fifo(), "the fifo was replaced");
+    assert!(std::fs::metadata("/dev/null").expect("/dev/null").file_type().is_char_device(), "/dev/null was replaced");
+    let mode = std::fs::metadata(&fresh).expect("new report").permissions().mode() & 0o777;
+    assert_ne!(mode, 0o600, "a new report follows the umask, not the temporary file's mode");
+    sandbox.assert_clean();
+}
