@@ -59,6 +59,9 @@ pub fn plan_role<'a>(shadow: &'a Shadow, options: &'a RunOptions) -> &'a str {
     }
 }
 
+/// Every table's exact row count, as a dry-run's baseline (a cached template stores it).
+pub(crate) const BASELINE_COUNTS_SQL: &str = queries::BASELINE_COUNTS;
+
 /// The SQL that installs the measuring machinery (part of what a cached template is keyed by).
 pub(crate) const INSTALL_SQL: &str = queries::INSTALL;
 
@@ -165,13 +168,17 @@ impl<'a> Run<'a> {
         let measuring = |e| Error::pg("measuring the shadow before the plan", e);
         let transaction_start: String =
             client.query_one(queries::TRANSACTION_START, &[]).await.map_err(measuring)?.get(0);
-        let known_rows = client
-            .query(queries::BASELINE_COUNTS, &[])
-            .await
-            .map_err(measuring)?
-            .iter()
-            .map(|r| (r.get::<_, Oid>(0), r.get::<_, i64>(1)))
-            .collect();
+        // A cached template's counts are known; anything else is counted now.
+        let known_rows = match &database.row_counts {
+            Some(counts) => counts.iter().map(|(oid, rows)| (Oid::from(*oid), *rows)).collect(),
+            None => client
+                .query(queries::BASELINE_COUNTS, &[])
+                .await
+                .map_err(measuring)?
+                .iter()
+                .map(|r| (r.get::<_, Oid>(0), r.get::<_, i64>(1)))
+                .collect(),
+        };
         let mut run = Run {
             session,
             database,

@@ -242,6 +242,9 @@ pub(crate) struct Template {
     /// The sample of rows copied in, if any.
     #[serde(default)]
     pub(crate) sample: Option<SampleInfo>,
+    /// The row count of every table (by oid, the same in every clone): a dry-run's baseline without counting.
+    #[serde(default)]
+    pub(crate) row_counts: Vec<(u32, i64)>,
     /// `pg_database_size` of the template.
     pub(crate) size_bytes: u64,
 }

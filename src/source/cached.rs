@@ -52,6 +52,7 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
         schema: info,
         fidelity,
         sample: template.sample,
+        row_counts: Some(std::sync::Arc::new(template.row_counts.into_iter().collect())),
         template_reused: Some(reused),
         in_place: None,
     };
@@ -81,6 +82,17 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
         .await
         .map_err(|e| Error::pg("measuring the template database", e))?
         .get(0);
+    // Counted once here; every dry-run of the template starts from these instead of counting again.
+    let in_template = shadow.connect(shadow.role(Role::Admin), &loaded.name).await?;
+    let row_counts = in_template
+        .client()
+        .query(measure::BASELINE_COUNTS_SQL, &[])
+        .await
+        .map_err(|e| Error::pg("counting the template's rows", e))?
+        .iter()
+        .map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1)))
+        .collect();
+    drop(in_template);
     let template = Template {
         key,
         database: loaded.name,
@@ -88,6 +100,7 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
         schema: loaded.schema,
         fidelity: loaded.fidelity,
         sample: loaded.sample,
+        row_counts,
         size_bytes: u64::try_from(size).unwrap_or(0),
     };
     slot.record(&template)?;

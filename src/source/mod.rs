@@ -111,6 +111,9 @@ pub struct Database {
     pub fidelity: Fidelity,
     /// The sample of the source's rows copied in, if any (`--sample`).
     pub sample: Option<SampleInfo>,
+    /// Every table's row count before any plan, when known already (a cached template's): dry-runs then skip
+    /// counting them.
+    pub(crate) row_counts: Option<std::sync::Arc<std::collections::HashMap<u32, i64>>>,
     /// On a cached shadow: whether the source's template database was already there (`Some(true)`), or was built by
     /// this load (`Some(false)`).
     pub template_reused: Option<bool>,
@@ -178,6 +181,7 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
         schema: info,
         fidelity,
         sample: sampled,
+        row_counts: None,
         template_reused: None,
         in_place: None,
     })
