@@ -213,3 +213,23 @@ async fn a_template_in_use_is_cloned_for_a_second_dry_run() {
     pgshadow::source::release(&third, &again).await.expect("release");
     third.shutdown().await.expect("shutdown");
 }
+
+#[test]
+fn an_unchanged_archive_is_not_read_again_to_find_its_template() {
+    let sandbox = Sandbox::new();
+    let archive = "scenarios/archive-with-data/snapshot.dump";
+    let plan = "scenarios/archive-with-data/plan.sql";
+    let first = json_of(&sandbox.run(&["run", plan, "--snapshot", archive, "--format", "json"]));
+    let second = json_of(&sandbox.run(&["run", plan, "--snapshot", archive, "--format", "json"]));
+    assert_eq!(first["shadow"]["cache"]["template_reused"], false);
+    assert_eq!(second["shadow"]["cache"]["template_reused"], true);
+    assert_eq!(measured(&first), measured(&second));
+    let remembered = std::fs::read_dir(sandbox.cache().join("digests")).expect("digests").count();
+    assert_eq!(remembered, 1, "the archive's digest is remembered by its fingerprint");
+    // A copy (another inode) is read again, and its content finds the same template.
+    let copy = sandbox.input("copy.dump");
+    std::fs::copy(common::root().join(archive), &copy).expect("copy");
+    let third = json_of(&sandbox.run(&["run", plan, "--snapshot", &copy.to_string_lossy(), "--format", "json"]));
+    assert_eq!(third["shadow"]["cache"]["template_reused"], true);
+    sandbox.assert_clean();
+}

@@ -159,6 +159,12 @@ impl Slot {
         &self.dir
     }
 
+    /// Where the digests of archives are remembered (by their fingerprint on disk), for every slot of the cache.
+    pub(crate) fn digests_dir(&self) -> PathBuf {
+        // <cache>/clusters/<binaries>/slot-<n>
+        self.dir.ancestors().nth(3).map_or_else(|| self.dir.join("digests"), |root| root.join("digests"))
+    }
+
     /// The cluster's data directory.
     pub(crate) fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
@@ -306,6 +312,12 @@ pub fn prune(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
                 removed.push(slot);
             }
             Err(_) => busy.push(slot),
+        }
+    }
+    if busy.is_empty() {
+        let digests = dir.join("digests");
+        if digests.exists() {
+            std::fs::remove_dir_all(&digests).map_err(|e| Error::io(&digests, e))?;
         }
     }
     Ok((removed, busy))

@@ -31,7 +31,7 @@ pub(crate) struct InPlace {
 /// Makes the database for a run: the template of `schema` itself when this process is not using it already, else
 /// a clone of it; the template is built first when the cache does not hold it.
 pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) -> Result<Database> {
-    let key = template_key(schema);
+    let key = template_key(schema, slot)?;
     let (template, reused) = match slot.template(&key) {
         Some(template) => (template, true),
         None => {
@@ -109,10 +109,14 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
 
 /// What a template is keyed by: the source's content, this build of the tool and its measuring machinery (which
 /// is installed into the template).
-fn template_key(schema: Option<&Schema>) -> String {
+fn template_key(schema: Option<&Schema>, slot: &Slot) -> Result<String> {
     let mut bytes = Vec::new();
+    let digest;
     let content = match schema {
-        Some(Schema { archive: Some(archive), .. }) => archive.digest.as_str(),
+        Some(Schema { archive: Some(archive), .. }) => {
+            digest = archive.digest(Some(&slot.digests_dir()))?;
+            digest.as_str()
+        }
         Some(schema) => schema.text.as_str(),
         None => "",
     };
@@ -121,7 +125,7 @@ fn template_key(schema: Option<&Schema>) -> String {
         bytes.extend_from_slice(part.as_bytes());
         bytes.push(0);
     }
-    hex_digest(&bytes)
+    Ok(hex_digest(&bytes))
 }
 
 /// Puts a template used in place back as it was before the plan: sequences set back, grown tables vacuumed.

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use super::{archive, digest_files, Archive, Schema};
+use super::{archive, fingerprint_files, Archive, Schema};
 use crate::error::{Error, Result};
 use crate::shadow::PgBinaries;
 
@@ -64,8 +64,8 @@ pub fn dump_sampled(url: &str, with_data: bool, sample: Option<f64>, pg_bin: Opt
         return Err(fail(message, stderr.replace(url, &shown)));
     }
     let format = archive::detect(&file)?;
-    let digest = digest_files(&file)?;
-    let archive = Archive { path: file, format, digest, _dump_dir: Some(Arc::new(dir)) };
+    let fingerprint = fingerprint_files(&file)?;
+    let archive = Archive { path: file, format, fingerprint, _dump_dir: Some(Arc::new(dir)) };
     let sample = sample.map(|percent| super::sample::Sample { url: url.to_owned(), percent });
     Ok(Schema { file: shown, text: String::new(), archive: Some(archive), sample })
 }

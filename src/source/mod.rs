@@ -44,9 +44,9 @@ pub struct Archive {
     pub path: PathBuf,
     /// Its format, told from its content.
     pub format: archive::SourceFormat,
-    /// The SHA-256 of its content (every file of a directory archive, in name order): what a cached template of it
-    /// is keyed by.
-    pub digest: String,
+    /// What its files are on disk (device, inode, size, modification and change times): equal fingerprints mean
+    /// equal content, so the content's digest is only computed once per archive ([`Archive::digest`]).
+    pub fingerprint: String,
     /// The private directory a dump of a live database was written to, removed when the last copy goes.
     pub(crate) _dump_dir: Option<std::sync::Arc<tempfile::TempDir>>,
 }
@@ -64,27 +64,80 @@ impl Schema {
             let text = std::fs::read_to_string(Path::new(path)).map_err(|e| Error::io(path, e))?;
             return Ok(Schema { file: path.to_owned(), text, archive: None, sample: None });
         }
-        let digest = digest_files(Path::new(path))?;
-        let archive = Archive { path: PathBuf::from(path), format, digest, _dump_dir: None };
+        let fingerprint = fingerprint_files(Path::new(path))?;
+        let archive = Archive { path: PathBuf::from(path), format, fingerprint, _dump_dir: None };
         Ok(Schema { file: path.to_owned(), text: String::new(), archive: Some(archive), sample: None })
     }
 }
 
-/// The SHA-256 of a file, or of every file of a directory in name order (names included).
+impl Archive {
+    /// The SHA-256 of the archive's content (every file of a directory archive, in name order): what a cached
+    /// template of it is keyed by. With `memo`, a directory to remember digests in by fingerprint, an archive
+    /// that has not changed on disk is not read again.
+    pub fn digest(&self, memo: Option<&Path>) -> Result<String> {
+        let Some(memo) = memo else {
+            return digest_files(&self.path);
+        };
+        let remembered = memo.join(&crate::shadow::hex_digest(self.fingerprint.as_bytes())[..32]);
+        if let Ok(digest) = std::fs::read_to_string(&remembered) {
+            if digest.len() == 64 {
+                return Ok(digest);
+            }
+        }
+        let digest = digest_files(&self.path)?;
+        let written = std::fs::create_dir_all(memo).and_then(|()| std::fs::write(&remembered, &digest));
+        if let Err(e) = written {
+            tracing::debug!(error = %e, "could not remember an archive's digest");
+        }
+        Ok(digest)
+    }
+}
+
+/// A file, or every file of a directory, in name order.
+fn files_of(path: &Path) -> Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| Error::io(path, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Device, inode, size, modification and change times of each file: what changes whenever its content does.
+fn fingerprint_files(path: &Path) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut fingerprint = String::new();
+    for file in files_of(path)? {
+        let m = std::fs::metadata(&file).map_err(|e| Error::io(&file, e))?;
+        fingerprint.push_str(&format!(
+            "{}:{}:{}:{}:{}.{}:{}.{};",
+            file.display(),
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec()
+        ));
+    }
+    Ok(fingerprint)
+}
+
+/// The SHA-256 of a file's content, or of every file of a directory in name order (with the names inside it): a
+/// copy under another name has the same digest.
 fn digest_files(path: &Path) -> Result<String> {
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
-    let mut files = vec![path.to_path_buf()];
-    if path.is_dir() {
-        files = std::fs::read_dir(path)
-            .map_err(|e| Error::io(path, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-    }
-    for file in files {
-        hasher.update(file.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+    let directory = path.is_dir();
+    for file in files_of(path)? {
+        if directory {
+            hasher.update(file.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        }
         let mut reader = std::fs::File::open(&file).map_err(|e| Error::io(&file, e))?;
         let mut buffer = vec![0; 1 << 16];
         loop {
