@@ -213,3 +213,20 @@ async fn privileges_granted_and_revoked_are_named() {
     assert_eq!(change(0), [("GRANT", "SELECT, INSERT ON t TO PUBLIC")]);
     assert_eq!(change(1), [("REVOKE", "INSERT ON t FROM PUBLIC")]);
 }
+
+#[tokio::test]
+async fn rules_a_statement_fires_are_named_and_their_rows_counted() {
+    let schema = "CREATE TABLE orders (id int PRIMARY KEY, total int);
+        CREATE TABLE orders_log (id int, action text);
+        CREATE RULE log_delete AS ON DELETE TO orders DO ALSO INSERT INTO orders_log VALUES (OLD.id, 'deleted');
+        CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 10;
+        CREATE RULE big_orders_delete AS ON DELETE TO big_orders DO INSTEAD DELETE FROM orders WHERE id = OLD.id;
+        INSERT INTO orders VALUES (1, 5), (2, 50), (3, 70);";
+    let report = common::dry_run(schema, "UPDATE orders SET total = 6 WHERE id = 1;\nDELETE FROM big_orders;").await;
+    assert!(report.statements[0].rules_fired.is_empty(), "an UPDATE fires no ON DELETE rule");
+    let fired: Vec<(&str, bool)> =
+        report.statements[1].rules_fired.iter().map(|r| (r.rule.as_str(), r.instead)).collect();
+    assert_eq!(fired, [("big_orders_delete on public.big_orders", true), ("log_delete on public.orders", false)]);
+    assert_eq!(effect(&report, 2, "public.orders").deleted, 2);
+    assert_eq!(effect(&report, 2, "public.orders_log").inserted, 2);
+}

@@ -255,7 +255,7 @@ impl<'a> Run<'a> {
             // Rolled-back rows still count in the transaction's counters: count every table again.
             self.known_rows = self.recount(self.tables.keys().copied()).await?;
         }
-        self.measure(report, &direct, &column_values).await?;
+        self.measure(report, kind, &direct, &column_values).await?;
         self.values_changed(report, &fingerprints).await?;
         Ok(None)
     }
@@ -264,6 +264,7 @@ impl<'a> Run<'a> {
     async fn measure(
         &mut self,
         report: &mut StatementReport,
+        statement_kind: StatementKind,
         direct: &HashSet<Oid>,
         column_values: &HashMap<String, u64>,
     ) -> Result<()> {
@@ -287,6 +288,26 @@ impl<'a> Run<'a> {
         report.schema_changes = self.schema_changes().await?;
         privileges_named(&mut report.schema_changes, &report.sql);
         report.functions_called = self.functions_called().await?;
+        // What was written to: the statement's own targets (views too) by its kind, and every table by its counts.
+        let by_kind = match statement_kind {
+            StatementKind::Insert => Some('3'),
+            StatementKind::Update => Some('2'),
+            StatementKind::Delete => Some('4'),
+            _ => None,
+        };
+        let mut written: Vec<(Oid, Vec<char>)> =
+            by_kind.map(|e| direct.iter().map(|oid| (*oid, vec![e])).collect()).unwrap_or_default();
+        for effect in &changes.effects {
+            let events: Vec<char> = [(effect.inserted, '3'), (effect.updated, '2'), (effect.deleted, '4')]
+                .into_iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(_, e)| e)
+                .collect();
+            if let Some(oid) = self.tables.iter().find(|(_, t)| t.name == effect.table).map(|(oid, _)| *oid) {
+                written.push((oid, events));
+            }
+        }
+        report.rules_fired = self.rules_fired(&written).await?;
         report.rows_destroyed = changes.effects.iter().map(|e| e.deleted + e.truncated).sum::<u64>()
             + report.dropped_objects.iter().filter_map(|o| o.rows).sum::<u64>();
         report.table_effects = changes.effects;
@@ -317,6 +338,7 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         schema_changes: Vec::new(),
         settings: None,
         functions_called: Vec::new(),
+        rules_fired: Vec::new(),
         column_changes: Vec::new(),
         constraint_changes: Vec::new(),
         unbacked_foreign_keys: Vec::new(),

@@ -8,7 +8,7 @@ use super::effects::{self, DroppedRow, Oid, Snapshot, TableState};
 use super::{catalog, queries, quote_name, Decimal, Run};
 use crate::error::{Error, Result};
 use crate::plan::PlanStatement;
-use crate::report::{FunctionCalled, HeldSince, LockTaken, SchemaChange, Settings, StatementReport};
+use crate::report::{FunctionCalled, HeldSince, LockTaken, RuleFired, SchemaChange, Settings, StatementReport};
 
 impl Run<'_> {
     /// Locks held now on tables that existed before the plan, ACCESS SHARE left out.
@@ -200,6 +200,40 @@ impl Run<'_> {
     }
 
     /// The schema changes since the last statement.
+    /// The rules on `written` (relations, each with the events it saw: `2` update, `3` insert, `4` delete) that
+    /// those events fire.
+    pub(super) async fn rules_fired(&self, written: &[(Oid, Vec<char>)]) -> Result<Vec<RuleFired>> {
+        if written.is_empty() {
+            return Ok(Vec::new());
+        }
+        let oids: Vec<Oid> = written.iter().map(|(oid, _)| *oid).collect();
+        let rows = self
+            .session
+            .client()
+            .query(queries::RULES, &[&oids])
+            .await
+            .map_err(|e| Error::pg("reading the rules", e))?;
+        let mut fired: Vec<RuleFired> = rows
+            .iter()
+            .filter_map(|r| {
+                let (relation, event): (Oid, String) = (r.get(0), r.get(2));
+                let event = event.chars().next()?;
+                written.iter().any(|(oid, events)| *oid == relation && events.contains(&event)).then(|| RuleFired {
+                    rule: r.get(1),
+                    event: match event {
+                        '2' => "update",
+                        '3' => "insert",
+                        _ => "delete",
+                    }
+                    .to_owned(),
+                    instead: r.get(3),
+                })
+            })
+            .collect();
+        fired.sort_by(|a, b| a.rule.cmp(&b.rule));
+        Ok(fired)
+    }
+
     pub(super) async fn schema_changes(&mut self) -> Result<Vec<SchemaChange>> {
         let rows = self
             .session

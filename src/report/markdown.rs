@@ -176,6 +176,9 @@ fn statement(out: &mut String, st: &StatementReport) {
             c.rows
         );
     }
+    if !st.rules_fired.is_empty() {
+        let _ = writeln!(out, "- fired rules {}", escape(&super::rules_label(&st.rules_fired)));
+    }
     if !st.functions_called.is_empty() {
         let _ = writeln!(out, "- called {}", escape(&super::functions_label(&st.functions_called)));
     }

@@ -57,6 +57,13 @@ pub(crate) fn fidelity_lines(fidelity: &Fidelity) -> Vec<String> {
     lines
 }
 
+/// `log_delete on public.orders (delete, also), big_delete on public.big (delete, instead)`.
+pub(crate) fn rules_label(fired: &[RuleFired]) -> String {
+    let each =
+        fired.iter().map(|r| format!("{} ({}, {})", r.rule, r.event, if r.instead { "instead" } else { "also" }));
+    each.collect::<Vec<_>>().join(", ")
+}
+
 /// Totals over the statements' reports.
 pub fn summarize<'a>(statements: impl IntoIterator<Item = &'a StatementReport>) -> Summary {
     let statements: Vec<&StatementReport> = statements.into_iter().collect();

@@ -290,6 +290,9 @@ pub struct StatementReport {
     /// User functions the statement called, directly or through triggers (so indirect row effects can be traced
     /// back to a trigger by name).
     pub functions_called: Vec<FunctionCalled>,
+    /// Rewrite rules (`CREATE RULE`) on the tables and views the statement wrote to, for the kind of write that fires
+    /// them: their actions' row effects are in `table_effects`, not `direct`.
+    pub rules_fired: Vec<RuleFired>,
     /// Rows deleted + rows truncated + rows held by dropped tables.
     pub rows_destroyed: u64,
     /// Why the statement failed.
@@ -418,6 +421,17 @@ pub struct FunctionCalled {
     pub calls: u64,
     /// The user triggers (`name on schema.table`) the function backs; empty for a function called directly.
     pub triggers: Vec<String>,
+}
+
+/// A rewrite rule a statement fired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct RuleFired {
+    /// `name on schema.table`.
+    pub rule: String,
+    /// The event: `insert`, `update` or `delete`.
+    pub event: String,
+    /// Whether the rule runs instead of the statement (`DO INSTEAD`) rather than as well (`DO ALSO`).
+    pub instead: bool,
 }
 
 /// Settings in effect when a statement started.

@@ -174,6 +174,9 @@ fn details(out: &mut String, s: &StatementReport) {
             s.index, c.constraint_type, c.constraint, c.change, c.rows
         );
     }
+    if !s.rules_fired.is_empty() {
+        let _ = writeln!(out, "\nStatement {} fired rules: {}", s.index, super::rules_label(&s.rules_fired));
+    }
     if !s.functions_called.is_empty() {
         let _ = writeln!(out, "\nStatement {} called: {}", s.index, super::functions_label(&s.functions_called));
     }
