@@ -141,6 +141,29 @@ pub(crate) fn blocks(mode: &str) -> (bool, bool) {
     }
 }
 
+/// The kinds of query a lock in `mode` makes wait in production, from Postgres's lock conflict table: plain
+/// `SELECT` takes ACCESS SHARE, `SELECT ... FOR UPDATE/NO KEY UPDATE/SHARE/KEY SHARE` ROW SHARE, and
+/// `UPDATE`/`DELETE`/`INSERT`/`MERGE` ROW EXCLUSIVE.
+pub(crate) fn blocked_queries(mode: &str) -> Vec<String> {
+    let (select, locking, writes) = match mode {
+        "AccessExclusiveLock" => (true, true, true),
+        "ExclusiveLock" => (false, true, true),
+        "ShareRowExclusiveLock" | "ShareLock" => (false, false, true),
+        _ => (false, false, false),
+    };
+    let mut blocked = Vec::new();
+    if select {
+        blocked.push("SELECT");
+    }
+    if locking {
+        blocked.extend(["SELECT FOR UPDATE", "SELECT FOR NO KEY UPDATE", "SELECT FOR SHARE", "SELECT FOR KEY SHARE"]);
+    }
+    if writes {
+        blocked.extend(["INSERT", "UPDATE", "DELETE", "MERGE"]);
+    }
+    blocked.into_iter().map(str::to_owned).collect()
+}
+
 /// One row of the event trigger's log.
 #[derive(Debug, Clone)]
 pub(crate) struct DroppedRow {

@@ -147,6 +147,8 @@ struct Run<'a> {
     changed_seq: i64,
     /// Tables that existed before the plan: locks are reported on these.
     existing: HashSet<Oid>,
+    /// Relations the plan locked, and at the start every index of an existing table: kind, name, table.
+    relations: HashMap<Oid, (String, String, Oid)>,
     /// The locks held as of the end of the last statement (ACCESS SHARE left out: measuring takes it too).
     locks: HashSet<(Oid, String)>,
     /// The statement that took each held lock.
@@ -188,6 +190,7 @@ impl<'a> Run<'a> {
             dropped_seq: 0,
             changed_seq: 0,
             existing: HashSet::new(),
+            relations: HashMap::new(),
             locks: HashSet::new(),
             lock_since: HashMap::new(),
             calls: HashMap::new(),
@@ -198,6 +201,7 @@ impl<'a> Run<'a> {
         };
         run.tables = run.snapshot().await?;
         run.existing = run.tables.keys().copied().collect();
+        run.relations = run.existing_indexes().await?;
         run.locks = run.held_locks().await?;
         run.functions_called().await?;
         (run.columns, run.constraints) = run.catalog().await?;

@@ -12,18 +12,47 @@ use crate::report::{FunctionCalled, HeldSince, LockTaken, RuleFired, SchemaChang
 
 impl Run<'_> {
     /// Locks held now on tables that existed before the plan, ACCESS SHARE left out.
-    pub(super) async fn held_locks(&self) -> Result<HashSet<(Oid, String)>> {
+    /// Every index of the tables that existed before the plan: kind, name and table, by oid.
+    pub(super) async fn existing_indexes(&self) -> Result<HashMap<Oid, (String, String, Oid)>> {
+        let rows = self
+            .session
+            .client()
+            .query(queries::INDEXES, &[])
+            .await
+            .map_err(|e| Error::pg("listing the indexes", e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, Oid>(0), r.get::<_, String>(1), r.get::<_, Oid>(2)))
+            .filter(|(_, _, table)| self.existing.contains(table))
+            .map(|(oid, name, table)| (oid, ("index".to_owned(), name, table)))
+            .collect())
+    }
+
+    /// The locks held now on tables that existed before the plan and on their indexes (ACCESS SHARE left out:
+    /// measuring takes it too). Remembers each locked relation's kind, name and table.
+    pub(super) async fn held_locks(&mut self) -> Result<HashSet<(Oid, String)>> {
         let rows = self
             .session
             .client()
             .query(queries::RELATION_LOCKS, &[])
             .await
             .map_err(|e| Error::pg("reading the locks held", e))?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get::<_, Oid>(0), r.get::<_, String>(1)))
-            .filter(|(oid, mode)| self.existing.contains(oid) && mode != "AccessShareLock")
-            .collect())
+        let mut held = HashSet::new();
+        for r in &rows {
+            let (oid, mode, table): (Oid, String, Oid) = (r.get(0), r.get(1), r.get(2));
+            // An index counts when its table existed before the plan and the index was there at the start too, and
+            // only for locks that make queries wait (every write takes ROW EXCLUSIVE on every index).
+            let blocking = effects::blocks(&mode) != (false, false);
+            let existed =
+                self.existing.contains(&oid) || (oid != table && blocking && self.relations.contains_key(&oid));
+            if existed && mode != "AccessShareLock" {
+                let name: Option<String> = r.get(4);
+                let name = name.or_else(|| self.tables.get(&oid).map(|t| t.name.clone()));
+                self.relations.entry(oid).or_insert_with(|| (r.get(3), name.unwrap_or_else(|| oid.to_string()), table));
+                held.insert((oid, mode));
+            }
+        }
+        Ok(held)
     }
 
     /// The blocking locks held now, each with the statement that took it (`index` for new ones).
@@ -32,6 +61,8 @@ impl Run<'_> {
         let mut held: Vec<HeldSince> = self
             .locks
             .iter()
+            // Tables only: an index's lock comes and goes with its table's.
+            .filter(|(oid, _)| self.existing.contains(oid))
             .filter_map(|(oid, mode)| {
                 let (blocks_reads, blocks_writes) = effects::blocks(mode);
                 if !blocks_reads && !blocks_writes {
@@ -53,12 +84,18 @@ impl Run<'_> {
             .difference(&self.locks)
             .map(|(oid, mode)| {
                 let (blocks_reads, blocks_writes) = effects::blocks(mode);
+                let (kind, name, table) = self.relations.get(oid).cloned().unwrap_or_else(|| {
+                    let name = self.tables.get(oid).map_or_else(|| oid.to_string(), |t| t.name.clone());
+                    ("table".to_owned(), name, *oid)
+                });
                 LockTaken {
-                    table: self.tables.get(oid).map_or_else(|| oid.to_string(), |t| t.name.clone()),
+                    table: name,
+                    kind,
                     mode: mode.clone(),
                     blocks_reads,
                     blocks_writes,
-                    rows: self.known_rows.get(oid).copied().unwrap_or(0).max(0) as u64,
+                    blocks: effects::blocked_queries(mode),
+                    rows: self.known_rows.get(&table).copied().unwrap_or(0).max(0) as u64,
                 }
             })
             .collect();

@@ -178,9 +178,17 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f
 $fn$;
 
 -- Relation locks this backend holds.
-CREATE FUNCTION pgshadow_internal.relation_locks(OUT relid oid, OUT mode text) RETURNS SETOF record
+CREATE FUNCTION pgshadow_internal.relation_locks(OUT relid oid, OUT mode text, OUT table_oid oid, OUT kind text,
+    OUT relation_name text) RETURNS SETOF record
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT l.relation, l.mode FROM pg_locks AS l
+    -- A relation the transaction dropped has no catalog row any more, but its lock is still held.
+    SELECT l.relation, l.mode, coalesce(i.indrelid, l.relation),
+           CASE WHEN c.relkind IN ('i', 'I') THEN 'index' ELSE 'table' END,
+           CASE WHEN c.oid IS NOT NULL THEN format('%I.%I', n.nspname, c.relname) END
+    FROM pg_locks AS l
+    LEFT JOIN pg_class AS c ON c.oid = l.relation
+    LEFT JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    LEFT JOIN pg_index AS i ON i.indexrelid = l.relation
     WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation IS NOT NULL
 $fn$;
 
@@ -272,7 +280,8 @@ pub(crate) const CONSTRAINT_STATE: &str =
 pub(crate) const UNINDEXED_FOREIGN_KEYS: &str = "SELECT constraint_oid FROM pgshadow_internal.unindexed_foreign_keys()";
 
 /// The relation locks the plan's backend holds.
-pub(crate) const RELATION_LOCKS: &str = "SELECT relid, mode FROM pgshadow_internal.relation_locks()";
+pub(crate) const RELATION_LOCKS: &str =
+    "SELECT relid, mode, table_oid, kind, relation_name FROM pgshadow_internal.relation_locks()";
 
 /// The exact row count of one table.
 pub(crate) const COUNT_ROWS: &str = "SELECT pgshadow_internal.count_rows($1)";
@@ -294,3 +303,8 @@ pub(crate) const RULES: &str = "SELECT r.ev_class, pg_catalog.format('%I on %I.%
      JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) r.ev_class \
      JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
      WHERE r.rulename OPERATOR(pg_catalog.<>) '_RETURN' AND r.ev_class OPERATOR(pg_catalog.=) ANY ($1)";
+
+/// Every index with its name and table.
+pub(crate) const INDEXES: &str = "SELECT i.indexrelid, pg_catalog.format('%I.%I', n.nspname, c.relname), i.indrelid \
+     FROM pg_catalog.pg_index AS i JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid \
+     JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace";

@@ -90,7 +90,8 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport], scale: f64)
             }
         }
         if let Some(limit) = limits.max_rows_locked_exclusive {
-            for l in s.locks.iter().filter(|l| l.mode == "AccessExclusiveLock" && rows.of(l.rows) > limit) {
+            let exclusive = s.locks.iter().filter(|l| l.kind == "table" && l.mode == "AccessExclusiveLock");
+            for l in exclusive.filter(|l| rows.of(l.rows) > limit) {
                 let message = format!(
                     "locks {} ({} rows) ACCESS EXCLUSIVE, over the limit of {limit}",
                     l.table,

@@ -47,6 +47,8 @@ fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
         Rule::ConstraintValidationScan,
         Rule::StatementsAfterExclusiveLock,
         Rule::UnbackedForeignKey,
+        Rule::ConstraintIndexBuild,
+        Rule::JsonColumn,
     ];
     for rule in Rule::ALL {
         let expected = if warned.contains(&rule) { Action::Warn } else { Action::Deny };

@@ -157,7 +157,8 @@ fn statement(out: &mut String, st: &StatementReport) {
     }
     for l in st.locks.iter().filter(|l| l.blocks_reads || l.blocks_writes) {
         let blocks = super::blocks_label(l);
-        let _ = writeln!(out, "- locks `{}` {} ({} rows), blocking {blocks}", cell(&l.table), l.mode, l.rows);
+        let (what, table) = (&l.kind, cell(&l.table));
+        let _ = writeln!(out, "- locks {what} `{table}` {} ({} rows), blocking {blocks}", l.mode, l.rows);
     }
     for c in &st.column_changes {
         let detail = match (&c.from, &c.to) {

@@ -97,7 +97,7 @@ pub fn summarize<'a>(statements: impl IntoIterator<Item = &'a StatementReport>) 
 /// The ACCESS EXCLUSIVE lock taken earliest: it is held from its statement to the end of the plan.
 fn longest_exclusive_lock(statements: &[&StatementReport]) -> Option<HeldLock> {
     statements.iter().enumerate().find_map(|(i, s)| {
-        let lock = s.locks.iter().find(|l| l.mode == "AccessExclusiveLock" && !s.rolled_back)?;
+        let lock = s.locks.iter().find(|l| l.kind == "table" && l.mode == "AccessExclusiveLock" && !s.rolled_back)?;
         let held = &statements[i..];
         Some(HeldLock {
             table: lock.table.clone(),

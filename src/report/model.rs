@@ -343,15 +343,20 @@ pub struct RewrittenTable {
 /// A lock a statement took on a table that existed before the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct LockTaken {
-    /// `schema.table`.
+    /// `schema.name` of the locked relation: a table, or an index of one.
     pub table: String,
+    /// `table` or `index`.
+    pub kind: String,
     /// Postgres's lock mode (`AccessExclusiveLock`, `ShareLock`, `RowExclusiveLock`, ...).
     pub mode: String,
     /// Whether, held in production, it makes plain `SELECT`s on the table wait.
     pub blocks_reads: bool,
     /// Whether it makes `INSERT` / `UPDATE` / `DELETE` on the table wait.
     pub blocks_writes: bool,
-    /// Rows in the table just before the statement.
+    /// The kinds of query it makes wait: `SELECT`, `SELECT FOR UPDATE` (and the other row-locking forms),
+    /// `INSERT`, `UPDATE`, `DELETE`, `MERGE`.
+    pub blocks: Vec<String>,
+    /// Rows in the table (an index's table) just before the statement.
     pub rows: u64,
 }
 

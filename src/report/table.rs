@@ -146,10 +146,11 @@ fn details(out: &mut String, s: &StatementReport) {
         let _ = writeln!(out, "\nStatement {} dropped {} objects:\n{table}", s.index, s.dropped_objects.len());
     }
     if !s.locks.is_empty() {
-        let mut table = new_table(&["locked", "mode", "blocks", "rows"]);
+        let mut table = new_table(&["locked", "kind", "mode", "blocks", "rows"]);
         for l in &s.locks {
             table.add_row(vec![
                 Cell::new(&l.table),
+                Cell::new(&l.kind),
                 Cell::new(&l.mode),
                 Cell::new(super::blocks_label(l)),
                 Cell::new(l.rows).set_alignment(CellAlignment::Right),

@@ -29,7 +29,7 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     let no_timeout = report.settings.as_ref().is_some_and(|s| s.lock_timeout == "0");
     // The strongest blocking lock per table.
     let mut strongest: Vec<(&str, &str)> = Vec::new();
-    for lock in report.locks.iter().filter(|l| l.blocks_reads || l.blocks_writes) {
+    for lock in report.locks.iter().filter(|l| l.kind == "table" && (l.blocks_reads || l.blocks_writes)) {
         let strength = |mode: &str| STRENGTH.iter().position(|m| *m == mode);
         match strongest.iter_mut().find(|(table, _)| *table == lock.table) {
             Some(entry) if strength(&lock.mode) > strength(entry.1) => entry.1 = &lock.mode,

@@ -2,11 +2,13 @@
 
 mod cascade_delete;
 mod column_type_narrowing;
+mod constraint_index_build;
 mod constraint_validation_scan;
 mod delete_without_where;
 mod drop_column_with_data;
 mod drop_table;
 mod index_not_concurrent;
+mod json_column;
 mod lock_without_timeout;
 mod not_null_validation_scan;
 mod statement_error;
@@ -55,6 +57,10 @@ pub enum Rule {
     StatementsAfterExclusiveLock,
     /// A foreign key was added without an index on its referencing columns.
     UnbackedForeignKey,
+    /// A UNIQUE, PRIMARY KEY or EXCLUDE constraint built its index under ACCESS EXCLUSIVE on a table with rows.
+    ConstraintIndexBuild,
+    /// A json column was added (or a column changed to json).
+    JsonColumn,
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -77,7 +83,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 17] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -93,6 +99,8 @@ impl Rule {
         Rule::ColumnTypeNarrowing,
         Rule::StatementsAfterExclusiveLock,
         Rule::UnbackedForeignKey,
+        Rule::ConstraintIndexBuild,
+        Rule::JsonColumn,
     ];
 
     /// The stable kebab-case id.
@@ -113,6 +121,8 @@ impl Rule {
             Rule::ColumnTypeNarrowing => "column-type-narrowing",
             Rule::StatementsAfterExclusiveLock => "statements-after-exclusive-lock",
             Rule::UnbackedForeignKey => "unbacked-foreign-key",
+            Rule::ConstraintIndexBuild => "constraint-index-build",
+            Rule::JsonColumn => "json-column",
         }
     }
 
@@ -134,6 +144,8 @@ impl Rule {
             Rule::ColumnTypeNarrowing => &column_type_narrowing::DOC,
             Rule::StatementsAfterExclusiveLock => &statements_after_exclusive_lock::DOC,
             Rule::UnbackedForeignKey => &unbacked_foreign_key::DOC,
+            Rule::ConstraintIndexBuild => &constraint_index_build::DOC,
+            Rule::JsonColumn => &json_column::DOC,
         }
     }
 
@@ -171,6 +183,8 @@ impl Rule {
             Rule::ColumnTypeNarrowing => column_type_narrowing::check(report),
             Rule::StatementsAfterExclusiveLock => statements_after_exclusive_lock::check(report),
             Rule::UnbackedForeignKey => unbacked_foreign_key::check(report),
+            Rule::ConstraintIndexBuild => constraint_index_build::check(report),
+            Rule::JsonColumn => json_column::check(report),
         }
     }
 }
