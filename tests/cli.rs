@@ -210,3 +210,12 @@ fn output_to_a_device_or_a_link_writes_through_it_and_never_replaces_it() {
     assert_ne!(mode, 0o600, "a new report follows the umask, not the temporary file's mode");
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let sandbox = Sandbox::new();
+    let mut child = sandbox.command(&["rules"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    assert!(!stderr_of(&output).contains("panicked"), "{}", stderr_of(&output));
+}
