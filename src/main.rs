@@ -451,7 +451,7 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
         (None, Some(url)) => {
             let (url, with_data, sample, pg_bin) = (url.clone(), args.with_data, args.sample, args.pg_bin.clone());
             let dump = tokio::task::spawn_blocking(move || {
-                pgshadow::source::live::dump_sampled(&url, with_data, sample, pg_bin.as_deref())
+                pgshadow::source::live::dump(&url, with_data, sample, pg_bin.as_deref())
             });
             Some(dump.await.map_err(|e| pgshadow::Error::io("<pg_dump task>", std::io::Error::other(e)))??)
         }

@@ -119,20 +119,13 @@ impl Shadow {
     pub async fn start_server(options: &ServerOptions) -> Result<Shadow> {
         let base = server::config_from_url(&options.url)?;
         let admin = base.get_user().unwrap_or_default().to_owned();
-        let run_id = server::random_hex(6)?;
         let mut passwords = std::collections::HashMap::new();
         if let Some(password) = base.get_password() {
             passwords.insert(admin.clone(), String::from_utf8_lossy(password).into_owned());
         }
-        let backend = server::ServerShadow {
-            run_id,
-            admin,
-            binaries: PgBinaries::find(None).ok(),
-            created: Mutex::default(),
-            removed: AtomicBool::new(true),
-        };
-        passwords.insert(backend.loader(), server::random_hex(16)?);
-        passwords.insert(backend.plan(), server::random_hex(16)?);
+        let backend = server::ServerShadow::new(admin, PgBinaries::find(None).ok())?;
+        passwords.insert(backend.loader.clone(), server::random_hex(16)?);
+        passwords.insert(backend.plan.clone(), server::random_hex(16)?);
         let mut shadow = Shadow {
             backend: Backend::Server(backend),
             endpoint: Endpoint { base, passwords },
@@ -277,9 +270,9 @@ impl Shadow {
             drops.push(template.database.clone());
             total -= template.size_bytes;
         }
+        drop(admin);
         for name in drops {
-            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::source::quote_ident(&name));
-            admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping a database of a run", e))?;
+            self.drop_database(&name).await?;
         }
         Ok(())
     }
@@ -291,15 +284,9 @@ impl Shadow {
             (Backend::Local(_), Role::Loader) => "pgshadow_loader",
             (Backend::Local(_), Role::Plan) => "pgshadow_plan",
             (Backend::Server(server), Role::Admin) => &server.admin,
-            // Both are in the endpoint's passwords, under the names the server shadow gives them.
-            (Backend::Server(server), Role::Loader) => self.role_named(&server.loader()),
-            (Backend::Server(server), Role::Plan) => self.role_named(&server.plan()),
+            (Backend::Server(server), Role::Loader) => &server.loader,
+            (Backend::Server(server), Role::Plan) => &server.plan,
         }
-    }
-
-    /// A role name the endpoint holds (so that it lives as long as the shadow).
-    fn role_named(&self, name: &str) -> &str {
-        self.endpoint.passwords.get_key_value(name).map_or("", |(k, _)| k.as_str())
     }
 
     /// Creates the database `name` owned by the plan role, from `template` (a local cluster's default when
@@ -369,7 +356,7 @@ impl Shadow {
             self.drop_database(&name).await?;
         }
         let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
-        let sql = format!("DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {}", server.plan(), server.loader());
+        let sql = format!("DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {}", server.plan, server.loader);
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping the run's roles", e))?;
         server.removed.store(true, Ordering::SeqCst);
         Ok(())
@@ -426,6 +413,8 @@ impl Drop for Shadow {
             backend: Backend::Server(server::ServerShadow {
                 run_id: server.run_id.clone(),
                 admin: server.admin.clone(),
+                loader: server.loader.clone(),
+                plan: server.plan.clone(),
                 binaries: None,
                 created: Mutex::new(std::mem::take(&mut *server.created.lock().unwrap_or_else(|e| e.into_inner()))),
                 removed: AtomicBool::new(true),

@@ -32,6 +32,10 @@ pub(crate) struct ServerShadow {
     pub(crate) run_id: String,
     /// The admin URL's user.
     pub(crate) admin: String,
+    /// The run's loader role, `pgshadow_loader_<run>`.
+    pub(crate) loader: String,
+    /// The run's plan role, `pgshadow_plan_<run>`.
+    pub(crate) plan: String,
     /// Local client tools (`pg_restore`), when the machine has them.
     pub(crate) binaries: Option<PgBinaries>,
     /// The scratch databases this run created (and has not dropped yet).
@@ -42,12 +46,18 @@ pub(crate) struct ServerShadow {
 }
 
 impl ServerShadow {
-    pub(crate) fn loader(&self) -> String {
-        format!("pgshadow_loader_{}", self.run_id)
-    }
-
-    pub(crate) fn plan(&self) -> String {
-        format!("pgshadow_plan_{}", self.run_id)
+    /// The part of a server that belongs to a new run, with nothing created there yet.
+    pub(crate) fn new(admin: String, binaries: Option<PgBinaries>) -> Result<ServerShadow> {
+        let run_id = random_hex(6)?;
+        Ok(ServerShadow {
+            loader: format!("pgshadow_loader_{run_id}"),
+            plan: format!("pgshadow_plan_{run_id}"),
+            run_id,
+            admin,
+            binaries,
+            created: Mutex::default(),
+            removed: std::sync::atomic::AtomicBool::new(true),
+        })
     }
 
     /// The comment that marks a scratch database of this run.

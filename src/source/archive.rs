@@ -203,15 +203,17 @@ pub struct EntryError {
 }
 
 /// Restores an archive into `target`, with `jobs` parallel jobs if the format allows it (tar does not). Failing
-/// entries are skipped and reported; the restore is an error only when it could not finish.
+/// entries are skipped and reported, named from `toc` (the archive's [`list`]); the restore is an error only when it
+/// could not finish.
 pub fn restore(
     pg_restore: &Path,
     archive: &Path,
     format: SourceFormat,
     target: Target,
     jobs: usize,
+    toc: &ArchiveToc,
 ) -> Result<RestoreOutcome> {
-    let toc: HashMap<u32, TocEntry> = list(pg_restore, archive)?.entries.into_iter().map(|e| (e.id, e)).collect();
+    let toc: HashMap<u32, &TocEntry> = toc.entries.iter().map(|e| (e.id, e)).collect();
     let (port, jobs_arg) = (target.port.to_string(), jobs.to_string());
     let socket_dir = target.socket_dir.to_str().ok_or_else(|| {
         source_error(target.socket_dir, "the socket directory's path is not UTF-8".into(), String::new())
@@ -269,7 +271,7 @@ fn line(raw: &str) -> Line<'_> {
 
 /// The per-entry errors in a restore's stderr. An error belongs to the last `from TOC entry` line: `pg_restore`
 /// names an entry before its first error only.
-fn entry_errors(stderr: &str, toc: &HashMap<u32, TocEntry>) -> Vec<EntryError> {
+fn entry_errors(stderr: &str, toc: &HashMap<u32, &TocEntry>) -> Vec<EntryError> {
     let (mut errors, mut entry, mut open, mut in_command) = (Vec::<EntryError>::new(), None, false, false);
     for raw in stderr.lines() {
         match line(raw) {
@@ -277,7 +279,7 @@ fn entry_errors(stderr: &str, toc: &HashMap<u32, TocEntry>) -> Vec<EntryError> {
                 let (id, rest) = text.split_once(';').unwrap_or(("", text));
                 let id = id.trim().parse::<u32>().ok();
                 let raw_name = rest.trim().splitn(3, ' ').nth(2).unwrap_or(rest).trim_end().to_owned();
-                entry = Some((id, id.and_then(|id| toc.get(&id)).map_or(raw_name, TocEntry::to_string)));
+                entry = Some((id, id.and_then(|id| toc.get(&id)).map_or(raw_name, |e| e.to_string())));
                 open = false;
             }
             Line::Error(text) => {
@@ -482,7 +484,8 @@ mod tests {
             // The index's name is taken, so that entry fails, in the parallel phase of custom and directory.
             server.sql("postgres", &format!("CREATE DATABASE dst{n}"));
             server.sql(&format!("dst{n}"), "CREATE TABLE geo_name (x int)");
-            let outcome = restore(&pg_restore(), path, *format, server.target(&format!("dst{n}")), 2).unwrap();
+            let toc = list(&pg_restore(), path).unwrap();
+            let outcome = restore(&pg_restore(), path, *format, server.target(&format!("dst{n}")), 2, &toc).unwrap();
             assert_eq!(server.sql(&format!("dst{n}"), "SELECT count(*) FROM geo"), "100");
             assert!(outcome.duration > Duration::ZERO);
             let [owner, index] = &outcome.errors[..] else { panic!("{format:?}: {:#?}", outcome.errors) };
@@ -509,7 +512,8 @@ mod tests {
         // The table of contents is intact, the data is cut short: the restore itself dies.
         let cut = server.file("cut.dump", &custom[..custom.len() - 200]);
         server.sql("postgres", "CREATE DATABASE cut");
-        let restored = restore(&pg_restore(), &cut, SourceFormat::Custom, server.target("cut"), 2);
+        let toc = list(&pg_restore(), &cut).unwrap();
+        let restored = restore(&pg_restore(), &cut, SourceFormat::Custom, server.target("cut"), 2, &toc);
         assert!(is_source(restored, "truncated"));
     }
 

@@ -75,15 +75,14 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
 /// Loads `schema` into a new template database and records it in the cache.
 async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema>) -> Result<Template> {
     let loaded = load_into(shadow, format!("template_{}", &key[..16]), schema).await?;
-    let admin = shadow.connect(shadow.role(Role::Admin), shadow.maintenance_database()).await?;
-    let size: i64 = admin
+    let in_template = shadow.connect(shadow.role(Role::Admin), &loaded.name).await?;
+    let size: i64 = in_template
         .client()
-        .query_one("SELECT pg_catalog.pg_database_size($1)", &[&loaded.name])
+        .query_one("SELECT pg_catalog.pg_database_size(pg_catalog.current_database())", &[])
         .await
         .map_err(|e| Error::pg("measuring the template database", e))?
         .get(0);
     // Counted once here; every dry-run of the template starts from these instead of counting again.
-    let in_template = shadow.connect(shadow.role(Role::Admin), &loaded.name).await?;
     let row_counts = in_template
         .client()
         .query(measure::BASELINE_COUNTS_SQL, &[])

@@ -14,14 +14,9 @@ use crate::error::{Error, Result};
 use crate::shadow::PgBinaries;
 
 /// Dumps the database at `url` with the `pg_dump` next to the server binaries in `pg_bin` (found as for the shadow
-/// when `None`), and returns it as a source to load.
-pub fn dump(url: &str, with_data: bool, pg_bin: Option<&Path>) -> Result<Schema> {
-    dump_sampled(url, with_data, None, pg_bin)
-}
-
-/// [`dump`], and with `sample` (a percentage) a consistent sample of the rows is copied in after the schema
-/// ([`super::sample`]).
-pub fn dump_sampled(url: &str, with_data: bool, sample: Option<f64>, pg_bin: Option<&Path>) -> Result<Schema> {
+/// when `None`), and returns it as a source to load. With `sample` (a percentage), a consistent sample of the rows
+/// is copied in after the schema when it loads ([`super::sample`]).
+pub fn dump(url: &str, with_data: bool, sample: Option<f64>, pg_bin: Option<&Path>) -> Result<Schema> {
     let shown = redact(url);
     let fail = |message: String, detail: String| Error::Source { path: shown.clone().into(), message, detail };
     let binaries = PgBinaries::find(pg_bin)?;

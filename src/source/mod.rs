@@ -262,7 +262,7 @@ pub(crate) struct Failures {
 
 impl Failures {
     fn new(file: &str, shadow_version: &str) -> Failures {
-        let shadow_major = major_version(shadow_version).unwrap_or(0);
+        let shadow_major = crate::shadow::major_of(shadow_version).and_then(|m| m.parse().ok()).unwrap_or(0);
         Failures {
             file: file.to_owned(),
             shadow_major,
@@ -376,11 +376,6 @@ fn created_relation(statement: &str) -> Option<String> {
 /// `public."Stores"` -> `stores`: the last part of a possibly qualified name, without quotes.
 fn unqualified(name: &str) -> String {
     name.rsplit('.').next().unwrap_or(name).trim_matches('"').to_ascii_lowercase()
-}
-
-/// The major version in a version string (`16.4 (Ubuntu 16.4-1)` -> 16, `9.6.24` -> 9).
-fn major_version(version: &str) -> Option<u32> {
-    version.trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 /// The first line of a statement, cut to a readable length.

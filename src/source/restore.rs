@@ -34,7 +34,7 @@ pub(super) async fn load(shadow: &Shadow, name: &str, archive: &Archive, failure
     let loader = shadow.role(Role::Loader).to_owned();
     let (path, format, endpoint, name_owned) =
         (archive.path.clone(), archive.format, shadow.endpoint().clone(), name.to_owned());
-    let outcome = blocking(move || {
+    let (toc, outcome) = blocking(move || {
         let host = endpoint.host();
         let target = Target {
             socket_dir: std::path::Path::new(&host),
@@ -43,7 +43,8 @@ pub(super) async fn load(shadow: &Shadow, name: &str, archive: &Archive, failure
             database: &name_owned,
             password: endpoint.passwords.get(&loader).map(String::as_str),
         };
-        archive::restore(&pg_restore, &path, format, target, jobs)
+        let outcome = archive::restore(&pg_restore, &path, format, target, jobs, &toc)?;
+        Ok((toc, outcome))
     })
     .await?;
     tracing::info!(archive = %archive.path.display(), entries = toc.entries.len(), failed = outcome.errors.len(),
