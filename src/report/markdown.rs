@@ -48,7 +48,8 @@ pub fn render_markdown(report: &Report) -> String {
     }
     let sh = &report.shadow;
     let role = if sh.superuser { format!("{} (superuser)", sh.role) } else { sh.role.clone() };
-    let _ = writeln!(out, "| shadow | {} PostgreSQL {}, as `{}` |", sh.provider, cell(&sh.server_version), role);
+    let why = if sh.version_reason.is_empty() { String::new() } else { format!(" — {}", cell(&sh.version_reason)) };
+    let _ = writeln!(out, "| shadow | {} PostgreSQL {}{why}, as `{}` |", sh.provider, cell(&sh.server_version), role);
     let _ = writeln!(out, "| policy | {} |", cell(&report.policy.source));
     if let Some(schema) = &sh.schema {
         let _ = writeln!(

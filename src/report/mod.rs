@@ -4,12 +4,14 @@ mod github;
 mod json;
 mod markdown;
 mod model;
+pub mod rehearsal;
 mod table;
 
 pub use github::render_github;
 pub use json::render_json;
 pub use markdown::render_markdown;
 pub use model::*;
+pub use rehearsal::{rehearse, Rehearsal};
 pub use table::render_table;
 
 /// What a lock makes wait, in words.
@@ -35,6 +37,7 @@ pub(crate) fn functions_label(called: &[FunctionCalled]) -> String {
 pub(crate) fn fidelity_lines(fidelity: &Fidelity) -> Vec<String> {
     let mut lines = Vec::new();
     lines.extend(fidelity.version_warning.clone());
+    lines.extend(fidelity.newer_version.clone());
     for missing in &fidelity.missing_extensions {
         let get = match (&missing.package, &missing.note) {
             (Some(package), _) => format!("; install {package}"),

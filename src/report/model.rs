@@ -116,7 +116,13 @@ pub struct ShadowInfo {
     pub provider: String,
     /// The shadow server's `server_version`.
     pub server_version: String,
-    /// Where the server binaries came from.
+    /// Its PostgreSQL version, `major.minor` (`17.9`).
+    pub version: String,
+    /// Why the shadow runs that version: `asked for with --pg-version 17`, `the source's major version, 16`,
+    /// `the newest installed; no PostgreSQL 16 here`, `given with --pg-bin`, ...
+    pub version_reason: String,
+    /// Where the server binaries came from: `<dir> (from <origin>)`, the origin being `PATH`, `pg_config`,
+    /// `default location`, `--pg-bin` or `pgshadow cache`.
     pub binaries: String,
     /// The role the plan's connection logged in as.
     pub role: String,
@@ -191,6 +197,12 @@ pub struct Fidelity {
     pub missing_extensions: Vec<MissingExtension>,
     /// Everything that did not load as written; empty for a faithful shadow.
     pub warnings: Vec<FidelityWarning>,
+    /// For an archive: the `pg_restore` that restored it, and its version
+    /// (`/usr/lib/postgresql/17/bin/pg_restore (17.6)`).
+    pub restored_with: Option<String>,
+    /// Set when something did not load and a newer PostgreSQL than the shadow's is installed here: it is named, as
+    /// the source may need its features (`--pg-version` runs on it; pgshadow never switches by itself).
+    pub newer_version: Option<String>,
 }
 
 /// An extension the source needs that the shadow's server lacks.

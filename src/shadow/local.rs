@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{Pid, User};
 
-use super::binaries::PgBinaries;
 use super::cache::{CacheOptions, Slot};
 use crate::error::{Error, Result};
+use crate::postgres::{self, Choice, PgBinaries, Selection};
 
 /// The bootstrap superuser of every local cluster.
 pub(crate) const ADMIN_ROLE: &str = "pgshadow_admin";
@@ -33,8 +33,9 @@ pub(crate) const PORT: u16 = 5432;
 /// Settings for a local cluster.
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
-    /// Directory of `initdb` and `postgres` (`--pg-bin`); searched for when `None`.
-    pub pg_bin: Option<PathBuf>,
+    /// Which PostgreSQL to run: `--pg-bin`, `--pg-version`, the source's version; by default the newest one
+    /// installed.
+    pub postgres: Selection,
     /// The OS user to run the server as when pgshadow runs as root (`--os-user`); `postgres` if that user exists,
     /// else `nobody`, when `None`. Ignored when not running as root.
     pub os_user: Option<String>,
@@ -47,7 +48,12 @@ pub struct LocalOptions {
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        LocalOptions { pg_bin: None, os_user: None, startup_timeout: Duration::from_secs(60), cache: None }
+        LocalOptions {
+            postgres: Selection::default(),
+            os_user: None,
+            startup_timeout: Duration::from_secs(60),
+            cache: None,
+        }
     }
 }
 
@@ -64,6 +70,8 @@ pub(crate) struct LocalCluster {
     /// The run's private directory: the socket, the server log, and the data directory when not cached.
     dir: Option<tempfile::TempDir>,
     pub(crate) binaries: PgBinaries,
+    /// Which PostgreSQL it runs, and why.
+    pub(crate) choice: Choice,
 }
 
 impl LocalCluster {
@@ -84,7 +92,12 @@ impl LocalCluster {
     /// Makes the directory, runs `initdb` (unless a cached cluster is ready) and starts the server. Blocking: call
     /// from a blocking context.
     pub(crate) fn start(opts: &LocalOptions) -> Result<LocalCluster> {
-        let binaries = PgBinaries::find(opts.pg_bin.as_deref())?;
+        let choice = postgres::select(&opts.postgres)?;
+        if let Some(warning) = &choice.warning {
+            tracing::warn!("{warning}");
+        }
+        tracing::info!(version = %choice.installation.version, reason = %choice.reason, "shadow PostgreSQL chosen");
+        let binaries = choice.installation.binaries.clone();
         let deadline = Instant::now() + opts.startup_timeout;
         let run_as = os_user(opts.os_user.as_deref())?;
         sweep_killed_runs(&std::env::temp_dir());
@@ -104,7 +117,7 @@ impl LocalCluster {
         let what = if initdb { "creating the shadow cluster (initdb)" } else { "starting the cached shadow" };
         tracing::info!(target: "pgshadow::progress", "{what}");
         let mut cluster =
-            LocalCluster { postmaster: None, slot, reusable: false, _alive: alive, dir: Some(dir), binaries };
+            LocalCluster { postmaster: None, slot, reusable: false, _alive: alive, dir: Some(dir), binaries, choice };
         let root = cluster.socket_dir().to_path_buf();
         let data = cluster.data_dir();
         if initdb {

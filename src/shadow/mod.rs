@@ -5,7 +5,6 @@
 //! gets a database of its own ([`crate::source::load`]); plans run there as a non-superuser role. Dropping the
 //! shadow removes everything it made; [`Shadow::shutdown`] does the same from async code.
 
-mod binaries;
 pub mod cache;
 mod local;
 pub mod server;
@@ -15,8 +14,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub(crate) use binaries::major_of;
-pub use binaries::PgBinaries;
+pub(crate) use crate::postgres::major_of;
+pub use crate::postgres::PgBinaries;
 pub use cache::CacheOptions;
 pub use local::LocalOptions;
 pub use server::ServerOptions;
@@ -208,6 +207,14 @@ impl Shadow {
         match &self.backend {
             Backend::Local(cluster) => &cluster.binaries.dir,
             Backend::Server(server) => server.binaries.as_ref().map_or(Path::new(""), |b| &b.dir),
+        }
+    }
+
+    /// Why the shadow runs the PostgreSQL version it runs (a shadow server: because it is that server's).
+    pub fn version_reason(&self) -> &str {
+        match &self.backend {
+            Backend::Local(cluster) => &cluster.choice.reason,
+            Backend::Server(_) => "the shadow server's own, --shadow-url",
         }
     }
 

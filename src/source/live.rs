@@ -11,19 +11,23 @@ use std::sync::Arc;
 
 use super::{archive, fingerprint_files, Archive, Schema};
 use crate::error::{Error, Result};
-use crate::shadow::PgBinaries;
+use crate::postgres::{self, PgBinaries};
 
-/// Dumps the database at `url` with the `pg_dump` next to the server binaries in `pg_bin` (found as for the shadow
-/// when `None`), and returns it as a source to load. With `sample` (a percentage), a consistent sample of the rows
+/// Dumps the database at `url` with the `pg_dump` in `pg_bin` (the newest one installed when `None`: a `pg_dump`
+/// must be at least as new as the server it dumps), and returns it as a source to load. With `sample` (a percentage), a consistent sample of the rows
 /// is copied in after the schema when it loads ([`super::sample`]).
 pub fn dump(url: &str, with_data: bool, sample: Option<f64>, pg_bin: Option<&Path>) -> Result<Schema> {
     let shown = redact(url);
     let fail = |message: String, detail: String| Error::Source { path: shown.clone().into(), message, detail };
-    let binaries = PgBinaries::find(pg_bin)?;
-    let pg_dump = binaries.program("pg_dump");
+    let pg_dump = match pg_bin {
+        Some(dir) => PgBinaries::find(Some(dir))?.program("pg_dump"),
+        None => postgres::client_tool("pg_dump", None, None).map(|(path, _)| path).unwrap_or_default(),
+    };
     if !pg_dump.is_file() {
         return Err(fail(
-            format!("cloning a live database needs pg_dump, and {} has none", binaries.dir.display()),
+            "cloning a live database needs pg_dump, and none is installed here (pgshadow's own builds have none); \
+             install the PostgreSQL client tools (Debian/Ubuntu: postgresql-client)"
+                .to_owned(),
             String::new(),
         ));
     }
@@ -50,7 +54,7 @@ pub fn dump(url: &str, with_data: bool, sample: Option<f64>, pg_bin: Option<&Pat
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let message = if stderr.contains("server version mismatch") {
             format!(
-                "the source runs a newer PostgreSQL than {}; point --pg-bin at binaries of its version",
+                "the source runs a newer PostgreSQL than {}; install the client tools of its version",
                 pg_dump.display()
             )
         } else {

@@ -9,6 +9,7 @@
 pub mod archive;
 mod cached;
 mod extensions;
+pub mod header;
 pub mod live;
 mod restore;
 mod roles;
@@ -67,6 +68,16 @@ impl Schema {
         let fingerprint = fingerprint_files(Path::new(path))?;
         let archive = Archive { path: PathBuf::from(path), format, fingerprint, _dump_dir: None };
         Ok(Schema { file: path.to_owned(), text: String::new(), archive: Some(archive), sample: None })
+    }
+}
+
+impl Schema {
+    /// What the source's dump header says about the server it came from (nothing for hand-written SQL).
+    pub fn header(&self) -> header::DumpHeader {
+        match &self.archive {
+            Some(archive) => header::of_archive(&archive.path, archive.format).unwrap_or_default(),
+            None => header::of_sql(&self.text),
+        }
     }
 }
 
@@ -248,6 +259,8 @@ pub(crate) struct Loaded {
     failed_objects: usize,
     /// The source server's version, where the source says it.
     source_version: Option<String>,
+    /// The `pg_restore` an archive was restored with.
+    restored_with: Option<String>,
 }
 
 /// The failures of one load, tied to the missing extensions they are due to as they come.
@@ -331,8 +344,8 @@ impl Failures {
             (source != shadow).then(|| {
                 format!(
                     "the source ran PostgreSQL {source} and the shadow runs {shadow}: syntax, lock levels and \
-                     rewrites can differ between major versions; point --pg-bin at PostgreSQL {source} binaries for \
-                     a faithful shadow"
+                     rewrites can differ between major versions; `--pg-version {source}` runs a faithful shadow \
+                     (`pgshadow postgres install {source}` fetches it)"
                 )
             })
         });
@@ -343,6 +356,8 @@ impl Failures {
             objects_reproduced: loaded.objects.saturating_sub(loaded.failed_objects),
             missing_extensions,
             warnings: self.warnings,
+            restored_with: loaded.restored_with,
+            newer_version: None,
         }
     }
 }
@@ -422,7 +437,12 @@ mod tests {
         push("CREATE TABLE public.stores (g public.geometry)", "42704", "type \"public.geometry\" does not exist");
         push("CREATE INDEX s_g ON public.stores USING gist (g)", "42P01", "relation \"public.stores\" does not exist");
         push("CREATE INDEX o_x ON public.other (x)", "42P01", "relation \"public.other\" does not exist");
-        let loaded = Loaded { objects: 10, failed_objects: 4, source_version: Some("16.4 (Ubuntu)".into()) };
+        let loaded = Loaded {
+            objects: 10,
+            failed_objects: 4,
+            source_version: Some("16.4 (Ubuntu)".into()),
+            restored_with: None,
+        };
         let fidelity = failures.into_fidelity(loaded);
         let tied: Vec<Option<&str>> = fidelity.warnings.iter().map(|w| w.extension.as_deref()).collect();
         assert_eq!(tied, [Some("postgis"), Some("postgis"), Some("postgis"), None]);

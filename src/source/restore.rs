@@ -2,25 +2,15 @@
 //! and directory formats), after creating the roles the archive names as owners.
 
 use super::archive::{self, Target};
-use super::{roles, Archive, Failures, Loaded};
+use super::{header, roles, Archive, Failures, Loaded};
 use crate::error::{Error, Result};
 use crate::plan::split;
+use crate::postgres::{self, Version};
 use crate::shadow::{Role, Shadow};
 
 /// Restores `archive` into the database `name`; failing entries go to `failures`.
 pub(super) async fn load(shadow: &Shadow, name: &str, archive: &Archive, failures: &mut Failures) -> Result<Loaded> {
-    let pg_restore = shadow.binaries().join("pg_restore");
-    if !pg_restore.is_file() {
-        return Err(Error::Source {
-            path: archive.path.clone(),
-            message: format!(
-                "restoring a pg_dump archive needs pg_restore, and {} has none; install the PostgreSQL client tools \
-                 of the same version, or give a plain SQL dump (pg_restore -f schema.sql ARCHIVE) with --schema",
-                shadow.binaries().display()
-            ),
-            detail: String::new(),
-        });
-    }
+    let (pg_restore, restored_with) = pg_restore_for(shadow, archive)?;
     let (path, restore_from) = (archive.path.clone(), pg_restore.clone());
     let (toc, schema_sql) = blocking(move || {
         let toc = archive::list(&restore_from, &path)?;
@@ -64,7 +54,46 @@ pub(super) async fn load(shadow: &Shadow, name: &str, archive: &Archive, failure
         let statement = format!("{command}\n{}", error.entry.as_deref().unwrap_or_default());
         failures.push(warning, &statement);
     }
-    Ok(Loaded { objects: toc.entries.len(), failed_objects: failed_entries.len(), source_version: toc.dumped_from })
+    Ok(Loaded {
+        objects: toc.entries.len(),
+        failed_objects: failed_entries.len(),
+        source_version: toc.dumped_from,
+        restored_with: Some(restored_with),
+    })
+}
+
+/// The `pg_restore` to restore `archive` with: the shadow's own when it can read the archive, else the newest one
+/// installed here that can (at least the major version of the `pg_dump` that made it). Returns it and, for the
+/// report, its path and version.
+fn pg_restore_for(shadow: &Shadow, archive: &Archive) -> Result<(std::path::PathBuf, String)> {
+    let made_by = header::of_archive(&archive.path, archive.format).and_then(|h| h.dumped_by);
+    let needs = made_by.as_deref().and_then(Version::parse);
+    match postgres::client_tool("pg_restore", needs, Some(shadow.binaries())) {
+        Ok((path, version)) => {
+            let shown = format!("{} ({version})", path.display());
+            Ok((path, shown))
+        }
+        Err(newest) => {
+            let package =
+                needs.map_or_else(|| "postgresql-client".to_owned(), |v| format!("postgresql-client-{}", v.major));
+            let made_by = made_by.map_or_else(String::new, |v| format!(" made by pg_dump {v}"));
+            let found = match newest {
+                Some((path, version)) => {
+                    format!("the newest pg_restore here, {} ({version}), is older", path.display())
+                }
+                None => "there is no pg_restore here (pgshadow's own builds have none)".to_owned(),
+            };
+            Err(Error::Source {
+                path: archive.path.clone(),
+                message: format!(
+                    "restoring this archive{made_by} needs a pg_restore of that version or newer, and {found}; \
+                     install the PostgreSQL client tools (Debian/Ubuntu: {package}), or give a plain SQL \
+                     dump (pg_restore -f schema.sql ARCHIVE) with --schema"
+                ),
+                detail: String::new(),
+            })
+        }
+    }
 }
 
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {

@@ -36,21 +36,18 @@ pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures:
             }
         }
     }
-    Ok(Loaded { objects, failed_objects, source_version: dumped_from(&schema.text) })
+    Ok(Loaded {
+        objects,
+        failed_objects,
+        source_version: super::header::of_sql(&schema.text).dumped_from,
+        restored_with: None,
+    })
 }
 
 /// A statement that changes a session setting: `SET ...` or pg_dump's `SELECT pg_catalog.set_config(...)`.
 fn is_setting(text: &str) -> bool {
     let start: String = text.chars().take(40).collect::<String>().to_ascii_lowercase();
     start.starts_with("set ") || start.starts_with("select pg_catalog.set_config(")
-}
-
-/// The source server's version from a `pg_dump` header: `-- Dumped from database version 16.4 (Ubuntu 16.4-1)`.
-fn dumped_from(text: &str) -> Option<String> {
-    text.lines()
-        .take(50)
-        .find_map(|line| line.strip_prefix("-- Dumped from database version "))
-        .map(|v| v.trim().to_owned())
 }
 
 /// A failure: line, column, SQLSTATE and message.

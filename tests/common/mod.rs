@@ -14,6 +14,36 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The cache directory whose PostgreSQL builds the tests run on besides the system's: `PGSHADOW_TEST_BUILDS`,
+/// which `.ci/run` fills with `pgshadow postgres install`.
+pub fn builds() -> Option<PathBuf> {
+    std::env::var_os("PGSHADOW_TEST_BUILDS").filter(|b| !b.is_empty()).map(PathBuf::from)
+}
+
+/// Every PostgreSQL the tests can run on, newest first. With `PGSHADOW_TEST_VERSIONS=13,18` (as `.ci/run` sets it),
+/// fails unless each of those majors is among them, so that a machine that lost its builds fails instead of
+/// quietly testing less.
+pub fn installations() -> Vec<pgshadow::postgres::Installation> {
+    let found = pgshadow::postgres::discover(builds().as_deref());
+    let required = std::env::var("PGSHADOW_TEST_VERSIONS").unwrap_or_default();
+    for major in required.split(',').filter(|m| !m.trim().is_empty()) {
+        let major: u32 = major.trim().parse().expect("PGSHADOW_TEST_VERSIONS: majors such as 13,18");
+        assert!(
+            found.iter().any(|f| f.version.major == major),
+            "PGSHADOW_TEST_VERSIONS asks for PostgreSQL {major}, and it is not installed (PGSHADOW_TEST_BUILDS={:?})",
+            builds()
+        );
+    }
+    found
+}
+
+/// The oldest and the newest major version the tests can run on, when there are two different ones.
+pub fn oldest_and_newest() -> Option<(pgshadow::postgres::Installation, pgshadow::postgres::Installation)> {
+    let found = installations();
+    let (newest, oldest) = (found.first()?.clone(), found.last()?.clone());
+    (newest.version.major != oldest.version.major).then_some((oldest, newest))
+}
+
 /// A private TMPDIR for one run of the binary, so a test can see exactly what the run left behind. It is made
 /// enterable by every user (0711), as /tmp is, because as root the shadow server runs as another OS user.
 pub struct Sandbox {
@@ -32,6 +62,14 @@ impl Sandbox {
         let cache = tempfile::Builder::new().prefix("pgshadow-test-cache-").tempdir().expect("temp dir");
         std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
         Sandbox { dir, inputs, cache }
+    }
+
+    /// Makes the PostgreSQL builds of [`builds`] available to the runs, as if installed into their cache.
+    pub fn with_builds(self) -> Sandbox {
+        if let Some(builds) = builds() {
+            std::os::unix::fs::symlink(builds.join("postgres"), self.cache().join("postgres")).expect("link builds");
+        }
+        self
     }
 
     /// The shadow cache of the runs.

@@ -33,6 +33,12 @@ impl PgBinaries {
         major_of(&text).ok_or_else(|| fail(format!("{} --version printed no version: {text}", program.display())))
     }
 
+    /// The full version of the server binaries (`15.18`), from `postgres --version`.
+    pub fn version(&self) -> Option<super::Version> {
+        let out = Command::new(self.program("postgres")).arg("--version").output().ok()?;
+        super::Version::parse(&String::from_utf8_lossy(&out.stdout))
+    }
+
     /// Finds the binaries: `explicit` (from `--pg-bin`) first, then `PATH`, then `pg_config --bindir`, then the
     /// highest `/usr/lib/postgresql/<N>/bin`.
     pub fn find(explicit: Option<&Path>) -> Result<PgBinaries> {
@@ -40,31 +46,13 @@ impl PgBinaries {
             return Self::check(dir, "--pg-bin")
                 .ok_or_else(|| Error::PostgresNotFound { searched: vec![dir.to_path_buf()] });
         }
-        let mut searched = Vec::new();
-        let path_dirs =
-            std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
-        for dir in path_dirs {
-            if let Some(found) = Self::check(&dir, "PATH") {
-                return Ok(found);
-            }
-            searched.push(dir);
-        }
-        if let Some(dir) = pg_config_bindir() {
-            if let Some(found) = Self::check(&dir, "pg_config") {
-                return Ok(found);
-            }
-            searched.push(dir);
-        }
-        for dir in debian_bindirs(Path::new("/usr/lib/postgresql")) {
-            if let Some(found) = Self::check(&dir, "default location") {
-                return Ok(found);
-            }
-            searched.push(dir);
-        }
-        Err(Error::PostgresNotFound { searched })
+        system_bindirs()
+            .into_iter()
+            .find_map(|(dir, origin)| Self::check(&dir, origin))
+            .ok_or_else(|| Error::PostgresNotFound { searched: searched_dirs() })
     }
 
-    fn check(dir: &Path, origin: &'static str) -> Option<PgBinaries> {
+    pub(crate) fn check(dir: &Path, origin: &'static str) -> Option<PgBinaries> {
         let initdb = dir.join("initdb");
         if !is_executable(&initdb) || !is_executable(&dir.join("postgres")) {
             return None;
@@ -87,9 +75,36 @@ pub(crate) fn major_of(version_output: &str) -> Option<String> {
     }
 }
 
-fn is_executable(path: &Path) -> bool {
+pub(super) fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The directories a system install may be in, in the order they are tried: `PATH`, `pg_config --bindir`, then
+/// `/usr/lib/postgresql/<N>/bin`, highest first.
+pub(super) fn system_bindirs() -> Vec<(PathBuf, &'static str)> {
+    let path = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
+    let mut dirs: Vec<(PathBuf, &'static str)> = path.into_iter().map(|dir| (dir, "PATH")).collect();
+    dirs.extend(pg_config_bindir().map(|dir| (dir, "pg_config")));
+    dirs.extend(debian_bindirs(Path::new("/usr/lib/postgresql")).into_iter().map(|dir| (dir, "default location")));
+    dirs
+}
+
+/// Every directory searched for a system install, for an error that lists them.
+pub(super) fn searched_dirs() -> Vec<PathBuf> {
+    system_bindirs().into_iter().map(|(dir, _)| dir).collect()
+}
+
+/// `<installs>/<version>/bin` of every complete build pgshadow installed (names starting with `.` are in progress).
+pub(super) fn cached_bindirs(installs: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(installs) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path().join("bin"))
+        .collect()
 }
 
 fn pg_config_bindir() -> Option<PathBuf> {
