@@ -100,6 +100,16 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         // A superuser plan could change the cluster itself (roles, ALTER SYSTEM): never on a cluster that is kept.
         tracing::info!("--superuser: not using the shadow cache");
     }
+    if options.server.is_some()
+        && (options.shadow.postgres.version.is_some() || options.shadow.postgres.pg_bin.is_some())
+    {
+        return Err(Error::Source {
+            path: "--shadow server".into(),
+            message: "--pg-version and --pg-bin choose a local shadow's PostgreSQL; a shadow server runs its own"
+                .into(),
+            detail: String::new(),
+        });
+    }
     if options.server.is_some() && (options.run.superuser || options.run.role.is_some()) {
         return Err(Error::Source {
             path: "--shadow server".into(),

@@ -1,6 +1,8 @@
-//! Walks `scenarios/`: each folder's plan is dry-run by the real binary on its schema (or archive), and the JSON report and the
-//! exit code must match the folder's `expected.json` (see `scenarios/README.md`). Every report must also validate
-//! against the published JSON Schema, `docs/report.schema.json`, which must be the one the types generate.
+//! Walks `scenarios/`: each folder's plan is dry-run by the real binary on its schema (or archive), on every
+//! PostgreSQL version the tests have (the system's and PGSHADOW_TEST_BUILDS'), and the JSON report and the exit code
+//! must match the folder's `expected.json` — or `expected-pg<major>.json` where a version behaves differently (see
+//! `scenarios/README.md`). Every report must also validate against the published JSON Schema,
+//! `docs/report.schema.json`, which must be the one the types generate.
 
 mod common;
 
@@ -22,21 +24,45 @@ fn every_scenario_meets_its_expectation() {
         serde_json::from_str(&std::fs::read_to_string(common::root().join("docs/report.schema.json")).expect("schema"))
             .expect("the published schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("the published schema is a valid JSON Schema");
-    let mut failures = Vec::new();
-    for name in &names {
-        if let Err(why) = check(name, &validator) {
-            failures.push(format!("{name}: {why}"));
-        }
-    }
-    assert!(failures.is_empty(), "{} of {} scenarios failed:\n{}", failures.len(), names.len(), failures.join("\n"));
+    let versions = common::installations();
+    assert!(!versions.is_empty(), "no PostgreSQL to run the scenarios on");
+    // One thread per version: each run has a shadow of its own.
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let runs: Vec<_> = versions
+            .iter()
+            .map(|version| {
+                let (names, validator) = (&names, &validator);
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for name in names {
+                        if let Err(why) = check(name, version, validator) {
+                            failures.push(format!("{name} on PostgreSQL {}: {why}", version.version));
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        runs.into_iter().flat_map(|run| run.join().expect("a scenario thread")).collect()
+    });
+    let runs = names.len() * versions.len();
+    assert!(failures.is_empty(), "{} of {runs} scenario runs failed:\n{}", failures.len(), failures.join("\n"));
 }
 
-fn check(name: &str, validator: &jsonschema::Validator) -> Result<(), String> {
+fn check(
+    name: &str,
+    version: &pgshadow::postgres::Installation,
+    validator: &jsonschema::Validator,
+) -> Result<(), String> {
     let folder = format!("scenarios/{name}");
-    let expected: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::root().join(&folder).join("expected.json")).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| format!("expected.json: {e}"))?;
+    let dir = common::root().join(&folder);
+    let file = [format!("expected-pg{}.json", version.version.major), "expected.json".to_owned()]
+        .into_iter()
+        .find(|f| dir.join(f).is_file())
+        .ok_or("no expected.json")?;
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(&file)).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("{file}: {e}"))?;
     let plan = ["plan.sql", "plan.json"]
         .into_iter()
         .map(|p| format!("{folder}/{p}"))
@@ -47,8 +73,9 @@ fn check(name: &str, validator: &jsonschema::Validator) -> Result<(), String> {
         true => ("--snapshot", format!("{folder}/snapshot.dump")),
         false => ("--schema", format!("{folder}/schema.sql")),
     };
-    let sandbox = Sandbox::new();
-    let output = sandbox.run(&["run", &plan, flag, &source, "--format", "json"]);
+    let sandbox = Sandbox::new().with_builds();
+    let pg_version = version.version.to_string();
+    let output = sandbox.run(&["run", &plan, flag, &source, "--format", "json", "--pg-version", &pg_version]);
     sandbox.assert_clean();
     let code = output.status.code();
     let want_code = expected["exit_code"].as_i64().map(|c| c as i32);
@@ -59,7 +86,10 @@ fn check(name: &str, validator: &jsonschema::Validator) -> Result<(), String> {
     if let Some(error) = validator.iter_errors(&report).next() {
         return Err(format!("the report does not match docs/report.schema.json: {error} at {}", error.instance_path()));
     }
-    contained(&expected["report"], &report, "report")
+    if report["shadow"]["version"] != pg_version.as_str() {
+        return Err(format!("ran on PostgreSQL {}, not {pg_version}", report["shadow"]["version"]));
+    }
+    contained(&expected["report"], &report, "report").map_err(|why| format!("{why} (expected in {file})"))
 }
 
 #[test]

@@ -70,7 +70,7 @@ fn a_schema_that_needs_a_newer_version_loads_there_and_the_old_one_names_what_fa
     let (_, on_old) = run(&old);
     let warnings = on_old["shadow"]["fidelity"]["warnings"].as_array().expect("warnings");
     assert!(
-        warnings.first().is_some_and(|w| w["line"] == 1 && w["message"].as_str().unwrap_or("").contains("VIRTUAL")),
+        warnings.first().is_some_and(|w| w["line"] == 2 && w["message"].as_str().unwrap_or("").contains("VIRTUAL")),
         "the old version names the statement that failed: {warnings:#?}"
     );
     assert_eq!(on_old["statements"][0]["status"], "error", "the table is missing there");
