@@ -302,3 +302,67 @@ fn a_build_already_on_the_machine_installs_offline_and_is_removed_again() {
     let output = sandbox.run(&["postgres", "remove", &version]);
     assert_eq!(output.status.code(), Some(2), "removing what is not there is an error");
 }
+
+#[test]
+fn concurrent_installs_of_one_version_take_turns_and_leave_one_build() {
+    let Some(build) =
+        common::installations().into_iter().find(|f| f.binaries.origin == pgshadow::postgres::CACHE_ORIGIN)
+    else {
+        eprintln!("needs a build installed with `pgshadow postgres install` (PGSHADOW_TEST_BUILDS)");
+        return;
+    };
+    let root = build.binaries.dir.parent().expect("the build's root").display().to_string();
+    let sandbox = Sandbox::new();
+    let version = build.version.to_string();
+    let installs: Vec<_> = (0..3)
+        .map(|_| {
+            let mut install = sandbox.command(&["postgres", "install", &version, "--from", &root]);
+            install.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            install.spawn().expect("spawn")
+        })
+        .collect();
+    for install in installs {
+        let output = install.wait_with_output().expect("wait");
+        assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    }
+    let mut left: Vec<String> = std::fs::read_dir(sandbox.cache().join("postgres"))
+        .expect("installs dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, [".lock".to_owned(), version.clone()], "one build, no leftovers");
+    let postgres = sandbox.cache().join("postgres").join(&version).join("bin/postgres");
+    let out = std::process::Command::new(postgres).arg("--version").output().expect("the build runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&version));
+}
+
+#[test]
+fn an_archive_on_a_build_without_pg_restore_is_restored_by_the_system_one_and_the_report_says_which() {
+    let Some(build) = common::installations()
+        .into_iter()
+        .find(|f| f.binaries.origin == pgshadow::postgres::CACHE_ORIGIN && !f.has("pg_restore"))
+    else {
+        eprintln!("needs a build installed with `pgshadow postgres install` (PGSHADOW_TEST_BUILDS)");
+        return;
+    };
+    let sandbox = Sandbox::new().with_builds();
+    let version = build.version.to_string();
+    let scenario = "scenarios/archive-with-data";
+    let output = sandbox.run(&[
+        "run",
+        &format!("{scenario}/plan.sql"),
+        "--snapshot",
+        &format!("{scenario}/snapshot.dump"),
+        "--pg-version",
+        &version,
+        "-f",
+        "json",
+    ]);
+    sandbox.assert_clean();
+    let report = json_of(&output);
+    assert_eq!(report["shadow"]["version"], version);
+    let restored_with = report["shadow"]["fidelity"]["restored_with"].as_str().unwrap_or_default();
+    let system = common::installations().into_iter().find(|f| f.has("pg_restore")).expect("a system pg_restore");
+    assert_eq!(restored_with, format!("{} ({})", system.binaries.program("pg_restore").display(), system.version));
+    assert_eq!(report["shadow"]["fidelity"]["objects_reproduced"], report["shadow"]["fidelity"]["objects_in_source"]);
+}
