@@ -58,6 +58,14 @@ pub enum Error {
         message: String,
     },
 
+    /// A source of a [`crate::service::Service`] is registered under this name already.
+    #[error("a source named {0:?} is registered already")]
+    SourceExists(String),
+
+    /// No source of a [`crate::service::Service`] has this name.
+    #[error("no source named {0:?}")]
+    UnknownSource(String),
+
     /// The shadow server could not be set up or started.
     #[error("the shadow Postgres could not start: {message}")]
     ShadowStart {

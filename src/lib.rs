@@ -41,6 +41,7 @@ pub mod plan;
 pub mod policy;
 pub mod postgres;
 pub mod report;
+pub mod service;
 pub mod shadow;
 pub mod source;
 
@@ -182,10 +183,21 @@ pub async fn dry_run_on(
     }
     let statements = measure::run_plan(shadow, &database, plan, &options.run).await;
     source::release(shadow, &database).await?;
-    let statements = statements?;
+    Ok(report_of(shadow, &database, plan, statements?, &options.policy, &options.run))
+}
+
+/// The report of `plan`'s `statements`, measured on `database` of `shadow`, with `policy`'s verdict.
+pub(crate) fn report_of(
+    shadow: &Shadow,
+    database: &source::Database,
+    plan: &Plan,
+    statements: Vec<report::StatementReport>,
+    policy: &Policy,
+    run: &RunOptions,
+) -> Report {
     // On a sample, limits apply to the estimate for the whole source, not to the sample's counts.
     let scale = database.sample.as_ref().map_or(1.0, |s| 100.0 / s.percent);
-    let (findings, verdict) = options.policy.evaluate_scaled(plan, &statements, scale);
+    let (findings, verdict) = policy.evaluate_scaled(plan, &statements, scale);
     let summary = report::summarize(&statements);
     let estimate = database.sample.as_ref().map(|_| report::Estimate {
         scale,
@@ -193,7 +205,7 @@ pub async fn dry_run_on(
         rows_deleted: scaled(summary.rows_deleted, scale),
         rows_destroyed: scaled(summary.rows_destroyed, scale),
     });
-    Ok(Report {
+    Report {
         format_version: report::FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         verdict,
@@ -210,16 +222,17 @@ pub async fn dry_run_on(
             format: plan.format,
             statements: plan.statements.len(),
             metadata: plan.metadata.clone(),
+            sha256: plan.sha256.clone(),
         },
-        policy: report::PolicyInfo { source: options.policy.source().to_owned() },
+        policy: report::PolicyInfo { source: policy.source().to_owned() },
         shadow: report::ShadowInfo {
             provider: shadow.provider().to_owned(),
             server_version: shadow.server_version().to_owned(),
             version: postgres::Version::parse(shadow.server_version()).map(|v| v.to_string()).unwrap_or_default(),
             version_reason: shadow.version_reason().to_owned(),
             binaries: format!("{} (from {})", shadow.binaries().display(), shadow.binaries_origin()),
-            role: measure::plan_role(shadow, &options.run).to_owned(),
-            superuser: options.run.superuser,
+            role: measure::plan_role(shadow, run).to_owned(),
+            superuser: run.superuser,
             schema: database.schema.clone(),
             fidelity: database.fidelity.clone(),
             sample: database.sample.clone(),
@@ -232,7 +245,8 @@ pub async fn dry_run_on(
         estimate,
         statements,
         findings,
-    })
+        truncated: None,
+    }
 }
 
 /// A newer PostgreSQL than `shadow`'s that is installed here, named for a source that did not load in full.

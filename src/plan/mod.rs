@@ -29,6 +29,9 @@ pub struct Plan {
     pub statements: Vec<PlanStatement>,
     /// For JSON plans, every top-level member but `statements` (`agent`, `intent`, ...), unchanged.
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The SHA-256 of the exact plan text (hex), as `sha256sum` prints it; for several files, the SHA-256 of their
+    /// digests, each followed by a newline, in order. An approval binds to it.
+    pub sha256: String,
 }
 
 /// One statement of a plan.
@@ -70,7 +73,11 @@ impl Plan {
             column: 1,
             message: "no plan files (*.sql, *.json) found".to_owned(),
         })?;
+        let mut digests = format!("{}\n", plan.sha256);
         for next in plans {
+            digests.push_str(&next.sha256);
+            digests.push('\n');
+            plan.sha256 = crate::shadow::hex_digest(digests.as_bytes());
             plan.source = format!("{}, {}", plan.source, next.source);
             plan.files.extend(next.files);
             plan.statements.extend(next.statements);
@@ -112,7 +119,8 @@ impl Plan {
                 message: "the plan holds no SQL statement".to_owned(),
             });
         }
-        Ok(Plan { source: source.to_owned(), files: vec![source.to_owned()], format, statements, metadata })
+        let sha256 = crate::shadow::hex_digest(text.as_bytes());
+        Ok(Plan { source: source.to_owned(), files: vec![source.to_owned()], format, statements, metadata, sha256 })
     }
 }
 

@@ -43,6 +43,49 @@ pub struct Report {
     pub estimate: Option<Estimate>,
     /// Why the verdict is what it is; empty when nothing was found.
     pub findings: Vec<Finding>,
+    /// Set when the report was cut to a size limit ([`Report::truncate`], `pgshadow serve`'s `max_report_items`):
+    /// what was left out. The summary, the findings and the verdict always cover everything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<String>,
+}
+
+impl Report {
+    /// Bounds the report: at most `max_items` statements, and at most `max_items` entries in each statement's lists
+    /// (rows changed per table, dropped objects, locks, ...). Totals, findings and verdict are kept whole, and
+    /// `truncated` says what was cut. Returns whether anything was.
+    pub fn truncate(&mut self, max_items: usize) -> bool {
+        let mut cut = 0usize;
+        let statements = self.statements.len();
+        if statements > max_items {
+            self.statements.truncate(max_items);
+        }
+        for s in &mut self.statements {
+            cut += cut_list(&mut s.table_effects, max_items)
+                + cut_list(&mut s.dropped_objects, max_items)
+                + cut_list(&mut s.rewritten_tables, max_items)
+                + cut_list(&mut s.locks, max_items)
+                + cut_list(&mut s.locks_held, max_items)
+                + cut_list(&mut s.schema_changes, max_items)
+                + cut_list(&mut s.column_changes, max_items)
+                + cut_list(&mut s.constraint_changes, max_items)
+                + cut_list(&mut s.functions_called, max_items)
+                + cut_list(&mut s.rules_fired, max_items);
+        }
+        if statements <= max_items && cut == 0 {
+            return false;
+        }
+        self.truncated = Some(format!(
+            "cut to {max_items} items per list: {} of {statements} statements kept, {cut} list entries left out",
+            self.statements.len()
+        ));
+        true
+    }
+}
+
+fn cut_list<T>(list: &mut Vec<T>, max: usize) -> usize {
+    let over = list.len().saturating_sub(max);
+    list.truncate(max);
+    over
 }
 
 /// The outcome of the policy.
@@ -88,6 +131,9 @@ pub struct PlanInfo {
     pub statements: usize,
     /// For JSON plans: every top-level member except `statements`, carried over unchanged (`agent`, `intent`, ...).
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The SHA-256 of the exact plan text (`sha256sum plan.sql`); for several files, of their digests each followed
+    /// by a newline. An approval binds to it.
+    pub sha256: String,
 }
 
 /// One plan file and the totals of its statements.
@@ -179,6 +225,10 @@ pub struct SchemaInfo {
     pub statements: usize,
     /// How many failures the load had (an archive entry can fail more than once; see `fidelity`).
     pub failed: usize,
+    /// The SHA-256 of the source's content: the SQL text, or an archive's files (a directory archive's with their
+    /// names). Binds a report to exactly the source it was measured on.
+    #[serde(default)]
+    pub sha256: String,
 }
 
 /// How faithful the shadow is to the source it was loaded from.

@@ -82,16 +82,9 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
         .await
         .map_err(|e| Error::pg("measuring the template database", e))?
         .get(0);
-    // Counted once here; every dry-run of the template starts from these instead of counting again.
-    let row_counts = in_template
-        .client()
-        .query(measure::BASELINE_COUNTS_SQL, &[])
-        .await
-        .map_err(|e| Error::pg("counting the template's rows", e))?
-        .iter()
-        .map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1)))
-        .collect();
     drop(in_template);
+    // Counted once here; every dry-run of the template starts from these instead of counting again.
+    let row_counts = super::count_rows(shadow, &loaded).await?.into_iter().collect();
     let template = Template {
         key,
         database: loaded.name,

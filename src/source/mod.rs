@@ -72,6 +72,15 @@ impl Schema {
 }
 
 impl Schema {
+    /// The SHA-256 of the source's content (hex): of the SQL text, or of an archive's files (remembered in `memo`
+    /// by the files' fingerprint, when given).
+    pub fn sha256(&self, memo: Option<&Path>) -> Result<String> {
+        match &self.archive {
+            Some(archive) => archive.digest(memo),
+            None => Ok(crate::shadow::hex_digest(self.text.as_bytes())),
+        }
+    }
+
     /// What the source's dump header says about the server it came from (nothing for hand-written SQL).
     pub fn header(&self) -> header::DumpHeader {
         match &self.archive {
@@ -195,12 +204,26 @@ impl Database {
 /// Makes a database in `shadow` holding `schema` (if any), owned by the plan role, with the measuring machinery
 /// installed. On a cached shadow it is a clone of the source's template database, built by the first load.
 pub async fn load(shadow: &Shadow, schema: Option<&Schema>) -> Result<Database> {
-    let database = match shadow.cache_slot() {
+    let mut database = match shadow.cache_slot() {
         Some(slot) => cached::load(shadow, slot, schema).await?,
         None => load_into(shadow, shadow.new_database_name(), schema).await?,
     };
+    if let (Some(schema), Some(info)) = (schema, &mut database.schema) {
+        info.sha256 = schema.sha256(shadow.cache_slot().map(|s| s.digests_dir()).as_deref())?;
+    }
     shadow.track(&database);
     Ok(database)
+}
+
+/// Every table's exact row count in `database` (by relation oid): the baseline dry-runs of its clones start from.
+pub(crate) async fn count_rows(shadow: &Shadow, database: &Database) -> Result<std::collections::HashMap<u32, i64>> {
+    let admin = shadow.connect(shadow.role(Role::Admin), database.name()).await?;
+    let rows = admin
+        .client()
+        .query(measure::BASELINE_COUNTS_SQL, &[])
+        .await
+        .map_err(|e| Error::pg("counting the source's rows", e))?;
+    Ok(rows.iter().map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1))).collect())
 }
 
 /// Creates the database `name`, loads `schema` into it (if any), hands every loaded object to the plan role, and
@@ -232,6 +255,7 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
             file: schema.file.clone(),
             statements: fidelity.objects_in_source,
             failed: fidelity.warnings.len(),
+            sha256: String::new(),
         });
     }
 

@@ -1,0 +1,217 @@
+//! Serving dry-runs to an approval service or an agent: a source is prepared once (loaded into a template database,
+//! its fidelity reported), then many plans are dry-run against it concurrently, each on a clone of its own.
+//!
+//! Isolation: every dry-run gets a fresh clone of the source's template and the clone is dropped afterwards, never
+//! reused, so a `DROP TABLE` in one run neither blocks nor is seen by another, and a statement that committed (a
+//! non-transactional one) is thrown away with its clone. A pool of ready clones per source is refilled in the
+//! background so that a dry-run does not wait for `CREATE DATABASE`.
+
+mod pool;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::report::{Fidelity, SchemaInfo};
+use crate::{measure, source, LocalOptions, Plan, Policy, Report, RunOptions, Schema, Shadow, Verdict};
+use pool::Pool;
+
+/// How a [`Service`] runs.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// The local shadow every source is loaded into (uncached: the service keeps its own templates).
+    pub shadow: LocalOptions,
+    /// How many ready clones to keep per source.
+    pub pool_size: usize,
+    /// How plans run.
+    pub run: RunOptions,
+    /// The most one dry-run may take; it is then cancelled, its clone dropped, and [`Error::Timeout`] returned.
+    pub timeout: Duration,
+    /// The most entries a report's lists hold ([`Report::truncate`]).
+    pub max_report_items: usize,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions {
+            shadow: LocalOptions::default(),
+            pool_size: 4,
+            run: RunOptions::default(),
+            timeout: Duration::from_secs(30),
+            max_report_items: 1000,
+        }
+    }
+}
+
+/// A source prepared for dry-runs.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SourceInfo {
+    /// The name dry-runs refer to it by.
+    pub name: String,
+    /// The SHA-256 of the source's content: a report's `shadow.schema.sha256` equals it.
+    pub sha256: String,
+    /// The schema file and how much of it loaded.
+    pub schema: Option<SchemaInfo>,
+    /// How faithful the shadow is to the source.
+    pub fidelity: Fidelity,
+    /// Clones ready for dry-runs right now.
+    pub ready: usize,
+}
+
+/// Counters for monitoring (Prometheus text in `pgshadow serve`'s `/v1/metrics`).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Dry-runs finished with a report, by verdict.
+    pub pass: AtomicU64,
+    /// See `pass`.
+    pub warn: AtomicU64,
+    /// See `pass`.
+    pub fail: AtomicU64,
+    /// Dry-runs that ended in an error (timeout, shadow failure, ...).
+    pub errors: AtomicU64,
+    /// Dry-runs cut by their timeout.
+    pub timeouts: AtomicU64,
+    /// Sum of the dry-runs' wall times, in microseconds.
+    pub duration_micros: AtomicU64,
+    /// Clones made.
+    pub clones: AtomicU64,
+}
+
+/// A shadow that serves dry-runs of many plans against prepared sources, concurrently.
+pub struct Service {
+    shadow: Arc<Shadow>,
+    sources: RwLock<HashMap<String, Arc<Prepared>>>,
+    options: ServiceOptions,
+    metrics: Arc<Metrics>,
+}
+
+/// A prepared source: its template database and its pool of clones.
+struct Prepared {
+    info: SourceInfo,
+    template: source::Database,
+    pool: Pool,
+}
+
+impl Service {
+    /// Starts the service's shadow.
+    pub async fn start(options: ServiceOptions) -> Result<Service> {
+        let mut shadow_options = options.shadow.clone();
+        // The service keeps its templates for as long as it runs; a kept cluster is the CLI's business.
+        shadow_options.cache = None;
+        let shadow = Shadow::start_local(&shadow_options).await?;
+        Ok(Service { shadow: Arc::new(shadow), sources: RwLock::default(), options, metrics: Arc::default() })
+    }
+
+    /// The service's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The shadow's `server_version`.
+    pub fn server_version(&self) -> &str {
+        self.shadow.server_version()
+    }
+
+    /// Loads `schema` as the source `name` (replacing nothing: a name is registered once) and starts filling its
+    /// pool. Returns what loaded.
+    pub async fn register(&self, name: &str, schema: &Schema) -> Result<SourceInfo> {
+        if self.sources.read().unwrap_or_else(|e| e.into_inner()).contains_key(name) {
+            return Err(Error::SourceExists(name.to_owned()));
+        }
+        let mut template = source::load(&self.shadow, Some(schema)).await?;
+        template.row_counts = Some(Arc::new(source::count_rows(&self.shadow, &template).await?));
+        let sha256 = template.schema.as_ref().map(|s| s.sha256.clone()).unwrap_or_default();
+        let info = SourceInfo {
+            name: name.to_owned(),
+            sha256,
+            schema: template.schema.clone(),
+            fidelity: template.fidelity.clone(),
+            ready: 0,
+        };
+        let pool =
+            Pool::start(Arc::clone(&self.shadow), template.clone(), self.options.pool_size, Arc::clone(&self.metrics));
+        let prepared = Arc::new(Prepared { info: info.clone(), template, pool });
+        let mut sources = self.sources.write().unwrap_or_else(|e| e.into_inner());
+        if sources.contains_key(name) {
+            return Err(Error::SourceExists(name.to_owned()));
+        }
+        sources.insert(name.to_owned(), prepared);
+        Ok(info)
+    }
+
+    /// Every registered source, by name.
+    pub fn sources(&self) -> Vec<SourceInfo> {
+        let sources = self.sources.read().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<SourceInfo> =
+            sources.values().map(|p| SourceInfo { ready: p.pool.ready(), ..p.info.clone() }).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Clones ready, over all sources.
+    pub fn pool_size(&self) -> usize {
+        self.sources.read().unwrap_or_else(|e| e.into_inner()).values().map(|p| p.pool.ready()).sum()
+    }
+
+    /// Dry-runs `plan` against the source `name` on a clone of its own, with `policy`'s verdict. The clone is dropped
+    /// afterwards whatever happens; the report is bounded by `max_report_items`.
+    pub async fn dry_run(&self, name: &str, plan: &Plan, policy: &Policy) -> Result<Report> {
+        let started = Instant::now();
+        let outcome = self.dry_run_inner(name, plan, policy).await;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.metrics.duration_micros.fetch_add(micros, Ordering::Relaxed);
+        let counter = match &outcome {
+            Ok(report) => match report.verdict {
+                Verdict::Pass => &self.metrics.pass,
+                Verdict::Warn => &self.metrics.warn,
+                Verdict::Fail => &self.metrics.fail,
+            },
+            Err(Error::Timeout(_)) => {
+                self.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+                &self.metrics.errors
+            }
+            Err(_) => &self.metrics.errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        outcome
+    }
+
+    async fn dry_run_inner(&self, name: &str, plan: &Plan, policy: &Policy) -> Result<Report> {
+        let prepared = self
+            .sources
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownSource(name.to_owned()))?;
+        let clone = prepared.pool.take().await?;
+        let run = measure::run_plan(&self.shadow, &clone, plan, &self.options.run);
+        let statements = tokio::time::timeout(self.options.timeout, run).await;
+        // Never reused: dropped in the background (WITH (FORCE) ends a statement a timeout left running).
+        prepared.pool.discard(clone.clone());
+        let statements = statements.map_err(|_| Error::Timeout(self.options.timeout))??;
+        let mut report = crate::report_of(&self.shadow, &clone, plan, statements, policy, &self.options.run);
+        report.truncate(self.options.max_report_items);
+        Ok(report)
+    }
+
+    /// Stops the pools, then the shadow: every clone, template and process goes, and the temporary directory too.
+    pub async fn shutdown(self) -> Result<()> {
+        let sources: Vec<Arc<Prepared>> =
+            self.sources.write().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, p)| p).collect();
+        for prepared in &sources {
+            prepared.pool.stop().await;
+        }
+        drop(sources);
+        match Arc::try_unwrap(self.shadow) {
+            Ok(shadow) => shadow.shutdown().await,
+            // A dry-run still holds it (a cancelled request's task): dropping the last reference removes it.
+            Err(_) => Ok(()),
+        }
+    }
+}

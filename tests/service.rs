@@ -1,0 +1,82 @@
+//! The library's service: a source prepared once, many plans dry-run against it concurrently on clones of their
+//! own, each isolated from the others.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgshadow::service::{Service, ServiceOptions};
+use pgshadow::{Plan, Policy, Schema, Verdict};
+
+fn seed() -> Schema {
+    let path = common::root().join("scenarios/seed-incident/schema.sql");
+    Schema::sql("seed.sql", std::fs::read_to_string(path).expect("the seed schema"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_plans_run_concurrently_each_on_its_own_clone() {
+    let service = Arc::new(Service::start(ServiceOptions::default()).await.expect("service starts"));
+    let info = service.register("seed", &seed()).await.expect("the seed registers");
+    assert_eq!(info.schema.as_ref().map(|s| s.failed), Some(0));
+    assert_eq!(info.sha256.len(), 64);
+
+    let drop_users = Plan::parse("drop.sql", "DROP TABLE users CASCADE;").expect("plan");
+    let count_users = Plan::parse("count.sql", "DELETE FROM users WHERE id > 4;").expect("plan");
+    let mut runs = Vec::new();
+    for i in 0..12 {
+        let (service, plan) = (Arc::clone(&service), if i % 2 == 0 { drop_users.clone() } else { count_users.clone() });
+        runs.push(tokio::spawn(async move { service.dry_run("seed", &plan, &Policy::default()).await }));
+    }
+    for (i, run) in runs.into_iter().enumerate() {
+        let report = run.await.expect("task").expect("dry-run");
+        assert_eq!(report.shadow.schema.as_ref().map(|s| s.sha256.as_str()), Some(info.sha256.as_str()));
+        if i % 2 == 0 {
+            // Every DROP saw the table whole: none ran after another's DROP, none waited on another's lock.
+            assert_eq!(report.summary.objects_dropped, 9, "run {i}: {:?}", report.statements[0].error);
+            assert_eq!(report.summary.rows_destroyed, 8);
+            // `printf 'DROP TABLE users CASCADE;' | sha256sum`
+            assert_eq!(report.plan.sha256, "908de0f27d1463055d0e152f03158104f643759b3e84942571e38d9414ee4232");
+        } else {
+            let users = report.statements[0].table_effects.iter().find(|e| e.table == "public.users");
+            assert_eq!(users.map(|e| e.deleted), Some(4), "run {i}: the users the DROPs took are all there");
+        }
+    }
+    assert!(service.metrics().clones.load(std::sync::atomic::Ordering::Relaxed) >= 12);
+    let service = Arc::try_unwrap(service).unwrap_or_else(|_| panic!("no run holds the service"));
+    service.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_past_its_timeout_is_cancelled_and_the_service_goes_on() {
+    let options = ServiceOptions { timeout: Duration::from_millis(500), ..ServiceOptions::default() };
+    let service = Service::start(options).await.expect("service starts");
+    service.register("seed", &seed()).await.expect("registers");
+    let slow = Plan::parse("slow.sql", "SELECT pg_sleep(30);").expect("plan");
+    let started = std::time::Instant::now();
+    match service.dry_run("seed", &slow, &Policy::default()).await {
+        Err(pgshadow::Error::Timeout(_)) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let fine = Plan::parse("fine.sql", "DELETE FROM users WHERE id = 1;").expect("plan");
+    let report = service.dry_run("seed", &fine, &Policy::default()).await.expect("the next run works");
+    assert_eq!(report.verdict, Verdict::Fail, "the cascade to orders fails it");
+    assert!(matches!(service.dry_run("nope", &fine, &Policy::default()).await, Err(pgshadow::Error::UnknownSource(_))));
+    assert!(matches!(service.register("seed", &seed()).await, Err(pgshadow::Error::SourceExists(_))));
+    service.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_is_bounded_and_says_it_was_cut() {
+    let options = ServiceOptions { max_report_items: 3, ..ServiceOptions::default() };
+    let service = Service::start(options).await.expect("service starts");
+    service.register("seed", &seed()).await.expect("registers");
+    let plan = Plan::parse("drop.sql", "DROP TABLE users CASCADE;").expect("plan");
+    let report = service.dry_run("seed", &plan, &Policy::default()).await.expect("dry-run");
+    assert_eq!(report.statements[0].dropped_objects.len(), 3);
+    assert_eq!(report.summary.objects_dropped, 9, "totals cover everything");
+    let cut = report.truncated.as_deref().unwrap_or_default();
+    assert!(cut.contains("cut to 3 items"), "{cut}");
+    service.shutdown().await.expect("shutdown");
+}
