@@ -90,10 +90,9 @@ pub struct Service {
     metrics: Arc<Metrics>,
 }
 
-/// A prepared source: its template database and its pool of clones.
+/// A prepared source: what loaded, and its pool of clones of the template database.
 struct Prepared {
     info: SourceInfo,
-    template: source::Database,
     pool: Pool,
 }
 
