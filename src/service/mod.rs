@@ -132,9 +132,8 @@ impl Service {
             fidelity: template.fidelity.clone(),
             ready: 0,
         };
-        let pool =
-            Pool::start(Arc::clone(&self.shadow), template.clone(), self.options.pool_size, Arc::clone(&self.metrics));
-        let prepared = Arc::new(Prepared { info: info.clone(), template, pool });
+        let pool = Pool::start(Arc::clone(&self.shadow), template, self.options.pool_size, Arc::clone(&self.metrics));
+        let prepared = Arc::new(Prepared { info: info.clone(), pool });
         let mut sources = self.sources.write().unwrap_or_else(|e| e.into_inner());
         if sources.contains_key(name) {
             return Err(Error::SourceExists(name.to_owned()));
