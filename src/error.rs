@@ -62,6 +62,14 @@ pub enum Error {
     #[error("a source named {0:?} is registered already")]
     SourceExists(String),
 
+    /// No policy of the service's configuration has this name.
+    #[error("no policy named {0:?} in the configuration")]
+    UnknownPolicy(String),
+
+    /// A source path outside the directories the service allows.
+    #[error("{}: not inside the directories the server allows (allowed_dirs)", .0.display())]
+    PathNotAllowed(PathBuf),
+
     /// No source of a [`crate::service::Service`] has this name.
     #[error("no source named {0:?}")]
     UnknownSource(String),
@@ -127,6 +135,14 @@ impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+
+    /// An [`Error::Input`] at byte offset `at` of `text` (the file `file`), with its line and column.
+    pub(crate) fn input_at(file: &str, text: &str, at: usize, message: String) -> Self {
+        let before = &text[..at.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Error::Input { file: file.to_owned(), line, column, message }
     }
 
     pub(crate) fn pg(context: impl Into<String>, source: tokio_postgres::Error) -> Self {

@@ -394,20 +394,8 @@ fn cache(command: &CacheCommand) -> ExitCode {
     }
 }
 
-/// A size such as `500M`, `10G` or `1048576` (bytes; K, M, G and T are powers of 1024).
 fn byte_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len()));
-    let shift = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        _ => return Err(format!("{text}: not a size (say 500M or 10G)")),
-    };
-    let value: u64 = number.trim().parse().map_err(|_| format!("{text}: not a size (say 500M or 10G)"))?;
-    value.checked_mul(1 << shift).ok_or_else(|| format!("{text}: too large"))
+    pgshadow::service::config::byte_size(text)
 }
 
 /// A `--sample` percentage: more than 0, at most 100.
@@ -649,19 +637,4 @@ fn init_logging(quiet: bool, verbose: u8) {
     let progress_events =
         tracing_subscriber::filter::Targets::new().with_target("pgshadow::progress", tracing::Level::INFO);
     tracing_subscriber::registry().with(log).with(spinner.map(|s| s.with_filter(progress_events))).init();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::byte_size;
-
-    #[test]
-    fn sizes_read_as_people_write_them() {
-        assert_eq!(byte_size("4G"), Ok(4 << 30));
-        assert_eq!(byte_size("500M"), Ok(500 << 20));
-        assert_eq!(byte_size("10GiB"), Ok(10 << 30));
-        assert_eq!(byte_size("2048"), Ok(2048));
-        assert!(byte_size("lots").is_err());
-        assert!(byte_size("5X").is_err());
-    }
 }

@@ -103,8 +103,5 @@ pub(super) fn parse(file: &str, text: &str, base: Option<&Policy>) -> Result<Pol
 
 /// An input error at byte offset `at` of `text`.
 fn input_error(file: &str, text: &str, at: usize, message: String) -> Error {
-    let before = &text[..at.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Error::Input { file: file.to_owned(), line, column, message }
+    Error::input_at(file, text, at, message)
 }

@@ -6,6 +6,7 @@
 //! non-transactional one) is thrown away with its clone. A pool of ready clones per source is refilled in the
 //! background so that a dry-run does not wait for `CREATE DATABASE`.
 
+pub mod config;
 mod pool;
 
 use std::collections::HashMap;
@@ -104,6 +105,25 @@ impl Service {
         shadow_options.cache = None;
         let shadow = Shadow::start_local(&shadow_options).await?;
         Ok(Service { shadow: Arc::new(shadow), sources: RwLock::default(), options, metrics: Arc::default() })
+    }
+
+    /// Starts a service as `config` says, on a local shadow made with `shadow`, and prepares the sources it
+    /// lists (a source that fails to read or load is an error: a server must not start half ready).
+    pub async fn from_config(config: &config::Config, shadow: LocalOptions) -> Result<Service> {
+        let options = ServiceOptions {
+            shadow,
+            pool_size: config.pool_size,
+            run: RunOptions::default(),
+            timeout: config.timeout,
+            max_report_items: config.max_report_items,
+        };
+        let service = Service::start(options).await?;
+        for (name, path) in &config.sources {
+            let schema = Schema::read(&path.to_string_lossy())?;
+            tracing::info!(target: "pgshadow::progress", "preparing the source {name} ({})", path.display());
+            service.register(name, &schema).await?;
+        }
+        Ok(service)
     }
 
     /// The service's counters.

@@ -1,0 +1,211 @@
+//! The configuration of `pgshadow serve` and `pgshadow mcp` (TOML): where to listen, the sources to prepare at
+//! start, named policies, the pool and the limits. Paths in it are relative to the file's directory.
+//!
+//! ```toml
+//! listen = "127.0.0.1:7432"
+//! token_file = "token"            # or PGSHADOW_TOKEN; required on a non-loopback address
+//! allowed_dirs = ["dumps"]        # where sources registered by path may be
+//! pool_size = 4
+//! max_concurrent = 8
+//! body_limit = "1M"
+//! timeout_seconds = 30
+//! max_report_items = 1000
+//!
+//! [[sources]]
+//! name = "seed"
+//! schema = "../scenarios/seed-incident/schema.sql"
+//!
+//! [policies]
+//! strict = "strict.toml"
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::Policy;
+
+/// A `pgshadow serve` / `pgshadow mcp` configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The address to listen on (`serve`).
+    pub listen: SocketAddr,
+    /// The file holding the bearer token (`serve`).
+    pub token_file: Option<PathBuf>,
+    /// The directories sources registered by path must be inside (canonical paths).
+    pub allowed_dirs: Vec<PathBuf>,
+    /// Ready clones per source.
+    pub pool_size: usize,
+    /// Dry-runs at a time; more get `429`.
+    pub max_concurrent: usize,
+    /// The largest request body, in bytes.
+    pub body_limit: usize,
+    /// The most one dry-run may take.
+    pub timeout: Duration,
+    /// The most entries a report's lists hold.
+    pub max_report_items: usize,
+    /// Sources to prepare at start: name and schema file.
+    pub sources: Vec<(String, PathBuf)>,
+    /// Named policies, read at start.
+    pub policies: BTreeMap<String, Policy>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7432)),
+            token_file: None,
+            allowed_dirs: Vec::new(),
+            pool_size: 4,
+            max_concurrent: 8,
+            body_limit: 1 << 20,
+            timeout: Duration::from_secs(30),
+            max_report_items: 1000,
+            sources: Vec::new(),
+            policies: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: Option<String>,
+    token_file: Option<PathBuf>,
+    #[serde(default)]
+    allowed_dirs: Vec<PathBuf>,
+    pool_size: Option<usize>,
+    max_concurrent: Option<usize>,
+    body_limit: Option<String>,
+    timeout_seconds: Option<u64>,
+    max_report_items: Option<usize>,
+    #[serde(default)]
+    sources: Vec<SourceEntry>,
+    #[serde(default)]
+    policies: BTreeMap<String, PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceEntry {
+    name: String,
+    schema: PathBuf,
+}
+
+impl Config {
+    /// Reads a configuration file; what it leaves out keeps the default.
+    pub fn read(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let shown = path.display().to_string();
+        let file: File = toml::from_str(&text).map_err(|e| {
+            Error::input_at(&shown, &text, e.span().map_or(0, |s| s.start), e.message().trim_end().to_owned())
+        })?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let bad = |message: String| Error::Input { file: shown.clone(), line: 1, column: 1, message };
+        let mut config = Config::default();
+        if let Some(listen) = file.listen {
+            config.listen =
+                listen.parse().map_err(|e| bad(format!("listen = {listen:?}: {e} (say 127.0.0.1:7432)")))?;
+        }
+        config.token_file = file.token_file.map(|f| resolve(&f));
+        for dir in file.allowed_dirs {
+            let dir = resolve(&dir);
+            config.allowed_dirs.push(std::fs::canonicalize(&dir).map_err(|e| Error::io(&dir, e))?);
+        }
+        config.pool_size = file.pool_size.unwrap_or(config.pool_size);
+        config.max_concurrent = file.max_concurrent.unwrap_or(config.max_concurrent).max(1);
+        if let Some(limit) = file.body_limit {
+            config.body_limit = usize::try_from(byte_size(&limit).map_err(bad)?).unwrap_or(usize::MAX);
+        }
+        if let Some(seconds) = file.timeout_seconds {
+            config.timeout = Duration::from_secs(seconds);
+        }
+        config.max_report_items = file.max_report_items.unwrap_or(config.max_report_items).max(1);
+        config.sources = file.sources.into_iter().map(|s| (s.name, resolve(&s.schema))).collect();
+        for (name, policy) in file.policies {
+            config.policies.insert(name, Policy::read(&resolve(&policy))?);
+        }
+        Ok(config)
+    }
+
+    /// The named policy, or the built-in one for `None`.
+    pub fn policy(&self, name: Option<&str>) -> Result<Policy> {
+        match name {
+            None | Some("default") | Some("built-in") => Ok(Policy::default()),
+            Some(name) => self.policies.get(name).cloned().ok_or_else(|| Error::UnknownPolicy(name.to_owned())),
+        }
+    }
+
+    /// `path` if it is inside one of the allowed directories once links are resolved, else an error.
+    pub fn confined(&self, path: &Path) -> Result<PathBuf> {
+        let real = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+        if self.allowed_dirs.iter().any(|dir| real.starts_with(dir)) {
+            return Ok(real);
+        }
+        Err(Error::PathNotAllowed(path.to_path_buf()))
+    }
+}
+
+/// A size such as `500M`, `10G` or `1048576` (bytes; K, M, G and T are powers of 1024).
+pub fn byte_size(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len()));
+    let shift = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("{text}: not a size (say 500M or 10G)")),
+    };
+    let value: u64 = number.trim().parse().map_err(|_| format!("{text}: not a size (say 500M or 10G)"))?;
+    value.checked_mul(1 << shift).ok_or_else(|| format!("{text}: too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(byte_size("4G"), Ok(4 << 30));
+        assert_eq!(byte_size("500M"), Ok(500 << 20));
+        assert_eq!(byte_size("10GiB"), Ok(10 << 30));
+        assert_eq!(byte_size("2048"), Ok(2048));
+        assert!(byte_size("lots").is_err());
+        assert!(byte_size("5X").is_err());
+    }
+
+    #[test]
+    fn a_bad_key_is_an_error_at_its_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("serve.toml");
+        std::fs::write(&path, "pool_size = 2\nlisen = \"0.0.0.0:1\"\n").expect("write");
+        match Config::read(&path) {
+            Err(Error::Input { line, message, .. }) => {
+                assert_eq!(line, 2);
+                assert!(message.contains("lisen"), "{message}");
+            }
+            other => panic!("expected an input error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn paths_outside_the_allowed_directories_are_refused_even_through_links() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let allowed = dir.path().join("dumps");
+        std::fs::create_dir(&allowed).expect("mkdir");
+        std::fs::write(allowed.join("ok.sql"), "SELECT 1;").expect("write");
+        std::fs::write(dir.path().join("secret.sql"), "SELECT 1;").expect("write");
+        std::os::unix::fs::symlink(dir.path().join("secret.sql"), allowed.join("link.sql")).expect("link");
+        let config = Config { allowed_dirs: vec![std::fs::canonicalize(&allowed).expect("real")], ..Config::default() };
+        assert!(config.confined(&allowed.join("ok.sql")).is_ok());
+        assert!(matches!(config.confined(&allowed.join("../secret.sql")), Err(Error::PathNotAllowed(_))));
+        assert!(matches!(config.confined(&allowed.join("link.sql")), Err(Error::PathNotAllowed(_))));
+    }
+}
