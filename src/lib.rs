@@ -36,11 +36,13 @@
 //! and [`Policy::evaluate`] gives the verdict; [`dry_run_on`] strings them together on a shadow you keep.
 
 pub mod error;
+pub mod mcp;
 pub mod measure;
 pub mod plan;
 pub mod policy;
 pub mod postgres;
 pub mod report;
+pub mod serve;
 pub mod service;
 pub mod shadow;
 pub mod source;

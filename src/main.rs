@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod installs;
+mod mcp_cli;
 mod progress;
+mod serve_cli;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use pgshadow::report::Rehearsal;
@@ -57,9 +59,13 @@ enum Command {
     /// See or clear the shadow cache (clusters and template databases kept between runs).
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Serve dry-runs over HTTP to an approval service (JSON API, OpenAPI at /v1/openapi.json, Prometheus metrics).
+    Serve(Box<serve_cli::ServeArgs>),
     /// List, install and remove the PostgreSQL versions a shadow can run on.
     #[command(subcommand)]
     Postgres(installs::PostgresCommand),
+    /// Serve dry-runs to an AI agent over the Model Context Protocol (stdio).
+    Mcp(mcp_cli::McpArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -316,10 +322,15 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Cache(command) => cache(&command),
+        Command::Serve(args) => {
+            init_logging(false, 0);
+            serve_cli::run(*args)
+        }
         Command::Postgres(command) => {
             init_logging(false, 0);
             installs::run(&command)
         }
+        Command::Mcp(args) => mcp_cli::run(args),
         Command::Run(mut args) => {
             init_logging(args.quiet, args.verbose);
             let run_matches = matches.subcommand_matches("run").expect("the run subcommand matched");
@@ -601,6 +612,24 @@ fn write_atomically(path: &Path, text: &str) -> pgshadow::Result<()> {
     std::fs::set_permissions(file.path(), std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(io)?;
     file.persist(path).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+/// The local shadow of `pgshadow serve` and `pgshadow mcp`: `--pg-bin`, `--pg-version` (builds in the cache
+/// directory, PGSHADOW_CACHE_DIR or the default one), `--os-user`.
+pub(crate) fn service_shadow(
+    pg_bin: Option<PathBuf>,
+    version: Option<pgshadow::postgres::VersionRequest>,
+    os_user: Option<String>,
+) -> LocalOptions {
+    let builds = std::env::var_os("PGSHADOW_CACHE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(pgshadow::CacheOptions::default_dir);
+    LocalOptions {
+        postgres: pgshadow::postgres::Selection { pg_bin, version, source: None, builds },
+        os_user,
+        ..LocalOptions::default()
+    }
 }
 
 pub(crate) fn fail(error: &pgshadow::Error) -> ExitCode {

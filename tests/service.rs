@@ -80,3 +80,43 @@ async fn a_report_is_bounded_and_says_it_was_cut() {
     assert!(cut.contains("cut to 3 items"), "{cut}");
     service.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_clone_is_put_back_and_a_spoiled_one_is_never_reused() {
+    let options = ServiceOptions { pool_size: 1, ..ServiceOptions::default() };
+    let service = Service::start(options).await.expect("service starts");
+    service.register("seed", &seed()).await.expect("registers");
+    let policy = Policy::default();
+    // Reports the sequence's state as its error message, so two runs can be compared.
+    let probe = Plan::parse(
+        "probe.sql",
+        "DO $$ BEGIN RAISE EXCEPTION 'sequence at % (called %), % users', \
+         (SELECT last_value FROM public.users_id_seq), (SELECT is_called FROM public.users_id_seq), \
+         (SELECT count(*) FROM public.users); END $$;",
+    )
+    .expect("plan");
+    let state = |report: pgshadow::Report| report.statements[0].error.as_ref().map(|e| e.message.clone());
+    let before = state(service.dry_run("seed", &probe, &policy).await.expect("probe"));
+    assert!(before.as_deref().is_some_and(|m| m.starts_with("sequence at")), "{before:?}");
+
+    let clones = || service.metrics().clones.load(std::sync::atomic::Ordering::Relaxed);
+    let made = clones();
+    let moves = Plan::parse(
+        "moves.sql",
+        "SELECT setval('public.users_id_seq', 1000);\nINSERT INTO users (name, email) SELECT 'x' || g, 'x' || g || '@x' FROM generate_series(1, 500) g;",
+    )
+    .expect("plan");
+    let report = service.dry_run("seed", &moves, &policy).await.expect("moves");
+    assert_eq!(report.summary.rows_inserted, 500);
+    let after = state(service.dry_run("seed", &probe, &policy).await.expect("probe again"));
+    assert_eq!(after, before, "the next run on the reused clone sees the source as it was");
+    assert_eq!(clones(), made, "the clone was put back, not replaced");
+
+    // A statement outside the transaction spoils its clone: it is dropped and a new one is made.
+    let vacuum = Plan::parse("vacuum.sql", "VACUUM users;").expect("plan");
+    service.dry_run("seed", &vacuum, &policy).await.expect("vacuum");
+    let after = state(service.dry_run("seed", &probe, &policy).await.expect("probe after vacuum"));
+    assert_eq!(after, before);
+    assert!(clones() > made, "the spoiled clone was replaced");
+    service.shutdown().await.expect("shutdown");
+}

@@ -151,6 +151,16 @@ impl Config {
     }
 }
 
+/// A `--source NAME=PATH` argument.
+pub fn source_arg(text: &str) -> std::result::Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
+            Ok((name.trim().to_owned(), PathBuf::from(path)))
+        }
+        _ => Err(format!("{text:?}: say NAME=PATH, e.g. seed=schema.sql")),
+    }
+}
+
 /// A size such as `500M`, `10G` or `1048576` (bytes; K, M, G and T are powers of 1024).
 pub fn byte_size(text: &str) -> std::result::Result<u64, String> {
     let text = text.trim();

@@ -1,10 +1,12 @@
 //! Serving dry-runs to an approval service or an agent: a source is prepared once (loaded into a template database,
 //! its fidelity reported), then many plans are dry-run against it concurrently, each on a clone of its own.
 //!
-//! Isolation: every dry-run gets a fresh clone of the source's template and the clone is dropped afterwards, never
-//! reused, so a `DROP TABLE` in one run neither blocks nor is seen by another, and a statement that committed (a
-//! non-transactional one) is thrown away with its clone. A pool of ready clones per source is refilled in the
-//! background so that a dry-run does not wait for `CREATE DATABASE`.
+//! Isolation: every dry-run gets a clone of the source's template to itself, so a `DROP TABLE` in one run neither
+//! blocks nor is seen by another. After a run that ended normally the clone is put back as it was — the dry-run's
+//! transaction was rolled back; sequences are set back and grown tables vacuumed — and serves a later run; a clone
+//! that a statement outside the transaction changed (spoiled), or whose run failed, timed out or was cancelled, is
+//! dropped, never reused. A pool of ready clones per source is refilled in the background so that a dry-run does not
+//! wait for `CREATE DATABASE`.
 
 pub mod config;
 mod pool;
@@ -207,15 +209,35 @@ impl Service {
             .get(name)
             .cloned()
             .ok_or_else(|| Error::UnknownSource(name.to_owned()))?;
-        let clone = prepared.pool.take().await?;
-        let run = measure::run_plan(&self.shadow, &clone, plan, &self.options.run);
-        let statements = tokio::time::timeout(self.options.timeout, run).await;
-        // Never reused: dropped in the background (WITH (FORCE) ends a statement a timeout left running).
-        prepared.pool.discard(clone.clone());
-        let statements = statements.map_err(|_| Error::Timeout(self.options.timeout))??;
-        let mut report = crate::report_of(&self.shadow, &clone, plan, statements, policy, &self.options.run);
+        let lease = prepared.pool.take().await?;
+        let run = measure::run_plan(&self.shadow, lease.database(), plan, &self.options.run);
+        // On a timeout the lease is dropped, and with it the clone (WITH (FORCE) ends the statement still running).
+        let statements = tokio::time::timeout(self.options.timeout, run)
+            .await
+            .map_err(|_| Error::Timeout(self.options.timeout))??;
+        let mut report = crate::report_of(&self.shadow, lease.database(), plan, statements, policy, &self.options.run);
+        lease.give_back().await;
         report.truncate(self.options.max_report_items);
         Ok(report)
+    }
+
+    /// [`Service::shutdown`] for a service shared with requests or tool calls: waits up to `wait` for them to let
+    /// go of it. Should one still hold it then, its shadow is removed when that last holder is dropped.
+    pub async fn shutdown_shared(mut service: Arc<Service>, wait: Duration) -> Result<()> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match Arc::try_unwrap(service) {
+                Ok(service) => return service.shutdown().await,
+                Err(shared) if Instant::now() < deadline => {
+                    service = shared;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(_) => {
+                    tracing::warn!("a request still holds the service; its shadow goes when that request is dropped");
+                    return Ok(());
+                }
+            }
+        }
     }
 
     /// Stops the pools, then the shadow: every clone, template and process goes, and the temporary directory too.

@@ -1,16 +1,21 @@
 //! A source's pool of ready clones: filled in the background up to its size, taken one per dry-run (made on the spot
-//! when the pool is empty), and dropped after use by a task of its own.
+//! when the pool is empty). After a dry-run that ended normally and committed nothing, the clone is put back as it
+//! was (sequences set back, grown tables vacuumed: all a rolled-back transaction leaves) and returns to the pool;
+//! any other clone — spoiled by a statement run outside the transaction, cut by a timeout, or whose run was
+//! cancelled — is dropped by a task of its own, never reused. The filler keeps the clones in existence (ready and
+//! lent) at the pool's size, so clones given back are what serves later runs; only dropped ones are replaced.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, Mutex, Notify};
 use tokio::task::JoinHandle;
 
 use super::Metrics;
 use crate::error::Result;
 use crate::shadow::Shadow;
+use crate::source::cached::InPlace;
 use crate::source::Database;
 
 pub(super) struct Pool {
@@ -20,6 +25,10 @@ pub(super) struct Pool {
     ready: Mutex<mpsc::Receiver<Database>>,
     filled: mpsc::Sender<Database>,
     filler: JoinHandle<()>,
+    /// Clones in existence, ready or lent; the filler makes more only below the pool's size.
+    alive: Arc<AtomicUsize>,
+    /// Wakes the filler when a clone was dropped.
+    dropped: Arc<Notify>,
     /// Taken at stop, so that the dropper ends once it dropped what was sent.
     discards: std::sync::Mutex<Option<mpsc::UnboundedSender<String>>>,
     dropper: Mutex<Option<JoinHandle<()>>>,
@@ -29,7 +38,12 @@ impl Pool {
     /// Starts filling a pool of `size` clones of `template`.
     pub(super) fn start(shadow: Arc<Shadow>, template: Database, size: usize, metrics: Arc<Metrics>) -> Pool {
         let (filled, ready) = mpsc::channel(size.max(1));
-        let filler = tokio::spawn(fill(Arc::clone(&shadow), template.clone(), filled.clone(), Arc::clone(&metrics)));
+        let (alive, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+        let filler = tokio::spawn(fill(
+            Filler { shadow: Arc::clone(&shadow), template: template.clone(), metrics: Arc::clone(&metrics) },
+            filled.clone(),
+            (Arc::clone(&alive), Arc::clone(&dropped), size.max(1)),
+        ));
         let (discards, mut doomed) = mpsc::unbounded_channel::<String>();
         let dropping = Arc::clone(&shadow);
         let dropper = tokio::spawn(async move {
@@ -46,6 +60,8 @@ impl Pool {
             ready: Mutex::new(ready),
             filled,
             filler,
+            alive,
+            dropped,
             discards: std::sync::Mutex::new(Some(discards)),
             dropper: Mutex::new(Some(dropper)),
         }
@@ -56,16 +72,25 @@ impl Pool {
         self.filled.max_capacity() - self.filled.capacity()
     }
 
-    /// A clone for one dry-run: a ready one, else one made now.
-    pub(super) async fn take(&self) -> Result<Database> {
-        if let Ok(clone) = self.ready.lock().await.try_recv() {
-            return Ok(clone);
-        }
-        clone_of(&self.shadow, &self.template, &self.metrics).await
+    /// A clone for one dry-run: a ready one, else one made now. Dropping the lease without [`Lease::give_back`]
+    /// discards the clone.
+    pub(super) async fn take(&self) -> Result<Lease<'_>> {
+        let ready = self.ready.lock().await.try_recv();
+        let clone = match ready {
+            Ok(clone) => clone,
+            Err(_) => {
+                let clone = clone_of(&self.shadow, &self.template, &self.metrics).await?;
+                self.alive.fetch_add(1, Ordering::SeqCst);
+                clone
+            }
+        };
+        Ok(Lease { pool: self, clone: Some(clone) })
     }
 
     /// Drops a used clone, in the background.
-    pub(super) fn discard(&self, clone: Database) {
+    fn discard(&self, clone: Database) {
+        self.alive.fetch_sub(1, Ordering::SeqCst);
+        self.dropped.notify_one();
         let discards = self.discards.lock().unwrap_or_else(|e| e.into_inner());
         if discards.as_ref().is_none_or(|d| d.send(clone.name().to_owned()).is_err()) {
             tracing::debug!(database = clone.name(), "the pool is stopped; the clone goes with the shadow");
@@ -88,12 +113,71 @@ impl Pool {
     }
 }
 
-/// Keeps the pool full: makes a clone whenever there is room; backs off after a failure.
-async fn fill(shadow: Arc<Shadow>, template: Database, filled: mpsc::Sender<Database>, metrics: Arc<Metrics>) {
+/// A clone lent to one dry-run.
+pub(super) struct Lease<'a> {
+    pool: &'a Pool,
+    clone: Option<Database>,
+}
+
+impl Lease<'_> {
+    /// The clone.
+    pub(super) fn database(&self) -> &Database {
+        self.clone.as_ref().expect("a lease holds its clone until it ends")
+    }
+
+    /// After a run that ended normally: puts the clone back as it was and returns it to the pool, or drops it when
+    /// it is spoiled, cannot be put back, or the pool is full.
+    pub(super) async fn give_back(mut self) {
+        let Some(clone) = self.clone.take() else { return };
+        let reusable = !clone.spoiled.load(Ordering::SeqCst) && clone.in_place.is_some();
+        if reusable {
+            let in_place = clone.in_place.clone().expect("checked above");
+            match crate::source::cached::reset(&self.pool.shadow, &clone, &in_place).await {
+                Ok(()) => match self.pool.filled.try_send(clone) {
+                    Ok(()) => return,
+                    Err(full) => return self.pool.discard(full.into_inner()),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, database = clone.name(), "could not put a clone back; dropping it")
+                }
+            }
+        }
+        self.pool.discard(clone);
+    }
+}
+
+impl Drop for Lease<'_> {
+    /// A run that failed, timed out or was cancelled: its clone may hold anything, or a statement still running.
+    fn drop(&mut self) {
+        if let Some(clone) = self.clone.take() {
+            self.pool.discard(clone);
+        }
+    }
+}
+
+/// What the filler makes clones with.
+struct Filler {
+    shadow: Arc<Shadow>,
+    template: Database,
+    metrics: Arc<Metrics>,
+}
+
+/// Keeps `size` clones in existence: makes one whenever fewer are alive; backs off after a failure.
+async fn fill(
+    filler: Filler,
+    filled: mpsc::Sender<Database>,
+    (alive, dropped, size): (Arc<AtomicUsize>, Arc<Notify>, usize),
+) {
     loop {
+        while alive.load(Ordering::SeqCst) >= size {
+            dropped.notified().await;
+        }
         let Ok(permit) = filled.reserve().await else { return };
-        match clone_of(&shadow, &template, &metrics).await {
-            Ok(clone) => permit.send(clone),
+        match clone_of(&filler.shadow, &filler.template, &filler.metrics).await {
+            Ok(clone) => {
+                alive.fetch_add(1, Ordering::SeqCst);
+                permit.send(clone);
+            }
             Err(e) => {
                 drop(permit);
                 tracing::warn!(error = %e, "could not make a clone for the pool; retrying in a second");
@@ -103,10 +187,17 @@ async fn fill(shadow: Arc<Shadow>, template: Database, filled: mpsc::Sender<Data
     }
 }
 
-/// A fresh clone of `template`.
+/// A fresh clone of `template`, with what it looks like recorded to put it back after each dry-run.
 async fn clone_of(shadow: &Shadow, template: &Database, metrics: &Metrics) -> Result<Database> {
     let name = shadow.new_database_name();
     shadow.create_database(&name, Some(template.name())).await?;
     metrics.clones.fetch_add(1, Ordering::Relaxed);
-    Ok(Database { name, spoiled: Arc::default(), ..template.clone() })
+    let in_place = match InPlace::capture(shadow, &name).await {
+        Ok(in_place) => in_place,
+        Err(e) => {
+            let _ = shadow.drop_database(&name).await;
+            return Err(e);
+        }
+    };
+    Ok(Database { name, spoiled: Arc::default(), in_place: Some(in_place), ..template.clone() })
 }

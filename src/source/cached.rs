@@ -28,6 +28,14 @@ pub(crate) struct InPlace {
     pub(crate) released: Arc<AtomicBool>,
 }
 
+impl InPlace {
+    /// What `database` looks like now, to put it back after a dry-run.
+    pub(crate) async fn capture(shadow: &Shadow, database: &str) -> Result<InPlace> {
+        let admin = shadow.connect(shadow.role(Role::Admin), database).await?;
+        Ok(InPlace { sequences: sequences(&admin).await?, sizes: sizes(&admin).await?, released: Arc::default() })
+    }
+}
+
 /// Makes the database for a run: the template of `schema` itself when this process is not using it already, else
 /// a clone of it; the template is built first when the cache does not hold it.
 pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) -> Result<Database> {
@@ -57,12 +65,7 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
         in_place: None,
     };
     if slot.claim(&template.database) {
-        let admin = shadow.connect(shadow.role(Role::Admin), &template.database).await?;
-        database.in_place = Some(InPlace {
-            sequences: sequences(&admin).await?,
-            sizes: sizes(&admin).await?,
-            released: Arc::default(),
-        });
+        database.in_place = Some(InPlace::capture(shadow, &template.database).await?);
         database.name = template.database;
     } else {
         database.name = shadow.new_database_name();
@@ -120,8 +123,8 @@ fn template_key(schema: Option<&Schema>, slot: &Slot) -> Result<String> {
     Ok(hex_digest(&bytes))
 }
 
-/// Puts a template used in place back as it was before the plan: sequences set back, grown tables vacuumed.
-pub(super) async fn reset(shadow: &Shadow, database: &Database, in_place: &InPlace) -> Result<()> {
+/// Puts a database dry-run in place back as it was before the plan: sequences set back, grown tables vacuumed.
+pub(crate) async fn reset(shadow: &Shadow, database: &Database, in_place: &InPlace) -> Result<()> {
     let admin = shadow.connect(shadow.role(Role::Admin), &database.name).await?;
     let client = admin.client();
     for (oid, (value, called)) in sequences(&admin).await? {

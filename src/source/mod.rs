@@ -7,7 +7,7 @@
 //! ON_ERROR_STOP and `pg_restore` without `--exit-on-error` would. The report says how faithful the result is.
 
 pub mod archive;
-mod cached;
+pub(crate) mod cached;
 mod extensions;
 pub mod header;
 pub mod live;

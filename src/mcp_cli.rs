@@ -1,0 +1,126 @@
+//! `pgshadow mcp`: the Model Context Protocol server ([`pgshadow::mcp`]) as a command. Standard output carries the
+//! protocol, so everything else (logs, the ready line, errors) goes to standard error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgshadow::service::config::{source_arg, Config};
+use pgshadow::service::Service;
+
+const EXAMPLES: &str = "\
+Examples:
+  pgshadow mcp --source seed=scenarios/seed-incident/schema.sql
+  pgshadow mcp --config /etc/pgshadow/serve.toml      # sources, named policies, pool and limits
+
+An MCP client starts it as a stdio server, e.g. in its configuration:
+  {\"mcpServers\": {\"pgshadow\": {\"command\": \"pgshadow\", \"args\": [\"mcp\", \"--config\", \"/path/serve.toml\"]}}}
+
+Tools: dry_run (a plan against a source: verdict, findings, every statement's effects), list_sources, explain_rule.
+It serves until the client closes standard input; SIGTERM or SIGINT stop it too. Either way every shadow is removed.";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub(crate) struct McpArgs {
+    /// The configuration (TOML, as for `pgshadow serve`; see examples/serve.toml): the sources to prepare at start,
+    /// named policies, pool size, timeout and report size. Its listen address and token are not used.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// A source to prepare at start, besides the configuration's (repeatable): a schema file (plain SQL such as
+    /// `pg_dump --schema-only` output, with or without data, or a pg_dump archive) and the name tools refer to it by.
+    #[arg(long, value_name = "NAME=PATH", value_parser = source_arg)]
+    source: Vec<(String, PathBuf)>,
+    /// The shadow's PostgreSQL version (as for `run`). Default: the newest installed.
+    #[arg(long, value_name = "VERSION")]
+    pg_version: Option<pgshadow::postgres::VersionRequest>,
+    /// The shadow's server binaries (as for `run`).
+    #[arg(long, value_name = "DIR", env = "PGSHADOW_PG_BIN", conflicts_with = "pg_version")]
+    pg_bin: Option<PathBuf>,
+    /// When running as root: the OS user to run the shadow server as (default: postgres, else nobody).
+    #[arg(long, value_name = "NAME")]
+    os_user: Option<String>,
+    /// More detail on standard error (-v: progress, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+pub(crate) fn run(args: McpArgs) -> ExitCode {
+    init_logging(args.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return crate::fail(&pgshadow::Error::io("<tokio runtime>", e)),
+    };
+    let code = runtime.block_on(serve(args));
+    // Every shadow is gone by now. When standard input is not a pipe (a terminal), a blocking read of it may still
+    // be pending after a signal: do not wait for it.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    code
+}
+
+/// Logs on standard error only, plain (an MCP client shows them in its log): warnings by default.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "pgshadow=info",
+        _ => "pgshadow=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_env_filter(filter).try_init();
+}
+
+/// How serving ended.
+enum End {
+    Served(pgshadow::Result<()>),
+    Signal(&'static str, u8),
+}
+
+async fn serve(args: McpArgs) -> ExitCode {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut sigterm), Ok(mut sigint)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return crate::fail(&pgshadow::Error::io("<signal handlers>", std::io::Error::other("could not install")));
+    };
+    let mut config = match &args.config {
+        Some(path) => match Config::read(path) {
+            Ok(config) => config,
+            Err(e) => return crate::fail(&e),
+        },
+        None => Config::default(),
+    };
+    config.sources.extend(args.source.iter().cloned());
+    if config.sources.is_empty() {
+        eprintln!(
+            "error: no sources to dry-run against\nhint: add --source NAME=schema.sql, or --config FILE with \
+             [[sources]] entries"
+        );
+        return ExitCode::from(2);
+    }
+    let shadow = crate::service_shadow(args.pg_bin.clone(), args.pg_version, args.os_user.clone());
+    // A signal while the sources load drops the service being made, and with it its shadow.
+    let service = tokio::select! {
+        service = Service::from_config(&config, shadow) => match service {
+            Ok(service) => Arc::new(service),
+            Err(e) => return crate::fail(&e),
+        },
+        _ = sigterm.recv() => return crate::interrupted("SIGTERM", 143),
+        _ = sigint.recv() => return crate::interrupted("SIGINT", 130),
+    };
+    let names: Vec<String> = service.sources().into_iter().map(|s| s.name).collect();
+    eprintln!(
+        "pgshadow mcp: serving dry-runs on PostgreSQL {} against {} over stdin/stdout",
+        service.server_version(),
+        names.join(", ")
+    );
+    let end = tokio::select! {
+        served = pgshadow::mcp::serve_stdio(Arc::clone(&service), config) => End::Served(served),
+        _ = sigterm.recv() => End::Signal("SIGTERM", 143),
+        _ = sigint.recv() => End::Signal("SIGINT", 130),
+    };
+    let stopped = Service::shutdown_shared(service, Duration::from_secs(10)).await;
+    match (end, stopped) {
+        (End::Served(Err(e)), _) | (_, Err(e)) => crate::fail(&e),
+        (End::Served(Ok(())), Ok(())) => ExitCode::SUCCESS,
+        (End::Signal(name, code), Ok(())) => crate::interrupted(name, code),
+    }
+}

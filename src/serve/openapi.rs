@@ -1,0 +1,115 @@
+//! The OpenAPI 3.1 document of the HTTP API, generated from the Rust types: every body's schema comes from the same
+//! `schemars` derivation as `docs/report.schema.json` (OpenAPI 3.1 schemas are JSON Schema 2020-12), and the paths
+//! are listed here beside the handlers they describe.
+
+use schemars::JsonSchema;
+use serde_json::{json, Map, Value};
+
+use super::api::{DryRunRequest, ErrorBody, Health, RegisterSource};
+use crate::service::SourceInfo;
+use crate::Report;
+
+/// The document, as served at `/v1/openapi.json`.
+pub fn document() -> String {
+    let mut schemas = Map::new();
+    add::<Report>(&mut schemas, "Report");
+    add::<DryRunRequest>(&mut schemas, "DryRunRequest");
+    add::<RegisterSource>(&mut schemas, "RegisterSource");
+    add::<SourceInfo>(&mut schemas, "SourceInfo");
+    add::<Health>(&mut schemas, "Health");
+    add::<ErrorBody>(&mut schemas, "Error");
+    let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let body = |schema: &str| json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    let ok = |description: &str, schema: Value| json!({"description": description, "content": {"application/json": {"schema": schema}}});
+    let reference = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let document = json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "pgshadow",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Dry-run SQL plans on a throw-away shadow Postgres and get their measured impact and a verdict. \
+                            Nothing touches production: every plan runs on a clone of a prepared source, in a transaction \
+                            that is rolled back, and the clone is dropped.",
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/health": {"get": {
+                "operationId": "health", "summary": "Liveness, version, sources registered", "security": [],
+                "responses": {"200": ok("The server is up", reference("Health"))},
+            }},
+            "/v1/openapi.json": {"get": {
+                "operationId": "openapi", "summary": "This document", "security": [],
+                "responses": {"200": ok("The OpenAPI document", json!({"type": "object"}))},
+            }},
+            "/v1/sources": {
+                "get": {
+                    "operationId": "listSources", "summary": "The registered sources, with their fidelity",
+                    "responses": {
+                        "200": ok("The sources", json!({"type": "array", "items": reference("SourceInfo")})),
+                        "401": error("No or a wrong bearer token"),
+                    },
+                },
+                "post": {
+                    "operationId": "registerSource",
+                    "summary": "Prepare a source (schema text, or a path inside the server's allowed directories)",
+                    "requestBody": body("RegisterSource"),
+                    "responses": {
+                        "201": ok("Prepared: what loaded", reference("SourceInfo")),
+                        "400": error("A malformed request"),
+                        "401": error("No or a wrong bearer token"),
+                        "403": error("The path is outside the allowed directories"),
+                        "409": error("A source of that name exists"),
+                        "413": error("The body is over the limit"),
+                        "422": error("The source could not be read or loaded"),
+                        "429": error("Every slot is taken; see Retry-After"),
+                        "503": error("The server is stopping"),
+                    },
+                },
+            },
+            "/v1/dry-runs": {"post": {
+                "operationId": "dryRun",
+                "summary": "Dry-run a plan against a source: the report (as `pgshadow run --format json`), with the verdict",
+                "requestBody": body("DryRunRequest"),
+                "responses": {
+                    "200": ok("The report; its verdict is pass, warn or fail", reference("Report")),
+                    "400": error("A malformed request"),
+                    "401": error("No or a wrong bearer token"),
+                    "404": error("No such source or policy"),
+                    "413": error("The body is over the limit"),
+                    "422": error("The plan or the inline policy does not parse (line and column given)"),
+                    "429": error("Every slot is taken; see Retry-After"),
+                    "503": error("The server is stopping"),
+                    "504": error("The dry-run took longer than the server's timeout"),
+                },
+            }},
+            "/v1/metrics": {"get": {
+                "operationId": "metrics", "summary": "Prometheus metrics: runs, verdicts, durations, pool, rejections",
+                "responses": {
+                    "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    "401": error("No or a wrong bearer token"),
+                },
+            }},
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    });
+    let text = serde_json::to_string_pretty(&document).expect("the document serializes");
+    // schemars refers to definitions under `$defs`; in the document they are components.
+    text.replace("#/$defs/", "#/components/schemas/") + "\n"
+}
+
+/// Adds `T`'s schema as `name`, and the definitions it refers to beside it.
+fn add<T: JsonSchema>(schemas: &mut Map<String, Value>, name: &str) {
+    let mut schema = serde_json::to_value(schemars::schema_for!(T)).expect("a schema serializes");
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("$schema");
+        if let Some(Value::Object(defs)) = object.remove("$defs") {
+            for (def, value) in defs {
+                schemas.entry(def).or_insert(value);
+            }
+        }
+    }
+    schemas.insert(name.to_owned(), schema);
+}

@@ -1,0 +1,302 @@
+//! `pgshadow serve` over real HTTP: the test starts the real binary on a free port and talks to it with a plain
+//! HTTP/1.1 client, then stops it with SIGTERM and checks nothing is left behind.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Sandbox;
+
+/// A running `pgshadow serve`.
+struct Server {
+    child: Option<Child>,
+    address: String,
+    sandbox: Sandbox,
+}
+
+impl Server {
+    /// Starts `pgshadow serve` with `args` (plus `--listen 127.0.0.1:0`) and `env`, and waits for its address.
+    fn start(sandbox: Sandbox, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = sandbox.command(&[&["serve", "--listen", "127.0.0.1:0"], args].concat());
+        command.envs(env.iter().copied()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn pgshadow serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("pgshadow serve: listening on http://") {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let address = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("pgshadow serve did not start listening")
+        });
+        Server { child: Some(child), address, sandbox }
+    }
+
+    /// Sends a request; returns the status, the headers (lower-cased names) and the body.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, Vec<(String, String)>, String) {
+        let mut stream = TcpStream::connect(&self.address).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.address,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read the response");
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let mut lines = head.lines();
+        let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        (status, headers, body.to_owned())
+    }
+
+    fn json(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+        let (status, _, body) = self.request(method, path, token, body);
+        (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}")))
+    }
+
+    /// SIGTERM, then waits for the exit; returns the exit code.
+    fn stop(self) -> Option<i32> {
+        let pid = self.child.as_ref().expect("running").id() as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        self.stop_after_signal()
+    }
+
+    /// Waits for the exit of a server that was sent SIGTERM, checks nothing is left; returns the exit code.
+    fn stop_after_signal(mut self) -> Option<i32> {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.sandbox.assert_clean();
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("pgshadow serve did not stop within a minute of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+const SEED: &str = "seed=scenarios/seed-incident/schema.sql";
+
+#[test]
+fn a_dry_run_over_http_reports_the_cascade_and_the_token_is_required() {
+    let server = Server::start(Sandbox::new(), &["--source", SEED], &[("PGSHADOW_TOKEN", "s3cret")]);
+    let drop = r#"{"source": "seed", "plan": "DROP TABLE users CASCADE;"}"#;
+
+    let (status, body) = server.json("POST", "/v1/dry-runs", None, drop);
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let (status, body) = server.json("POST", "/v1/dry-runs", Some("s3cret-not"), drop);
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let (status, _) = server.json("GET", "/v1/health", None, "");
+    assert_eq!(status, 200, "health needs no token");
+
+    let (status, report) = server.json("POST", "/v1/dry-runs", Some("s3cret"), drop);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["verdict"], "fail");
+    assert_eq!(report["summary"]["objects_dropped"], 9);
+    let cascaded: Vec<&str> = report["statements"][0]["dropped_objects"]
+        .as_array()
+        .expect("dropped objects")
+        .iter()
+        .filter(|o| o["cascaded"] == true)
+        .filter_map(|o| o["identity"].as_str())
+        .collect();
+    assert!(
+        cascaded.contains(&"public.active_users") && cascaded.contains(&"public.user_order_totals"),
+        "{cascaded:?}"
+    );
+    let (_, sources) = server.json("GET", "/v1/sources", Some("s3cret"), "");
+    assert_eq!(report["shadow"]["schema"]["sha256"], sources[0]["sha256"], "the report binds to the source");
+    assert_eq!(report["plan"]["sha256"].as_str().map(str::len), Some(64));
+
+    let (status, body) = server.json(
+        "POST",
+        "/v1/dry-runs",
+        Some("s3cret"),
+        r#"{"source": "seed", "plan": "DELETE FROM users WHERE id = ;"}"#,
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (200, None),
+        "a statement error is a report, not an API error: {body}"
+    );
+    let (status, body) =
+        server.json("POST", "/v1/dry-runs", Some("s3cret"), r#"{"source": "nope", "plan": "SELECT 1;"}"#);
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_source")));
+    let (status, body) =
+        server.json("POST", "/v1/dry-runs", Some("s3cret"), r#"{"source": "seed", "plan": "SELECT 1; \\! rm -rf /"}"#);
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_plan")), "{body}");
+    assert_eq!(body["error"]["line"], 1);
+    let (status, body) = server.json("POST", "/v1/dry-runs", Some("s3cret"), r#"{"source": "seed", "plan": 1}"#);
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")));
+
+    let (_, _, metrics) = server.request("GET", "/v1/metrics", Some("s3cret"), "");
+    assert!(metrics.contains("pgshadow_dry_runs_total{verdict=\"fail\"} 2"), "{metrics}");
+    assert!(metrics.contains("pgshadow_rejected_total{reason=\"unauthorized\"} 2"), "{metrics}");
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn conflicting_dry_runs_at_once_each_see_the_source_whole() {
+    let server = Server::start(Sandbox::new(), &["--source", SEED], &[]);
+    let results: Vec<(u16, serde_json::Value)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| {
+                    server.json(
+                        "POST",
+                        "/v1/dry-runs",
+                        None,
+                        r#"{"source": "seed", "plan": "DROP TABLE users CASCADE;"}"#,
+                    )
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().expect("a client")).collect()
+    });
+    for (status, report) in results {
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["statements"][0]["status"], "ok", "no run saw another's DROP");
+        assert_eq!(report["summary"]["rows_destroyed"], 8);
+    }
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn limits_body_size_concurrency_and_source_paths() {
+    let sandbox = Sandbox::new();
+    let dumps = sandbox.input("dumps");
+    std::fs::create_dir_all(&dumps).expect("mkdir");
+    std::fs::write(dumps.join("small.sql"), "CREATE TABLE t (id int);").expect("write");
+    std::fs::write(sandbox.input("secret.sql"), "CREATE TABLE secret (id int);").expect("write");
+    std::os::unix::fs::symlink(sandbox.input("secret.sql"), dumps.join("link.sql")).expect("link");
+    let config = sandbox.input("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "allowed_dirs = [{:?}]\nbody_limit = \"2K\"\nmax_concurrent = 1\n[[sources]]\nname = \"seed\"\nschema = {:?}\n",
+            dumps.display().to_string(),
+            common::root().join("scenarios/seed-incident/schema.sql").display().to_string()
+        ),
+    )
+    .expect("write config");
+    let server = Server::start(sandbox, &["--config", &config.display().to_string()], &[]);
+
+    let big = format!(r#"{{"source": "seed", "plan": "SELECT '{}';"}}"#, "x".repeat(4096));
+    let (status, body) = server.json("POST", "/v1/dry-runs", None, &big);
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("payload_too_large")));
+
+    let register = |path: String| {
+        server.json("POST", "/v1/sources", None, &serde_json::json!({"name": "x", "path": path}).to_string())
+    };
+    let escape = format!("{}/../secret.sql", dumps.display());
+    assert_eq!(register(escape).1["error"]["code"], "path_not_allowed");
+    assert_eq!(register(dumps.join("link.sql").display().to_string()).1["error"]["code"], "path_not_allowed");
+    let (status, info) = register(dumps.join("small.sql").display().to_string());
+    assert_eq!(status, 201, "{info}");
+    assert_eq!(info["name"], "x");
+    let (status, body) = register(dumps.join("small.sql").display().to_string());
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("source_exists")));
+
+    // One slot: while a slow plan holds it, another request is turned away with Retry-After.
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| {
+            server.json("POST", "/v1/dry-runs", None, r#"{"source": "seed", "plan": "SELECT pg_sleep(3);"}"#)
+        });
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut busy = None;
+        while busy.is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            let (status, headers, _) =
+                server.request("POST", "/v1/dry-runs", None, r#"{"source": "seed", "plan": "SELECT 1;"}"#);
+            if status == 429 {
+                busy = headers.into_iter().find(|(k, _)| k == "retry-after").map(|(_, v)| v);
+            }
+        }
+        assert_eq!(busy.as_deref(), Some("1"), "a second request while the only slot is taken gets 429 + Retry-After");
+        assert_eq!(slow.join().expect("the slow client").0, 200);
+    });
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_and_leaves_nothing_behind() {
+    let server = Server::start(Sandbox::new(), &["--source", SEED], &[]);
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| {
+            server.json("POST", "/v1/dry-runs", None, r#"{"source": "seed", "plan": "SELECT pg_sleep(2);"}"#)
+        });
+        std::thread::sleep(Duration::from_millis(700));
+        let pid = server.child.as_ref().expect("running").id() as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        let (status, report) = slow.join().expect("the client");
+        assert_eq!(status, 200, "the request in flight finished: {report}");
+    });
+    assert_eq!(server.stop_after_signal(), Some(0));
+}
+
+#[test]
+fn a_non_loopback_address_needs_a_token() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(common::stderr_of(&output).contains("set a token"), "{}", common::stderr_of(&output));
+    sandbox.assert_clean();
+}
+
+#[test]
+fn the_openapi_document_describes_the_api_and_its_report_schema_validates_real_reports() {
+    let server = Server::start(Sandbox::new(), &["--source", SEED], &[]);
+    let (status, document) = server.json("GET", "/v1/openapi.json", None, "");
+    assert_eq!(status, 200);
+    assert_eq!(document["openapi"], "3.1.0");
+    for path in ["/v1/health", "/v1/sources", "/v1/dry-runs", "/v1/metrics", "/v1/openapi.json"] {
+        assert!(document["paths"][path].is_object(), "{path} is documented");
+    }
+    let schema_of = |name: &str| {
+        let schema =
+            serde_json::json!({"$ref": format!("#/components/schemas/{name}"), "components": document["components"]});
+        jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{name}'s schema compiles: {e}"))
+    };
+    let (_, report) = server.json("POST", "/v1/dry-runs", None, r#"{"source": "seed", "plan": "DELETE FROM orders;"}"#);
+    assert!(schema_of("Report").is_valid(&report), "a real report matches the documented Report");
+    assert!(!schema_of("Report").is_valid(&serde_json::json!({"verdict": "maybe"})));
+    let (_, sources) = server.json("GET", "/v1/sources", None, "");
+    assert!(schema_of("SourceInfo").is_valid(&sources[0]));
+    let (_, error) = server.json("POST", "/v1/dry-runs", None, r#"{"source": "nope", "plan": "SELECT 1;"}"#);
+    assert!(schema_of("Error").is_valid(&error));
+    assert!(schema_of("DryRunRequest").is_valid(&serde_json::json!({"source": "seed", "statements": ["SELECT 1"]})));
+    assert!(!schema_of("DryRunRequest").is_valid(&serde_json::json!({"source": "seed", "sql": "SELECT 1"})));
+    assert_eq!(server.stop(), Some(0));
+}
