@@ -300,3 +300,40 @@ fn the_openapi_document_describes_the_api_and_its_report_schema_validates_real_r
     assert!(!schema_of("DryRunRequest").is_valid(&serde_json::json!({"source": "seed", "sql": "SELECT 1"})));
     assert_eq!(server.stop(), Some(0));
 }
+
+/// The OpenAPI document passes a validator, and a property-based tool exercises the API from it in a bounded run:
+/// every response must match the document. Needs `schemathesis` and `openapi-spec-validator` (from PyPI): the test
+/// runs when PGSHADOW_SCHEMATHESIS names the directory holding both (`.ci/run` installs them into a virtualenv).
+#[test]
+fn the_api_holds_to_its_openapi_document_under_schemathesis() {
+    let Some(bin) = std::env::var_os("PGSHADOW_SCHEMATHESIS").map(std::path::PathBuf::from) else {
+        eprintln!("PGSHADOW_SCHEMATHESIS is not set: `pip install schemathesis openapi-spec-validator` and point it at their bin/");
+        return;
+    };
+    let server = Server::start(Sandbox::new(), &["--source", SEED], &[("PGSHADOW_TOKEN", "t0ken")]);
+    let document = server.request("GET", "/v1/openapi.json", None, "").2;
+    let file = server.sandbox.input("openapi.json");
+    std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&file, document).expect("write the document");
+    let validated = std::process::Command::new(bin.join("openapi-spec-validator"))
+        .arg(&file)
+        .output()
+        .expect("run openapi-spec-validator");
+    assert!(validated.status.success(), "{}", String::from_utf8_lossy(&validated.stdout));
+
+    let url = format!("http://{}/v1/openapi.json", server.address);
+    let config = common::root().join("tests/schemathesis.toml");
+    let run = std::process::Command::new(bin.join("schemathesis"))
+        .args(["--config-file"])
+        .arg(&config)
+        .args(["run", &url, "-H", "Authorization: Bearer t0ken", "--max-examples", "40", "--seed", "1"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run schemathesis");
+    assert!(
+        run.status.success(),
+        "schemathesis found responses that break the document:\n{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    assert_eq!(server.stop(), Some(0));
+}

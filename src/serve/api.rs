@@ -10,37 +10,50 @@ use crate::error::Error;
 /// `POST /v1/dry-runs`: a plan to dry-run against a registered source.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend(
+    "oneOf" = [{"required": ["plan"]}, {"required": ["statements"]}],
+    "not" = {"required": ["policy", "policy_toml"]}
+))]
 pub struct DryRunRequest {
     /// The name of a registered source (`GET /v1/sources`).
     pub source: String,
     /// The plan as SQL text (or as a JSON plan's text, `{"statements": [...]}`). Give this or `statements`.
     #[serde(default)]
+    #[schemars(with = "String")]
     pub plan: Option<String>,
     /// The plan as a list of statements. Give this or `plan`.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub statements: Option<Vec<String>>,
     /// Metadata carried into the report's `plan.metadata` with `statements` (`agent`, `intent`, ...).
     #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// A policy of the server's configuration, by name; the built-in policy when absent.
     #[serde(default)]
+    #[schemars(with = "String")]
     pub policy: Option<String>,
     /// A policy given inline, as the TOML of a `pgshadow.toml`; instead of `policy`.
     #[serde(default)]
+    #[schemars(with = "String")]
     pub policy_toml: Option<String>,
 }
 
 /// `POST /v1/sources`: a source to prepare, as SQL text or as a path inside the server's allowed directories.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [{"required": ["schema"]}, {"required": ["path"]}]))]
 pub struct RegisterSource {
     /// The name dry-runs will refer to it by: letters, digits, `_` and `-`, at most 63 characters.
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]{1,63}$"))]
     pub name: String,
     /// The schema as SQL text (a `pg_dump --schema-only`, with data if wanted). Give this or `path`.
     #[serde(default)]
+    #[schemars(with = "String")]
     pub schema: Option<String>,
     /// A schema file or `pg_dump` archive on the server, inside one of its `allowed_dirs`. Give this or `schema`.
     #[serde(default)]
+    #[schemars(with = "String")]
     pub path: Option<String>,
 }
 

@@ -103,6 +103,7 @@ pub fn document() -> String {
 /// Adds `T`'s schema as `name`, and the definitions it refers to beside it.
 fn add<T: JsonSchema>(schemas: &mut Map<String, Value>, name: &str) {
     let mut schema = serde_json::to_value(schemars::schema_for!(T)).expect("a schema serializes");
+    drop_null_defaults(&mut schema);
     if let Some(object) = schema.as_object_mut() {
         object.remove("$schema");
         if let Some(Value::Object(defs)) = object.remove("$defs") {
@@ -112,4 +113,19 @@ fn add<T: JsonSchema>(schemas: &mut Map<String, Value>, name: &str) {
         }
     }
     schemas.insert(name.to_owned(), schema);
+}
+
+/// Removes `"default": null` (what an optional request field's default serializes to): a field that is absent is
+/// not null, and validators hold a default to its field's type.
+fn drop_null_defaults(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            if object.get("default") == Some(&Value::Null) {
+                object.remove("default");
+            }
+            object.values_mut().for_each(drop_null_defaults);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null_defaults),
+        _ => {}
+    }
 }
