@@ -291,16 +291,7 @@ fn main() -> ExitCode {
         Command::Policy(args) => policy(&args),
         Command::Explain { rule } => match rule.parse::<pgshadow::policy::Rule>() {
             Ok(rule) => {
-                let doc = rule.doc();
-                println!(
-                    "{}: {}\n\n{}\n\nBad:\n    {}\n\nSafer:\n    {}\n\nOn a schema such as:\n    {}",
-                    rule.id(),
-                    doc.summary,
-                    doc.explanation,
-                    doc.bad.replace('\n', "\n    "),
-                    doc.safe.replace('\n', "\n    "),
-                    doc.schema.replace('\n', "\n    ")
-                );
+                print!("{}", rule.explain());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -614,21 +605,39 @@ fn write_atomically(path: &Path, text: &str) -> pgshadow::Result<()> {
     Ok(())
 }
 
-/// The local shadow of `pgshadow serve` and `pgshadow mcp`: `--pg-bin`, `--pg-version` (builds in the cache
-/// directory, PGSHADOW_CACHE_DIR or the default one), `--os-user`.
-pub(crate) fn service_shadow(
+/// What `pgshadow serve` and `pgshadow mcp` share: the sources to prepare and their local shadow.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServiceArgs {
+    /// A source to prepare at start, besides the configuration's (repeatable): a schema file (plain SQL such as
+    /// `pg_dump --schema-only` output, with or without data, or a pg_dump archive) and the name requests use.
+    #[arg(long, value_name = "NAME=PATH", value_parser = pgshadow::service::config::source_arg)]
+    pub(crate) source: Vec<(String, PathBuf)>,
+    /// The shadow's PostgreSQL version (as for `run`; builds in PGSHADOW_CACHE_DIR or the default cache count).
+    /// Default: the newest installed.
+    #[arg(long, value_name = "VERSION")]
+    pg_version: Option<pgshadow::postgres::VersionRequest>,
+    /// The shadow's server binaries (as for `run`).
+    #[arg(long, value_name = "DIR", env = "PGSHADOW_PG_BIN", conflicts_with = "pg_version")]
     pg_bin: Option<PathBuf>,
-    version: Option<pgshadow::postgres::VersionRequest>,
+    /// When running as root: the OS user to run the shadow server as (default: postgres, else nobody).
+    #[arg(long, value_name = "NAME")]
     os_user: Option<String>,
-) -> LocalOptions {
-    let builds = std::env::var_os("PGSHADOW_CACHE_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(pgshadow::CacheOptions::default_dir);
-    LocalOptions {
-        postgres: pgshadow::postgres::Selection { pg_bin, version, source: None, builds },
-        os_user,
-        ..LocalOptions::default()
+}
+
+impl ServiceArgs {
+    /// The local shadow these arguments ask for.
+    pub(crate) fn shadow(&self) -> LocalOptions {
+        let builds = std::env::var_os("PGSHADOW_CACHE_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(pgshadow::CacheOptions::default_dir);
+        let postgres = pgshadow::postgres::Selection {
+            pg_bin: self.pg_bin.clone(),
+            version: self.pg_version,
+            source: None,
+            builds,
+        };
+        LocalOptions { postgres, os_user: self.os_user.clone(), ..LocalOptions::default() }
     }
 }
 

@@ -197,15 +197,7 @@ impl McpServer {
             return tool_error(text);
         };
         let doc = rule.doc();
-        let text = format!(
-            "{}: {}\n\n{}\n\nBad:\n    {}\n\nSafer:\n    {}\n\nOn a schema such as:\n    {}\n",
-            rule.id(),
-            doc.summary,
-            doc.explanation,
-            doc.bad.replace('\n', "\n    "),
-            doc.safe.replace('\n', "\n    "),
-            doc.schema.replace('\n', "\n    ")
-        );
+        let text = rule.explain();
         let structured = serde_json::json!({
             "rule": rule.id(),
             "summary": doc.summary,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgshadow::service::config::{source_arg, Config};
+use pgshadow::service::config::Config;
 use pgshadow::service::Service;
 
 const EXAMPLES: &str = "\
@@ -27,19 +27,8 @@ pub(crate) struct McpArgs {
     /// named policies, pool size, timeout and report size. Its listen address and token are not used.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// A source to prepare at start, besides the configuration's (repeatable): a schema file (plain SQL such as
-    /// `pg_dump --schema-only` output, with or without data, or a pg_dump archive) and the name tools refer to it by.
-    #[arg(long, value_name = "NAME=PATH", value_parser = source_arg)]
-    source: Vec<(String, PathBuf)>,
-    /// The shadow's PostgreSQL version (as for `run`). Default: the newest installed.
-    #[arg(long, value_name = "VERSION")]
-    pg_version: Option<pgshadow::postgres::VersionRequest>,
-    /// The shadow's server binaries (as for `run`).
-    #[arg(long, value_name = "DIR", env = "PGSHADOW_PG_BIN", conflicts_with = "pg_version")]
-    pg_bin: Option<PathBuf>,
-    /// When running as root: the OS user to run the shadow server as (default: postgres, else nobody).
-    #[arg(long, value_name = "NAME")]
-    os_user: Option<String>,
+    #[command(flatten)]
+    service: crate::ServiceArgs,
     /// More detail on standard error (-v: progress, -vv: debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -88,7 +77,7 @@ async fn serve(args: McpArgs) -> ExitCode {
         },
         None => Config::default(),
     };
-    config.sources.extend(args.source.iter().cloned());
+    config.sources.extend(args.service.source.iter().cloned());
     if config.sources.is_empty() {
         eprintln!(
             "error: no sources to dry-run against\nhint: add --source NAME=schema.sql, or --config FILE with \
@@ -96,7 +85,7 @@ async fn serve(args: McpArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let shadow = crate::service_shadow(args.pg_bin.clone(), args.pg_version, args.os_user.clone());
+    let shadow = args.service.shadow();
     // A signal while the sources load drops the service being made, and with it its shadow.
     let service = tokio::select! {
         service = Service::from_config(&config, shadow) => match service {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgshadow::service::config::{source_arg, Config};
+use pgshadow::service::config::Config;
 use pgshadow::service::Service;
 
 const EXAMPLES: &str = "\
@@ -32,21 +32,11 @@ pub(crate) struct ServeArgs {
     /// on an address other machines can reach.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
-    /// A source to prepare at start, besides the configuration's (repeatable).
-    #[arg(long, value_name = "NAME=PATH", value_parser = source_arg)]
-    source: Vec<(String, PathBuf)>,
     /// How long requests in flight may take to finish after SIGTERM.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     grace: u64,
-    /// The shadow's PostgreSQL version (as for `run`).
-    #[arg(long, value_name = "VERSION")]
-    pg_version: Option<pgshadow::postgres::VersionRequest>,
-    /// The shadow's server binaries (as for `run`).
-    #[arg(long, value_name = "DIR", env = "PGSHADOW_PG_BIN", conflicts_with = "pg_version")]
-    pg_bin: Option<PathBuf>,
-    /// When running as root: the OS user to run the shadow server as.
-    #[arg(long, value_name = "NAME")]
-    os_user: Option<String>,
+    #[command(flatten)]
+    service: crate::ServiceArgs,
 }
 
 pub(crate) fn run(args: ServeArgs) -> ExitCode {
@@ -65,7 +55,7 @@ async fn serve(args: ServeArgs) -> pgshadow::Result<()> {
         Some(path) => Config::read(path)?,
         None => Config::default(),
     };
-    config.sources.extend(args.source.iter().cloned());
+    config.sources.extend(args.service.source.iter().cloned());
     config.listen = args.listen.unwrap_or(config.listen);
     let token_file = args.token_file.clone().or(config.token_file.clone());
     let token = match token_file {
@@ -78,7 +68,7 @@ async fn serve(args: ServeArgs) -> pgshadow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| pgshadow::Error::io(config.listen.to_string(), e))?;
-    let shadow = crate::service_shadow(args.pg_bin.clone(), args.pg_version, args.os_user.clone());
+    let shadow = args.service.shadow();
     let service = Arc::new(Service::from_config(&config, shadow).await?);
     eprintln!(
         "pgshadow serve: listening on http://{} ({} sources, PostgreSQL {}, {})",

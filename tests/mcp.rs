@@ -144,7 +144,7 @@ fn text_of(result: &Value) -> String {
 
 #[test]
 fn an_agent_dry_runs_a_plan_over_mcp_and_nothing_is_left_behind() {
-    let sandbox = Sandbox::new().with_builds();
+    let sandbox = Sandbox::new();
     let mut client = Client::spawn(&sandbox, &["mcp", "--source", SEED]);
 
     let init = client.initialize();
@@ -236,7 +236,7 @@ fn an_agent_dry_runs_a_plan_over_mcp_and_nothing_is_left_behind() {
 
 #[test]
 fn sigterm_stops_the_mcp_server_and_removes_its_shadow() {
-    let sandbox = Sandbox::new().with_builds();
+    let sandbox = Sandbox::new();
     let mut client = Client::spawn(&sandbox, &["mcp", "--source", SEED]);
     client.initialize();
     let pid = nix::unistd::Pid::from_raw(i32::try_from(client.child.id()).expect("pid"));

@@ -167,14 +167,7 @@ fn without_a_version_asked_for_the_source_version_is_preferred_and_a_mismatch_is
 #[test]
 fn a_version_that_is_not_installed_is_an_error_naming_what_is() {
     let sandbox = Sandbox::new().with_builds();
-    let output = sandbox.run(&[
-        "run",
-        "scenarios/seed-incident/plan.sql",
-        "--schema",
-        "scenarios/seed-incident/schema.sql",
-        "--pg-version",
-        "10",
-    ]);
+    let output = seed_run(&sandbox, "10", &[]);
     sandbox.assert_clean();
     assert_eq!(output.status.code(), Some(2));
     let stderr = stderr_of(&output);
@@ -194,6 +187,24 @@ fn postgres_list_shows_the_system_install_and_the_cached_builds() {
         assert!(text.contains(&found.version.to_string()), "{} listed: {text}", found.version);
         assert!(text.contains(found.binaries.origin), "{}'s origin listed: {text}", found.version);
     }
+}
+
+/// `pgshadow run` of the seed incident on PostgreSQL `version`, with `extra` arguments.
+fn seed_run(sandbox: &Sandbox, version: &str, extra: &[&str]) -> std::process::Output {
+    let plan = "scenarios/seed-incident/plan.sql";
+    let schema = "scenarios/seed-incident/schema.sql";
+    sandbox.run(&[&["run", plan, "--schema", schema, "--pg-version", version], extra].concat())
+}
+
+/// A build of `pgshadow postgres install` and its root directory, or `None` (and a note) when there is none.
+fn cached_build() -> Option<(Installation, String)> {
+    let build = common::installations().into_iter().find(|f| f.binaries.origin == pgshadow::postgres::CACHE_ORIGIN);
+    if build.is_none() {
+        eprintln!("needs a build installed with `pgshadow postgres install` (PGSHADOW_TEST_BUILDS)");
+    }
+    let build = build?;
+    let root = build.binaries.dir.parent().expect("the build's root").display().to_string();
+    Some((build, root))
 }
 
 /// A build that is not PostgreSQL: shell scripts that say they are `version`.
@@ -251,13 +262,7 @@ fn a_tarball_with_a_path_that_climbs_out_is_refused_and_nothing_is_installed() {
 
 #[test]
 fn a_build_already_on_the_machine_installs_offline_and_is_removed_again() {
-    let Some(build) =
-        common::installations().into_iter().find(|f| f.binaries.origin == pgshadow::postgres::CACHE_ORIGIN)
-    else {
-        eprintln!("needs a build installed with `pgshadow postgres install` (PGSHADOW_TEST_BUILDS)");
-        return;
-    };
-    let root = build.binaries.dir.parent().expect("the build's root").display().to_string();
+    let Some((build, root)) = cached_build() else { return };
     let sandbox = Sandbox::new();
     let version = build.version.to_string();
     let wrong = if build.version.major == 16 { "17" } else { "16" };
@@ -276,16 +281,7 @@ fn a_build_already_on_the_machine_installs_offline_and_is_removed_again() {
     let list = String::from_utf8_lossy(&sandbox.run(&["postgres", "list"]).stdout).into_owned();
     assert!(list.contains(&installed.join("bin").display().to_string()), "{list}");
 
-    let output = sandbox.run(&[
-        "run",
-        "scenarios/seed-incident/plan.sql",
-        "--schema",
-        "scenarios/seed-incident/schema.sql",
-        "--pg-version",
-        &version,
-        "-f",
-        "json",
-    ]);
+    let output = seed_run(&sandbox, &version, &["-f", "json"]);
     sandbox.assert_clean();
     assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
     let report = json_of(&output);
@@ -305,13 +301,7 @@ fn a_build_already_on_the_machine_installs_offline_and_is_removed_again() {
 
 #[test]
 fn concurrent_installs_of_one_version_take_turns_and_leave_one_build() {
-    let Some(build) =
-        common::installations().into_iter().find(|f| f.binaries.origin == pgshadow::postgres::CACHE_ORIGIN)
-    else {
-        eprintln!("needs a build installed with `pgshadow postgres install` (PGSHADOW_TEST_BUILDS)");
-        return;
-    };
-    let root = build.binaries.dir.parent().expect("the build's root").display().to_string();
+    let Some((build, root)) = cached_build() else { return };
     let sandbox = Sandbox::new();
     let version = build.version.to_string();
     let installs: Vec<_> = (0..3)

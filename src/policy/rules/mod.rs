@@ -126,6 +126,21 @@ impl Rule {
         }
     }
 
+    /// The rule explained for people, as `pgshadow explain` prints it: summary, explanation, a bad and a safer
+    /// example, and the schema they run on.
+    pub fn explain(self) -> String {
+        let doc = self.doc();
+        format!(
+            "{}: {}\n\n{}\n\nBad:\n    {}\n\nSafer:\n    {}\n\nOn a schema such as:\n    {}\n",
+            self.id(),
+            doc.summary,
+            doc.explanation,
+            doc.bad.replace('\n', "\n    "),
+            doc.safe.replace('\n', "\n    "),
+            doc.schema.replace('\n', "\n    ")
+        )
+    }
+
     /// The rule's documentation, with its examples.
     pub fn doc(self) -> &'static RuleDoc {
         match self {
