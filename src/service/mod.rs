@@ -111,7 +111,17 @@ impl Service {
 
     /// Starts a service as `config` says, on a local shadow made with `shadow`, and prepares the sources it
     /// lists (a source that fails to read or load is an error: a server must not start half ready).
-    pub async fn from_config(config: &config::Config, shadow: LocalOptions) -> Result<Service> {
+    pub async fn from_config(config: &config::Config, mut shadow: LocalOptions) -> Result<Service> {
+        let schemas = config
+            .sources
+            .iter()
+            .map(|(name, path)| Ok((name, path, Schema::read(&path.to_string_lossy())?)))
+            .collect::<Result<Vec<_>>>()?;
+        if shadow.postgres.source.is_none() {
+            // One shadow serves every source: it runs the first one's major version when that is installed.
+            let first = schemas.first().and_then(|(_, _, schema)| schema.header().dumped_from);
+            shadow.postgres.source = first.as_deref().and_then(crate::postgres::Version::parse);
+        }
         let options = ServiceOptions {
             shadow,
             pool_size: config.pool_size,
@@ -120,10 +130,9 @@ impl Service {
             max_report_items: config.max_report_items,
         };
         let service = Service::start(options).await?;
-        for (name, path) in &config.sources {
-            let schema = Schema::read(&path.to_string_lossy())?;
+        for (name, path, schema) in &schemas {
             tracing::info!(target: "pgshadow::progress", "preparing the source {name} ({})", path.display());
-            service.register(name, &schema).await?;
+            service.register(name, schema).await?;
         }
         Ok(service)
     }
