@@ -40,7 +40,8 @@ pub(crate) fn fidelity_lines(fidelity: &Fidelity) -> Vec<String> {
     lines.extend(fidelity.newer_version.clone());
     for missing in &fidelity.missing_extensions {
         let get = match (&missing.package, &missing.note) {
-            (Some(package), _) => format!("; install {package}"),
+            (Some(package), Some(note)) => format!("; {note} ({package})"),
+            (Some(package), None) => format!("; install {package}"),
             (None, Some(note)) => format!("; {note}"),
             (None, None) => String::new(),
         };

@@ -263,7 +263,8 @@ pub struct MissingExtension {
     /// The Debian/Ubuntu package that provides it for the shadow's major version (`postgresql-15-postgis-3`), when
     /// known.
     pub package: Option<String>,
-    /// Where to get it when no such package is known (a vendor's own repository, ...).
+    /// Where to get it when no such package is known (a vendor's own repository, ...), or, on a build of
+    /// `pgshadow postgres install` (which a package cannot extend), that it needs a system PostgreSQL.
     pub note: Option<String>,
     /// How many statements or archive entries of the source failed because of it, directly or because an object
     /// it took with it was missing (their warnings name it).

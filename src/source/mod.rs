@@ -236,6 +236,7 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
     let mut sampled = None;
     if let Some(schema) = schema {
         let mut failures = Failures::new(&schema.file, shadow.server_version());
+        failures.own_build = shadow.binaries_origin() == crate::postgres::CACHE_ORIGIN;
         let loaded = match &schema.archive {
             Some(archive) => restore::load(shadow, &name, archive, &mut failures).await?,
             None => sql::load(shadow, &name, schema, &mut failures).await?,
@@ -291,6 +292,8 @@ pub(crate) struct Loaded {
 pub(crate) struct Failures {
     file: String,
     shadow_major: u32,
+    /// Set when the shadow runs a build of `pgshadow postgres install`, which an extension package cannot extend.
+    own_build: bool,
     warnings: Vec<FidelityWarning>,
     missing: Vec<String>,
     /// Relations (unqualified, lower-case) whose creation failed for a missing extension, and that extension.
@@ -303,6 +306,7 @@ impl Failures {
         Failures {
             file: file.to_owned(),
             shadow_major,
+            own_build: false,
             warnings: Vec::new(),
             missing: Vec::new(),
             lost_relations: Vec::new(),
@@ -359,7 +363,14 @@ impl Failures {
             .map(|name| MissingExtension {
                 name: name.clone(),
                 package: extensions::package(name, self.shadow_major),
-                note: extensions::note(name, self.shadow_major),
+                note: match self.own_build {
+                    true => Some(format!(
+                        "the shadow runs pgshadow's own PostgreSQL {} build, which has the contrib extensions only: \
+                         install the extension for a system PostgreSQL {} and run there (--pg-bin)",
+                        self.shadow_major, self.shadow_major
+                    )),
+                    false => extensions::note(name, self.shadow_major),
+                },
                 objects_lost: self.warnings.iter().filter(|w| w.extension.as_ref() == Some(name)).count(),
             })
             .collect();
