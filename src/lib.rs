@@ -233,7 +233,7 @@ pub(crate) fn report_of(
             version: postgres::Version::parse(shadow.server_version()).map(|v| v.to_string()).unwrap_or_default(),
             version_reason: shadow.version_reason().to_owned(),
             binaries: format!("{} (from {})", shadow.binaries().display(), shadow.binaries_origin()),
-            role: measure::plan_role(shadow, run).to_owned(),
+            role: measure::login_role(shadow, database, run).to_owned(),
             superuser: run.superuser,
             schema: database.schema.clone(),
             fidelity: database.fidelity.clone(),

@@ -120,3 +120,34 @@ async fn a_reused_clone_is_put_back_and_a_spoiled_one_is_never_reused() {
     assert!(clones() > made, "the spoiled clone was replaced");
     service.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runs_cannot_see_or_signal_each_other() {
+    let service = Arc::new(Service::start(ServiceOptions::default()).await.expect("service starts"));
+    service.register("seed", &seed()).await.expect("registers");
+    let slow = Plan::parse("slow.sql", "SELECT pg_sleep(3) AS secret_marker_4711;").expect("plan");
+    let running = {
+        let service = Arc::clone(&service);
+        tokio::spawn(async move { service.dry_run("seed", &slow, &Policy::default()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Another plan looks for the first one's query and tries to end its session.
+    let peek = Plan::parse(
+        "peek.sql",
+        "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE query LIKE '%secret_marker_4711%' \
+         AND pid <> pg_catalog.pg_backend_pid() AND query NOT LIKE '%pg_stat_activity%') THEN \
+         RAISE EXCEPTION 'saw another run''s query'; END IF; END $$;\n\
+         SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity \
+         WHERE usename LIKE 'pgshadow%' AND pid <> pg_catalog.pg_backend_pid();",
+    )
+    .expect("plan");
+    let report = service.dry_run("seed", &peek, &Policy::default()).await.expect("peek");
+    assert_eq!(report.statements[0].status, pgshadow::report::Status::Ok, "{:?}", report.statements[0].error);
+    let error = report.statements[1].error.as_ref().map(|e| e.sqlstate.clone());
+    assert_eq!(error, Some(Some("42501".to_owned())), "signalling another run's session is refused");
+    assert!(report.shadow.role.starts_with("pgshadow_run_"), "{}", report.shadow.role);
+    let first = running.await.expect("task").expect("the first run was not disturbed");
+    assert_eq!(first.statements[0].status, pgshadow::report::Status::Ok, "{:?}", first.statements[0].error);
+    let service = Arc::try_unwrap(service).unwrap_or_else(|_| panic!("no run holds the service"));
+    service.shutdown().await.expect("shutdown");
+}

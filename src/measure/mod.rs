@@ -59,6 +59,15 @@ pub fn plan_role<'a>(shadow: &'a Shadow, options: &'a RunOptions) -> &'a str {
     }
 }
 
+/// The role a plan's connection logs in as on `database`: the database's own login role (a service's clone) unless
+/// `--superuser` or `--role` say otherwise, else [`plan_role`].
+pub fn login_role<'a>(shadow: &'a Shadow, database: &'a Database, options: &'a RunOptions) -> &'a str {
+    match (&database.login, options.superuser || options.role.is_some()) {
+        (Some(login), false) => login,
+        _ => plan_role(shadow, options),
+    }
+}
+
 /// Every table's exact row count, as a dry-run's baseline (a cached template stores it).
 pub(crate) const BASELINE_COUNTS_SQL: &str = queries::BASELINE_COUNTS;
 
@@ -83,7 +92,7 @@ pub async fn run_plan(
     if let Some(role) = &options.role {
         crate::source::prepare_plan_role(shadow, role).await?;
     }
-    let session = shadow.connect(plan_role(shadow, options), database.name()).await?;
+    let session = shadow.connect(login_role(shadow, database, options), database.name()).await?;
     session.client().batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction", e))?;
     let mut run = Run::start(&session, database).await?;
     let mut reports = Vec::with_capacity(plan.statements.len());

@@ -30,7 +30,7 @@ pub(super) struct Pool {
     /// Wakes the filler when a clone was dropped.
     dropped: Arc<Notify>,
     /// Taken at stop, so that the dropper ends once it dropped what was sent.
-    discards: std::sync::Mutex<Option<mpsc::UnboundedSender<String>>>,
+    discards: std::sync::Mutex<Option<mpsc::UnboundedSender<Database>>>,
     dropper: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -44,12 +44,12 @@ impl Pool {
             filled.clone(),
             (Arc::clone(&alive), Arc::clone(&dropped), size.max(1)),
         ));
-        let (discards, mut doomed) = mpsc::unbounded_channel::<String>();
+        let (discards, mut doomed) = mpsc::unbounded_channel::<Database>();
         let dropping = Arc::clone(&shadow);
         let dropper = tokio::spawn(async move {
-            while let Some(name) = doomed.recv().await {
-                if let Err(e) = dropping.drop_database(&name).await {
-                    tracing::warn!(database = %name, error = %e, "could not drop a used clone");
+            while let Some(clone) = doomed.recv().await {
+                if let Err(e) = drop_clone(&dropping, clone.name(), clone.login.as_deref()).await {
+                    tracing::warn!(database = clone.name(), error = %e, "could not drop a used clone");
                 }
             }
         });
@@ -92,8 +92,8 @@ impl Pool {
         self.alive.fetch_sub(1, Ordering::SeqCst);
         self.dropped.notify_one();
         let discards = self.discards.lock().unwrap_or_else(|e| e.into_inner());
-        if discards.as_ref().is_none_or(|d| d.send(clone.name().to_owned()).is_err()) {
-            tracing::debug!(database = clone.name(), "the pool is stopped; the clone goes with the shadow");
+        if let Some(Err(e)) = discards.as_ref().map(|d| d.send(clone)) {
+            tracing::debug!(database = e.0.name(), "the pool is stopped; the clone goes with the shadow");
         }
     }
 
@@ -187,17 +187,38 @@ async fn fill(
     }
 }
 
-/// A fresh clone of `template`, with what it looks like recorded to put it back after each dry-run.
+/// A fresh clone of `template`, with what it looks like recorded to put it back after each dry-run, and a login
+/// role of its own for the plans run on it (a member of the plan role, so it may do all the plan role may): runs on
+/// other clones are sessions of other roles, which a plan can neither see the queries of nor signal.
 async fn clone_of(shadow: &Shadow, template: &Database, metrics: &Metrics) -> Result<Database> {
     let name = shadow.new_database_name();
     shadow.create_database(&name, Some(template.name())).await?;
     metrics.clones.fetch_add(1, Ordering::Relaxed);
-    let in_place = match InPlace::capture(shadow, &name).await {
-        Ok(in_place) => in_place,
-        Err(e) => {
-            let _ = shadow.drop_database(&name).await;
-            return Err(e);
-        }
+    let login = format!("{}run_{name}", crate::shadow::ROLE_PREFIX);
+    let made = async {
+        shadow.create_login_role(&login).await?;
+        InPlace::capture(shadow, &name).await
     };
-    Ok(Database { name, spoiled: Arc::default(), in_place: Some(in_place), ..template.clone() })
+    match made.await {
+        Ok(in_place) => Ok(Database {
+            name,
+            spoiled: Arc::default(),
+            in_place: Some(in_place),
+            login: Some(login),
+            ..template.clone()
+        }),
+        Err(e) => {
+            let _ = drop_clone(shadow, &name, Some(&login)).await;
+            Err(e)
+        }
+    }
+}
+
+/// Drops a clone and its login role.
+async fn drop_clone(shadow: &Shadow, name: &str, login: Option<&str>) -> Result<()> {
+    shadow.drop_database(name).await?;
+    match login {
+        Some(login) => shadow.drop_login_role(login).await,
+        None => Ok(()),
+    }
 }

@@ -345,6 +345,20 @@ impl Shadow {
         Ok(())
     }
 
+    /// Creates a login role that is a member of the plan role (with its privileges), for one database's plans.
+    pub(crate) async fn create_login_role(&self, name: &str) -> Result<()> {
+        let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
+        let sql = format!("CREATE ROLE {name} LOGIN INHERIT IN ROLE {}", self.role(Role::Plan));
+        admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("creating a login role for a clone", e))
+    }
+
+    /// Drops a role [`Shadow::create_login_role`] made (its database must be gone first).
+    pub(crate) async fn drop_login_role(&self, name: &str) -> Result<()> {
+        let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
+        let sql = format!("DROP ROLE IF EXISTS {name}");
+        admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping a clone's login role", e))
+    }
+
     /// The database admin connections use when they need none in particular.
     pub(crate) fn maintenance_database(&self) -> &str {
         match &self.backend {

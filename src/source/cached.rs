@@ -63,6 +63,7 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
         row_counts: Some(std::sync::Arc::new(template.row_counts.into_iter().collect())),
         template_reused: Some(reused),
         in_place: None,
+        login: None,
     };
     if slot.claim(&template.database) {
         database.in_place = Some(InPlace::capture(shadow, &template.database).await?);

@@ -192,6 +192,9 @@ pub struct Database {
     pub template_reused: Option<bool>,
     /// Set when the database is a cached template used in place, not a clone: what [`release`] resets.
     pub(crate) in_place: Option<cached::InPlace>,
+    /// A login role of this database's own, a member of the plan role, that plans log in as instead of the plan role
+    /// (a service's clones): concurrent runs then cannot see or signal each other's sessions.
+    pub(crate) login: Option<String>,
 }
 
 impl Database {
@@ -273,6 +276,7 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
         row_counts: None,
         template_reused: None,
         in_place: None,
+        login: None,
     })
 }
 
