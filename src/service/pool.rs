@@ -30,7 +30,7 @@ pub(super) struct Pool {
     /// Wakes the filler when a clone was dropped.
     dropped: Arc<Notify>,
     /// Taken at stop, so that the dropper ends once it dropped what was sent.
-    discards: std::sync::Mutex<Option<mpsc::UnboundedSender<Database>>>,
+    discards: std::sync::Mutex<Option<mpsc::UnboundedSender<(String, Option<String>)>>>,
     dropper: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -44,12 +44,12 @@ impl Pool {
             filled.clone(),
             (Arc::clone(&alive), Arc::clone(&dropped), size.max(1)),
         ));
-        let (discards, mut doomed) = mpsc::unbounded_channel::<Database>();
+        let (discards, mut doomed) = mpsc::unbounded_channel::<(String, Option<String>)>();
         let dropping = Arc::clone(&shadow);
         let dropper = tokio::spawn(async move {
-            while let Some(clone) = doomed.recv().await {
-                if let Err(e) = drop_clone(&dropping, clone.name(), clone.login.as_deref()).await {
-                    tracing::warn!(database = clone.name(), error = %e, "could not drop a used clone");
+            while let Some((name, login)) = doomed.recv().await {
+                if let Err(e) = drop_clone(&dropping, &name, login.as_deref()).await {
+                    tracing::warn!(database = %name, error = %e, "could not drop a used clone");
                 }
             }
         });
@@ -92,8 +92,9 @@ impl Pool {
         self.alive.fetch_sub(1, Ordering::SeqCst);
         self.dropped.notify_one();
         let discards = self.discards.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(Err(e)) = discards.as_ref().map(|d| d.send(clone)) {
-            tracing::debug!(database = e.0.name(), "the pool is stopped; the clone goes with the shadow");
+        let doomed = (clone.name().to_owned(), clone.login.clone());
+        if discards.as_ref().is_none_or(|d| d.send(doomed).is_err()) {
+            tracing::debug!(database = clone.name(), "the pool is stopped; the clone goes with the shadow");
         }
     }
 
