@@ -18,6 +18,9 @@ use crate::shadow::Shadow;
 use crate::source::cached::InPlace;
 use crate::source::Database;
 
+/// A clone to drop: its database and its login role.
+type Doomed = (String, Option<String>);
+
 pub(super) struct Pool {
     shadow: Arc<Shadow>,
     template: Database,
@@ -30,7 +33,7 @@ pub(super) struct Pool {
     /// Wakes the filler when a clone was dropped.
     dropped: Arc<Notify>,
     /// Taken at stop, so that the dropper ends once it dropped what was sent.
-    discards: std::sync::Mutex<Option<mpsc::UnboundedSender<(String, Option<String>)>>>,
+    discards: std::sync::Mutex<Option<mpsc::UnboundedSender<Doomed>>>,
     dropper: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -44,7 +47,7 @@ impl Pool {
             filled.clone(),
             (Arc::clone(&alive), Arc::clone(&dropped), size.max(1)),
         ));
-        let (discards, mut doomed) = mpsc::unbounded_channel::<(String, Option<String>)>();
+        let (discards, mut doomed) = mpsc::unbounded_channel::<Doomed>();
         let dropping = Arc::clone(&shadow);
         let dropper = tokio::spawn(async move {
             while let Some((name, login)) = doomed.recv().await {
