@@ -57,6 +57,7 @@ fn router(state: AppState) -> Router {
             ApiFailure::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint (see /v1/openapi.json)")
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(contain_panics))
         .with_state(state)
 }
 
@@ -108,6 +109,20 @@ pub async fn serve(
         } => {
             tracing::warn!("requests still in flight after the grace period were cut");
             Ok(())
+        }
+    }
+}
+
+/// A handler that panics answers `500 internal` in JSON, like any other error, instead of dropping the connection;
+/// the panic itself is logged, never sent.
+async fn contain_panics(request: Request, next: Next) -> Response {
+    use futures_util::FutureExt as _;
+    match std::panic::AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!("a request handler panicked");
+            ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error; the server logged it")
+                .into_response()
         }
     }
 }

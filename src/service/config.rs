@@ -105,7 +105,7 @@ impl Config {
             Error::input_at(&shown, &text, e.span().map_or(0, |s| s.start), e.message().trim_end().to_owned())
         })?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let resolve = |p: &Path| clean(&if p.is_absolute() { p.to_path_buf() } else { base.join(p) });
         let bad = |message: String| Error::Input { file: shown.clone(), line: 1, column: 1, message };
         let mut config = Config::default();
         if let Some(listen) = file.listen {
@@ -114,7 +114,8 @@ impl Config {
         }
         config.token_file = file.token_file.map(|f| resolve(&f));
         for dir in file.allowed_dirs {
-            let dir = resolve(&dir);
+            // Resolved by the file system, links and all, not lexically.
+            let dir = if dir.is_absolute() { dir } else { base.join(dir) };
             config.allowed_dirs.push(std::fs::canonicalize(&dir).map_err(|e| Error::io(&dir, e))?);
         }
         config.pool_size = file.pool_size.unwrap_or(config.pool_size);
@@ -151,6 +152,26 @@ impl Config {
     }
 }
 
+/// `path` with `.` and `dir/..` taken out as written (`examples/../scenarios/x.sql` is `scenarios/x.sql`), so that
+/// reports name files as people would; links are left alone (allowed directories are checked on real paths).
+fn clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
 /// A `--source NAME=PATH` argument.
 pub fn source_arg(text: &str) -> std::result::Result<(String, PathBuf), String> {
     match text.split_once('=') {
@@ -180,6 +201,15 @@ pub fn byte_size(text: &str) -> std::result::Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_relative_to_the_configuration_read_as_written() {
+        assert_eq!(clean(Path::new("examples/../scenarios/x.sql")), Path::new("scenarios/x.sql"));
+        assert_eq!(clean(Path::new("./a/./b")), Path::new("a/b"));
+        assert_eq!(clean(Path::new("../up/x")), Path::new("../up/x"));
+        assert_eq!(clean(Path::new("/srv/dumps/../x")), Path::new("/srv/x"));
+        assert_eq!(clean(Path::new("a/..")), Path::new("."));
+    }
 
     #[test]
     fn sizes_read_as_people_write_them() {
