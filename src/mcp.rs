@@ -6,8 +6,9 @@
 //! parse, an unknown source, policy or rule, a dry-run that timed out) is a tool result with `isError: true` and a
 //! message the agent can act on, never a protocol error.
 //!
-//! Every dry-run goes through [`Service::dry_run`]: a single-use clone of the source's template database on the
-//! service's own throw-away shadow, inside a transaction that is always rolled back. Production is never touched.
+//! Every dry-run goes through [`Service::dry_run`]: a clone of the source's template database of its own, on the
+//! service's own throw-away shadow, inside a transaction that is always rolled back (the clone is then put back as
+//! it was, or dropped). Production is never touched.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -54,7 +55,8 @@ fn protocol_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 const INSTRUCTIONS: &str = "\
 pgshadow dry-runs SQL on a throw-away shadow copy of a database and reports exactly what it would do, before anything \
 touches production. Nothing you send here ever reaches a production database: every plan runs on a private clone of a \
-prepared source, inside a transaction that is always rolled back, and the clone is then dropped.
+prepared source, inside a transaction that is always rolled back, and the clone is then put back as it was or \
+dropped.
 
 Workflow: call list_sources to see which sources (schemas) you can dry-run against; call dry_run with a source and \
 the SQL you intend to run; read the verdict (pass, warn or fail) and the findings; for a finding whose rule you do \
@@ -64,7 +66,7 @@ until the verdict is pass, or explain to the user why a warn or fail is intended
 const DRY_RUN: &str = "\
 Dry-run a SQL plan against a registered source and report its measured impact. Nothing touches production: the plan \
 runs on a throw-away shadow copy of the source, inside a transaction that is always rolled back, and the copy is \
-dropped afterwards. So it is safe to dry-run destructive statements (DROP, DELETE, TRUNCATE, ALTER) to see what they \
+put back as it was (or dropped) afterwards. So it is safe to dry-run destructive statements (DROP, DELETE, TRUNCATE, ALTER) to see what they \
 would do.
 
 The result starts with the verdict: `pass` (nothing the policy forbids or warns about), `warn` (only warnings; \
