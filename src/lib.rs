@@ -64,6 +64,8 @@ pub struct DryRunOptions {
     pub shadow: LocalOptions,
     /// Use scratch databases on this shadow server instead of a local shadow (`--shadow server`).
     pub server: Option<ServerOptions>,
+    /// Run the shadow in a container of this image instead (`--shadow container`).
+    pub container: Option<shadow::ContainerOptions>,
     /// How to run the plan.
     pub run: RunOptions,
     /// Fail with [`Error::SchemaFidelity`] when any statement of the schema did not load.
@@ -83,6 +85,7 @@ impl Default for DryRunOptions {
         DryRunOptions {
             shadow: LocalOptions::default(),
             server: None,
+            container: None,
             run: RunOptions::default(),
             strict_schema: false,
             policy: Policy::default(),
@@ -123,9 +126,10 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         });
     }
     let work = async {
-        let shadow = match &options.server {
-            Some(server) => Shadow::start_server(server).await?,
-            None => Shadow::start_local(&shadow_options).await?,
+        let shadow = match (&options.server, &options.container) {
+            (Some(server), _) => Shadow::start_server(server).await?,
+            (None, Some(container)) => Shadow::start_container(&shadow_options, container).await?,
+            (None, None) => Shadow::start_local(&shadow_options).await?,
         };
         let result = dry_run_on(&shadow, plan, schema, options).await;
         shadow.shutdown().await?;

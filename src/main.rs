@@ -205,10 +205,20 @@ struct RunArgs {
     #[arg(long, value_name = "SIZE", env = "PGSHADOW_CACHE_MAX_SIZE", default_value = "4G", value_parser = byte_size)]
     cache_max_size: u64,
 
-    /// Where the shadow runs: `local`, a private cluster made with this machine's Postgres; `server`, scratch
-    /// databases on a shadow server your team runs (--shadow-url), created and dropped per run.
+    /// Where the shadow runs: `local`, a private cluster made with this machine's Postgres; `container`, a
+    /// container of a PostgreSQL image (--image) with no network; `server`, scratch databases on a shadow server
+    /// your team runs (--shadow-url), created and dropped per run.
     #[arg(long, value_enum, default_value_t = ShadowKind::Local)]
     shadow: ShadowKind,
+
+    /// With --shadow container: the PostgreSQL image to run (postgres:17, postgis/postgis:16-3.4, your own).
+    /// Default: postgres:<major> for --pg-version, else for the source's version, else postgres:latest.
+    #[arg(long, value_name = "REF")]
+    image: Option<String>,
+
+    /// With --shadow container: when to pull the image.
+    #[arg(long, value_enum, default_value_t = PullArg::Missing)]
+    pull: PullArg,
 
     /// With --shadow server: a superuser URL of the shadow server (never production). Only scratch databases
     /// and roles pgshadow creates there for the run are used, and they are dropped at the end.
@@ -260,9 +270,21 @@ enum Format {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PullArg {
+    /// The image must be here already.
+    Never,
+    /// Pull it when it is not here.
+    Missing,
+    /// Pull it every time.
+    Always,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ShadowKind {
     /// A private cluster made with this machine's initdb and postgres.
     Local,
+    /// A container of a PostgreSQL image (--image), with no network, reached through a private socket directory.
+    Container,
     /// Scratch databases on a shadow server (--shadow-url).
     Server,
 }
@@ -515,10 +537,29 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
                 detail: String::new(),
             })
         }
-        (ShadowKind::Local, _) => None,
+        (ShadowKind::Local | ShadowKind::Container, _) => None,
     };
+    let container = (args.shadow == ShadowKind::Container).then(|| {
+        let major = args.pg_version.first().and_then(|v| match v {
+            pgshadow::postgres::VersionRequest::Major(m) | pgshadow::postgres::VersionRequest::Minor(m, _) => Some(*m),
+            pgshadow::postgres::VersionRequest::Latest => None,
+        });
+        let source = schema.as_ref().and_then(|s| s.header().dumped_from);
+        let major = major.or_else(|| source.as_deref().and_then(pgshadow::postgres::Version::parse).map(|v| v.major));
+        let image = args
+            .image
+            .clone()
+            .unwrap_or_else(|| major.map_or("postgres:latest".to_owned(), |m| format!("postgres:{m}")));
+        let pull = match args.pull {
+            PullArg::Never => pgshadow::shadow::Pull::Never,
+            PullArg::Missing => pgshadow::shadow::Pull::Missing,
+            PullArg::Always => pgshadow::shadow::Pull::Always,
+        };
+        pgshadow::shadow::ContainerOptions { image, pull }
+    });
     let options = DryRunOptions {
         server,
+        container,
         shadow: LocalOptions {
             postgres: pgshadow::postgres::Selection {
                 pg_bin: args.pg_bin.clone(),

@@ -24,19 +24,23 @@ fn every_scenario_meets_its_expectation() {
         serde_json::from_str(&std::fs::read_to_string(common::root().join("docs/report.schema.json")).expect("schema"))
             .expect("the published schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("the published schema is a valid JSON Schema");
-    let versions = common::installations();
-    assert!(!versions.is_empty(), "no PostgreSQL to run the scenarios on");
+    let mut targets: Vec<Target> = common::installations().into_iter().map(Target::Local).collect();
+    assert!(!targets.is_empty(), "no PostgreSQL to run the scenarios on");
+    // And on the container provider, with the test image `.ci/run` builds (of PGSHADOW_TEST_IMAGE_MAJOR).
+    if let (Ok(image), Ok(major)) = (std::env::var("PGSHADOW_TEST_IMAGE"), std::env::var("PGSHADOW_TEST_IMAGE_MAJOR")) {
+        targets.push(Target::Container(image, major.parse().expect("PGSHADOW_TEST_IMAGE_MAJOR: a major version")));
+    }
     // One thread per version: each run has a shadow of its own.
     let failures: Vec<String> = std::thread::scope(|scope| {
-        let runs: Vec<_> = versions
+        let runs: Vec<_> = targets
             .iter()
-            .map(|version| {
+            .map(|target| {
                 let (names, validator) = (&names, &validator);
                 scope.spawn(move || {
                     let mut failures = Vec::new();
                     for name in names {
-                        if let Err(why) = check(name, version, validator) {
-                            failures.push(format!("{name} on PostgreSQL {}: {why}", version.version));
+                        if let Err(why) = check(name, target, validator) {
+                            failures.push(format!("{name} on {}: {why}", target.describe()));
                         }
                     }
                     failures
@@ -45,18 +49,50 @@ fn every_scenario_meets_its_expectation() {
             .collect();
         runs.into_iter().flat_map(|run| run.join().expect("a scenario thread")).collect()
     });
-    let runs = names.len() * versions.len();
+    let runs = names.len() * targets.len();
     assert!(failures.is_empty(), "{} of {runs} scenario runs failed:\n{}", failures.len(), failures.join("\n"));
 }
 
-fn check(
-    name: &str,
-    version: &pgshadow::postgres::Installation,
-    validator: &jsonschema::Validator,
-) -> Result<(), String> {
+/// Where a scenario runs: a local shadow of an installed PostgreSQL, or a container of an image of a major version.
+enum Target {
+    Local(pgshadow::postgres::Installation),
+    Container(String, u32),
+}
+
+impl Target {
+    fn describe(&self) -> String {
+        match self {
+            Target::Local(installation) => format!("PostgreSQL {}", installation.version),
+            Target::Container(image, _) => format!("a container of {image}"),
+        }
+    }
+
+    fn major(&self) -> u32 {
+        match self {
+            Target::Local(installation) => installation.version.major,
+            Target::Container(_, major) => *major,
+        }
+    }
+
+    /// The arguments that put the run on this target.
+    fn args(&self) -> Vec<String> {
+        match self {
+            Target::Local(installation) => vec!["--pg-version".into(), installation.version.to_string()],
+            Target::Container(image, _) => {
+                ["--shadow", "container", "--image", image, "--pull", "never"].map(String::from).to_vec()
+            }
+        }
+    }
+}
+
+fn check(name: &str, target: &Target, validator: &jsonschema::Validator) -> Result<(), String> {
     let folder = format!("scenarios/{name}");
     let dir = common::root().join(&folder);
-    let file = [format!("expected-pg{}.json", version.version.major), "expected.json".to_owned()]
+    let on_container =
+        matches!(target, Target::Container(..)).then(|| format!("expected-container-pg{}.json", target.major()));
+    let file = on_container
+        .into_iter()
+        .chain([format!("expected-pg{}.json", target.major()), "expected.json".to_owned()])
         .into_iter()
         .find(|f| dir.join(f).is_file())
         .ok_or("no expected.json")?;
@@ -74,8 +110,9 @@ fn check(
         false => ("--schema", format!("{folder}/schema.sql")),
     };
     let sandbox = Sandbox::new().with_builds();
-    let pg_version = version.version.to_string();
-    let output = sandbox.run(&["run", &plan, flag, &source, "--format", "json", "--pg-version", &pg_version]);
+    let target_args = target.args();
+    let target_args: Vec<&str> = target_args.iter().map(String::as_str).collect();
+    let output = sandbox.run(&[&["run", &plan, flag, &source, "--format", "json"], &target_args[..]].concat());
     sandbox.assert_clean();
     let code = output.status.code();
     let want_code = expected["exit_code"].as_i64().map(|c| c as i32);
@@ -86,8 +123,9 @@ fn check(
     if let Some(error) = validator.iter_errors(&report).next() {
         return Err(format!("the report does not match docs/report.schema.json: {error} at {}", error.instance_path()));
     }
-    if report["shadow"]["version"] != pg_version.as_str() {
-        return Err(format!("ran on PostgreSQL {}, not {pg_version}", report["shadow"]["version"]));
+    let ran_on = report["shadow"]["version"].as_str().and_then(|v| v.split('.').next()).unwrap_or_default().to_owned();
+    if ran_on != target.major().to_string() {
+        return Err(format!("ran on PostgreSQL {}, not {}", report["shadow"]["version"], target.describe()));
     }
     contained(&expected["report"], &report, "report").map_err(|why| format!("{why} (expected in {file})"))
 }

@@ -100,6 +100,12 @@ async fn a_reused_clone_is_put_back_and_a_spoiled_one_is_never_reused() {
     assert!(before.as_deref().is_some_and(|m| m.starts_with("sequence at")), "{before:?}");
 
     let clones = || service.metrics().clones.load(std::sync::atomic::Ordering::Relaxed);
+    // Let the pool settle: the filler replaces what the first runs dropped (an extra clone made on the spot, say).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while service.sources()[0].ready < 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let made = clones();
     let moves = Plan::parse(
         "moves.sql",

@@ -158,7 +158,7 @@ pub enum PlanFormat {
 /// The shadow the plan ran on.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ShadowInfo {
-    /// Which provider made the shadow: `local` or `server`.
+    /// Which provider made the shadow: `local`, `container` or `server`.
     pub provider: String,
     /// The shadow server's `server_version`.
     pub server_version: String,

@@ -23,7 +23,7 @@ use nix::unistd::{Pid, User};
 
 use super::cache::{CacheOptions, Slot};
 use crate::error::{Error, Result};
-use crate::postgres::{self, Choice, PgBinaries, Selection};
+use crate::postgres::{self, PgBinaries, Selection};
 
 /// The bootstrap superuser of every local cluster.
 pub(crate) const ADMIN_ROLE: &str = "pgshadow_admin";
@@ -59,6 +59,9 @@ impl Default for LocalOptions {
 
 /// A running private cluster. Dropping it stops the server and deletes its directory.
 pub(crate) struct LocalCluster {
+    /// A container shadow's container (`--shadow container`), instead of a postmaster; removed before its socket
+    /// directory goes.
+    pub(crate) container: Option<Box<super::container::Container>>,
     /// Declared first: the server must stop before its directories go.
     postmaster: Option<Postmaster>,
     /// The cached cluster the data directory is in, if any; released after the server stopped.
@@ -70,14 +73,18 @@ pub(crate) struct LocalCluster {
     /// The run's private directory: the socket, the server log, and the data directory when not cached.
     dir: Option<tempfile::TempDir>,
     pub(crate) binaries: PgBinaries,
-    /// Which PostgreSQL it runs, and why.
-    pub(crate) choice: Choice,
+    /// Why it runs the PostgreSQL it runs.
+    pub(crate) reason: String,
 }
 
 impl LocalCluster {
     /// The directory holding the server's Unix socket.
-    pub(crate) fn socket_dir(&self) -> &Path {
-        self.dir.as_ref().map_or(Path::new("/nonexistent"), |d| d.path())
+    pub(crate) fn socket_dir(&self) -> PathBuf {
+        let dir = self.dir.as_ref().map_or(Path::new("/nonexistent"), |d| d.path());
+        match self.container {
+            Some(_) => dir.join("sock"),
+            None => dir.to_path_buf(),
+        }
     }
 
     /// The cached cluster in use, if any.
@@ -87,6 +94,37 @@ impl LocalCluster {
 
     fn data_dir(&self) -> PathBuf {
         self.slot.as_ref().map_or_else(|| self.socket_dir().join("data"), Slot::data_dir)
+    }
+
+    /// A container shadow: a private directory whose `sock/` the container serves its socket in. Async, unlike
+    /// [`LocalCluster::start`]: nothing here blocks.
+    pub(crate) async fn start_container(
+        opts: &LocalOptions,
+        container: &super::container::ContainerOptions,
+    ) -> Result<LocalCluster> {
+        let deadline = Instant::now() + opts.startup_timeout;
+        sweep_killed_runs(&std::env::temp_dir());
+        let dir = private_dir(None)?;
+        let alive = lock_alive(dir.path())?;
+        let socket_dir = dir.path().join("sock");
+        std::fs::create_dir(&socket_dir).map_err(|e| Error::io(&socket_dir, e))?;
+        // The container's postgres user writes its socket here; the private directory around it keeps others out.
+        std::fs::set_permissions(&socket_dir, std::fs::Permissions::from_mode(0o777))
+            .map_err(|e| Error::io(&socket_dir, e))?;
+        let run_id = dir.path().file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let started = super::container::Container::start(container, &socket_dir, &run_id, deadline).await?;
+        // Client tools (pg_restore) come from this machine, when it has them.
+        let binaries = PgBinaries::find(None).unwrap_or(PgBinaries { dir: PathBuf::new(), origin: "nowhere" });
+        Ok(LocalCluster {
+            reason: format!("the image's, --image {}", started.image),
+            container: Some(Box::new(started)),
+            postmaster: None,
+            slot: None,
+            reusable: false,
+            _alive: alive,
+            dir: Some(dir),
+            binaries,
+        })
     }
 
     /// Makes the directory, runs `initdb` (unless a cached cluster is ready) and starts the server. Blocking: call
@@ -116,8 +154,17 @@ impl LocalCluster {
         let initdb = slot.as_ref().is_none_or(|s| s.fresh);
         let what = if initdb { "creating the shadow cluster (initdb)" } else { "starting the cached shadow" };
         tracing::info!(target: "pgshadow::progress", "{what}");
-        let mut cluster =
-            LocalCluster { postmaster: None, slot, reusable: false, _alive: alive, dir: Some(dir), binaries, choice };
+        let reason = choice.reason;
+        let mut cluster = LocalCluster {
+            container: None,
+            postmaster: None,
+            slot,
+            reusable: false,
+            _alive: alive,
+            dir: Some(dir),
+            binaries,
+            reason,
+        };
         let root = cluster.socket_dir().to_path_buf();
         let data = cluster.data_dir();
         if initdb {

@@ -6,6 +6,7 @@
 //! shadow removes everything it made; [`Shadow::shutdown`] does the same from async code.
 
 pub mod cache;
+pub mod container;
 mod local;
 pub mod server;
 pub(crate) mod session;
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex};
 pub(crate) use crate::postgres::major_of;
 pub use crate::postgres::PgBinaries;
 pub use cache::CacheOptions;
+pub use container::{ContainerOptions, Pull};
 pub use local::LocalOptions;
 pub use server::ServerOptions;
 
@@ -113,6 +115,25 @@ impl Shadow {
         Ok(shadow)
     }
 
+    /// Starts a container shadow ([`ContainerOptions`]: any PostgreSQL image, sealed off from the network) and
+    /// prepares its roles. `options` gives the start-up time limit; its cache and PostgreSQL choice do not apply.
+    pub async fn start_container(options: &LocalOptions, container: &ContainerOptions) -> Result<Shadow> {
+        let cluster = LocalCluster::start_container(options, container).await?;
+        let mut base = tokio_postgres::Config::new();
+        base.host_path(cluster.socket_dir()).port(local::PORT).application_name("pgshadow");
+        let endpoint = Endpoint { base, passwords: Default::default() };
+        let mut shadow = Shadow {
+            backend: Backend::Local(cluster),
+            endpoint,
+            server_version: String::new(),
+            next_database: AtomicUsize::new(1),
+            databases: Mutex::default(),
+        };
+        shadow.server_version = shadow.prepare_roles().await?;
+        tracing::info!(provider = "container", image = %container.image, server_version = %shadow.server_version, "shadow ready");
+        Ok(shadow)
+    }
+
     /// Uses a shared shadow server ([`ServerOptions`]): checks the admin URL is a superuser's, and creates this
     /// run's roles there.
     pub async fn start_server(options: &ServerOptions) -> Result<Shadow> {
@@ -189,11 +210,20 @@ impl Shadow {
         Ok(row.get(0))
     }
 
-    /// Which provider made this shadow: `local` or `server`.
+    /// Which provider made this shadow: `local`, `container` or `server`.
     pub fn provider(&self) -> &'static str {
-        match self.backend {
+        match &self.backend {
+            Backend::Local(cluster) if cluster.container.is_some() => "container",
             Backend::Local(_) => "local",
             Backend::Server(_) => "server",
+        }
+    }
+
+    /// The image a container shadow runs (`postgres:17`), `None` for other shadows.
+    pub fn container_image(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Local(cluster) => cluster.container.as_ref().map(|c| c.image.as_str()),
+            Backend::Server(_) => None,
         }
     }
 
@@ -213,7 +243,7 @@ impl Shadow {
     /// Why the shadow runs the PostgreSQL version it runs (a shadow server: because it is that server's).
     pub fn version_reason(&self) -> &str {
         match &self.backend {
-            Backend::Local(cluster) => &cluster.choice.reason,
+            Backend::Local(cluster) => &cluster.reason,
             Backend::Server(_) => "the shadow server's own, --shadow-url",
         }
     }
@@ -231,6 +261,11 @@ impl Shadow {
     pub async fn shutdown(mut self) -> Result<()> {
         if let Backend::Server(_) = self.backend {
             return self.remove_from_server().await;
+        }
+        if let Backend::Local(cluster) = &mut self.backend {
+            if let Some(container) = cluster.container.take() {
+                (*container).remove().await?;
+            }
         }
         if self.cache_slot().is_some() {
             let spoiled = self.databases.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|t| {

@@ -405,6 +405,23 @@ fn between<'t>(text: &'t str, open: &str, close: &str) -> Option<&'t str> {
     Some(&text[start..start + len])
 }
 
+/// For a container shadow whose image lacks `extension`: an image that has it, where one is known.
+pub(super) fn image_note(extension: &str, image: &str, major: u32) -> String {
+    let known = match extension {
+        "postgis" | "postgis_raster" | "postgis_topology" | "postgis_tiger_geocoder" | "address_standardizer" => {
+            Some(format!("postgis/postgis:{major}-3.5 (or another {major}-3.x tag)"))
+        }
+        "vector" => Some(format!("pgvector/pgvector:pg{major}")),
+        "timescaledb" | "timescaledb_toolkit" => Some(format!("timescale/timescaledb:latest-pg{major}")),
+        "citus" | "citus_columnar" => Some(format!("citusdata/citus (a tag for PostgreSQL {major})")),
+        _ => None,
+    };
+    match known {
+        Some(other) => format!("the image {image} lacks it; {other} has it (--image)"),
+        None => format!("the image {image} lacks it: use an image with {extension} for PostgreSQL {major} (--image)"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::process::{Command, Stdio};

@@ -240,6 +240,7 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
     if let Some(schema) = schema {
         let mut failures = Failures::new(&schema.file, shadow.server_version());
         failures.own_build = shadow.binaries_origin() == crate::postgres::CACHE_ORIGIN;
+        failures.image = shadow.container_image().map(str::to_owned);
         let loaded = match &schema.archive {
             Some(archive) => restore::load(shadow, &name, archive, &mut failures).await?,
             None => sql::load(shadow, &name, schema, &mut failures).await?,
@@ -298,6 +299,8 @@ pub(crate) struct Failures {
     shadow_major: u32,
     /// Set when the shadow runs a build of `pgshadow postgres install`, which an extension package cannot extend.
     own_build: bool,
+    /// The image of a container shadow: a missing extension then calls for another image, not a package.
+    image: Option<String>,
     warnings: Vec<FidelityWarning>,
     missing: Vec<String>,
     /// Relations (unqualified, lower-case) whose creation failed for a missing extension, and that extension.
@@ -311,6 +314,7 @@ impl Failures {
             file: file.to_owned(),
             shadow_major,
             own_build: false,
+            image: None,
             warnings: Vec::new(),
             missing: Vec::new(),
             lost_relations: Vec::new(),
@@ -366,14 +370,18 @@ impl Failures {
             .iter()
             .map(|name| MissingExtension {
                 name: name.clone(),
-                package: extensions::package(name, self.shadow_major),
-                note: match self.own_build {
-                    true => Some(format!(
+                package: match self.image {
+                    Some(_) => None,
+                    None => extensions::package(name, self.shadow_major),
+                },
+                note: match (&self.image, self.own_build) {
+                    (Some(image), _) => Some(extensions::image_note(name, image, self.shadow_major)),
+                    (None, true) => Some(format!(
                         "the shadow runs pgshadow's own PostgreSQL {} build, which has the contrib extensions only: \
                          install the extension for a system PostgreSQL {} and run there (--pg-bin)",
                         self.shadow_major, self.shadow_major
                     )),
-                    false => extensions::note(name, self.shadow_major),
+                    (None, false) => extensions::note(name, self.shadow_major),
                 },
                 objects_lost: self.warnings.iter().filter(|w| w.extension.as_ref() == Some(name)).count(),
             })

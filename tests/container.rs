@@ -1,0 +1,191 @@
+//! The container provider against a real Docker daemon: `.ci/run` starts one (`scripts/dockerd-up.sh`, no network
+//! changes on the machine) and builds a test image from a cached PostgreSQL build (`scripts/container-test-image.sh`),
+//! then sets DOCKER_HOST and PGSHADOW_TEST_IMAGE. Without them these tests say they were skipped, and with
+//! PGSHADOW_TEST_REQUIRE_DOCKER=1 they fail instead.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{json_of, stderr_of, Sandbox};
+
+/// The tests look at the daemon's containers as a whole: one at a time.
+static DOCKER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The test image, or `None` (with a note) when there is no daemon or image to test against.
+fn image(test: &str) -> Option<String> {
+    let image = std::env::var("PGSHADOW_TEST_IMAGE").ok().filter(|i| !i.is_empty());
+    if image.is_none() {
+        assert!(
+            std::env::var_os("PGSHADOW_TEST_REQUIRE_DOCKER").is_none(),
+            "{test}: PGSHADOW_TEST_REQUIRE_DOCKER is set but PGSHADOW_TEST_IMAGE is not"
+        );
+        eprintln!("{test}: skipped: no PGSHADOW_TEST_IMAGE (and DOCKER_HOST) to run containers with");
+    }
+    image
+}
+
+/// The containers pgshadow left, as `docker ps -a` lists them, once any removal under way is done (up to 20 s).
+fn leftover_containers() -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed = containers();
+        if !listed.iter().any(|c| c.contains("Removal In Progress")) || Instant::now() > deadline {
+            return listed;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn containers() -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-a", "--filter", "label=org.pgshadow.run", "--format", "{{.ID}} {{.Image}} {{.Status}}"])
+        .output()
+        .expect("run docker ps");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+fn seed_on(sandbox: &Sandbox, image: &str, extra: &[&str]) -> std::process::Output {
+    let args = ["run", "scenarios/seed-incident/plan.sql", "--schema", "scenarios/seed-incident/schema.sql"];
+    sandbox.run(
+        &[&args[..], &["--shadow", "container", "--image", image, "--pull", "never", "-f", "json"], extra].concat(),
+    )
+}
+
+#[test]
+fn the_seed_incident_on_a_container_measures_what_a_local_shadow_of_its_version_does() {
+    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(image) = image("seed on a container") else { return };
+    let sandbox = Sandbox::new();
+    let output = seed_on(&sandbox, &image, &[]);
+    sandbox.assert_clean();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
+    let on_container = json_of(&output);
+    assert_eq!(on_container["shadow"]["provider"], "container");
+    assert_eq!(on_container["shadow"]["version_reason"], format!("the image's, --image {image}"));
+    assert!(leftover_containers().is_empty(), "{:?}", leftover_containers());
+
+    // The same run on a local shadow of the same major version, when this machine has one.
+    let major =
+        on_container["shadow"]["version"].as_str().and_then(|v| v.split('.').next()).unwrap_or_default().to_owned();
+    let local = Sandbox::new().with_builds();
+    let output = local.run(&[
+        "run",
+        "scenarios/seed-incident/plan.sql",
+        "--schema",
+        "scenarios/seed-incident/schema.sql",
+        "--pg-version",
+        &major,
+        "-f",
+        "json",
+    ]);
+    if output.status.code() == Some(2) {
+        eprintln!("no local PostgreSQL {major} to compare with: {}", stderr_of(&output));
+        return;
+    }
+    let on_local = json_of(&output);
+    for field in ["verdict", "summary"] {
+        let (mut a, mut b) = (on_container[field].clone(), on_local[field].clone());
+        for v in [&mut a, &mut b] {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("duration_ms");
+                o.remove("longest_exclusive_lock");
+            }
+        }
+        assert_eq!(a, b, "{field} differs between the container and a local {major}");
+    }
+    assert_eq!(on_container["statements"][0]["dropped_objects"], on_local["statements"][0]["dropped_objects"]);
+}
+
+#[test]
+fn a_superuser_plan_in_the_container_reaches_neither_the_network_nor_the_hosts_files() {
+    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(image) = image("sealed container") else { return };
+    let sandbox = Sandbox::new();
+    let plan = sandbox.input("plan.sql");
+    std::fs::create_dir_all(plan.parent().expect("a parent")).expect("mkdir");
+    let host_file = common::root().join("Cargo.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "CREATE EXTENSION dblink;\nSELECT dblink_connect('host=10.1.2.3 port=5432 dbname=x connect_timeout=3');\n\
+             SELECT pg_catalog.pg_stat_file('{}');\n",
+            host_file.display()
+        ),
+    )
+    .expect("write the plan");
+    let plan = plan.display().to_string();
+    let run = || {
+        sandbox.run(&[
+            "run",
+            &plan,
+            "--schema",
+            "scenarios/seed-incident/schema.sql",
+            "--shadow",
+            "container",
+            "--image",
+            &image,
+            "--pull",
+            "never",
+            "--superuser",
+            "-f",
+            "json",
+        ])
+    };
+    let report = json_of(&run());
+    sandbox.assert_clean();
+    assert_eq!(report["statements"][0]["status"], "ok", "dblink is there: {}", report["statements"][0]);
+    let error = report["statements"][1]["error"]["message"].as_str().unwrap_or_default();
+    assert!(error.contains("could not") || error.contains("unreachable"), "no network: {error}");
+    assert!(leftover_containers().is_empty());
+
+    // The host file, as a separate plan (the first stops at the network error).
+    std::fs::write(sandbox.input("plan.sql"), format!("SELECT pg_catalog.pg_stat_file('{}');\n", host_file.display()))
+        .expect("write");
+    let report = json_of(&run());
+    let error = report["statements"][0]["error"]["message"].as_str().unwrap_or_default();
+    assert!(error.contains("No such file"), "the host's files are not in the container: {error}");
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_run_killed_with_sigkill_leaves_a_container_that_the_next_run_removes() {
+    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(image) = image("SIGKILL sweep") else { return };
+    let sandbox = Sandbox::new();
+    let plan = sandbox.input("slow.sql");
+    std::fs::create_dir_all(plan.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&plan, "SELECT pg_sleep(60);\n").expect("write");
+    let mut child = sandbox
+        .command(&["run", &plan.display().to_string(), "--shadow", "container", "--image", &image, "--pull", "never"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while containers().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL)
+        .expect("kill");
+    let _ = child.wait();
+    assert_eq!(leftover_containers().len(), 1, "the killed run's container is still there");
+    let output = seed_on(&sandbox, &image, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
+    assert!(leftover_containers().is_empty(), "the next run removed it: {:?}", leftover_containers());
+}
+
+#[test]
+fn a_missing_image_with_pull_never_is_a_clear_error() {
+    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    if image("pull never").is_none() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let output = seed_on(&sandbox, "pgshadow-test/does-not-exist:1", &[]);
+    sandbox.assert_clean();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr_of(&output).contains("--pull never"), "{}", stderr_of(&output));
+}
