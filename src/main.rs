@@ -112,6 +112,9 @@ Examples:
   pgshadow run plan.sql --snapshot prod.dump                 # a pg_dump -Fc/-Fd/-Ft archive, with its data
   pgshadow run plan.sql --from-url \"$DATABASE_URL\"           # clone a live database's schema, read-only
   pgshadow run plan.sql --from-url \"$DATABASE_URL\" --role agent   # ... and run as the agent's role
+  pgshadow run plan.sql --schema schema.sql --pg-version 17          # exactly PostgreSQL 17 (pgshadow postgres install 17)
+  pgshadow run plan.sql --schema schema.sql --pg-version 15,17       # upgrade rehearsal: where the outcomes differ
+  pgshadow run plan.sql --schema schema.sql --shadow container --image postgis/postgis:16-3.4   # sealed container
   cat plan.sql | pgshadow run - --schema schema.sql
   pgshadow run plan.json --schema schema.sql      # {\"statements\": [\"...\"], \"agent\": \"...\"}
   pgshadow run migrations/ --schema schema.sql    # every *.sql and *.json in name order

@@ -189,3 +189,30 @@ fn a_missing_image_with_pull_never_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr_of(&output).contains("--pull never"), "{}", stderr_of(&output));
 }
+
+#[test]
+fn sigterm_mid_run_removes_the_container() {
+    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(image) = image("SIGTERM") else { return };
+    let sandbox = Sandbox::new();
+    let plan = sandbox.input("slow.sql");
+    std::fs::create_dir_all(plan.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&plan, "SELECT pg_sleep(60);\n").expect("write");
+    let mut child = sandbox
+        .command(&["run", &plan.display().to_string(), "--shadow", "container", "--image", &image, "--pull", "never"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while containers().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .expect("SIGTERM");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(143));
+    assert!(leftover_containers().is_empty(), "{:?}", leftover_containers());
+    sandbox.assert_clean();
+}
