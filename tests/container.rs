@@ -46,6 +46,25 @@ fn containers() -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
 }
 
+/// Starts a run of `SELECT pg_sleep(60)` on a container of `image` and returns once its plan is running.
+fn slow_run(sandbox: &Sandbox, image: &str) -> std::process::Child {
+    let plan = sandbox.input("slow.sql");
+    std::fs::create_dir_all(plan.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&plan, "SELECT pg_sleep(60);\n").expect("write");
+    let child = sandbox
+        .command(&["run", &plan.display().to_string(), "--shadow", "container", "--image", image, "--pull", "never"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while containers().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    child
+}
+
 fn seed_on(sandbox: &Sandbox, image: &str, extra: &[&str]) -> std::process::Output {
     let args = ["run", "scenarios/seed-incident/plan.sql", "--schema", "scenarios/seed-incident/schema.sql"];
     sandbox.run(
@@ -154,20 +173,7 @@ fn a_run_killed_with_sigkill_leaves_a_container_that_the_next_run_removes() {
     let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
     let Some(image) = image("SIGKILL sweep") else { return };
     let sandbox = Sandbox::new();
-    let plan = sandbox.input("slow.sql");
-    std::fs::create_dir_all(plan.parent().expect("a parent")).expect("mkdir");
-    std::fs::write(&plan, "SELECT pg_sleep(60);\n").expect("write");
-    let mut child = sandbox
-        .command(&["run", &plan.display().to_string(), "--shadow", "container", "--image", &image, "--pull", "never"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while containers().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut child = slow_run(&sandbox, &image);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL)
         .expect("kill");
     let _ = child.wait();
@@ -195,20 +201,7 @@ fn sigterm_mid_run_removes_the_container() {
     let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
     let Some(image) = image("SIGTERM") else { return };
     let sandbox = Sandbox::new();
-    let plan = sandbox.input("slow.sql");
-    std::fs::create_dir_all(plan.parent().expect("a parent")).expect("mkdir");
-    std::fs::write(&plan, "SELECT pg_sleep(60);\n").expect("write");
-    let mut child = sandbox
-        .command(&["run", &plan.display().to_string(), "--shadow", "container", "--image", &image, "--pull", "never"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while containers().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut child = slow_run(&sandbox, &image);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
         .expect("SIGTERM");
     let status = child.wait().expect("wait");

@@ -95,6 +95,11 @@ impl Shadow {
         let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(&options))
             .await
             .map_err(|e| Error::ShadowStart { message: format!("start-up task failed: {e}"), log: String::new() })??;
+        Shadow::over_cluster(cluster).await
+    }
+
+    /// The shadow of a started cluster (local or in a container): reached through its socket, its roles prepared.
+    async fn over_cluster(cluster: LocalCluster) -> Result<Shadow> {
         let mut base = tokio_postgres::Config::new();
         base.host_path(cluster.socket_dir()).port(local::PORT).application_name("pgshadow");
         let endpoint = Endpoint { base, passwords: Default::default() };
@@ -110,6 +115,7 @@ impl Shadow {
             provider = shadow.provider(),
             server_version = %shadow.server_version,
             binaries = %shadow.binaries().display(),
+            image = shadow.container_image().unwrap_or(""),
             "shadow ready"
         );
         Ok(shadow)
@@ -118,20 +124,7 @@ impl Shadow {
     /// Starts a container shadow ([`ContainerOptions`]: any PostgreSQL image, sealed off from the network) and
     /// prepares its roles. `options` gives the start-up time limit; its cache and PostgreSQL choice do not apply.
     pub async fn start_container(options: &LocalOptions, container: &ContainerOptions) -> Result<Shadow> {
-        let cluster = LocalCluster::start_container(options, container).await?;
-        let mut base = tokio_postgres::Config::new();
-        base.host_path(cluster.socket_dir()).port(local::PORT).application_name("pgshadow");
-        let endpoint = Endpoint { base, passwords: Default::default() };
-        let mut shadow = Shadow {
-            backend: Backend::Local(cluster),
-            endpoint,
-            server_version: String::new(),
-            next_database: AtomicUsize::new(1),
-            databases: Mutex::default(),
-        };
-        shadow.server_version = shadow.prepare_roles().await?;
-        tracing::info!(provider = "container", image = %container.image, server_version = %shadow.server_version, "shadow ready");
-        Ok(shadow)
+        Shadow::over_cluster(LocalCluster::start_container(options, container).await?).await
     }
 
     /// Uses a shared shadow server ([`ServerOptions`]): checks the admin URL is a superuser's, and creates this
