@@ -99,8 +99,7 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
     let mut shadow_options = options.shadow.clone();
     if shadow_options.postgres.source.is_none() {
         // Without a version asked for, the shadow runs the source's major version when it is installed.
-        shadow_options.postgres.source =
-            schema.and_then(|s| s.header().dumped_from).as_deref().and_then(postgres::Version::parse);
+        shadow_options.postgres.source = schema.and_then(Schema::source_version);
     }
     if options.run.superuser && shadow_options.cache.take().is_some() {
         // A superuser plan could change the cluster itself (roles, ALTER SYSTEM): never on a cluster that is kept.

@@ -547,8 +547,7 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
             pgshadow::postgres::VersionRequest::Major(m) | pgshadow::postgres::VersionRequest::Minor(m, _) => Some(*m),
             pgshadow::postgres::VersionRequest::Latest => None,
         });
-        let source = schema.as_ref().and_then(|s| s.header().dumped_from);
-        let major = major.or_else(|| source.as_deref().and_then(pgshadow::postgres::Version::parse).map(|v| v.major));
+        let major = major.or_else(|| schema.as_ref().and_then(Schema::source_version).map(|v| v.major));
         let image = args
             .image
             .clone()

@@ -21,18 +21,6 @@ impl PgBinaries {
         self.dir.join(name)
     }
 
-    /// The major version of the server binaries (`15`, `9.6`), from `postgres --version`.
-    pub fn major_version(&self) -> Result<String> {
-        let program = self.program("postgres");
-        let fail = |message: String| Error::ShadowStart { message, log: String::new() };
-        let out = Command::new(&program)
-            .arg("--version")
-            .output()
-            .map_err(|e| fail(format!("could not run {}: {e}", program.display())))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        major_of(&text).ok_or_else(|| fail(format!("{} --version printed no version: {text}", program.display())))
-    }
-
     /// The full version of the server binaries (`15.18`), from `postgres --version`.
     pub fn version(&self) -> Option<super::Version> {
         let out = Command::new(self.program("postgres")).arg("--version").output().ok()?;

@@ -119,8 +119,7 @@ impl Service {
             .collect::<Result<Vec<_>>>()?;
         if shadow.postgres.source.is_none() {
             // One shadow serves every source: it runs the first one's major version when that is installed.
-            let first = schemas.first().and_then(|(_, _, schema)| schema.header().dumped_from);
-            shadow.postgres.source = first.as_deref().and_then(crate::postgres::Version::parse);
+            shadow.postgres.source = schemas.first().and_then(|(_, _, schema)| schema.source_version());
         }
         let options = ServiceOptions {
             shadow,

@@ -143,7 +143,9 @@ impl LocalCluster {
         let alive = lock_alive(dir.path())?;
         let slot = match &opts.cache {
             Some(cache) => {
-                let slot = Slot::acquire(cache, &binaries.major_version()?, &binaries.dir, run_as.as_ref())?;
+                // The version is known from choosing the build: no second `postgres --version`.
+                let major = choice.installation.version.major.to_string();
+                let slot = Slot::acquire(cache, &major, &binaries.dir, run_as.as_ref())?;
                 if slot.is_none() {
                     tracing::info!("every cached cluster is in use by other runs; starting an uncached one");
                 }

@@ -73,7 +73,7 @@ pub fn detect(path: &Path) -> Result<SourceFormat> {
 }
 
 /// Up to `len` bytes from the start of a file.
-fn read_head(path: &Path, len: usize) -> Result<Vec<u8>> {
+pub(super) fn read_head(path: &Path, len: usize) -> Result<Vec<u8>> {
     let mut head = Vec::with_capacity(len);
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     file.take(len as u64).read_to_end(&mut head).map_err(|e| Error::io(path, e))?;

@@ -6,7 +6,6 @@
 //! database name, the server version and the `pg_dump` version as strings. An integer is a sign byte and `intSize`
 //! bytes, least significant first; a string is an integer length (negative: none) and its bytes.
 
-use std::io::Read;
 use std::path::Path;
 
 use super::archive::SourceFormat;
@@ -32,15 +31,14 @@ pub fn of_sql(text: &str) -> DumpHeader {
 
 /// An archive's header; `None` when it cannot be read (it is then left to `pg_restore` to say why).
 pub fn of_archive(path: &Path, format: SourceFormat) -> Option<DumpHeader> {
-    let mut head = Vec::with_capacity(4096);
     let (file, skip) = match format {
         SourceFormat::Custom => (path.to_path_buf(), 0),
         SourceFormat::Directory => (path.join("toc.dat"), 0),
         SourceFormat::Tar => (path.to_path_buf(), 512), // toc.dat is the first member
         SourceFormat::Plain => return None,
     };
-    std::fs::File::open(file).ok()?.take(skip + 4096).read_to_end(&mut head).ok()?;
-    parse(head.get(skip as usize..)?)
+    let head = super::archive::read_head(&file, skip + 4096).ok()?;
+    parse(head.get(skip..)?)
 }
 
 fn parse(bytes: &[u8]) -> Option<DumpHeader> {

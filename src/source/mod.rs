@@ -81,6 +81,11 @@ impl Schema {
         }
     }
 
+    /// The source server's version as its dump header gives it (`None` for hand-written SQL, or before 10).
+    pub fn source_version(&self) -> Option<crate::postgres::Version> {
+        self.header().dumped_from.as_deref().and_then(crate::postgres::Version::parse)
+    }
+
     /// What the source's dump header says about the server it came from (nothing for hand-written SQL).
     pub fn header(&self) -> header::DumpHeader {
         match &self.archive {
