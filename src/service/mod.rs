@@ -181,13 +181,8 @@ impl Service {
         out
     }
 
-    /// Clones ready, over all sources.
-    pub fn pool_size(&self) -> usize {
-        self.sources.read().unwrap_or_else(|e| e.into_inner()).values().map(|p| p.pool.ready()).sum()
-    }
-
-    /// Dry-runs `plan` against the source `name` on a clone of its own, with `policy`'s verdict. The clone is dropped
-    /// afterwards whatever happens; the report is bounded by `max_report_items`.
+    /// Dry-runs `plan` against the source `name` on a clone of its own, with `policy`'s verdict. Afterwards the clone
+    /// is put back as it was after a clean run, else dropped; the report is bounded by `max_report_items`.
     pub async fn dry_run(&self, name: &str, plan: &Plan, policy: &Policy) -> Result<Report> {
         let started = Instant::now();
         let outcome = self.dry_run_inner(name, plan, policy).await;
