@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Load benchmark of `pgshadow serve`: concurrent clients dry-run the seed incident over HTTP.
 
-Usage: benches/load.py [--binary target/release/pgshadow] [--clients 8] [--runs 2000]
+Usage: benches/load.py [--binary target/release/pgshadow] [--clients 8] [--runs 2000] [--serve-args "..."]
+
+--serve-args passes more arguments to `pgshadow serve`, such as
+"--shadow container --image pgshadow-test/postgres:18 --pull never" (the shadow's processes are then the
+container's, not the server's children).
 
 Starts the server on a free port with the seed-incident source, warms it up, then has CLIENTS threads send RUNS
 dry-runs in all (keep-alive connections), and prints throughput and latency percentiles. Before and after, it reads
@@ -14,6 +18,7 @@ import argparse
 import http.client
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -74,6 +79,7 @@ def main():
     ap.add_argument("--binary", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "pgshadow"))
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--runs", type=int, default=2000)
+    ap.add_argument("--serve-args", default="", help="more arguments for pgshadow serve")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="pgshadow-load-")
@@ -83,7 +89,8 @@ def main():
     with open(config, "w") as f:
         f.write(f'max_concurrent = {args.clients}\npool_size = {args.clients}\n[[sources]]\nname = "seed"\n'
                 f'schema = "{ROOT}/scenarios/seed-incident/schema.sql"\n')
-    server = subprocess.Popen([args.binary, "serve", "--listen", "127.0.0.1:0", "--config", config],
+    server = subprocess.Popen([args.binary, "serve", "--listen", "127.0.0.1:0", "--config", config,
+                               *shlex.split(args.serve_args)],
                               env=env, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     address = None
     for line in server.stderr:

@@ -155,7 +155,7 @@ impl Error {
             Error::PostgresNotFound { .. } => Some(
                 "install the PostgreSQL server (Debian/Ubuntu: `apt-get install postgresql`, macOS: `brew install \
                  postgresql`), or `pgshadow postgres install 17` for a build of pgshadow's own, or point --pg-bin at \
-                 a directory holding initdb and postgres"
+                 a directory holding initdb and postgres, or start Docker for a container shadow (--shadow container)"
                     .to_owned(),
             ),
             Error::PostgresVersionMissing { requested, .. } => Some(format!(

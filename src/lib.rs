@@ -54,18 +54,16 @@ pub use measure::RunOptions;
 pub use plan::Plan;
 pub use policy::Policy;
 pub use report::{Report, Verdict};
-pub use shadow::{CacheOptions, LocalOptions, ServerOptions, Shadow};
+pub use shadow::{CacheOptions, LocalOptions, Provider, ServerOptions, Shadow};
 pub use source::Schema;
 
 /// Everything about how a [`dry_run`] is done.
 #[derive(Debug, Clone)]
 pub struct DryRunOptions {
-    /// How to start the local shadow.
+    /// Where the shadow runs; by default the best provider this machine has ([`Provider::Auto`]).
+    pub provider: Provider,
+    /// How to start a local shadow (and, for any provider, the start-up time limit and the source's version).
     pub shadow: LocalOptions,
-    /// Use scratch databases on this shadow server instead of a local shadow (`--shadow server`).
-    pub server: Option<ServerOptions>,
-    /// Run the shadow in a container of this image instead (`--shadow container`).
-    pub container: Option<shadow::ContainerOptions>,
     /// How to run the plan.
     pub run: RunOptions,
     /// Fail with [`Error::SchemaFidelity`] when any statement of the schema did not load.
@@ -83,9 +81,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 impl Default for DryRunOptions {
     fn default() -> Self {
         DryRunOptions {
+            provider: Provider::default(),
             shadow: LocalOptions::default(),
-            server: None,
-            container: None,
             run: RunOptions::default(),
             strict_schema: false,
             policy: Policy::default(),
@@ -105,9 +102,8 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         // A superuser plan could change the cluster itself (roles, ALTER SYSTEM): never on a cluster that is kept.
         tracing::info!("--superuser: not using the shadow cache");
     }
-    if options.server.is_some()
-        && (options.shadow.postgres.version.is_some() || options.shadow.postgres.pg_bin.is_some())
-    {
+    let on_server = matches!(options.provider, Provider::Server(_));
+    if on_server && (options.shadow.postgres.version.is_some() || options.shadow.postgres.pg_bin.is_some()) {
         return Err(Error::Source {
             path: "--shadow server".into(),
             message: "--pg-version and --pg-bin choose a local shadow's PostgreSQL; a shadow server runs its own"
@@ -115,7 +111,7 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
             detail: String::new(),
         });
     }
-    if options.server.is_some() && (options.run.superuser || options.run.role.is_some()) {
+    if on_server && (options.run.superuser || options.run.role.is_some()) {
         return Err(Error::Source {
             path: "--shadow server".into(),
             message: "--superuser and --role are not available on a shared shadow server: pgshadow runs plans there \
@@ -125,11 +121,16 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         });
     }
     let work = async {
-        let shadow = match (&options.server, &options.container) {
-            (Some(server), _) => Shadow::start_server(server).await?,
-            (None, Some(container)) => Shadow::start_container(&shadow_options, container).await?,
-            (None, None) => Shadow::start_local(&shadow_options).await?,
+        let extensions = match schema {
+            Some(schema) if matches!(options.provider, Provider::Auto(_)) => {
+                let schema = schema.clone();
+                tokio::task::spawn_blocking(move || schema.extensions())
+                    .await
+                    .map_err(|e| Error::io("<extensions task>", std::io::Error::other(e)))?
+            }
+            _ => Vec::new(),
         };
+        let shadow = Shadow::start(&options.provider, &shadow_options, &extensions).await?;
         let result = dry_run_on(&shadow, plan, schema, options).await;
         shadow.shutdown().await?;
         result
@@ -140,7 +141,7 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
 
 /// Upgrade rehearsal: dry-runs `plan` on each PostgreSQL version in `versions` (one shadow after the other, each
 /// as [`dry_run`] with `options`), and compares the reports ([`report::rehearse`]). A version that is not installed
-/// is an error before anything runs.
+/// (nor, with `auto`, in an image Docker has) is an error before anything runs.
 pub async fn rehearse(
     plan: &Plan,
     schema: Option<&Schema>,
@@ -152,7 +153,16 @@ pub async fn rehearse(
         .await
         .map_err(|e| Error::io("<discovery task>", std::io::Error::other(e)))?;
     for version in versions {
-        postgres::choose(&found, Some(*version), None)?;
+        let selection = postgres::Selection { version: Some(*version), ..options.shadow.postgres.clone() };
+        match &options.provider {
+            Provider::Auto(_) => {
+                shadow::provider::decide(&options.provider, &selection, &[]).await?;
+            }
+            Provider::Local => {
+                postgres::choose(&found, Some(*version), None)?;
+            }
+            Provider::Container(_) | Provider::Server(_) => {}
+        }
     }
     let mut reports = Vec::with_capacity(versions.len());
     for version in versions {
@@ -232,6 +242,7 @@ pub(crate) fn report_of(
         policy: report::PolicyInfo { source: policy.source().to_owned() },
         shadow: report::ShadowInfo {
             provider: shadow.provider().to_owned(),
+            provider_reason: shadow.provider_reason().to_owned(),
             server_version: shadow.server_version().to_owned(),
             version: postgres::Version::parse(shadow.server_version()).map(|v| v.to_string()).unwrap_or_default(),
             version_reason: shadow.version_reason().to_owned(),

@@ -208,20 +208,22 @@ struct RunArgs {
     #[arg(long, value_name = "SIZE", env = "PGSHADOW_CACHE_MAX_SIZE", default_value = "4G", value_parser = byte_size)]
     cache_max_size: u64,
 
-    /// Where the shadow runs: `local`, a private cluster made with this machine's Postgres; `container`, a
-    /// container of a PostgreSQL image (--image) with no network; `server`, scratch databases on a shadow server
-    /// your team runs (--shadow-url), created and dropped per run.
-    #[arg(long, value_enum, default_value_t = ShadowKind::Local)]
+    /// Where the shadow runs: `auto` picks the best one here (the report and stderr say which and why);
+    /// `local`, a private cluster made with this machine's PostgreSQL; `container`, a container of a PostgreSQL
+    /// image (--image) with no network; `server`, scratch databases on a shadow server your team runs
+    /// (--shadow-url), created and dropped per run.
+    #[arg(long, value_enum, env = "PGSHADOW_SHADOW", default_value_t = ShadowKind::Auto)]
     shadow: ShadowKind,
 
-    /// With --shadow container: the PostgreSQL image to run (postgres:17, postgis/postgis:16-3.4, your own).
-    /// Default: postgres:<major> for --pg-version, else for the source's version, else postgres:latest.
+    /// With --shadow container or auto: the PostgreSQL image to run (postgres:17, postgis/postgis:16-3.4, your
+    /// own). Default: postgres:<major> for --pg-version, else for the source's version, else postgres:latest;
+    /// auto also looks for an image here that has the source's extensions.
     #[arg(long, value_name = "REF")]
     image: Option<String>,
 
-    /// With --shadow container: when to pull the image.
-    #[arg(long, value_enum, default_value_t = PullArg::Missing)]
-    pull: PullArg,
+    /// When to pull the image: with --shadow container, `missing` unless told; auto never pulls unless told.
+    #[arg(long, value_enum)]
+    pull: Option<PullArg>,
 
     /// With --shadow server: a superuser URL of the shadow server (never production). Only scratch databases
     /// and roles pgshadow creates there for the run are used, and they are dropped at the end.
@@ -284,6 +286,9 @@ enum PullArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ShadowKind {
+    /// The best one here: a local PostgreSQL of the source's version (with its extensions), else a container of
+    /// an image Docker has for it, else the newest local PostgreSQL.
+    Auto,
     /// A private cluster made with this machine's initdb and postgres.
     Local,
     /// A container of a PostgreSQL image (--image), with no network, reached through a private socket directory.
@@ -531,37 +536,9 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
         }
         (None, None) => None,
     };
-    let server = match (args.shadow, &args.shadow_url) {
-        (ShadowKind::Server, Some(url)) => Some(pgshadow::ServerOptions { url: url.clone() }),
-        (ShadowKind::Server, None) => {
-            return Err(pgshadow::Error::Source {
-                path: "--shadow server".into(),
-                message: "needs --shadow-url URL (or PGSHADOW_SHADOW_URL): a superuser URL of the shadow server".into(),
-                detail: String::new(),
-            })
-        }
-        (ShadowKind::Local | ShadowKind::Container, _) => None,
-    };
-    let container = (args.shadow == ShadowKind::Container).then(|| {
-        let major = args.pg_version.first().and_then(|v| match v {
-            pgshadow::postgres::VersionRequest::Major(m) | pgshadow::postgres::VersionRequest::Minor(m, _) => Some(*m),
-            pgshadow::postgres::VersionRequest::Latest => None,
-        });
-        let major = major.or_else(|| schema.as_ref().and_then(Schema::source_version).map(|v| v.major));
-        let image = args
-            .image
-            .clone()
-            .unwrap_or_else(|| major.map_or("postgres:latest".to_owned(), |m| format!("postgres:{m}")));
-        let pull = match args.pull {
-            PullArg::Never => pgshadow::shadow::Pull::Never,
-            PullArg::Missing => pgshadow::shadow::Pull::Missing,
-            PullArg::Always => pgshadow::shadow::Pull::Always,
-        };
-        pgshadow::shadow::ContainerOptions { image, pull }
-    });
+    let provider = provider(args.shadow, args.shadow_url.as_deref(), args.image.clone(), args.pull)?;
     let options = DryRunOptions {
-        server,
-        container,
+        provider,
         shadow: LocalOptions {
             postgres: pgshadow::postgres::Selection {
                 pg_bin: args.pg_bin.clone(),
@@ -589,6 +566,39 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
         return Ok(Outcome::Rehearsal(Box::new(rehearsal)));
     }
     Ok(Outcome::Report(Box::new(pgshadow::dry_run(&plan, schema.as_ref(), &options).await?)))
+}
+
+/// The provider `--shadow` names, with its options.
+fn provider(
+    kind: ShadowKind,
+    url: Option<&str>,
+    image: Option<String>,
+    pull: Option<PullArg>,
+) -> pgshadow::Result<pgshadow::Provider> {
+    use pgshadow::shadow::{ContainerOptions, Pull};
+    let pull = |default| match pull {
+        None => default,
+        Some(PullArg::Never) => Pull::Never,
+        Some(PullArg::Missing) => Pull::Missing,
+        Some(PullArg::Always) => Pull::Always,
+    };
+    Ok(match kind {
+        // auto never pulls an image unless --pull says so.
+        ShadowKind::Auto => pgshadow::Provider::Auto(ContainerOptions { image, pull: pull(Pull::Never) }),
+        ShadowKind::Local => pgshadow::Provider::Local,
+        ShadowKind::Container => pgshadow::Provider::Container(ContainerOptions { image, pull: pull(Pull::Missing) }),
+        ShadowKind::Server => match url {
+            Some(url) => pgshadow::Provider::Server(pgshadow::ServerOptions { url: url.to_owned() }),
+            None => {
+                return Err(pgshadow::Error::Source {
+                    path: "--shadow server".into(),
+                    message: "needs --shadow-url URL (or PGSHADOW_SHADOW_URL): a superuser URL of the shadow server"
+                        .into(),
+                    detail: String::new(),
+                })
+            }
+        },
+    })
 }
 
 /// Writes every report and maps the verdict to the exit code.
@@ -665,9 +675,28 @@ pub(crate) struct ServiceArgs {
     /// When running as root: the OS user to run the shadow server as (default: postgres, else nobody).
     #[arg(long, value_name = "NAME")]
     os_user: Option<String>,
+    /// Where the one shadow serving every dry-run runs: auto, local or container (one container, shared by
+    /// every dry-run through clones of template databases).
+    #[arg(long, value_enum, env = "PGSHADOW_SHADOW", default_value_t = ShadowKind::Auto)]
+    shadow: ShadowKind,
+    /// With --shadow container or auto: the PostgreSQL image to run (as for `run`).
+    #[arg(long, value_name = "REF")]
+    image: Option<String>,
+    /// When to pull the image (as for `run`).
+    #[arg(long, value_enum)]
+    pull: Option<PullArg>,
 }
 
 impl ServiceArgs {
+    /// The provider these arguments ask for.
+    pub(crate) fn provider(&self) -> pgshadow::Result<pgshadow::Provider> {
+        if self.shadow == ShadowKind::Server {
+            // The service refuses it, saying which providers it runs on.
+            return Ok(pgshadow::Provider::Server(pgshadow::ServerOptions { url: String::new() }));
+        }
+        provider(self.shadow, None, self.image.clone(), self.pull)
+    }
+
     /// The local shadow these arguments ask for.
     pub(crate) fn shadow(&self) -> LocalOptions {
         let builds = std::env::var_os("PGSHADOW_CACHE_DIR")
@@ -704,7 +733,7 @@ fn init_logging(quiet: bool, verbose: u8) {
     use tracing_subscriber::Layer;
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => "warn,pgshadow::choice=info",
         (false, 1) => "pgshadow=info",
         (false, _) => "pgshadow=debug",
     };

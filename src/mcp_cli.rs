@@ -85,10 +85,14 @@ async fn serve(args: McpArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let provider = match args.service.provider() {
+        Ok(provider) => provider,
+        Err(e) => return crate::fail(&e),
+    };
     let shadow = args.service.shadow();
     // A signal while the sources load drops the service being made, and with it its shadow.
     let service = tokio::select! {
-        service = Service::from_config(&config, shadow) => match service {
+        service = Service::from_config(&config, provider, shadow) => match service {
             Ok(service) => Arc::new(service),
             Err(e) => return crate::fail(&e),
         },

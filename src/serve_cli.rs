@@ -68,12 +68,13 @@ async fn serve(args: ServeArgs) -> pgshadow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| pgshadow::Error::io(config.listen.to_string(), e))?;
-    let shadow = args.service.shadow();
-    let service = Arc::new(Service::from_config(&config, shadow).await?);
+    let (provider, shadow) = (args.service.provider()?, args.service.shadow());
+    let service = Arc::new(Service::from_config(&config, provider, shadow).await?);
     eprintln!(
-        "pgshadow serve: listening on http://{} ({} sources, PostgreSQL {}, {})",
+        "pgshadow serve: listening on http://{} ({} sources, {} PostgreSQL {}, {})",
         listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string()),
         service.sources().len(),
+        service.provider().0,
         service.server_version(),
         if token.is_some() { "bearer token required" } else { "no token: loopback only" }
     );

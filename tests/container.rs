@@ -82,7 +82,8 @@ fn the_seed_incident_on_a_container_measures_what_a_local_shadow_of_its_version_
     assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
     let on_container = json_of(&output);
     assert_eq!(on_container["shadow"]["provider"], "container");
-    assert_eq!(on_container["shadow"]["version_reason"], format!("the image's, --image {image}"));
+    assert_eq!(on_container["shadow"]["version_reason"], format!("the image's ({image})"));
+    assert_eq!(on_container["shadow"]["provider_reason"], "asked for with --shadow container");
     assert!(leftover_containers().is_empty(), "{:?}", leftover_containers());
 
     // The same run on a local shadow of the same major version, when this machine has one.
@@ -208,4 +209,103 @@ fn sigterm_mid_run_removes_the_container() {
     assert_eq!(status.code(), Some(143));
     assert!(leftover_containers().is_empty(), "{:?}", leftover_containers());
     sandbox.assert_clean();
+}
+
+/// The major version of the test image (`PGSHADOW_TEST_IMAGE_MAJOR`, default 18).
+fn image_major() -> u32 {
+    std::env::var("PGSHADOW_TEST_IMAGE_MAJOR").ok().and_then(|m| m.parse().ok()).unwrap_or(18)
+}
+
+#[test]
+fn auto_runs_a_source_whose_version_is_not_installed_on_an_image_docker_has_and_never_pulls() {
+    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(image) = image("auto") else { return };
+    let major = image_major();
+    if pgshadow::postgres::discover(None).iter().any(|f| f.version.major == major) {
+        eprintln!("auto: skipped: this machine has PostgreSQL {major} itself, so auto rightly runs it locally");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let (plan, schema) = (sandbox.input("plan.sql"), sandbox.input("schema.sql"));
+    std::fs::create_dir_all(plan.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&plan, "DELETE FROM t WHERE id = 1;\n").expect("write");
+    let dumped = |major: u32| {
+        format!("--\n-- Dumped from database version {major}.2\n--\n\nCREATE TABLE t (id int);\nINSERT INTO t VALUES (1), (2);\n")
+    };
+    let (plan, schema) = (plan.display().to_string(), schema.display().to_string());
+    let run = || sandbox.run(&["run", &plan, "--schema", &schema, "-f", "json"]);
+
+    // The image under the official name for the source's version: auto takes it.
+    std::fs::write(sandbox.input("schema.sql"), dumped(major)).expect("write");
+    let official = format!("postgres:{major}");
+    let tagged = Command::new("docker").args(["tag", &image, &official]).status().expect("docker tag");
+    assert!(tagged.success());
+    let output = run();
+    let untagged = Command::new("docker").args(["rmi", &official]).output().expect("docker rmi");
+    assert!(untagged.status.success(), "{}", String::from_utf8_lossy(&untagged.stderr));
+    sandbox.assert_clean();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let report = json_of(&output);
+    assert_eq!(report["shadow"]["provider"], "container", "{:#}", report["shadow"]);
+    let reason = report["shadow"]["provider_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(&format!("no PostgreSQL {major} (the source's) installed here")), "{reason}");
+    assert!(reason.contains(&format!("Docker has the image {official}")), "{reason}");
+    assert!(stderr_of(&output).contains(reason), "stderr says which and why: {}", stderr_of(&output));
+    assert_eq!(report["summary"]["rows_deleted"], 1);
+    assert!(leftover_containers().is_empty(), "{:?}", leftover_containers());
+
+    // No image for the version: the newest local build, with the mismatch warned about, and nothing pulled (this
+    // machine reaches no registry: a pull would fail the run).
+    let output = run();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let report = json_of(&output);
+    assert_eq!(report["shadow"]["provider"], "local");
+    let reason = report["shadow"]["provider_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("no image for it in Docker (--pull missing would pull one)"), "{reason}");
+    assert!(stderr_of(&output).contains(&format!("pgshadow postgres install {major}")), "{}", stderr_of(&output));
+    sandbox.assert_clean();
+}
+
+#[test]
+fn concurrent_dry_runs_of_a_service_share_one_container_safely() {
+    use pgshadow::service::{Service, ServiceOptions};
+    use pgshadow::shadow::{ContainerOptions, Pull};
+    use pgshadow::{Plan, Policy, Provider, Schema};
+
+    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(image) = image("shared container") else { return };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let seed = std::fs::read_to_string(common::root().join("scenarios/seed-incident/schema.sql")).expect("seed");
+    runtime.block_on(async {
+        let provider = Provider::Container(ContainerOptions { image: Some(image.clone()), pull: Pull::Never });
+        let options = ServiceOptions { provider, pool_size: 2, ..ServiceOptions::default() };
+        let service = std::sync::Arc::new(Service::start(options).await.expect("the service starts"));
+        assert_eq!(service.provider().0, "container");
+        service.register("seed", &Schema::sql("seed.sql", seed)).await.expect("the seed registers");
+        let drop_users = Plan::parse("drop.sql", "DROP TABLE users CASCADE;").expect("plan");
+        let delete_some = Plan::parse("delete.sql", "DELETE FROM users WHERE id > 4;").expect("plan");
+        let mut runs = Vec::new();
+        for i in 0..8 {
+            let service = std::sync::Arc::clone(&service);
+            let plan = if i % 2 == 0 { drop_users.clone() } else { delete_some.clone() };
+            runs.push(tokio::spawn(async move { service.dry_run("seed", &plan, &Policy::default()).await }));
+        }
+        // One container serves them all.
+        assert_eq!(containers().len(), 1, "{:?}", containers());
+        for (i, run) in runs.into_iter().enumerate() {
+            let report = run.await.expect("task").expect("dry-run");
+            assert_eq!(report.shadow.provider, "container");
+            if i % 2 == 0 {
+                // Every DROP saw the table whole: none ran after another's DROP or waited on another's lock.
+                assert_eq!(report.summary.rows_destroyed, 8, "run {i}: {:?}", report.statements[0].error);
+            } else {
+                let users = report.statements[0].table_effects.iter().find(|e| e.table == "public.users");
+                assert_eq!(users.map(|e| e.deleted), Some(4), "run {i}: the users the DROPs took are all there");
+            }
+        }
+        assert_eq!(containers().len(), 1, "{:?}", containers());
+        let service = std::sync::Arc::try_unwrap(service).unwrap_or_else(|_| panic!("no run holds the service"));
+        service.shutdown().await.expect("shutdown");
+    });
+    assert!(leftover_containers().is_empty(), "the service removed its container: {:?}", leftover_containers());
 }

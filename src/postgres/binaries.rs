@@ -79,7 +79,7 @@ pub(super) fn system_bindirs() -> Vec<(PathBuf, &'static str)> {
 }
 
 /// Every directory searched for a system install, for an error that lists them.
-pub(super) fn searched_dirs() -> Vec<PathBuf> {
+pub(crate) fn searched_dirs() -> Vec<PathBuf> {
     system_bindirs().into_iter().map(|(dir, _)| dir).collect()
 }
 

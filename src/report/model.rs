@@ -160,6 +160,9 @@ pub enum PlanFormat {
 pub struct ShadowInfo {
     /// Which provider made the shadow: `local`, `container` or `server`.
     pub provider: String,
+    /// Why that provider: `asked for with --shadow container`, or what `--shadow auto` found (`auto: no PostgreSQL
+    /// 16 (the source's) installed here; Docker has the image postgres:16`).
+    pub provider_reason: String,
     /// The shadow server's `server_version`.
     pub server_version: String,
     /// Its PostgreSQL version, `major.minor` (`17.9`).

@@ -17,6 +17,9 @@ pub fn render_table(report: &Report) -> String {
         "pgshadow dry-run of {} on a {} shadow (PostgreSQL {}, as {role})",
         report.plan.source, shadow.provider, shadow.server_version
     );
+    if !shadow.provider_reason.is_empty() {
+        let _ = writeln!(out, "shadow chosen: {}", shadow.provider_reason);
+    }
     if !shadow.version_reason.is_empty() {
         let _ = writeln!(out, "version chosen: {}", shadow.version_reason);
     }

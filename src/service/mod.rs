@@ -21,13 +21,16 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::report::{Fidelity, SchemaInfo};
-use crate::{measure, source, LocalOptions, Plan, Policy, Report, RunOptions, Schema, Shadow, Verdict};
+use crate::{measure, source, LocalOptions, Plan, Policy, Provider, Report, RunOptions, Schema, Shadow, Verdict};
 use pool::Pool;
 
 /// How a [`Service`] runs.
 #[derive(Debug, Clone)]
 pub struct ServiceOptions {
-    /// The local shadow every source is loaded into (uncached: the service keeps its own templates).
+    /// Where the one shadow every source is loaded into runs ([`Provider::Auto`] by default): a local cluster or
+    /// one container, shared by every dry-run through clones of template databases.
+    pub provider: Provider,
+    /// How to start a local shadow (uncached: the service keeps its own templates), and the start-up time limit.
     pub shadow: LocalOptions,
     /// How many ready clones to keep per source.
     pub pool_size: usize,
@@ -42,6 +45,7 @@ pub struct ServiceOptions {
 impl Default for ServiceOptions {
     fn default() -> Self {
         ServiceOptions {
+            provider: Provider::default(),
             shadow: LocalOptions::default(),
             pool_size: 4,
             run: RunOptions::default(),
@@ -102,16 +106,28 @@ struct Prepared {
 impl Service {
     /// Starts the service's shadow.
     pub async fn start(options: ServiceOptions) -> Result<Service> {
+        Service::start_for(options, &[]).await
+    }
+
+    /// Starts the service's shadow, one that has `extensions` if `auto` can find one.
+    async fn start_for(options: ServiceOptions, extensions: &[String]) -> Result<Service> {
+        if let Provider::Server(_) = options.provider {
+            return Err(Error::Source {
+                path: "--shadow server".into(),
+                message: "a service runs on a local or container shadow (auto, local, container)".into(),
+                detail: String::new(),
+            });
+        }
         let mut shadow_options = options.shadow.clone();
         // The service keeps its templates for as long as it runs; a kept cluster is the CLI's business.
         shadow_options.cache = None;
-        let shadow = Shadow::start_local(&shadow_options).await?;
+        let shadow = Shadow::start(&options.provider, &shadow_options, extensions).await?;
         Ok(Service { shadow: Arc::new(shadow), sources: RwLock::default(), options, metrics: Arc::default() })
     }
 
-    /// Starts a service as `config` says, on a local shadow made with `shadow`, and prepares the sources it
-    /// lists (a source that fails to read or load is an error: a server must not start half ready).
-    pub async fn from_config(config: &config::Config, mut shadow: LocalOptions) -> Result<Service> {
+    /// Starts a service as `config` says, on the shadow `provider` and `shadow` give, and prepares the sources
+    /// it lists (a source that fails to read or load is an error: a server must not start half ready).
+    pub async fn from_config(config: &config::Config, provider: Provider, mut shadow: LocalOptions) -> Result<Service> {
         let schemas = config
             .sources
             .iter()
@@ -121,14 +137,23 @@ impl Service {
             // One shadow serves every source: it runs the first one's major version when that is installed.
             shadow.postgres.source = schemas.first().and_then(|(_, _, schema)| schema.source_version());
         }
+        let mut extensions: Vec<String> = Vec::new();
+        if let Provider::Auto(_) = provider {
+            for extension in schemas.iter().flat_map(|(_, _, schema)| schema.extensions()) {
+                if !extensions.contains(&extension) {
+                    extensions.push(extension);
+                }
+            }
+        }
         let options = ServiceOptions {
+            provider,
             shadow,
             pool_size: config.pool_size,
             run: RunOptions::default(),
             timeout: config.timeout,
             max_report_items: config.max_report_items,
         };
-        let service = Service::start(options).await?;
+        let service = Service::start_for(options, &extensions).await?;
         for (name, path, schema) in &schemas {
             tracing::info!(target: "pgshadow::progress", "preparing the source {name} ({})", path.display());
             service.register(name, schema).await?;
@@ -144,6 +169,11 @@ impl Service {
     /// The shadow's `server_version`.
     pub fn server_version(&self) -> &str {
         self.shadow.server_version()
+    }
+
+    /// The shadow's provider (`local`, `container`) and why it was chosen.
+    pub fn provider(&self) -> (&str, &str) {
+        (self.shadow.provider(), self.shadow.provider_reason())
     }
 
     /// Loads `schema` as the source `name` (replacing nothing: a name is registered once) and starts filling its

@@ -38,10 +38,11 @@ pub enum Pull {
 }
 
 /// How to start a container shadow.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerOptions {
-    /// The image (`postgres:17`, `postgis/postgis:16-3.4`, ...).
-    pub image: String,
+    /// The image (`postgres:17`, `postgis/postgis:16-3.4`, ...). `None`: `postgres:<major>` for the version asked
+    /// for, else for the source's version (with `auto`: an image here that also has the source's extensions).
+    pub image: Option<String>,
     /// When to pull it.
     pub pull: Pull,
 }
@@ -63,7 +64,8 @@ impl Container {
     /// Starts `options.image` with `socket_dir` as its socket directory, and waits until the server accepts
     /// connections there.
     pub(crate) async fn start(
-        options: &ContainerOptions,
+        image: &str,
+        pull_policy: Pull,
         socket_dir: &Path,
         run_id: &str,
         deadline: Instant,
@@ -71,22 +73,19 @@ impl Container {
         let fail = |message: String| Error::ShadowStart { message, log: String::new() };
         let docker = docker().await?;
         sweep_killed_runs(&docker).await;
-        let (name, tag) = split_reference(&options.image);
-        let present = docker.inspect_image(&options.image).await.is_ok();
-        match (options.pull, present) {
+        let (name, tag) = split_reference(image);
+        let present = docker.inspect_image(image).await.is_ok();
+        match (pull_policy, present) {
             (Pull::Never, false) => {
-                return Err(fail(format!(
-                    "the image {} is not here and --pull never forbids pulling it",
-                    options.image
-                )))
+                return Err(fail(format!("the image {image} is not here and --pull never forbids pulling it")))
             }
             (Pull::Always, _) | (Pull::Missing, false) => {
-                tracing::info!(target: "pgshadow::progress", "pulling {}", options.image);
-                pull(&docker, &options.image).await?;
+                tracing::info!(target: "pgshadow::progress", "pulling {image}");
+                pull(&docker, image).await?;
             }
             _ => {}
         }
-        tracing::info!(target: "pgshadow::progress", "starting a container of {}", options.image);
+        tracing::info!(target: "pgshadow::progress", "starting a container of {image}");
         let request = GenericImage::new(name, tag)
             .with_entrypoint("sh")
             .with_cmd(["-c", RUN])
@@ -95,11 +94,9 @@ impl Container {
             .with_mount(Mount::bind_mount(socket_dir.display().to_string(), "/var/run/postgresql"))
             .with_label(RUN_LABEL, run_id)
             .with_label(PID_LABEL, std::process::id().to_string());
-        let container = request
-            .start()
-            .await
-            .map_err(|e| fail(format!("could not start a container of {}: {e}", options.image)))?;
-        let container = Container { inner: Some(container), image: options.image.clone() };
+        let container =
+            request.start().await.map_err(|e| fail(format!("could not start a container of {image}: {e}")))?;
+        let container = Container { inner: Some(container), image: image.to_owned() };
         // Ready when a connection is accepted (the socket appears while the server is still starting up).
         let mut probe = tokio_postgres::Config::new();
         probe
@@ -111,10 +108,7 @@ impl Container {
         while probe.connect(tokio_postgres::NoTls).await.is_err() {
             if Instant::now() > deadline {
                 let log = container.log().await;
-                return Err(Error::ShadowStart {
-                    message: format!("{} did not start a server in time", options.image),
-                    log,
-                });
+                return Err(Error::ShadowStart { message: format!("{image} did not start a server in time"), log });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -160,6 +154,16 @@ async fn docker() -> Result<testcontainers::bollard::Docker> {
     let docker = testcontainers::bollard::Docker::connect_with_defaults().map_err(|e| fail(e.to_string()))?;
     docker.ping().await.map_err(|e| fail(e.to_string()))?;
     Ok(docker)
+}
+
+/// The images the Docker daemon has (`repo:tag`), or `None` when no daemon answers within a few seconds.
+pub(crate) async fn images_here() -> Option<Vec<String>> {
+    let listing = async {
+        let docker = docker().await.ok()?;
+        let images = docker.list_images(None::<testcontainers::bollard::query_parameters::ListImagesOptions>).await;
+        Some(images.ok()?.into_iter().flat_map(|i| i.repo_tags).filter(|t| t != "<none>:<none>").collect())
+    };
+    tokio::time::timeout(Duration::from_secs(5), listing).await.ok().flatten()
 }
 
 async fn pull(docker: &testcontainers::bollard::Docker, image: &str) -> Result<()> {

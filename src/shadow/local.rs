@@ -100,7 +100,8 @@ impl LocalCluster {
     /// [`LocalCluster::start`]: nothing here blocks.
     pub(crate) async fn start_container(
         opts: &LocalOptions,
-        container: &super::container::ContainerOptions,
+        image: &str,
+        pull: super::container::Pull,
     ) -> Result<LocalCluster> {
         let deadline = Instant::now() + opts.startup_timeout;
         sweep_killed_runs(&std::env::temp_dir());
@@ -112,11 +113,11 @@ impl LocalCluster {
         std::fs::set_permissions(&socket_dir, std::fs::Permissions::from_mode(0o777))
             .map_err(|e| Error::io(&socket_dir, e))?;
         let run_id = dir.path().file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let started = super::container::Container::start(container, &socket_dir, &run_id, deadline).await?;
+        let started = super::container::Container::start(image, pull, &socket_dir, &run_id, deadline).await?;
         // Client tools (pg_restore) come from this machine, when it has them.
         let binaries = PgBinaries::find(None).unwrap_or(PgBinaries { dir: PathBuf::new(), origin: "nowhere" });
         Ok(LocalCluster {
-            reason: format!("the image's, --image {}", started.image),
+            reason: format!("the image's ({})", started.image),
             container: Some(Box::new(started)),
             postmaster: None,
             slot: None,

@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod container;
 mod local;
+pub mod provider;
 pub mod server;
 pub(crate) mod session;
 
@@ -20,6 +21,7 @@ pub use crate::postgres::PgBinaries;
 pub use cache::CacheOptions;
 pub use container::{ContainerOptions, Pull};
 pub use local::LocalOptions;
+pub use provider::Provider;
 pub use server::ServerOptions;
 
 use crate::error::{Error, Result};
@@ -76,6 +78,8 @@ pub struct Shadow {
     backend: Backend,
     endpoint: Endpoint,
     server_version: String,
+    /// Why this provider (`auto: ...`, `asked for with --shadow local`).
+    provider_reason: String,
     next_database: AtomicUsize,
     /// For each database made on this shadow: its `spoiled` flag, and for a template used in place, whether it was
     /// put back. A cached cluster is only kept when no database is spoiled and every template was put back.
@@ -89,6 +93,26 @@ struct Tracked {
 }
 
 impl Shadow {
+    /// Starts the shadow `provider` gives ([`Provider::Auto`]: the best one here for a source of
+    /// `options.postgres.source`'s version that creates `extensions`), and says which and why on stderr.
+    pub async fn start(provider: &Provider, options: &LocalOptions, extensions: &[String]) -> Result<Shadow> {
+        let decision = provider::decide(provider, &options.postgres, extensions).await?;
+        let mut shadow = match (&decision, provider) {
+            (provider::Decision::Container(container, _), _) => Shadow::start_container(options, container).await?,
+            (provider::Decision::Server, Provider::Server(server)) => Shadow::start_server(server).await?,
+            _ => Shadow::start_local(options).await?,
+        };
+        shadow.provider_reason = decision.reason().to_owned();
+        tracing::info!(
+            target: "pgshadow::choice",
+            "shadow: {} PostgreSQL {} ({})",
+            shadow.provider(),
+            crate::postgres::Version::parse(&shadow.server_version).map_or_else(String::new, |v| v.to_string()),
+            shadow.provider_reason
+        );
+        Ok(shadow)
+    }
+
     /// Starts a private local cluster ([`LocalOptions`]) and prepares its roles.
     pub async fn start_local(options: &LocalOptions) -> Result<Shadow> {
         let options = options.clone();
@@ -107,6 +131,7 @@ impl Shadow {
             backend: Backend::Local(cluster),
             endpoint,
             server_version: String::new(),
+            provider_reason: String::new(),
             next_database: AtomicUsize::new(1),
             databases: Mutex::default(),
         };
@@ -124,7 +149,8 @@ impl Shadow {
     /// Starts a container shadow ([`ContainerOptions`]: any PostgreSQL image, sealed off from the network) and
     /// prepares its roles. `options` gives the start-up time limit; its cache and PostgreSQL choice do not apply.
     pub async fn start_container(options: &LocalOptions, container: &ContainerOptions) -> Result<Shadow> {
-        Shadow::over_cluster(LocalCluster::start_container(options, container).await?).await
+        let image = container.image.clone().unwrap_or_else(|| provider::image_for(&options.postgres));
+        Shadow::over_cluster(LocalCluster::start_container(options, &image, container.pull).await?).await
     }
 
     /// Uses a shared shadow server ([`ServerOptions`]): checks the admin URL is a superuser's, and creates this
@@ -143,6 +169,7 @@ impl Shadow {
             backend: Backend::Server(backend),
             endpoint: Endpoint { base, passwords },
             server_version: String::new(),
+            provider_reason: String::new(),
             next_database: AtomicUsize::new(1),
             databases: Mutex::default(),
         };
@@ -210,6 +237,11 @@ impl Shadow {
             Backend::Local(_) => "local",
             Backend::Server(_) => "server",
         }
+    }
+
+    /// Why this provider: asked for, or what `--shadow auto` found.
+    pub fn provider_reason(&self) -> &str {
+        &self.provider_reason
     }
 
     /// The image a container shadow runs (`postgres:17`), `None` for other shadows.
@@ -470,6 +502,7 @@ impl Drop for Shadow {
             }),
             endpoint: self.endpoint.clone(),
             server_version: String::new(),
+            provider_reason: String::new(),
             next_database: AtomicUsize::new(0),
             databases: Mutex::default(),
         };

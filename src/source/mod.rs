@@ -86,6 +86,25 @@ impl Schema {
         self.header().dumped_from.as_deref().and_then(crate::postgres::Version::parse)
     }
 
+    /// The extensions the source creates (`CREATE EXTENSION`), so that a shadow that has them can be chosen. An
+    /// archive's come from its table of contents, read with a `pg_restore` of this machine that can (none known
+    /// without one). Blocking.
+    pub fn extensions(&self) -> Vec<String> {
+        let mut names: Vec<String> = match &self.archive {
+            None => crate::plan::split(&self.text).iter().filter_map(|s| created_extension(&s.text)).collect(),
+            Some(archive) => {
+                let needs = self.header().dumped_by.as_deref().and_then(crate::postgres::Version::parse);
+                let toc = crate::postgres::client_tool("pg_restore", needs, None)
+                    .ok()
+                    .and_then(|(pg_restore, _)| archive::list(&pg_restore, &archive.path).ok());
+                let entries = toc.map(|t| t.entries).unwrap_or_default();
+                entries.into_iter().filter(|e| e.desc == "EXTENSION").map(|e| e.name).collect()
+            }
+        };
+        names.dedup();
+        names
+    }
+
     /// What the source's dump header says about the server it came from (nothing for hand-written SQL).
     pub fn header(&self) -> header::DumpHeader {
         match &self.archive {
@@ -93,6 +112,26 @@ impl Schema {
             None => header::of_sql(&self.text),
         }
     }
+}
+
+/// The extension a `CREATE EXTENSION [IF NOT EXISTS] name ...` statement creates.
+fn created_extension(statement: &str) -> Option<String> {
+    let mut words = statement.split_whitespace();
+    let keyword = |word: Option<&str>, expected: &str| word.is_some_and(|w| w.eq_ignore_ascii_case(expected));
+    if !keyword(words.next(), "create") || !keyword(words.next(), "extension") {
+        return None;
+    }
+    let mut name = words.next()?;
+    if name.eq_ignore_ascii_case("if") {
+        let (not, exists) = (words.next(), words.next());
+        (keyword(not, "not") && keyword(exists, "exists")).then_some(())?;
+        name = words.next()?;
+    }
+    let name = name.trim_end_matches(';');
+    Some(match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => name.to_ascii_lowercase(),
+    })
 }
 
 impl Archive {
@@ -504,5 +543,19 @@ mod tests {
         assert!(fidelity.version_warning.is_some_and(|w| w.contains("PostgreSQL 16 and the shadow runs 15")));
         assert_eq!(crate::shadow::major_of("9.5.4").as_deref(), Some("9.5"));
         assert_eq!(crate::shadow::major_of("16.4 (Ubuntu 16.4-1)").as_deref(), Some("16"));
+    }
+
+    #[test]
+    fn the_extensions_a_sql_source_creates_are_read_from_its_statements() {
+        let schema = Schema::sql(
+            "s.sql",
+            "-- CREATE EXTENSION in_a_comment;\n\
+             CREATE EXTENSION IF NOT EXISTS postgis WITH SCHEMA public;\n\
+             create extension \"uuid-ossp\";\n\
+             SELECT 'CREATE EXTENSION in_a_string';\n\
+             CREATE TABLE extension (id int);\n\
+             CREATE EXTENSION Vector CASCADE;",
+        );
+        assert_eq!(schema.extensions(), ["postgis", "uuid-ossp", "vector"]);
     }
 }
