@@ -323,11 +323,14 @@ fn the_api_holds_to_its_openapi_document_under_schemathesis() {
 
     let url = format!("http://{}/v1/openapi.json", server.address);
     let config = common::root().join("tests/schemathesis.toml");
+    let scratch = tempfile::tempdir().expect("a temporary directory");
     let run = std::process::Command::new(bin.join("schemathesis"))
         .args(["--config-file"])
         .arg(&config)
         .args(["run", &url, "-H", "Authorization: Bearer t0ken", "--max-examples", "40", "--seed", "1"])
         .env("NO_COLOR", "1")
+        // It keeps a cache (.schemathesis/) in its working directory: not in the repository.
+        .current_dir(scratch.path())
         .output()
         .expect("run schemathesis");
     assert!(
