@@ -309,3 +309,36 @@ fn concurrent_dry_runs_of_a_service_share_one_container_safely() {
     });
     assert!(leftover_containers().is_empty(), "the service removed its container: {:?}", leftover_containers());
 }
+
+#[test]
+fn a_daemon_that_cannot_share_a_socket_directory_is_refused_clearly_and_auto_runs_locally() {
+    // Needs no daemon: a remote DOCKER_HOST is told apart before anything is asked of it.
+    let sandbox = Sandbox::new();
+    let seed = ["run", "scenarios/seed-incident/plan.sql", "--schema", "scenarios/seed-incident/schema.sql"];
+    let output = sandbox
+        .command(&[&seed[..], &["--shadow", "container"]].concat())
+        .env("DOCKER_HOST", "tcp://127.0.0.1:9")
+        .output()
+        .expect("run");
+    sandbox.assert_clean();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr_of(&output).contains("is reached over tcp"), "{}", stderr_of(&output));
+    // auto, for a source of a version not installed here, asks Docker only through a usable daemon: it runs locally.
+    let (plan, schema) = (sandbox.input("plan.sql"), sandbox.input("schema.sql"));
+    std::fs::create_dir_all(plan.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&plan, "SELECT 1;\n").expect("write");
+    std::fs::write(&schema, "--\n-- Dumped from database version 10.3\n--\n\nCREATE TABLE t (id int);\n")
+        .expect("write");
+    let (plan, schema) = (plan.display().to_string(), schema.display().to_string());
+    let output = sandbox
+        .command(&["run", &plan, "--schema", &schema, "--pull", "always", "-f", "json"])
+        .env("DOCKER_HOST", "tcp://127.0.0.1:9")
+        .output()
+        .expect("run");
+    sandbox.assert_clean();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let report = json_of(&output);
+    assert_eq!(report["shadow"]["provider"], "local");
+    let reason = report["shadow"]["provider_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("no Docker daemon answers"), "{reason}");
+}

@@ -71,7 +71,19 @@ impl Container {
         deadline: Instant,
     ) -> Result<Container> {
         let fail = |message: String| Error::ShadowStart { message, log: String::new() };
+        let unshareable = |why: String| {
+            fail(format!(
+                "the Docker daemon {why}, so the shadow's socket directory cannot be shared with it; a published \
+                 port on 127.0.0.1 is not built yet: use --shadow local (`pgshadow postgres install N`) meanwhile"
+            ))
+        };
+        if let Some(why) = remote_daemon() {
+            return Err(unshareable(why));
+        }
         let docker = docker().await?;
+        if let Some(why) = in_a_virtual_machine(&docker).await {
+            return Err(unshareable(why));
+        }
         sweep_killed_runs(&docker).await;
         let (name, tag) = split_reference(image);
         let present = docker.inspect_image(image).await.is_ok();
@@ -156,10 +168,31 @@ async fn docker() -> Result<testcontainers::bollard::Docker> {
     Ok(docker)
 }
 
-/// The images the Docker daemon has (`repo:tag`), or `None` when no daemon answers within a few seconds.
+/// Why a socket directory of this machine cannot be bind-mounted into the daemon's containers, if the daemon is
+/// remote (`DOCKER_HOST` over TCP or SSH): a Unix socket does not cross machines.
+fn remote_daemon() -> Option<String> {
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let (scheme, _) = host.split_once("://").filter(|(scheme, _)| *scheme != "unix")?;
+    Some(format!("is reached over {scheme} (DOCKER_HOST={host})"))
+}
+
+/// The same, for a daemon in a virtual machine (Docker Desktop): a Unix socket does not cross into the host.
+async fn in_a_virtual_machine(docker: &testcontainers::bollard::Docker) -> Option<String> {
+    let system = docker.info().await.ok()?.operating_system.unwrap_or_default();
+    system.contains("Docker Desktop").then(|| format!("runs in a virtual machine ({system})"))
+}
+
+/// The images the Docker daemon has (`repo:tag`), or `None` when no daemon answers within a few seconds or its
+/// containers cannot share a socket directory with this machine.
 pub(crate) async fn images_here() -> Option<Vec<String>> {
+    if remote_daemon().is_some() {
+        return None;
+    }
     let listing = async {
         let docker = docker().await.ok()?;
+        if in_a_virtual_machine(&docker).await.is_some() {
+            return None;
+        }
         let images = docker.list_images(None::<testcontainers::bollard::query_parameters::ListImagesOptions>).await;
         Some(images.ok()?.into_iter().flat_map(|i| i.repo_tags).filter(|t| t != "<none>:<none>").collect())
     };
