@@ -342,3 +342,52 @@ fn a_daemon_that_cannot_share_a_socket_directory_is_refused_clearly_and_auto_run
     let reason = report["shadow"]["provider_reason"].as_str().unwrap_or_default();
     assert!(reason.contains("no Docker daemon answers"), "{reason}");
 }
+
+#[test]
+fn auto_sends_a_source_whose_extension_the_local_build_lacks_to_an_image_named_for_it() {
+    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(image) = image("auto, extension") else { return };
+    let major = image_major();
+    let sandbox = Sandbox::new().with_builds();
+    let local = pgshadow::postgres::discover(Some(sandbox.cache())).into_iter().find(|f| f.version.major == major);
+    let Some(local) = local else {
+        eprintln!("auto, extension: skipped: no local PostgreSQL {major} (PGSHADOW_TEST_BUILDS) whose lack to show");
+        return;
+    };
+    let share = local.binaries.dir.parent().expect("a prefix").join("share/postgresql/extension");
+    if share.join("vector.control").exists() || !share.join("plpgsql.control").exists() {
+        eprintln!("auto, extension: skipped: {} has pgvector, or keeps its extensions elsewhere", share.display());
+        return;
+    }
+    let (plan, schema) = (sandbox.input("plan.sql"), sandbox.input("schema.sql"));
+    std::fs::create_dir_all(plan.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&plan, "SELECT 1;\n").expect("write");
+    let dump = format!(
+        "--\n-- Dumped from database version {major}.1\n--\n\nCREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public;\n\
+         CREATE TABLE items (id int);\n"
+    );
+    std::fs::write(&schema, dump).expect("write");
+    // The test image stands in for pgvector's under its name: it lacks the extension, which the report then says.
+    let named = format!("pgvector/pgvector:pg{major}");
+    assert!(Command::new("docker").args(["tag", &image, &named]).status().expect("docker tag").success());
+    let output =
+        sandbox.run(&["run", &plan.display().to_string(), "--schema", &schema.display().to_string(), "-f", "json"]);
+    let untagged = Command::new("docker").args(["rmi", &named]).output().expect("docker rmi");
+    assert!(untagged.status.success(), "{}", String::from_utf8_lossy(&untagged.stderr));
+    sandbox.assert_clean();
+    let report = json_of(&output);
+    assert_eq!(report["shadow"]["provider"], "container", "{}", stderr_of(&output));
+    let reason = report["shadow"]["provider_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(&format!("the local PostgreSQL {major} (the source's) lacks vector")), "{reason}");
+    assert!(reason.contains(&format!("Docker has the image {named}")), "{reason}");
+    assert!(leftover_containers().is_empty(), "{:?}", leftover_containers());
+
+    // Without the image: the local build, whose report says what is missing.
+    let output =
+        sandbox.run(&["run", &plan.display().to_string(), "--schema", &schema.display().to_string(), "-f", "json"]);
+    let report = json_of(&output);
+    assert_eq!(report["shadow"]["provider"], "local");
+    assert_eq!(report["shadow"]["version"], local.version.to_string());
+    assert_eq!(report["shadow"]["fidelity"]["missing_extensions"][0]["name"], "vector", "{:#}", report["shadow"]);
+    sandbox.assert_clean();
+}
