@@ -208,22 +208,8 @@ struct RunArgs {
     #[arg(long, value_name = "SIZE", env = "PGSHADOW_CACHE_MAX_SIZE", default_value = "4G", value_parser = byte_size)]
     cache_max_size: u64,
 
-    /// Where the shadow runs: `auto` picks the best one here (the report and stderr say which and why);
-    /// `local`, a private cluster made with this machine's PostgreSQL; `container`, a container of a PostgreSQL
-    /// image (--image) with no network; `server`, scratch databases on a shadow server your team runs
-    /// (--shadow-url), created and dropped per run.
-    #[arg(long, value_enum, env = "PGSHADOW_SHADOW", default_value_t = ShadowKind::Auto)]
-    shadow: ShadowKind,
-
-    /// With --shadow container or auto: the PostgreSQL image to run (postgres:17, postgis/postgis:16-3.4, your
-    /// own). Default: postgres:<major> for --pg-version, else for the source's version, else postgres:latest;
-    /// auto also looks for an image here that has the source's extensions.
-    #[arg(long, value_name = "REF")]
-    image: Option<String>,
-
-    /// When to pull the image: with --shadow container, `missing` unless told; auto never pulls unless told.
-    #[arg(long, value_enum)]
-    pull: Option<PullArg>,
+    #[command(flatten)]
+    provider: ProviderArgs,
 
     /// With --shadow server: a superuser URL of the shadow server (never production). Only scratch databases
     /// and roles pgshadow creates there for the run are used, and they are dropped at the end.
@@ -536,7 +522,7 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
         }
         (None, None) => None,
     };
-    let provider = provider(args.shadow, args.shadow_url.as_deref(), args.image.clone(), args.pull)?;
+    let provider = args.provider.provider(args.shadow_url.as_deref())?;
     let options = DryRunOptions {
         provider,
         shadow: LocalOptions {
@@ -568,37 +554,38 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
     Ok(Outcome::Report(Box::new(pgshadow::dry_run(&plan, schema.as_ref(), &options).await?)))
 }
 
-/// The provider `--shadow` names, with its options.
-fn provider(
-    kind: ShadowKind,
-    url: Option<&str>,
-    image: Option<String>,
-    pull: Option<PullArg>,
-) -> pgshadow::Result<pgshadow::Provider> {
-    use pgshadow::shadow::{ContainerOptions, Pull};
-    let pull = |default| match pull {
-        None => default,
-        Some(PullArg::Never) => Pull::Never,
-        Some(PullArg::Missing) => Pull::Missing,
-        Some(PullArg::Always) => Pull::Always,
-    };
-    Ok(match kind {
-        // auto never pulls an image unless --pull says so.
-        ShadowKind::Auto => pgshadow::Provider::Auto(ContainerOptions { image, pull: pull(Pull::Never) }),
-        ShadowKind::Local => pgshadow::Provider::Local,
-        ShadowKind::Container => pgshadow::Provider::Container(ContainerOptions { image, pull: pull(Pull::Missing) }),
-        ShadowKind::Server => match url {
-            Some(url) => pgshadow::Provider::Server(pgshadow::ServerOptions { url: url.to_owned() }),
-            None => {
-                return Err(pgshadow::Error::Source {
-                    path: "--shadow server".into(),
-                    message: "needs --shadow-url URL (or PGSHADOW_SHADOW_URL): a superuser URL of the shadow server"
-                        .into(),
-                    detail: String::new(),
-                })
+impl ProviderArgs {
+    /// The provider `--shadow` names, with its options (`url`: --shadow-url).
+    fn provider(&self, url: Option<&str>) -> pgshadow::Result<pgshadow::Provider> {
+        use pgshadow::shadow::{ContainerOptions, Pull};
+        let pull = |default| match self.pull {
+            None => default,
+            Some(PullArg::Never) => Pull::Never,
+            Some(PullArg::Missing) => Pull::Missing,
+            Some(PullArg::Always) => Pull::Always,
+        };
+        let image = self.image.clone();
+        Ok(match self.shadow {
+            // auto never pulls an image unless --pull says so.
+            ShadowKind::Auto => pgshadow::Provider::Auto(ContainerOptions { image, pull: pull(Pull::Never) }),
+            ShadowKind::Local => pgshadow::Provider::Local,
+            ShadowKind::Container => {
+                pgshadow::Provider::Container(ContainerOptions { image, pull: pull(Pull::Missing) })
             }
-        },
-    })
+            ShadowKind::Server => match url {
+                Some(url) => pgshadow::Provider::Server(pgshadow::ServerOptions { url: url.to_owned() }),
+                None => {
+                    return Err(pgshadow::Error::Source {
+                        path: "--shadow server".into(),
+                        message: "needs --shadow-url URL (or PGSHADOW_SHADOW_URL): a superuser URL of the shadow \
+                                  server"
+                            .into(),
+                        detail: String::new(),
+                    })
+                }
+            },
+        })
+    }
 }
 
 /// Writes every report and maps the verdict to the exit code.
@@ -675,14 +662,29 @@ pub(crate) struct ServiceArgs {
     /// When running as root: the OS user to run the shadow server as (default: postgres, else nobody).
     #[arg(long, value_name = "NAME")]
     os_user: Option<String>,
-    /// Where the one shadow serving every dry-run runs: auto, local or container (one container, shared by
-    /// every dry-run through clones of template databases).
+    /// Where the shadow runs (serve and mcp: one shadow, a local cluster or one container, serves every dry-run
+    /// through clones of template databases; a shadow server is not available there).
+    #[command(flatten)]
+    provider: ProviderArgs,
+}
+
+/// Where the shadow runs, for `run`, `serve` and `mcp`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ProviderArgs {
+    /// Where the shadow runs: `auto` picks the best one here (the report and stderr say which and why);
+    /// `local`, a private cluster made with this machine's PostgreSQL; `container`, a container of a PostgreSQL
+    /// image (--image) with no network; `server` (`run` only), scratch databases on a shadow server your team
+    /// runs (--shadow-url), created and dropped per run.
     #[arg(long, value_enum, env = "PGSHADOW_SHADOW", default_value_t = ShadowKind::Auto)]
     shadow: ShadowKind,
-    /// With --shadow container or auto: the PostgreSQL image to run (as for `run`).
+
+    /// With --shadow container or auto: the PostgreSQL image to run (postgres:17, postgis/postgis:16-3.4, your
+    /// own). Default: postgres:<major> for --pg-version, else for the source's version, else postgres:latest;
+    /// auto also looks for an image here that has the source's extensions.
     #[arg(long, value_name = "REF")]
     image: Option<String>,
-    /// When to pull the image (as for `run`).
+
+    /// When to pull the image: with --shadow container, `missing` unless told; auto never pulls unless told.
     #[arg(long, value_enum)]
     pull: Option<PullArg>,
 }
@@ -690,11 +692,11 @@ pub(crate) struct ServiceArgs {
 impl ServiceArgs {
     /// The provider these arguments ask for.
     pub(crate) fn provider(&self) -> pgshadow::Result<pgshadow::Provider> {
-        if self.shadow == ShadowKind::Server {
+        if self.provider.shadow == ShadowKind::Server {
             // The service refuses it, saying which providers it runs on.
             return Ok(pgshadow::Provider::Server(pgshadow::ServerOptions { url: String::new() }));
         }
-        provider(self.shadow, None, self.image.clone(), self.pull)
+        self.provider.provider(None)
     }
 
     /// The local shadow these arguments ask for.
