@@ -121,16 +121,8 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         });
     }
     let work = async {
-        let extensions = match schema {
-            Some(schema) if matches!(options.provider, Provider::Auto(_)) => {
-                let schema = schema.clone();
-                tokio::task::spawn_blocking(move || schema.extensions())
-                    .await
-                    .map_err(|e| Error::io("<extensions task>", std::io::Error::other(e)))?
-            }
-            _ => Vec::new(),
-        };
-        let shadow = Shadow::start(&options.provider, &shadow_options, &extensions).await?;
+        let sources = schema.map(std::slice::from_ref).unwrap_or_default();
+        let shadow = Shadow::start(&options.provider, &shadow_options, sources).await?;
         let result = dry_run_on(&shadow, plan, schema, options).await;
         shadow.shutdown().await?;
         result

@@ -23,8 +23,23 @@ impl PgBinaries {
 
     /// The full version of the server binaries (`15.18`), from `postgres --version`.
     pub fn version(&self) -> Option<super::Version> {
-        let out = Command::new(self.program("postgres")).arg("--version").output().ok()?;
-        super::Version::parse(&String::from_utf8_lossy(&out.stdout))
+        // Asked once per binary for as long as it is unchanged: a run looks at the builds more than once (choosing
+        // the provider, then the build), and a rehearsal once per version.
+        type Known = std::collections::HashMap<PathBuf, (std::time::SystemTime, Option<super::Version>)>;
+        static KNOWN: std::sync::Mutex<Option<Known>> = std::sync::Mutex::new(None);
+        let program = self.program("postgres");
+        let modified = std::fs::metadata(&program).and_then(|m| m.modified()).ok()?;
+        let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+        let known = known.get_or_insert_with(Known::new);
+        if let Some((at, version)) = known.get(&program) {
+            if *at == modified {
+                return *version;
+            }
+        }
+        let out = Command::new(&program).arg("--version").output().ok()?;
+        let version = super::Version::parse(&String::from_utf8_lossy(&out.stdout));
+        known.insert(program, (modified, version));
+        version
     }
 
     /// Finds the binaries: `explicit` (from `--pg-bin`) first, then `PATH`, then `pg_config --bindir`, then the

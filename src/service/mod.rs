@@ -109,8 +109,8 @@ impl Service {
         Service::start_for(options, &[]).await
     }
 
-    /// Starts the service's shadow, one that has `extensions` if `auto` can find one.
-    async fn start_for(options: ServiceOptions, extensions: &[String]) -> Result<Service> {
+    /// Starts the service's shadow, one that has the extensions `sources` create if `auto` can find one.
+    async fn start_for(options: ServiceOptions, sources: &[Schema]) -> Result<Service> {
         if let Provider::Server(_) = options.provider {
             return Err(Error::Source {
                 path: "--shadow server".into(),
@@ -121,7 +121,7 @@ impl Service {
         let mut shadow_options = options.shadow.clone();
         // The service keeps its templates for as long as it runs; a kept cluster is the CLI's business.
         shadow_options.cache = None;
-        let shadow = Shadow::start(&options.provider, &shadow_options, extensions).await?;
+        let shadow = Shadow::start(&options.provider, &shadow_options, sources).await?;
         Ok(Service { shadow: Arc::new(shadow), sources: RwLock::default(), options, metrics: Arc::default() })
     }
 
@@ -137,14 +137,6 @@ impl Service {
             // One shadow serves every source: it runs the first one's major version when that is installed.
             shadow.postgres.source = schemas.first().and_then(|(_, _, schema)| schema.source_version());
         }
-        let mut extensions: Vec<String> = Vec::new();
-        if let Provider::Auto(_) = provider {
-            for extension in schemas.iter().flat_map(|(_, _, schema)| schema.extensions()) {
-                if !extensions.contains(&extension) {
-                    extensions.push(extension);
-                }
-            }
-        }
         let options = ServiceOptions {
             provider,
             shadow,
@@ -153,7 +145,8 @@ impl Service {
             timeout: config.timeout,
             max_report_items: config.max_report_items,
         };
-        let service = Service::start_for(options, &extensions).await?;
+        let sources: Vec<Schema> = schemas.iter().map(|(_, _, schema)| schema.clone()).collect();
+        let service = Service::start_for(options, &sources).await?;
         for (name, path, schema) in &schemas {
             tracing::info!(target: "pgshadow::progress", "preparing the source {name} ({})", path.display());
             service.register(name, schema).await?;

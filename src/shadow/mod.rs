@@ -93,10 +93,10 @@ struct Tracked {
 }
 
 impl Shadow {
-    /// Starts the shadow `provider` gives ([`Provider::Auto`]: the best one here for a source of
-    /// `options.postgres.source`'s version that creates `extensions`), and says which and why on stderr.
-    pub async fn start(provider: &Provider, options: &LocalOptions, extensions: &[String]) -> Result<Shadow> {
-        let decision = provider::decide(provider, &options.postgres, extensions).await?;
+    /// Starts the shadow `provider` gives ([`Provider::Auto`]: the best one here for `sources`, of
+    /// `options.postgres.source`'s version and with the extensions they create), and says which and why on stderr.
+    pub async fn start(provider: &Provider, options: &LocalOptions, sources: &[crate::Schema]) -> Result<Shadow> {
+        let decision = provider::decide(provider, &options.postgres, sources).await?;
         let mut shadow = match (&decision, provider) {
             (provider::Decision::Container(container, _), _) => Shadow::start_container(options, container).await?,
             (provider::Decision::Server, Provider::Server(server)) => Shadow::start_server(server).await?,

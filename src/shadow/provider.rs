@@ -14,6 +14,7 @@ use super::container::{self, ContainerOptions, Pull};
 use super::ServerOptions;
 use crate::error::{Error, Result};
 use crate::postgres::{self, Installation, Selection, Version, VersionRequest};
+use crate::source::Schema;
 
 /// Where a dry-run's shadow runs.
 #[derive(Debug, Clone)]
@@ -54,9 +55,10 @@ impl Decision {
     }
 }
 
-/// Settles `provider` for a source of `source` version that creates `extensions`. Looks at the local builds and,
-/// for `auto`, at the images of the Docker daemon, if one answers.
-pub(crate) async fn decide(provider: &Provider, selection: &Selection, extensions: &[String]) -> Result<Decision> {
+/// Settles `provider` for `sources` (of `selection.source`'s version). Looks at the local builds and, for `auto`, at
+/// the images of the Docker daemon, if one answers; only then does it read which extensions the sources create (an
+/// archive's table of contents costs a `pg_restore --list`), since without a daemon the choice is local anyway.
+pub(crate) async fn decide(provider: &Provider, selection: &Selection, sources: &[Schema]) -> Result<Decision> {
     let options = match provider {
         Provider::Local => return Ok(Decision::Local("asked for with --shadow local".to_owned())),
         Provider::Server(_) => return Ok(Decision::Server),
@@ -74,12 +76,22 @@ pub(crate) async fn decide(provider: &Provider, selection: &Selection, extension
     let found = tokio::task::spawn_blocking(move || postgres::discover(builds.as_deref()))
         .await
         .map_err(|e| Error::io("<discovery task>", std::io::Error::other(e)))?;
-    if let (Some(_), true) = matching(&found, selection, extensions) {
-        // A local build fits: no need to ask Docker anything.
-        return choose(&found, selection, extensions, None, options);
-    }
-    let images = container::images_here().await;
-    choose(&found, selection, extensions, images.as_deref(), options)
+    let Some(images) = container::images_here().await else {
+        return choose(&found, selection, &[], None, options);
+    };
+    let sources = sources.to_vec();
+    let extensions = tokio::task::spawn_blocking(move || {
+        let mut extensions: Vec<String> = Vec::new();
+        for extension in sources.iter().flat_map(Schema::extensions) {
+            if !extensions.contains(&extension) {
+                extensions.push(extension);
+            }
+        }
+        extensions
+    })
+    .await
+    .map_err(|e| Error::io("<extensions task>", std::io::Error::other(e)))?;
+    choose(&found, selection, &extensions, Some(&images), options)
 }
 
 /// The local build of the version wanted (any, when no version is), and whether it has every one of `extensions`.
