@@ -81,13 +81,8 @@ pub(crate) async fn decide(provider: &Provider, selection: &Selection, sources: 
     };
     let sources = sources.to_vec();
     let extensions = tokio::task::spawn_blocking(move || {
-        let mut extensions: Vec<String> = Vec::new();
-        for extension in sources.iter().flat_map(Schema::extensions) {
-            if !extensions.contains(&extension) {
-                extensions.push(extension);
-            }
-        }
-        extensions
+        let mut seen = std::collections::HashSet::new();
+        sources.iter().flat_map(Schema::extensions).filter(|e| seen.insert(e.clone())).collect::<Vec<_>>()
     })
     .await
     .map_err(|e| Error::io("<extensions task>", std::io::Error::other(e)))?;

@@ -90,7 +90,7 @@ impl Schema {
     /// archive's come from its table of contents, read with a `pg_restore` of this machine that can (none known
     /// without one). Blocking.
     pub fn extensions(&self) -> Vec<String> {
-        let mut names: Vec<String> = match &self.archive {
+        match &self.archive {
             None => crate::plan::split(&self.text).iter().filter_map(|s| created_extension(&s.text)).collect(),
             Some(archive) => {
                 let needs = self.header().dumped_by.as_deref().and_then(crate::postgres::Version::parse);
@@ -100,9 +100,7 @@ impl Schema {
                 let entries = toc.map(|t| t.entries).unwrap_or_default();
                 entries.into_iter().filter(|e| e.desc == "EXTENSION").map(|e| e.name).collect()
             }
-        };
-        names.dedup();
-        names
+        }
     }
 
     /// What the source's dump header says about the server it came from (nothing for hand-written SQL).
