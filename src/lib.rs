@@ -235,6 +235,9 @@ pub(crate) fn report_of(
         shadow: report::ShadowInfo {
             provider: shadow.provider().to_owned(),
             provider_reason: shadow.provider_reason().to_owned(),
+            container: shadow.container_image().zip(shadow.container_reach()).map(|(image, (sealed, reached))| {
+                report::ContainerInfo { image: image.to_owned(), sealed, reached_through: reached }
+            }),
             server_version: shadow.server_version().to_owned(),
             version: postgres::Version::parse(shadow.server_version()).map(|v| v.to_string()).unwrap_or_default(),
             version_reason: shadow.version_reason().to_owned(),

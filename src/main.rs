@@ -271,6 +271,17 @@ enum PullArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReachArg {
+    /// A socket directory where the Docker daemon can share one (it runs on this machine), else a port.
+    Auto,
+    /// A socket directory shared with the container, which gets no network at all.
+    Socket,
+    /// A port published on 127.0.0.1 only, the container on Docker's default bridge network, passwords on every
+    /// role.
+    Port,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ShadowKind {
     /// The best one here: a local PostgreSQL of the source's version (with its extensions), else a container of
     /// an image Docker has for it, else the newest local PostgreSQL.
@@ -557,7 +568,7 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
 impl ProviderArgs {
     /// The provider `--shadow` names, with its options (`url`: --shadow-url).
     fn provider(&self, url: Option<&str>) -> pgshadow::Result<pgshadow::Provider> {
-        use pgshadow::shadow::{ContainerOptions, Pull};
+        use pgshadow::shadow::{ContainerOptions, Pull, Reach};
         let pull = |default| match self.pull {
             None => default,
             Some(PullArg::Never) => Pull::Never,
@@ -565,12 +576,17 @@ impl ProviderArgs {
             Some(PullArg::Always) => Pull::Always,
         };
         let image = self.image.clone();
+        let reach = match self.reach {
+            ReachArg::Auto => Reach::Auto,
+            ReachArg::Socket => Reach::Socket,
+            ReachArg::Port => Reach::Port,
+        };
         Ok(match self.shadow {
             // auto never pulls an image unless --pull says so.
-            ShadowKind::Auto => pgshadow::Provider::Auto(ContainerOptions { image, pull: pull(Pull::Never) }),
+            ShadowKind::Auto => pgshadow::Provider::Auto(ContainerOptions { image, pull: pull(Pull::Never), reach }),
             ShadowKind::Local => pgshadow::Provider::Local,
             ShadowKind::Container => {
-                pgshadow::Provider::Container(ContainerOptions { image, pull: pull(Pull::Missing) })
+                pgshadow::Provider::Container(ContainerOptions { image, pull: pull(Pull::Missing), reach })
             }
             ShadowKind::Server => match url {
                 Some(url) => pgshadow::Provider::Server(pgshadow::ServerOptions { url: url.to_owned() }),
@@ -687,6 +703,13 @@ pub(crate) struct ProviderArgs {
     /// When to pull the image: with --shadow container, `missing` unless told; auto never pulls unless told.
     #[arg(long, value_enum)]
     pull: Option<PullArg>,
+
+    /// How pgshadow reaches a container shadow. `socket` seals it off: no network, only a private socket directory
+    /// shared with it. Daemons in a virtual machine (Docker Desktop, colima, OrbStack) cannot share a socket, so
+    /// `auto` publishes its port on 127.0.0.1 for them instead (`port`); the report then says the shadow was not
+    /// sealed off from the network.
+    #[arg(long, value_enum, env = "PGSHADOW_REACH", default_value_t = ReachArg::Auto)]
+    reach: ReachArg,
 }
 
 impl ServiceArgs {

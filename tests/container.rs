@@ -26,6 +26,27 @@ fn image(test: &str) -> Option<String> {
     image
 }
 
+/// The network namespace the test daemon publishes ports in, or `None` (with a note) when it runs in the machine's
+/// own (a daemon `.ci/run` did not start, which the tests leave the machine's network to).
+fn netns(test: &str) -> Option<std::path::PathBuf> {
+    let netns = common::docker_netns();
+    if netns.is_none() {
+        eprintln!("{test}: skipped: no PGSHADOW_TEST_DOCKER_NETNS (the test daemon's network namespace)");
+    }
+    netns
+}
+
+/// Runs `work` on a thread that entered the network namespace `netns` (threads it starts are in it too).
+fn in_netns<T: Send + 'static>(netns: &std::path::Path, work: impl FnOnce() -> T + Send + 'static) -> T {
+    let file = std::fs::File::open(netns).expect("open the network namespace");
+    std::thread::spawn(move || {
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        work()
+    })
+    .join()
+    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
 /// The containers pgshadow left, as `docker ps -a` lists them, once any removal under way is done (up to 20 s).
 fn leftover_containers() -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -84,6 +105,8 @@ fn the_seed_incident_on_a_container_measures_what_a_local_shadow_of_its_version_
     assert_eq!(on_container["shadow"]["provider"], "container");
     assert_eq!(on_container["shadow"]["version_reason"], format!("the image's ({image})"));
     assert_eq!(on_container["shadow"]["provider_reason"], "asked for with --shadow container");
+    assert_eq!(on_container["shadow"]["container"]["image"], image.as_str());
+    assert_eq!(on_container["shadow"]["container"]["sealed"], true, "{:#}", on_container["shadow"]);
     assert!(leftover_containers().is_empty(), "{:?}", leftover_containers());
 
     // The same run on a local shadow of the same major version, when this machine has one.
@@ -116,6 +139,100 @@ fn the_seed_incident_on_a_container_measures_what_a_local_shadow_of_its_version_
         assert_eq!(a, b, "{field} differs between the container and a local {major}");
     }
     assert_eq!(on_container["statements"][0]["dropped_objects"], on_local["statements"][0]["dropped_objects"]);
+}
+
+#[test]
+fn a_container_reached_through_a_port_publishes_it_on_loopback_only_and_every_role_needs_its_password() {
+    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(image) = image("port") else { return };
+    let Some(netns) = netns("port") else { return };
+    let sandbox = Sandbox::new();
+    let on_container = ["--shadow", "container", "--image", &image, "--pull", "never", "--reach", "port"];
+    let seed = ["run", "scenarios/seed-incident/plan.sql", "--schema", "scenarios/seed-incident/schema.sql"];
+    let output =
+        sandbox.command_in(&netns, &[&seed[..], &on_container, &["-f", "json"]].concat()).output().expect("run");
+    sandbox.assert_clean();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
+    let report = json_of(&output);
+    assert_eq!(report["summary"]["rows_destroyed"], 8, "{:#}", report["summary"]);
+    let container = &report["shadow"]["container"];
+    assert_eq!(container["sealed"], false, "the report says the shadow had a network: {container:#}");
+    let reached = container["reached_through"].as_str().unwrap_or_default();
+    assert!(reached.starts_with("127.0.0.1:") && reached.contains("(asked for with --reach port)"), "{reached}");
+    assert!(leftover_containers().is_empty(), "{:?}", leftover_containers());
+
+    // A run that waits, to look at its container: 5432 published on 127.0.0.1 only, every role asked for a password.
+    let plan = sandbox.input("slow.sql");
+    std::fs::write(&plan, "SELECT pg_sleep(60);\n").expect("write");
+    let child = sandbox
+        .command_in(&netns, &[&["run", &plan.display().to_string()][..], &on_container].concat())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let child = common::KillOnDrop(Some(child));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (id, published) = loop {
+        let id = containers().first().and_then(|c| c.split(' ').next().map(str::to_owned));
+        let published = id.as_ref().map_or_else(String::new, |id| {
+            let out = Command::new("docker").args(["port", id, "5432"]).output().expect("docker port");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        });
+        if let (Some(id), false) = (&id, published.trim().is_empty()) {
+            break (id.clone(), published);
+        }
+        assert!(Instant::now() < deadline, "no container with a published port");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let bindings = docker(&["inspect", "--format", "{{json .HostConfig.PortBindings}}", &id]);
+    assert_eq!(
+        bindings.trim(),
+        r#"{"5432/tcp":[{"HostIp":"127.0.0.1","HostPort":""}]}"#,
+        "only 5432, only on loopback"
+    );
+    let addresses: Vec<&str> = published.lines().collect();
+    assert!(addresses.len() == 1 && addresses[0].starts_with("127.0.0.1:"), "published on {addresses:?}");
+    let port: u16 = addresses[0].rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+    std::thread::sleep(Duration::from_millis(1500)); // the run's plan is under way
+    let refused = in_netns(&netns, move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let mut refusals = Vec::new();
+            for role in ["pgshadow_admin", "pgshadow_loader", "pgshadow_plan"] {
+                for password in [None, Some("postgres"), Some("")] {
+                    let mut config = tokio_postgres::Config::new();
+                    config.host("127.0.0.1").port(port).user(role).dbname("postgres");
+                    if let Some(password) = password {
+                        config.password(password);
+                    }
+                    let outcome = config.connect(tokio_postgres::NoTls).await;
+                    refusals.push((role, password, outcome.err().map(|e| (e.code().cloned(), format!("{e:?}")))));
+                }
+            }
+            refusals
+        })
+    });
+    for (role, password, refusal) in refused {
+        // The server itself refused (it was reached): a wrong password, or none where it asks for one.
+        let Some((code, message)) = refusal else { panic!("{role} logged in through the port with {password:?}") };
+        match password {
+            Some(_) => assert_eq!(code, Some(tokio_postgres::error::SqlState::INVALID_PASSWORD), "{role}: {message}"),
+            None => assert!(message.contains("password missing"), "{role}: {message}"),
+        }
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .expect("SIGTERM");
+    let output = child.wait_with_output();
+    assert_eq!(output.status.code(), Some(143));
+    assert!(leftover_containers().is_empty(), "{:?}", leftover_containers());
+    sandbox.assert_clean();
+}
+
+/// `docker ARGS`' output, which must succeed.
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("run docker");
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -268,16 +385,31 @@ fn auto_runs_a_source_whose_version_is_not_installed_on_an_image_docker_has_and_
 
 #[test]
 fn concurrent_dry_runs_of_a_service_share_one_container_safely() {
+    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(image) = image("shared container") else { return };
+    concurrent_dry_runs_share_one_container(&image, pgshadow::shadow::Reach::Socket);
+}
+
+#[test]
+fn concurrent_dry_runs_of_a_service_share_one_container_reached_through_a_port() {
+    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(image) = image("shared container, port") else { return };
+    let Some(netns) = netns("shared container, port") else { return };
+    // Each clone's login role gets a password too: the service's runs log in through the port as those roles.
+    in_netns(&netns, move || concurrent_dry_runs_share_one_container(&image, pgshadow::shadow::Reach::Port));
+}
+
+/// Eight dry-runs at once on one service of `image`'s container, reached as `reach` says.
+fn concurrent_dry_runs_share_one_container(image: &str, reach: pgshadow::shadow::Reach) {
     use pgshadow::service::{Service, ServiceOptions};
     use pgshadow::shadow::{ContainerOptions, Pull};
     use pgshadow::{Plan, Policy, Provider, Schema};
 
-    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(image) = image("shared container") else { return };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let seed = std::fs::read_to_string(common::root().join("scenarios/seed-incident/schema.sql")).expect("seed");
     runtime.block_on(async {
-        let provider = Provider::Container(ContainerOptions { image: Some(image.clone()), pull: Pull::Never });
+        let provider =
+            Provider::Container(ContainerOptions { image: Some(image.to_owned()), pull: Pull::Never, reach });
         let options = ServiceOptions { provider, pool_size: 2, ..ServiceOptions::default() };
         let service = std::sync::Arc::new(Service::start(options).await.expect("the service starts"));
         assert_eq!(service.provider().0, "container");
@@ -311,18 +443,19 @@ fn concurrent_dry_runs_of_a_service_share_one_container_safely() {
 }
 
 #[test]
-fn a_daemon_that_cannot_share_a_socket_directory_is_refused_clearly_and_auto_runs_locally() {
-    // Needs no daemon: a remote DOCKER_HOST is told apart before anything is asked of it.
+fn a_daemon_on_another_machine_is_refused_clearly_and_auto_runs_locally() {
+    // Needs no daemon: a remote DOCKER_HOST is told apart before anything is asked of it (192.0.2.1 is TEST-NET-1).
     let sandbox = Sandbox::new();
     let seed = ["run", "scenarios/seed-incident/plan.sql", "--schema", "scenarios/seed-incident/schema.sql"];
     let output = sandbox
         .command(&[&seed[..], &["--shadow", "container"]].concat())
-        .env("DOCKER_HOST", "tcp://127.0.0.1:9")
+        .env("DOCKER_HOST", "tcp://192.0.2.1:2375")
         .output()
         .expect("run");
     sandbox.assert_clean();
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr_of(&output).contains("is reached over tcp"), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("neither a socket directory nor a port"), "{}", stderr_of(&output));
     // auto, for a source of a version not installed here, asks Docker only through a usable daemon: it runs locally.
     let (plan, schema) = (sandbox.input("plan.sql"), sandbox.input("schema.sql"));
     std::fs::create_dir_all(plan.parent().expect("a parent")).expect("mkdir");
@@ -332,7 +465,7 @@ fn a_daemon_that_cannot_share_a_socket_directory_is_refused_clearly_and_auto_run
     let (plan, schema) = (plan.display().to_string(), schema.display().to_string());
     let output = sandbox
         .command(&["run", &plan, "--schema", &schema, "--pull", "always", "-f", "json"])
-        .env("DOCKER_HOST", "tcp://127.0.0.1:9")
+        .env("DOCKER_HOST", "tcp://192.0.2.1:2375")
         .output()
         .expect("run");
     sandbox.assert_clean();

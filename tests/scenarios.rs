@@ -27,8 +27,13 @@ fn every_scenario_meets_its_expectation() {
     let mut targets: Vec<Target> = common::installations().into_iter().map(Target::Local).collect();
     assert!(!targets.is_empty(), "no PostgreSQL to run the scenarios on");
     // And on the container provider, with the test image `.ci/run` builds (of PGSHADOW_TEST_IMAGE_MAJOR).
+    // Reached through its socket, and, where the daemon runs in a network namespace of its own, through a port.
     if let (Ok(image), Ok(major)) = (std::env::var("PGSHADOW_TEST_IMAGE"), std::env::var("PGSHADOW_TEST_IMAGE_MAJOR")) {
-        targets.push(Target::Container(image, major.parse().expect("PGSHADOW_TEST_IMAGE_MAJOR: a major version")));
+        let major = major.parse().expect("PGSHADOW_TEST_IMAGE_MAJOR: a major version");
+        targets.push(Target::Container(image.clone(), major, None));
+        if let Some(netns) = common::docker_netns() {
+            targets.push(Target::Container(image, major, Some(netns)));
+        }
     }
     // One thread per version: each run has a shadow of its own.
     let failures: Vec<String> = std::thread::scope(|scope| {
@@ -53,24 +58,26 @@ fn every_scenario_meets_its_expectation() {
     assert!(failures.is_empty(), "{} of {runs} scenario runs failed:\n{}", failures.len(), failures.join("\n"));
 }
 
-/// Where a scenario runs: a local shadow of an installed PostgreSQL, or a container of an image of a major version.
+/// Where a scenario runs: a local shadow of an installed PostgreSQL, or a container of an image of a major version
+/// (reached through a port from the network namespace given, else through its socket).
 enum Target {
     Local(pgshadow::postgres::Installation),
-    Container(String, u32),
+    Container(String, u32, Option<std::path::PathBuf>),
 }
 
 impl Target {
     fn describe(&self) -> String {
         match self {
             Target::Local(installation) => format!("PostgreSQL {}", installation.version),
-            Target::Container(image, _) => format!("a container of {image}"),
+            Target::Container(image, _, None) => format!("a container of {image}"),
+            Target::Container(image, _, Some(_)) => format!("a container of {image} reached through a port"),
         }
     }
 
     fn major(&self) -> u32 {
         match self {
             Target::Local(installation) => installation.version.major,
-            Target::Container(_, major) => *major,
+            Target::Container(_, major, _) => *major,
         }
     }
 
@@ -78,8 +85,11 @@ impl Target {
     fn args(&self) -> Vec<String> {
         match self {
             Target::Local(installation) => vec!["--pg-version".into(), installation.version.to_string()],
-            Target::Container(image, _) => {
-                ["--shadow", "container", "--image", image, "--pull", "never"].map(String::from).to_vec()
+            Target::Container(image, _, netns) => {
+                let reach = if netns.is_some() { "port" } else { "socket" };
+                ["--shadow", "container", "--image", image, "--pull", "never", "--reach", reach]
+                    .map(String::from)
+                    .to_vec()
             }
         }
     }
@@ -112,7 +122,11 @@ fn check(name: &str, target: &Target, validator: &jsonschema::Validator) -> Resu
     let sandbox = Sandbox::new().with_builds();
     let target_args = target.args();
     let target_args: Vec<&str> = target_args.iter().map(String::as_str).collect();
-    let output = sandbox.run(&[&["run", &plan, flag, &source, "--format", "json"], &target_args[..]].concat());
+    let args = [&["run", &plan, flag, &source, "--format", "json"], &target_args[..]].concat();
+    let output = match target {
+        Target::Container(_, _, Some(netns)) => sandbox.command_in(netns, &args).output().expect("run pgshadow"),
+        _ => sandbox.run(&args),
+    };
     sandbox.assert_clean();
     let code = output.status.code();
     let want_code = expected["exit_code"].as_i64().map(|c| c as i32);

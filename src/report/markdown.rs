@@ -50,6 +50,9 @@ pub fn render_markdown(report: &Report) -> String {
     let role = if sh.superuser { format!("{} (superuser)", sh.role) } else { sh.role.clone() };
     let why = if sh.version_reason.is_empty() { String::new() } else { format!(" — {}", cell(&sh.version_reason)) };
     let _ = writeln!(out, "| shadow | {} PostgreSQL {}{why}, as `{}` |", sh.provider, cell(&sh.server_version), role);
+    if let Some(container) = &sh.container {
+        let _ = writeln!(out, "| container | {} |", cell(&super::container_line(container)));
+    }
     let _ = writeln!(out, "| policy | {} |", cell(&report.policy.source));
     if let Some(schema) = &sh.schema {
         let _ = writeln!(

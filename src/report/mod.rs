@@ -62,6 +62,12 @@ pub(crate) fn fidelity_lines(fidelity: &Fidelity) -> Vec<String> {
 }
 
 /// `log_delete on public.orders (delete, also), big_delete on public.big (delete, instead)`.
+/// A container shadow in one line: its image and whether it was sealed off from the network.
+pub(crate) fn container_line(container: &ContainerInfo) -> String {
+    let sealed = if container.sealed { "sealed off from the network" } else { "NOT sealed off from the network" };
+    format!("{}, {sealed}; reached through {}", container.image, container.reached_through)
+}
+
 pub(crate) fn rules_label(fired: &[RuleFired]) -> String {
     let each =
         fired.iter().map(|r| format!("{} ({}, {})", r.rule, r.event, if r.instead { "instead" } else { "also" }));

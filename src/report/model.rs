@@ -163,6 +163,8 @@ pub struct ShadowInfo {
     /// Why that provider: `asked for with --shadow container`, or what `--shadow auto` found (`auto: no PostgreSQL
     /// 16 (the source's) installed here; Docker has the image postgres:16`).
     pub provider_reason: String,
+    /// A container shadow's image and isolation (`null` for other shadows).
+    pub container: Option<ContainerInfo>,
     /// The shadow server's `server_version`.
     pub server_version: String,
     /// Its PostgreSQL version, `major.minor` (`17.9`).
@@ -185,6 +187,20 @@ pub struct ShadowInfo {
     pub cache: Option<CacheInfo>,
     /// The sample of a live database's rows the shadow holds (`--sample`), `null` for a whole source.
     pub sample: Option<SampleInfo>,
+}
+
+/// A container shadow (`--shadow container`, or what `auto` chose).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ContainerInfo {
+    /// The image it ran (`postgres:17`, `postgis/postgis:16-3.5`).
+    pub image: String,
+    /// Whether it was sealed off from the network: no network at all, reached only through a socket directory
+    /// shared with it. `false` when its port was published on 127.0.0.1 instead (`--reach port`, or a Docker daemon
+    /// in a virtual machine): a plan run as a superuser could then reach the network from it.
+    pub sealed: bool,
+    /// How pgshadow reached the server: `a socket directory shared with it`, or `127.0.0.1:49153,
+    /// published on 127.0.0.1 only (why); on the Docker daemon's bridge network`.
+    pub reached_through: String,
 }
 
 /// A sample of the source's rows (`--sample`): row counts measured on it are scaled to the estimate in `estimate`.

@@ -1,8 +1,12 @@
 //! Container shadows (`--shadow container --image REF`): the shadow server runs in a container of any PostgreSQL
 //! image (the official `postgres:<major>`, `postgis/postgis`, `pgvector/pgvector`, a team's own), through the
-//! `testcontainers` crate, sealed off: **no network** (`--network none`), no host files but a private socket
-//! directory bind-mounted at `/var/run/postgresql`, the server run as the image's `postgres` user. pgshadow reaches
-//! it through that socket only; no port is published.
+//! `testcontainers` crate, as the image's `postgres` user. pgshadow reaches it one of two ways ([`Reach`]):
+//! - **sealed** (a daemon on this machine): **no network** (`--network none`), no host files but a private socket
+//!   directory bind-mounted at `/var/run/postgresql`; pgshadow reaches the server through that socket only.
+//! - **a port on 127.0.0.1** (a daemon in a virtual machine, such as Docker Desktop, whose containers cannot share a
+//!   socket with this machine): the container is on the daemon's default bridge network, its port 5432 published on
+//!   127.0.0.1 only, and every role logs in with a password made for this container. The report says the shadow was
+//!   not sealed off from the network.
 //!
 //! The container does not use the image's entrypoint: it runs `initdb` and `postgres` itself (both on the image's
 //! `PATH` in the official images and in ours), with the same disposable settings as a local cluster, so nothing
@@ -13,6 +17,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use testcontainers::bollard::models::PortBinding;
 use testcontainers::bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 use testcontainers::core::Mount;
 use testcontainers::runners::AsyncRunner;
@@ -37,6 +42,20 @@ pub enum Pull {
     Always,
 }
 
+/// How pgshadow reaches a container shadow's server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reach {
+    /// Through a socket directory where the daemon can share one (it runs on this machine's kernel), else through a
+    /// port on 127.0.0.1.
+    #[default]
+    Auto,
+    /// Through a socket directory shared with the container, which has no network at all: sealed off.
+    Socket,
+    /// Through a port published on 127.0.0.1 only. The container is on the daemon's default bridge network, so it
+    /// is not sealed off from the network; every role logs in with a password made for the container.
+    Port,
+}
+
 /// How to start a container shadow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerOptions {
@@ -45,45 +64,86 @@ pub struct ContainerOptions {
     pub image: Option<String>,
     /// When to pull it.
     pub pull: Pull,
+    /// How to reach it.
+    pub reach: Reach,
+}
+
+/// How a started container is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reached {
+    /// Through the socket directory it was given; it has no network.
+    Socket,
+    /// Through `port` on 127.0.0.1, the roles' passwords derived from `secret` ([`super::Endpoint::password`]);
+    /// `why` not a socket.
+    Port { port: u16, secret: String, why: String },
+}
+
+impl Reached {
+    /// Whether the container was sealed off (no network), and how pgshadow reached it, for the report.
+    pub(crate) fn describe(&self) -> (bool, String) {
+        match self {
+            Reached::Socket => (true, "a socket directory shared with it".to_owned()),
+            Reached::Port { port, why, .. } => (
+                false,
+                format!("127.0.0.1:{port}, published on 127.0.0.1 only ({why}); on the Docker daemon's bridge network"),
+            ),
+        }
+    }
 }
 
 /// A running container shadow. Dropping it removes the container.
 pub(crate) struct Container {
     inner: Option<ContainerAsync<GenericImage>>,
     pub(crate) image: String,
+    pub(crate) reached: Reached,
 }
 
-/// The shell command the container runs: a fresh cluster in the container's own file system, served on the socket
-/// directory only.
-const RUN: &str = "set -e; initdb -D /tmp/pgshadow-data -U pgshadow_admin -A trust --no-sync >/dev/null; \
-    exec postgres -D /tmp/pgshadow-data -k /var/run/postgresql -c listen_addresses= -c port=5432 -c fsync=off \
-    -c synchronous_commit=off -c full_page_writes=off -c wal_level=minimal -c max_wal_senders=0 -c autovacuum=off \
-    -c track_functions=all -c jit=off";
+/// The server's settings in a container: disposable, as in a local cluster.
+const SETTINGS: &str = "-c port=5432 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+    -c wal_level=minimal -c max_wal_senders=0 -c autovacuum=off -c track_functions=all -c jit=off";
+
+/// The shell command a sealed container runs: a fresh cluster in the container's own file system, served on the
+/// socket directory only.
+fn run_sealed() -> String {
+    format!(
+        "set -e; initdb -D /tmp/pgshadow-data -U pgshadow_admin -A trust --no-sync >/dev/null; \
+         exec postgres -D /tmp/pgshadow-data -k /var/run/postgresql -c listen_addresses= {SETTINGS}"
+    )
+}
+
+/// The same, served on TCP as well, where every role needs its password (the admin's is `$PGSHADOW_PASSWORD`); the
+/// socket inside the container stays password-free for its own tools.
+fn run_on_port() -> String {
+    format!(
+        "set -e; umask 077; printf '%s\\n' \"$PGSHADOW_PASSWORD\" > /tmp/pgshadow-pw; \
+         initdb -D /tmp/pgshadow-data -U pgshadow_admin --auth-local=trust --auth-host=scram-sha-256 \
+         --pwfile=/tmp/pgshadow-pw --no-sync >/dev/null; rm -f /tmp/pgshadow-pw; \
+         echo 'host all all all scram-sha-256' >> /tmp/pgshadow-data/pg_hba.conf; \
+         exec postgres -D /tmp/pgshadow-data -k /var/run/postgresql -c listen_addresses='*' \
+         -c password_encryption=scram-sha-256 {SETTINGS}"
+    )
+}
 
 impl Container {
-    /// Starts `options.image` with `socket_dir` as its socket directory, and waits until the server accepts
-    /// connections there.
+    /// Starts `image`, reached as `reach` says (through `socket_dir` as its socket directory, or a port on
+    /// 127.0.0.1), and waits until the server accepts connections.
     pub(crate) async fn start(
         image: &str,
         pull_policy: Pull,
+        reach: Reach,
         socket_dir: &Path,
         run_id: &str,
         deadline: Instant,
     ) -> Result<Container> {
         let fail = |message: String| Error::ShadowStart { message, log: String::new() };
-        let unshareable = |why: String| {
-            fail(format!(
-                "the Docker daemon {why}, so the shadow's socket directory cannot be shared with it; a published \
-                 port on 127.0.0.1 is not built yet: use --shadow local (`pgshadow postgres install N`) meanwhile"
-            ))
-        };
         if let Some(why) = remote_daemon() {
-            return Err(unshareable(why));
+            return Err(fail(format!(
+                "the Docker daemon {why}: its containers can share neither a socket directory nor a port on this \
+                 machine's 127.0.0.1 with pgshadow; use a daemon on this machine, or --shadow local"
+            )));
         }
         let docker = docker().await?;
-        if let Some(why) = in_a_virtual_machine(&docker).await {
-            return Err(unshareable(why));
-        }
+        let (reach, why) = settle(reach, in_a_virtual_machine(&docker).await)?;
         sweep_killed_runs(&docker).await;
         let (name, tag) = split_reference(image);
         let present = docker.inspect_image(image).await.is_ok();
@@ -100,24 +160,63 @@ impl Container {
         tracing::info!(target: "pgshadow::progress", "starting a container of {image}");
         let request = GenericImage::new(name, tag)
             .with_entrypoint("sh")
-            .with_cmd(["-c", RUN])
-            .with_network("none")
             .with_user("postgres")
-            .with_mount(Mount::bind_mount(socket_dir.display().to_string(), "/var/run/postgresql"))
             .with_label(RUN_LABEL, run_id)
             .with_label(PID_LABEL, std::process::id().to_string());
-        let container =
+        let secret = match reach {
+            Reach::Port => Some(super::server::random_hex(24)?),
+            _ => None,
+        };
+        let request = match &secret {
+            None => request
+                .with_cmd(["-c".to_owned(), run_sealed()])
+                .with_network("none")
+                .with_mount(Mount::bind_mount(socket_dir.display().to_string(), "/var/run/postgresql"))
+                .with_host_config_modifier(|config| {
+                    config.publish_all_ports = Some(false);
+                    config.port_bindings = None;
+                }),
+            Some(secret) => request
+                .with_cmd(["-c".to_owned(), run_on_port()])
+                .with_env_var("PGSHADOW_PASSWORD", super::Endpoint::derive(secret, "pgshadow_admin"))
+                .with_host_config_modifier(|config| {
+                    // Only 5432, only on 127.0.0.1, on a port the daemon picks: never every exposed port on every
+                    // address, as testcontainers would publish them.
+                    let binding = PortBinding { host_ip: Some("127.0.0.1".to_owned()), host_port: Some(String::new()) };
+                    config.publish_all_ports = Some(false);
+                    config.port_bindings = Some([("5432/tcp".to_owned(), Some(vec![binding]))].into());
+                }),
+        };
+        let started =
             request.start().await.map_err(|e| fail(format!("could not start a container of {image}: {e}")))?;
-        let container = Container { inner: Some(container), image: image.to_owned() };
-        // Ready when a connection is accepted (the socket appears while the server is still starting up).
+        let mut container = Container { inner: Some(started), image: image.to_owned(), reached: Reached::Socket };
         let mut probe = tokio_postgres::Config::new();
-        probe
-            .host_path(socket_dir)
-            .port(5432)
-            .user("pgshadow_admin")
-            .dbname("postgres")
-            .connect_timeout(Duration::from_secs(2));
-        while probe.connect(tokio_postgres::NoTls).await.is_err() {
+        probe.user("pgshadow_admin").dbname("postgres").connect_timeout(Duration::from_secs(2));
+        match secret {
+            None => {
+                probe.host_path(socket_dir).port(5432);
+            }
+            Some(secret) => {
+                let port = match &container.inner {
+                    Some(inner) => inner.get_host_port_ipv4(5432).await.ok(),
+                    None => None,
+                };
+                let Some(port) = port else {
+                    let log = container.log().await;
+                    return Err(Error::ShadowStart { message: format!("{image}: no port was published"), log });
+                };
+                probe.host("127.0.0.1").port(port).password(super::Endpoint::derive(&secret, "pgshadow_admin"));
+                container.reached = Reached::Port { port, secret, why };
+            }
+        }
+        // Ready when a connection is accepted (the socket appears, and the port is open, while the server is still
+        // starting up).
+        while let Err(e) = probe.connect(tokio_postgres::NoTls).await {
+            // The server answered, and not with "starting up": waiting longer will not help.
+            if e.code().is_some_and(|c| *c != tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW) {
+                let log = container.log().await;
+                return Err(Error::ShadowStart { message: format!("{image}: the server refused pgshadow: {e}"), log });
+            }
             if Instant::now() > deadline {
                 let log = container.log().await;
                 return Err(Error::ShadowStart { message: format!("{image} did not start a server in time"), log });
@@ -168,31 +267,70 @@ async fn docker() -> Result<testcontainers::bollard::Docker> {
     Ok(docker)
 }
 
-/// Why a socket directory of this machine cannot be bind-mounted into the daemon's containers, if the daemon is
-/// remote (`DOCKER_HOST` over TCP or SSH): a Unix socket does not cross machines.
+/// Why the daemon is out of reach altogether, if it is on another machine (`DOCKER_HOST` over TCP or SSH to a host
+/// other than this one): neither a socket directory nor a port on this machine's 127.0.0.1 reaches its containers.
 fn remote_daemon() -> Option<String> {
-    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
-    let (scheme, _) = host.split_once("://").filter(|(scheme, _)| *scheme != "unix")?;
-    Some(format!("is reached over {scheme} (DOCKER_HOST={host})"))
+    remote(&std::env::var("DOCKER_HOST").unwrap_or_default())
 }
 
-/// The same, for a daemon in a virtual machine (Docker Desktop): a Unix socket does not cross into the host.
+fn remote(host: &str) -> Option<String> {
+    let (scheme, rest) = host.split_once("://").filter(|(scheme, _)| !matches!(*scheme, "unix" | "npipe"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let name = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let name = match name.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => name.split(':').next().unwrap_or_default(),
+    };
+    let here = name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    (!here).then(|| format!("is reached over {scheme} (DOCKER_HOST={host})"))
+}
+
+/// Why the daemon's containers cannot share a socket directory with this machine, if they cannot: the daemon runs
+/// in a virtual machine (Docker Desktop; or colima, OrbStack, a Podman machine... which show as another kernel).
 async fn in_a_virtual_machine(docker: &testcontainers::bollard::Docker) -> Option<String> {
-    let system = docker.info().await.ok()?.operating_system.unwrap_or_default();
-    system.contains("Docker Desktop").then(|| format!("runs in a virtual machine ({system})"))
+    let info = docker.info().await.ok()?;
+    let ours = nix::sys::utsname::uname().ok().map(|u| u.release().to_string_lossy().into_owned());
+    elsewhere(&info.operating_system.unwrap_or_default(), &info.kernel_version.unwrap_or_default(), ours.as_deref())
 }
 
-/// The images the Docker daemon has (`repo:tag`), or `None` when no daemon answers within a few seconds or its
-/// containers cannot share a socket directory with this machine.
-pub(crate) async fn images_here() -> Option<Vec<String>> {
+fn elsewhere(system: &str, kernel: &str, our_kernel: Option<&str>) -> Option<String> {
+    if system.contains("Docker Desktop") {
+        return Some(format!("runs in a virtual machine ({system})"));
+    }
+    match our_kernel {
+        Some(ours) if !kernel.is_empty() && kernel != ours => {
+            Some(format!("runs on another kernel than this machine's ({kernel}, here {ours}): in a virtual machine"))
+        }
+        _ => None,
+    }
+}
+
+/// How a container is reached, `reach` settled for a daemon that runs `vm` (why, if in a virtual machine), and why
+/// through a port if so.
+fn settle(reach: Reach, vm: Option<String>) -> Result<(Reach, String)> {
+    match (reach, vm) {
+        (Reach::Socket, Some(why)) => Err(Error::ShadowStart {
+            message: format!(
+                "the Docker daemon {why}, so the shadow's socket directory cannot be shared with its containers; \
+                 use --reach port (a port published on 127.0.0.1, the container on Docker's bridge network)"
+            ),
+            log: String::new(),
+        }),
+        (Reach::Port, _) => Ok((Reach::Port, "asked for with --reach port".to_owned())),
+        (Reach::Auto, Some(why)) => Ok((Reach::Port, format!("the Docker daemon {why}: it cannot share a socket"))),
+        (Reach::Socket | Reach::Auto, None) => Ok((Reach::Socket, String::new())),
+    }
+}
+
+/// The images the Docker daemon has (`repo:tag`), or `None` when no daemon answers within a few seconds, it is on
+/// another machine, or it cannot share a socket directory and `reach` insists on one.
+pub(crate) async fn images_here(reach: Reach) -> Option<Vec<String>> {
     if remote_daemon().is_some() {
         return None;
     }
     let listing = async {
         let docker = docker().await.ok()?;
-        if in_a_virtual_machine(&docker).await.is_some() {
-            return None;
-        }
+        settle(reach, in_a_virtual_machine(&docker).await).ok()?;
         let images = docker.list_images(None::<testcontainers::bollard::query_parameters::ListImagesOptions>).await;
         Some(images.ok()?.into_iter().flat_map(|i| i.repo_tags).filter(|t| t != "<none>:<none>").collect())
     };
@@ -231,7 +369,36 @@ async fn sweep_killed_runs(docker: &testcontainers::bollard::Docker) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_reference;
+    use super::*;
+
+    #[test]
+    fn only_a_daemon_on_another_host_is_out_of_reach() {
+        assert!(remote("tcp://192.0.2.1:2375").is_some_and(|why| why.contains("over tcp")));
+        assert!(remote("ssh://me@build-box").is_some());
+        assert_eq!(remote("tcp://127.0.0.1:2375"), None);
+        assert_eq!(remote("tcp://localhost:2375"), None);
+        assert_eq!(remote("tcp://[::1]:2375"), None);
+        assert_eq!(remote("unix:///var/run/docker.sock"), None);
+        assert_eq!(remote(""), None);
+    }
+
+    #[test]
+    fn a_daemon_on_another_kernel_is_reached_through_a_port_unless_a_socket_is_insisted_on() {
+        assert_eq!(elsewhere("Debian GNU/Linux 12 (bookworm)", "6.1.0-18-amd64", Some("6.1.0-18-amd64")), None);
+        let desktop = elsewhere("Docker Desktop", "6.10.14-linuxkit", Some("6.10.14-linuxkit"));
+        assert!(desktop.is_some_and(|why| why.contains("Docker Desktop")));
+        let colima = elsewhere("Ubuntu 24.04 LTS", "6.8.0-50-generic", Some("24.1.0"));
+        assert!(colima.as_deref().is_some_and(|why| why.contains("another kernel")), "{colima:?}");
+
+        assert_eq!(settle(Reach::Auto, None).expect("auto").0, Reach::Socket);
+        let (reach, why) = settle(Reach::Auto, colima.clone()).expect("auto");
+        assert!(reach == Reach::Port && why.contains("cannot share a socket"), "{why}");
+        assert_eq!(settle(Reach::Port, None).expect("port"), (Reach::Port, "asked for with --reach port".into()));
+        match settle(Reach::Socket, colima) {
+            Err(e) => assert!(e.to_string().contains("--reach port"), "{e}"),
+            Ok(settled) => panic!("a socket cannot cross into a virtual machine: {settled:?}"),
+        }
+    }
 
     #[test]
     fn image_references_split_into_name_and_tag() {

@@ -101,7 +101,7 @@ impl LocalCluster {
     pub(crate) async fn start_container(
         opts: &LocalOptions,
         image: &str,
-        pull: super::container::Pull,
+        options: &super::container::ContainerOptions,
     ) -> Result<LocalCluster> {
         let deadline = Instant::now() + opts.startup_timeout;
         sweep_killed_runs(&std::env::temp_dir());
@@ -113,7 +113,9 @@ impl LocalCluster {
         std::fs::set_permissions(&socket_dir, std::fs::Permissions::from_mode(0o777))
             .map_err(|e| Error::io(&socket_dir, e))?;
         let run_id = dir.path().file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let started = super::container::Container::start(image, pull, &socket_dir, &run_id, deadline).await?;
+        let started =
+            super::container::Container::start(image, options.pull, options.reach, &socket_dir, &run_id, deadline)
+                .await?;
         // Client tools (pg_restore) come from this machine, when it has them.
         let binaries = PgBinaries::find(None).unwrap_or(PgBinaries { dir: PathBuf::new(), origin: "nowhere" });
         Ok(LocalCluster {

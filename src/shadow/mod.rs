@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 pub(crate) use crate::postgres::major_of;
 pub use crate::postgres::PgBinaries;
 pub use cache::CacheOptions;
-pub use container::{ContainerOptions, Pull};
+pub use container::{ContainerOptions, Pull, Reach};
 pub use local::LocalOptions;
 pub use provider::Provider;
 pub use server::ServerOptions;
@@ -50,9 +50,26 @@ pub(crate) struct Endpoint {
     /// Host (a socket directory or a host name), port and options; user and database are set per connection.
     pub(crate) base: tokio_postgres::Config,
     pub(crate) passwords: std::collections::HashMap<String, String>,
+    /// For a server every role needs a password on (a container reached through a port): each role's password is
+    /// derived from this ([`Endpoint::derive`]), so that roles made later (a clone's login role) have one too.
+    pub(crate) secret: Option<String>,
 }
 
 impl Endpoint {
+    /// The password `role` logs in with, if it needs one.
+    pub(crate) fn password(&self, role: &str) -> Option<String> {
+        match (self.passwords.get(role), &self.secret) {
+            (Some(password), _) => Some(password.clone()),
+            (None, Some(secret)) => Some(Endpoint::derive(secret, role)),
+            (None, None) => None,
+        }
+    }
+
+    /// A role's password from the server's secret: a digest of both, so no role's password tells another's.
+    pub(crate) fn derive(secret: &str, role: &str) -> String {
+        hex_digest(format!("{secret}\0{role}").as_bytes())
+    }
+
     /// The host for client tools (`--host`): a socket directory or a host name.
     pub(crate) fn host(&self) -> String {
         match self.base.get_hosts().first() {
@@ -125,8 +142,18 @@ impl Shadow {
     /// The shadow of a started cluster (local or in a container): reached through its socket, its roles prepared.
     async fn over_cluster(cluster: LocalCluster) -> Result<Shadow> {
         let mut base = tokio_postgres::Config::new();
-        base.host_path(cluster.socket_dir()).port(local::PORT).application_name("pgshadow");
-        let endpoint = Endpoint { base, passwords: Default::default() };
+        base.application_name("pgshadow");
+        let mut secret = None;
+        match cluster.container.as_ref().map(|c| &c.reached) {
+            Some(container::Reached::Port { port, secret: s, .. }) => {
+                base.host("127.0.0.1").port(*port);
+                secret = Some(s.clone());
+            }
+            _ => {
+                base.host_path(cluster.socket_dir()).port(local::PORT);
+            }
+        }
+        let endpoint = Endpoint { base, passwords: Default::default(), secret };
         let mut shadow = Shadow {
             backend: Backend::Local(cluster),
             endpoint,
@@ -150,7 +177,7 @@ impl Shadow {
     /// prepares its roles. `options` gives the start-up time limit; its cache and PostgreSQL choice do not apply.
     pub async fn start_container(options: &LocalOptions, container: &ContainerOptions) -> Result<Shadow> {
         let image = container.image.clone().unwrap_or_else(|| provider::image_for(&options.postgres));
-        Shadow::over_cluster(LocalCluster::start_container(options, &image, container.pull).await?).await
+        Shadow::over_cluster(LocalCluster::start_container(options, &image, container).await?).await
     }
 
     /// Uses a shared shadow server ([`ServerOptions`]): checks the admin URL is a superuser's, and creates this
@@ -167,7 +194,7 @@ impl Shadow {
         passwords.insert(backend.plan.clone(), server::random_hex(16)?);
         let mut shadow = Shadow {
             backend: Backend::Server(backend),
-            endpoint: Endpoint { base, passwords },
+            endpoint: Endpoint { base, passwords, secret: None },
             server_version: String::new(),
             provider_reason: String::new(),
             next_database: AtomicUsize::new(1),
@@ -206,10 +233,7 @@ impl Shadow {
     async fn prepare_roles_on(&self, admin: &Session) -> Result<String> {
         if self.cache_slot().is_none_or(|slot| slot.fresh) {
             let (loader, plan) = (self.role(Role::Loader), self.role(Role::Plan));
-            let password = |role: &str| match self.endpoint.passwords.get(role) {
-                Some(p) => format!(" PASSWORD '{p}'"),
-                None => String::new(),
-            };
+            let password = |role: &str| self.password_clause(role);
             let setup = format!(
                 "CREATE ROLE {loader} LOGIN SUPERUSER{}; \
                  CREATE ROLE {plan} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS{};",
@@ -248,6 +272,14 @@ impl Shadow {
     pub fn container_image(&self) -> Option<&str> {
         match &self.backend {
             Backend::Local(cluster) => cluster.container.as_ref().map(|c| c.image.as_str()),
+            Backend::Server(_) => None,
+        }
+    }
+
+    /// For a container shadow: whether it was sealed off from the network, and how pgshadow reached its server.
+    pub fn container_reach(&self) -> Option<(bool, String)> {
+        match &self.backend {
+            Backend::Local(cluster) => cluster.container.as_ref().map(|c| c.reached.describe()),
             Backend::Server(_) => None,
         }
     }
@@ -408,8 +440,14 @@ impl Shadow {
     /// Creates a login role that is a member of the plan role (with its privileges), for one database's plans.
     pub(crate) async fn create_login_role(&self, name: &str) -> Result<()> {
         let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
-        let sql = format!("CREATE ROLE {name} LOGIN INHERIT IN ROLE {}", self.role(Role::Plan));
+        let sql =
+            format!("CREATE ROLE {name} LOGIN INHERIT IN ROLE {}{}", self.role(Role::Plan), self.password_clause(name));
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("creating a login role for a clone", e))
+    }
+
+    /// ` PASSWORD '...'` for a role that needs one on this shadow, else nothing.
+    fn password_clause(&self, role: &str) -> String {
+        self.endpoint.password(role).map_or_else(String::new, |p| format!(" PASSWORD '{p}'"))
     }
 
     /// Drops a role [`Shadow::create_login_role`] made (its database must be gone first).

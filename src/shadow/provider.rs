@@ -10,7 +10,7 @@
 //!
 //! It never pulls an image unless the [`ContainerOptions::pull`] it is given allows it.
 
-use super::container::{self, ContainerOptions, Pull};
+use super::container::{self, ContainerOptions, Pull, Reach};
 use super::ServerOptions;
 use crate::error::{Error, Result};
 use crate::postgres::{self, Installation, Selection, Version, VersionRequest};
@@ -33,7 +33,7 @@ pub enum Provider {
 impl Default for Provider {
     /// `auto`, pulling nothing.
     fn default() -> Self {
-        Provider::Auto(ContainerOptions { image: None, pull: Pull::Never })
+        Provider::Auto(ContainerOptions { image: None, pull: Pull::Never, reach: Reach::Auto })
     }
 }
 
@@ -76,7 +76,7 @@ pub(crate) async fn decide(provider: &Provider, selection: &Selection, sources: 
     let found = tokio::task::spawn_blocking(move || postgres::discover(builds.as_deref()))
         .await
         .map_err(|e| Error::io("<discovery task>", std::io::Error::other(e)))?;
-    let Some(images) = container::images_here().await else {
+    let Some(images) = container::images_here(options.reach).await else {
         return choose(&found, selection, &[], None, options);
     };
     let sources = sources.to_vec();
@@ -144,7 +144,7 @@ fn choose(
         if let Some(image) = image {
             let pulled = if images.contains(&image) { "" } else { ", to be pulled (--pull)" };
             let reason = format!("auto: {why_not_local}; Docker has the image {image}{pulled}");
-            return Ok(Decision::Container(ContainerOptions { image: Some(image), pull: options.pull }, reason));
+            return Ok(Decision::Container(ContainerOptions { image: Some(image), ..options.clone() }, reason));
         }
     }
     let no_image = match images {
@@ -250,7 +250,7 @@ mod tests {
     }
 
     fn auto(pull: Pull) -> ContainerOptions {
-        ContainerOptions { image: None, pull }
+        ContainerOptions { image: None, pull, reach: Reach::Auto }
     }
 
     fn image_of(decision: &Decision) -> Option<&str> {

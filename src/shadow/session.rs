@@ -26,7 +26,7 @@ impl Session {
     ) -> Result<Session, tokio_postgres::Error> {
         let mut config = endpoint.base.clone();
         config.user(role).dbname(database);
-        if let Some(password) = endpoint.passwords.get(role) {
+        if let Some(password) = endpoint.password(role) {
             config.password(password);
         }
         let (client, connection) = config.connect(NoTls).await?;

@@ -26,12 +26,13 @@ pub(super) async fn load(shadow: &Shadow, name: &str, archive: &Archive, failure
         (archive.path.clone(), archive.format, shadow.endpoint().clone(), name.to_owned());
     let (toc, outcome) = blocking(move || {
         let host = endpoint.host();
+        let password = endpoint.password(&loader);
         let target = Target {
             socket_dir: std::path::Path::new(&host),
             port: endpoint.port(),
             user: &loader,
             database: &name_owned,
-            password: endpoint.passwords.get(&loader).map(String::as_str),
+            password: password.as_deref(),
         };
         let outcome = archive::restore(&pg_restore, &path, format, target, jobs, &toc)?;
         Ok((toc, outcome))

@@ -44,6 +44,13 @@ pub fn oldest_and_newest() -> Option<(pgshadow::postgres::Installation, pgshadow
     (newest.version.major != oldest.version.major).then_some((oldest, newest))
 }
 
+/// The network namespace of the test Docker daemon (`PGSHADOW_TEST_DOCKER_NETNS`, which `.ci/run` sets when it
+/// started the daemon in a namespace of its own): its containers' published ports are on that namespace's
+/// 127.0.0.1, so runs that reach a container through a port (`--reach port`) run there.
+pub fn docker_netns() -> Option<PathBuf> {
+    std::env::var_os("PGSHADOW_TEST_DOCKER_NETNS").filter(|n| !n.is_empty()).map(PathBuf::from)
+}
+
 /// A private TMPDIR for one run of the binary, so a test can see exactly what the run left behind. It is made
 /// enterable by every user (0711), as /tmp is, because as root the shadow server runs as another OS user.
 pub struct Sandbox {
@@ -100,6 +107,22 @@ impl Sandbox {
 
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("run pgshadow")
+    }
+
+    /// `pgshadow ARGS` as [`Sandbox::command`] makes it, run in the network namespace `netns` (`nsenter --net`):
+    /// where the test Docker daemon publishes its containers' ports.
+    pub fn command_in(&self, netns: &Path, args: &[&str]) -> Command {
+        let inner = self.command(args);
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={}", netns.display())).arg("--").arg(inner.get_program()).args(inner.get_args());
+        cmd.current_dir(root());
+        for (key, value) in inner.get_envs() {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        cmd
     }
 
     /// Fails when the run left a file in the sandbox or a server process started from it.
