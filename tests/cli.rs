@@ -219,3 +219,28 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     let output = child.wait_with_output().expect("wait");
     assert!(!stderr_of(&output).contains("panicked"), "{}", stderr_of(&output));
 }
+
+#[test]
+fn as_root_binaries_the_servers_os_user_cannot_reach_are_a_clear_error() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: only as root does the server run as another OS user");
+        return;
+    }
+    let Some(installed) = common::installations().into_iter().next() else { panic!("no PostgreSQL to test with") };
+    // A directory only root may enter, holding a copy of real binaries: as a user's build under /root would be.
+    let sandbox = Sandbox::new();
+    let private = tempfile::Builder::new().prefix("pgshadow-test-private-").tempdir().expect("temp dir");
+    std::fs::set_permissions(private.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+    std::fs::create_dir(private.path().join("bin")).expect("mkdir");
+    for program in ["initdb", "postgres", "pg_ctl"] {
+        std::fs::copy(installed.binaries.dir.join(program), private.path().join("bin").join(program)).expect("copy");
+    }
+    let bin = private.path().join("bin").display().to_string();
+    let plan = write(&sandbox, "plan.sql", "SELECT 1;\n");
+    let output = sandbox.run(&["run", &plan, "--shadow", "local", "--no-cache", "--pg-bin", &bin]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains(&format!("cannot enter {}", private.path().display())), "{stderr}");
+    assert!(stderr.contains("pgshadow postgres install N --cache-dir"), "{stderr}");
+    sandbox.assert_clean();
+}

@@ -141,6 +141,23 @@ impl LocalCluster {
         let binaries = choice.installation.binaries.clone();
         let deadline = Instant::now() + opts.startup_timeout;
         let run_as = os_user(opts.os_user.as_deref())?;
+        if let Some(user) = &run_as {
+            // As root the server runs as another OS user, who must reach the binaries (a build installed under
+            // /root, say, is out of its reach).
+            if let Some(blocked) = unreachable_ancestor(&binaries.dir, user) {
+                return Err(Error::ShadowStart {
+                    message: format!(
+                        "the server's OS user {} cannot enter {}, so it cannot run the PostgreSQL binaries in {}; \
+                         install builds where it can (`pgshadow postgres install N --cache-dir /var/cache/pgshadow`), \
+                         or give --os-user a user who can",
+                        user.name,
+                        blocked.display(),
+                        binaries.dir.display()
+                    ),
+                    log: String::new(),
+                });
+            }
+        }
         sweep_killed_runs(&std::env::temp_dir());
         let dir = private_dir(run_as.as_ref())?;
         let alive = lock_alive(dir.path())?;
