@@ -83,3 +83,80 @@ fn a_shadow_url_that_is_not_a_superuser_is_refused() {
     assert_eq!(without.status.code(), Some(2));
     assert!(stderr_of(&without).contains("needs --shadow-url"), "{}", stderr_of(&without));
 }
+
+/// Starts a run of `SELECT pg_sleep(60)` on the shadow server and returns once its scratch database is there.
+fn slow_run_on(server: &SourceServer, sandbox: &Sandbox, name: &str) -> common::KillOnDrop {
+    let plan = sandbox.input(name);
+    std::fs::write(&plan, "SELECT pg_sleep(60);").expect("write plan");
+    let url = server.url("postgres");
+    let before = scratch_databases(server);
+    let child = sandbox
+        .command(&["run", &plan.to_string_lossy(), "--schema", SCHEMA, "--shadow", "server", "--shadow-url", &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while scratch_databases(server) == before {
+        assert!(std::time::Instant::now() < deadline, "the run made no scratch database");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1000)); // its plan is under way
+    common::KillOnDrop(Some(child))
+}
+
+fn scratch_databases(server: &SourceServer) -> String {
+    server.psql(
+        "postgres",
+        "SELECT coalesce(string_agg(datname, ',' ORDER BY datname), '-') FROM pg_database \
+         WHERE datname LIKE 'pgshadow_scratch%'",
+    )
+}
+
+#[test]
+fn what_a_run_killed_with_sigkill_left_on_the_shadow_server_is_removed_by_the_next_run_and_nothing_else() {
+    let server = SourceServer::start();
+    let before = inventory(&server);
+    // What an older pgshadow's run (which takes no lock) would have there, alive or not: left alone.
+    for sql in [
+        "CREATE ROLE pgshadow_plan_0123456789ab LOGIN",
+        "CREATE DATABASE pgshadow_scratch_0123456789ab_1",
+        "COMMENT ON DATABASE pgshadow_scratch_0123456789ab_1 IS 'pgshadow scratch database of run 0123456789ab'",
+    ] {
+        server.psql("postgres", sql);
+    }
+    let older = inventory(&server);
+    let sandbox = Sandbox::new();
+    let killed = slow_run_on(&server, &sandbox, "killed.sql");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(killed.id() as i32), nix::sys::signal::Signal::SIGKILL)
+        .expect("SIGKILL");
+    let _ = killed.wait_with_output();
+    let left = inventory(&server);
+    assert_ne!(left, older, "the killed run left its scratch database and roles");
+    // A run that is alive meanwhile keeps what is its own.
+    let alive = slow_run_on(&server, &sandbox, "alive.sql");
+    let with_alive = inventory(&server);
+
+    let url = server.url("postgres");
+    let next = sandbox.run(&["run", PLAN, "--schema", SCHEMA, "--shadow", "server", "--shadow-url", &url]);
+    assert_eq!(next.status.code(), Some(1), "{}", stderr_of(&next));
+    let after = inventory(&server);
+    let killed_run: Vec<&str> =
+        left.split([',', '\n']).filter(|n| !older.split([',', '\n']).any(|o| o == *n)).collect();
+    assert!(!killed_run.is_empty());
+    for name in &killed_run {
+        assert!(!after.split([',', '\n']).any(|n| n == *name), "{name} of the killed run is still there: {after}");
+    }
+    for name in with_alive.split([',', '\n']).filter(|n| !killed_run.contains(n)) {
+        assert!(after.split([',', '\n']).any(|n| n == name), "{name} was removed, and it was not the killed run's");
+    }
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(alive.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .expect("SIGTERM");
+    assert_eq!(alive.wait_with_output().status.code(), Some(143));
+    assert_eq!(inventory(&server), older, "the run stopped with SIGTERM removed its own");
+    server.psql("postgres", "DROP DATABASE pgshadow_scratch_0123456789ab_1");
+    server.psql("postgres", "DROP ROLE pgshadow_plan_0123456789ab");
+    assert_eq!(inventory(&server), before);
+    sandbox.assert_clean();
+}

@@ -219,6 +219,18 @@ impl Shadow {
                 log: String::new(),
             });
         }
+        if let Backend::Server(server) = &shadow.backend {
+            server::sweep_killed_runs(&admin, &server.run_id).await?;
+            // Held until this run's databases and roles are gone: a later run tells a killed one by its free lock.
+            let alive = shadow.connect(shadow.role(Role::Admin), &database).await?;
+            let (class, id) = server::lock_key(&server.run_id);
+            alive
+                .client()
+                .execute("SELECT pg_catalog.pg_advisory_lock($1, $2)", &[&class, &id])
+                .await
+                .map_err(|e| Error::pg("taking the run's advisory lock on the shadow server", e))?;
+            *server.alive.lock().unwrap_or_else(|e| e.into_inner()) = Some(alive);
+        }
         shadow.server_version = shadow.prepare_roles_on(&admin).await?;
         tracing::info!(provider = "server", server_version = %shadow.server_version, "shadow ready");
         Ok(shadow)
@@ -240,6 +252,13 @@ impl Shadow {
                 password(loader),
                 password(plan)
             );
+            let setup = match &self.backend {
+                Backend::Server(server) => format!(
+                    "{setup} COMMENT ON ROLE {loader} IS '{marker}'; COMMENT ON ROLE {plan} IS '{marker}';",
+                    marker = server.role_marker()
+                ),
+                Backend::Local(_) => setup,
+            };
             admin.client().batch_execute(&setup).await.map_err(|e| Error::pg("creating the shadow's roles", e))?;
             if let Backend::Server(server) = &self.backend {
                 // From here on there is something of this run's on the server to remove.
@@ -478,6 +497,8 @@ impl Shadow {
         let sql = format!("DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {}", server.plan, server.loader);
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping the run's roles", e))?;
         server.removed.store(true, Ordering::SeqCst);
+        // Nothing of this run's is left: its lock goes with its connection.
+        drop(server.alive.lock().unwrap_or_else(|e| e.into_inner()).take());
         Ok(())
     }
 
@@ -537,6 +558,7 @@ impl Drop for Shadow {
                 binaries: None,
                 created: Mutex::new(std::mem::take(&mut *server.created.lock().unwrap_or_else(|e| e.into_inner()))),
                 removed: AtomicBool::new(true),
+                alive: Mutex::new(server.alive.lock().unwrap_or_else(|e| e.into_inner()).take()),
             }),
             endpoint: self.endpoint.clone(),
             server_version: String::new(),

@@ -8,6 +8,12 @@
 //! created it and its comment still says so; plans only ever run in those databases. Everything is removed on
 //! shutdown, and on drop as a fallback. Roles a source names as owners are created on the server (without login)
 //! and stay, as they would for any restore there.
+//!
+//! A run killed with SIGKILL removes nothing, so every run holds, for as long as it lives, a session-level advisory
+//! lock on the server named after its id (its own connection: the server releases the lock when the process dies),
+//! and comments its roles with that id. A later run, on any machine, sweeps the runs whose roles say so and whose
+//! lock nobody holds: it drops their scratch databases (those whose comment names that run) and their roles. Runs
+//! that never took such a lock (older versions) have no such comment and are left alone.
 
 use std::io::Read as _;
 use std::str::FromStr;
@@ -43,6 +49,8 @@ pub(crate) struct ServerShadow {
     /// Set while there is nothing of this run's on the server: before its roles are created, and once its
     /// databases and roles are gone (or their removal was attempted on drop).
     pub(crate) removed: std::sync::atomic::AtomicBool,
+    /// The connection holding this run's advisory lock ([`ServerShadow::lock_key`]), released last.
+    pub(crate) alive: Mutex<Option<super::Session>>,
 }
 
 impl ServerShadow {
@@ -57,13 +65,89 @@ impl ServerShadow {
             binaries,
             created: Mutex::default(),
             removed: std::sync::atomic::AtomicBool::new(true),
+            alive: Mutex::default(),
         })
+    }
+
+    /// The comment on this run's roles, which lets a later run find them should this one be killed.
+    pub(crate) fn role_marker(&self) -> String {
+        role_marker(&self.run_id)
     }
 
     /// The comment that marks a scratch database of this run.
     pub(crate) fn marker(&self) -> String {
-        format!("pgshadow scratch database of run {}", self.run_id)
+        database_marker(&self.run_id)
     }
+}
+
+/// The comment on the scratch databases of run `run_id`.
+fn database_marker(run_id: &str) -> String {
+    format!("pgshadow scratch database of run {run_id}")
+}
+
+/// The comment on the roles of run `run_id`.
+fn role_marker(run_id: &str) -> String {
+    format!("pgshadow run {run_id}, alive while it holds its advisory lock")
+}
+
+/// The advisory lock (`pg_advisory_lock(int4, int4)`) a run holds while it lives: a fixed class ("pgsh") and the
+/// run id's first 32 bits. Two runs sharing a key only make a dead one look alive, never the reverse.
+pub(crate) fn lock_key(run_id: &str) -> (i32, i32) {
+    let id = u32::from_str_radix(run_id.get(..8).unwrap_or(run_id), 16).unwrap_or(0);
+    (0x7067_7368, id as i32)
+}
+
+/// Drops the scratch databases and roles of runs that were killed (their roles carry the run's comment, and
+/// nobody holds its lock): what a SIGKILLed run could not remove. `admin` is a superuser's session.
+pub(crate) async fn sweep_killed_runs(admin: &super::Session, own_run: &str) -> Result<()> {
+    let client = admin.client();
+    let fail = |what: &'static str| move |e| Error::pg(what, e);
+    let rows = client
+        .query(
+            "SELECT DISTINCT run FROM (SELECT r.oid, (pg_catalog.regexp_match(r.rolname, \
+             '^pgshadow_(?:loader|plan)_([0-9a-f]{12})$'))[1] AS run FROM pg_catalog.pg_roles r) AS runs \
+             WHERE run IS NOT NULL AND pg_catalog.shobj_description(oid, 'pg_authid') = \
+             'pgshadow run ' || run || ', alive while it holds its advisory lock'",
+            &[],
+        )
+        .await
+        .map_err(fail("listing the runs on the shadow server"))?;
+    for run in rows.iter().map(|row| row.get::<_, String>(0)).filter(|run| run != own_run) {
+        let (class, id) = lock_key(&run);
+        let dead: bool = client
+            .query_one("SELECT pg_catalog.pg_try_advisory_lock($1, $2)", &[&class, &id])
+            .await
+            .map_err(fail("checking whether a run on the shadow server is alive"))?
+            .get(0);
+        if !dead {
+            continue;
+        }
+        tracing::info!(run = %run, "removing what a killed run left on the shadow server");
+        let databases = client
+            .query(
+                "SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE 'pgshadow\\_scratch\\_%' \
+                 AND pg_catalog.shobj_description(oid, 'pg_database') = $1",
+                &[&database_marker(&run)],
+            )
+            .await
+            .map_err(fail("listing a killed run's scratch databases"))?;
+        // One statement at a time: DROP DATABASE cannot run in the implicit transaction of a batch.
+        let mut drops: Vec<String> = databases
+            .iter()
+            .map(|row| {
+                format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::source::quote_ident(&row.get::<_, String>(0)))
+            })
+            .collect();
+        drops.push(format!("DROP ROLE IF EXISTS pgshadow_plan_{run}"));
+        drops.push(format!("DROP ROLE IF EXISTS pgshadow_loader_{run}"));
+        for sql in &drops {
+            if let Err(e) = client.batch_execute(sql).await {
+                tracing::warn!(run = %run, error = %Error::pg("removing what a killed run left", e), "{sql} failed");
+            }
+        }
+        let _ = client.execute("SELECT pg_catalog.pg_advisory_unlock($1, $2)", &[&class, &id]).await;
+    }
+    Ok(())
 }
 
 /// A connection configuration from a URL or connection string, with the libpq environment variables (`PGHOST`,

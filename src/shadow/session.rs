@@ -16,6 +16,12 @@ pub(crate) struct Session {
     broken: std::sync::atomic::AtomicBool,
 }
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("broken", &self.is_broken()).finish_non_exhaustive()
+    }
+}
+
 impl Session {
     /// Connects to the shadow as `role`. Every connection logs in as the role it acts as: the
     /// plan's connection never starts as a superuser that could `RESET ROLE` back.
