@@ -302,6 +302,37 @@ fn a_run_killed_with_sigkill_leaves_a_container_that_the_next_run_removes() {
 }
 
 #[test]
+fn the_sweep_removes_only_dead_runs_containers_of_its_own_pid_namespace() {
+    let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(image) = image("sweep, owners") else { return };
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot_id");
+    let namespace = std::fs::read_link("/proc/self/ns/pid").expect("pid namespace");
+    let here = format!("{} {}", boot.trim(), namespace.display());
+    // Two containers of runs whose pid is not alive here: one of this pid namespace (its run was killed), one of
+    // another (a CI job sharing the daemon, whose pid 4194304 may well be alive there).
+    let create = |owner: &str| {
+        let labels =
+            ["org.pgshadow.run=sweep-test", "org.pgshadow.pid=4194304", &format!("org.pgshadow.owner={owner}")];
+        let mut args = vec!["create"];
+        for label in &labels {
+            args.extend(["--label", label]);
+        }
+        args.extend([image.as_str(), "postgres"]);
+        docker(&args).trim().to_owned()
+    };
+    let ours = create(&here);
+    let theirs = create(&format!("{} pid:[1]", boot.trim()));
+    let sandbox = Sandbox::new();
+    let output = seed_on(&sandbox, &image, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
+    let left = leftover_containers();
+    let _ = Command::new("docker").args(["rm", "-f", &theirs]).output();
+    assert!(!left.iter().any(|c| ours.starts_with(c.split(' ').next().unwrap_or("-"))), "ours was not swept: {left:?}");
+    assert!(left.iter().any(|c| theirs.starts_with(c.split(' ').next().unwrap_or("-"))), "theirs was swept: {left:?}");
+    sandbox.assert_clean();
+}
+
+#[test]
 fn a_missing_image_with_pull_never_is_a_clear_error() {
     let _one_at_a_time = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
     if image("pull never").is_none() {

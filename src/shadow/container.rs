@@ -10,9 +10,11 @@
 //!
 //! The container does not use the image's entrypoint: it runs `initdb` and `postgres` itself (both on the image's
 //! `PATH` in the official images and in ours), with the same disposable settings as a local cluster, so nothing
-//! depends on an entrypoint's init sequence. Every container carries the labels `org.pgshadow.run` (the run) and
-//! `org.pgshadow.pid` (the process); it is removed on every exit path, and a later run removes those whose process
-//! is gone (a run killed with SIGKILL).
+//! depends on an entrypoint's init sequence. Every container carries the labels `org.pgshadow.run` (the run),
+//! `org.pgshadow.pid` (the process) and `org.pgshadow.owner` (where that pid means something: the machine's boot and
+//! the pid namespace); it is removed on every exit path, and a later run of the same owner removes those whose
+//! process is gone (a run killed with SIGKILL). Containers of other pid namespaces sharing the daemon (CI jobs that
+//! share a host's Docker socket) are never judged by a pid that means nothing here.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -29,6 +31,8 @@ use crate::error::{Error, Result};
 pub const RUN_LABEL: &str = "org.pgshadow.run";
 /// The label naming the process that started the container.
 const PID_LABEL: &str = "org.pgshadow.pid";
+/// The label naming where that pid means something: this boot of this machine, and the pid namespace ([`owner`]).
+const OWNER_LABEL: &str = "org.pgshadow.owner";
 
 /// When to pull the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -162,7 +166,8 @@ impl Container {
             .with_entrypoint("sh")
             .with_user("postgres")
             .with_label(RUN_LABEL, run_id)
-            .with_label(PID_LABEL, std::process::id().to_string());
+            .with_label(PID_LABEL, std::process::id().to_string())
+            .with_label(OWNER_LABEL, owner());
         let secret = match reach {
             Reach::Port => Some(super::server::random_hex(24)?),
             _ => None,
@@ -348,13 +353,31 @@ async fn pull(docker: &testcontainers::bollard::Docker, image: &str) -> Result<(
     Ok(())
 }
 
+/// Where this process's pid means something: the machine's boot (its `boot_id`, else its host name) and the pid
+/// namespace. One daemon can serve several of them (CI jobs in containers that share the host's Docker socket, each
+/// with pids of its own): a pid is only ever checked where it was taken.
+fn owner() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|b| b.trim().to_owned());
+    let boot = boot
+        .unwrap_or_else(|_| nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default());
+    let namespace = std::fs::read_link("/proc/self/ns/pid").map(|n| n.display().to_string()).unwrap_or_default();
+    format!("{boot} {namespace}")
+}
+
 /// Removes the containers of runs whose process is gone (killed with SIGKILL: nothing of theirs ran to remove them).
+/// Only containers started where this process runs ([`owner`]) are judged: another pid namespace's pids mean
+/// nothing here, and a run there may be alive.
 async fn sweep_killed_runs(docker: &testcontainers::bollard::Docker) {
-    let filters = std::collections::HashMap::from([("label".to_owned(), vec![RUN_LABEL.to_owned()])]);
+    let here = owner();
+    let filters = std::collections::HashMap::from([("label".to_owned(), vec![format!("{OWNER_LABEL}={here}")])]);
     let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
     let Ok(containers) = docker.list_containers(Some(options)).await else { return };
     for container in containers {
-        let pid = container.labels.as_ref().and_then(|l| l.get(PID_LABEL)).and_then(|p| p.parse::<i32>().ok());
+        let labels = container.labels.as_ref();
+        if !labels.is_some_and(|l| l.contains_key(RUN_LABEL) && l.get(OWNER_LABEL) == Some(&here)) {
+            continue;
+        }
+        let pid = labels.and_then(|l| l.get(PID_LABEL)).and_then(|p| p.parse::<i32>().ok());
         let alive = pid.is_some_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok());
         if alive {
             continue;
