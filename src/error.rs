@@ -106,7 +106,7 @@ pub enum Error {
     },
 
     /// Talking to the shadow failed outside of the plan's own statements (setup, measuring, cleanup).
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", with_causes(source))]
     Postgres {
         /// What the tool was doing.
         context: String,
@@ -178,3 +178,16 @@ impl Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and the chain of its causes: the driver's own text is only the kind (`db error`, `error performing TLS
+/// handshake`); what the server said, or why a certificate was refused, is in its causes.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}

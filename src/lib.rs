@@ -46,6 +46,7 @@ pub mod serve;
 pub mod service;
 pub mod shadow;
 pub mod source;
+mod tls;
 
 use std::time::Duration;
 

@@ -160,3 +160,29 @@ fn what_a_run_killed_with_sigkill_left_on_the_shadow_server_is_removed_by_the_ne
     assert_eq!(inventory(&server), before);
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_shadow_server_over_tls_restores_and_measures_and_a_certificate_it_cannot_check_is_refused() {
+    let server = SourceServer::start_tls();
+    let before = inventory(&server);
+    let sandbox = Sandbox::new();
+    let archive =
+        ["run", "scenarios/archive-with-data/plan.sql", "--snapshot", "scenarios/archive-with-data/snapshot.dump"];
+    let run = |params: &str| {
+        let url = server.tls_url("postgres", params);
+        sandbox.run(&[&archive[..], &["--shadow", "server", "--shadow-url", &url, "-f", "json"]].concat())
+    };
+    // Checked against the test CA: pg_restore is told the same (PGSSLMODE, PGSSLROOTCERT), or it could not connect.
+    let output = run(&format!("sslmode=verify-full&sslrootcert={}", server.ca().display()));
+    let report = json_of(&output);
+    assert_eq!(report["shadow"]["provider"], "server", "{}", stderr_of(&output));
+    assert_eq!(report["shadow"]["schema"]["failed"], 0, "{:#}", report["shadow"]);
+    assert!(report["summary"]["rows_destroyed"].as_u64().is_some_and(|n| n > 0), "{:#}", report["summary"]);
+    assert_eq!(inventory(&server), before, "the run left something on the shadow server");
+    // Against this machine's roots, which do not know the test CA: refused before anything is made there.
+    let refused = run("sslmode=verify-full");
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr_of(&refused));
+    assert!(stderr_of(&refused).contains("certificate"), "{}", stderr_of(&refused));
+    assert_eq!(inventory(&server), before);
+    sandbox.assert_clean();
+}

@@ -168,3 +168,34 @@ fn a_sample_keeps_every_foreign_key_and_scales_its_counts_to_an_estimate() {
     assert_eq!(output.status.code(), Some(1));
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_sample_over_tls_is_encrypted_as_sslmode_asks_and_checks_the_certificate_when_told() {
+    let source = common::SourceServer::start_tls();
+    source.psql("postgres", "CREATE DATABASE shop");
+    source.psql("shop", "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);");
+    let sandbox = Sandbox::new();
+    let plan = write(&sandbox, "plan.sql", "DELETE FROM t WHERE id <= 10;");
+    let run = |params: &str| {
+        let url = source.tls_url("shop", params);
+        sandbox.run(&["run", &plan, "--from-url", &url, "--sample", "100", "--format", "json"])
+    };
+    // The server takes TLS connections only: without TLS (and pg_dump told the same through the URL) it refuses.
+    let refused = run("sslmode=disable");
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr_of(&refused));
+    assert!(stderr_of(&refused).contains("no encryption"), "{}", stderr_of(&refused));
+    for params in
+        ["sslmode=require", "sslmode=prefer", &format!("sslmode=verify-full&sslrootcert={}", source.ca().display())]
+    {
+        let output = run(params);
+        assert_eq!(output.status.code(), Some(0), "{params}: {}", stderr_of(&output));
+        let report = json_of(&output);
+        assert_eq!(report["summary"]["rows_deleted"], 10, "{params}");
+        assert_eq!(report["shadow"]["sample"]["rows_copied"], 100, "{params}");
+    }
+    // verify-full checks the certificate against this machine's roots, which do not know the test CA.
+    let unknown = run("sslmode=verify-full");
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr_of(&unknown));
+    assert!(stderr_of(&unknown).to_lowercase().contains("certificate"), "{}", stderr_of(&unknown));
+    sandbox.assert_clean();
+}

@@ -53,6 +53,10 @@ pub(crate) struct Endpoint {
     /// For a server every role needs a password on (a container reached through a port): each role's password is
     /// derived from this ([`Endpoint::derive`]), so that roles made later (a clone's login role) have one too.
     pub(crate) secret: Option<String>,
+    /// TLS to a shadow server (its URL's `sslmode`); `None` for shadows pgshadow starts.
+    pub(crate) tls: Option<crate::tls::Connector>,
+    /// `PGSSLMODE` and `PGSSLROOTCERT` for client programs, as the shadow server's URL asked.
+    pub(crate) libpq_env: Vec<(&'static str, String)>,
 }
 
 impl Endpoint {
@@ -153,7 +157,7 @@ impl Shadow {
                 base.host_path(cluster.socket_dir()).port(local::PORT);
             }
         }
-        let endpoint = Endpoint { base, passwords: Default::default(), secret };
+        let endpoint = Endpoint { base, passwords: Default::default(), secret, tls: None, libpq_env: Vec::new() };
         let mut shadow = Shadow {
             backend: Backend::Local(cluster),
             endpoint,
@@ -183,7 +187,7 @@ impl Shadow {
     /// Uses a shared shadow server ([`ServerOptions`]): checks the admin URL is a superuser's, and creates this
     /// run's roles there.
     pub async fn start_server(options: &ServerOptions) -> Result<Shadow> {
-        let base = server::config_from_url(&options.url)?;
+        let server::Remote { config: base, tls, libpq_env } = server::config_from_url(&options.url)?;
         let admin = base.get_user().unwrap_or_default().to_owned();
         let mut passwords = std::collections::HashMap::new();
         if let Some(password) = base.get_password() {
@@ -194,7 +198,7 @@ impl Shadow {
         passwords.insert(backend.plan.clone(), server::random_hex(16)?);
         let mut shadow = Shadow {
             backend: Backend::Server(backend),
-            endpoint: Endpoint { base, passwords, secret: None },
+            endpoint: Endpoint { base, passwords, secret: None, tls, libpq_env },
             server_version: String::new(),
             provider_reason: String::new(),
             next_database: AtomicUsize::new(1),

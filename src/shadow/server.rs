@@ -150,15 +150,24 @@ pub(crate) async fn sweep_killed_runs(admin: &super::Session, own_run: &str) -> 
     Ok(())
 }
 
+/// A server pgshadow connects to but does not own: how to reach it, and how to secure the connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Remote {
+    pub(crate) config: Config,
+    /// `None`: no TLS (`sslmode=disable`).
+    pub(crate) tls: Option<crate::tls::Connector>,
+    /// `PGSSLMODE` and `PGSSLROOTCERT` for client programs (`pg_restore`), as the URL asked.
+    pub(crate) libpq_env: Vec<(&'static str, String)>,
+}
+
 /// A connection configuration from a URL or connection string, with the libpq environment variables (`PGHOST`,
-/// `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`) for what it leaves out.
-pub(crate) fn config_from_url(url: &str) -> Result<Config> {
-    let fail = |message: String| Error::Source {
-        path: crate::source::live::redact(url).into(),
-        message,
-        detail: String::new(),
-    };
-    let mut config = Config::from_str(url).map_err(|e| fail(format!("not a connection URL: {e}")))?;
+/// `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, `PGSSLROOTCERT`) for what it leaves out, and its TLS
+/// ([`crate::tls`]).
+pub(crate) fn config_from_url(url: &str) -> Result<Remote> {
+    let shown = crate::source::live::redact(url);
+    let fail = |message: String| Error::Source { path: shown.clone().into(), message, detail: String::new() };
+    let (url, request) = crate::tls::split(url);
+    let mut config = Config::from_str(&url).map_err(|e| fail(format!("not a connection URL: {e}")))?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     if config.get_hosts().is_empty() {
         match env("PGHOST") {
@@ -185,7 +194,10 @@ pub(crate) fn config_from_url(url: &str) -> Result<Config> {
             config.dbname(db);
         }
     }
-    Ok(config.application_name("pgshadow").clone())
+    config.application_name("pgshadow");
+    let tls = crate::tls::connector(config.get_ssl_mode(), &request, &shown)?;
+    let libpq_env = request.libpq_env(config.get_ssl_mode());
+    Ok(Remote { config, tls, libpq_env })
 }
 
 /// Random lower-case hex, `bytes` bytes of it, from the kernel.

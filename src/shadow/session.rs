@@ -35,12 +35,21 @@ impl Session {
         if let Some(password) = endpoint.password(role) {
             config.password(password);
         }
-        let (client, connection) = config.connect(NoTls).await?;
-        let driver = tokio::spawn(async move {
-            if let Err(e) = connection.await {
+        let drive = |result: Result<(), tokio_postgres::Error>| {
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "shadow connection ended");
             }
-        });
+        };
+        let (client, driver) = match &endpoint.tls {
+            None => {
+                let (client, connection) = config.connect(NoTls).await?;
+                (client, tokio::spawn(async move { drive(connection.await) }))
+            }
+            Some(tls) => {
+                let (client, connection) = config.connect(tls.0.clone()).await?;
+                (client, tokio::spawn(async move { drive(connection.await) }))
+            }
+        };
         Ok(Session { client, driver, broken: Default::default() })
     }
 

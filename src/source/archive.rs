@@ -176,6 +176,8 @@ pub struct Target<'a> {
     pub database: &'a str,
     /// The role's password, when it needs one (passed in the environment, never on the command line).
     pub password: Option<&'a str>,
+    /// More libpq environment (`PGSSLMODE`, `PGSSLROOTCERT`) for a server that asks for TLS.
+    pub env: &'a [(&'static str, String)],
 }
 
 /// How a restore went: it finished, and these entries failed.
@@ -224,7 +226,7 @@ pub fn restore(
         args.extend(["--jobs", &jobs_arg]);
     }
     let start = Instant::now();
-    let out = spawn(pg_restore, archive, &args, target.password)?;
+    let out = spawn(pg_restore, archive, &args, target.password, target.env)?;
     let duration = start.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Ignored errors make pg_restore exit 1 with this warning; without it, exit 1 means it gave up.
@@ -306,7 +308,7 @@ fn entry_errors(stderr: &str, toc: &HashMap<u32, &TocEntry>) -> Vec<EntryError> 
 
 /// Runs `pg_restore ARGS ARCHIVE`; exiting non-zero is an error.
 fn run(pg_restore: &Path, archive: &Path, args: &[&str], doing: &str) -> Result<Output> {
-    let out = spawn(pg_restore, archive, args, None)?;
+    let out = spawn(pg_restore, archive, args, None, &[])?;
     match out.status.success() {
         true => Ok(out),
         false => Err(failure(archive, doing, &String::from_utf8_lossy(&out.stderr))),
@@ -314,9 +316,15 @@ fn run(pg_restore: &Path, archive: &Path, args: &[&str], doing: &str) -> Result<
 }
 
 /// Runs `pg_restore ARGS ARCHIVE` to its end, without stdin and without the environment's `PGOPTIONS` and service.
-fn spawn(pg_restore: &Path, archive: &Path, args: &[&str], password: Option<&str>) -> Result<Output> {
+fn spawn(
+    pg_restore: &Path,
+    archive: &Path,
+    args: &[&str],
+    password: Option<&str>,
+    env: &[(&'static str, String)],
+) -> Result<Output> {
     let mut command = Command::new(pg_restore);
-    command.args(args).arg(archive).stdin(Stdio::null());
+    command.args(args).arg(archive).stdin(Stdio::null()).envs(env.iter().map(|(k, v)| (k, v)));
     if let Some(password) = password {
         command.env("PGPASSWORD", password);
     }
@@ -407,7 +415,7 @@ mod tests {
         }
 
         fn target<'a>(&'a self, database: &'a str) -> Target<'a> {
-            Target { socket_dir: self.0.path(), port: 5432, user: "postgres", database, password: None }
+            Target { socket_dir: self.0.path(), port: 5432, user: "postgres", database, password: None, env: &[] }
         }
 
         fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {

@@ -33,6 +33,7 @@ pub(super) async fn load(shadow: &Shadow, name: &str, archive: &Archive, failure
             user: &loader,
             database: &name_owned,
             password: password.as_deref(),
+            env: &endpoint.libpq_env,
         };
         let outcome = archive::restore(&pg_restore, &path, format, target, jobs, &toc)?;
         Ok((toc, outcome))

@@ -4,8 +4,8 @@
 //! the source's values. The report then gives both what was measured on the sample and the estimate scaled to the
 //! whole database.
 //!
-//! The source connection is pgshadow's own (tokio-postgres, without TLS): it honours the URL and `PGHOST`,
-//! `PGPORT`, `PGUSER`, `PGPASSWORD` and `PGDATABASE`, but not `~/.pgpass` or `sslmode=require`.
+//! The source connection is pgshadow's own (tokio-postgres): it honours the URL and `PGHOST`, `PGPORT`, `PGUSER`,
+//! `PGPASSWORD`, `PGDATABASE`, and TLS as `sslmode` asks ([`crate::tls`]), but not `~/.pgpass`.
 
 use futures_util::{pin_mut, SinkExt, TryStreamExt};
 use tokio_postgres::{Client, NoTls};
@@ -79,16 +79,29 @@ pub(super) async fn copy(shadow: &Shadow, database: &str, sample: &Sample) -> Re
 async fn connect(sample: &Sample) -> Result<Client> {
     let shown = super::live::redact(&sample.url);
     let fail = |message: String| Error::Source { path: shown.clone().into(), message, detail: String::new() };
-    let mut config = crate::shadow::server::config_from_url(&sample.url)?;
+    let remote = crate::shadow::server::config_from_url(&sample.url)?;
+    let mut config = remote.config;
     config.application_name("pgshadow").options("-c default_transaction_read_only=on");
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
-        fail(format!("could not connect to the source to sample it: {e} (--sample connects without TLS)"))
-    })?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
+    let fail = |e: tokio_postgres::Error| {
+        fail(format!("could not connect to the source to sample it: {}", crate::error::with_causes(&e)))
+    };
+    let drive = |result: std::result::Result<(), tokio_postgres::Error>| {
+        if let Err(e) = result {
             tracing::debug!(error = %e, "source connection ended");
         }
-    });
+    };
+    let client = match remote.tls {
+        None => {
+            let (client, connection) = config.connect(NoTls).await.map_err(fail)?;
+            tokio::spawn(async move { drive(connection.await) });
+            client
+        }
+        Some(tls) => {
+            let (client, connection) = config.connect(tls.0).await.map_err(fail)?;
+            tokio::spawn(async move { drive(connection.await) });
+            client
+        }
+    };
     Ok(client)
 }
 

@@ -295,21 +295,53 @@ pub fn plan_backend_running(sandbox: &Sandbox) -> bool {
 /// under test only reads from it). Stopped and removed on drop.
 pub struct SourceServer {
     dir: tempfile::TempDir,
+    /// With [`SourceServer::start_tls`]: the TCP port on 127.0.0.1 where it takes TLS connections only.
+    tls_port: Option<u16>,
 }
 
 impl SourceServer {
     pub fn start() -> SourceServer {
+        SourceServer::start_with(false)
+    }
+
+    /// A server that also listens on 127.0.0.1, for TLS connections only (`hostssl`; `hostnossl` is rejected), with
+    /// a certificate for `localhost` signed by a CA of its own ([`SourceServer::ca`]). Needs the `openssl` program.
+    pub fn start_tls() -> SourceServer {
+        SourceServer::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> SourceServer {
         let bin = server_bin();
         let bin = bin.as_path();
         let dir = tempfile::Builder::new().prefix("pgshadow-source-").tempdir_in("/tmp").expect("temp dir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
-        let server = SourceServer { dir };
+        let tls_port = tls.then(|| {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            listener.local_addr().expect("its address").port()
+        });
+        let server = SourceServer { dir, tls_port };
         let data = server.dir.path().join("data");
         server.as_server_user(
             bin.join("initdb"),
             &["-D", &data.to_string_lossy(), "-U", "postgres", "-A", "trust", "--no-sync"],
         );
-        let options = format!("-c listen_addresses='' -k {} -c fsync=off", server.dir.path().display());
+        let mut options = format!("-c listen_addresses='' -k {} -c fsync=off", server.dir.path().display());
+        if let Some(port) = tls_port {
+            let (cert, key) = server.make_certificates();
+            options = format!(
+                "-c listen_addresses=127.0.0.1 -c port={port} -k {} -c fsync=off -c ssl=on -c ssl_cert_file={} \
+                 -c ssl_key_file={}",
+                server.dir.path().display(),
+                cert.display(),
+                key.display()
+            );
+            let hba = data.join("pg_hba.conf");
+            std::fs::write(
+                &hba,
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all all reject\n",
+            )
+            .expect("write pg_hba.conf");
+        }
         let log = server.dir.path().join("log");
         server.as_server_user(
             bin.join("pg_ctl"),
@@ -331,9 +363,74 @@ impl SourceServer {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// The CA that signed a TLS server's certificate (PEM).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A URL for `database` on a TLS server's port, as `localhost`, with `params` (`sslmode=require`).
+    pub fn tls_url(&self, database: &str, params: &str) -> String {
+        let port = self.tls_port.expect("a server started with start_tls");
+        format!("postgresql://postgres@localhost:{port}/{database}?{params}")
+    }
+
+    /// A CA, and a certificate for `localhost` and 127.0.0.1 it signed, with its key readable by the server only.
+    fn make_certificates(&self) -> (PathBuf, PathBuf) {
+        let dir = self.dir.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        openssl(
+            &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=pgshadow test CA"]
+                .iter()
+                .copied()
+                .chain(["-keyout", "ca.key", "-out", "ca.pem"])
+                .collect::<Vec<_>>(),
+        );
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("write");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ]);
+        let key = dir.join("server.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        if nix::unistd::geteuid().is_root() {
+            let postgres = nix::unistd::User::from_name("postgres").ok().flatten().expect("a postgres user");
+            nix::unistd::chown(&key, Some(postgres.uid), Some(postgres.gid)).expect("chown");
+        }
+        (dir.join("server.pem"), key)
+    }
+
     /// A URL for `database` on this server.
     pub fn url(&self, database: &str) -> String {
-        format!("postgresql://postgres@/{database}?host={}", self.dir.path().display())
+        let port = self.tls_port.map_or_else(String::new, |p| format!("&port={p}"));
+        format!("postgresql://postgres@/{database}?host={}{port}", self.dir.path().display())
     }
 
     /// Runs SQL with psql, failing the test on an error.

@@ -1,0 +1,305 @@
+//! TLS for connections to servers pgshadow does not own — a live source it samples (`--sample`), a shadow server
+//! (`--shadow-url`) — as libpq's `sslmode` asks (in the URL, or `PGSSLMODE`):
+//! - `disable`: never;
+//! - `prefer` (libpq's default, and ours) and `require`: encrypted when the server offers it (`prefer`) or always
+//!   (`require`), the certificate not checked, as libpq does not check it either;
+//! - `verify-ca` and `verify-full`: always, the certificate checked against `sslrootcert` (a PEM file, in the URL or
+//!   `PGSSLROOTCERT`) or else this machine's trusted roots; `verify-full` also checks the host name.
+//!
+//! Shadows pgshadow starts itself are reached without TLS: through a private socket directory, or 127.0.0.1.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::error::{Error, Result};
+
+/// What a connection string asks of TLS beyond what tokio-postgres reads itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TlsRequest {
+    /// `verify-ca` or `verify-full`, which tokio-postgres does not know: the string's `sslmode` then says `require`.
+    pub(crate) verify: Verify,
+    /// `sslrootcert`: the certificates to trust instead of the machine's.
+    pub(crate) root_cert: Option<PathBuf>,
+}
+
+/// How much of the server's certificate is checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Verify {
+    /// Nothing (`prefer`, `require`).
+    #[default]
+    Nothing,
+    /// That a trusted root signed it (`verify-ca`).
+    Ca,
+    /// That too, and that it names the host (`verify-full`).
+    Full,
+}
+
+impl TlsRequest {
+    /// The libpq environment for client programs (`pg_restore`) to connect as this request says.
+    pub(crate) fn libpq_env(&self, mode: SslMode) -> Vec<(&'static str, String)> {
+        let mode = match (self.verify, mode) {
+            (Verify::Full, _) => "verify-full",
+            (Verify::Ca, _) => "verify-ca",
+            (_, SslMode::Disable) => "disable",
+            (_, SslMode::Require) => "require",
+            _ => "prefer",
+        };
+        let mut env = vec![("PGSSLMODE", mode.to_owned())];
+        if let Some(root) = &self.root_cert {
+            env.push(("PGSSLROOTCERT", root.display().to_string()));
+        }
+        env
+    }
+}
+
+/// Takes `sslmode=verify-ca|verify-full` and `sslrootcert` out of a URL or `key=value` string (tokio-postgres refuses
+/// both), with `PGSSLMODE` and `PGSSLROOTCERT` for what it leaves out. The string that is left asks for `require`
+/// where a verification was asked for.
+pub(crate) fn split(url: &str) -> (String, TlsRequest) {
+    let mut request = TlsRequest::default();
+    let mode_given = std::cell::Cell::new(false);
+    let mut take = |key: &str, value: &str| -> Option<String> {
+        match key {
+            "sslmode" => {
+                mode_given.set(true);
+                match value {
+                    "verify-ca" => request.verify = Verify::Ca,
+                    "verify-full" => request.verify = Verify::Full,
+                    _ => return None,
+                }
+                Some("sslmode=require".to_owned())
+            }
+            "sslrootcert" => {
+                request.root_cert = Some(PathBuf::from(value));
+                Some(String::new())
+            }
+            _ => None,
+        }
+    };
+    let rest = if let Some((base, query)) = url.split_once('?').filter(|_| url.contains("://")) {
+        let params: Vec<String> = query
+            .split('&')
+            .filter_map(|param| {
+                let (key, value) = param.split_once('=').unwrap_or((param, ""));
+                let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+                match take(key, &value) {
+                    Some(replaced) if replaced.is_empty() => None,
+                    Some(replaced) => Some(replaced),
+                    None => Some(param.to_owned()),
+                }
+            })
+            .collect();
+        if params.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", params.join("&"))
+        }
+    } else if url.contains("://") {
+        url.to_owned()
+    } else {
+        let words: Vec<String> = url
+            .split_whitespace()
+            .filter_map(|word| {
+                let (key, value) = word.split_once('=').unwrap_or((word, ""));
+                match take(key.trim(), value.trim_matches('\'')) {
+                    Some(replaced) if replaced.is_empty() => None,
+                    Some(replaced) => Some(replaced),
+                    None => Some(word.to_owned()),
+                }
+            })
+            .collect();
+        words.join(" ")
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut rest = rest;
+    if !mode_given.get() {
+        if let Some(mode) = env("PGSSLMODE") {
+            let joiner = match (url.contains("://"), rest.contains('?')) {
+                (true, true) => "&",
+                (true, false) => "?",
+                (false, _) => " ",
+            };
+            let replaced = take("sslmode", &mode).unwrap_or_else(|| format!("sslmode={mode}"));
+            rest = format!("{rest}{joiner}{replaced}");
+        }
+    }
+    if request.root_cert.is_none() {
+        request.root_cert = env("PGSSLROOTCERT").map(PathBuf::from);
+    }
+    (rest, request)
+}
+
+/// A TLS connector for tokio-postgres.
+#[derive(Clone)]
+pub(crate) struct Connector(pub(crate) MakeRustlsConnect);
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connector(rustls)")
+    }
+}
+
+/// The connector for `mode` and `request`, `None` when no TLS is wanted (`sslmode=disable`). `shown` names the
+/// connection in errors.
+pub(crate) fn connector(mode: SslMode, request: &TlsRequest, shown: &str) -> Result<Option<Connector>> {
+    if mode == SslMode::Disable {
+        return Ok(None);
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let fail = |message: String| Error::Source { path: shown.into(), message, detail: String::new() };
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(format!("TLS: {e}")))?;
+    let config = match request.verify {
+        Verify::Nothing => {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(Unchecked(provider))).with_no_client_auth()
+        }
+        Verify::Ca | Verify::Full => {
+            let roots = Arc::new(roots(request, &fail)?);
+            let checked = WebPkiServerVerifier::builder_with_provider(roots, provider)
+                .build()
+                .map_err(|e| fail(format!("TLS: {e}")))?;
+            let verifier = Checked { inner: checked, host_name: request.verify == Verify::Full };
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier)).with_no_client_auth()
+        }
+    };
+    Ok(Some(Connector(MakeRustlsConnect::new(config))))
+}
+
+/// The certificates to trust: `sslrootcert`'s, else the machine's.
+fn roots(request: &TlsRequest, fail: &dyn Fn(String) -> Error) -> Result<rustls::RootCertStore> {
+    let mut store = rustls::RootCertStore::empty();
+    let certificates: Vec<CertificateDer<'static>> = match &request.root_cert {
+        Some(path) => CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(|e| fail(format!("sslrootcert {}: {e}", path.display())))?,
+        None => rustls_native_certs::load_native_certs().certs,
+    };
+    let (added, _) = store.add_parsable_certificates(certificates);
+    if added == 0 {
+        let whose =
+            request.root_cert.as_ref().map_or("this machine's trusted roots".to_owned(), |p| p.display().to_string());
+        return Err(fail(format!("no certificate to check the server's against in {whose}")));
+    }
+    Ok(store)
+}
+
+/// `prefer` and `require`: the connection is encrypted and its handshake checked, the certificate is not (libpq's
+/// `require` does not check it either).
+#[derive(Debug)]
+struct Unchecked(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `verify-ca` and `verify-full`: the certificate checked against the roots; for `verify-ca` a certificate for
+/// another name passes.
+#[derive(Debug)]
+struct Checked {
+    inner: Arc<WebPkiServerVerifier>,
+    host_name: bool,
+}
+
+impl ServerCertVerifier for Checked {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.host_name => Ok(ServerCertVerified::assertion()),
+            outcome => outcome,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verification_modes_and_root_certs_are_taken_out_of_urls_and_keyword_strings() {
+        let (rest, request) = split("postgres://u@db/app?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&x=1");
+        assert_eq!(rest, "postgres://u@db/app?sslmode=require&x=1");
+        assert_eq!(request.verify, Verify::Full);
+        assert_eq!(request.root_cert, Some(PathBuf::from("/etc/ca.pem")));
+        let (rest, request) = split("host=db sslmode=verify-ca sslrootcert=/ca.pem user=u");
+        assert_eq!(rest, "host=db sslmode=require user=u");
+        assert_eq!(request.verify, Verify::Ca);
+        let (rest, request) = split("postgres://u@db/app?sslmode=require");
+        assert_eq!((rest.as_str(), request.verify), ("postgres://u@db/app?sslmode=require", Verify::Nothing));
+        let (rest, _) = split("postgres://u@db/app?sslrootcert=/ca.pem");
+        assert_eq!(rest, "postgres://u@db/app");
+        assert_eq!(
+            TlsRequest { verify: Verify::Full, root_cert: Some("/ca.pem".into()) }.libpq_env(SslMode::Require),
+            vec![("PGSSLMODE", "verify-full".to_owned()), ("PGSSLROOTCERT", "/ca.pem".to_owned())]
+        );
+    }
+}
