@@ -158,19 +158,20 @@ pub(crate) fn connector(mode: SslMode, request: &TlsRequest, shown: &str) -> Res
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| fail(format!("TLS: {e}")))?;
-    let config = match request.verify {
-        Verify::Nothing => {
-            builder.dangerous().with_custom_certificate_verifier(Arc::new(Unchecked(provider))).with_no_client_auth()
-        }
-        Verify::Ca | Verify::Full => {
-            let roots = Arc::new(roots(request, &fail)?);
-            let checked = WebPkiServerVerifier::builder_with_provider(roots, provider)
+    let roots = match request.verify {
+        Verify::Nothing => None,
+        Verify::Ca | Verify::Full => Some(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots(request, &fail)?), Arc::clone(&provider))
                 .build()
-                .map_err(|e| fail(format!("TLS: {e}")))?;
-            let verifier = Checked { inner: checked, host_name: request.verify == Verify::Full };
-            builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier)).with_no_client_auth()
-        }
+                .map_err(|e| fail(format!("TLS: {e}")))?,
+        ),
     };
+    let verifier = Verifier {
+        roots,
+        algorithms: provider.signature_verification_algorithms,
+        host_name: request.verify == Verify::Full,
+    };
+    let config = builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier)).with_no_client_auth();
     Ok(Some(Connector(MakeRustlsConnect::new(config))))
 }
 
@@ -192,55 +193,17 @@ fn roots(request: &TlsRequest, fail: &dyn Fn(String) -> Error) -> Result<rustls:
     Ok(store)
 }
 
-/// `prefer` and `require`: the connection is encrypted and its handshake checked, the certificate is not (libpq's
-/// `require` does not check it either).
+/// The server's certificate check. Without roots (`prefer`, `require`) the certificate is not checked, as libpq's
+/// `require` does not check it either, but the handshake's signatures are. With roots (`verify-ca`, `verify-full`)
+/// it must chain to one of them; for `verify-ca` a certificate for another name passes.
 #[derive(Debug)]
-struct Unchecked(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca` and `verify-full`: the certificate checked against the roots; for `verify-ca` a certificate for
-/// another name passes.
-#[derive(Debug)]
-struct Checked {
-    inner: Arc<WebPkiServerVerifier>,
+struct Verifier {
+    roots: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
     host_name: bool,
 }
 
-impl ServerCertVerifier for Checked {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -249,7 +212,8 @@ impl ServerCertVerifier for Checked {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        let Some(roots) = &self.roots else { return Ok(ServerCertVerified::assertion()) };
+        match roots.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.host_name => Ok(ServerCertVerified::assertion()),
@@ -263,7 +227,7 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -272,11 +236,11 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 

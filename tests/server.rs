@@ -184,5 +184,20 @@ fn a_shadow_server_over_tls_restores_and_measures_and_a_certificate_it_cannot_ch
     assert_eq!(refused.status.code(), Some(2), "{}", stderr_of(&refused));
     assert!(stderr_of(&refused).contains("certificate"), "{}", stderr_of(&refused));
     assert_eq!(inventory(&server), before);
+
+    // A certificate that does not name the host the URL gives (reached at its address): verify-ca takes it,
+    // verify-full does not.
+    let ca = server.ca().display().to_string();
+    let renamed = |mode: &str| {
+        let url = server.tls_url("postgres", &format!("sslmode={mode}&sslrootcert={ca}&hostaddr=127.0.0.1"));
+        let url = url.replace("@localhost:", "@pgshadow-test.invalid:");
+        sandbox.run(&["run", PLAN, "--schema", SCHEMA, "--shadow", "server", "--shadow-url", &url, "-f", "json"])
+    };
+    let output = renamed("verify-ca");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
+    let output = renamed("verify-full");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("not valid for name"), "{}", stderr_of(&output));
+    assert_eq!(inventory(&server), before);
     sandbox.assert_clean();
 }
