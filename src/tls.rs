@@ -1,6 +1,6 @@
 //! TLS for connections to servers pgshadow does not own — a live source it samples (`--sample`), a shadow server
 //! (`--shadow-url`) — as libpq's `sslmode` asks (in the URL, or `PGSSLMODE`):
-//! - `disable`: never;
+//! - `disable`: never (`allow` is taken as `prefer`);
 //! - `prefer` (libpq's default, and ours) and `require`: encrypted when the server offers it (`prefer`) or always
 //!   (`require`), the certificate not checked, as libpq does not check it either;
 //! - `verify-ca` and `verify-full`: always, the certificate checked against `sslrootcert` (a PEM file, in the URL or
@@ -73,6 +73,8 @@ pub(crate) fn split(url: &str) -> (String, TlsRequest) {
                 match value {
                     "verify-ca" => request.verify = Verify::Ca,
                     "verify-full" => request.verify = Verify::Full,
+                    // libpq's `allow` tries without TLS first; `prefer` tries with it first, which tokio-postgres knows.
+                    "allow" => return Some("sslmode=prefer".to_owned()),
                     _ => return None,
                 }
                 Some("sslmode=require".to_owned())
@@ -259,6 +261,7 @@ mod tests {
         assert_eq!(request.verify, Verify::Ca);
         let (rest, request) = split("postgres://u@db/app?sslmode=require");
         assert_eq!((rest.as_str(), request.verify), ("postgres://u@db/app?sslmode=require", Verify::Nothing));
+        assert_eq!(split("host=db sslmode=allow").0, "host=db sslmode=prefer");
         let (rest, _) = split("postgres://u@db/app?sslrootcert=/ca.pem");
         assert_eq!(rest, "postgres://u@db/app");
         assert_eq!(

@@ -235,6 +235,13 @@ fn as_root_binaries_the_servers_os_user_cannot_reach_are_a_clear_error() {
     for program in ["initdb", "postgres", "pg_ctl"] {
         std::fs::copy(installed.binaries.dir.join(program), private.path().join("bin").join(program)).expect("copy");
     }
+    // A relocatable build finds its libraries and share/ beside bin/.
+    let prefix = installed.binaries.dir.parent().expect("a prefix");
+    for sibling in ["lib", "share"] {
+        if prefix.join(sibling).is_dir() {
+            std::os::unix::fs::symlink(prefix.join(sibling), private.path().join(sibling)).expect("link");
+        }
+    }
     let bin = private.path().join("bin").display().to_string();
     let plan = write(&sandbox, "plan.sql", "SELECT 1;\n");
     let output = sandbox.run(&["run", &plan, "--shadow", "local", "--no-cache", "--pg-bin", &bin]);

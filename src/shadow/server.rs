@@ -19,6 +19,7 @@ use std::io::Read as _;
 use std::str::FromStr;
 use std::sync::Mutex;
 
+use tokio_postgres::config::SslMode;
 use tokio_postgres::Config;
 
 use super::PgBinaries;
@@ -195,7 +196,10 @@ pub(crate) fn config_from_url(url: &str) -> Result<Remote> {
         }
     }
     config.application_name("pgshadow");
-    let tls = crate::tls::connector(config.get_ssl_mode(), &request, &shown)?;
+    // A Unix socket is never encrypted, and the connector could not even be made for its path.
+    let local = config.get_hosts().iter().all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)));
+    let mode = if local { SslMode::Disable } else { config.get_ssl_mode() };
+    let tls = crate::tls::connector(mode, &request, &shown)?;
     let libpq_env = request.libpq_env(config.get_ssl_mode());
     Ok(Remote { config, tls, libpq_env })
 }
