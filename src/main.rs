@@ -139,7 +139,8 @@ struct RunArgs {
 
     /// Clone the schema of a live database into the shadow, read-only (pg_dump in a read-only session; nothing
     /// is ever written to it). A postgresql:// URL or a key=value connection string; PG* variables and
-    /// ~/.pgpass apply, as for psql. Example: --from-url "$DATABASE_URL".
+    /// ~/.pgpass apply, as for psql; TLS as its sslmode says (prefer by default; verify-full with sslrootcert
+    /// checks the certificate). Example: --from-url "$DATABASE_URL".
     #[arg(long, value_name = "URL", conflicts_with_all = ["schema", "snapshot"])]
     from_url: Option<String>,
 
@@ -212,7 +213,8 @@ struct RunArgs {
     provider: ProviderArgs,
 
     /// With --shadow server: a superuser URL of the shadow server (never production). Only scratch databases
-    /// and roles pgshadow creates there for the run are used, and they are dropped at the end.
+    /// and roles pgshadow creates there for the run are used, and they are dropped at the end. TLS as its sslmode
+    /// says, as for --from-url.
     #[arg(long, value_name = "URL", env = "PGSHADOW_SHADOW_URL")]
     shadow_url: Option<String>,
 

@@ -220,7 +220,8 @@ impl Container {
             // The server answered, and not with "starting up": waiting longer will not help.
             if e.code().is_some_and(|c| *c != tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW) {
                 let log = container.log().await;
-                return Err(Error::ShadowStart { message: format!("{image}: the server refused pgshadow: {e}"), log });
+                let message = format!("{image}: the server refused pgshadow: {}", crate::error::with_causes(&e));
+                return Err(Error::ShadowStart { message, log });
             }
             if Instant::now() > deadline {
                 let log = container.log().await;
