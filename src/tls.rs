@@ -6,6 +6,9 @@
 //! - `verify-ca` and `verify-full`: always, the certificate checked against `sslrootcert` (a PEM file, in the URL or
 //!   `PGSSLROOTCERT`) or else this machine's trusted roots; `verify-full` also checks the host name.
 //!
+//! A client certificate is sent when `sslcert` and `sslkey` (or `PGSSLCERT`, `PGSSLKEY`) name one; libpq's default
+//! files in `~/.postgresql/` are not looked for.
+//!
 //! Shadows pgshadow starts itself are reached without TLS: through a private socket directory, or 127.0.0.1.
 
 use std::path::PathBuf;
@@ -14,7 +17,7 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -28,6 +31,9 @@ pub(crate) struct TlsRequest {
     pub(crate) verify: Verify,
     /// `sslrootcert`: the certificates to trust instead of the machine's.
     pub(crate) root_cert: Option<PathBuf>,
+    /// `sslcert` and `sslkey`: a client certificate (PEM) and its key, for servers that ask for one.
+    pub(crate) client_cert: Option<PathBuf>,
+    pub(crate) client_key: Option<PathBuf>,
 }
 
 /// How much of the server's certificate is checked.
@@ -53,8 +59,12 @@ impl TlsRequest {
             _ => "prefer",
         };
         let mut env = vec![("PGSSLMODE", mode.to_owned())];
-        if let Some(root) = &self.root_cert {
-            env.push(("PGSSLROOTCERT", root.display().to_string()));
+        for (name, path) in
+            [("PGSSLROOTCERT", &self.root_cert), ("PGSSLCERT", &self.client_cert), ("PGSSLKEY", &self.client_key)]
+        {
+            if let Some(path) = path {
+                env.push((name, path.display().to_string()));
+            }
         }
         env
     }
@@ -79,8 +89,13 @@ pub(crate) fn split(url: &str) -> (String, TlsRequest) {
                 }
                 Some("sslmode=require".to_owned())
             }
-            "sslrootcert" => {
-                request.root_cert = Some(PathBuf::from(value));
+            "sslrootcert" | "sslcert" | "sslkey" => {
+                let slot = match key {
+                    "sslrootcert" => &mut request.root_cert,
+                    "sslcert" => &mut request.client_cert,
+                    _ => &mut request.client_key,
+                };
+                *slot = Some(PathBuf::from(value));
                 Some(String::new())
             }
             _ => None,
@@ -133,8 +148,14 @@ pub(crate) fn split(url: &str) -> (String, TlsRequest) {
             rest = format!("{rest}{joiner}{replaced}");
         }
     }
-    if request.root_cert.is_none() {
-        request.root_cert = env("PGSSLROOTCERT").map(PathBuf::from);
+    for (slot, name) in [
+        (&mut request.root_cert, "PGSSLROOTCERT"),
+        (&mut request.client_cert, "PGSSLCERT"),
+        (&mut request.client_key, "PGSSLKEY"),
+    ] {
+        if slot.is_none() {
+            *slot = env(name).map(PathBuf::from);
+        }
     }
     (rest, request)
 }
@@ -173,7 +194,18 @@ pub(crate) fn connector(mode: SslMode, request: &TlsRequest, shown: &str) -> Res
         algorithms: provider.signature_verification_algorithms,
         host_name: request.verify == Verify::Full,
     };
-    let config = builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier)).with_no_client_auth();
+    let builder = builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier));
+    let config = match (&request.client_cert, &request.client_key) {
+        (None, None) => builder.with_no_client_auth(),
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
+                .map_err(|e| fail(format!("sslcert {}: {e}", cert.display())))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| fail(format!("sslkey {}: {e}", key.display())))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| fail(format!("sslcert and sslkey: {e}")))?
+        }
+        _ => return Err(fail("sslcert and sslkey go together: give both (a client certificate and its key)".into())),
+    };
     Ok(Some(Connector(MakeRustlsConnect::new(config))))
 }
 
@@ -265,7 +297,8 @@ mod tests {
         let (rest, _) = split("postgres://u@db/app?sslrootcert=/ca.pem");
         assert_eq!(rest, "postgres://u@db/app");
         assert_eq!(
-            TlsRequest { verify: Verify::Full, root_cert: Some("/ca.pem".into()) }.libpq_env(SslMode::Require),
+            TlsRequest { verify: Verify::Full, root_cert: Some("/ca.pem".into()), ..TlsRequest::default() }
+                .libpq_env(SslMode::Require),
             vec![("PGSSLMODE", "verify-full".to_owned()), ("PGSSLROOTCERT", "/ca.pem".to_owned())]
         );
     }

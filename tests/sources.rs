@@ -193,6 +193,17 @@ fn a_sample_over_tls_is_encrypted_as_sslmode_asks_and_checks_the_certificate_whe
         assert_eq!(report["summary"]["rows_deleted"], 10, "{params}");
         assert_eq!(report["shadow"]["sample"]["rows_copied"], 100, "{params}");
     }
+    // A database that asks for a client certificate: pg_dump and the sampler both present it.
+    source.psql("postgres", "CREATE DATABASE certdb");
+    source.psql("certdb", "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);");
+    let (cert, key) = source.client();
+    let url = source.tls_url("certdb", &format!("sslmode=require&sslcert={}&sslkey={}", cert.display(), key.display()));
+    let output = sandbox.run(&["run", &plan, "--from-url", &url, "--sample", "100", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(json_of(&output)["shadow"]["sample"]["rows_copied"], 100);
+    let url = source.tls_url("certdb", &format!("sslmode=require&sslcert={}", cert.display()));
+    let output = sandbox.run(&["run", &plan, "--from-url", &url, "--sample", "100"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
     // verify-full checks the certificate against this machine's roots, which do not know the test CA.
     let unknown = run("sslmode=verify-full");
     assert_eq!(unknown.status.code(), Some(2), "{}", stderr_of(&unknown));

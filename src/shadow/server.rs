@@ -168,7 +168,8 @@ pub(crate) fn config_from_url(url: &str) -> Result<Remote> {
     let shown = crate::source::live::redact(url);
     let fail = |message: String| Error::Source { path: shown.clone().into(), message, detail: String::new() };
     let (url, request) = crate::tls::split(url);
-    let mut config = Config::from_str(&url).map_err(|e| fail(format!("not a connection URL: {e}")))?;
+    let mut config =
+        Config::from_str(&url).map_err(|e| fail(format!("not a connection URL: {}", crate::error::with_causes(&e))))?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     if config.get_hosts().is_empty() {
         match env("PGHOST") {

@@ -330,17 +330,18 @@ impl SourceServer {
             let (cert, key) = server.make_certificates();
             options = format!(
                 "-c listen_addresses=127.0.0.1 -c port={port} -k {} -c fsync=off -c ssl=on -c ssl_cert_file={} \
-                 -c ssl_key_file={}",
+                 -c ssl_key_file={} -c ssl_ca_file={}",
                 server.dir.path().display(),
                 cert.display(),
-                key.display()
+                key.display(),
+                server.ca().display()
             );
             let hba = data.join("pg_hba.conf");
-            std::fs::write(
-                &hba,
-                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all all reject\n",
-            )
-            .expect("write pg_hba.conf");
+            // The database `certdb` also asks for a client certificate the test CA signed ([`SourceServer::client`]).
+            let rules =
+                "local all all trust\nhostssl certdb all 127.0.0.1/32 cert\nhostssl all all 127.0.0.1/32 trust\n\
+                         hostnossl all all all reject\n";
+            std::fs::write(&hba, rules).expect("write pg_hba.conf");
         }
         let log = server.dir.path().join("log");
         server.as_server_user(
@@ -368,58 +369,39 @@ impl SourceServer {
         self.dir.path().join("ca.pem")
     }
 
+    /// A client certificate for the role postgres, signed by [`SourceServer::ca`], and its key.
+    pub fn client(&self) -> (PathBuf, PathBuf) {
+        (self.dir.path().join("client.pem"), self.dir.path().join("client.key"))
+    }
+
     /// A URL for `database` on a TLS server's port, as `localhost`, with `params` (`sslmode=require`).
     pub fn tls_url(&self, database: &str, params: &str) -> String {
         let port = self.tls_port.expect("a server started with start_tls");
         format!("postgresql://postgres@localhost:{port}/{database}?{params}")
     }
 
-    /// A CA, and a certificate for `localhost` and 127.0.0.1 it signed, with its key readable by the server only.
+    /// A CA; a certificate for `localhost` and 127.0.0.1 it signed, with its key readable by the server only; and a
+    /// client certificate for the role postgres ([`SourceServer::client`]). X.509 v3 (they have extensions), as
+    /// rustls wants.
     fn make_certificates(&self) -> (PathBuf, PathBuf) {
         let dir = self.dir.path();
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let openssl = |args: &str| {
+            let out = Command::new("openssl").args(args.split_whitespace()).current_dir(dir).output().expect("openssl");
+            assert!(out.status.success(), "openssl {args}: {}", String::from_utf8_lossy(&out.stderr));
         };
-        openssl(
-            &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=pgshadow test CA"]
-                .iter()
-                .copied()
-                .chain(["-keyout", "ca.key", "-out", "ca.pem"])
-                .collect::<Vec<_>>(),
-        );
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ]);
-        std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("write");
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "server.pem",
-        ]);
+        std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("write");
+        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("write");
+        openssl("req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pgshadow-test-CA -keyout ca.key -out ca.pem");
+        for (name, subject) in [("server", "localhost"), ("client", "postgres")] {
+            openssl(&format!("req -newkey rsa:2048 -nodes -subj /CN={subject} -keyout {name}.key -out {name}.csr"));
+            openssl(&format!(
+                "x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile {name}.ext \
+                 -out {name}.pem"
+            ));
+            let key = dir.join(format!("{name}.key"));
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
         let key = dir.join("server.key");
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         if nix::unistd::geteuid().is_root() {
             let postgres = nix::unistd::User::from_name("postgres").ok().flatten().expect("a postgres user");
             nix::unistd::chown(&key, Some(postgres.uid), Some(postgres.gid)).expect("chown");
