@@ -70,13 +70,14 @@ impl TlsRequest {
     }
 }
 
-/// Takes `sslmode=verify-ca|verify-full` and `sslrootcert` out of a URL or `key=value` string (tokio-postgres refuses
-/// both), with `PGSSLMODE` and `PGSSLROOTCERT` for what it leaves out. The string that is left asks for `require`
-/// where a verification was asked for.
+/// Takes what tokio-postgres refuses out of a URL or `key=value` string: `sslmode=verify-ca|verify-full` (the string
+/// that is left asks for `require`), `sslmode=allow` (left as `prefer`), `sslrootcert`, `sslcert` and `sslkey`; with
+/// `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT` and `PGSSLKEY` for what it leaves out.
 pub(crate) fn split(url: &str) -> (String, TlsRequest) {
     let mut request = TlsRequest::default();
     let mode_given = std::cell::Cell::new(false);
-    let mut take = |key: &str, value: &str| -> Option<String> {
+    // What becomes of a parameter: `None`, kept as written; `Some(None)`, taken out; `Some(Some(p))`, written as p.
+    let mut take = |key: &str, value: &str| -> Option<Option<String>> {
         match key {
             "sslmode" => {
                 mode_given.set(true);
@@ -84,10 +85,10 @@ pub(crate) fn split(url: &str) -> (String, TlsRequest) {
                     "verify-ca" => request.verify = Verify::Ca,
                     "verify-full" => request.verify = Verify::Full,
                     // libpq's `allow` tries without TLS first; `prefer` tries with it first, which tokio-postgres knows.
-                    "allow" => return Some("sslmode=prefer".to_owned()),
+                    "allow" => return Some(Some("sslmode=prefer".to_owned())),
                     _ => return None,
                 }
-                Some("sslmode=require".to_owned())
+                Some(Some("sslmode=require".to_owned()))
             }
             "sslrootcert" | "sslcert" | "sslkey" => {
                 let slot = match key {
@@ -96,7 +97,7 @@ pub(crate) fn split(url: &str) -> (String, TlsRequest) {
                     _ => &mut request.client_key,
                 };
                 *slot = Some(PathBuf::from(value));
-                Some(String::new())
+                Some(None)
             }
             _ => None,
         }
@@ -107,11 +108,7 @@ pub(crate) fn split(url: &str) -> (String, TlsRequest) {
             .filter_map(|param| {
                 let (key, value) = param.split_once('=').unwrap_or((param, ""));
                 let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
-                match take(key, &value) {
-                    Some(replaced) if replaced.is_empty() => None,
-                    Some(replaced) => Some(replaced),
-                    None => Some(param.to_owned()),
-                }
+                take(key, &value).unwrap_or_else(|| Some(param.to_owned()))
             })
             .collect();
         if params.is_empty() {
@@ -126,11 +123,7 @@ pub(crate) fn split(url: &str) -> (String, TlsRequest) {
             .split_whitespace()
             .filter_map(|word| {
                 let (key, value) = word.split_once('=').unwrap_or((word, ""));
-                match take(key.trim(), value.trim_matches('\'')) {
-                    Some(replaced) if replaced.is_empty() => None,
-                    Some(replaced) => Some(replaced),
-                    None => Some(word.to_owned()),
-                }
+                take(key.trim(), value.trim_matches('\'')).unwrap_or_else(|| Some(word.to_owned()))
             })
             .collect();
         words.join(" ")
@@ -144,7 +137,7 @@ pub(crate) fn split(url: &str) -> (String, TlsRequest) {
                 (true, false) => "?",
                 (false, _) => " ",
             };
-            let replaced = take("sslmode", &mode).unwrap_or_else(|| format!("sslmode={mode}"));
+            let replaced = take("sslmode", &mode).flatten().unwrap_or_else(|| format!("sslmode={mode}"));
             rest = format!("{rest}{joiner}{replaced}");
         }
     }
@@ -168,6 +161,30 @@ impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Connector(rustls)")
     }
+}
+
+/// Connects as `config` says, through `tls` when given (else without TLS), and drives the connection on a task of
+/// its own that ends with it (`what` names the connection in the debug log then).
+pub(crate) async fn connect(
+    config: &tokio_postgres::Config,
+    tls: Option<&Connector>,
+    what: &'static str,
+) -> std::result::Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
+    let ended = move |result: std::result::Result<(), tokio_postgres::Error>| {
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "{what} connection ended");
+        }
+    };
+    Ok(match tls {
+        None => {
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+            (client, tokio::spawn(async move { ended(connection.await) }))
+        }
+        Some(tls) => {
+            let (client, connection) = config.connect(tls.0.clone()).await?;
+            (client, tokio::spawn(async move { ended(connection.await) }))
+        }
+    })
 }
 
 /// The connector for `mode` and `request`, `None` when no TLS is wanted (`sslmode=disable`). `shown` names the

@@ -194,6 +194,10 @@ impl Container {
         };
         let started =
             request.start().await.map_err(|e| fail(format!("could not start a container of {image}: {e}")))?;
+        let published = match secret {
+            Some(_) => started.get_host_port_ipv4(5432).await.ok(),
+            None => None,
+        };
         let mut container = Container { inner: Some(started), image: image.to_owned(), reached: Reached::Socket };
         let mut probe = tokio_postgres::Config::new();
         probe.user("pgshadow_admin").dbname("postgres").connect_timeout(Duration::from_secs(2));
@@ -202,11 +206,7 @@ impl Container {
                 probe.host_path(socket_dir).port(5432);
             }
             Some(secret) => {
-                let port = match &container.inner {
-                    Some(inner) => inner.get_host_port_ipv4(5432).await.ok(),
-                    None => None,
-                };
-                let Some(port) = port else {
+                let Some(port) = published else {
                     let log = container.log().await;
                     return Err(Error::ShadowStart { message: format!("{image}: no port was published"), log });
                 };

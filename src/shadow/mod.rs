@@ -55,7 +55,8 @@ pub(crate) struct Endpoint {
     pub(crate) secret: Option<String>,
     /// TLS to a shadow server (its URL's `sslmode`); `None` for shadows pgshadow starts.
     pub(crate) tls: Option<crate::tls::Connector>,
-    /// `PGSSLMODE` and `PGSSLROOTCERT` for client programs, as the shadow server's URL asked.
+    /// `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT` and `PGSSLKEY` for client programs, as the shadow server's URL
+    /// asked.
     pub(crate) libpq_env: Vec<(&'static str, String)>,
 }
 

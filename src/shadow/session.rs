@@ -2,7 +2,7 @@
 
 use futures_util::{pin_mut, SinkExt, TryStreamExt};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::Endpoint;
 use crate::plan::RawStatement;
@@ -35,21 +35,7 @@ impl Session {
         if let Some(password) = endpoint.password(role) {
             config.password(password);
         }
-        let drive = |result: Result<(), tokio_postgres::Error>| {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "shadow connection ended");
-            }
-        };
-        let (client, driver) = match &endpoint.tls {
-            None => {
-                let (client, connection) = config.connect(NoTls).await?;
-                (client, tokio::spawn(async move { drive(connection.await) }))
-            }
-            Some(tls) => {
-                let (client, connection) = config.connect(tls.0.clone()).await?;
-                (client, tokio::spawn(async move { drive(connection.await) }))
-            }
-        };
+        let (client, driver) = crate::tls::connect(&config, endpoint.tls.as_ref(), "shadow").await?;
         Ok(Session { client, driver, broken: Default::default() })
     }
 

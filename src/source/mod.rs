@@ -112,24 +112,13 @@ impl Schema {
     }
 }
 
-/// The extension a `CREATE EXTENSION [IF NOT EXISTS] name ...` statement creates.
+/// The extension a `CREATE EXTENSION` statement creates, as the plan classifier reads its target. Only statements
+/// that start with those words are parsed: a dump's other statements cost a look at two words.
 fn created_extension(statement: &str) -> Option<String> {
     let mut words = statement.split_whitespace();
-    let keyword = |word: Option<&str>, expected: &str| word.is_some_and(|w| w.eq_ignore_ascii_case(expected));
-    if !keyword(words.next(), "create") || !keyword(words.next(), "extension") {
-        return None;
-    }
-    let mut name = words.next()?;
-    if name.eq_ignore_ascii_case("if") {
-        let (not, exists) = (words.next(), words.next());
-        (keyword(not, "not") && keyword(exists, "exists")).then_some(())?;
-        name = words.next()?;
-    }
-    let name = name.trim_end_matches(';');
-    Some(match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
-        Some(quoted) => quoted.replace("\"\"", "\""),
-        None => name.to_ascii_lowercase(),
-    })
+    let starts = ["create", "extension"].iter().all(|w| words.next().is_some_and(|word| word.eq_ignore_ascii_case(w)));
+    let classified = starts.then(|| crate::plan::classify(statement))?;
+    (classified.kind == crate::plan::StatementKind::CreateExtension).then(|| classified.targets.into_iter().next())?
 }
 
 impl Archive {

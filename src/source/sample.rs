@@ -8,7 +8,7 @@
 //! `PGPASSWORD`, `PGDATABASE`, and TLS as `sslmode` asks ([`crate::tls`]), but not `~/.pgpass`.
 
 use futures_util::{pin_mut, SinkExt, TryStreamExt};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::quote_ident;
 use crate::error::{Error, Result};
@@ -85,23 +85,7 @@ async fn connect(sample: &Sample) -> Result<Client> {
     let fail = |e: tokio_postgres::Error| {
         fail(format!("could not connect to the source to sample it: {}", crate::error::with_causes(&e)))
     };
-    let drive = |result: std::result::Result<(), tokio_postgres::Error>| {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "source connection ended");
-        }
-    };
-    let client = match remote.tls {
-        None => {
-            let (client, connection) = config.connect(NoTls).await.map_err(fail)?;
-            tokio::spawn(async move { drive(connection.await) });
-            client
-        }
-        Some(tls) => {
-            let (client, connection) = config.connect(tls.0).await.map_err(fail)?;
-            tokio::spawn(async move { drive(connection.await) });
-            client
-        }
-    };
+    let (client, _driver) = crate::tls::connect(&config, remote.tls.as_ref(), "source").await.map_err(fail)?;
     Ok(client)
 }
 
