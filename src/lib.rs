@@ -46,6 +46,7 @@ pub mod serve;
 pub mod service;
 pub mod shadow;
 pub mod source;
+pub mod text;
 mod tls;
 
 use std::time::Duration;

@@ -391,5 +391,5 @@ fn refusal(statement: &PlanStatement, message: &str) -> StatementError {
 
 /// `schema.table` as the classifier normalised it, quoted part by part for `to_regclass`.
 fn quote_name(name: &str) -> String {
-    name.split('.').map(crate::source::quote_ident).collect::<Vec<_>>().join(".")
+    name.split('.').map(crate::text::quote_ident).collect::<Vec<_>>().join(".")
 }

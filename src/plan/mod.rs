@@ -77,7 +77,7 @@ impl Plan {
         for next in plans {
             digests.push_str(&next.sha256);
             digests.push('\n');
-            plan.sha256 = crate::shadow::hex_digest(digests.as_bytes());
+            plan.sha256 = crate::text::hex_digest(digests.as_bytes());
             plan.source = format!("{}, {}", plan.source, next.source);
             plan.files.extend(next.files);
             plan.statements.extend(next.statements);
@@ -119,7 +119,7 @@ impl Plan {
                 message: "the plan holds no SQL statement".to_owned(),
             });
         }
-        let sha256 = crate::shadow::hex_digest(text.as_bytes());
+        let sha256 = crate::text::hex_digest(text.as_bytes());
         Ok(Plan { source: source.to_owned(), files: vec![source.to_owned()], format, statements, metadata, sha256 })
     }
 }

@@ -66,7 +66,7 @@ impl CacheOptions {
 
     /// The directory of the clusters made with binaries of `major` in `bin_dir`.
     fn clusters(&self, major: &str, bin_dir: &Path) -> PathBuf {
-        let tag = &super::hex_digest(bin_dir.as_os_str().as_encoded_bytes())[..8];
+        let tag = &crate::text::hex_digest(bin_dir.as_os_str().as_encoded_bytes())[..8];
         self.dir.join("clusters").join(format!("pg{major}-{tag}"))
     }
 }

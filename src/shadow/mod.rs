@@ -16,7 +16,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub(crate) use crate::postgres::major_of;
+use crate::text::hex_digest;
+
 pub use crate::postgres::PgBinaries;
 pub use cache::CacheOptions;
 pub use container::{ContainerOptions, Pull, Reach};
@@ -416,9 +417,9 @@ impl Shadow {
     /// `None`). On a shadow server it comes from `template0` and is marked as this run's.
     pub(crate) async fn create_database(&self, name: &str, template: Option<&str>) -> Result<()> {
         let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
-        let ident = crate::source::quote_ident(name);
+        let ident = crate::text::quote_ident(name);
         let template = match (&self.backend, template) {
-            (_, Some(t)) => format!(" TEMPLATE {}", crate::source::quote_ident(t)),
+            (_, Some(t)) => format!(" TEMPLATE {}", crate::text::quote_ident(t)),
             (Backend::Server(_), None) => " TEMPLATE template0".to_owned(),
             (Backend::Local(_), None) => String::new(),
         };
@@ -453,7 +454,7 @@ impl Shadow {
                 return Ok(());
             }
         }
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::source::quote_ident(name));
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::text::quote_ident(name));
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping the shadow database", e))?;
         if let Backend::Server(server) = &self.backend {
             server.created.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| n != name);
@@ -584,10 +585,4 @@ impl Drop for Shadow {
         });
         let _ = cleanup.join();
     }
-}
-
-/// The SHA-256 of `bytes`, in lower-case hex.
-pub(crate) fn hex_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

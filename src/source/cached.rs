@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::measure;
 use crate::report::SchemaInfo;
 use crate::shadow::cache::{Slot, Template};
-use crate::shadow::{hex_digest, Role, Session, Shadow};
+use crate::shadow::{Role, Session, Shadow};
+use crate::text::hex_digest;
 
 /// What a template used in place looked like before the plan, to put it back afterwards.
 #[derive(Debug, Clone)]

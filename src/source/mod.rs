@@ -16,7 +16,7 @@ mod roles;
 pub mod sample;
 mod sql;
 
-pub(crate) use roles::{prepare_plan_role, quote_ident};
+pub(crate) use roles::prepare_plan_role;
 
 use std::path::{Path, PathBuf};
 
@@ -77,7 +77,7 @@ impl Schema {
     pub fn sha256(&self, memo: Option<&Path>) -> Result<String> {
         match &self.archive {
             Some(archive) => archive.digest(memo),
-            None => Ok(crate::shadow::hex_digest(self.text.as_bytes())),
+            None => Ok(crate::text::hex_digest(self.text.as_bytes())),
         }
     }
 
@@ -129,7 +129,7 @@ impl Archive {
         let Some(memo) = memo else {
             return digest_files(&self.path);
         };
-        let remembered = memo.join(&crate::shadow::hex_digest(self.fingerprint.as_bytes())[..32]);
+        let remembered = memo.join(&crate::text::hex_digest(self.fingerprint.as_bytes())[..32]);
         if let Ok(digest) = std::fs::read_to_string(&remembered) {
             if digest.len() == 64 {
                 return Ok(digest);
@@ -199,7 +199,7 @@ fn digest_files(path: &Path) -> Result<String> {
             hasher.update(&buffer[..n]);
         }
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::text::hex(&hasher.finalize()))
 }
 
 /// A database of a shadow with a source loaded, ready for dry-runs.
@@ -340,7 +340,7 @@ pub(crate) struct Failures {
 
 impl Failures {
     fn new(file: &str, shadow_version: &str) -> Failures {
-        let shadow_major = crate::shadow::major_of(shadow_version).and_then(|m| m.parse().ok()).unwrap_or(0);
+        let shadow_major = crate::text::major_of(shadow_version).and_then(|m| m.parse().ok()).unwrap_or(0);
         Failures {
             file: file.to_owned(),
             shadow_major,
@@ -417,7 +417,7 @@ impl Failures {
                 objects_lost: self.warnings.iter().filter(|w| w.extension.as_ref() == Some(name)).count(),
             })
             .collect();
-        let version_warning = loaded.source_version.as_deref().and_then(crate::shadow::major_of).and_then(|source| {
+        let version_warning = loaded.source_version.as_deref().and_then(crate::text::major_of).and_then(|source| {
             let shadow = self.shadow_major.to_string();
             (source != shadow).then(|| {
                 format!(
@@ -528,8 +528,6 @@ mod tests {
         assert_eq!(fidelity.missing_extensions[0].package.as_deref(), Some("postgresql-15-postgis-3"));
         assert_eq!(fidelity.objects_reproduced, 6);
         assert!(fidelity.version_warning.is_some_and(|w| w.contains("PostgreSQL 16 and the shadow runs 15")));
-        assert_eq!(crate::shadow::major_of("9.5.4").as_deref(), Some("9.5"));
-        assert_eq!(crate::shadow::major_of("16.4 (Ubuntu 16.4-1)").as_deref(), Some("16"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 use crate::error::{Error, Result};
 use crate::plan::RawStatement;
 use crate::shadow::{Role, Shadow, ROLE_PREFIX};
+use crate::text::quote_ident;
 
 /// Creates every role the statements name that the shadow lacks, and grants the owners to the plan role (also
 /// owners that already exist, as on a shared shadow server) — never a superuser, which the plan could `SET ROLE` to.
@@ -146,11 +147,6 @@ fn is_reserved(name: &str) -> bool {
         || name.starts_with(ROLE_PREFIX)
 }
 
-/// `"name"`, with inner quotes doubled.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,10 +177,5 @@ mod tests {
         );
         let names: Vec<_> = named_roles(&statements).1.into_iter().collect();
         assert_eq!(names, ["Report Reader", "agent", "batch", "old_app", "readers"]);
-    }
-
-    #[test]
-    fn identifiers_are_quoted_safely() {
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
 }
