@@ -13,7 +13,16 @@ pub use classify::{classify, Classification, StatementKind};
 pub use split::{script_position, split, RawStatement};
 
 use crate::error::{Error, Result};
-use crate::report::PlanFormat;
+
+/// How the plan was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanFormat {
+    /// A SQL script.
+    Sql,
+    /// `{"statements": ["...", ...], ...metadata}`.
+    Json,
+}
 
 /// A plan: the statements to dry-run, in order. It may come from several files (a migrations folder), which run
 /// one after the other, as they would be applied.

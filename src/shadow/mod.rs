@@ -7,7 +7,9 @@
 
 pub mod cache;
 pub mod container;
+pub mod database;
 mod local;
+mod plan_role;
 pub mod provider;
 pub mod server;
 pub(crate) mod session;
@@ -21,7 +23,9 @@ use crate::text::hex_digest;
 pub use crate::postgres::PgBinaries;
 pub use cache::CacheOptions;
 pub use container::{ContainerOptions, Pull, Reach};
+pub use database::Database;
 pub use local::LocalOptions;
+pub(crate) use plan_role::{is_reserved, prepare_plan_role};
 pub use provider::Provider;
 pub use server::ServerOptions;
 
@@ -116,10 +120,15 @@ struct Tracked {
 }
 
 impl Shadow {
-    /// Starts the shadow `provider` gives ([`Provider::Auto`]: the best one here for `sources`, of
-    /// `options.postgres.source`'s version and with the extensions they create), and says which and why on stderr.
-    pub async fn start(provider: &Provider, options: &LocalOptions, sources: &[crate::Schema]) -> Result<Shadow> {
-        let decision = provider::decide(provider, &options.postgres, sources).await?;
+    /// Starts the shadow `provider` gives ([`Provider::Auto`]: the best one here for the sources to load, of
+    /// `options.postgres.source`'s version and with the extensions they create, which `extensions` gives when asked:
+    /// [`crate::source::extensions_of`]), and says which and why on stderr.
+    pub async fn start(
+        provider: &Provider,
+        options: &LocalOptions,
+        extensions: impl FnOnce() -> Vec<String> + Send + 'static,
+    ) -> Result<Shadow> {
+        let decision = provider::decide(provider, &options.postgres, extensions).await?;
         let mut shadow = match (&decision, provider) {
             (provider::Decision::Container(container, _), _) => Shadow::start_container(options, container).await?,
             (provider::Decision::Server, Provider::Server(server)) => Shadow::start_server(server).await?,
@@ -523,7 +532,7 @@ impl Shadow {
 
     /// Registers a database, so that a cached cluster a plan committed into, or whose template was not put back
     /// after a dry-run, is not kept.
-    pub(crate) fn track(&self, database: &crate::source::Database) {
+    pub(crate) fn track(&self, database: &Database) {
         let put_back = database.in_place.as_ref().map(|p| Arc::clone(&p.released));
         let tracked = Tracked { spoiled: Arc::clone(&database.spoiled), put_back };
         self.databases.lock().unwrap_or_else(|e| e.into_inner()).push(tracked);

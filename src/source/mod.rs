@@ -16,13 +16,12 @@ mod roles;
 pub mod sample;
 mod sql;
 
-pub(crate) use roles::prepare_plan_role;
-
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::measure;
 use crate::report::{Fidelity, FidelityWarning, MissingExtension, SampleInfo, SchemaInfo};
+pub use crate::shadow::Database;
 use crate::shadow::{Role, Shadow};
 
 /// A source to load: SQL text, or a `pg_dump` archive, and the name to report it under.
@@ -110,6 +109,13 @@ impl Schema {
             None => header::of_sql(&self.text),
         }
     }
+}
+
+/// The extensions `sources` create, each once, in order: what a shadow for them should have
+/// ([`Shadow::start`]).
+pub fn extensions_of(sources: &[Schema]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    sources.iter().flat_map(Schema::extensions).filter(|e| seen.insert(e.clone())).collect()
 }
 
 /// The extension a `CREATE EXTENSION` statement creates, as the plan classifier reads its target. Only statements
@@ -200,39 +206,6 @@ fn digest_files(path: &Path) -> Result<String> {
         }
     }
     Ok(crate::text::hex(&hasher.finalize()))
-}
-
-/// A database of a shadow with a source loaded, ready for dry-runs.
-#[derive(Debug, Clone)]
-pub struct Database {
-    pub(crate) name: String,
-    /// Set when a plan ended the dry-run's transaction (so its changes may have been committed): the database is
-    /// never dry-run again.
-    pub(crate) spoiled: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// The schema that was loaded, if any.
-    pub schema: Option<SchemaInfo>,
-    /// What did not load.
-    pub fidelity: Fidelity,
-    /// The sample of the source's rows copied in, if any (`--sample`).
-    pub sample: Option<SampleInfo>,
-    /// Every table's row count before any plan, when known already (a cached template's): dry-runs then skip
-    /// counting them.
-    pub(crate) row_counts: Option<std::sync::Arc<std::collections::HashMap<u32, i64>>>,
-    /// On a cached shadow: whether the source's template database was already there (`Some(true)`), or was built by
-    /// this load (`Some(false)`).
-    pub template_reused: Option<bool>,
-    /// Set when the database is a cached template used in place, not a clone: what [`release`] resets.
-    pub(crate) in_place: Option<cached::InPlace>,
-    /// A login role of this database's own, a member of the plan role, that plans log in as instead of the plan role
-    /// (a service's clones): concurrent runs then cannot see or signal each other's sessions.
-    pub(crate) login: Option<String>,
-}
-
-impl Database {
-    /// The database's name in the shadow.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
 }
 
 /// Makes a database in `shadow` holding `schema` (if any), owned by the plan role, with the measuring machinery
@@ -485,7 +458,7 @@ fn excerpt(text: &str) -> String {
 /// or, for a cached template used in place, undoes what a rolled-back plan still left behind.
 pub async fn release(shadow: &Shadow, database: &Database) -> Result<()> {
     if let Some(in_place) = &database.in_place {
-        return cached::reset(shadow, database, in_place).await;
+        return crate::shadow::database::reset(shadow, database, in_place).await;
     }
     shadow.drop_database(&database.name).await
 }

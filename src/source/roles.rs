@@ -10,7 +10,7 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::error::{Error, Result};
 use crate::plan::RawStatement;
-use crate::shadow::{Role, Shadow, ROLE_PREFIX};
+use crate::shadow::{is_reserved, Role, Shadow};
 use crate::text::quote_ident;
 
 /// Creates every role the statements name that the shadow lacks, and grants the owners to the plan role (also
@@ -42,33 +42,6 @@ pub(super) async fn create_owners(shadow: &Shadow, statements: &[RawStatement]) 
         }
     }
     Ok(())
-}
-
-/// Makes `role` ready for a plan to log in as (`--role`): created if the source never named it (it then has only
-/// what PUBLIC has), given LOGIN if it lacks it. The shadow's own roles and superusers are refused.
-pub(crate) async fn prepare_plan_role(shadow: &Shadow, role: &str) -> Result<()> {
-    let refuse =
-        |why: &str| Error::Source { path: "--role".into(), message: format!("{role} {why}"), detail: String::new() };
-    if is_reserved(role) {
-        return Err(refuse("is a role of pgshadow's or of Postgres itself; name a role of the source"));
-    }
-    let admin = shadow.connect(shadow.role(Role::Admin), shadow.maintenance_database()).await?;
-    let row = admin
-        .client()
-        .query_opt("SELECT rolsuper, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1", &[&role])
-        .await
-        .map_err(|e| Error::pg("looking up the --role", e))?;
-    let ident = quote_ident(role);
-    let sql = match row.map(|r| (r.get::<_, bool>(0), r.get::<_, bool>(1))) {
-        Some((true, _)) => return Err(refuse("is a superuser in the shadow; use --superuser to run as one")),
-        Some((false, true)) => return Ok(()),
-        Some((false, false)) => format!("ALTER ROLE {ident} LOGIN"),
-        None => {
-            tracing::warn!(role, "the source does not name --role {role}: it gets only what PUBLIC is granted");
-            format!("CREATE ROLE {ident} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS")
-        }
-    };
-    admin.client().batch_execute(&sql).await.map_err(|e| Error::pg(format!("preparing role {role}"), e))
 }
 
 /// Whether the role `name` is a superuser; `None` when there is no such role.
@@ -139,12 +112,6 @@ fn named_roles(statements: &[RawStatement]) -> (BTreeSet<String>, BTreeSet<Strin
 
 fn is_word(token: Option<&(String, bool)>, word: &str) -> bool {
     token.is_some_and(|(w, quoted)| !quoted && w.eq_ignore_ascii_case(word))
-}
-
-fn is_reserved(name: &str) -> bool {
-    matches!(name, "current_user" | "current_role" | "session_user" | "public")
-        || name.starts_with("pg_")
-        || name.starts_with(ROLE_PREFIX)
 }
 
 #[cfg(test)]
