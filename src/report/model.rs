@@ -7,6 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::plan::PlanFormat;
 use crate::plan::StatementKind;
 
 /// Version of the JSON report format. Bumped on every breaking change.
@@ -143,16 +144,6 @@ pub struct FileSummary {
     pub file: String,
     /// Totals over the file's statements.
     pub summary: Summary,
-}
-
-/// How the plan was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanFormat {
-    /// A SQL script.
-    Sql,
-    /// `{"statements": ["...", ...], ...metadata}`.
-    Json,
 }
 
 /// The shadow the plan ran on.

@@ -68,7 +68,7 @@ impl CacheOptions {
     fn clusters(&self, major: &str, bin_dir: &Path) -> PathBuf {
         let mut key = bin_dir.as_os_str().as_encoded_bytes().to_vec();
         key.extend_from_slice(CLUSTER_GENERATION.as_bytes());
-        let tag = &super::hex_digest(&key)[..8];
+        let tag = &crate::text::hex_digest(&key)[..8];
         self.dir.join("clusters").join(format!("pg{major}-{tag}"))
     }
 }

@@ -7,7 +7,9 @@
 
 pub mod cache;
 pub mod container;
+pub mod database;
 mod local;
+mod plan_role;
 pub mod provider;
 pub mod server;
 pub(crate) mod session;
@@ -16,11 +18,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub(crate) use crate::postgres::major_of;
+use crate::text::hex_digest;
+
 pub use crate::postgres::PgBinaries;
 pub use cache::CacheOptions;
 pub use container::{ContainerOptions, Pull, Reach};
+pub use database::Database;
 pub use local::LocalOptions;
+pub(crate) use plan_role::{is_reserved, prepare_plan_role};
 pub use provider::Provider;
 pub use server::ServerOptions;
 
@@ -123,10 +128,15 @@ struct Tracked {
 }
 
 impl Shadow {
-    /// Starts the shadow `provider` gives ([`Provider::Auto`]: the best one here for `sources`, of
-    /// `options.postgres.source`'s version and with the extensions they create), and says which and why on stderr.
-    pub async fn start(provider: &Provider, options: &LocalOptions, sources: &[crate::Schema]) -> Result<Shadow> {
-        let decision = provider::decide(provider, &options.postgres, sources).await?;
+    /// Starts the shadow `provider` gives ([`Provider::Auto`]: the best one here for the sources to load, of
+    /// `options.postgres.source`'s version and with the extensions they create, which `extensions` gives when asked:
+    /// [`crate::source::extensions_of`]), and says which and why on stderr.
+    pub async fn start(
+        provider: &Provider,
+        options: &LocalOptions,
+        extensions: impl FnOnce() -> Vec<String> + Send + 'static,
+    ) -> Result<Shadow> {
+        let decision = provider::decide(provider, &options.postgres, extensions).await?;
         let mut shadow = match (&decision, provider) {
             (provider::Decision::Container(container, _), _) => Shadow::start_container(options, container).await?,
             (provider::Decision::Server, Provider::Server(server)) => Shadow::start_server(server).await?,
@@ -432,9 +442,9 @@ impl Shadow {
     /// from `template0` and is marked as this run's.
     pub(crate) async fn create_database(&self, name: &str, template: Option<&str>, owner: Role) -> Result<()> {
         let admin = self.admin(self.maintenance_database()).await?;
-        let ident = crate::source::quote_ident(name);
+        let ident = crate::text::quote_ident(name);
         let template = match (&self.backend, template) {
-            (_, Some(t)) => format!(" TEMPLATE {}", crate::source::quote_ident(t)),
+            (_, Some(t)) => format!(" TEMPLATE {}", crate::text::quote_ident(t)),
             (Backend::Server(_), None) => " TEMPLATE template0".to_owned(),
             (Backend::Local(_), None) => String::new(),
         };
@@ -469,7 +479,7 @@ impl Shadow {
                 return Ok(());
             }
         }
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::source::quote_ident(name));
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::text::quote_ident(name));
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping the shadow database", e))?;
         if let Backend::Server(server) = &self.backend {
             server.created.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| n != name);
@@ -540,7 +550,7 @@ impl Shadow {
 
     /// Registers a database, so that a cached cluster a plan committed into, or whose template was not put back
     /// after a dry-run, is not kept.
-    pub(crate) fn track(&self, database: &crate::source::Database) {
+    pub(crate) fn track(&self, database: &Database) {
         let put_back = database.in_place.as_ref().map(|p| Arc::clone(&p.released));
         let tracked = Tracked { spoiled: Arc::clone(&database.spoiled), put_back };
         self.databases.lock().unwrap_or_else(|e| e.into_inner()).push(tracked);
@@ -614,10 +624,4 @@ impl Drop for Shadow {
         });
         let _ = cleanup.join();
     }
-}
-
-/// The SHA-256 of `bytes`, in lower-case hex.
-pub(crate) fn hex_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -143,7 +143,7 @@ pub(crate) async fn sweep_killed_runs(admin: &super::Session, own_run: &str) -> 
         let mut drops: Vec<String> = databases
             .iter()
             .map(|row| {
-                format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::source::quote_ident(&row.get::<_, String>(0)))
+                format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::text::quote_ident(&row.get::<_, String>(0)))
             })
             .collect();
         for role in ["plan", "loader", "owner", "installer"] {
@@ -173,7 +173,7 @@ pub(crate) struct Remote {
 /// `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, `PGSSLROOTCERT`) for what it leaves out, and its TLS
 /// ([`crate::tls`]).
 pub(crate) fn config_from_url(url: &str) -> Result<Remote> {
-    let shown = crate::source::live::redact(url);
+    let shown = crate::text::redact_url(url);
     let fail = |message: String| Error::Source { path: shown.clone().into(), message, detail: String::new() };
     let (url, request) = crate::tls::split(url);
     let mut config =
@@ -219,5 +219,5 @@ pub(crate) fn random_hex(bytes: usize) -> Result<String> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buffer))
         .map_err(|e| Error::io("/dev/urandom", e))?;
-    Ok(buffer.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::text::hex(&buffer))
 }

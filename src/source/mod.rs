@@ -17,13 +17,12 @@ mod roles;
 pub mod sample;
 mod sql;
 
-pub(crate) use roles::{prepare_plan_role, quote_ident};
-
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::measure;
 use crate::report::{Fidelity, FidelityWarning, MissingExtension, SampleInfo, SchemaInfo, SourceTrust};
+pub use crate::shadow::Database;
 use crate::shadow::{Role, Session, Shadow};
 
 /// A source to load: SQL text, or a `pg_dump` archive, and the name to report it under.
@@ -83,7 +82,7 @@ impl Schema {
     pub fn sha256(&self, memo: Option<&Path>) -> Result<String> {
         match &self.archive {
             Some(archive) => archive.digest(memo),
-            None => Ok(crate::shadow::hex_digest(self.text.as_bytes())),
+            None => Ok(crate::text::hex_digest(self.text.as_bytes())),
         }
     }
 
@@ -118,6 +117,13 @@ impl Schema {
     }
 }
 
+/// The extensions `sources` create, each once, in order: what a shadow for them should have
+/// ([`Shadow::start`]).
+pub fn extensions_of(sources: &[Schema]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    sources.iter().flat_map(Schema::extensions).filter(|e| seen.insert(e.clone())).collect()
+}
+
 /// The extension a `CREATE EXTENSION` statement creates, as the plan classifier reads its target. Only statements
 /// that start with those words are parsed: a dump's other statements cost a look at two words.
 fn created_extension(statement: &str) -> Option<String> {
@@ -135,7 +141,7 @@ impl Archive {
         let Some(memo) = memo else {
             return digest_files(&self.path);
         };
-        let remembered = memo.join(&crate::shadow::hex_digest(self.fingerprint.as_bytes())[..32]);
+        let remembered = memo.join(&crate::text::hex_digest(self.fingerprint.as_bytes())[..32]);
         if let Ok(digest) = std::fs::read_to_string(&remembered) {
             if digest.len() == 64 {
                 return Ok(digest);
@@ -205,40 +211,7 @@ fn digest_files(path: &Path) -> Result<String> {
             hasher.update(&buffer[..n]);
         }
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// A database of a shadow with a source loaded, ready for dry-runs.
-#[derive(Debug, Clone)]
-pub struct Database {
-    pub(crate) name: String,
-    /// Set when a plan ended the dry-run's transaction (so its changes may have been committed): the database is
-    /// never dry-run again.
-    pub(crate) spoiled: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// The schema that was loaded, if any.
-    pub schema: Option<SchemaInfo>,
-    /// What did not load.
-    pub fidelity: Fidelity,
-    /// The sample of the source's rows copied in, if any (`--sample`).
-    pub sample: Option<SampleInfo>,
-    /// Every table's row count before any plan, when known already (a cached template's): dry-runs then skip
-    /// counting them.
-    pub(crate) row_counts: Option<std::sync::Arc<std::collections::HashMap<u32, i64>>>,
-    /// On a cached shadow: whether the source's template database was already there (`Some(true)`), or was built by
-    /// this load (`Some(false)`).
-    pub template_reused: Option<bool>,
-    /// Set when the database is a cached template used in place, not a clone: what [`release`] resets.
-    pub(crate) in_place: Option<cached::InPlace>,
-    /// A login role of this database's own, a member of the plan role, that plans log in as instead of the plan role
-    /// (a service's clones): concurrent runs then cannot see or signal each other's sessions.
-    pub(crate) login: Option<String>,
-}
-
-impl Database {
-    /// The database's name in the shadow.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
+    Ok(crate::text::hex(&hasher.finalize()))
 }
 
 /// Makes a database in `shadow` holding `schema` (if any), owned by the plan role, with the measuring machinery
@@ -334,7 +307,7 @@ async fn hand_over(shadow: &Shadow, admin: &Session, name: &str) -> Result<()> {
     let handover = format!(
         "ALTER DATABASE {} OWNER TO {plan}; REASSIGN OWNED BY {load_roles} TO {plan}; DROP OWNED BY {load_roles}; \
          TRUNCATE pgshadow_internal.changed, pgshadow_internal.dropped",
-        quote_ident(name)
+        crate::text::quote_ident(name)
     );
     admin.client().batch_execute(&handover).await.map_err(|e| Error::pg("handing the schema to the plan role", e))
 }
@@ -399,7 +372,7 @@ pub(crate) struct Failures {
 
 impl Failures {
     fn new(file: &str, shadow_version: &str) -> Failures {
-        let shadow_major = crate::shadow::major_of(shadow_version).and_then(|m| m.parse().ok()).unwrap_or(0);
+        let shadow_major = crate::text::major_of(shadow_version).and_then(|m| m.parse().ok()).unwrap_or(0);
         Failures {
             file: file.to_owned(),
             shadow_major,
@@ -495,7 +468,7 @@ impl Failures {
                 objects_lost: self.warnings.iter().filter(|w| w.extension.as_ref() == Some(name)).count(),
             })
             .collect();
-        let version_warning = loaded.source_version.as_deref().and_then(crate::shadow::major_of).and_then(|source| {
+        let version_warning = loaded.source_version.as_deref().and_then(crate::text::major_of).and_then(|source| {
             let shadow = self.shadow_major.to_string();
             (source != shadow).then(|| {
                 format!(
@@ -564,7 +537,7 @@ fn excerpt(text: &str) -> String {
 /// or, for a cached template used in place, undoes what a rolled-back plan still left behind.
 pub async fn release(shadow: &Shadow, database: &Database) -> Result<()> {
     if let Some(in_place) = &database.in_place {
-        return cached::reset(shadow, database, in_place).await;
+        return crate::shadow::database::reset(shadow, database, in_place).await;
     }
     shadow.drop_database(&database.name).await
 }
@@ -607,8 +580,6 @@ mod tests {
         assert_eq!(fidelity.missing_extensions[0].package.as_deref(), Some("postgresql-15-postgis-3"));
         assert_eq!(fidelity.objects_reproduced, 6);
         assert!(fidelity.version_warning.is_some_and(|w| w.contains("PostgreSQL 16 and the shadow runs 15")));
-        assert_eq!(crate::shadow::major_of("9.5.4").as_deref(), Some("9.5"));
-        assert_eq!(crate::shadow::major_of("16.4 (Ubuntu 16.4-1)").as_deref(), Some("16"));
     }
 
     #[test]

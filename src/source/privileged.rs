@@ -14,10 +14,11 @@ use sqlparser::parser::Parser;
 
 use std::collections::HashSet;
 
-use super::{quote_ident, Loader};
+use super::Loader;
 use crate::error::{Error, Result};
 use crate::plan::RawStatement;
 use crate::shadow::Role;
+use crate::text::{quote_ident, quote_literal};
 
 /// A `CREATE EXTENSION` of the source, as read from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,11 +119,6 @@ impl Step {
             ),
         }
     }
-}
-
-/// `'text'`, with inner quotes doubled (`standard_conforming_strings` is on in every shadow).
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// What pgshadow did for a source before the source's own statements ran.

@@ -3,11 +3,12 @@
 //! it asks for.
 
 use super::archive::{self, ArchiveToc, Target, TocEntry};
-use super::{header, privileged, quote_ident, roles, Archive, Failures, Loaded, Loader};
+use super::{header, privileged, roles, Archive, Failures, Loaded, Loader};
 use crate::error::{Error, Result};
 use crate::plan::split;
 use crate::postgres::{self, Version};
 use crate::shadow::Shadow;
+use crate::text::quote_ident;
 
 /// Restores `archive` into the loader's database; failing entries go to `failures`. The archive's extensions
 /// (and comments on them) are created by pgshadow first ([`privileged`]); every other entry is restored by the

@@ -11,7 +11,8 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 use super::{Failures, Loader};
 use crate::error::{Error, Result};
 use crate::plan::RawStatement;
-use crate::shadow::{Role, Shadow, ROLE_PREFIX};
+use crate::shadow::{is_reserved, Role, ROLE_PREFIX};
+use crate::text::quote_ident;
 
 /// Creates every role the statements name that the shadow lacks (without login, never a superuser), before the
 /// source's statements run. Each owner is granted to the loader (so that `OWNER TO` works without a superuser) and to
@@ -59,33 +60,6 @@ pub(super) async fn create_owners(
         }
     }
     Ok(())
-}
-
-/// Makes `role` ready for a plan to log in as (`--role`): created if the source never named it (it then has only
-/// what PUBLIC has), given LOGIN if it lacks it. The shadow's own roles and superusers are refused.
-pub(crate) async fn prepare_plan_role(shadow: &Shadow, role: &str) -> Result<()> {
-    let refuse =
-        |why: &str| Error::Source { path: "--role".into(), message: format!("{role} {why}"), detail: String::new() };
-    if is_reserved(role) {
-        return Err(refuse("is a role of pgshadow's or of Postgres itself; name a role of the source"));
-    }
-    let admin = shadow.admin(shadow.maintenance_database()).await?;
-    let row = admin
-        .client()
-        .query_opt("SELECT rolsuper, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1", &[&role])
-        .await
-        .map_err(|e| Error::pg("looking up the --role", e))?;
-    let ident = quote_ident(role);
-    let sql = match row.map(|r| (r.get::<_, bool>(0), r.get::<_, bool>(1))) {
-        Some((true, _)) => return Err(refuse("is a superuser in the shadow; use --superuser to run as one")),
-        Some((false, true)) => return Ok(()),
-        Some((false, false)) => format!("ALTER ROLE {ident} LOGIN"),
-        None => {
-            tracing::warn!(role, "the source does not name --role {role}: it gets only what PUBLIC is granted");
-            format!("CREATE ROLE {ident} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS")
-        }
-    };
-    admin.client().batch_execute(&sql).await.map_err(|e| Error::pg(format!("preparing role {role}"), e))
 }
 
 /// Whether the role `name` is a superuser; `None` when there is no such role.
@@ -159,18 +133,9 @@ fn is_word(token: Option<&(String, bool)>, word: &str) -> bool {
     token.is_some_and(|(w, quoted)| !quoted && w.eq_ignore_ascii_case(word))
 }
 
-fn is_reserved(name: &str) -> bool {
-    is_keyword_role(name) || name.starts_with("pg_") || name.starts_with(ROLE_PREFIX)
-}
-
 /// The words that stand for a role without naming one.
 fn is_keyword_role(name: &str) -> bool {
     matches!(name, "current_user" | "current_role" | "session_user" | "public")
-}
-
-/// `"name"`, with inner quotes doubled.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]
@@ -203,10 +168,5 @@ mod tests {
         );
         let names: Vec<_> = named_roles(&statements).1.into_iter().collect();
         assert_eq!(names, ["Report Reader", "agent", "batch", "old_app", "readers"]);
-    }
-
-    #[test]
-    fn identifiers_are_quoted_safely() {
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
 }

@@ -10,9 +10,9 @@
 use futures_util::{pin_mut, SinkExt, TryStreamExt};
 use tokio_postgres::Client;
 
-use super::quote_ident;
 use crate::error::{Error, Result};
 use crate::shadow::{Role, Session};
+use crate::text::{quote_ident, quote_literal};
 
 /// Where to sample from, and how much.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ const BATCH: usize = 500;
 pub(super) async fn copy(target: &super::Loader<'_>, sample: &Sample) -> Result<u64> {
     let source = connect(sample).await?;
     let fail = |doing: &str, e: tokio_postgres::Error| Error::Source {
-        path: super::live::redact(&sample.url).into(),
+        path: crate::text::redact_url(&sample.url).into(),
         message: format!("{doing}: {}", e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned())),
         detail: String::new(),
     };
@@ -91,7 +91,7 @@ async fn replica_session(target: &super::Loader<'_>) -> Result<Session> {
 
 /// Connects to the source: the URL, with the libpq environment variables for what it leaves out.
 async fn connect(sample: &Sample) -> Result<Client> {
-    let shown = super::live::redact(&sample.url);
+    let shown = crate::text::redact_url(&sample.url);
     let fail = |message: String| Error::Source { path: shown.clone().into(), message, detail: String::new() };
     let remote = crate::shadow::server::config_from_url(&sample.url)?;
     let mut config = remote.config;
@@ -219,7 +219,7 @@ async fn close(source: &Client, loader: &Session, key: &ForeignKey) -> Result<u6
     for batch in missing.chunks(BATCH) {
         let arrays: Vec<String> = (0..key.parent_columns.len())
             .map(|i| {
-                let values: Vec<String> = batch.iter().map(|row| literal(&row.get::<_, String>(i))).collect();
+                let values: Vec<String> = batch.iter().map(|row| quote_literal(&row.get::<_, String>(i))).collect();
                 format!("ARRAY[{}]::pg_catalog.text[]", values.join(", "))
             })
             .collect();
@@ -264,9 +264,4 @@ async fn set_sequences(source: &Client, loader: &Session) -> Result<(), tokio_po
         }
     }
     Ok(())
-}
-
-/// A SQL string literal.
-fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use pgshadow::postgres::{self, InstallSource, VersionRequest};
 
-use crate::CacheDirArg;
+use super::args::CacheDirArg;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -46,6 +46,7 @@ pub(crate) enum PostgresCommand {
 }
 
 pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
+    super::logging::init(false, 0);
     let (PostgresCommand::List(cache) | PostgresCommand::Install { cache, .. } | PostgresCommand::Remove { cache, .. }) =
         command;
     let Some(dir) = cache.dir() else {
@@ -79,7 +80,7 @@ pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    crate::fail(&e);
+                    super::fail(&e);
                     let others = postgres::discover(Some(&dir));
                     if !others.is_empty() {
                         let list: Vec<String> =
@@ -97,7 +98,7 @@ pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
-            Err(e) => crate::fail(&e),
+            Err(e) => super::fail(&e),
         },
     }
 }
