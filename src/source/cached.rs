@@ -6,7 +6,8 @@
 //! inserts) are vacuumed back to their size. Anything a plan committed (a statement that cannot run in a transaction
 //! block) spoils the database, and a cached cluster with a spoiled database is wiped ([`crate::Shadow::shutdown`]).
 
-use super::{load_into, Database, Schema};
+use super::load::load_into;
+use super::{Database, Schema};
 use crate::error::{Error, Result};
 use crate::measure;
 use crate::report::SchemaInfo;

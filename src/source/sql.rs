@@ -1,20 +1,27 @@
 //! The plain SQL loader: pgshadow's own, so no `psql` is needed. It splits the file like psql, sends each statement,
 //! streams `COPY ... FROM stdin` data, and handles the psql meta-commands `pg_dump` writes.
 
-use super::{privileged, roles, Failures, Loaded, Loader, Schema};
+use super::fidelity::{Failures, Loaded};
+use super::load::Loader;
+use super::{privileged, Schema};
 use crate::error::{Error, Result};
 use crate::plan::{script_position, split, RawStatement};
 use crate::shadow::Session;
 
-/// Loads `schema`'s SQL into the loader's database, statement by statement; failures go to `failures`. Extensions
-/// are created by pgshadow where the source asks for them ([`privileged`]); everything else runs as the loader.
-pub(super) async fn load(target: &Loader<'_>, schema: &Schema, failures: &mut Failures) -> Result<Loaded> {
-    let statements = split(&schema.text);
-    roles::create_owners(target, &statements, failures).await?;
-    let prepared = match target.trusted {
-        true => privileged::Prepared::default(),
-        false => privileged::prepare(target, &statements).await?,
-    };
+/// The statements of `schema`'s SQL, split as psql splits them.
+pub(super) fn read(schema: &Schema) -> Vec<RawStatement> {
+    split(&schema.text)
+}
+
+/// Runs the `statements` of `schema` ([`read`]) in the loader's database one by one, but those pgshadow ran itself
+/// (`prepared`); failures go to `failures`.
+pub(super) async fn load(
+    target: &Loader<'_>,
+    schema: &Schema,
+    statements: &[RawStatement],
+    prepared: privileged::Prepared,
+    failures: &mut Failures,
+) -> Result<Loaded> {
     let mut prepared_failures = prepared.failures.into_iter().peekable();
     let mut loader = target.session().await?;
     // The session settings so far (`SET ...`, `set_config(...)`), to restore on a new connection.
