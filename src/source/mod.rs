@@ -215,6 +215,10 @@ pub struct Database {
     pub fidelity: Fidelity,
     /// The sample of the source's rows copied in, if any (`--sample`).
     pub sample: Option<SampleInfo>,
+    /// Whether the source carried its tables' rows: `COPY ... FROM stdin` data in a SQL file (pg_dump writes one for
+    /// every table, empty or not), `TABLE DATA` entries in an archive, or a sample (`--sample`). Without it, a table
+    /// that is empty in the shadow may hold any number of rows in production: its counts are unknown, never 0.
+    pub data_loaded: bool,
     /// Every table's row count before any plan, when known already (a cached template's): dry-runs then skip
     /// counting them.
     pub(crate) row_counts: Option<std::sync::Arc<std::collections::HashMap<u32, i64>>>,
@@ -268,6 +272,7 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
     let mut fidelity = Fidelity::default();
     let mut info = None;
     let mut sampled = None;
+    let mut data_loaded = false;
     if let Some(schema) = schema {
         let mut failures = Failures::new(&schema.file, shadow.server_version());
         failures.own_build = shadow.binaries_origin() == crate::postgres::CACHE_ORIGIN;
@@ -276,10 +281,12 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
             Some(archive) => restore::load(shadow, &name, archive, &mut failures).await?,
             None => sql::load(shadow, &name, schema, &mut failures).await?,
         };
+        data_loaded = loaded.data;
         fidelity = failures.into_fidelity(loaded);
         if let Some(sample) = &schema.sample {
             let rows = sample::copy(shadow, &name, sample).await?;
             sampled = Some(SampleInfo { percent: sample.percent, rows_copied: rows });
+            data_loaded = true;
         }
         tracing::info!(
             file = %schema.file,
@@ -305,6 +312,7 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
         schema: info,
         fidelity,
         sample: sampled,
+        data_loaded,
         row_counts: None,
         template_reused: None,
         in_place: None,
@@ -322,6 +330,8 @@ pub(crate) struct Loaded {
     source_version: Option<String>,
     /// The `pg_restore` an archive was restored with.
     restored_with: Option<String>,
+    /// Whether the source carried table data that loaded ([`Database::data_loaded`]).
+    data: bool,
 }
 
 /// The failures of one load, tied to the missing extensions they are due to as they come.
@@ -520,6 +530,7 @@ mod tests {
             failed_objects: 4,
             source_version: Some("16.4 (Ubuntu)".into()),
             restored_with: None,
+            data: false,
         };
         let fidelity = failures.into_fidelity(loaded);
         let tied: Vec<Option<&str>> = fidelity.warnings.iter().map(|w| w.extension.as_deref()).collect();

@@ -56,11 +56,13 @@ pub(super) async fn load(shadow: &Shadow, name: &str, archive: &Archive, failure
         let statement = format!("{command}\n{}", error.entry.as_deref().unwrap_or_default());
         failures.push(warning, &statement);
     }
+    let data = toc.entries.iter().any(|e| e.desc == "TABLE DATA" && !failed_entries.contains(&Some(e.id)));
     Ok(Loaded {
         objects: toc.entries.len(),
         failed_objects: failed_entries.len(),
         source_version: toc.dumped_from,
         restored_with: Some(restored_with),
+        data,
     })
 }
 

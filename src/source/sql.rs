@@ -15,6 +15,7 @@ pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures:
     let mut settings: Vec<&RawStatement> = Vec::new();
     let mut objects = 0;
     let mut failed_objects = 0;
+    let mut data = false;
     for (i, statement) in statements.iter().enumerate() {
         if i % 100 == 0 {
             tracing::info!(target: "pgshadow::progress", "loading {}: statement {} of {}", schema.file, i + 1, statements.len());
@@ -27,6 +28,10 @@ pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures:
                 failures.push(warning, &statement.text);
             }
             None if is_setting(&statement.text) => settings.push(statement),
+            // pg_dump's data: a COPY block for every table. INSERTs alone (a Rails structure.sql's
+            // schema_migrations) do not say the other tables are empty: the tables they fill hold rows, and are
+            // known by those.
+            None if statement.copy_data.is_some() && !statement.meta => data = true,
             None => {}
         }
         if loader.is_broken() {
@@ -41,6 +46,7 @@ pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures:
         failed_objects,
         source_version: super::header::of_sql(&schema.text).dumped_from,
         restored_with: None,
+        data,
     })
 }
 
