@@ -315,10 +315,10 @@ fn report_text(report: &Report, source: &str) -> String {
         s.statements_failed,
         s.statements_not_run,
         s.rows_inserted,
-        s.rows_updated,
-        s.rows_deleted,
-        s.rows_truncated,
-        s.rows_destroyed,
+        crate::report::total_label(s.rows_updated, s.rows_known),
+        crate::report::total_label(s.rows_deleted, s.rows_known),
+        crate::report::total_label(s.rows_truncated, s.rows_known),
+        crate::report::total_label(s.rows_destroyed, s.rows_known),
         s.objects_dropped,
         s.tables_dropped,
         s.tables_rewritten
@@ -393,16 +393,12 @@ fn statement_text(out: &mut String, s: &StatementReport) {
         let _ = writeln!(out, "   note: {note}");
     }
     for e in &s.table_effects {
-        let mut counts = Vec::new();
-        for (n, what) in
-            [(e.inserted, "inserted"), (e.updated, "updated"), (e.deleted, "deleted"), (e.truncated, "truncated")]
-        {
-            if n > 0 {
-                counts.push(format!("{n} {what}"));
-            }
-        }
+        let counts = crate::report::effect_counts(e);
         let how = if e.direct { "direct" } else { "by cascade or trigger" };
         let _ = writeln!(out, "   rows in {}: {} ({how})", e.table, counts.join(", "));
+    }
+    for line in crate::report::unknown_lines(s) {
+        let _ = writeln!(out, "   {line}");
     }
     if !s.dropped_objects.is_empty() {
         let dropped: Vec<String> = s
