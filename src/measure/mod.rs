@@ -104,13 +104,17 @@ pub async fn run_plan(
         if stopped {
             report.status = Status::NotRun;
         } else {
-            if let Some(since) = run.statement(statement, &mut report).await? {
-                for earlier in reports.iter_mut().filter(|r: &&mut StatementReport| r.index >= since) {
-                    earlier.rolled_back = true;
+            match run.statement(statement, &mut report).await {
+                Ok(Some(since)) => {
+                    for earlier in reports.iter_mut().filter(|r: &&mut StatementReport| r.index >= since) {
+                        earlier.rolled_back = true;
+                    }
+                    report.rolled_back = true;
                 }
-                report.rolled_back = true;
+                Ok(None) => {}
+                Err(e) => measure_failed(&session, &mut report, e)?,
             }
-            stopped = report.status == Status::Error;
+            stopped = report.status == Status::Error || report.measure_error.is_some();
             tracing::info!(
                 statement_index = report.index,
                 status = ?report.status,
@@ -345,6 +349,29 @@ impl<'a> Run<'a> {
         self.unknown_counts(report, touched).await?;
         Ok(())
     }
+}
+
+/// Records that a query measuring the statement failed — an error of the server (such as the plan's own
+/// `statement_timeout` cancelling a count), not of the connection, which stays a tool error. The statement's counts
+/// are unknown, not 0, and the plan stops: the failed query aborted the dry-run's transaction.
+fn measure_failed(session: &Session, report: &mut StatementReport, error: Error) -> Result<()> {
+    let message = match &error {
+        Error::Postgres { context, source } if !session.is_broken() => match source.as_db_error() {
+            Some(db) => format!("{context}: {} (SQLSTATE {})", db.message(), db.code().code()),
+            None => return Err(error),
+        },
+        _ => return Err(error),
+    };
+    tracing::warn!(statement_index = report.index, error = %message, "measuring a statement failed");
+    report.measure_error = Some(message);
+    report.rows_known = false;
+    for effect in &mut report.table_effects {
+        (effect.updated, effect.deleted, effect.truncated, effect.rows_known) = (None, None, None, false);
+    }
+    for object in report.dropped_objects.iter_mut().filter(|o| o.object_type == "table") {
+        (object.rows, object.rows_known) = (None, false);
+    }
+    Ok(())
 }
 
 /// A statement's report before it runs: `not_run`, nothing measured.
