@@ -193,11 +193,21 @@ async fn a_truncate_after_deletes_in_the_same_plan_counts_only_the_rows_left() {
 }
 
 #[tokio::test]
-async fn a_delete_without_where_on_an_empty_table_is_still_a_warning() {
-    let report = common::dry_run(SHOP, "DELETE FROM audit;").await;
+async fn a_delete_without_where_on_an_empty_table_is_a_warning_and_on_one_of_unknown_size_an_error() {
+    // The source carries data (pg_dump's COPY, empty for audit): audit is known to be empty.
+    let with_data = format!("{SHOP}\nCOPY audit (id, what) FROM stdin;\n\\.\n");
+    let report = common::dry_run(&with_data, "DELETE FROM audit;").await;
     let finding = report.findings.iter().find(|f| f.rule == "delete-without-where").expect("a static finding");
     assert_eq!(finding.severity, pgshadow::report::Severity::Warning);
     assert_eq!(report.verdict, Verdict::Warn);
+
+    // Only INSERTs for customers: nothing says audit is empty in production, so every row of it could go.
+    let report = common::dry_run(SHOP, "DELETE FROM audit;").await;
+    let finding = report.findings.iter().find(|f| f.rule == "delete-without-where").expect("a finding");
+    assert_eq!(finding.severity, pgshadow::report::Severity::Error);
+    assert_eq!(effect(&report, 1, "public.audit").deleted, None);
+    assert_eq!(report.summary.unknown_tables, ["public.audit"]);
+    assert_eq!(report.verdict, Verdict::Fail);
 }
 
 #[tokio::test]
