@@ -87,6 +87,10 @@ fn a_schema_only_dump_fails_every_destructive_plan_with_unknown_counts_and_the_d
 
         let (code, report) = run(&sandbox, &["run", &plan, "--schema", &with_data, "--format", "json"]);
         assert_eq!(code, Some(1), "{sql} destroys rows");
+        if i > 0 {
+            // From the cached template, which remembers that the source carried its rows.
+            assert_eq!(report["shadow"]["cache"]["template_reused"], true, "{}", report["shadow"]);
+        }
         assert_eq!(report["summary"]["rows_known"], true, "{sql}: {}", report["summary"]);
         assert_eq!(report["summary"]["unknown_tables"], json!([]), "{sql}");
     }
@@ -184,4 +188,22 @@ async fn a_measuring_query_that_fails_makes_the_counts_unknown_and_the_plan_fail
     assert_eq!(report.statements.last().map(|s| s.status), Some(pgshadow::report::Status::NotRun));
     assert_eq!(report.verdict, pgshadow::Verdict::Fail);
     assert!(report.findings.iter().any(|f| f.rule == "measure-error" && f.statement == Some(failed.index)));
+}
+
+#[tokio::test]
+async fn data_dependent_steps_on_a_table_of_unknown_size_warn_and_on_a_known_one_do_not() {
+    let steps = "ALTER TABLE t ALTER COLUMN c SET NOT NULL;\n\
+                 ALTER TABLE t ADD CONSTRAINT t_c_positive CHECK (c > 0);\n\
+                 CREATE UNIQUE INDEX t_c_key ON t (c);\n\
+                 ALTER TABLE t ALTER COLUMN c TYPE smallint;";
+    let report = common::dry_run("CREATE TABLE t (id int PRIMARY KEY, c int);", steps).await;
+    let warned: Vec<Option<usize>> =
+        report.findings.iter().filter(|f| f.rule == "unknown-row-count").map(|f| f.statement).collect();
+    assert_eq!(warned, [Some(1), Some(2), Some(3), Some(4)], "{:?}", report.findings);
+    assert!(report.findings.iter().all(|f| f.severity == pgshadow::report::Severity::Warning));
+
+    let known = "CREATE TABLE t (id int PRIMARY KEY, c int);\nINSERT INTO t VALUES (1, 5), (2, 6);";
+    let report = common::dry_run(known, steps).await;
+    assert!(report.findings.iter().all(|f| f.rule != "unknown-row-count"), "{:?}", report.findings);
+    assert!(report.summary.rows_known && report.summary.unknown_tables.is_empty());
 }
