@@ -42,7 +42,8 @@ pub fn render_github(report: &Report) -> String {
             report.findings.len()
         ))
     );
-    if !s.unknown_tables.is_empty() {
+    // Only when a count is unknown: a schema-only run that merely adds a column needs no warning.
+    if !s.rows_known {
         let lines: Vec<String> = s.unknown_tables.iter().map(|t| super::unknown_table_line(t)).collect();
         let _ = writeln!(
             out,

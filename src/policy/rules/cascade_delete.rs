@@ -1,7 +1,7 @@
 //! `cascade-delete`: a statement deleted rows in tables it does not name — through `ON DELETE CASCADE` foreign
 //! keys or triggers. The blast radius is larger than the statement reads.
 
-use super::{count, RuleDoc};
+use super::{count, unknown_note, RuleDoc};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -23,7 +23,8 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     // From a table of unknown size, a SET NULL or SET DEFAULT path changes an unknown number of rows too.
     let changed = report.cascade_paths.iter().filter(|p| p.action != "delete");
     tables.extend(changed.map(|p| format!("{} ({}, rows unknown)", p.table, p.action)));
-    (!tables.is_empty()).then(|| format!("cascade deleted rows in {}", tables.join(", ")))
+    let unknown = report.table_effects.iter().any(|e| !e.direct && !e.rows_known);
+    (!tables.is_empty()).then(|| format!("cascade deleted rows in {}{}", tables.join(", "), unknown_note(unknown)))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `drop-table`: a statement dropped a table — named, or taken by a CASCADE. Its rows are gone.
 
-use super::{count, RuleDoc};
+use super::{count, unknown_note, RuleDoc};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -23,7 +23,8 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
             format!("{} ({}{how})", o.identity, count(rows))
         })
         .collect();
-    (!tables.is_empty()).then(|| format!("drops table {}", tables.join(", ")))
+    let unknown = report.dropped_objects.iter().any(|o| !o.rows_known);
+    (!tables.is_empty()).then(|| format!("drops table {}{}", tables.join(", "), unknown_note(unknown)))
 }
 
 #[cfg(test)]

@@ -232,9 +232,14 @@ impl FromStr for Rule {
 
 /// `n rows`, or `rows unknown` for a count the shadow cannot know (a table it has no rows for).
 fn count(n: Option<u64>) -> String {
-    match n {
-        Some(n) => rows(n),
-        None => "rows unknown: the shadow has none, production's could be any number".to_owned(),
+    n.map_or_else(|| "rows unknown".to_owned(), rows)
+}
+
+/// What a finding that names unknown counts adds, once: why they are unknown, and that they are not 0.
+fn unknown_note(any_unknown: bool) -> &'static str {
+    match any_unknown {
+        true => "; rows unknown: the shadow has no rows for the table, production's could be any number",
+        false => "",
     }
 }
 

@@ -1,6 +1,6 @@
 //! `truncate`: a statement removed rows with TRUNCATE (including tables a `TRUNCATE ... CASCADE` reached).
 
-use super::{count, RuleDoc};
+use super::{count, unknown_note, RuleDoc};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -19,7 +19,8 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
         .filter(|e| e.truncated != Some(0))
         .map(|e| format!("{} ({})", e.table, count(e.truncated)))
         .collect();
-    (!tables.is_empty()).then(|| format!("truncates {}", tables.join(", ")))
+    let unknown = report.table_effects.iter().any(|e| e.truncated.is_none());
+    (!tables.is_empty()).then(|| format!("truncates {}{}", tables.join(", "), unknown_note(unknown)))
 }
 
 #[cfg(test)]
