@@ -426,22 +426,36 @@ fn statement_text(out: &mut String, s: &StatementReport) {
             l.mode,
             l.kind,
             l.table,
-            l.rows,
+            crate::report::count_label(l.rows),
             crate::report::blocks_label(l)
         );
     }
     for r in &s.rewritten_tables {
-        let _ = writeln!(out, "   rewrote {} ({} rows, {} bytes)", r.table, r.rows, r.size_bytes);
+        let _ = writeln!(
+            out,
+            "   rewrote {} ({} rows, {} bytes)",
+            r.table,
+            crate::report::count_label(r.rows),
+            r.size_bytes
+        );
     }
     for c in &s.column_changes {
         let detail = match (&c.from, &c.to) {
             (Some(from), Some(to)) => format!(": {from} -> {to}"),
             _ => String::new(),
         };
-        let _ = writeln!(out, "   column {} {}{detail} ({} rows)", c.column, c.change, c.rows);
+        let _ =
+            writeln!(out, "   column {} {}{detail} ({} rows)", c.column, c.change, crate::report::count_label(c.rows));
     }
     for c in &s.constraint_changes {
-        let _ = writeln!(out, "   {} constraint {} {} ({} rows)", c.constraint_type, c.constraint, c.change, c.rows);
+        let _ = writeln!(
+            out,
+            "   {} constraint {} {} ({} rows)",
+            c.constraint_type,
+            c.constraint,
+            c.change,
+            crate::report::count_label(c.rows)
+        );
     }
     if !s.functions_called.is_empty() {
         let _ = writeln!(out, "   called: {}", crate::report::functions_label(&s.functions_called));

@@ -99,7 +99,7 @@ pub(crate) fn compare(
                     if kept && then.relfilenode != now.relfilenode {
                         changes.rewritten.push(RewrittenTable {
                             table: now.name.clone(),
-                            rows: count.max(0) as u64,
+                            rows: Some(count.max(0) as u64),
                             size_bytes: then.size.max(0) as u64,
                         });
                     }
@@ -286,7 +286,7 @@ mod tests {
         let recounted = HashMap::from([(1, 0), (2, 9)]);
         let changes = compare(&before, &after, &mut known, &recounted, &HashSet::from([1]));
         assert_eq!(changes.effects, [effect("public.t", (0, 0, 0, 42), true)]);
-        assert_eq!(changes.rewritten, [RewrittenTable { table: "public.r".into(), rows: 9, size_bytes: 8192 }]);
+        assert_eq!(changes.rewritten, [RewrittenTable { table: "public.r".into(), rows: Some(9), size_bytes: 8192 }]);
         assert_eq!(known, HashMap::from([(1, 0), (2, 9)]));
     }
 

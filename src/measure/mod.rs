@@ -306,9 +306,15 @@ impl<'a> Run<'a> {
         report.locks = self.new_locks().await?;
         report.locks_held = self.locks_held(report.index);
         let (columns, constraints) = self.catalog().await?;
-        report.column_changes = catalog::column_changes(&self.columns, &columns, &self.existing, &self.known_rows);
-        report.constraint_changes =
-            catalog::constraint_changes(&self.constraints, &constraints, &self.existing, &self.known_rows);
+        report.column_changes =
+            catalog::column_changes(&self.columns, &columns, &self.existing, &self.known_rows, &self.unknown);
+        report.constraint_changes = catalog::constraint_changes(
+            &self.constraints,
+            &constraints,
+            &self.existing,
+            &self.known_rows,
+            &self.unknown,
+        );
         for oid in constraints.keys().filter(|oid| !self.constraints.contains_key(oid)) {
             self.created_by.entry(*oid).or_insert(report.index);
         }

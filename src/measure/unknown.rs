@@ -53,6 +53,9 @@ impl Run<'_> {
             if kind == StatementKind::Truncate {
                 report.rewritten_tables.retain(|r| &r.table != name);
             }
+            for rewritten in report.rewritten_tables.iter_mut().filter(|r| &r.table == name) {
+                rewritten.rows = None;
+            }
             if let Some(count) = count {
                 reached.push((name.clone(), count, true));
             }

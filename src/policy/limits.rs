@@ -92,7 +92,7 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport], scale: f64)
     for s in statements.iter().filter(|s| s.status == Status::Ok && !s.rolled_back) {
         let unknown = |table: &str| s.unknown_tables.iter().any(|t| t == table);
         if let Some(limit) = limits.max_rows_rewritten {
-            for r in s.rewritten_tables.iter().filter(|r| unknown(&r.table)) {
+            for r in s.rewritten_tables.iter().filter(|r| unknown(&r.table) || r.rows.is_none()) {
                 findings.push(unchecked(
                     "max-rows-rewritten",
                     s.index,
@@ -100,25 +100,26 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport], scale: f64)
                     limit,
                 ));
             }
-            for r in s.rewritten_tables.iter().filter(|r| !unknown(&r.table) && rows.of(r.rows) > limit) {
-                let message =
-                    format!("rewrites {} with {} rows, over the limit of {limit}", r.table, rows.describe(r.rows));
-                findings.push(finding("max-rows-rewritten", s.index, message, rows.of(r.rows), limit));
+            let known = s.rewritten_tables.iter().filter_map(|r| Some((r, r.rows.filter(|_| !unknown(&r.table))?)));
+            for (r, n) in known.filter(|(_, n)| rows.of(*n) > limit) {
+                let message = format!("rewrites {} with {} rows, over the limit of {limit}", r.table, rows.describe(n));
+                findings.push(finding("max-rows-rewritten", s.index, message, rows.of(n), limit));
             }
         }
         if let Some(limit) = limits.max_rows_locked_exclusive {
             let exclusive = s.locks.iter().filter(|l| l.kind == "table" && l.mode == "AccessExclusiveLock");
-            for l in exclusive.clone().filter(|l| unknown(&l.table)) {
+            for l in exclusive.clone().filter(|l| unknown(&l.table) || l.rows.is_none()) {
                 let what = format!("rows of {} locked ACCESS EXCLUSIVE", l.table);
                 findings.push(unchecked("max-rows-locked-exclusive", s.index, &what, limit));
             }
-            for l in exclusive.filter(|l| !unknown(&l.table) && rows.of(l.rows) > limit) {
+            let known = exclusive.filter_map(|l| Some((l, l.rows.filter(|_| !unknown(&l.table))?)));
+            for (l, n) in known.filter(|(_, n)| rows.of(*n) > limit) {
                 let message = format!(
                     "locks {} ({} rows) ACCESS EXCLUSIVE, over the limit of {limit}",
                     l.table,
-                    rows.describe(l.rows)
+                    rows.describe(n)
                 );
-                findings.push(finding("max-rows-locked-exclusive", s.index, message, rows.of(l.rows), limit));
+                findings.push(finding("max-rows-locked-exclusive", s.index, message, rows.of(n), limit));
             }
         }
     }

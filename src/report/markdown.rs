@@ -173,19 +173,25 @@ fn statement(out: &mut String, st: &StatementReport) {
         let _ = writeln!(out, "- {}", escape(&line));
     }
     for r in &st.rewritten_tables {
-        let _ = writeln!(out, "- rewrites `{}` ({} rows)", cell(&r.table), r.rows);
+        let _ = writeln!(out, "- rewrites `{}` ({} rows)", cell(&r.table), super::count_label(r.rows));
     }
     for l in st.locks.iter().filter(|l| l.blocks_reads || l.blocks_writes) {
         let blocks = super::blocks_label(l);
         let (what, table) = (&l.kind, cell(&l.table));
-        let _ = writeln!(out, "- locks {what} `{table}` {} ({} rows), blocking {blocks}", l.mode, l.rows);
+        let _ = writeln!(
+            out,
+            "- locks {what} `{table}` {} ({} rows), blocking {blocks}",
+            l.mode,
+            super::count_label(l.rows)
+        );
     }
     for c in &st.column_changes {
         let detail = match (&c.from, &c.to) {
             (Some(from), Some(to)) => format!(": `{}` → `{}`", inline(from), inline(to)),
             _ => String::new(),
         };
-        let _ = writeln!(out, "- column `{}` {}{detail} ({} rows)", cell(&c.column), c.change, c.rows);
+        let _ =
+            writeln!(out, "- column `{}` {}{detail} ({} rows)", cell(&c.column), c.change, super::count_label(c.rows));
     }
     for c in &st.constraint_changes {
         let _ = writeln!(
@@ -194,7 +200,7 @@ fn statement(out: &mut String, st: &StatementReport) {
             c.constraint_type,
             cell(&c.constraint),
             c.change,
-            c.rows
+            super::count_label(c.rows)
         );
     }
     if !st.rules_fired.is_empty() {

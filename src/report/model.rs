@@ -384,8 +384,8 @@ pub struct StatementReport {
     pub rows_known: bool,
     /// Tables the statement touched (named, truncated, dropped, altered, or reached by a cascade path) whose
     /// production row counts the shadow cannot know: the source carried no rows and the shadow has none for them.
-    /// Their row counts in this statement (`table_effects`, `dropped_objects`, and the `rows` of locks, rewrites,
-    /// column and constraint changes) are not production's.
+    /// Their row counts in this statement (in `table_effects`, `dropped_objects`, and the `rows` of locks, rewrites,
+    /// column and constraint changes) are `null`.
     pub unknown_tables: Vec<String>,
     /// For a DELETE on a table of unknown size: the foreign-key paths along which it would delete or change rows in
     /// other tables (`ON DELETE CASCADE`, `SET NULL`, `SET DEFAULT`), from the catalog, with the tables they reach.
@@ -468,8 +468,8 @@ pub struct CascadePath {
 pub struct RewrittenTable {
     /// `schema.table`.
     pub table: String,
-    /// Rows in the table (all were rewritten).
-    pub rows: u64,
+    /// Rows in the table (all were rewritten); `null` when its size is unknown.
+    pub rows: Option<u64>,
     /// Size of the table's storage before the rewrite, in bytes.
     pub size_bytes: u64,
 }
@@ -490,8 +490,8 @@ pub struct LockTaken {
     /// The kinds of query it makes wait: `SELECT`, `SELECT FOR UPDATE` (and the other row-locking forms),
     /// `INSERT`, `UPDATE`, `DELETE`, `MERGE`.
     pub blocks: Vec<String>,
-    /// Rows in the table (an index's table) just before the statement.
-    pub rows: u64,
+    /// Rows in the table (an index's table) just before the statement; `null` when its size is unknown.
+    pub rows: Option<u64>,
 }
 
 /// A lock held when a statement ends.
@@ -518,8 +518,8 @@ pub struct ColumnChange {
     pub from: Option<String>,
     /// The new type, name or default, where it applies.
     pub to: Option<String>,
-    /// Rows in the table just before the statement.
-    pub rows: u64,
+    /// Rows in the table just before the statement; `null` when its size is unknown.
+    pub rows: Option<u64>,
     /// For `type changed`: whether any value changed in the conversion (the new values, cast back to the old type,
     /// differ from the old ones); `null` when it could not be told, or for other changes.
     pub values_changed: Option<bool>,
@@ -535,8 +535,8 @@ pub struct ConstraintChange {
     pub constraint_type: String,
     /// `added` (and validated: every row was checked), `added not valid`, `validated` or `dropped`.
     pub change: String,
-    /// Rows in the table just before the statement.
-    pub rows: u64,
+    /// Rows in the table just before the statement; `null` when its size is unknown.
+    pub rows: Option<u64>,
 }
 
 /// An object a statement created or altered.

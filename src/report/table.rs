@@ -178,26 +178,44 @@ fn details(out: &mut String, s: &StatementReport) {
                 Cell::new(&l.kind),
                 Cell::new(&l.mode),
                 Cell::new(super::blocks_label(l)),
-                Cell::new(l.rows).set_alignment(CellAlignment::Right),
+                Cell::new(super::count_label(l.rows)).set_alignment(CellAlignment::Right),
             ]);
         }
         let _ = writeln!(out, "\nStatement {} took locks (held to the end of the transaction):\n{table}", s.index);
     }
     for r in &s.rewritten_tables {
-        let _ = writeln!(out, "\nStatement {} rewrote {} ({} rows, {} bytes)", s.index, r.table, r.rows, r.size_bytes);
+        let _ = writeln!(
+            out,
+            "\nStatement {} rewrote {} ({} rows, {} bytes)",
+            s.index,
+            r.table,
+            super::count_label(r.rows),
+            r.size_bytes
+        );
     }
     for c in &s.column_changes {
         let detail = match (&c.from, &c.to) {
             (Some(from), Some(to)) => format!(": {from} -> {to}"),
             _ => String::new(),
         };
-        let _ = writeln!(out, "\nStatement {}: column {} {}{detail} ({} rows)", s.index, c.column, c.change, c.rows);
+        let _ = writeln!(
+            out,
+            "\nStatement {}: column {} {}{detail} ({} rows)",
+            s.index,
+            c.column,
+            c.change,
+            super::count_label(c.rows)
+        );
     }
     for c in &s.constraint_changes {
         let _ = writeln!(
             out,
             "\nStatement {}: {} constraint {} {} ({} rows)",
-            s.index, c.constraint_type, c.constraint, c.change, c.rows
+            s.index,
+            c.constraint_type,
+            c.constraint,
+            c.change,
+            super::count_label(c.rows)
         );
     }
     if !s.rules_fired.is_empty() {

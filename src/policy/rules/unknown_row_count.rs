@@ -84,7 +84,7 @@ mod tests {
             change: "set not null".into(),
             from: None,
             to: None,
-            rows: 0,
+            rows: None,
             values_changed: None,
         }];
         assert_eq!(check(&report, &c), None, "the table's rows are known");
