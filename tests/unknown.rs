@@ -207,3 +207,24 @@ async fn data_dependent_steps_on_a_table_of_unknown_size_warn_and_on_a_known_one
     assert!(report.findings.iter().all(|f| f.rule != "unknown-row-count"), "{:?}", report.findings);
     assert!(report.summary.rows_known && report.summary.unknown_tables.is_empty());
 }
+
+#[tokio::test]
+async fn a_dump_whose_data_failed_to_load_knows_no_empty_table() {
+    // pg_dump's form: a COPY block for every table, b's empty. When every block loads, b is known to be empty.
+    let dump = |a_rows: &str| {
+        format!(
+            "CREATE TABLE a (id int PRIMARY KEY);\nCREATE TABLE b (id int);\n\
+             COPY a (id) FROM stdin;\n{a_rows}\\.\nCOPY b (id) FROM stdin;\n\\.\n"
+        )
+    };
+    let report = common::dry_run(&dump("1\n2\n"), "DELETE FROM b;").await;
+    assert!(report.summary.rows_known, "{:?}", report.summary);
+    assert_eq!(report.verdict, pgshadow::Verdict::Warn, "{:?}", report.findings);
+
+    // a's rows fail to load (a duplicate key): the shadow's empty tables say nothing about the source any more.
+    let report = common::dry_run(&dump("1\n1\n"), "DELETE FROM b;").await;
+    assert_eq!(report.shadow.fidelity.warnings.len(), 1, "{:?}", report.shadow.fidelity);
+    assert!(!report.summary.rows_known);
+    assert_eq!(report.summary.unknown_tables, ["public.b"]);
+    assert_eq!(report.verdict, pgshadow::Verdict::Fail, "{:?}", report.findings);
+}

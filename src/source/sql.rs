@@ -15,7 +15,8 @@ pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures:
     let mut settings: Vec<&RawStatement> = Vec::new();
     let mut objects = 0;
     let mut failed_objects = 0;
-    let mut data = false;
+    // Whether some table's data loaded, and whether some did not.
+    let (mut data, mut data_failed) = (false, false);
     for (i, statement) in statements.iter().enumerate() {
         if i % 100 == 0 {
             tracing::info!(target: "pgshadow::progress", "loading {}: statement {} of {}", schema.file, i + 1, statements.len());
@@ -24,6 +25,7 @@ pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures:
         match load_statement(&loader, statement).await {
             Some((line, column, sqlstate, message)) => {
                 failed_objects += usize::from(!statement.meta);
+                data_failed |= statement.copy_data.is_some();
                 let warning = failures.warning(line, column, sqlstate, message, &statement.text);
                 failures.push(warning, &statement.text);
             }
@@ -46,7 +48,9 @@ pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures:
         failed_objects,
         source_version: super::header::of_sql(&schema.text).dumped_from,
         restored_with: None,
-        data,
+        // A table whose rows failed to load is empty here and not in the source: when one did, no empty table is
+        // taken as known to be empty.
+        data: data && !data_failed,
     })
 }
 
