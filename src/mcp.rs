@@ -315,10 +315,10 @@ fn report_text(report: &Report, source: &str) -> String {
         s.statements_failed,
         s.statements_not_run,
         s.rows_inserted,
-        s.rows_updated,
-        s.rows_deleted,
-        s.rows_truncated,
-        s.rows_destroyed,
+        crate::report::total_label(s.rows_updated, s.rows_known),
+        crate::report::total_label(s.rows_deleted, s.rows_known),
+        crate::report::total_label(s.rows_truncated, s.rows_known),
+        crate::report::total_label(s.rows_destroyed, s.rows_known),
         s.objects_dropped,
         s.tables_dropped,
         s.tables_rewritten
@@ -393,16 +393,12 @@ fn statement_text(out: &mut String, s: &StatementReport) {
         let _ = writeln!(out, "   note: {note}");
     }
     for e in &s.table_effects {
-        let mut counts = Vec::new();
-        for (n, what) in
-            [(e.inserted, "inserted"), (e.updated, "updated"), (e.deleted, "deleted"), (e.truncated, "truncated")]
-        {
-            if n > 0 {
-                counts.push(format!("{n} {what}"));
-            }
-        }
+        let counts = crate::report::effect_counts(e);
         let how = if e.direct { "direct" } else { "by cascade or trigger" };
         let _ = writeln!(out, "   rows in {}: {} ({how})", e.table, counts.join(", "));
+    }
+    for line in crate::report::unknown_lines(s) {
+        let _ = writeln!(out, "   {line}");
     }
     if !s.dropped_objects.is_empty() {
         let dropped: Vec<String> = s
@@ -430,22 +426,36 @@ fn statement_text(out: &mut String, s: &StatementReport) {
             l.mode,
             l.kind,
             l.table,
-            l.rows,
+            crate::report::count_label(l.rows),
             crate::report::blocks_label(l)
         );
     }
     for r in &s.rewritten_tables {
-        let _ = writeln!(out, "   rewrote {} ({} rows, {} bytes)", r.table, r.rows, r.size_bytes);
+        let _ = writeln!(
+            out,
+            "   rewrote {} ({} rows, {} bytes)",
+            r.table,
+            crate::report::count_label(r.rows),
+            r.size_bytes
+        );
     }
     for c in &s.column_changes {
         let detail = match (&c.from, &c.to) {
             (Some(from), Some(to)) => format!(": {from} -> {to}"),
             _ => String::new(),
         };
-        let _ = writeln!(out, "   column {} {}{detail} ({} rows)", c.column, c.change, c.rows);
+        let _ =
+            writeln!(out, "   column {} {}{detail} ({} rows)", c.column, c.change, crate::report::count_label(c.rows));
     }
     for c in &s.constraint_changes {
-        let _ = writeln!(out, "   {} constraint {} {} ({} rows)", c.constraint_type, c.constraint, c.change, c.rows);
+        let _ = writeln!(
+            out,
+            "   {} constraint {} {} ({} rows)",
+            c.constraint_type,
+            c.constraint,
+            c.change,
+            crate::report::count_label(c.rows)
+        );
     }
     if !s.functions_called.is_empty() {
         let _ = writeln!(out, "   called: {}", crate::report::functions_label(&s.functions_called));

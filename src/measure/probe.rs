@@ -95,7 +95,8 @@ impl Run<'_> {
                     blocks_reads,
                     blocks_writes,
                     blocks: effects::blocked_queries(mode),
-                    rows: self.known_rows.get(&table).copied().unwrap_or(0).max(0) as u64,
+                    rows: (!self.unknown.contains(&table))
+                        .then(|| self.known_rows.get(&table).copied().unwrap_or(0).max(0) as u64),
                 }
             })
             .collect();

@@ -40,6 +40,7 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
         schema: info,
         fidelity,
         sample: template.sample,
+        data_loaded: template.data_loaded,
         row_counts: Some(std::sync::Arc::new(template.row_counts.into_iter().collect())),
         template_reused: Some(reused),
         in_place: None,
@@ -76,6 +77,7 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
         schema: loaded.schema,
         fidelity: loaded.fidelity,
         sample: loaded.sample,
+        data_loaded: loaded.data_loaded,
         row_counts,
         size_bytes: u64::try_from(size).unwrap_or(0),
     };
@@ -99,7 +101,8 @@ fn template_key(schema: Option<&Schema>, slot: &Slot) -> Result<String> {
     let sample = schema.and_then(|s| s.sample.as_ref()).map_or(String::new(), |s| format!("sample {}%", s.percent));
     // A trusted source loads as a superuser, and may load more than an untrusted one.
     let trust = if schema.is_some_and(|s| s.trusted) { "trusted" } else { "untrusted" };
-    for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, content, &sample, trust] {
+    // "data_loaded": templates recorded before they remembered whether the source carried rows are not reused.
+    for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, content, &sample, trust, "data_loaded"] {
         bytes.extend_from_slice(part.as_bytes());
         bytes.push(0);
     }

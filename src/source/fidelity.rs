@@ -15,6 +15,8 @@ pub(super) struct Loaded {
     pub(super) source_version: Option<String>,
     /// The `pg_restore` an archive was restored with.
     pub(super) restored_with: Option<String>,
+    /// Whether the source carried table data that loaded ([`crate::shadow::Database::data_loaded`]).
+    pub(super) data: bool,
 }
 
 /// The failures of one load, tied to the missing extensions they are due to as they come.
@@ -233,6 +235,7 @@ mod tests {
             failed_objects: 4,
             source_version: Some("16.4 (Ubuntu)".into()),
             restored_with: None,
+            data: false,
         };
         let fidelity = failures.into_fidelity(loaded);
         let tied: Vec<Option<&str>> = fidelity.warnings.iter().map(|w| w.extension.as_deref()).collect();

@@ -25,13 +25,14 @@ pub(super) async fn load_into(shadow: &Shadow, name: String, schema: Option<&Sch
     shadow.create_database(&name, None, Role::LoadOwner).await?;
     let admin = shadow.admin(&name).await?;
     measure::install(&admin).await?;
-    let (mut fidelity, mut info, mut sampled) = (Fidelity::default(), None, None);
+    let (mut fidelity, mut info, mut sampled, mut data_loaded) = (Fidelity::default(), None, None, false);
     if let Some(schema) = schema {
         let loader = Loader { shadow, admin: &admin, database: &name, trusted: schema.trusted };
-        fidelity = load_source(&loader, schema).await?;
+        (fidelity, data_loaded) = load_source(&loader, schema).await?;
         if let Some(sample) = &schema.sample {
             let rows = sample::copy(&loader, sample).await?;
             sampled = Some(SampleInfo { percent: sample.percent, rows_copied: rows });
+            data_loaded = true;
         }
         tracing::info!(
             file = %schema.file,
@@ -54,6 +55,7 @@ pub(super) async fn load_into(shadow: &Shadow, name: String, schema: Option<&Sch
         schema: info,
         fidelity,
         sample: sampled,
+        data_loaded,
         row_counts: None,
         template_reused: None,
         in_place: None,
@@ -61,8 +63,8 @@ pub(super) async fn load_into(shadow: &Shadow, name: String, schema: Option<&Sch
     })
 }
 
-/// Steps 2 to 4 for the source's schema (and data): what loaded, and what did not.
-async fn load_source(loader: &Loader<'_>, schema: &Schema) -> Result<Fidelity> {
+/// Steps 2 to 4 for the source's schema (and data): what loaded, what did not, and whether its table data did.
+async fn load_source(loader: &Loader<'_>, schema: &Schema) -> Result<(Fidelity, bool)> {
     let mut failures = Failures::of(&schema.file, loader.shadow);
     let archive = match &schema.archive {
         Some(archive) => Some((archive, restore::read(loader.shadow, archive).await?)),
@@ -86,11 +88,12 @@ async fn load_source(loader: &Loader<'_>, schema: &Schema) -> Result<Fidelity> {
         Some((archive, read)) => restore::load(loader, archive, read, &prepared, &mut failures).await?,
         None => sql::load(loader, schema, statements, prepared, &mut failures).await?,
     };
+    let data = loaded.data;
     let mut fidelity = failures.into_fidelity(loaded);
     if loader.trusted {
         fidelity.source_trust = SourceTrust::Trusted;
     }
-    Ok(fidelity)
+    Ok((fidelity, data))
 }
 
 /// Hands the loaded database and everything the load's roles own in it to the plan role, takes back every right

@@ -102,11 +102,16 @@ pub(super) async fn load(
         let statement = format!("{command}\n{}", error.entry.as_deref().unwrap_or_default());
         failures.push(warning, &statement);
     }
+    // A table whose rows failed to load is empty here and not in the source: when one did, no empty table is taken
+    // as known to be empty.
+    let table_data = toc.entries.iter().filter(|e| e.desc == "TABLE DATA");
+    let data = table_data.clone().next().is_some() && table_data.clone().all(|e| !failed_entries.contains(&Some(e.id)));
     Ok(Loaded {
         objects: toc.entries.len(),
         failed_objects: failed_entries.len(),
         source_version: toc.dumped_from,
         restored_with: Some(read.restored_with.clone()),
+        data,
     })
 }
 

@@ -28,6 +28,8 @@ pub(super) async fn load(
     let mut settings: Vec<&RawStatement> = Vec::new();
     let mut objects = 0;
     let mut failed_objects = 0;
+    // Whether some table's data loaded, and whether some did not.
+    let (mut data, mut data_failed) = (false, false);
     for (i, statement) in statements.iter().enumerate() {
         if i % 100 == 0 {
             tracing::info!(target: "pgshadow::progress", "loading {}: statement {} of {}", schema.file, i + 1, statements.len());
@@ -44,10 +46,15 @@ pub(super) async fn load(
         match outcome {
             Some((line, column, sqlstate, message)) => {
                 failed_objects += usize::from(!statement.meta);
+                data_failed |= statement.copy_data.is_some();
                 let warning = failures.warning(line, column, sqlstate, message, &statement.text);
                 failures.push(warning, &statement.text);
             }
             None if is_setting(&statement.text) => settings.push(statement),
+            // pg_dump's data: a COPY block for every table. INSERTs alone (a Rails structure.sql's
+            // schema_migrations) do not say the other tables are empty: the tables they fill hold rows, and are
+            // known by those.
+            None if statement.copy_data.is_some() && !statement.meta => data = true,
             None => {}
         }
         if loader.is_broken() {
@@ -62,6 +69,9 @@ pub(super) async fn load(
         failed_objects,
         source_version: super::header::of_sql(&schema.text).dumped_from,
         restored_with: None,
+        // A table whose rows failed to load is empty here and not in the source: when one did, no empty table is
+        // taken as known to be empty.
+        data: data && !data_failed,
     })
 }
 
