@@ -122,9 +122,11 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         // Without a version asked for, the shadow runs the source's major version when it is installed.
         shadow_options.postgres.source = schema.and_then(Schema::source_version);
     }
-    if options.run.superuser && shadow_options.cache.take().is_some() {
-        // A superuser plan could change the cluster itself (roles, ALTER SYSTEM): never on a cluster that is kept.
-        tracing::info!("--superuser: not using the shadow cache");
+    let trusted = schema.is_some_and(|s| s.trusted);
+    if (options.run.superuser || trusted) && shadow_options.cache.take().is_some() {
+        // A superuser plan, or a source loaded as one, could change the cluster itself (roles, ALTER SYSTEM): never
+        // on a cluster that is kept.
+        tracing::info!("--superuser or --trust-source: not using the shadow cache");
     }
     let on_server = matches!(options.provider, Provider::Server(_));
     if on_server && (options.shadow.postgres.version.is_some() || options.shadow.postgres.pg_bin.is_some()) {

@@ -104,6 +104,15 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     strict_schema: bool,
 
+    /// Load the source (--schema, --snapshot, --from-url) as a superuser. By default a source is untrusted input,
+    /// like a plan: it loads as a role that is not a superuser, so a schema or dump cannot run programs or read and
+    /// write files on this machine (COPY ... PROGRAM, lo_export, pg_read_file), and what needs a superuser
+    /// (untrusted-language functions, event triggers, ALTER SYSTEM) does not load and is reported. RISK: a trusted
+    /// source can run any command as the server's OS user (as `postgres` when pgshadow runs as root, else as you).
+    /// Use it only for sources you would run as root yourself; the report says it was used.
+    #[arg(long)]
+    trust_source: bool,
+
     /// Keep the shadow cluster, and the loaded schema as a template database, in this directory between runs, so
     /// that the next run on the same schema skips initdb and loading. Default: $XDG_CACHE_HOME/pgshadow, else
     /// ~/.cache/pgshadow (as root: /var/cache/pgshadow). See `pgshadow cache list`.
@@ -239,7 +248,7 @@ async fn install_missing(args: &RunArgs, builds: Option<PathBuf>) -> pgshadow::R
 async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
     let plan = Plan::read_all(&args.plans)?;
     let policy = pgshadow::Policy::discover(args.policy.as_deref())?;
-    let schema = match (args.schema.as_ref().or(args.snapshot.as_ref()), &args.from_url) {
+    let mut schema = match (args.schema.as_ref().or(args.snapshot.as_ref()), &args.from_url) {
         (Some(path), _) => Some(Schema::read(&path.to_string_lossy())?),
         (None, Some(url)) => {
             let (url, with_data, sample, pg_bin) = (url.clone(), args.with_data, args.sample, args.pg_bin.clone());
@@ -250,6 +259,9 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
         }
         (None, None) => None,
     };
+    if let Some(schema) = &mut schema {
+        schema.trusted = args.trust_source;
+    }
     let provider = args.provider.provider(args.shadow_url.as_deref())?;
     let options = DryRunOptions {
         provider,

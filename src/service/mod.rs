@@ -133,7 +133,11 @@ impl Service {
         let schemas = config
             .sources
             .iter()
-            .map(|(name, path)| Ok((name, path, Schema::read(&path.to_string_lossy())?)))
+            .map(|(name, path)| {
+                let schema =
+                    Schema { trusted: config.trusted.contains(name), ..Schema::read(&path.to_string_lossy())? };
+                Ok((name, path, schema))
+            })
             .collect::<Result<Vec<_>>>()?;
         if shadow.postgres.source.is_none() {
             // One shadow serves every source: it runs the first one's major version when that is installed.

@@ -196,7 +196,7 @@ async fn fill(
 /// other clones are sessions of other roles, which a plan can neither see the queries of nor signal.
 async fn clone_of(shadow: &Shadow, template: &Database, metrics: &Metrics) -> Result<Database> {
     let name = shadow.new_database_name();
-    shadow.create_database(&name, Some(template.name())).await?;
+    shadow.create_database(&name, Some(template.name()), crate::shadow::Role::Plan).await?;
     metrics.clones.fetch_add(1, Ordering::Relaxed);
     let login = format!("{}run_{name}", crate::shadow::ROLE_PREFIX);
     let made = async {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::{Role, Session, Shadow};
+use super::{Session, Shadow};
 use crate::error::{Error, Result};
 use crate::report::{Fidelity, SampleInfo, SchemaInfo};
 
@@ -57,14 +57,14 @@ pub(crate) struct InPlace {
 impl InPlace {
     /// What `database` looks like now, to put it back after a dry-run.
     pub(crate) async fn capture(shadow: &Shadow, database: &str) -> Result<InPlace> {
-        let admin = shadow.connect(shadow.role(Role::Admin), database).await?;
+        let admin = shadow.admin(database).await?;
         Ok(InPlace { sequences: sequences(&admin).await?, sizes: sizes(&admin).await?, released: Arc::default() })
     }
 }
 
 /// Puts a database dry-run in place back as it was before the plan: sequences set back, grown tables vacuumed.
 pub(crate) async fn reset(shadow: &Shadow, database: &Database, in_place: &InPlace) -> Result<()> {
-    let admin = shadow.connect(shadow.role(Role::Admin), &database.name).await?;
+    let admin = shadow.admin(&database.name).await?;
     let client = admin.client();
     for (oid, (value, called)) in sequences(&admin).await? {
         let Some(&(before, was_called)) = in_place.sequences.get(&oid) else {

@@ -1,7 +1,7 @@
 //! The role a plan logs in as when it runs as a role of the source (`--role`), and the names no source role may
 //! take.
 
-use super::{Role, Shadow, ROLE_PREFIX};
+use super::{Shadow, ROLE_PREFIX};
 use crate::error::{Error, Result};
 use crate::text::quote_ident;
 
@@ -13,7 +13,7 @@ pub(crate) async fn prepare_plan_role(shadow: &Shadow, role: &str) -> Result<()>
     if is_reserved(role) {
         return Err(refuse("is a role of pgshadow's or of Postgres itself; name a role of the source"));
     }
-    let admin = shadow.connect(shadow.role(Role::Admin), shadow.maintenance_database()).await?;
+    let admin = shadow.admin(shadow.maintenance_database()).await?;
     let row = admin
         .client()
         .query_opt("SELECT rolsuper, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1", &[&role])

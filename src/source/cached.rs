@@ -50,7 +50,7 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
     } else {
         database.name = shadow.new_database_name();
         tracing::info!(target: "pgshadow::progress", "cloning the cached template");
-        shadow.create_database(&database.name, Some(&template.database)).await?;
+        shadow.create_database(&database.name, Some(&template.database), Role::Plan).await?;
     }
     Ok(database)
 }
@@ -58,7 +58,7 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
 /// Loads `schema` into a new template database and records it in the cache.
 async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema>) -> Result<Template> {
     let loaded = load_into(shadow, format!("template_{}", &key[..16]), schema).await?;
-    let in_template = shadow.connect(shadow.role(Role::Admin), &loaded.name).await?;
+    let in_template = shadow.admin(&loaded.name).await?;
     let size: i64 = in_template
         .client()
         .query_one("SELECT pg_catalog.pg_database_size(pg_catalog.current_database())", &[])
@@ -96,7 +96,9 @@ fn template_key(schema: Option<&Schema>, slot: &Slot) -> Result<String> {
         None => "",
     };
     let sample = schema.and_then(|s| s.sample.as_ref()).map_or(String::new(), |s| format!("sample {}%", s.percent));
-    for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, content, &sample] {
+    // A trusted source loads as a superuser, and may load more than an untrusted one.
+    let trust = if schema.is_some_and(|s| s.trusted) { "trusted" } else { "untrusted" };
+    for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, content, &sample, trust] {
         bytes.extend_from_slice(part.as_bytes());
         bytes.push(0);
     }

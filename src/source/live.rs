@@ -66,5 +66,5 @@ pub fn dump(url: &str, with_data: bool, sample: Option<f64>, pg_bin: Option<&Pat
     let fingerprint = fingerprint_files(&file)?;
     let archive = Archive { path: file, format, fingerprint, _dump_dir: Some(Arc::new(dir)) };
     let sample = sample.map(|percent| super::sample::Sample { url: url.to_owned(), percent });
-    Ok(Schema { file: shown, text: String::new(), archive: Some(archive), sample })
+    Ok(Schema { file: shown, archive: Some(archive), sample, ..Schema::default() })
 }

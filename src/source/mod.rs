@@ -11,6 +11,7 @@ pub(crate) mod cached;
 mod extensions;
 pub mod header;
 pub mod live;
+mod privileged;
 mod restore;
 mod roles;
 pub mod sample;
@@ -20,9 +21,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::measure;
-use crate::report::{Fidelity, FidelityWarning, MissingExtension, SampleInfo, SchemaInfo};
+use crate::report::{Fidelity, FidelityWarning, MissingExtension, SampleInfo, SchemaInfo, SourceTrust};
 pub use crate::shadow::Database;
-use crate::shadow::{Role, Shadow};
+use crate::shadow::{Role, Session, Shadow};
 
 /// A source to load: SQL text, or a `pg_dump` archive, and the name to report it under.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +36,11 @@ pub struct Schema {
     pub archive: Option<Archive>,
     /// Set when a sample of a live database's rows is copied in after the schema (`--sample`).
     pub sample: Option<sample::Sample>,
+    /// Load the source as a superuser (`--trust-source`). By default a source is untrusted input, like a plan: its
+    /// statements run as a role that is not a superuser, so a schema, dump or archive cannot run programs or read and
+    /// write files on the host; what truly needs a superuser (untrusted-language functions, event triggers) does not
+    /// load and is reported. Only set this for sources you trust as much as the shadow's host.
+    pub trusted: bool,
 }
 
 /// A `pg_dump` archive to restore.
@@ -54,7 +60,7 @@ pub struct Archive {
 impl Schema {
     /// A SQL source held in memory, reported as `file`.
     pub fn sql(file: impl Into<String>, text: impl Into<String>) -> Schema {
-        Schema { file: file.into(), text: text.into(), archive: None, sample: None }
+        Schema { file: file.into(), text: text.into(), ..Schema::default() }
     }
 
     /// Reads a source: SQL text, or a `pg_dump` archive (custom, directory or tar format), told apart by content.
@@ -62,11 +68,11 @@ impl Schema {
         let format = archive::detect(Path::new(path))?;
         if format == archive::SourceFormat::Plain {
             let text = std::fs::read_to_string(Path::new(path)).map_err(|e| Error::io(path, e))?;
-            return Ok(Schema { file: path.to_owned(), text, archive: None, sample: None });
+            return Ok(Schema { file: path.to_owned(), text, ..Schema::default() });
         }
         let fingerprint = fingerprint_files(Path::new(path))?;
         let archive = Archive { path: PathBuf::from(path), format, fingerprint, _dump_dir: None };
-        Ok(Schema { file: path.to_owned(), text: String::new(), archive: Some(archive), sample: None })
+        Ok(Schema { file: path.to_owned(), archive: Some(archive), ..Schema::default() })
     }
 }
 
@@ -224,7 +230,7 @@ pub async fn load(shadow: &Shadow, schema: Option<&Schema>) -> Result<Database> 
 
 /// Every table's exact row count in `database` (by relation oid): the baseline dry-runs of its clones start from.
 pub(crate) async fn count_rows(shadow: &Shadow, database: &Database) -> Result<std::collections::HashMap<u32, i64>> {
-    let admin = shadow.connect(shadow.role(Role::Admin), database.name()).await?;
+    let admin = shadow.admin(database.name()).await?;
     let rows = admin
         .client()
         .query(measure::BASELINE_COUNTS_SQL, &[])
@@ -233,10 +239,17 @@ pub(crate) async fn count_rows(shadow: &Shadow, database: &Database) -> Result<s
     Ok(rows.iter().map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1))).collect())
 }
 
-/// Creates the database `name`, loads `schema` into it (if any), hands every loaded object to the plan role, and
-/// installs the measuring machinery.
+/// Creates the database `name`, installs the measuring machinery, loads `schema` into it (if any) as the loader,
+/// and hands every loaded object to the plan role.
+///
+/// The order is what keeps an untrusted source contained: the database belongs to [`Role::LoadOwner`] while the
+/// source loads (so the loader and the source's owner roles have the owner's rights there and no more); the
+/// measuring machinery and the roles the source names are made first, by pgshadow, so the source can neither
+/// squat their names nor reach them; the source's statements then run as the loader, which is not a superuser.
 async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Result<Database> {
-    shadow.create_database(&name, None).await?;
+    shadow.create_database(&name, None, Role::LoadOwner).await?;
+    let admin = shadow.admin(&name).await?;
+    measure::install(&admin).await?;
 
     let mut fidelity = Fidelity::default();
     let mut info = None;
@@ -245,19 +258,24 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
         let mut failures = Failures::new(&schema.file, shadow.server_version());
         failures.own_build = shadow.binaries_origin() == crate::postgres::CACHE_ORIGIN;
         failures.image = shadow.container_image().map(str::to_owned);
+        let loader = Loader { shadow, admin: &admin, database: &name, trusted: schema.trusted };
         let loaded = match &schema.archive {
-            Some(archive) => restore::load(shadow, &name, archive, &mut failures).await?,
-            None => sql::load(shadow, &name, schema, &mut failures).await?,
+            Some(archive) => restore::load(&loader, archive, &mut failures).await?,
+            None => sql::load(&loader, schema, &mut failures).await?,
         };
         fidelity = failures.into_fidelity(loaded);
+        if schema.trusted {
+            fidelity.source_trust = SourceTrust::Trusted;
+        }
         if let Some(sample) = &schema.sample {
-            let rows = sample::copy(shadow, &name, sample).await?;
+            let rows = sample::copy(&loader, sample).await?;
             sampled = Some(SampleInfo { percent: sample.percent, rows_copied: rows });
         }
         tracing::info!(
             file = %schema.file,
             objects = fidelity.objects_in_source,
             failed = fidelity.warnings.len(),
+            trusted = schema.trusted,
             "schema loaded"
         );
         info = Some(SchemaInfo {
@@ -267,11 +285,7 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
             sha256: String::new(),
         });
     }
-
-    let admin = shadow.connect(shadow.role(Role::Admin), &name).await?;
-    let handover = format!("REASSIGN OWNED BY {} TO {}", shadow.role(Role::Loader), shadow.role(Role::Plan));
-    admin.client().batch_execute(&handover).await.map_err(|e| Error::pg("handing the schema to the plan role", e))?;
-    measure::install(&admin).await?;
+    hand_over(shadow, &admin, &name).await?;
     Ok(Database {
         name,
         spoiled: Default::default(),
@@ -283,6 +297,51 @@ async fn load_into(shadow: &Shadow, name: String, schema: Option<&Schema>) -> Re
         in_place: None,
         login: None,
     })
+}
+
+/// Hands the loaded database and everything the load's roles own in it to the plan role, takes back every right
+/// they were given there, and forgets what the measuring machinery saw during the load.
+async fn hand_over(shadow: &Shadow, admin: &Session, name: &str) -> Result<()> {
+    let plan = shadow.role(Role::Plan);
+    let load_roles = [Role::Loader, Role::LoadOwner, Role::Installer].map(|r| shadow.role(r)).join(", ");
+    let handover = format!(
+        "ALTER DATABASE {} OWNER TO {plan}; REASSIGN OWNED BY {load_roles} TO {plan}; DROP OWNED BY {load_roles}; \
+         TRUNCATE pgshadow_internal.changed, pgshadow_internal.dropped",
+        crate::text::quote_ident(name)
+    );
+    admin.client().batch_execute(&handover).await.map_err(|e| Error::pg("handing the schema to the plan role", e))
+}
+
+/// Who runs a source's statements, and where.
+pub(crate) struct Loader<'a> {
+    shadow: &'a Shadow,
+    /// The admin's session in the database, for pgshadow's own steps.
+    admin: &'a Session,
+    database: &'a str,
+    /// `--trust-source`: the source runs as the installer (a superuser) instead of the loader.
+    trusted: bool,
+}
+
+impl Loader<'_> {
+    /// A session the source's statements run in: the loader's, or for a trusted source the admin's acting as the
+    /// installer.
+    async fn session(&self) -> Result<Session> {
+        if !self.trusted {
+            return self.shadow.connect(self.shadow.role(Role::Loader), self.database).await;
+        }
+        let session = self.shadow.connect(self.shadow.role(Role::Admin), self.database).await?;
+        let set_role = format!("SET ROLE {}", self.shadow.role(Role::Installer));
+        session.client().batch_execute(&set_role).await.map_err(|e| Error::pg("acting as the installer", e))?;
+        Ok(session)
+    }
+
+    /// The role a client program (`pg_restore`) logs in as, and the role it then acts as (`--role`), if another.
+    fn program_roles(&self) -> (&str, Option<&str>) {
+        match self.trusted {
+            true => (self.shadow.role(Role::Admin), Some(self.shadow.role(Role::Installer))),
+            false => (self.shadow.role(Role::Loader), None),
+        }
+    }
 }
 
 /// What a loader reports besides its failures.
@@ -327,6 +386,9 @@ impl Failures {
 
     /// Records a failure; `statement` is the failing statement's full text (or the archive entry's command).
     fn push(&mut self, mut warning: FidelityWarning, statement: &str) {
+        if privileged::needs_superuser(warning.sqlstate.as_deref(), &warning.message) {
+            warning.needs_superuser = Some(privileged::NEEDS_SUPERUSER.to_owned());
+        }
         let failure =
             extensions::Failure { statement, sqlstate: warning.sqlstate.as_deref(), message: &warning.message };
         if let Some(extension) = extensions::missing_extension(&failure) {
@@ -344,6 +406,21 @@ impl Failures {
         if let (Some(extension), Some(created)) = (&warning.extension, created_relation(statement)) {
             self.lost_relations.push((created, extension.clone()));
         }
+        self.warnings.push(warning);
+    }
+
+    /// Records that the source names `role` as an owner and pgshadow refused to let it own anything, and why; the
+    /// statements that give it objects then fail to load and are reported on their own.
+    fn refused_owner(&mut self, role: &str, why: &str) {
+        tracing::warn!(role, "the source names {role} as an owner: refused ({why})");
+        let mut warning = self.warning(
+            0,
+            0,
+            None,
+            format!("the source names {role} as an owner: refused, {why}; what it would own stays with the plan role"),
+            "",
+        );
+        warning.needs_superuser = Some(privileged::NEEDS_SUPERUSER.to_owned());
         self.warnings.push(warning);
     }
 
@@ -365,6 +442,7 @@ impl Failures {
             message,
             statement: excerpt(statement),
             extension: None,
+            needs_superuser: None,
         }
     }
 
@@ -409,6 +487,7 @@ impl Failures {
             warnings: self.warnings,
             restored_with: loaded.restored_with,
             newer_version: None,
+            source_trust: SourceTrust::Untrusted,
         }
     }
 }

@@ -8,22 +8,38 @@ use std::collections::BTreeSet;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
+use super::{Failures, Loader};
 use crate::error::{Error, Result};
 use crate::plan::RawStatement;
-use crate::shadow::{is_reserved, Role, Shadow};
+use crate::shadow::{is_reserved, Role, ROLE_PREFIX};
 use crate::text::quote_ident;
 
-/// Creates every role the statements name that the shadow lacks, and grants the owners to the plan role (also
-/// owners that already exist, as on a shared shadow server) — never a superuser, which the plan could `SET ROLE` to.
-pub(super) async fn create_owners(shadow: &Shadow, statements: &[RawStatement]) -> Result<()> {
+/// Creates every role the statements name that the shadow lacks (without login, never a superuser), before the
+/// source's statements run. Each owner is granted to the loader (so that `OWNER TO` works without a superuser) and to
+/// the plan role (so the plan can act as the owner), and made a member of the load owner (so it has the database
+/// owner's rights while the source loads, as an owner has in production). An owner that is a superuser in the
+/// shadow, or one of pgshadow's own roles or Postgres's, is refused: it is never granted, so what the source gives
+/// it fails to load, and the refusal is reported in `failures`.
+pub(super) async fn create_owners(
+    target: &Loader<'_>,
+    statements: &[RawStatement],
+    failures: &mut Failures,
+) -> Result<()> {
     let (owners, grantees) = named_roles(statements);
     if owners.is_empty() && grantees.is_empty() {
         return Ok(());
     }
-    let admin = shadow.connect(shadow.role(Role::Admin), shadow.maintenance_database()).await?;
+    let shadow = target.shadow;
+    let admin = shadow.admin(shadow.maintenance_database()).await?;
     let roles =
         owners.iter().map(|n| (n, true)).chain(grantees.iter().filter(|n| !owners.contains(*n)).map(|n| (n, false)));
     for (name, owner) in roles {
+        if name.starts_with(ROLE_PREFIX) {
+            if owner {
+                failures.refused_owner(name, "it is one of pgshadow's own roles");
+            }
+            continue;
+        }
         let ident = quote_ident(name);
         let superuser = match role_superuser(&admin, name).await? {
             Some(superuser) => superuser,
@@ -35,9 +51,11 @@ pub(super) async fn create_owners(shadow: &Shadow, statements: &[RawStatement]) 
             }
         };
         if owner && superuser {
-            tracing::warn!(role = %name, "objects owned by superuser {name} stay out of the plan role's reach");
+            failures.refused_owner(name, "it is a superuser in the shadow");
         } else if owner {
-            let sql = format!("GRANT {ident} TO {}", shadow.role(Role::Plan));
+            let (loader, plan, load_owner) =
+                (shadow.role(Role::Loader), shadow.role(Role::Plan), shadow.role(Role::LoadOwner));
+            let sql = format!("GRANT {ident} TO {loader}, {plan}; GRANT {load_owner} TO {ident}");
             admin.client().batch_execute(&sql).await.map_err(|e| Error::pg(format!("granting role {name}"), e))?;
         }
     }
@@ -80,7 +98,8 @@ fn named_roles(statements: &[RawStatement]) -> (BTreeSet<String>, BTreeSet<Strin
             } else {
                 None
             };
-            if let Some(name) = name.map(fold).filter(|n| !is_reserved(n)) {
+            // Postgres's own roles (`pg_database_owner`, which pg_dump names as `public`'s owner) are there already.
+            if let Some(name) = name.map(fold).filter(|n| !is_keyword_role(n) && !n.starts_with("pg_")) {
                 owners.insert(name);
             }
         }
@@ -112,6 +131,11 @@ fn named_roles(statements: &[RawStatement]) -> (BTreeSet<String>, BTreeSet<Strin
 
 fn is_word(token: Option<&(String, bool)>, word: &str) -> bool {
     token.is_some_and(|(w, quoted)| !quoted && w.eq_ignore_ascii_case(word))
+}
+
+/// The words that stand for a role without naming one.
+fn is_keyword_role(name: &str) -> bool {
+    matches!(name, "current_user" | "current_role" | "session_user" | "public")
 }
 
 #[cfg(test)]

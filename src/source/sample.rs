@@ -11,7 +11,7 @@ use futures_util::{pin_mut, SinkExt, TryStreamExt};
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::shadow::{Role, Session, Shadow};
+use crate::shadow::{Role, Session};
 use crate::text::{quote_ident, quote_literal};
 
 /// Where to sample from, and how much.
@@ -28,7 +28,7 @@ const BATCH: usize = 500;
 
 /// Copies a sample of the source's rows into the shadow database `database` (which holds the source's schema).
 /// Returns the rows copied.
-pub(super) async fn copy(shadow: &Shadow, database: &str, sample: &Sample) -> Result<u64> {
+pub(super) async fn copy(target: &super::Loader<'_>, sample: &Sample) -> Result<u64> {
     let source = connect(sample).await?;
     let fail = |doing: &str, e: tokio_postgres::Error| Error::Source {
         path: crate::text::redact_url(&sample.url).into(),
@@ -39,13 +39,7 @@ pub(super) async fn copy(shadow: &Shadow, database: &str, sample: &Sample) -> Re
         .batch_execute("SET default_transaction_read_only = on; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .await
         .map_err(|e| fail("starting a read-only snapshot of the source", e))?;
-    let loader = shadow.connect(shadow.role(Role::Loader), database).await?;
-    // Rows arrive parents-after-children: foreign-key (and user) triggers wait, as with pg_restore --disable-triggers.
-    loader
-        .client()
-        .batch_execute("SET session_replication_role = replica")
-        .await
-        .map_err(|e| Error::pg("preparing the sample load", e))?;
+    let loader = replica_session(target).await?;
 
     let mut copied = 0;
     for (table, columns) in tables(&loader).await? {
@@ -73,6 +67,26 @@ pub(super) async fn copy(shadow: &Shadow, database: &str, sample: &Sample) -> Re
     source.batch_execute("COMMIT").await.map_err(|e| fail("ending the snapshot", e))?;
     tracing::info!(rows = copied, percent = sample.percent, "sample copied");
     Ok(copied)
+}
+
+/// A session of the loader with `session_replication_role = replica`: rows arrive parents-after-children, so
+/// foreign-key (and user) triggers must wait, as with `pg_restore --disable-triggers`. The setting is a superuser's,
+/// so the admin gives it to the loader in this database for the one login (the loader itself stays what it is).
+async fn replica_session(target: &super::Loader<'_>) -> Result<Session> {
+    let (shadow, database) = (target.shadow, target.database);
+    if target.trusted {
+        let session = target.session().await?;
+        let set = session.client().batch_execute("SET session_replication_role = replica").await;
+        set.map_err(|e| Error::pg("preparing the sample load", e))?;
+        return Ok(session);
+    }
+    let in_database = format!("ALTER ROLE {} IN DATABASE {}", shadow.role(Role::Loader), quote_ident(database));
+    let set = format!("{in_database} SET session_replication_role = replica");
+    target.admin.client().batch_execute(&set).await.map_err(|e| Error::pg("preparing the sample load", e))?;
+    let session = target.session().await;
+    let reset = format!("{in_database} RESET session_replication_role");
+    target.admin.client().batch_execute(&reset).await.map_err(|e| Error::pg("preparing the sample load", e))?;
+    session
 }
 
 /// Connects to the source: the URL, with the libpq environment variables for what it leaves out.
