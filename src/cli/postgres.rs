@@ -45,6 +45,7 @@ pub(crate) enum PostgresCommand {
     },
 }
 
+/// Lists, installs or removes PostgreSQL builds.
 pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
     super::logging::init(false, 0);
     let (PostgresCommand::List(cache) | PostgresCommand::Install { cache, .. } | PostgresCommand::Remove { cache, .. }) =

@@ -177,6 +177,8 @@ enum FailOn {
     Warn,
 }
 
+/// Dry-runs the plan and writes its reports; the exit code says the verdict (`matches`: the command's, where each
+/// --output stands next to its --format).
 pub(crate) fn run(mut args: RunArgs, matches: &clap::ArgMatches) -> ExitCode {
     logging::init(args.quiet, args.verbose);
     args.outputs = match output::pair(&args.format, &args.output, matches) {

@@ -9,6 +9,7 @@ pub(crate) struct SchemaArgs {
     rehearsal: bool,
 }
 
+/// Prints the JSON Schema asked for.
 pub(crate) fn run(args: &SchemaArgs) -> ExitCode {
     match args.rehearsal {
         true => print!("{}", pgshadow::report::rehearsal::json_schema()),
