@@ -72,7 +72,7 @@ pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
         PostgresCommand::Install { version, from, .. } => {
-            let source = from.clone().map_or(InstallSource::Npm, InstallSource::Path);
+            let source = from.clone().map_or(InstallSource::Registry, InstallSource::Path);
             match postgres::install(&dir, *version, &source) {
                 Ok(installed) => {
                     println!("PostgreSQL {} in {}", installed.version, installed.binaries.dir.display());

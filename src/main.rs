@@ -513,7 +513,7 @@ async fn install_missing(args: &RunArgs, builds: Option<PathBuf>) -> pgshadow::R
         let found = pgshadow::postgres::discover(Some(&builds));
         for version in versions {
             if !found.iter().any(|f| version.matches(&f.version)) {
-                pgshadow::postgres::install(&builds, version, &pgshadow::postgres::InstallSource::Npm)?;
+                pgshadow::postgres::install(&builds, version, &pgshadow::postgres::InstallSource::Registry)?;
             }
         }
         Ok(())

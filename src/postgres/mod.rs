@@ -23,7 +23,10 @@ use std::str::FromStr;
 
 pub use binaries::PgBinaries;
 pub(crate) use binaries::{major_of, searched_dirs};
-pub use install::{install, remove, InstallSource};
+pub use install::{install, remove, Fetched, InstallSource};
+#[allow(unused_imports)] // used by the first-use install (next commit)
+pub(crate) use install::{install_for, Purpose};
+pub use npm::{download, DEFAULT_REGISTRY};
 
 use crate::error::{Error, Result};
 
