@@ -72,6 +72,16 @@ pub enum Error {
         message: String,
     },
 
+    /// Every dry-run slot of a server is taken (`max_concurrent`): the request was turned away at once instead of
+    /// waiting, and may be made again after `retry_after`.
+    #[error("busy: every dry-run slot of this server is taken ({slots} at a time); retry in {}s", retry_after.as_secs())]
+    Busy {
+        /// The server's dry-runs at a time.
+        slots: usize,
+        /// When to try again.
+        retry_after: Duration,
+    },
+
     /// A source of a [`crate::service::Service`] is registered under this name already.
     #[error("a source named {0:?} is registered already")]
     SourceExists(String),
@@ -194,6 +204,10 @@ impl Error {
                 Some("fix the schema, or drop --strict-schema to dry-run with what did load".to_owned())
             }
             Error::Timeout(_) => Some("raise the limit with --timeout SECONDS".to_owned()),
+            Error::Busy { retry_after, .. } => Some(format!(
+                "call again in {} s; the server runs a few dry-runs at a time (max_concurrent in its configuration)",
+                retry_after.as_secs()
+            )),
             Error::DatabaseSpoiled(_) => Some("load the source again for a fresh database".to_owned()),
             _ => None,
         }
