@@ -162,6 +162,7 @@ impl Registry {
                 }
             }
         };
+        tracing::info!(target: "pgshadow::progress", "checking {} against the registry's integrity hash", package.spec());
         let checked = verify(file, &package.integrity);
         if checked.is_err() {
             let _ = std::fs::remove_file(file);
