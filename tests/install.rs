@@ -186,6 +186,7 @@ fn install(sandbox: &Sandbox, registry: &Registry) -> std::process::Output {
     sandbox
         .command(&["postgres", "install", &MAJOR.to_string()])
         .env("PGSHADOW_NPM_REGISTRY", &registry.url)
+        .env("NO_PROXY", "127.0.0.1")
         .env("PATH", "/usr/bin:/bin")
         .output()
         .expect("run pgshadow")
@@ -320,7 +321,7 @@ fn on_a_machine_with_no_postgresql_and_no_npm_the_quick_start_installs_once_then
     let empty = tempfile::tempdir().expect("an empty directory");
     let bare = |args: &[&str]| {
         let mut command = bare_machine(&sandbox, empty.path(), args);
-        command.env("PGSHADOW_NPM_REGISTRY", &registry.url);
+        command.env("PGSHADOW_NPM_REGISTRY", &registry.url).env("NO_PROXY", "127.0.0.1");
         command.output().expect("run pgshadow in a mount namespace")
     };
     // The premise: nothing here.
