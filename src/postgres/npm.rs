@@ -272,7 +272,11 @@ enum Failure {
 
 impl Failure {
     fn of(url: &str, error: &reqwest::Error) -> Failure {
-        let message = format!("{url}: {}", crate::error::with_causes(error));
+        // reqwest's own text names the URL already, when it has one.
+        let message = match error.url() {
+            Some(_) => crate::error::with_causes(error),
+            None => format!("{url}: {}", crate::error::with_causes(error)),
+        };
         if error.is_builder() || error.is_redirect() {
             Failure::Refused(message)
         } else {
