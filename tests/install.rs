@@ -252,8 +252,12 @@ fn a_connection_that_breaks_mid_download_is_resumed() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
     let requests = registry.tarball_requests();
     assert_eq!(requests.len(), 2, "one broken request, one that resumed it: {requests:?}");
+    // What the client had received when the connection broke: half, or a little less when the reset took what was
+    // still in flight.
     let half = std::fs::metadata(&file).expect("the package").len() / 2;
-    assert_eq!(requests[1].as_deref(), Some(format!("bytes={half}-").as_str()), "resumed where it broke");
+    let resumed_at: Option<u64> =
+        requests[1].as_deref().and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok());
+    assert!(resumed_at.is_some_and(|at| at > 0 && at <= half), "resumed where it broke (half: {half}): {requests:?}");
     assert!(stderr_of(&output).contains("trying again"), "{}", stderr_of(&output));
     assert_eq!(builds_in(sandbox.cache()).len(), 1);
     sandbox.assert_clean();
