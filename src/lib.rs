@@ -34,6 +34,26 @@
 //! The pieces are public too: [`Shadow::start_local`] starts a shadow that can serve many dry-runs,
 //! [`source::load`] loads a schema into a fresh database of it, [`measure::run_plan`] runs and measures a plan,
 //! and [`Policy::evaluate`] gives the verdict; [`dry_run_on`] strings them together on a shadow you keep.
+//!
+//! # Layers
+//!
+//! The modules form layers that point one way: each uses only the modules of the lines above its own, never one of
+//! its own line or below. When a module needs something of a higher one, that thing moves down. `tests/layers.rs`
+//! reads the `crate::` paths of `src/` and fails on any that goes against this order, which it reads from here.
+//!
+//! ```text
+//! text, error      leaves: quoting, digests, redaction, version strings; the error type. They import nothing of ours
+//! plan             reading, splitting and classifying plans
+//! report           the report model every layer above shares, and its renderers
+//! postgres, tls    the PostgreSQL builds a shadow runs on; TLS to servers pgshadow does not own
+//! shadow           servers, their databases, sessions and roles; the cache. Knows no source, measure or policy
+//! measure          runs a plan on a database of a shadow and measures every statement
+//! source           loads a source into a new database of a shadow, with measure's machinery installed
+//! policy           judges a report: findings and a verdict
+//! lib              this file's orchestration: dry_run, dry_run_on, rehearse
+//! service          prepared sources and pools of clones for concurrent dry-runs
+//! serve, mcp       the HTTP API and the MCP server
+//! ```
 
 pub mod error;
 pub mod mcp;
@@ -46,6 +66,7 @@ pub mod serve;
 pub mod service;
 pub mod shadow;
 pub mod source;
+pub mod text;
 mod tls;
 
 use std::time::Duration;
@@ -99,9 +120,11 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         // Without a version asked for, the shadow runs the source's major version when it is installed.
         shadow_options.postgres.source = schema.and_then(Schema::source_version);
     }
-    if options.run.superuser && shadow_options.cache.take().is_some() {
-        // A superuser plan could change the cluster itself (roles, ALTER SYSTEM): never on a cluster that is kept.
-        tracing::info!("--superuser: not using the shadow cache");
+    let trusted = schema.is_some_and(|s| s.trusted);
+    if (options.run.superuser || trusted) && shadow_options.cache.take().is_some() {
+        // A superuser plan, or a source loaded as one, could change the cluster itself (roles, ALTER SYSTEM): never
+        // on a cluster that is kept.
+        tracing::info!("--superuser or --trust-source: not using the shadow cache");
     }
     let on_server = matches!(options.provider, Provider::Server(_));
     if on_server && (options.shadow.postgres.version.is_some() || options.shadow.postgres.pg_bin.is_some()) {
@@ -122,8 +145,9 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         });
     }
     let work = async {
-        let sources = schema.map(std::slice::from_ref).unwrap_or_default();
-        let shadow = Shadow::start(&options.provider, &shadow_options, sources).await?;
+        let sources: Vec<Schema> = schema.into_iter().cloned().collect();
+        let extensions = move || source::extensions_of(&sources);
+        let shadow = Shadow::start(&options.provider, &shadow_options, extensions).await?;
         let result = dry_run_on(&shadow, plan, schema, options).await;
         shadow.shutdown().await?;
         result
@@ -149,7 +173,7 @@ pub async fn rehearse(
         let selection = postgres::Selection { version: Some(*version), ..options.shadow.postgres.clone() };
         match &options.provider {
             Provider::Auto(_) => {
-                shadow::provider::decide(&options.provider, &selection, &[]).await?;
+                shadow::provider::decide(&options.provider, &selection, Vec::new).await?;
             }
             Provider::Local => {
                 postgres::choose(&found, Some(*version), None)?;

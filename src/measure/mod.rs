@@ -21,8 +21,8 @@ use tokio_postgres::error::ErrorPosition;
 use crate::error::{Error, Result};
 use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
 use crate::report::{SchemaChange, StatementError, StatementReport, Status};
+use crate::shadow::Database;
 use crate::shadow::{Role, Session, Shadow};
-use crate::source::Database;
 use effects::{Oid, Snapshot};
 
 /// A numeric fingerprint, read as text: only ever compared for equality.
@@ -90,7 +90,7 @@ pub async fn run_plan(
         return Err(Error::DatabaseSpoiled(database.name().to_owned()));
     }
     if let Some(role) = &options.role {
-        crate::source::prepare_plan_role(shadow, role).await?;
+        crate::shadow::prepare_plan_role(shadow, role).await?;
     }
     let session = shadow.connect(login_role(shadow, database, options), database.name()).await?;
     session.client().batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction", e))?;
@@ -391,5 +391,5 @@ fn refusal(statement: &PlanStatement, message: &str) -> StatementError {
 
 /// `schema.table` as the classifier normalised it, quoted part by part for `to_regclass`.
 fn quote_name(name: &str) -> String {
-    name.split('.').map(crate::source::quote_ident).collect::<Vec<_>>().join(".")
+    name.split('.').map(crate::text::quote_ident).collect::<Vec<_>>().join(".")
 }

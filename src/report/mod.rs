@@ -36,6 +36,12 @@ pub(crate) fn functions_label(called: &[FunctionCalled]) -> String {
 /// warning (`file:line:column: message`, or `file: entry: message` for an archive).
 pub(crate) fn fidelity_lines(fidelity: &Fidelity) -> Vec<String> {
     let mut lines = Vec::new();
+    if fidelity.source_trust == SourceTrust::Trusted {
+        lines.push(
+            "the source was loaded as a superuser (--trust-source): it could run anything the server's OS user can"
+                .to_owned(),
+        );
+    }
     lines.extend(fidelity.version_warning.clone());
     lines.extend(fidelity.newer_version.clone());
     for missing in &fidelity.missing_extensions {
@@ -55,7 +61,11 @@ pub(crate) fn fidelity_lines(fidelity: &Fidelity) -> Vec<String> {
             Some(entry) => format!("{}: {entry}", w.file),
             None => format!("{}:{}:{}", w.file, w.line, w.column),
         };
-        let why = w.extension.as_ref().map_or(String::new(), |e| format!(" (needs {e})"));
+        let why = match (&w.extension, &w.needs_superuser) {
+            (Some(e), _) => format!(" (needs {e})"),
+            (None, Some(reason)) => format!(" ({reason})"),
+            (None, None) => String::new(),
+        };
         lines.push(format!("{place}: {}{why}", w.message));
     }
     lines

@@ -7,6 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::plan::PlanFormat;
 use crate::plan::StatementKind;
 
 /// Version of the JSON report format. Bumped on every breaking change.
@@ -145,16 +146,6 @@ pub struct FileSummary {
     pub summary: Summary,
 }
 
-/// How the plan was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanFormat {
-    /// A SQL script.
-    Sql,
-    /// `{"statements": ["...", ...], ...metadata}`.
-    Json,
-}
-
 /// The shadow the plan ran on.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ShadowInfo {
@@ -287,6 +278,23 @@ pub struct Fidelity {
     /// Set when something did not load and a newer PostgreSQL than the shadow's is installed here: it is named, as
     /// the source may need its features (`--pg-version` runs on it; pgshadow never switches by itself).
     pub newer_version: Option<String>,
+    /// How the source was loaded: `untrusted` (the default) as a role that is not a superuser, so it could not run
+    /// code on the host and what needs a superuser is in `warnings`; `trusted` (`--trust-source`) as a superuser.
+    #[serde(default)]
+    pub source_trust: SourceTrust,
+}
+
+/// Whether a source was loaded as untrusted input (the default) or as a superuser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceTrust {
+    /// Loaded by a role that is not a superuser and holds no right that reaches the host: a source cannot run
+    /// programs or read and write server files, and objects that need a superuser do not load.
+    #[default]
+    Untrusted,
+    /// Loaded as a superuser (`--trust-source`): untrusted-language functions and event triggers load too, and the
+    /// source could have run anything the server's OS user can.
+    Trusted,
 }
 
 /// An extension the source needs that the shadow's server lacks.
@@ -324,6 +332,10 @@ pub struct FidelityWarning {
     pub statement: String,
     /// The missing extension this failure is due to, when it is one.
     pub extension: Option<String>,
+    /// Set when only a superuser could have loaded it (a program run by `COPY ... PROGRAM`, server files, `ALTER
+    /// SYSTEM`, an event trigger, an untrusted language, ...): why it was not loaded.
+    #[serde(default)]
+    pub needs_superuser: Option<String>,
 }
 
 /// What one statement of the plan did.

@@ -121,7 +121,9 @@ impl Service {
         let mut shadow_options = options.shadow.clone();
         // The service keeps its templates for as long as it runs; a kept cluster is the CLI's business.
         shadow_options.cache = None;
-        let shadow = Shadow::start(&options.provider, &shadow_options, sources).await?;
+        let sources = sources.to_vec();
+        let extensions = move || source::extensions_of(&sources);
+        let shadow = Shadow::start(&options.provider, &shadow_options, extensions).await?;
         Ok(Service { shadow: Arc::new(shadow), sources: RwLock::default(), options, metrics: Arc::default() })
     }
 
@@ -131,7 +133,11 @@ impl Service {
         let schemas = config
             .sources
             .iter()
-            .map(|(name, path)| Ok((name, path, Schema::read(&path.to_string_lossy())?)))
+            .map(|(name, path)| {
+                let schema =
+                    Schema { trusted: config.trusted.contains(name), ..Schema::read(&path.to_string_lossy())? };
+                Ok((name, path, schema))
+            })
             .collect::<Result<Vec<_>>>()?;
         if shadow.postgres.source.is_none() {
             // One shadow serves every source: it runs the first one's major version when that is installed.

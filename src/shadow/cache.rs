@@ -66,10 +66,16 @@ impl CacheOptions {
 
     /// The directory of the clusters made with binaries of `major` in `bin_dir`.
     fn clusters(&self, major: &str, bin_dir: &Path) -> PathBuf {
-        let tag = &super::hex_digest(bin_dir.as_os_str().as_encoded_bytes())[..8];
+        let mut key = bin_dir.as_os_str().as_encoded_bytes().to_vec();
+        key.extend_from_slice(CLUSTER_GENERATION.as_bytes());
+        let tag = &crate::text::hex_digest(&key)[..8];
         self.dir.join("clusters").join(format!("pg{major}-{tag}"))
     }
 }
+
+/// Changes whenever what a cached cluster holds besides templates changes (its roles and their rights), so that a
+/// cluster an older pgshadow made is never reused. Generation 2: sources load as a non-superuser.
+const CLUSTER_GENERATION: &str = "\0generation 2";
 
 /// One cached cluster, locked by this run for as long as the value lives.
 pub(crate) struct Slot {

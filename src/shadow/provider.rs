@@ -17,7 +17,6 @@ use super::container::{self, ContainerOptions, Pull, Reach};
 use super::ServerOptions;
 use crate::error::{Error, Result};
 use crate::postgres::{self, Installation, Selection, Version, VersionRequest};
-use crate::source::Schema;
 
 /// Where a dry-run's shadow runs.
 #[derive(Debug, Clone)]
@@ -69,10 +68,15 @@ impl Decision {
     }
 }
 
-/// Settles `provider` for `sources` (of `selection.source`'s version). Looks at the local builds and, for `auto`, at
-/// the images of the Docker daemon, if one answers; only then does it read which extensions the sources create (an
-/// archive's table of contents costs a `pg_restore --list`), since without a daemon the choice is local anyway.
-pub(crate) async fn decide(provider: &Provider, selection: &Selection, sources: &[Schema]) -> Result<Decision> {
+/// Settles `provider` for the sources to load (of `selection.source`'s version). Looks at the local builds and, for
+/// `auto`, at the images of the Docker daemon, if one answers; only then does it ask `extensions` which extensions the
+/// sources create (an archive's table of contents costs a `pg_restore --list`), since without a daemon the choice is
+/// local anyway.
+pub(crate) async fn decide(
+    provider: &Provider,
+    selection: &Selection,
+    extensions: impl FnOnce() -> Vec<String> + Send + 'static,
+) -> Result<Decision> {
     let options = match provider {
         Provider::Local => return Ok(Decision::Local("asked for with --shadow local".to_owned())),
         Provider::Server(_) => return Ok(Decision::Server),
@@ -93,13 +97,9 @@ pub(crate) async fn decide(provider: &Provider, selection: &Selection, sources: 
     let Some(images) = container::images_here(options.reach).await else {
         return install_if_asked(choose(&found, selection, &[], None, options)?, selection).await;
     };
-    let sources = sources.to_vec();
-    let extensions = tokio::task::spawn_blocking(move || {
-        let mut seen = std::collections::HashSet::new();
-        sources.iter().flat_map(Schema::extensions).filter(|e| seen.insert(e.clone())).collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| Error::io("<extensions task>", std::io::Error::other(e)))?;
+    let extensions = tokio::task::spawn_blocking(extensions)
+        .await
+        .map_err(|e| Error::io("<extensions task>", std::io::Error::other(e)))?;
     install_if_asked(choose(&found, selection, &extensions, Some(&images), options)?, selection).await
 }
 

@@ -178,6 +178,10 @@ pub struct Target<'a> {
     pub password: Option<&'a str>,
     /// More libpq environment (`PGSSLMODE`, `PGSSLROOTCERT`) for a server that asks for TLS.
     pub env: &'a [(&'static str, String)],
+    /// A role to act as after logging in (`pg_restore --role`), if another than `user`.
+    pub role: Option<&'a str>,
+    /// Restore only these entries of the table of contents (by dump id, in the archive's order), not all.
+    pub only: Option<&'a [u32]>,
 }
 
 /// How a restore went: it finished, and these entries failed.
@@ -225,6 +229,20 @@ pub fn restore(
     if matches!(format, SourceFormat::Custom | SourceFormat::Directory) && jobs > 1 {
         args.extend(["--jobs", &jobs_arg]);
     }
+    let role_arg = target.role.map(|role| format!("--role={role}"));
+    args.extend(role_arg.as_deref());
+    // `--use-list` reads the dump id before each line's `;` and nothing else.
+    let list = match target.only {
+        Some(ids) => {
+            let mut file = tempfile::NamedTempFile::new().map_err(|e| Error::io("<restore list>", e))?;
+            let lines: String = ids.iter().map(|id| format!("{id};\n")).collect();
+            std::io::Write::write_all(&mut file, lines.as_bytes()).map_err(|e| Error::io(file.path(), e))?;
+            Some(file)
+        }
+        None => None,
+    };
+    let list_arg = list.as_ref().map(|file| format!("--use-list={}", file.path().display()));
+    args.extend(list_arg.as_deref());
     let start = Instant::now();
     let out = spawn(pg_restore, archive, &args, target.password, target.env)?;
     let duration = start.elapsed();
@@ -415,7 +433,16 @@ mod tests {
         }
 
         fn target<'a>(&'a self, database: &'a str) -> Target<'a> {
-            Target { socket_dir: self.0.path(), port: 5432, user: "postgres", database, password: None, env: &[] }
+            Target {
+                socket_dir: self.0.path(),
+                port: 5432,
+                user: "postgres",
+                database,
+                password: None,
+                env: &[],
+                role: None,
+                only: None,
+            }
         }
 
         fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use pgshadow::postgres::{self, InstallSource, VersionRequest};
 
-use crate::CacheDirArg;
+use super::args::CacheDirArg;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -49,6 +49,7 @@ pub(crate) enum PostgresCommand {
 }
 
 pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
+    super::logging::init(false, 0);
     let (PostgresCommand::List(cache) | PostgresCommand::Install { cache, .. } | PostgresCommand::Remove { cache, .. }) =
         command;
     let Some(dir) = cache.dir() else {
@@ -77,14 +78,14 @@ pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
         PostgresCommand::Install { version, from, .. } => {
             let source = from.clone().map_or(InstallSource::Registry, InstallSource::Path);
             let installed = postgres::install(&dir, *version, &source);
-            crate::progress::clear();
+            super::progress::clear();
             match installed {
                 Ok(installed) => {
                     println!("PostgreSQL {} in {}", installed.version, installed.binaries.dir.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    crate::fail(&e);
+                    super::fail(&e);
                     let others = postgres::discover(Some(&dir));
                     if !others.is_empty() {
                         let list: Vec<String> =
@@ -102,7 +103,7 @@ pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
-            Err(e) => crate::fail(&e),
+            Err(e) => super::fail(&e),
         },
     }
 }
