@@ -333,7 +333,7 @@ fn on_a_machine_with_no_postgresql_and_no_npm_the_quick_start_installs_once_then
     let listed = bare(&["postgres", "list"]);
     assert_eq!(
         String::from_utf8_lossy(&listed.stdout).lines().next(),
-        Some("no PostgreSQL here; `pgshadow postgres install 17` fetches a build"),
+        Some("no PostgreSQL here; `pgshadow postgres install 17` fetches a build (a run installs one on first use)"),
         "{}",
         stderr_of(&listed)
     );

@@ -60,7 +60,7 @@ pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
         PostgresCommand::List(_) => {
             let found = postgres::discover(Some(&dir));
             if found.is_empty() {
-                println!("no PostgreSQL here; `pgshadow postgres install 17` fetches a build");
+                println!("no PostgreSQL here; `pgshadow postgres install 17` fetches a build (a run installs one on first use)");
                 return ExitCode::SUCCESS;
             }
             let mut table = comfy_table::Table::new();
