@@ -274,6 +274,11 @@ pub(crate) fn report_of(
             schema: database.schema.clone(),
             fidelity: database.fidelity.clone(),
             sample: database.sample.clone(),
+            installed: shadow.installed().map(|f| report::InstalledInfo {
+                package: f.package.clone(),
+                registry: f.registry.clone(),
+                bytes: f.bytes,
+            }),
             cache: shadow.cache_slot().zip(database.template_reused).map(|(slot, reused)| report::CacheInfo {
                 cluster: slot.dir().display().to_string(),
                 template_reused: reused,

@@ -29,6 +29,9 @@ use crate::service::config::Config;
 use crate::service::Service;
 use crate::{Plan, Report, Verdict};
 
+/// What a busy server tells a client to wait before calling again, as `serve`'s `Retry-After`.
+const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Serves the tools on standard input and output until the client closes its end (or the future is dropped), then
 /// returns. The caller shuts `service` down.
 pub async fn serve_stdio(service: Arc<Service>, config: Config) -> Result<()> {
@@ -80,7 +83,8 @@ full pgshadow JSON report (verdict, summary, findings, statements, shadow fideli
 
 A statement that fails on the shadow is a result, not a tool error: it shows as status error with Postgres's message \
 and would fail in production too. A tool error means the dry-run could not be done: a plan that does not parse, an \
-unknown source or policy, a timeout.";
+unknown source or policy, a timeout, or a busy server (every dry-run slot taken: call again after the seconds it \
+says).";
 
 const LIST_SOURCES: &str = "\
 List the sources registered on this server: the names dry_run accepts as `source`, each with its schema file, how \
@@ -121,7 +125,7 @@ pub struct ExplainRuleArgs {
 struct McpServer {
     service: Arc<Service>,
     config: Arc<Config>,
-    /// Dry-runs at a time (`max_concurrent`); more wait for a turn.
+    /// Dry-runs at a time (`max_concurrent`); more are answered [`Error::Busy`] at once, as `serve` answers 429.
     turns: Arc<Semaphore>,
     tool_router: ToolRouter<Self>,
 }
@@ -231,11 +235,13 @@ impl McpServer {
         let policy = self.config.policy(args.policy.as_deref().map(str::trim).filter(|p| !p.is_empty()))?;
         let name = if args.sql.trim_start().starts_with('{') { "plan.json" } else { "plan.sql" };
         let plan = Plan::parse(name, &args.sql)?;
-        // Fail fast on a wrong name rather than after waiting for a turn.
         if !self.service.sources().iter().any(|s| s.name == args.source) {
             return Err(Error::UnknownSource(args.source.clone()));
         }
-        let _turn = self.turns.acquire().await.map_err(|e| Error::io("<dry-run turns>", std::io::Error::other(e)))?;
+        // Never queued: a client that floods the server hears "busy" at once rather than waiting without end.
+        let _turn = Arc::clone(&self.turns)
+            .try_acquire_owned()
+            .map_err(|_| Error::Busy { slots: self.config.max_concurrent.max(1), retry_after: BUSY_RETRY_AFTER })?;
         self.service.dry_run(&args.source, &plan, &policy).await
     }
 

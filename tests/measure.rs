@@ -244,3 +244,17 @@ async fn rules_a_statement_fires_are_named_and_their_rows_counted() {
     assert_eq!(effect(&report, 2, "public.orders").deleted, Some(2));
     assert_eq!(effect(&report, 2, "public.orders_log").inserted, 2);
 }
+
+#[tokio::test]
+async fn a_lock_on_a_table_the_plan_dropped_names_the_table_not_its_oid() {
+    let plan = "DROP TABLE audit;\nSELECT count(*) FROM customers;";
+    let report = common::dry_run(SHOP, plan).await;
+    let held: Vec<&str> = report.statements[1].locks_held.iter().map(|l| l.table.as_str()).collect();
+    assert!(held.contains(&"public.audit"), "the dropped table by name: {held:?}");
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "statements-after-exclusive-lock")
+        .unwrap_or_else(|| panic!("the lock is reported: {:?}", report.findings));
+    assert!(finding.message.contains("public.audit (since statement 1)"), "{}", finding.message);
+}

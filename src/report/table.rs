@@ -20,6 +20,9 @@ pub fn render_table(report: &Report) -> String {
     if !shadow.provider_reason.is_empty() {
         let _ = writeln!(out, "shadow chosen: {}", shadow.provider_reason);
     }
+    if let Some(installed) = &shadow.installed {
+        let _ = writeln!(out, "installed on first use: {} from {}", installed.package, installed.registry);
+    }
     if let Some(container) = &shadow.container {
         let _ = writeln!(out, "container: {}", super::container_line(container));
     }

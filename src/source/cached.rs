@@ -17,9 +17,15 @@ use crate::shadow::{Role, Shadow};
 use crate::text::hex_digest;
 
 /// Makes the database for a run: the template of `schema` itself when this process is not using it already, else
-/// a clone of it; the template is built first when the cache does not hold it.
-pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) -> Result<Database> {
-    let key = template_key(schema, slot)?;
+/// a clone of it; the template is built first when the cache does not hold it. `sha256` is the schema's
+/// ([`Schema::sha256`]), computed once by the caller.
+pub(super) async fn load(
+    shadow: &Shadow,
+    slot: &Slot,
+    schema: Option<&Schema>,
+    sha256: Option<&str>,
+) -> Result<Database> {
+    let key = template_key(schema, sha256);
     let (template, reused) = match slot.template(&key) {
         Some(template) => (template, true),
         None => {
@@ -87,14 +93,11 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
 
 /// What a template is keyed by: the source's content, this build of the tool and its measuring machinery (which
 /// is installed into the template).
-fn template_key(schema: Option<&Schema>, slot: &Slot) -> Result<String> {
+fn template_key(schema: Option<&Schema>, sha256: Option<&str>) -> String {
     let mut bytes = Vec::new();
-    let digest;
     let content = match schema {
-        Some(Schema { archive: Some(archive), .. }) => {
-            digest = archive.digest(Some(&slot.digests_dir()))?;
-            digest.as_str()
-        }
+        // An archive by its content's digest, which is its sha256.
+        Some(Schema { archive: Some(_), .. }) => sha256.unwrap_or_default(),
         Some(schema) => schema.text.as_str(),
         None => "",
     };
@@ -106,5 +109,5 @@ fn template_key(schema: Option<&Schema>, slot: &Slot) -> Result<String> {
         bytes.extend_from_slice(part.as_bytes());
         bytes.push(0);
     }
-    Ok(hex_digest(&bytes))
+    hex_digest(&bytes)
 }

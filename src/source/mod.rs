@@ -218,12 +218,14 @@ fn digest_files(path: &Path) -> Result<String> {
 /// Makes a database in `shadow` holding `schema` (if any), owned by the plan role, with the measuring machinery
 /// installed. On a cached shadow it is a clone of the source's template database, built by the first load.
 pub async fn load(shadow: &Shadow, schema: Option<&Schema>) -> Result<Database> {
+    // Once: an archive's digest keys its cached template and is reported too.
+    let sha256 = schema.map(|s| s.sha256(shadow.cache_slot().map(|s| s.digests_dir()).as_deref())).transpose()?;
     let mut database = match shadow.cache_slot() {
-        Some(slot) => cached::load(shadow, slot, schema).await?,
+        Some(slot) => cached::load(shadow, slot, schema, sha256.as_deref()).await?,
         None => load::load_into(shadow, shadow.new_database_name(), schema).await?,
     };
-    if let (Some(schema), Some(info)) = (schema, &mut database.schema) {
-        info.sha256 = schema.sha256(shadow.cache_slot().map(|s| s.digests_dir()).as_deref())?;
+    if let (Some(sha256), Some(info)) = (sha256, &mut database.schema) {
+        info.sha256 = sha256;
     }
     shadow.track(&database);
     Ok(database)
