@@ -49,6 +49,7 @@ fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
         Rule::UnbackedForeignKey,
         Rule::ConstraintIndexBuild,
         Rule::JsonColumn,
+        Rule::Rename,
     ];
     for rule in Rule::ALL {
         let expected = if warned.contains(&rule) { Action::Warn } else { Action::Deny };

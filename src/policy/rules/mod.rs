@@ -11,9 +11,11 @@ mod index_not_concurrent;
 mod json_column;
 mod lock_without_timeout;
 mod not_null_validation_scan;
+mod rename;
 mod statement_error;
 mod statements_after_exclusive_lock;
 mod table_rewrite;
+mod text;
 mod truncate;
 mod unbacked_foreign_key;
 mod update_without_where;
@@ -61,6 +63,8 @@ pub enum Rule {
     ConstraintIndexBuild,
     /// A json column was added (or a column changed to json).
     JsonColumn,
+    /// A table, column, schema, view, sequence, type or enum value was renamed.
+    Rename,
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -83,7 +87,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -101,6 +105,7 @@ impl Rule {
         Rule::UnbackedForeignKey,
         Rule::ConstraintIndexBuild,
         Rule::JsonColumn,
+        Rule::Rename,
     ];
 
     /// The stable kebab-case id.
@@ -123,6 +128,7 @@ impl Rule {
             Rule::UnbackedForeignKey => "unbacked-foreign-key",
             Rule::ConstraintIndexBuild => "constraint-index-build",
             Rule::JsonColumn => "json-column",
+            Rule::Rename => "rename",
         }
     }
 
@@ -161,6 +167,7 @@ impl Rule {
             Rule::UnbackedForeignKey => &unbacked_foreign_key::DOC,
             Rule::ConstraintIndexBuild => &constraint_index_build::DOC,
             Rule::JsonColumn => &json_column::DOC,
+            Rule::Rename => &rename::DOC,
         }
     }
 
@@ -176,6 +183,7 @@ impl Rule {
         match self {
             Rule::DeleteWithoutWhere => delete_without_where::check_static(report, classification),
             Rule::UpdateWithoutWhere => update_without_where::check_static(report, classification),
+            Rule::Rename => rename::check_static(report, classification),
             _ => None,
         }
     }
@@ -200,6 +208,7 @@ impl Rule {
             Rule::UnbackedForeignKey => unbacked_foreign_key::check(report),
             Rule::ConstraintIndexBuild => constraint_index_build::check(report),
             Rule::JsonColumn => json_column::check(report),
+            Rule::Rename => rename::check(report),
         }
     }
 }

@@ -1,0 +1,104 @@
+//! What a statement's text alone shows, for the rules' static checks: its tokens, with keywords told apart from
+//! names. Pure logic over `sqlparser`'s tokenizer (comments and whitespace left out).
+
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+/// One token of a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Tok {
+    /// An unquoted word upper-cased (to match keywords), `"` for a quoted identifier, `'` for a string literal,
+    /// else the token as written (`(`, `,`, `.`, `42`).
+    pub(super) key: String,
+    /// A word as Postgres folds it (lower-cased unless quoted), a string literal's content, else as written.
+    pub(super) name: String,
+}
+
+impl Tok {
+    /// Whether the token is this keyword (upper-case).
+    pub(super) fn is(&self, keyword: &str) -> bool {
+        self.key == keyword
+    }
+}
+
+/// The statement's tokens; empty when it does not tokenize.
+pub(super) fn tokens(sql: &str) -> Vec<Tok> {
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+        return Vec::new();
+    };
+    tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::EOF | Token::SemiColon))
+        .map(|t| match t {
+            Token::Word(w) if w.quote_style.is_none() => {
+                Tok { key: w.value.to_ascii_uppercase(), name: w.value.to_ascii_lowercase() }
+            }
+            Token::Word(w) => Tok { key: "\"".into(), name: w.value.clone() },
+            Token::SingleQuotedString(s) | Token::EscapedStringLiteral(s) => Tok { key: "'".into(), name: s.clone() },
+            other => Tok { key: other.to_string(), name: other.to_string() },
+        })
+        .collect()
+}
+
+/// Whether the tokens start with these keywords.
+pub(super) fn starts_with(tokens: &[Tok], keywords: &[&str]) -> bool {
+    tokens.len() >= keywords.len() && tokens.iter().zip(keywords).all(|(t, k)| t.is(k))
+}
+
+/// The position of the first token that is this keyword.
+pub(super) fn find(tokens: &[Tok], keyword: &str) -> Option<usize> {
+    tokens.iter().position(|t| t.is(keyword))
+}
+
+/// A dotted name starting at `at` (`app.users`), and the position after it.
+pub(super) fn name_at(tokens: &[Tok], mut at: usize) -> Option<(String, usize)> {
+    let mut parts = Vec::new();
+    loop {
+        let part =
+            tokens.get(at).filter(|t| t.key == "\"" || t.key.chars().all(|c| c.is_alphanumeric() || c == '_'))?;
+        parts.push(part.name.clone());
+        at += 1;
+        if tokens.get(at).is_some_and(|t| t.is(".")) {
+            at += 1;
+        } else {
+            return Some((parts.join("."), at));
+        }
+    }
+}
+
+/// The object type an `ALTER`/`DROP` statement names after its verb (`TABLE`, `MATERIALIZED VIEW`, ...), and the
+/// position of the object's name (past `IF EXISTS` and `ONLY`).
+pub(super) fn object_after_verb(tokens: &[Tok]) -> Option<(String, usize)> {
+    let two = ["MATERIALIZED VIEW", "FOREIGN TABLE"];
+    let first = tokens.get(1)?.key.clone();
+    let pair = tokens.get(2).map(|t| format!("{first} {}", t.key));
+    let (object, mut at) = match pair {
+        Some(pair) if two.contains(&pair.as_str()) => (pair, 3),
+        _ => (first, 2),
+    };
+    if tokens.get(at).is_some_and(|t| t.is("IF")) && tokens.get(at + 1).is_some_and(|t| t.is("EXISTS")) {
+        at += 2;
+    }
+    if tokens.get(at).is_some_and(|t| t.is("ONLY")) {
+        at += 1;
+    }
+    Some((object, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_names_and_strings_are_told_apart() {
+        let t = tokens("ALTER TABLE IF EXISTS ONLY app.\"Users\" -- a comment\n RENAME TO members;");
+        let keys: Vec<&str> = t.iter().map(|t| t.key.as_str()).collect();
+        assert_eq!(keys, ["ALTER", "TABLE", "IF", "EXISTS", "ONLY", "APP", ".", "\"", "RENAME", "TO", "MEMBERS"]);
+        assert_eq!(object_after_verb(&t), Some(("TABLE".to_owned(), 5)));
+        assert_eq!(name_at(&t, 5), Some(("app.Users".to_owned(), 8)));
+        let t = tokens("ALTER TYPE mood RENAME VALUE 'sad' TO 'blue'");
+        assert_eq!((t[5].key.as_str(), t[5].name.as_str()), ("'", "sad"));
+        assert!(starts_with(&t, &["ALTER", "TYPE"]) && find(&t, "VALUE") == Some(4));
+        assert!(tokens("SELECT 'unterminated").is_empty());
+    }
+}
