@@ -61,4 +61,27 @@ const MEASURED: &[(&str, &str, &str, Option<&str>)] = &[
     ("rename", USERS, "ALTER SCHEMA public RENAME TO app", Some("renames table public.users to app.users")),
     ("rename", USERS, "CREATE TABLE t (a int);\nALTER TABLE t RENAME COLUMN a TO b;\nALTER TABLE t RENAME TO u", None),
     ("rename", USERS_VIEW, "ALTER VIEW v RENAME TO w", Some("renames view v to w (from the text")),
+    (
+        "index-drop-not-concurrent",
+        ORDERS,
+        "DROP INDEX orders_customer_idx",
+        Some("takes AccessExclusiveLock on table public.orders (100 rows)"),
+    ),
+    (
+        "index-drop-not-concurrent",
+        ORDERS,
+        "REINDEX TABLE orders",
+        Some("REINDEX without CONCURRENTLY takes ShareLock on table public.orders (100 rows): INSERT"),
+    ),
+    ("index-drop-not-concurrent", ORDERS, "CREATE TABLE t (a int);\nCREATE INDEX t_a ON t (a);\nDROP INDEX t_a", None),
+    (
+        "index-drop-not-concurrent",
+        EVENTS,
+        "ALTER TABLE events DETACH PARTITION events_2020",
+        Some("DETACH PARTITION without CONCURRENTLY takes AccessExclusiveLock on table public.events"),
+    ),
 ];
+
+const ORDERS: &str = "CREATE TABLE orders (id int PRIMARY KEY, customer_id int);\nCREATE INDEX orders_customer_idx ON orders (customer_id);\nINSERT INTO orders SELECT g, g % 10 FROM generate_series(1, 100) AS g;";
+
+const EVENTS: &str = "CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);\nCREATE TABLE events_2020 PARTITION OF events FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');\nINSERT INTO events VALUES (1, '2020-05-01');";

@@ -50,6 +50,7 @@ fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
         Rule::ConstraintIndexBuild,
         Rule::JsonColumn,
         Rule::Rename,
+        Rule::IndexDropNotConcurrent,
     ];
     for rule in Rule::ALL {
         let expected = if warned.contains(&rule) { Action::Warn } else { Action::Deny };

@@ -7,6 +7,7 @@ mod constraint_validation_scan;
 mod delete_without_where;
 mod drop_column_with_data;
 mod drop_table;
+mod index_drop_not_concurrent;
 mod index_not_concurrent;
 mod json_column;
 mod lock_without_timeout;
@@ -65,6 +66,8 @@ pub enum Rule {
     JsonColumn,
     /// A table, column, schema, view, sequence, type or enum value was renamed.
     Rename,
+    /// DROP INDEX, REINDEX or DETACH PARTITION without CONCURRENTLY locked an existing table.
+    IndexDropNotConcurrent,
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -87,7 +90,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 18] = [
+    pub const ALL: [Rule; 19] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -106,6 +109,7 @@ impl Rule {
         Rule::ConstraintIndexBuild,
         Rule::JsonColumn,
         Rule::Rename,
+        Rule::IndexDropNotConcurrent,
     ];
 
     /// The stable kebab-case id.
@@ -129,6 +133,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => "constraint-index-build",
             Rule::JsonColumn => "json-column",
             Rule::Rename => "rename",
+            Rule::IndexDropNotConcurrent => "index-drop-not-concurrent",
         }
     }
 
@@ -168,6 +173,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => &constraint_index_build::DOC,
             Rule::JsonColumn => &json_column::DOC,
             Rule::Rename => &rename::DOC,
+            Rule::IndexDropNotConcurrent => &index_drop_not_concurrent::DOC,
         }
     }
 
@@ -209,6 +215,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => constraint_index_build::check(report),
             Rule::JsonColumn => json_column::check(report),
             Rule::Rename => rename::check(report),
+            Rule::IndexDropNotConcurrent => index_drop_not_concurrent::check(report),
         }
     }
 }
