@@ -80,7 +80,13 @@ const MEASURED: &[(&str, &str, &str, Option<&str>)] = &[
         "ALTER TABLE events DETACH PARTITION events_2020",
         Some("DETACH PARTITION without CONCURRENTLY takes AccessExclusiveLock on table public.events"),
     ),
+    ("constraint-dropped", SHOP, "DROP TABLE customers CASCADE", Some("foreign key orders_customer_id_fkey on public.orders (2 rows, by CASCADE): public.orders may now reference rows that do not exist")),
+    ("constraint-dropped", SHOP, "ALTER TABLE orders DROP COLUMN code", Some("unique orders_code_key on public.orders (2 rows): public.orders may now take duplicates")),
+    ("constraint-dropped", SHOP, "ALTER TABLE orders ALTER COLUMN code DROP NOT NULL", Some("not null on public.orders.code (2 rows): it may now take NULLs")),
+    ("constraint-dropped", SHOP, "CREATE TABLE t (a int UNIQUE);\nALTER TABLE t DROP CONSTRAINT t_a_key", None),
 ];
+
+const SHOP: &str = "CREATE TABLE customers (id int PRIMARY KEY);\nCREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers, code text NOT NULL UNIQUE);\nINSERT INTO customers VALUES (1);\nINSERT INTO orders VALUES (1, 1, 'a'), (2, 1, 'b');";
 
 const ORDERS: &str = "CREATE TABLE orders (id int PRIMARY KEY, customer_id int);\nCREATE INDEX orders_customer_idx ON orders (customer_id);\nINSERT INTO orders SELECT g, g % 10 FROM generate_series(1, 100) AS g;";
 

@@ -51,6 +51,7 @@ fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
         Rule::JsonColumn,
         Rule::Rename,
         Rule::IndexDropNotConcurrent,
+        Rule::ConstraintDropped,
     ];
     for rule in Rule::ALL {
         let expected = if warned.contains(&rule) { Action::Warn } else { Action::Deny };

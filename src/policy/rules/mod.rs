@@ -2,6 +2,7 @@
 
 mod cascade_delete;
 mod column_type_narrowing;
+mod constraint_dropped;
 mod constraint_index_build;
 mod constraint_validation_scan;
 mod delete_without_where;
@@ -68,6 +69,8 @@ pub enum Rule {
     Rename,
     /// DROP INDEX, REINDEX or DETACH PARTITION without CONCURRENTLY locked an existing table.
     IndexDropNotConcurrent,
+    /// A primary key, unique, foreign key, check or not null an existing table had was dropped.
+    ConstraintDropped,
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -90,7 +93,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 19] = [
+    pub const ALL: [Rule; 20] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -110,6 +113,7 @@ impl Rule {
         Rule::JsonColumn,
         Rule::Rename,
         Rule::IndexDropNotConcurrent,
+        Rule::ConstraintDropped,
     ];
 
     /// The stable kebab-case id.
@@ -133,6 +137,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => "constraint-index-build",
             Rule::JsonColumn => "json-column",
             Rule::Rename => "rename",
+            Rule::ConstraintDropped => "constraint-dropped",
             Rule::IndexDropNotConcurrent => "index-drop-not-concurrent",
         }
     }
@@ -173,6 +178,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => &constraint_index_build::DOC,
             Rule::JsonColumn => &json_column::DOC,
             Rule::Rename => &rename::DOC,
+            Rule::ConstraintDropped => &constraint_dropped::DOC,
             Rule::IndexDropNotConcurrent => &index_drop_not_concurrent::DOC,
         }
     }
@@ -191,6 +197,17 @@ impl Rule {
             Rule::UpdateWithoutWhere => update_without_where::check_static(report, classification),
             Rule::Rename => rename::check_static(report, classification),
             _ => None,
+        }
+    }
+
+    /// Whether the statement's text alone shows what the rule is about (without the shadow): with a measured
+    /// finding, the two agree and the finding is `confirmed`; a finding the text does not show is `measured` only.
+    pub fn text_shows(self, report: &StatementReport, classification: &Classification) -> bool {
+        match self {
+            Rule::Rename => rename::text_shows(&report.sql).is_some(),
+            Rule::IndexDropNotConcurrent => index_drop_not_concurrent::text_shows(&report.sql).is_some(),
+            Rule::ConstraintDropped => constraint_dropped::text_shows(&report.sql),
+            _ => self.check_static(report, classification).is_some(),
         }
     }
 
@@ -216,6 +233,7 @@ impl Rule {
             Rule::JsonColumn => json_column::check(report),
             Rule::Rename => rename::check(report),
             Rule::IndexDropNotConcurrent => index_drop_not_concurrent::check(report),
+            Rule::ConstraintDropped => constraint_dropped::check(report),
         }
     }
 }
