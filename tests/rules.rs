@@ -84,7 +84,18 @@ const MEASURED: &[(&str, &str, &str, Option<&str>)] = &[
     ("constraint-dropped", SHOP, "ALTER TABLE orders DROP COLUMN code", Some("unique orders_code_key on public.orders (2 rows): public.orders may now take duplicates")),
     ("constraint-dropped", SHOP, "ALTER TABLE orders ALTER COLUMN code DROP NOT NULL", Some("not null on public.orders.code (2 rows): it may now take NULLs")),
     ("constraint-dropped", SHOP, "CREATE TABLE t (a int UNIQUE);\nALTER TABLE t DROP CONSTRAINT t_a_key", None),
+    ("timestamp-without-time-zone", USERS, "ALTER TABLE users ADD COLUMN seen_at timestamp", Some("makes public.users.seen_at timestamp without time zone: ")),
+    ("timestamp-without-time-zone", USERS, "CREATE TABLE logins (at timestamp(0))", Some("makes logins.at timestamp without time zone (from the text")),
+    ("timestamp-without-time-zone", USERS, "CREATE TABLE logins (at timestamptz, on_day date)", None),
+    ("char-column", USERS, "ALTER TABLE users ADD COLUMN country char(2)", Some("makes public.users.country character(2): ")),
+    ("char-column", USERS, "CREATE TABLE codes (code character(3))", Some("makes codes.code char(n) (from the text")),
+    ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE varchar(20)", Some("shrinks public.people.name from character varying(100) to character varying(20) (2 rows fit here)")),
+    ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE varchar(3)", Some("shrinks people.name to varchar(3): values on the shadow do not fit (value too long for type character varying(3))")),
+    ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE text", None),
 ];
+
+const NAMES: &str =
+    "CREATE TABLE people (id int PRIMARY KEY, name varchar(100));\nINSERT INTO people VALUES (1, 'Ada'), (2, 'Grace');";
 
 const SHOP: &str = "CREATE TABLE customers (id int PRIMARY KEY);\nCREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers, code text NOT NULL UNIQUE);\nINSERT INTO customers VALUES (1);\nINSERT INTO orders VALUES (1, 1, 'a'), (2, 1, 'b');";
 

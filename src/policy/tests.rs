@@ -52,6 +52,9 @@ fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
         Rule::Rename,
         Rule::IndexDropNotConcurrent,
         Rule::ConstraintDropped,
+        Rule::TimestampWithoutTimeZone,
+        Rule::CharColumn,
+        Rule::VarcharLengthShrink,
     ];
     for rule in Rule::ALL {
         let expected = if warned.contains(&rule) { Action::Warn } else { Action::Deny };

@@ -1,6 +1,7 @@
 //! The rules: one file each, holding the check and its tests.
 
 mod cascade_delete;
+mod char_column;
 mod column_type_narrowing;
 mod constraint_dropped;
 mod constraint_index_build;
@@ -18,9 +19,11 @@ mod statement_error;
 mod statements_after_exclusive_lock;
 mod table_rewrite;
 mod text;
+mod timestamp_without_time_zone;
 mod truncate;
 mod unbacked_foreign_key;
 mod update_without_where;
+mod varchar_length_shrink;
 
 use std::fmt;
 use std::str::FromStr;
@@ -71,6 +74,12 @@ pub enum Rule {
     IndexDropNotConcurrent,
     /// A primary key, unique, foreign key, check or not null an existing table had was dropped.
     ConstraintDropped,
+    /// A column was made timestamp without time zone.
+    TimestampWithoutTimeZone,
+    /// A column was made char(n).
+    CharColumn,
+    /// A column's varchar length limit was lowered.
+    VarcharLengthShrink,
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -93,7 +102,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 20] = [
+    pub const ALL: [Rule; 23] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -114,6 +123,9 @@ impl Rule {
         Rule::Rename,
         Rule::IndexDropNotConcurrent,
         Rule::ConstraintDropped,
+        Rule::TimestampWithoutTimeZone,
+        Rule::CharColumn,
+        Rule::VarcharLengthShrink,
     ];
 
     /// The stable kebab-case id.
@@ -137,6 +149,9 @@ impl Rule {
             Rule::ConstraintIndexBuild => "constraint-index-build",
             Rule::JsonColumn => "json-column",
             Rule::Rename => "rename",
+            Rule::VarcharLengthShrink => "varchar-length-shrink",
+            Rule::CharColumn => "char-column",
+            Rule::TimestampWithoutTimeZone => "timestamp-without-time-zone",
             Rule::ConstraintDropped => "constraint-dropped",
             Rule::IndexDropNotConcurrent => "index-drop-not-concurrent",
         }
@@ -178,6 +193,9 @@ impl Rule {
             Rule::ConstraintIndexBuild => &constraint_index_build::DOC,
             Rule::JsonColumn => &json_column::DOC,
             Rule::Rename => &rename::DOC,
+            Rule::VarcharLengthShrink => &varchar_length_shrink::DOC,
+            Rule::CharColumn => &char_column::DOC,
+            Rule::TimestampWithoutTimeZone => &timestamp_without_time_zone::DOC,
             Rule::ConstraintDropped => &constraint_dropped::DOC,
             Rule::IndexDropNotConcurrent => &index_drop_not_concurrent::DOC,
         }
@@ -196,6 +214,8 @@ impl Rule {
             Rule::DeleteWithoutWhere => delete_without_where::check_static(report, classification),
             Rule::UpdateWithoutWhere => update_without_where::check_static(report, classification),
             Rule::Rename => rename::check_static(report, classification),
+            Rule::CharColumn => char_column::check_static(report),
+            Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::check_static(report),
             _ => None,
         }
     }
@@ -207,6 +227,9 @@ impl Rule {
             Rule::Rename => rename::text_shows(&report.sql).is_some(),
             Rule::IndexDropNotConcurrent => index_drop_not_concurrent::text_shows(&report.sql).is_some(),
             Rule::ConstraintDropped => constraint_dropped::text_shows(&report.sql),
+            Rule::VarcharLengthShrink => varchar_length_shrink::text_shows(&report.sql),
+            Rule::CharColumn => char_column::text_shows(&report.sql),
+            Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::text_shows(&report.sql),
             _ => self.check_static(report, classification).is_some(),
         }
     }
@@ -234,6 +257,9 @@ impl Rule {
             Rule::Rename => rename::check(report),
             Rule::IndexDropNotConcurrent => index_drop_not_concurrent::check(report),
             Rule::ConstraintDropped => constraint_dropped::check(report),
+            Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::check(report),
+            Rule::CharColumn => char_column::check(report),
+            Rule::VarcharLengthShrink => varchar_length_shrink::check(report),
         }
     }
 }

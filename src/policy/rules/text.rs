@@ -1,7 +1,9 @@
 //! What a statement's text alone shows, for the rules' static checks: its tokens, with keywords told apart from
 //! names. Pure logic over `sqlparser`'s tokenizer (comments and whitespace left out).
 
+use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, ColumnDef, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 /// One token of a statement.
@@ -85,6 +87,53 @@ pub(super) fn object_after_verb(tokens: &[Tok]) -> Option<(String, usize)> {
     Some((object, at))
 }
 
+/// A column's type as a statement's text gives it: a column of `CREATE TABLE`, or one `ALTER TABLE` adds or
+/// retypes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ColumnType {
+    /// `table.column`, as written.
+    pub(super) column: String,
+    /// The type as sqlparser prints it, upper-cased (`TIMESTAMP`, `CHAR(2)`, `VARCHAR(20)`).
+    pub(super) data_type: String,
+    /// Whether the statement creates the table.
+    pub(super) new_table: bool,
+}
+
+/// The column types the statement sets; empty when sqlparser cannot parse it.
+pub(super) fn column_types(sql: &str) -> Vec<ColumnType> {
+    let parsed = std::panic::catch_unwind(|| Parser::parse_sql(&PostgreSqlDialect {}, sql));
+    let Ok(Ok(statements)) = parsed else {
+        return Vec::new();
+    };
+    let typed = |table: &dyn std::fmt::Display, column: &dyn std::fmt::Display, data_type: String, new_table| {
+        ColumnType { column: format!("{table}.{column}"), data_type: data_type.to_ascii_uppercase(), new_table }
+    };
+    let mut types = Vec::new();
+    for statement in &statements {
+        match statement {
+            Statement::CreateTable(create) => types.extend(
+                create.columns.iter().map(|c| typed(&create.name, &c.name.value, c.data_type.to_string(), true)),
+            ),
+            Statement::AlterTable(alter) => {
+                for operation in &alter.operations {
+                    match operation {
+                        AlterTableOperation::AddColumn { column_def: ColumnDef { name, data_type, .. }, .. } => {
+                            types.push(typed(&alter.name, &name.value, data_type.to_string(), false))
+                        }
+                        AlterTableOperation::AlterColumn {
+                            column_name,
+                            op: AlterColumnOperation::SetDataType { data_type, .. },
+                        } => types.push(typed(&alter.name, &column_name.value, data_type.to_string(), false)),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    types
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +149,16 @@ mod tests {
         assert_eq!((t[5].key.as_str(), t[5].name.as_str()), ("'", "sad"));
         assert!(starts_with(&t, &["ALTER", "TYPE"]) && find(&t, "VALUE") == Some(4));
         assert!(tokens("SELECT 'unterminated").is_empty());
+    }
+
+    #[test]
+    fn column_types_of_created_and_altered_tables() {
+        let types = column_types("CREATE TABLE t (a timestamp, b char(2))");
+        let got: Vec<_> = types.iter().map(|c| (c.column.as_str(), c.data_type.as_str(), c.new_table)).collect();
+        assert_eq!(got, [("t.a", "TIMESTAMP", true), ("t.b", "CHAR(2)", true)]);
+        let types = column_types("ALTER TABLE t ADD COLUMN c varchar(5), ALTER COLUMN a TYPE timestamptz USING a");
+        let got: Vec<_> = types.iter().map(|c| (c.column.as_str(), c.data_type.as_str(), c.new_table)).collect();
+        assert_eq!(got, [("t.c", "VARCHAR(5)", false), ("t.a", "TIMESTAMPTZ", false)]);
+        assert!(column_types("ALTER TABLE t ADD COLUMN").is_empty());
     }
 }
