@@ -92,6 +92,11 @@ const MEASURED: &[(&str, &str, &str, Option<&str>)] = &[
     ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE varchar(20)", Some("shrinks public.people.name from character varying(100) to character varying(20) (2 rows fit here)")),
     ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE varchar(3)", Some("shrinks people.name to varchar(3): values on the shadow do not fit (value too long for type character varying(3))")),
     ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE text", None),
+    ("transaction-hygiene", USERS, "BEGIN;\nUPDATE users SET email = 'b' WHERE id = 1;\nCOMMIT;\nDELETE FROM users WHERE id = 2", Some("commits part-way: 1 more statement(s)")),
+    ("transaction-hygiene", USERS, "BEGIN;\nUPDATE users SET email = 'b' WHERE id = 1", Some("opens a transaction that is never committed")),
+    ("transaction-hygiene", USERS, "UPDATE users SET email = 'b' WHERE id = 1;\nCREATE INDEX CONCURRENTLY users_email ON users (email)", Some("must run outside a transaction block, beside 1 statement(s)")),
+    ("transaction-hygiene", USERS, "BEGIN;\nCREATE INDEX CONCURRENTLY users_email ON users (email);\nCOMMIT", Some("cannot run inside the plan's transaction block")),
+    ("transaction-hygiene", USERS, "CREATE INDEX CONCURRENTLY users_email ON users (email)", None),
 ];
 
 const NAMES: &str =

@@ -126,6 +126,24 @@ impl Policy {
             findings.extend(protect::protected(&self.protect, report));
             findings.extend(protect::statement_kind(&self.deny_kinds, self.allow_kinds.as_deref(), report));
         }
+        for (rule, action) in &self.actions {
+            let severity = match action {
+                Action::Deny => Severity::Error,
+                Action::Warn => Severity::Warning,
+                Action::Allow => continue,
+            };
+            for (index, message) in rule.check_plan(statements) {
+                findings.push(Finding {
+                    rule: rule.id().to_owned(),
+                    severity,
+                    statement: Some(index),
+                    message,
+                    measured: None,
+                    limit: None,
+                    hint: Some(rule.doc().safer.to_owned()),
+                });
+            }
+        }
         findings.extend(limits::check(&self.limits, statements, scale));
         findings.sort_by_key(|f| f.statement);
         let verdict = match findings.iter().map(|f| f.severity).max() {

@@ -20,6 +20,7 @@ mod statements_after_exclusive_lock;
 mod table_rewrite;
 mod text;
 mod timestamp_without_time_zone;
+mod transaction_hygiene;
 mod truncate;
 mod unbacked_foreign_key;
 mod update_without_where;
@@ -80,6 +81,8 @@ pub enum Rule {
     CharColumn,
     /// A column's varchar length limit was lowered.
     VarcharLengthShrink,
+    /// The plan commits part-way, leaves a transaction open, or mixes statements outside and inside a transaction.
+    TransactionHygiene,
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -102,7 +105,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 23] = [
+    pub const ALL: [Rule; 24] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -126,6 +129,7 @@ impl Rule {
         Rule::TimestampWithoutTimeZone,
         Rule::CharColumn,
         Rule::VarcharLengthShrink,
+        Rule::TransactionHygiene,
     ];
 
     /// The stable kebab-case id.
@@ -149,6 +153,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => "constraint-index-build",
             Rule::JsonColumn => "json-column",
             Rule::Rename => "rename",
+            Rule::TransactionHygiene => "transaction-hygiene",
             Rule::VarcharLengthShrink => "varchar-length-shrink",
             Rule::CharColumn => "char-column",
             Rule::TimestampWithoutTimeZone => "timestamp-without-time-zone",
@@ -193,6 +198,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => &constraint_index_build::DOC,
             Rule::JsonColumn => &json_column::DOC,
             Rule::Rename => &rename::DOC,
+            Rule::TransactionHygiene => &transaction_hygiene::DOC,
             Rule::VarcharLengthShrink => &varchar_length_shrink::DOC,
             Rule::CharColumn => &char_column::DOC,
             Rule::TimestampWithoutTimeZone => &timestamp_without_time_zone::DOC,
@@ -217,6 +223,15 @@ impl Rule {
             Rule::CharColumn => char_column::check_static(report),
             Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::check_static(report),
             _ => None,
+        }
+    }
+
+    /// Findings over the whole plan rather than one statement: (statement index, message). It sees every
+    /// statement, rolled back or not (a transaction left open is rolled back).
+    pub fn check_plan(self, reports: &[StatementReport]) -> Vec<(usize, String)> {
+        match self {
+            Rule::TransactionHygiene => transaction_hygiene::check_plan(reports),
+            _ => Vec::new(),
         }
     }
 
@@ -260,6 +275,8 @@ impl Rule {
             Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::check(report),
             Rule::CharColumn => char_column::check(report),
             Rule::VarcharLengthShrink => varchar_length_shrink::check(report),
+            // A check over the whole plan: see `check_plan`.
+            Rule::TransactionHygiene => None,
         }
     }
 }
