@@ -97,7 +97,13 @@ const MEASURED: &[(&str, &str, &str, Option<&str>)] = &[
     ("transaction-hygiene", USERS, "UPDATE users SET email = 'b' WHERE id = 1;\nCREATE INDEX CONCURRENTLY users_email ON users (email)", Some("must run outside a transaction block, beside 1 statement(s)")),
     ("transaction-hygiene", USERS, "BEGIN;\nCREATE INDEX CONCURRENTLY users_email ON users (email);\nCOMMIT", Some("cannot run inside the plan's transaction block")),
     ("transaction-hygiene", USERS, "CREATE INDEX CONCURRENTLY users_email ON users (email)", None),
+    ("trigger-change", TRIGGERS, "CREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION audit_order()", Some("creates trigger orders_touch on public.orders (ShareRowExclusiveLock on public.orders (1 row)): writes to public.orders fire it from now on")),
+    ("trigger-change", TRIGGERS, "DROP TRIGGER orders_audit ON orders", Some("drops trigger orders_audit on public.orders (AccessExclusiveLock on public.orders (1 row))")),
+    ("trigger-change", TRIGGERS, "ALTER TABLE orders ENABLE TRIGGER orders_audit", Some("enables trigger orders_audit on public.orders (ShareRowExclusiveLock")),
+    ("trigger-change", TRIGGERS, "DROP TABLE orders", None),
 ];
+
+const TRIGGERS: &str = "CREATE TABLE orders (id int PRIMARY KEY, total int);\nCREATE FUNCTION audit_order() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\nCREATE TRIGGER orders_audit AFTER UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION audit_order();\nINSERT INTO orders VALUES (1, 10);";
 
 const NAMES: &str =
     "CREATE TABLE people (id int PRIMARY KEY, name varchar(100));\nINSERT INTO people VALUES (1, 'Ada'), (2, 'Grace');";

@@ -56,6 +56,7 @@ fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
         Rule::CharColumn,
         Rule::VarcharLengthShrink,
         Rule::TransactionHygiene,
+        Rule::TriggerChange,
     ];
     for rule in Rule::ALL {
         let expected = if warned.contains(&rule) { Action::Warn } else { Action::Deny };

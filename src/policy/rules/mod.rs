@@ -21,6 +21,7 @@ mod table_rewrite;
 mod text;
 mod timestamp_without_time_zone;
 mod transaction_hygiene;
+mod trigger_change;
 mod truncate;
 mod unbacked_foreign_key;
 mod update_without_where;
@@ -83,6 +84,8 @@ pub enum Rule {
     VarcharLengthShrink,
     /// The plan commits part-way, leaves a transaction open, or mixes statements outside and inside a transaction.
     TransactionHygiene,
+    /// A trigger was created, dropped, disabled or enabled on an existing table.
+    TriggerChange,
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -105,7 +108,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 24] = [
+    pub const ALL: [Rule; 25] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -130,6 +133,7 @@ impl Rule {
         Rule::CharColumn,
         Rule::VarcharLengthShrink,
         Rule::TransactionHygiene,
+        Rule::TriggerChange,
     ];
 
     /// The stable kebab-case id.
@@ -153,6 +157,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => "constraint-index-build",
             Rule::JsonColumn => "json-column",
             Rule::Rename => "rename",
+            Rule::TriggerChange => "trigger-change",
             Rule::TransactionHygiene => "transaction-hygiene",
             Rule::VarcharLengthShrink => "varchar-length-shrink",
             Rule::CharColumn => "char-column",
@@ -198,6 +203,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => &constraint_index_build::DOC,
             Rule::JsonColumn => &json_column::DOC,
             Rule::Rename => &rename::DOC,
+            Rule::TriggerChange => &trigger_change::DOC,
             Rule::TransactionHygiene => &transaction_hygiene::DOC,
             Rule::VarcharLengthShrink => &varchar_length_shrink::DOC,
             Rule::CharColumn => &char_column::DOC,
@@ -242,6 +248,7 @@ impl Rule {
             Rule::Rename => rename::text_shows(&report.sql).is_some(),
             Rule::IndexDropNotConcurrent => index_drop_not_concurrent::text_shows(&report.sql).is_some(),
             Rule::ConstraintDropped => constraint_dropped::text_shows(&report.sql),
+            Rule::TriggerChange => trigger_change::text_shows(&report.sql),
             Rule::VarcharLengthShrink => varchar_length_shrink::text_shows(&report.sql),
             Rule::CharColumn => char_column::text_shows(&report.sql),
             Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::text_shows(&report.sql),
@@ -277,6 +284,7 @@ impl Rule {
             Rule::VarcharLengthShrink => varchar_length_shrink::check(report),
             // A check over the whole plan: see `check_plan`.
             Rule::TransactionHygiene => None,
+            Rule::TriggerChange => trigger_change::check(report),
         }
     }
 }
