@@ -337,7 +337,7 @@ fn main() -> ExitCode {
         }
         Command::Rules => {
             for rule in pgshadow::policy::Rule::ALL {
-                println!("{:<22} {}", rule.id(), rule.summary());
+                println!("{:<32} {:<16} {}", rule.id(), rule.kind().as_str(), rule.summary());
             }
             ExitCode::SUCCESS
         }

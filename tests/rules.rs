@@ -38,6 +38,13 @@ async fn rules_say_what_the_shadow_measured() {
         let report = pgshadow::dry_run_on(&shadow, &parsed, Some(&schema), &options).await.expect("dry-run");
         assert!(report.shadow.fidelity.warnings.is_empty(), "{rule}: the schema does not load");
         let found: Vec<&str> = report.findings.iter().filter(|f| f.rule == *rule).map(|f| f.message.as_str()).collect();
+        if let Some((_, _, _, found_by)) = LABELS.iter().find(|(r, _, p, _)| r == rule && p == plan) {
+            let labels: Vec<_> =
+                report.findings.iter().filter(|f| f.rule == *rule).map(|f| f.found_by.as_str()).collect();
+            if labels != [*found_by] {
+                failures.push(format!("{rule} on `{plan}`: expected found_by {found_by}, got {labels:?}"));
+            }
+        }
         let ok = match expected {
             Some(text) => found.iter().any(|m| m.contains(text)),
             None => found.is_empty(),
@@ -49,6 +56,17 @@ async fn rules_say_what_the_shadow_measured() {
     shadow.shutdown().await.expect("shutdown");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// How some of those findings were found: (rule, schema, plan — one of `MEASURED`'s —, `found_by`).
+const LABELS: &[(&str, &str, &str, &str)] = &[
+    ("rename", USERS, "ALTER TABLE users RENAME TO members", "confirmed"),
+    ("rename", USERS_VIEW, "ALTER VIEW v RENAME TO w", "static"),
+    ("constraint-dropped", SHOP, "DROP TABLE customers CASCADE", "measured"),
+    ("constraint-dropped", SHOP, "ALTER TABLE orders ALTER COLUMN code DROP NOT NULL", "confirmed"),
+    ("timestamp-without-time-zone", USERS, "CREATE TABLE logins (at timestamp(0))", "static"),
+    ("timestamp-without-time-zone", USERS, "ALTER TABLE users ADD COLUMN seen_at timestamp", "confirmed"),
+    ("transaction-hygiene", USERS, "BEGIN;\nUPDATE users SET email = 'b' WHERE id = 1", "confirmed"),
+];
 
 const USERS: &str =
     "CREATE TABLE users (id int PRIMARY KEY, email text);\nINSERT INTO users VALUES (1, 'a@example.com');";

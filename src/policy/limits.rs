@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::Glob;
-use crate::report::{Finding, Severity, StatementReport, Status};
+use crate::report::{Finding, FoundBy, Severity, StatementReport, Status};
 
 /// Limits on rows, in total or for the tables a glob matches.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -155,6 +155,7 @@ fn finding(rule: &str, statement: usize, message: String, measured: u64, limit: 
         measured: Some(measured),
         limit: Some(limit),
         hint: None,
+        found_by: FoundBy::Measured,
     }
 }
 

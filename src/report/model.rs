@@ -636,4 +636,31 @@ pub struct Finding {
     pub limit: Option<u64>,
     /// For a rule of the catalog: the safer way (`pgshadow explain RULE` shows more).
     pub hint: Option<String>,
+    /// How it was found: from the SQL text alone, only by the shadow, or by both.
+    pub found_by: FoundBy,
+}
+
+/// How a finding was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FoundBy {
+    /// From the SQL text alone: the shadow could not show it (a table empty here, an object it does not follow). The
+    /// message says why; such a finding is never more than a warning.
+    Static,
+    /// Only the shadow saw it: the text does not show it (a CASCADE's objects, cascaded rows, a lock, a rewrite
+    /// through a volatile default).
+    Measured,
+    /// The text shows it and the shadow measured it.
+    Confirmed,
+}
+
+impl FoundBy {
+    /// `static`, `measured` or `confirmed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FoundBy::Static => "static",
+            FoundBy::Measured => "measured",
+            FoundBy::Confirmed => "confirmed",
+        }
+    }
 }

@@ -30,7 +30,7 @@ mod varchar_length_shrink;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::plan::Classification;
+use crate::plan::{Classification, StatementKind};
 use crate::report::StatementReport;
 
 /// A rule of the findings catalog. Its id (`drop-table`) is stable: reports, policies and docs use it.
@@ -86,6 +86,25 @@ pub enum Rule {
     TransactionHygiene,
     /// A trigger was created, dropped, disabled or enabled on an existing table.
     TriggerChange,
+}
+
+/// How a rule finds what it reports (`pgshadow rules` shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// Only from what the shadow measured; the text may confirm it.
+    Measured,
+    /// From what the shadow measured, and from the text alone where the shadow cannot see.
+    StaticAndMeasured,
+}
+
+impl RuleKind {
+    /// `measured` / `static+measured`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Measured => "measured",
+            RuleKind::StaticAndMeasured => "static+measured",
+        }
+    }
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -213,6 +232,21 @@ impl Rule {
         }
     }
 
+    /// How the rule finds what it reports: [`RuleKind::Measured`] when only the shadow's measurements give a finding
+    /// (the text may confirm it), [`RuleKind::StaticAndMeasured`] when the text alone also gives one where the shadow
+    /// cannot see (a table empty here, an object it does not follow, a new table's columns).
+    pub fn kind(self) -> RuleKind {
+        match self {
+            Rule::DeleteWithoutWhere
+            | Rule::UpdateWithoutWhere
+            | Rule::Rename
+            | Rule::TimestampWithoutTimeZone
+            | Rule::CharColumn
+            | Rule::TransactionHygiene => RuleKind::StaticAndMeasured,
+            _ => RuleKind::Measured,
+        }
+    }
+
     /// One line on what the rule catches.
     pub fn summary(self) -> &'static str {
         self.doc().summary
@@ -244,10 +278,38 @@ impl Rule {
     /// Whether the statement's text alone shows what the rule is about (without the shadow): with a measured
     /// finding, the two agree and the finding is `confirmed`; a finding the text does not show is `measured` only.
     pub fn text_shows(self, report: &StatementReport, classification: &Classification) -> bool {
+        let words = || text::tokens(&report.sql);
+        let alter_table = classification.kind == StatementKind::AlterTable;
         match self {
             Rule::Rename => rename::text_shows(&report.sql).is_some(),
             Rule::IndexDropNotConcurrent => index_drop_not_concurrent::text_shows(&report.sql).is_some(),
             Rule::ConstraintDropped => constraint_dropped::text_shows(&report.sql),
+            Rule::DropTable => classification.kind == StatementKind::DropTable,
+            Rule::Truncate => classification.kind == StatementKind::Truncate,
+            Rule::IndexNotConcurrent => {
+                classification.kind == StatementKind::CreateIndex && !text::has(&words(), &["CONCURRENTLY"])
+            }
+            Rule::DropColumnWithData => alter_table && text::has(&words(), &["DROP", "COLUMN"]),
+            // The text shows a type change; whether it rewrites, or changes values, only the shadow can tell.
+            Rule::TableRewrite | Rule::ColumnTypeNarrowing => {
+                (alter_table && text::has(&words(), &["TYPE"])) || text::has(&words(), &["VACUUM", "FULL"])
+            }
+            Rule::NotNullValidationScan => text::has(&words(), &["SET", "NOT", "NULL"]),
+            Rule::ConstraintValidationScan => {
+                let t = words();
+                alter_table
+                    && (text::has(&t, &["CHECK"])
+                        || text::has(&t, &["FOREIGN", "KEY"])
+                        || text::has(&t, &["REFERENCES"]))
+                    && !text::has(&t, &["NOT", "VALID"])
+            }
+            Rule::ConstraintIndexBuild => {
+                let t = words();
+                alter_table
+                    && (text::has(&t, &["PRIMARY", "KEY"]) || text::has(&t, &["UNIQUE"]) || text::has(&t, &["EXCLUDE"]))
+                    && !text::has(&t, &["USING", "INDEX"])
+            }
+            Rule::JsonColumn => text::column_types(&report.sql).iter().any(|c| c.data_type == "JSON"),
             Rule::TriggerChange => trigger_change::text_shows(&report.sql),
             Rule::VarcharLengthShrink => varchar_length_shrink::text_shows(&report.sql),
             Rule::CharColumn => char_column::text_shows(&report.sql),

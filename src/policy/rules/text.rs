@@ -52,6 +52,11 @@ pub(super) fn find(tokens: &[Tok], keyword: &str) -> Option<usize> {
     tokens.iter().position(|t| t.is(keyword))
 }
 
+/// Whether the tokens hold these keywords one after the other (`["NOT", "VALID"]`).
+pub(super) fn has(tokens: &[Tok], phrase: &[&str]) -> bool {
+    tokens.windows(phrase.len()).any(|w| w.iter().zip(phrase).all(|(t, k)| t.is(k)))
+}
+
 /// A dotted name starting at `at` (`app.users`), and the position after it.
 pub(super) fn name_at(tokens: &[Tok], mut at: usize) -> Option<(String, usize)> {
     let mut parts = Vec::new();
