@@ -131,3 +131,26 @@ const SHOP: &str = "CREATE TABLE customers (id int PRIMARY KEY);\nCREATE TABLE o
 const ORDERS: &str = "CREATE TABLE orders (id int PRIMARY KEY, customer_id int);\nCREATE INDEX orders_customer_idx ON orders (customer_id);\nINSERT INTO orders SELECT g, g % 10 FROM generate_series(1, 100) AS g;";
 
 const EVENTS: &str = "CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);\nCREATE TABLE events_2020 PARTITION OF events FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');\nINSERT INTO events VALUES (1, '2020-05-01');";
+
+/// `docs/rules.md`'s table of the peers' rules names only rules of the catalog (or `—`, not covered).
+#[test]
+fn the_peer_table_names_only_rules_that_exist() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md")).expect("docs/rules.md");
+    let section = docs.split("\n## Peers\n").nth(1).expect("a Peers section").split("\n## ").next().unwrap_or_default();
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| peer")).collect();
+    assert!(rows.len() > 40, "the peer table is missing or short: {} rows", rows.len());
+    let mut unknown = Vec::new();
+    for row in rows {
+        let ours = row.split('|').nth(3).expect("a pgshadow column").trim();
+        if ours == "—" {
+            continue;
+        }
+        for id in ours.split(", ") {
+            let id = id.trim_matches('`');
+            if id.parse::<Rule>().is_err() {
+                unknown.push(format!("{id} in: {row}"));
+            }
+        }
+    }
+    assert!(unknown.is_empty(), "rules the peer table names that do not exist:\n{}", unknown.join("\n"));
+}
