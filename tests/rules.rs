@@ -119,7 +119,13 @@ const MEASURED: &[(&str, &str, &str, Option<&str>)] = &[
     ("trigger-change", TRIGGERS, "DROP TRIGGER orders_audit ON orders", Some("drops trigger orders_audit on public.orders (AccessExclusiveLock on public.orders (1 row))")),
     ("trigger-change", TRIGGERS, "ALTER TABLE orders ENABLE TRIGGER orders_audit", Some("enables trigger orders_audit on public.orders (ShareRowExclusiveLock")),
     ("trigger-change", TRIGGERS, "DROP TABLE orders", None),
+    ("unbacked-foreign-key", REFERENCED, "DELETE FROM customers WHERE id = 2", Some("writes to public.customers, referenced by orders_customer_id_fkey on public.orders with no index on its referencing columns: each deleted row or changed key scans public.orders (2 rows) under lock")),
+    ("unbacked-foreign-key", REFERENCED, "UPDATE customers SET id = 3 WHERE id = 2", Some("scans public.orders (2 rows)")),
+    ("unbacked-foreign-key", REFERENCED, "UPDATE customers SET name = 'x' WHERE id = 2", None),
+    ("unbacked-foreign-key", REFERENCED, "CREATE INDEX orders_customer_idx ON orders (customer_id);\nDELETE FROM customers WHERE id = 2", None),
 ];
+
+const REFERENCED: &str = "CREATE TABLE customers (id int PRIMARY KEY, name text);\nCREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers);\nINSERT INTO customers VALUES (1, 'a'), (2, 'b');\nINSERT INTO orders VALUES (1, 1), (2, 1);";
 
 const TRIGGERS: &str = "CREATE TABLE orders (id int PRIMARY KEY, total int);\nCREATE FUNCTION audit_order() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\nCREATE TRIGGER orders_audit AFTER UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION audit_order();\nINSERT INTO orders VALUES (1, 10);";
 

@@ -69,7 +69,8 @@ impl Report {
                 + cut_list(&mut s.column_changes, max_items)
                 + cut_list(&mut s.constraint_changes, max_items)
                 + cut_list(&mut s.functions_called, max_items)
-                + cut_list(&mut s.rules_fired, max_items);
+                + cut_list(&mut s.rules_fired, max_items)
+                + cut_list(&mut s.unindexed_references, max_items);
         }
         if statements <= max_items && cut == 0 {
             return false;
@@ -367,6 +368,10 @@ pub struct StatementReport {
     /// Foreign keys the statement added (to any table) that still have no index on their referencing columns when the
     /// plan ends (`name on schema.table`). Only known when the whole plan ran.
     pub unbacked_foreign_keys: Vec<String>,
+    /// Foreign keys that existed before the plan, have no index on their referencing columns when it ends, and
+    /// reference a table this statement deleted rows from or updated: each deleted row, and each updated key, makes
+    /// Postgres scan the referencing table. Only known when the whole plan ran.
+    pub unindexed_references: Vec<UnindexedReference>,
     /// `lock_timeout` and `statement_timeout` in effect when the statement started; `null` unless it ran.
     pub settings: Option<Settings>,
     /// User functions the statement called, directly or through triggers (so indirect row effects can be traced
@@ -379,6 +384,19 @@ pub struct StatementReport {
     pub rows_destroyed: u64,
     /// Why the statement failed.
     pub error: Option<StatementError>,
+}
+
+/// An existing foreign key without an index on its referencing columns, referencing a table a statement wrote to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct UnindexedReference {
+    /// The foreign key: `name on schema.table` (the referencing table).
+    pub foreign_key: String,
+    /// `schema.table` it references: the table the statement deleted rows from or updated.
+    pub referenced_table: String,
+    /// The referenced columns: an UPDATE that changes none of them checks nothing.
+    pub referenced_columns: Vec<String>,
+    /// Rows in the referencing table just before the statement: what each check scans.
+    pub referencing_rows: u64,
 }
 
 /// Whether a statement ran.
