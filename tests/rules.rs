@@ -66,6 +66,7 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ("timestamp-without-time-zone", USERS, "CREATE TABLE logins (at timestamp(0))", "static"),
     ("timestamp-without-time-zone", USERS, "ALTER TABLE users ADD COLUMN seen_at timestamp", "confirmed"),
     ("transaction-hygiene", USERS, "BEGIN;\nUPDATE users SET email = 'b' WHERE id = 1", "confirmed"),
+    ("enum-value-change", MOODS, "ALTER TYPE mood RENAME VALUE 'sad' TO 'blue'", "static"),
 ];
 
 const USERS: &str =
@@ -123,7 +124,12 @@ const MEASURED: &[(&str, &str, &str, Option<&str>)] = &[
     ("unbacked-foreign-key", REFERENCED, "UPDATE customers SET id = 3 WHERE id = 2", Some("scans public.orders (2 rows)")),
     ("unbacked-foreign-key", REFERENCED, "UPDATE customers SET name = 'x' WHERE id = 2", None),
     ("unbacked-foreign-key", REFERENCED, "CREATE INDEX orders_customer_idx ON orders (customer_id);\nDELETE FROM customers WHERE id = 2", None),
+    ("enum-value-change", MOODS, "BEGIN;\nALTER TYPE mood ADD VALUE 'happy';\nUPDATE people SET mood = 'happy' WHERE id = 1;\nCOMMIT", Some("uses an enum value added earlier in the same transaction")),
+    ("enum-value-change", MOODS, "ALTER TYPE mood RENAME VALUE 'sad' TO 'blue'", Some("renames value 'sad' of enum mood to 'blue'")),
+    ("enum-value-change", MOODS, "ALTER TYPE mood ADD VALUE 'happy';\nSELECT count(*) FROM people", None),
 ];
+
+const MOODS: &str = "CREATE TYPE mood AS ENUM ('sad', 'ok');\nCREATE TABLE people (id int PRIMARY KEY, mood mood);\nINSERT INTO people VALUES (1, 'ok');";
 
 const REFERENCED: &str = "CREATE TABLE customers (id int PRIMARY KEY, name text);\nCREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers);\nINSERT INTO customers VALUES (1, 'a'), (2, 'b');\nINSERT INTO orders VALUES (1, 1), (2, 1);";
 

@@ -137,7 +137,7 @@ impl Policy {
                 Action::Warn => Severity::Warning,
                 Action::Allow => continue,
             };
-            for (index, message) in rule.check_plan(statements) {
+            for (index, message, found_by) in rule.check_plan(statements) {
                 findings.push(Finding {
                     rule: rule.id().to_owned(),
                     severity,
@@ -146,8 +146,7 @@ impl Policy {
                     measured: None,
                     limit: None,
                     hint: Some(rule.doc().safer.to_owned()),
-                    // The plan's text shows its transaction control, and the run followed it.
-                    found_by: FoundBy::Confirmed,
+                    found_by,
                 });
             }
         }

@@ -57,6 +57,7 @@ fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
         Rule::VarcharLengthShrink,
         Rule::TransactionHygiene,
         Rule::TriggerChange,
+        Rule::EnumValueChange,
     ];
     for rule in Rule::ALL {
         let expected = if warned.contains(&rule) { Action::Warn } else { Action::Deny };

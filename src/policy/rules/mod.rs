@@ -9,6 +9,7 @@ mod constraint_validation_scan;
 mod delete_without_where;
 mod drop_column_with_data;
 mod drop_table;
+mod enum_value_change;
 mod index_drop_not_concurrent;
 mod index_not_concurrent;
 mod json_column;
@@ -31,7 +32,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::plan::{Classification, StatementKind};
-use crate::report::StatementReport;
+use crate::report::{FoundBy, StatementReport};
 
 /// A rule of the findings catalog. Its id (`drop-table`) is stable: reports, policies and docs use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,7 +71,7 @@ pub enum Rule {
     ConstraintIndexBuild,
     /// A json column was added (or a column changed to json).
     JsonColumn,
-    /// A table, column, schema, view, sequence, type or enum value was renamed.
+    /// A table, column, schema, view, sequence or type was renamed.
     Rename,
     /// DROP INDEX, REINDEX or DETACH PARTITION without CONCURRENTLY locked an existing table.
     IndexDropNotConcurrent,
@@ -86,6 +87,8 @@ pub enum Rule {
     TransactionHygiene,
     /// A trigger was created, dropped, disabled or enabled on an existing table.
     TriggerChange,
+    /// An enum value was renamed, or added inside a transaction that then uses it.
+    EnumValueChange,
 }
 
 /// How a rule finds what it reports (`pgshadow rules` shows it).
@@ -127,7 +130,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 25] = [
+    pub const ALL: [Rule; 26] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -153,6 +156,7 @@ impl Rule {
         Rule::VarcharLengthShrink,
         Rule::TransactionHygiene,
         Rule::TriggerChange,
+        Rule::EnumValueChange,
     ];
 
     /// The stable kebab-case id.
@@ -176,6 +180,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => "constraint-index-build",
             Rule::JsonColumn => "json-column",
             Rule::Rename => "rename",
+            Rule::EnumValueChange => "enum-value-change",
             Rule::TriggerChange => "trigger-change",
             Rule::TransactionHygiene => "transaction-hygiene",
             Rule::VarcharLengthShrink => "varchar-length-shrink",
@@ -222,6 +227,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => &constraint_index_build::DOC,
             Rule::JsonColumn => &json_column::DOC,
             Rule::Rename => &rename::DOC,
+            Rule::EnumValueChange => &enum_value_change::DOC,
             Rule::TriggerChange => &trigger_change::DOC,
             Rule::TransactionHygiene => &transaction_hygiene::DOC,
             Rule::VarcharLengthShrink => &varchar_length_shrink::DOC,
@@ -242,7 +248,8 @@ impl Rule {
             | Rule::Rename
             | Rule::TimestampWithoutTimeZone
             | Rule::CharColumn
-            | Rule::TransactionHygiene => RuleKind::StaticAndMeasured,
+            | Rule::TransactionHygiene
+            | Rule::EnumValueChange => RuleKind::StaticAndMeasured,
             _ => RuleKind::Measured,
         }
     }
@@ -266,11 +273,16 @@ impl Rule {
         }
     }
 
-    /// Findings over the whole plan rather than one statement: (statement index, message). It sees every
+    /// Findings over the whole plan rather than one statement: (statement index, message, how it was found). It sees every
     /// statement, rolled back or not (a transaction left open is rolled back).
-    pub fn check_plan(self, reports: &[StatementReport]) -> Vec<(usize, String)> {
+    pub fn check_plan(self, reports: &[StatementReport]) -> Vec<(usize, String, FoundBy)> {
         match self {
-            Rule::TransactionHygiene => transaction_hygiene::check_plan(reports),
+            // The plan's text shows its transaction control, and the run followed it.
+            Rule::TransactionHygiene => transaction_hygiene::check_plan(reports)
+                .into_iter()
+                .map(|(index, message)| (index, message, FoundBy::Confirmed))
+                .collect(),
+            Rule::EnumValueChange => enum_value_change::check_plan(reports),
             _ => Vec::new(),
         }
     }
@@ -345,7 +357,7 @@ impl Rule {
             Rule::CharColumn => char_column::check(report),
             Rule::VarcharLengthShrink => varchar_length_shrink::check(report),
             // A check over the whole plan: see `check_plan`.
-            Rule::TransactionHygiene => None,
+            Rule::TransactionHygiene | Rule::EnumValueChange => None,
             Rule::TriggerChange => trigger_change::check(report),
         }
     }

@@ -1,4 +1,5 @@
-//! `rename`: a table, column, schema, view, sequence, type or enum value was renamed. Code still running against the
+//! `rename`: a table, column, schema, view, sequence or type was renamed (an enum value's rename is
+//! `enum-value-change`'s). Code still running against the
 //! old name breaks the moment the plan commits. Measured for tables and columns of existing tables (their columns'
 //! identities change in the catalog); from the text alone for the other objects, which the shadow does not follow.
 
@@ -8,9 +9,9 @@ use crate::plan::Classification;
 use crate::report::{StatementReport, Status};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
-    summary: "a table, column, schema, view, sequence, type or enum value was renamed",
+    summary: "a table, column, schema, view, sequence or type was renamed",
     safer: "expand/contract: add the new name beside the old (a view, a column kept in sync by a trigger), deploy code that uses it, then drop the old",
-    explanation: "A rename is instant and takes a short ACCESS EXCLUSIVE lock, but every query of the application still running uses the old name, and fails from the moment the plan commits until the new code is deployed everywhere. Rename in steps instead (expand/contract): add the new name beside the old one (a view over the renamed table, a new column kept in sync by a trigger), deploy code that uses the new name, then drop the old one. pgshadow sees table and column renames in the catalog; schemas, views, sequences, types and enum values are read from the text.",
+    explanation: "A rename is instant and takes a short ACCESS EXCLUSIVE lock, but every query of the application still running uses the old name, and fails from the moment the plan commits until the new code is deployed everywhere. Rename in steps instead (expand/contract): add the new name beside the old one (a view over the renamed table, a new column kept in sync by a trigger), deploy code that uses the new name, then drop the old one. pgshadow sees table and column renames in the catalog; schemas, views, sequences and types are read from the text.",
     schema: "CREATE TABLE users (id int PRIMARY KEY, email text);\nINSERT INTO users VALUES (1, 'a@example.com');",
     bad: "ALTER TABLE users RENAME COLUMN email TO email_address;",
     safe: "ALTER TABLE users ADD COLUMN email_address text;  -- kept in sync, then backfilled; email dropped in a later release",
@@ -62,9 +63,8 @@ pub(super) fn text_shows(sql: &str) -> Option<String> {
     let next = t.get(rename + 1)?;
     let renamed = if next.is("TO") {
         format!("{object} {name} to {}", t.get(rename + 2)?.name)
-    } else if next.is("VALUE") {
-        format!("enum value '{}' of type {name} to '{}'", t.get(rename + 2)?.name, t.get(rename + 4)?.name)
-    } else if next.is("CONSTRAINT") || next.is("ATTRIBUTE") {
+    } else if next.is("CONSTRAINT") || next.is("ATTRIBUTE") || next.is("VALUE") {
+        // An enum value's rename is `enum-value-change`'s.
         return None;
     } else {
         let column = if next.is("COLUMN") { rename + 2 } else { rename + 1 };
@@ -73,7 +73,7 @@ pub(super) fn text_shows(sql: &str) -> Option<String> {
     Some(renamed)
 }
 
-/// A rename the shadow cannot measure: of a schema, view, sequence, type or enum value. Renames of tables and
+/// A rename the shadow cannot measure: of a schema, view, sequence or type. Renames of tables and
 /// columns are measured on the catalog, so when the statement ran and the catalog shows none, the table was new.
 pub(super) fn check_static(report: &StatementReport, classification: &Classification) -> Option<String> {
     let _ = classification;
@@ -126,7 +126,8 @@ mod tests {
             ("ALTER SCHEMA app RENAME TO shop", Some("schema app to shop")),
             ("ALTER MATERIALIZED VIEW totals RENAME TO sums", Some("materialized view totals to sums")),
             ("ALTER SEQUENCE ids RENAME TO seq", Some("sequence ids to seq")),
-            ("ALTER TYPE mood RENAME VALUE 'sad' TO 'blue'", Some("enum value 'sad' of type mood to 'blue'")),
+            ("ALTER TYPE mood RENAME VALUE 'sad' TO 'blue'", None),
+            ("ALTER TYPE mood RENAME TO feeling", Some("type mood to feeling")),
             ("ALTER TABLE users RENAME CONSTRAINT a TO b", None),
             ("ALTER INDEX users_pkey RENAME TO users_pk", None),
             ("ALTER TABLE users ADD COLUMN rename text", None),
