@@ -67,6 +67,13 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ("timestamp-without-time-zone", USERS, "ALTER TABLE users ADD COLUMN seen_at timestamp", "confirmed"),
     ("transaction-hygiene", USERS, "BEGIN;\nUPDATE users SET email = 'b' WHERE id = 1", "confirmed"),
     ("enum-value-change", MOODS, "ALTER TYPE mood RENAME VALUE 'sad' TO 'blue'", "static"),
+    (
+        "integer-key-exhaustion",
+        USERS,
+        "CREATE TABLE logins (id serial PRIMARY KEY, user_id int REFERENCES users)",
+        "static",
+    ),
+    ("integer-key-exhaustion", EVENTS_NO_KEY, "ALTER TABLE log ADD COLUMN id serial PRIMARY KEY", "confirmed"),
 ];
 
 const USERS: &str =
@@ -127,7 +134,12 @@ const MEASURED: &[(&str, &str, &str, Option<&str>)] = &[
     ("enum-value-change", MOODS, "BEGIN;\nALTER TYPE mood ADD VALUE 'happy';\nUPDATE people SET mood = 'happy' WHERE id = 1;\nCOMMIT", Some("uses an enum value added earlier in the same transaction")),
     ("enum-value-change", MOODS, "ALTER TYPE mood RENAME VALUE 'sad' TO 'blue'", Some("renames value 'sad' of enum mood to 'blue'")),
     ("enum-value-change", MOODS, "ALTER TYPE mood ADD VALUE 'happy';\nSELECT count(*) FROM people", None),
+    ("integer-key-exhaustion", USERS, "CREATE TABLE logins (id serial PRIMARY KEY, user_id int REFERENCES users)", Some("makes logins.id (at most 2,147,483,647, from the text) the primary key")),
+    ("integer-key-exhaustion", USERS, "CREATE TABLE profiles (user_id int PRIMARY KEY REFERENCES users)", None),
+    ("integer-key-exhaustion", EVENTS_NO_KEY, "ALTER TABLE log ADD COLUMN id serial PRIMARY KEY", Some("makes public.log.id (integer, at most 2,147,483,647) the primary key")),
 ];
+
+const EVENTS_NO_KEY: &str = "CREATE TABLE log (message text);\nINSERT INTO log VALUES ('a'), ('b');";
 
 const MOODS: &str = "CREATE TYPE mood AS ENUM ('sad', 'ok');\nCREATE TABLE people (id int PRIMARY KEY, mood mood);\nINSERT INTO people VALUES (1, 'ok');";
 

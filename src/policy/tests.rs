@@ -58,6 +58,7 @@ fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
         Rule::TransactionHygiene,
         Rule::TriggerChange,
         Rule::EnumValueChange,
+        Rule::IntegerKeyExhaustion,
     ];
     for rule in Rule::ALL {
         let expected = if warned.contains(&rule) { Action::Warn } else { Action::Deny };

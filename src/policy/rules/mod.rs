@@ -12,6 +12,7 @@ mod drop_table;
 mod enum_value_change;
 mod index_drop_not_concurrent;
 mod index_not_concurrent;
+mod integer_key_exhaustion;
 mod json_column;
 mod lock_without_timeout;
 mod not_null_validation_scan;
@@ -89,6 +90,8 @@ pub enum Rule {
     TriggerChange,
     /// An enum value was renamed, or added inside a transaction that then uses it.
     EnumValueChange,
+    /// A new primary key is integer or smallint.
+    IntegerKeyExhaustion,
 }
 
 /// How a rule finds what it reports (`pgshadow rules` shows it).
@@ -130,7 +133,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 26] = [
+    pub const ALL: [Rule; 27] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -157,6 +160,7 @@ impl Rule {
         Rule::TransactionHygiene,
         Rule::TriggerChange,
         Rule::EnumValueChange,
+        Rule::IntegerKeyExhaustion,
     ];
 
     /// The stable kebab-case id.
@@ -180,6 +184,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => "constraint-index-build",
             Rule::JsonColumn => "json-column",
             Rule::Rename => "rename",
+            Rule::IntegerKeyExhaustion => "integer-key-exhaustion",
             Rule::EnumValueChange => "enum-value-change",
             Rule::TriggerChange => "trigger-change",
             Rule::TransactionHygiene => "transaction-hygiene",
@@ -227,6 +232,7 @@ impl Rule {
             Rule::ConstraintIndexBuild => &constraint_index_build::DOC,
             Rule::JsonColumn => &json_column::DOC,
             Rule::Rename => &rename::DOC,
+            Rule::IntegerKeyExhaustion => &integer_key_exhaustion::DOC,
             Rule::EnumValueChange => &enum_value_change::DOC,
             Rule::TriggerChange => &trigger_change::DOC,
             Rule::TransactionHygiene => &transaction_hygiene::DOC,
@@ -249,7 +255,8 @@ impl Rule {
             | Rule::TimestampWithoutTimeZone
             | Rule::CharColumn
             | Rule::TransactionHygiene
-            | Rule::EnumValueChange => RuleKind::StaticAndMeasured,
+            | Rule::EnumValueChange
+            | Rule::IntegerKeyExhaustion => RuleKind::StaticAndMeasured,
             _ => RuleKind::Measured,
         }
     }
@@ -267,6 +274,7 @@ impl Rule {
             Rule::DeleteWithoutWhere => delete_without_where::check_static(report, classification),
             Rule::UpdateWithoutWhere => update_without_where::check_static(report, classification),
             Rule::Rename => rename::check_static(report, classification),
+            Rule::IntegerKeyExhaustion => integer_key_exhaustion::check_static(report),
             Rule::CharColumn => char_column::check_static(report),
             Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::check_static(report),
             _ => None,
@@ -296,6 +304,7 @@ impl Rule {
             Rule::Rename => rename::text_shows(&report.sql).is_some(),
             Rule::IndexDropNotConcurrent => index_drop_not_concurrent::text_shows(&report.sql).is_some(),
             Rule::ConstraintDropped => constraint_dropped::text_shows(&report.sql),
+            Rule::IntegerKeyExhaustion => integer_key_exhaustion::text_shows(&report.sql),
             Rule::DropTable => classification.kind == StatementKind::DropTable,
             Rule::Truncate => classification.kind == StatementKind::Truncate,
             Rule::IndexNotConcurrent => {
@@ -358,6 +367,7 @@ impl Rule {
             Rule::VarcharLengthShrink => varchar_length_shrink::check(report),
             // A check over the whole plan: see `check_plan`.
             Rule::TransactionHygiene | Rule::EnumValueChange => None,
+            Rule::IntegerKeyExhaustion => integer_key_exhaustion::check(report),
             Rule::TriggerChange => trigger_change::check(report),
         }
     }

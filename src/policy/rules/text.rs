@@ -1,7 +1,7 @@
 //! What a statement's text alone shows, for the rules' static checks: its tokens, with keywords told apart from
 //! names. Pure logic over `sqlparser`'s tokenizer (comments and whitespace left out).
 
-use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, ColumnDef, Statement};
+use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, ColumnDef, ColumnOption, Statement, TableConstraint};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
@@ -102,6 +102,10 @@ pub(super) struct ColumnType {
     pub(super) data_type: String,
     /// Whether the statement creates the table.
     pub(super) new_table: bool,
+    /// Whether the statement makes it the (single-column) primary key.
+    pub(super) primary_key: bool,
+    /// Whether the statement makes it reference another table (a foreign key).
+    pub(super) references: bool,
 }
 
 /// The column types the statement sets; empty when sqlparser cannot parse it.
@@ -110,25 +114,68 @@ pub(super) fn column_types(sql: &str) -> Vec<ColumnType> {
     let Ok(Ok(statements)) = parsed else {
         return Vec::new();
     };
-    let typed = |table: &dyn std::fmt::Display, column: &dyn std::fmt::Display, data_type: String, new_table| {
-        ColumnType { column: format!("{table}.{column}"), data_type: data_type.to_ascii_uppercase(), new_table }
+    let typed = |table: &dyn std::fmt::Display, column: &ColumnDef, data_type: String, new_table| {
+        let has = |pk: bool| {
+            column.options.iter().any(|o| match o.option {
+                ColumnOption::PrimaryKey(_) => pk,
+                ColumnOption::ForeignKey(_) => !pk,
+                _ => false,
+            })
+        };
+        ColumnType {
+            column: format!("{table}.{}", column.name.value),
+            data_type: data_type.to_ascii_uppercase(),
+            new_table,
+            primary_key: has(true),
+            references: has(false),
+        }
     };
     let mut types = Vec::new();
     for statement in &statements {
         match statement {
-            Statement::CreateTable(create) => types.extend(
-                create.columns.iter().map(|c| typed(&create.name, &c.name.value, c.data_type.to_string(), true)),
-            ),
+            Statement::CreateTable(create) => {
+                let named = |name: &str| create.columns.iter().any(|c| c.name.value == name);
+                let mut columns: Vec<ColumnType> =
+                    create.columns.iter().map(|c| typed(&create.name, c, c.data_type.to_string(), true)).collect();
+                for constraint in &create.constraints {
+                    match constraint {
+                        TableConstraint::PrimaryKey(pk) if pk.columns.len() == 1 => {
+                            let name = pk.columns[0].column.expr.to_string();
+                            let suffix = format!(".{name}");
+                            columns.iter_mut().filter(|c| named(&name) && c.column.ends_with(&suffix)).for_each(|c| {
+                                c.primary_key = true;
+                            });
+                        }
+                        TableConstraint::ForeignKey(fk) => {
+                            for name in &fk.columns {
+                                let suffix = format!(".{}", name.value);
+                                columns.iter_mut().filter(|c| c.column.ends_with(&suffix)).for_each(|c| {
+                                    c.references = true;
+                                });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                types.extend(columns);
+            }
             Statement::AlterTable(alter) => {
                 for operation in &alter.operations {
                     match operation {
-                        AlterTableOperation::AddColumn { column_def: ColumnDef { name, data_type, .. }, .. } => {
-                            types.push(typed(&alter.name, &name.value, data_type.to_string(), false))
+                        AlterTableOperation::AddColumn { column_def, .. } => {
+                            types.push(typed(&alter.name, column_def, column_def.data_type.to_string(), false))
                         }
                         AlterTableOperation::AlterColumn {
                             column_name,
                             op: AlterColumnOperation::SetDataType { data_type, .. },
-                        } => types.push(typed(&alter.name, &column_name.value, data_type.to_string(), false)),
+                        } => {
+                            let column = ColumnDef {
+                                name: column_name.clone(),
+                                data_type: data_type.clone(),
+                                options: Vec::new(),
+                            };
+                            types.push(typed(&alter.name, &column, data_type.to_string(), false))
+                        }
                         _ => {}
                     }
                 }
@@ -165,5 +212,16 @@ mod tests {
         let got: Vec<_> = types.iter().map(|c| (c.column.as_str(), c.data_type.as_str(), c.new_table)).collect();
         assert_eq!(got, [("t.c", "VARCHAR(5)", false), ("t.a", "TIMESTAMPTZ", false)]);
         assert!(column_types("ALTER TABLE t ADD COLUMN").is_empty());
+        let keys = |sql| -> Vec<(String, bool, bool)> {
+            column_types(sql).into_iter().map(|c| (c.column, c.primary_key, c.references)).collect()
+        };
+        assert_eq!(
+            keys("CREATE TABLE t (id serial PRIMARY KEY, u int REFERENCES users)"),
+            [("t.id".to_owned(), true, false), ("t.u".to_owned(), false, true)]
+        );
+        assert_eq!(
+            keys("CREATE TABLE t (a int, b int, PRIMARY KEY (a), FOREIGN KEY (a) REFERENCES u)"),
+            [("t.a".to_owned(), true, true), ("t.b".to_owned(), false, false)]
+        );
     }
 }
