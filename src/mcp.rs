@@ -206,6 +206,7 @@ impl McpServer {
         let text = rule.explain();
         let structured = serde_json::json!({
             "rule": rule.id(),
+            "kind": rule.kind().as_str(),
             "summary": doc.summary,
             "safer": doc.safer,
             "explanation": doc.explanation,

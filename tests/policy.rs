@@ -8,6 +8,7 @@ use common::{json_of, stderr_of, Sandbox};
 const SCHEMA: &str = "
 CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);
 CREATE TABLE events (id int PRIMARY KEY, user_id int REFERENCES users ON DELETE CASCADE, kind text);
+CREATE INDEX events_user_id_idx ON events (user_id);
 INSERT INTO users SELECT g, 'u' || g || '@example.com' FROM generate_series(1, 5) AS g;
 INSERT INTO events SELECT g, CASE WHEN g <= 3 THEN 1 END, 'click' FROM generate_series(1, 300) AS g;
 ";

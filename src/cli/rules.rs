@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-/// Prints every rule with its summary.
+/// Prints every rule with how it finds what it reports (measured, static+measured) and its summary.
 pub(crate) fn run() -> ExitCode {
     for rule in pgshadow::policy::Rule::ALL {
-        println!("{:<22} {}", rule.id(), rule.summary());
+        println!("{:<32} {:<16} {}", rule.id(), rule.kind().as_str(), rule.summary());
     }
     ExitCode::SUCCESS
 }

@@ -407,6 +407,7 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         column_changes: Vec::new(),
         constraint_changes: Vec::new(),
         unbacked_foreign_keys: Vec::new(),
+        unindexed_references: Vec::new(),
         rolled_back: false,
         rows_destroyed: 0,
         rows_known: true,

@@ -182,12 +182,64 @@ impl Run<'_> {
             .query(queries::UNINDEXED_FOREIGN_KEYS, &[])
             .await
             .map_err(|e| Error::pg("looking for foreign keys without an index", e))?;
+        let mut existing = Vec::new();
         for oid in rows.iter().map(|r| r.get::<_, Oid>(0)) {
-            let (Some(index), Some(constraint)) = (self.created_by.get(&oid), self.constraints.get(&oid)) else {
+            let Some(constraint) = self.constraints.get(&oid) else { continue };
+            match self.created_by.get(&oid) {
+                Some(index) => {
+                    if let Some(report) = reports.iter_mut().find(|r| r.index == *index) {
+                        report.unbacked_foreign_keys.push(constraint.identity.clone());
+                    }
+                }
+                None => existing.push(oid),
+            }
+        }
+        self.unindexed_references(&existing, reports).await
+    }
+
+    /// For each existing unindexed foreign key, the statements that deleted rows from or updated the table it
+    /// references.
+    async fn unindexed_references(&self, keys: &[Oid], reports: &mut [StatementReport]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let rows = self
+            .session
+            .client()
+            .query(queries::FOREIGN_KEY_ENDS, &[&keys])
+            .await
+            .map_err(|e| Error::pg("reading the unindexed foreign keys' tables", e))?;
+        for row in &rows {
+            let (oid, child): (Oid, Oid) = (row.get(0), row.get(2));
+            let (referenced, columns): (String, Vec<String>) = (row.get(3), row.get(4));
+            let (Some(constraint), Some(child_name)) =
+                (self.constraints.get(&oid), self.tables.get(&child).map(|t| t.name.clone()))
+            else {
                 continue;
             };
-            if let Some(report) = reports.iter_mut().find(|r| r.index == *index) {
-                report.unbacked_foreign_keys.push(constraint.identity.clone());
+            // The referencing table's rows just before each statement: its rows now, plus what this statement and
+            // the later ones removed, minus what they added.
+            let at_end = self.known_rows.get(&child).copied().unwrap_or(0);
+            let change = |r: &StatementReport| -> i64 {
+                let e = r.table_effects.iter().filter(|e| e.table == child_name);
+                // An unknown count (a table the shadow has no rows for) adds nothing it could know.
+                e.map(|e| (e.deleted.unwrap_or(0) + e.truncated.unwrap_or(0)) as i64 - e.inserted as i64).sum()
+            };
+            let changes: Vec<i64> = reports.iter().map(change).collect();
+            for (i, report) in reports.iter_mut().enumerate() {
+                let writes = report
+                    .table_effects
+                    .iter()
+                    .any(|e| e.table == referenced && (e.deleted != Some(0) || e.updated != Some(0)));
+                if writes {
+                    report.unindexed_references.push(crate::report::UnindexedReference {
+                        foreign_key: constraint.identity.clone(),
+                        referenced_table: referenced.clone(),
+                        referenced_columns: columns.clone(),
+                        referencing_rows: (!self.unknown.contains(&child))
+                            .then(|| (at_end + changes[i..].iter().sum::<i64>()).max(0) as u64),
+                    });
+                }
             }
         }
         Ok(())

@@ -279,6 +279,16 @@ pub(crate) const CONSTRAINT_STATE: &str =
 /// Foreign keys without a supporting index.
 pub(crate) const UNINDEXED_FOREIGN_KEYS: &str = "SELECT constraint_oid FROM pgshadow_internal.unindexed_foreign_keys()";
 
+/// Foreign keys by oid (`$1`): the table each references, the table it is on, and the referenced columns.
+pub(crate) const FOREIGN_KEY_ENDS: &str = "SELECT co.oid, co.confrelid, co.conrelid, \
+     pg_catalog.format('%I.%I', n.nspname, c.relname), \
+     ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute AS a \
+           WHERE a.attrelid = co.confrelid AND a.attnum = ANY (co.confkey) ORDER BY a.attnum) \
+     FROM pg_catalog.pg_constraint AS co \
+     JOIN pg_catalog.pg_class AS c ON c.oid = co.confrelid \
+     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace \
+     WHERE co.oid = ANY ($1::pg_catalog.oid[])";
+
 /// The relation locks the plan's backend holds.
 pub(crate) const RELATION_LOCKS: &str =
     "SELECT relid, mode, table_oid, kind, relation_name FROM pgshadow_internal.relation_locks()";

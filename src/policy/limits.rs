@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::Glob;
-use crate::report::{Finding, Severity, StatementReport, Status};
+use crate::report::{Finding, FoundBy, Severity, StatementReport, Status};
 
 /// Limits on rows, in total or for the tables a glob matches.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -180,6 +180,7 @@ fn finding(rule: &str, statement: usize, message: String, measured: u64, limit: 
         measured: Some(measured),
         limit: Some(limit),
         hint: None,
+        found_by: FoundBy::Measured,
     }
 }
 
@@ -201,6 +202,7 @@ fn unchecked(rule: &str, statement: usize, what: &str, limit: u64) -> Finding {
         measured: None,
         limit: Some(limit),
         hint: None,
+        found_by: FoundBy::Measured,
     }
 }
 

@@ -15,11 +15,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-pub use rules::{Rule, RuleDoc, UnknownRule};
+pub use rules::{Rule, RuleDoc, RuleKind, UnknownRule};
 
 use crate::error::{Error, Result};
 use crate::plan::{Plan, StatementKind};
-use crate::report::{Finding, Severity, StatementReport, Verdict};
+use crate::report::{Finding, FoundBy, Severity, StatementReport, Verdict};
 use limits::Limits;
 
 /// What a policy does with a rule's findings.
@@ -105,13 +105,17 @@ impl Policy {
                     Action::Warn => Severity::Warning,
                     Action::Allow => continue,
                 };
-                let measured = rule.check(report, &statement.classification).map(|m| (m, severity));
+                let classification = &statement.classification;
+                let measured = rule.check(report, classification).map(|m| {
+                    let by_text = rule.text_shows(report, classification);
+                    (m, severity, if by_text { FoundBy::Confirmed } else { FoundBy::Measured })
+                });
                 // What only the text shows is never more than a warning.
                 let found = measured.or_else(|| {
-                    let message = rule.check_static(report, &statement.classification)?;
-                    Some((message, severity.min(Severity::Warning)))
+                    let message = rule.check_static(report, classification)?;
+                    Some((message, severity.min(Severity::Warning), FoundBy::Static))
                 });
-                if let Some((message, severity)) = found {
+                if let Some((message, severity, found_by)) = found {
                     findings.push(Finding {
                         rule: rule.id().to_owned(),
                         severity,
@@ -120,6 +124,7 @@ impl Policy {
                         measured: None,
                         limit: None,
                         hint: Some(rule.doc().safer.to_owned()),
+                        found_by,
                     });
                 }
             }
@@ -133,10 +138,30 @@ impl Policy {
                     measured: None,
                     limit: None,
                     hint: None,
+                    found_by: FoundBy::Measured,
                 });
             }
             findings.extend(protect::protected(&self.protect, report));
             findings.extend(protect::statement_kind(&self.deny_kinds, self.allow_kinds.as_deref(), report));
+        }
+        for (rule, action) in &self.actions {
+            let severity = match action {
+                Action::Deny => Severity::Error,
+                Action::Warn => Severity::Warning,
+                Action::Allow => continue,
+            };
+            for (index, message, found_by) in rule.check_plan(statements) {
+                findings.push(Finding {
+                    rule: rule.id().to_owned(),
+                    severity,
+                    statement: Some(index),
+                    message,
+                    measured: None,
+                    limit: None,
+                    hint: Some(rule.doc().safer.to_owned()),
+                    found_by,
+                });
+            }
         }
         findings.extend(limits::check(&self.limits, statements, scale));
         findings.sort_by_key(|f| f.statement);

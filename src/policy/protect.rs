@@ -2,7 +2,7 @@
 
 use super::Glob;
 use crate::plan::StatementKind;
-use crate::report::{Finding, Severity, StatementReport, Status};
+use crate::report::{Finding, FoundBy, Severity, StatementReport, Status};
 
 /// A finding for every protected object a statement dropped, truncated or deleted from.
 pub(super) fn protected(patterns: &[Glob], s: &StatementReport) -> Vec<Finding> {
@@ -26,7 +26,7 @@ pub(super) fn protected(patterns: &[Glob], s: &StatementReport) -> Vec<Finding> 
             None => reasons.push(format!("truncates protected table {} (rows unknown)", e.table)),
         }
     }
-    reasons.into_iter().map(|message| error("protected-object", s.index, message)).collect()
+    reasons.into_iter().map(|message| error("protected-object", s.index, message, FoundBy::Measured)).collect()
 }
 
 /// A finding when the statement's kind is denied, or not among the allowed ones.
@@ -45,10 +45,10 @@ pub(super) fn statement_kind(
     } else {
         return None;
     };
-    Some(error("denied-statement", s.index, message))
+    Some(error("denied-statement", s.index, message, FoundBy::Static))
 }
 
-fn error(rule: &str, statement: usize, message: String) -> Finding {
+fn error(rule: &str, statement: usize, message: String, found_by: FoundBy) -> Finding {
     Finding {
         rule: rule.to_owned(),
         severity: Severity::Error,
@@ -57,5 +57,6 @@ fn error(rule: &str, statement: usize, message: String) -> Finding {
         measured: None,
         limit: None,
         hint: None,
+        found_by,
     }
 }

@@ -50,6 +50,16 @@ fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
         Rule::ConstraintIndexBuild,
         Rule::JsonColumn,
         Rule::UnknownRowCount,
+        Rule::Rename,
+        Rule::IndexDropNotConcurrent,
+        Rule::ConstraintDropped,
+        Rule::TimestampWithoutTimeZone,
+        Rule::CharColumn,
+        Rule::VarcharLengthShrink,
+        Rule::TransactionHygiene,
+        Rule::TriggerChange,
+        Rule::EnumValueChange,
+        Rule::IntegerKeyExhaustion,
     ];
     for rule in Rule::ALL {
         let expected = if warned.contains(&rule) { Action::Warn } else { Action::Deny };

@@ -99,7 +99,7 @@ pub fn render_markdown(report: &Report) -> String {
                 .and_then(|i| report.statements.get(i - 1))
                 .map(|st| format!(" — statement {} (`{}:{}`)", st.index, inline(&st.file), st.line))
                 .unwrap_or_default();
-            let _ = writeln!(out, "- {mark} **{}**{at}: {}", f.rule, escape(&f.message));
+            let _ = writeln!(out, "- {mark} **{}** _{}_{at}: {}", f.rule, f.found_by.as_str(), escape(&f.message));
             if let Some(hint) = &f.hint {
                 let _ = writeln!(out, "  <br>Safer: {}", escape(hint));
             }

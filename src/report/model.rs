@@ -71,7 +71,8 @@ impl Report {
                 + cut_list(&mut s.column_changes, max_items)
                 + cut_list(&mut s.constraint_changes, max_items)
                 + cut_list(&mut s.functions_called, max_items)
-                + cut_list(&mut s.rules_fired, max_items);
+                + cut_list(&mut s.rules_fired, max_items)
+                + cut_list(&mut s.unindexed_references, max_items);
         }
         if statements <= max_items && cut == 0 {
             return false;
@@ -395,6 +396,10 @@ pub struct StatementReport {
     /// Foreign keys the statement added (to any table) that still have no index on their referencing columns when the
     /// plan ends (`name on schema.table`). Only known when the whole plan ran.
     pub unbacked_foreign_keys: Vec<String>,
+    /// Foreign keys that existed before the plan, have no index on their referencing columns when it ends, and
+    /// reference a table this statement deleted rows from or updated: each deleted row, and each updated key, makes
+    /// Postgres scan the referencing table. Only known when the whole plan ran.
+    pub unindexed_references: Vec<UnindexedReference>,
     /// `lock_timeout` and `statement_timeout` in effect when the statement started; `null` unless it ran.
     pub settings: Option<Settings>,
     /// User functions the statement called, directly or through triggers (so indirect row effects can be traced
@@ -421,6 +426,20 @@ pub struct StatementReport {
     pub measure_error: Option<String>,
     /// Why the statement failed.
     pub error: Option<StatementError>,
+}
+
+/// An existing foreign key without an index on its referencing columns, referencing a table a statement wrote to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct UnindexedReference {
+    /// The foreign key: `name on schema.table` (the referencing table).
+    pub foreign_key: String,
+    /// `schema.table` it references: the table the statement deleted rows from or updated.
+    pub referenced_table: String,
+    /// The referenced columns: an UPDATE that changes none of them checks nothing.
+    pub referenced_columns: Vec<String>,
+    /// Rows in the referencing table just before the statement: what each check scans. `null` when the shadow has
+    /// no rows for that table (its production size is unknown, never 0).
+    pub referencing_rows: Option<u64>,
 }
 
 /// Whether a statement ran.
@@ -725,4 +744,31 @@ pub struct Finding {
     pub limit: Option<u64>,
     /// For a rule of the catalog: the safer way (`pgshadow explain RULE` shows more).
     pub hint: Option<String>,
+    /// How it was found: from the SQL text alone, only by the shadow, or by both.
+    pub found_by: FoundBy,
+}
+
+/// How a finding was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FoundBy {
+    /// From the SQL text alone: the shadow could not show it (a table empty here, an object it does not follow). The
+    /// message says why; such a finding is never more than a warning.
+    Static,
+    /// Only the shadow saw it: the text does not show it (a CASCADE's objects, cascaded rows, a lock, a rewrite
+    /// through a volatile default).
+    Measured,
+    /// The text shows it and the shadow measured it.
+    Confirmed,
+}
+
+impl FoundBy {
+    /// `static`, `measured` or `confirmed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FoundBy::Static => "static",
+            FoundBy::Measured => "measured",
+            FoundBy::Confirmed => "confirmed",
+        }
+    }
 }

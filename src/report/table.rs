@@ -86,7 +86,7 @@ pub fn render_table(report: &Report) -> String {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
-            let _ = writeln!(out, "  {severity}: {}{at}: {}", f.rule, f.message);
+            let _ = writeln!(out, "  {severity}: {}{at} [{}]: {}", f.rule, f.found_by.as_str(), f.message);
             if let Some(hint) = &f.hint {
                 let _ = writeln!(out, "    safer: {hint}");
             }

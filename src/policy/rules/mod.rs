@@ -1,29 +1,40 @@
 //! The rules: one file each, holding the check and its tests.
 
 mod cascade_delete;
+mod char_column;
 mod column_type_narrowing;
+mod constraint_dropped;
 mod constraint_index_build;
 mod constraint_validation_scan;
 mod delete_without_where;
 mod drop_column_with_data;
 mod drop_table;
+mod enum_value_change;
+mod index_drop_not_concurrent;
 mod index_not_concurrent;
+mod integer_key_exhaustion;
 mod json_column;
 mod lock_without_timeout;
 mod not_null_validation_scan;
+mod rename;
 mod statement_error;
 mod statements_after_exclusive_lock;
 mod table_rewrite;
+mod text;
+mod timestamp_without_time_zone;
+mod transaction_hygiene;
+mod trigger_change;
 mod truncate;
 mod unbacked_foreign_key;
 mod unknown_row_count;
 mod update_without_where;
+mod varchar_length_shrink;
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::plan::Classification;
-use crate::report::StatementReport;
+use crate::plan::{Classification, StatementKind};
+use crate::report::{FoundBy, StatementReport};
 
 /// A rule of the findings catalog. Its id (`drop-table`) is stable: reports, policies and docs use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -64,6 +75,45 @@ pub enum Rule {
     JsonColumn,
     /// A statement depends on rows of a table the shadow has no rows for.
     UnknownRowCount,
+    /// A table, column, schema, view, sequence or type was renamed.
+    Rename,
+    /// DROP INDEX, REINDEX or DETACH PARTITION without CONCURRENTLY locked an existing table.
+    IndexDropNotConcurrent,
+    /// A primary key, unique, foreign key, check or not null an existing table had was dropped.
+    ConstraintDropped,
+    /// A column was made timestamp without time zone.
+    TimestampWithoutTimeZone,
+    /// A column was made char(n).
+    CharColumn,
+    /// A column's varchar length limit was lowered.
+    VarcharLengthShrink,
+    /// The plan commits part-way, leaves a transaction open, or mixes statements outside and inside a transaction.
+    TransactionHygiene,
+    /// A trigger was created, dropped, disabled or enabled on an existing table.
+    TriggerChange,
+    /// An enum value was renamed, or added inside a transaction that then uses it.
+    EnumValueChange,
+    /// A new primary key is integer or smallint.
+    IntegerKeyExhaustion,
+}
+
+/// How a rule finds what it reports (`pgshadow rules` shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// Only from what the shadow measured; the text may confirm it.
+    Measured,
+    /// From what the shadow measured, and from the text alone where the shadow cannot see.
+    StaticAndMeasured,
+}
+
+impl RuleKind {
+    /// `measured` / `static+measured`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Measured => "measured",
+            RuleKind::StaticAndMeasured => "static+measured",
+        }
+    }
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -86,7 +136,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 18] = [
+    pub const ALL: [Rule; 28] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -105,6 +155,16 @@ impl Rule {
         Rule::ConstraintIndexBuild,
         Rule::JsonColumn,
         Rule::UnknownRowCount,
+        Rule::Rename,
+        Rule::IndexDropNotConcurrent,
+        Rule::ConstraintDropped,
+        Rule::TimestampWithoutTimeZone,
+        Rule::CharColumn,
+        Rule::VarcharLengthShrink,
+        Rule::TransactionHygiene,
+        Rule::TriggerChange,
+        Rule::EnumValueChange,
+        Rule::IntegerKeyExhaustion,
     ];
 
     /// The stable kebab-case id.
@@ -128,6 +188,16 @@ impl Rule {
             Rule::ConstraintIndexBuild => "constraint-index-build",
             Rule::JsonColumn => "json-column",
             Rule::UnknownRowCount => "unknown-row-count",
+            Rule::Rename => "rename",
+            Rule::IntegerKeyExhaustion => "integer-key-exhaustion",
+            Rule::EnumValueChange => "enum-value-change",
+            Rule::TriggerChange => "trigger-change",
+            Rule::TransactionHygiene => "transaction-hygiene",
+            Rule::VarcharLengthShrink => "varchar-length-shrink",
+            Rule::CharColumn => "char-column",
+            Rule::TimestampWithoutTimeZone => "timestamp-without-time-zone",
+            Rule::ConstraintDropped => "constraint-dropped",
+            Rule::IndexDropNotConcurrent => "index-drop-not-concurrent",
         }
     }
 
@@ -167,6 +237,33 @@ impl Rule {
             Rule::ConstraintIndexBuild => &constraint_index_build::DOC,
             Rule::JsonColumn => &json_column::DOC,
             Rule::UnknownRowCount => &unknown_row_count::DOC,
+            Rule::Rename => &rename::DOC,
+            Rule::IntegerKeyExhaustion => &integer_key_exhaustion::DOC,
+            Rule::EnumValueChange => &enum_value_change::DOC,
+            Rule::TriggerChange => &trigger_change::DOC,
+            Rule::TransactionHygiene => &transaction_hygiene::DOC,
+            Rule::VarcharLengthShrink => &varchar_length_shrink::DOC,
+            Rule::CharColumn => &char_column::DOC,
+            Rule::TimestampWithoutTimeZone => &timestamp_without_time_zone::DOC,
+            Rule::ConstraintDropped => &constraint_dropped::DOC,
+            Rule::IndexDropNotConcurrent => &index_drop_not_concurrent::DOC,
+        }
+    }
+
+    /// How the rule finds what it reports: [`RuleKind::Measured`] when only the shadow's measurements give a finding
+    /// (the text may confirm it), [`RuleKind::StaticAndMeasured`] when the text alone also gives one where the shadow
+    /// cannot see (a table empty here, an object it does not follow, a new table's columns).
+    pub fn kind(self) -> RuleKind {
+        match self {
+            Rule::DeleteWithoutWhere
+            | Rule::UpdateWithoutWhere
+            | Rule::Rename
+            | Rule::TimestampWithoutTimeZone
+            | Rule::CharColumn
+            | Rule::TransactionHygiene
+            | Rule::EnumValueChange
+            | Rule::IntegerKeyExhaustion => RuleKind::StaticAndMeasured,
+            _ => RuleKind::Measured,
         }
     }
 
@@ -182,7 +279,69 @@ impl Rule {
         match self {
             Rule::DeleteWithoutWhere => delete_without_where::check_static(report, classification),
             Rule::UpdateWithoutWhere => update_without_where::check_static(report, classification),
+            Rule::Rename => rename::check_static(report, classification),
+            Rule::IntegerKeyExhaustion => integer_key_exhaustion::check_static(report),
+            Rule::CharColumn => char_column::check_static(report),
+            Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::check_static(report),
             _ => None,
+        }
+    }
+
+    /// Findings over the whole plan rather than one statement: (statement index, message, how it was found). It sees every
+    /// statement, rolled back or not (a transaction left open is rolled back).
+    pub fn check_plan(self, reports: &[StatementReport]) -> Vec<(usize, String, FoundBy)> {
+        match self {
+            // The plan's text shows its transaction control, and the run followed it.
+            Rule::TransactionHygiene => transaction_hygiene::check_plan(reports)
+                .into_iter()
+                .map(|(index, message)| (index, message, FoundBy::Confirmed))
+                .collect(),
+            Rule::EnumValueChange => enum_value_change::check_plan(reports),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the statement's text alone shows what the rule is about (without the shadow): with a measured
+    /// finding, the two agree and the finding is `confirmed`; a finding the text does not show is `measured` only.
+    pub fn text_shows(self, report: &StatementReport, classification: &Classification) -> bool {
+        let words = || text::tokens(&report.sql);
+        let alter_table = classification.kind == StatementKind::AlterTable;
+        match self {
+            Rule::Rename => rename::text_shows(&report.sql).is_some(),
+            Rule::IndexDropNotConcurrent => index_drop_not_concurrent::text_shows(&report.sql).is_some(),
+            Rule::ConstraintDropped => constraint_dropped::text_shows(&report.sql),
+            Rule::IntegerKeyExhaustion => integer_key_exhaustion::text_shows(&report.sql),
+            Rule::DropTable => classification.kind == StatementKind::DropTable,
+            Rule::Truncate => classification.kind == StatementKind::Truncate,
+            Rule::IndexNotConcurrent => {
+                classification.kind == StatementKind::CreateIndex && !text::has(&words(), &["CONCURRENTLY"])
+            }
+            Rule::DropColumnWithData => alter_table && text::has(&words(), &["DROP", "COLUMN"]),
+            // The text shows a type change; whether it rewrites, or changes values, only the shadow can tell.
+            Rule::TableRewrite | Rule::ColumnTypeNarrowing => {
+                (alter_table && text::has(&words(), &["TYPE"])) || text::has(&words(), &["VACUUM", "FULL"])
+            }
+            Rule::NotNullValidationScan => text::has(&words(), &["SET", "NOT", "NULL"]),
+            Rule::ConstraintValidationScan => {
+                let t = words();
+                alter_table
+                    && (text::has(&t, &["CHECK"])
+                        || text::has(&t, &["FOREIGN", "KEY"])
+                        || text::has(&t, &["REFERENCES"]))
+                    && !text::has(&t, &["NOT", "VALID"])
+            }
+            Rule::ConstraintIndexBuild => {
+                let t = words();
+                alter_table
+                    && (text::has(&t, &["PRIMARY", "KEY"]) || text::has(&t, &["UNIQUE"]) || text::has(&t, &["EXCLUDE"]))
+                    && !text::has(&t, &["USING", "INDEX"])
+            }
+            Rule::JsonColumn => text::column_types(&report.sql).iter().any(|c| c.data_type == "JSON"),
+            Rule::TriggerChange => trigger_change::text_shows(&report.sql),
+            Rule::VarcharLengthShrink => varchar_length_shrink::text_shows(&report.sql),
+            Rule::CharColumn => char_column::text_shows(&report.sql),
+            Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::text_shows(&report.sql),
+            _ => self.check_static(report, classification).is_some(),
         }
     }
 
@@ -207,6 +366,16 @@ impl Rule {
             Rule::ConstraintIndexBuild => constraint_index_build::check(report),
             Rule::JsonColumn => json_column::check(report),
             Rule::UnknownRowCount => unknown_row_count::check(report, classification),
+            Rule::Rename => rename::check(report),
+            Rule::IndexDropNotConcurrent => index_drop_not_concurrent::check(report),
+            Rule::ConstraintDropped => constraint_dropped::check(report),
+            Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::check(report),
+            Rule::CharColumn => char_column::check(report),
+            Rule::VarcharLengthShrink => varchar_length_shrink::check(report),
+            // A check over the whole plan: see `check_plan`.
+            Rule::TransactionHygiene | Rule::EnumValueChange => None,
+            Rule::IntegerKeyExhaustion => integer_key_exhaustion::check(report),
+            Rule::TriggerChange => trigger_change::check(report),
         }
     }
 }

@@ -1,0 +1,227 @@
+//! What a statement's text alone shows, for the rules' static checks: its tokens, with keywords told apart from
+//! names. Pure logic over `sqlparser`'s tokenizer (comments and whitespace left out).
+
+use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, ColumnDef, ColumnOption, Statement, TableConstraint};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+/// One token of a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Tok {
+    /// An unquoted word upper-cased (to match keywords), `"` for a quoted identifier, `'` for a string literal,
+    /// else the token as written (`(`, `,`, `.`, `42`).
+    pub(super) key: String,
+    /// A word as Postgres folds it (lower-cased unless quoted), a string literal's content, else as written.
+    pub(super) name: String,
+}
+
+impl Tok {
+    /// Whether the token is this keyword (upper-case).
+    pub(super) fn is(&self, keyword: &str) -> bool {
+        self.key == keyword
+    }
+}
+
+/// The statement's tokens; empty when it does not tokenize.
+pub(super) fn tokens(sql: &str) -> Vec<Tok> {
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+        return Vec::new();
+    };
+    tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::EOF | Token::SemiColon))
+        .map(|t| match t {
+            Token::Word(w) if w.quote_style.is_none() => {
+                Tok { key: w.value.to_ascii_uppercase(), name: w.value.to_ascii_lowercase() }
+            }
+            Token::Word(w) => Tok { key: "\"".into(), name: w.value.clone() },
+            Token::SingleQuotedString(s) | Token::EscapedStringLiteral(s) => Tok { key: "'".into(), name: s.clone() },
+            other => Tok { key: other.to_string(), name: other.to_string() },
+        })
+        .collect()
+}
+
+/// Whether the tokens start with these keywords.
+pub(super) fn starts_with(tokens: &[Tok], keywords: &[&str]) -> bool {
+    tokens.len() >= keywords.len() && tokens.iter().zip(keywords).all(|(t, k)| t.is(k))
+}
+
+/// The position of the first token that is this keyword.
+pub(super) fn find(tokens: &[Tok], keyword: &str) -> Option<usize> {
+    tokens.iter().position(|t| t.is(keyword))
+}
+
+/// Whether the tokens hold these keywords one after the other (`["NOT", "VALID"]`).
+pub(super) fn has(tokens: &[Tok], phrase: &[&str]) -> bool {
+    tokens.windows(phrase.len()).any(|w| w.iter().zip(phrase).all(|(t, k)| t.is(k)))
+}
+
+/// A dotted name starting at `at` (`app.users`), and the position after it.
+pub(super) fn name_at(tokens: &[Tok], mut at: usize) -> Option<(String, usize)> {
+    let mut parts = Vec::new();
+    loop {
+        let part =
+            tokens.get(at).filter(|t| t.key == "\"" || t.key.chars().all(|c| c.is_alphanumeric() || c == '_'))?;
+        parts.push(part.name.clone());
+        at += 1;
+        if tokens.get(at).is_some_and(|t| t.is(".")) {
+            at += 1;
+        } else {
+            return Some((parts.join("."), at));
+        }
+    }
+}
+
+/// The object type an `ALTER`/`DROP` statement names after its verb (`TABLE`, `MATERIALIZED VIEW`, ...), and the
+/// position of the object's name (past `IF EXISTS` and `ONLY`).
+pub(super) fn object_after_verb(tokens: &[Tok]) -> Option<(String, usize)> {
+    let two = ["MATERIALIZED VIEW", "FOREIGN TABLE"];
+    let first = tokens.get(1)?.key.clone();
+    let pair = tokens.get(2).map(|t| format!("{first} {}", t.key));
+    let (object, mut at) = match pair {
+        Some(pair) if two.contains(&pair.as_str()) => (pair, 3),
+        _ => (first, 2),
+    };
+    if tokens.get(at).is_some_and(|t| t.is("IF")) && tokens.get(at + 1).is_some_and(|t| t.is("EXISTS")) {
+        at += 2;
+    }
+    if tokens.get(at).is_some_and(|t| t.is("ONLY")) {
+        at += 1;
+    }
+    Some((object, at))
+}
+
+/// A column's type as a statement's text gives it: a column of `CREATE TABLE`, or one `ALTER TABLE` adds or
+/// retypes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ColumnType {
+    /// `table.column`, as written.
+    pub(super) column: String,
+    /// The type as sqlparser prints it, upper-cased (`TIMESTAMP`, `CHAR(2)`, `VARCHAR(20)`).
+    pub(super) data_type: String,
+    /// Whether the statement creates the table.
+    pub(super) new_table: bool,
+    /// Whether the statement makes it the (single-column) primary key.
+    pub(super) primary_key: bool,
+    /// Whether the statement makes it reference another table (a foreign key).
+    pub(super) references: bool,
+}
+
+/// The column types the statement sets; empty when sqlparser cannot parse it.
+pub(super) fn column_types(sql: &str) -> Vec<ColumnType> {
+    let parsed = std::panic::catch_unwind(|| Parser::parse_sql(&PostgreSqlDialect {}, sql));
+    let Ok(Ok(statements)) = parsed else {
+        return Vec::new();
+    };
+    let typed = |table: &dyn std::fmt::Display, column: &ColumnDef, data_type: String, new_table| {
+        let has = |pk: bool| {
+            column.options.iter().any(|o| match o.option {
+                ColumnOption::PrimaryKey(_) => pk,
+                ColumnOption::ForeignKey(_) => !pk,
+                _ => false,
+            })
+        };
+        ColumnType {
+            column: format!("{table}.{}", column.name.value),
+            data_type: data_type.to_ascii_uppercase(),
+            new_table,
+            primary_key: has(true),
+            references: has(false),
+        }
+    };
+    let mut types = Vec::new();
+    for statement in &statements {
+        match statement {
+            Statement::CreateTable(create) => {
+                let named = |name: &str| create.columns.iter().any(|c| c.name.value == name);
+                let mut columns: Vec<ColumnType> =
+                    create.columns.iter().map(|c| typed(&create.name, c, c.data_type.to_string(), true)).collect();
+                for constraint in &create.constraints {
+                    match constraint {
+                        TableConstraint::PrimaryKey(pk) if pk.columns.len() == 1 => {
+                            let name = pk.columns[0].column.expr.to_string();
+                            let suffix = format!(".{name}");
+                            columns.iter_mut().filter(|c| named(&name) && c.column.ends_with(&suffix)).for_each(|c| {
+                                c.primary_key = true;
+                            });
+                        }
+                        TableConstraint::ForeignKey(fk) => {
+                            for name in &fk.columns {
+                                let suffix = format!(".{}", name.value);
+                                columns.iter_mut().filter(|c| c.column.ends_with(&suffix)).for_each(|c| {
+                                    c.references = true;
+                                });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                types.extend(columns);
+            }
+            Statement::AlterTable(alter) => {
+                for operation in &alter.operations {
+                    match operation {
+                        AlterTableOperation::AddColumn { column_def, .. } => {
+                            types.push(typed(&alter.name, column_def, column_def.data_type.to_string(), false))
+                        }
+                        AlterTableOperation::AlterColumn {
+                            column_name,
+                            op: AlterColumnOperation::SetDataType { data_type, .. },
+                        } => {
+                            let column = ColumnDef {
+                                name: column_name.clone(),
+                                data_type: data_type.clone(),
+                                options: Vec::new(),
+                            };
+                            types.push(typed(&alter.name, &column, data_type.to_string(), false))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    types
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_names_and_strings_are_told_apart() {
+        let t = tokens("ALTER TABLE IF EXISTS ONLY app.\"Users\" -- a comment\n RENAME TO members;");
+        let keys: Vec<&str> = t.iter().map(|t| t.key.as_str()).collect();
+        assert_eq!(keys, ["ALTER", "TABLE", "IF", "EXISTS", "ONLY", "APP", ".", "\"", "RENAME", "TO", "MEMBERS"]);
+        assert_eq!(object_after_verb(&t), Some(("TABLE".to_owned(), 5)));
+        assert_eq!(name_at(&t, 5), Some(("app.Users".to_owned(), 8)));
+        let t = tokens("ALTER TYPE mood RENAME VALUE 'sad' TO 'blue'");
+        assert_eq!((t[5].key.as_str(), t[5].name.as_str()), ("'", "sad"));
+        assert!(starts_with(&t, &["ALTER", "TYPE"]) && find(&t, "VALUE") == Some(4));
+        assert!(tokens("SELECT 'unterminated").is_empty());
+    }
+
+    #[test]
+    fn column_types_of_created_and_altered_tables() {
+        let types = column_types("CREATE TABLE t (a timestamp, b char(2))");
+        let got: Vec<_> = types.iter().map(|c| (c.column.as_str(), c.data_type.as_str(), c.new_table)).collect();
+        assert_eq!(got, [("t.a", "TIMESTAMP", true), ("t.b", "CHAR(2)", true)]);
+        let types = column_types("ALTER TABLE t ADD COLUMN c varchar(5), ALTER COLUMN a TYPE timestamptz USING a");
+        let got: Vec<_> = types.iter().map(|c| (c.column.as_str(), c.data_type.as_str(), c.new_table)).collect();
+        assert_eq!(got, [("t.c", "VARCHAR(5)", false), ("t.a", "TIMESTAMPTZ", false)]);
+        assert!(column_types("ALTER TABLE t ADD COLUMN").is_empty());
+        let keys = |sql| -> Vec<(String, bool, bool)> {
+            column_types(sql).into_iter().map(|c| (c.column, c.primary_key, c.references)).collect()
+        };
+        assert_eq!(
+            keys("CREATE TABLE t (id serial PRIMARY KEY, u int REFERENCES users)"),
+            [("t.id".to_owned(), true, false), ("t.u".to_owned(), false, true)]
+        );
+        assert_eq!(
+            keys("CREATE TABLE t (a int, b int, PRIMARY KEY (a), FOREIGN KEY (a) REFERENCES u)"),
+            [("t.a".to_owned(), true, true), ("t.b".to_owned(), false, false)]
+        );
+    }
+}

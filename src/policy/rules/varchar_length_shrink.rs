@@ -1,0 +1,104 @@
+//! `varchar-length-shrink`: a column's type was changed to a `varchar(n)` shorter than it allowed before (from a
+//! longer varchar, or from unbounded text or varchar). Measured on the catalog; when values on the shadow do not fit,
+//! the statement fails there (SQLSTATE 22001), and the finding says so.
+
+use super::text::column_types;
+use super::{count, RuleDoc};
+use crate::report::{StatementReport, Status};
+
+pub(super) const DOC: RuleDoc = RuleDoc {
+    summary: "a column's varchar length limit was lowered",
+    safer: "keep the length, or add a CHECK (length(col) <= n) NOT VALID and VALIDATE it, then shrink",
+    explanation: "Lowering a varchar(n) limit (or giving an unbounded text or varchar column one) scans every row under an ACCESS EXCLUSIVE lock, fails the whole statement if any value is longer, and from then on every write of a longer value from the running code fails. A CHECK (length(col) <= n) added NOT VALID and validated separately enforces the same limit without the long lock, and says which rows do not fit before anything fails.",
+    schema: "CREATE TABLE users (id int PRIMARY KEY, name varchar(100));\nINSERT INTO users VALUES (1, 'Ada'), (2, 'Grace');",
+    bad: "ALTER TABLE users ALTER COLUMN name TYPE varchar(20);",
+    safe: "ALTER TABLE users ALTER COLUMN name TYPE varchar(200);",
+};
+
+/// The length limit of a type as Postgres prints it: `Some(None)` for unbounded text or varchar, `Some(Some(n))`
+/// for `character varying(n)`, `None` for any other type.
+fn limit(data_type: &str) -> Option<Option<u64>> {
+    match data_type {
+        "text" | "character varying" => Some(None),
+        _ => data_type.strip_prefix("character varying(")?.strip_suffix(')')?.parse().ok().map(Some),
+    }
+}
+
+pub(super) fn check(report: &StatementReport) -> Option<String> {
+    if report.status == Status::Error {
+        return too_long_here(report);
+    }
+    let shrunk: Vec<String> = report
+        .column_changes
+        .iter()
+        .filter(|c| c.change == "type changed")
+        .filter_map(|c| {
+            let (from, to) = (c.from.as_deref()?, c.to.as_deref()?);
+            let (Some(before), Some(Some(after))) = (limit(from), limit(to)) else { return None };
+            before
+                .is_none_or(|b| after < b)
+                .then(|| format!("{} from {from} to {to} ({} fit here)", c.column, count(c.rows)))
+        })
+        .collect();
+    (!shrunk.is_empty()).then(|| {
+        format!(
+            "shrinks {}: a longer value in production fails the statement, and afterwards every longer write fails",
+            shrunk.join(", ")
+        )
+    })
+}
+
+/// The statement failed on the shadow because a value did not fit the new length.
+fn too_long_here(report: &StatementReport) -> Option<String> {
+    let error = report.error.as_ref().filter(|e| e.sqlstate.as_deref() == Some("22001"))?;
+    let columns: Vec<String> = column_types(&report.sql)
+        .into_iter()
+        .filter(|c| {
+            !c.new_table && (c.data_type.starts_with("VARCHAR") || c.data_type.starts_with("CHARACTER VARYING"))
+        })
+        .map(|c| format!("{} to {}", c.column, c.data_type.to_ascii_lowercase()))
+        .collect();
+    (!columns.is_empty())
+        .then(|| format!("shrinks {}: values on the shadow do not fit ({})", columns.join(", "), error.message))
+}
+
+pub(super) fn text_shows(sql: &str) -> bool {
+    column_types(sql)
+        .iter()
+        .any(|c| !c.new_table && (c.data_type.starts_with("VARCHAR(") || c.data_type.starts_with("CHARACTER VARYING(")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::rules::test_support::measured;
+    use crate::report::ColumnChange;
+
+    fn retyped(from: &str, to: &str) -> ColumnChange {
+        ColumnChange {
+            column: "public.users.name".into(),
+            change: "type changed".into(),
+            from: Some(from.into()),
+            to: Some(to.into()),
+            rows: Some(2),
+            values_changed: Some(false),
+        }
+    }
+
+    #[test]
+    fn a_lower_limit_is_a_shrink_and_a_higher_one_is_not() {
+        let (mut report, _) = measured("ALTER TABLE users ALTER COLUMN name TYPE varchar(20)");
+        for (from, to, shrinks) in [
+            ("character varying(100)", "character varying(20)", true),
+            ("text", "character varying(20)", true),
+            ("character varying", "character varying(20)", true),
+            ("character varying(10)", "character varying(20)", false),
+            ("character varying(20)", "text", false),
+            ("integer", "character varying(20)", false),
+        ] {
+            report.column_changes = vec![retyped(from, to)];
+            assert_eq!(check(&report).is_some(), shrinks, "{from} -> {to}");
+        }
+        assert!(text_shows(&report.sql));
+    }
+}
