@@ -64,6 +64,15 @@ pub fn render_markdown(report: &Report) -> String {
         );
     }
 
+    if let Some(profile) = &report.profile {
+        let mut lines = super::profile_lines(profile).into_iter();
+        let first = lines.next().unwrap_or_default();
+        let mark = if profile.matches { "" } else { "⚠️ " };
+        let rest: Vec<String> = lines.map(|l| escape(&l)).collect();
+        let rest = if rest.is_empty() { String::new() } else { format!("<br>{}", rest.join("<br>")) };
+        let _ = writeln!(out, "| profile | {mark}{}{rest} |", escape(&first));
+    }
+
     let fidelity = super::fidelity_lines(&sh.fidelity);
     if !fidelity.is_empty() {
         let _ = writeln!(
