@@ -258,6 +258,25 @@ fn run_with_a_profile_says_whether_it_matches_the_schema_and_refuses_a_corrupt_o
     let stderr = stderr_of(&output);
     assert!(stderr.contains(&format!("{corrupt}:{line}:")), "{stderr}");
 
+    // serve and mcp: a source's `profile = "file"` in the configuration, carried into every report.
+    let config = sandbox.input("serve.toml");
+    let entry = format!("[[sources]]\nname = \"shop\"\nschema = {structure:?}\nprofile = {profile_path:?}\n");
+    std::fs::write(&config, entry).expect("write");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let config = pgshadow::service::config::Config::read(&config).expect("the configuration reads");
+        let options = pgshadow::LocalOptions::default();
+        let service = pgshadow::service::Service::from_config(&config, pgshadow::Provider::Local, options)
+            .await
+            .expect("the service starts");
+        assert_eq!(service.sources()[0].profile.as_ref().map(|p| p.matches), Some(true));
+        assert!(service.profile("shop").is_some_and(|p| p.table("public", "orders").is_some()));
+        let plan = pgshadow::Plan::parse("plan.sql", "DELETE FROM orders WHERE id < 10;").expect("a plan");
+        let report = service.dry_run("shop", &plan, &pgshadow::Policy::default()).await.expect("a report");
+        assert_eq!(report.profile.as_ref().map(|p| p.matches), Some(true));
+        service.shutdown().await.expect("the service stops");
+    });
+
     // A profile alone, with no source to compare it with, is refused.
     let output = sandbox.run(&["run", plan, "--profile", profile_path]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));

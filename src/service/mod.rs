@@ -20,7 +20,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::report::{Fidelity, SchemaInfo};
+use crate::profile::Profile;
+use crate::report::{Fidelity, ProfileInfo, SchemaInfo};
 use crate::{measure, source, LocalOptions, Plan, Policy, Provider, Report, RunOptions, Schema, Shadow, Verdict};
 use pool::Pool;
 
@@ -68,6 +69,10 @@ pub struct SourceInfo {
     pub fidelity: Fidelity,
     /// Clones ready for dry-runs right now.
     pub ready: usize,
+    /// The profile of production registered with it, checked against what loaded; absent without one. Every
+    /// report of a dry-run against the source carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileInfo>,
 }
 
 /// Counters for monitoring (Prometheus text in `pgshadow serve`'s `/v1/metrics`).
@@ -101,6 +106,8 @@ pub struct Service {
 struct Prepared {
     info: SourceInfo,
     pool: Pool,
+    /// Its profile of production ([`Service::profile`]).
+    profile: Option<Arc<Profile>>,
 }
 
 impl Service {
@@ -154,8 +161,9 @@ impl Service {
         let sources: Vec<Schema> = schemas.iter().map(|(_, _, schema)| schema.clone()).collect();
         let service = Service::start_for(options, &sources).await?;
         for (name, path, schema) in &schemas {
+            let profile = config.profiles.get(*name).map(|p| Profile::read(p)).transpose()?;
             tracing::info!(target: "pgshadow::progress", "preparing the source {name} ({})", path.display());
-            service.register(name, schema).await?;
+            service.register_with_profile(name, schema, profile).await?;
         }
         Ok(service)
     }
@@ -178,11 +186,28 @@ impl Service {
     /// Loads `schema` as the source `name` (replacing nothing: a name is registered once) and starts filling its
     /// pool. Returns what loaded.
     pub async fn register(&self, name: &str, schema: &Schema) -> Result<SourceInfo> {
+        self.register_with_profile(name, schema, None).await
+    }
+
+    /// [`Service::register`] with a profile of production (`pgshadow profile`): it is checked against what loaded
+    /// (`SourceInfo::profile`), and the reports of dry-runs against the source say so.
+    pub async fn register_with_profile(
+        &self,
+        name: &str,
+        schema: &Schema,
+        profile: Option<Profile>,
+    ) -> Result<SourceInfo> {
         if self.sources.read().unwrap_or_else(|e| e.into_inner()).contains_key(name) {
             return Err(Error::SourceExists(name.to_owned()));
         }
         let mut template = source::load(&self.shadow, Some(schema)).await?;
         template.row_counts = Some(Arc::new(source::count_rows(&self.shadow, &template).await?));
+        let checked = match &profile {
+            Some(profile) => {
+                Some(crate::profile::compare(profile, &crate::profile::of_database(&self.shadow, &template).await?))
+            }
+            None => None,
+        };
         let sha256 = template.schema.as_ref().map(|s| s.sha256.clone()).unwrap_or_default();
         let info = SourceInfo {
             name: name.to_owned(),
@@ -190,15 +215,22 @@ impl Service {
             schema: template.schema.clone(),
             fidelity: template.fidelity.clone(),
             ready: 0,
+            profile: checked,
         };
         let pool = Pool::start(Arc::clone(&self.shadow), template, self.options.pool_size, Arc::clone(&self.metrics));
-        let prepared = Arc::new(Prepared { info: info.clone(), pool });
+        let prepared = Arc::new(Prepared { info: info.clone(), pool, profile: profile.map(Arc::new) });
         let mut sources = self.sources.write().unwrap_or_else(|e| e.into_inner());
         if sources.contains_key(name) {
             return Err(Error::SourceExists(name.to_owned()));
         }
         sources.insert(name.to_owned(), prepared);
         Ok(info)
+    }
+
+    /// The profile of production the source `name` was registered with, if any.
+    pub fn profile(&self, name: &str) -> Option<Arc<Profile>> {
+        let sources = self.sources.read().unwrap_or_else(|e| e.into_inner());
+        sources.get(name).and_then(|p| p.profile.clone())
     }
 
     /// Every registered source, by name.
@@ -248,6 +280,7 @@ impl Service {
             .await
             .map_err(|_| Error::Timeout(self.options.timeout))??;
         let mut report = crate::report_of(&self.shadow, lease.database(), plan, statements, policy, &self.options.run);
+        report.profile = prepared.info.profile.clone();
         lease.give_back().await;
         report.truncate(self.options.max_report_items);
         Ok(report)
