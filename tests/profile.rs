@@ -186,8 +186,15 @@ fn a_profile_holds_the_servers_numbers_keeps_values_only_as_asked_and_writes_not
     assert_eq!(late["analyzed"], false, "{late}");
     assert!(late["columns"].as_array().expect("columns").iter().all(|c| c["stats"].is_null()), "{late}");
 
-    // Deterministic: a second profile is the same, byte for byte.
-    assert_eq!(profile(&sandbox, &url, "again.json", &[]), text);
+    // Deterministic: a second profile, the URL given by DATABASE_URL this time, is the same, byte for byte.
+    let again = sandbox.input("again.json");
+    let output = sandbox
+        .command(&["profile", "-o", again.to_str().expect("UTF-8")])
+        .env("DATABASE_URL", &url)
+        .output()
+        .expect("run pgshadow");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(std::fs::read_to_string(&again).expect("written"), text);
 
     // --values none: no values at all; --values all: everything, free text included.
     let none: Value = serde_json::from_str(&profile(&sandbox, &url, "none.json", &["--values", "none"])).expect("JSON");
@@ -231,6 +238,15 @@ fn run_with_a_profile_says_whether_it_matches_the_schema_and_refuses_a_corrupt_o
     assert_eq!(report["profile"]["shadow_catalog_sha256"], p["catalog_sha256"]);
     assert_eq!(report["profile"]["values"], "keys");
     assert_eq!(report["profile"]["file"], profile_path);
+
+    // A live clone (--from-url, restored from pg_dump's archive), the profile given by PGSHADOW_PROFILE: a match too.
+    let output = sandbox
+        .command(&["run", plan, "--from-url", &url, "--format", "json"])
+        .env("PGSHADOW_PROFILE", profile_path)
+        .output()
+        .expect("run pgshadow");
+    assert_ne!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    assert_eq!(json_of(&output)["profile"]["matches"], true);
 
     // A schema with a column the profile does not have: the report says so and names it, in JSON and for people.
     let changed = sandbox.input("changed.sql");
