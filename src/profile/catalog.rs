@@ -111,3 +111,71 @@ pub fn compare(profile: &Profile, shadow: &Catalog) -> ProfileInfo {
         warning,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{ColumnProfile, ProfileValues, TableKind, TableProfile, PROFILE_VERSION};
+
+    fn table(name: &str, columns: &[(&str, &str)]) -> TableProfile {
+        TableProfile {
+            schema: "public".into(),
+            name: name.into(),
+            kind: TableKind::Table,
+            reltuples: Some(10.0),
+            relpages: 1,
+            heap_bytes: 8192,
+            toast_bytes: 0,
+            index_bytes: 0,
+            total_bytes: 8192,
+            analyzed: true,
+            last_analyze: None,
+            last_autoanalyze: None,
+            last_vacuum: None,
+            last_autovacuum: None,
+            partition_of: None,
+            partitions: Vec::new(),
+            columns: columns
+                .iter()
+                .map(|(name, ty)| ColumnProfile {
+                    name: (*name).into(),
+                    r#type: (*ty).into(),
+                    not_null: false,
+                    key_like: false,
+                    stats: None,
+                })
+                .collect(),
+            integer_keys: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn what_differs_is_named_on_both_sides() {
+        let profile = Profile {
+            profile_version: PROFILE_VERSION,
+            tool_version: "0".into(),
+            server_version: "15".into(),
+            database: "shop".into(),
+            values: ProfileValues::Keys,
+            catalog_sha256: "aa".into(),
+            tables: vec![table("gone", &[]), table("t", &[("a", "text"), ("id", "integer")])],
+            sequences: Vec::new(),
+            file: "p.json".into(),
+        };
+        let mut shadow = Catalog { sha256: "bb".into(), relations: BTreeMap::new() };
+        let name = |n: &str| TableName { schema: "public".into(), name: n.into() };
+        let columns = [("id", "bigint"), ("b", "text")].map(|(c, t)| (c.to_owned(), t.to_owned()));
+        shadow.relations.insert(name("t"), columns.into_iter().collect());
+        shadow.relations.insert(name("new"), BTreeMap::new());
+        let info = compare(&profile, &shadow);
+        assert!(!info.matches);
+        assert_eq!(info.missing_in_shadow, ["public.gone", "public.t.a"]);
+        assert_eq!(info.missing_in_profile, ["public.new", "public.t.b"]);
+        assert_eq!(info.changed, ["public.t.id: integer in the profile, bigint in the shadow"]);
+        assert!(info.warning.is_some_and(|w| w.contains("p.json")));
+
+        shadow.sha256 = "aa".into();
+        let info = compare(&profile, &shadow);
+        assert!(info.matches && info.warning.is_none());
+    }
+}

@@ -258,6 +258,7 @@ impl Profile {
 
     /// The table `schema.name` (as stored: unquoted), if the profile has it.
     pub fn table(&self, schema: &str, name: &str) -> Option<&TableProfile> {
+        // Tables are sorted by schema and name in a profile pgshadow wrote; a file edited by hand may not be.
         let at = self.tables.binary_search_by(|t| (t.schema.as_str(), t.name.as_str()).cmp(&(schema, name)));
         at.ok().map(|i| &self.tables[i]).or_else(|| self.tables.iter().find(|t| t.schema == schema && t.name == name))
     }

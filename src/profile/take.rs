@@ -60,9 +60,16 @@ pub async fn take(url: &str, options: &ProfileOptions) -> Result<Profile> {
             table.columns.push(column(row));
         }
     }
-    let sequences = sequences(&client).await.map_err(|e| fail("reading the sequences", e))?;
+    let mut sequences = sequences(&client).await.map_err(|e| fail("reading the sequences", e))?;
     integer_keys(&client, &mut tables).await.map_err(|e| fail("reading the integer keys", e))?;
     client.batch_execute("COMMIT").await.map_err(|e| fail("ending the snapshot", e))?;
+    // Sorted here, by bytes, not by the server's collation: the same schema gives the same file on every server.
+    for table in tables.values_mut() {
+        table.columns.sort_by(|a, b| a.name.cmp(&b.name));
+        table.integer_keys.sort_by(|a, b| a.column.cmp(&b.column));
+        table.partitions.sort();
+    }
+    sequences.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     Ok(Profile {
         profile_version: PROFILE_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
