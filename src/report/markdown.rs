@@ -70,7 +70,8 @@ pub fn render_markdown(report: &Report) -> String {
         let mark = if profile.matches { "" } else { "⚠️ " };
         let rest: Vec<String> = lines.map(|l| escape(&l)).collect();
         let rest = if rest.is_empty() { String::new() } else { format!("<br>{}", rest.join("<br>")) };
-        let _ = writeln!(out, "| profile | {mark}{}{rest} |", escape(&first));
+        let first = first.strip_prefix("profile ").unwrap_or(&first);
+        let _ = writeln!(out, "| profile | {mark}{}{rest} |", escape(first));
     }
 
     let fidelity = super::fidelity_lines(&sh.fidelity);

@@ -72,3 +72,37 @@ pub(crate) fn profile_lines(info: &ProfileInfo) -> Vec<String> {
     lines.extend(name(&info.changed, "changed"));
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mismatch_is_told_with_what_differs() {
+        let mut info = ProfileInfo {
+            file: "db/profile.json".into(),
+            values: ProfileValues::Keys,
+            server_version: "16.4".into(),
+            catalog_sha256: "a".into(),
+            shadow_catalog_sha256: "a".into(),
+            matches: true,
+            missing_in_shadow: Vec::new(),
+            missing_in_profile: Vec::new(),
+            changed: Vec::new(),
+            warning: None,
+        };
+        assert_eq!(
+            profile_lines(&info),
+            ["profile db/profile.json (PostgreSQL 16.4, values: keys): matches the shadow's schema"]
+        );
+        info.matches = false;
+        info.warning = Some("taken of another schema".into());
+        info.missing_in_profile = vec!["public.orders.coupon".into(), "public.new".into()];
+        let lines = profile_lines(&info);
+        assert!(lines[0].ends_with("does NOT match the shadow's schema"), "{lines:?}");
+        assert_eq!(
+            lines[1..],
+            ["taken of another schema", "in the shadow, not in the profile: public.orders.coupon, public.new"]
+        );
+    }
+}
