@@ -35,6 +35,9 @@
 //! [`source::load`] loads a schema into a fresh database of it, [`measure::run_plan`] runs and measures a plan,
 //! and [`Policy::evaluate`] gives the verdict; [`dry_run_on`] strings them together on a shadow you keep.
 //!
+//! A [`Profile`] of production ([`profile::take`], `pgshadow profile`) holds its sizes and statistics without its
+//! rows; given in [`DryRunOptions::profile`], the report says whether it describes the schema the shadow loaded.
+//!
 //! # Layers
 //!
 //! The modules form layers that point one way: each uses only the modules of the lines above its own, never one of
@@ -77,6 +80,7 @@ pub use error::{Error, Result};
 pub use measure::RunOptions;
 pub use plan::Plan;
 pub use policy::Policy;
+pub use profile::Profile;
 pub use report::{Report, Verdict};
 pub use shadow::{CacheOptions, LocalOptions, Provider, ServerOptions, Shadow};
 pub use source::Schema;
