@@ -184,6 +184,7 @@ fn a_profile_holds_the_servers_numbers_keeps_values_only_as_asked_and_writes_not
     // A table the server has no statistics of says so, and nothing is guessed.
     let late = table(&p, "late");
     assert_eq!(late["analyzed"], false, "{late}");
+    assert!(late["reltuples"].is_null(), "the server's -1 (unknown) is not a row count: {late}");
     assert!(late["columns"].as_array().expect("columns").iter().all(|c| c["stats"].is_null()), "{late}");
 
     // Deterministic: a second profile, the URL given by DATABASE_URL this time, is the same, byte for byte.
