@@ -263,6 +263,9 @@ fn run_with_a_profile_says_whether_it_matches_the_schema_and_refuses_a_corrupt_o
     let output = sandbox.run(&["run", plan, "--schema", changed, "--profile", profile_path]);
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(table.contains("does NOT match") && table.contains("public.orders.coupon"), "{table}");
+    let output = sandbox.run(&["run", plan, "--schema", changed, "--profile", profile_path, "--format", "github"]);
+    let annotations = String::from_utf8_lossy(&output.stdout);
+    assert!(annotations.contains("::warning title=pgshadow profile::"), "{annotations}");
 
     // A corrupt profile: exit 2, naming its line and column, before anything runs.
     let corrupt = sandbox.input("corrupt.json");
