@@ -45,18 +45,18 @@
 //! reads the `crate::` paths of `src/` and fails on any that goes against this order, which it reads from here.
 //!
 //! ```text
-//! text, error      leaves: quoting, digests, redaction, version strings; the error type. They import nothing of ours
-//! plan             reading, splitting and classifying plans
-//! report           the report model every layer above shares, and its renderers
-//! postgres, tls    the PostgreSQL builds a shadow runs on; TLS to servers pgshadow does not own
-//! shadow           servers, their databases, sessions and roles; the cache. Knows no source, measure or policy
-//! measure          runs a plan on a database of a shadow and measures every statement
-//! source           loads a source into a new database of a shadow, with measure's machinery installed
-//! profile          production's sizes and shape read from a live database; the catalog fingerprint
-//! policy           judges a report: findings and a verdict
-//! lib              this file's orchestration: dry_run, dry_run_on, rehearse
-//! service          prepared sources and pools of clones for concurrent dry-runs
-//! serve, mcp       the HTTP API and the MCP server
+//! text, error, test_server  leaves, importing nothing of ours: quoting, digests, redaction; errors; a test server
+//! plan                      reading, splitting and classifying plans
+//! report                    the report model every layer above shares, and its renderers
+//! postgres, tls             the PostgreSQL builds a shadow runs on; TLS to servers pgshadow does not own
+//! shadow                    servers, their databases, sessions and roles; the cache. Knows no source, measure, policy
+//! measure                   runs a plan on a database of a shadow and measures every statement
+//! source                    loads a source into a new database of a shadow, with measure's machinery installed
+//! profile                   production's sizes and shape read from a live database; the catalog fingerprint
+//! policy                    judges a report: findings and a verdict
+//! lib                       this file's orchestration: dry_run, dry_run_on, rehearse
+//! service                   prepared sources and pools of clones for concurrent dry-runs
+//! serve, mcp                the HTTP API and the MCP server
 //! ```
 
 pub mod error;
@@ -71,6 +71,8 @@ pub mod serve;
 pub mod service;
 pub mod shadow;
 pub mod source;
+#[cfg(test)]
+pub(crate) mod test_server;
 pub mod text;
 mod tls;
 
@@ -288,6 +290,11 @@ pub(crate) fn report_of(
             schema: database.schema.clone(),
             fidelity: database.fidelity.clone(),
             sample: database.sample.clone(),
+            installed: shadow.installed().map(|f| report::InstalledInfo {
+                package: f.package.clone(),
+                registry: f.registry.clone(),
+                bytes: f.bytes,
+            }),
             cache: shadow.cache_slot().zip(database.template_reused).map(|(slot, reused)| report::CacheInfo {
                 cluster: slot.dir().display().to_string(),
                 template_reused: reused,

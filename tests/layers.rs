@@ -15,8 +15,9 @@ fn layers(lib: &str) -> Vec<Vec<String>> {
     let block = block.split("//! ```\n").next().expect("the ```text block is closed");
     block
         .lines()
-        .map(|line| line.trim_start_matches("//!").trim_start())
-        .filter(|line| !line.is_empty())
+        .map(|line| line.trim_start_matches("//!").strip_prefix(' ').unwrap_or_default())
+        // A line that starts with a space goes on with the one before.
+        .filter(|line| !line.is_empty() && !line.starts_with(' '))
         .map(|line| {
             let names = line.split("  ").next().unwrap_or_default();
             names.split(',').map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()).collect()
@@ -200,7 +201,8 @@ fn every_import_points_down_the_layers() {
 fn the_layers_are_read_from_lib_rs() {
     let lib = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).expect("lib.rs");
     let layers = layers(&lib);
-    assert_eq!(layers.first().map(Vec::as_slice), Some(&["text".to_owned(), "error".to_owned()][..]));
+    assert_eq!(layers.first().map(Vec::as_slice), Some(&["text", "error", "test_server"].map(String::from)[..]));
+    assert_eq!(layers.iter().flatten().filter(|m| !m.chars().all(|c| c.is_ascii_lowercase() || c == '_')).count(), 0);
     assert!(layers.iter().any(|l| l == &["shadow"]));
     assert_eq!(reexports(&lib).get("Schema").map(String::as_str), Some("source"));
 }

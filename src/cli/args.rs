@@ -37,6 +37,9 @@ pub(crate) struct ServiceArgs {
     /// When running as root: the OS user to run the shadow server as (default: postgres, else nobody).
     #[arg(long, value_name = "NAME")]
     os_user: Option<String>,
+    /// Never install PostgreSQL on first use (as for `run`; PGSHADOW_INSTALL=never does the same).
+    #[arg(long)]
+    no_install: bool,
     /// Where the shadow runs (serve and mcp: one shadow, a local cluster or one container, serves every dry-run
     /// through clones of template databases; a shadow server is not available there).
     #[command(flatten)]
@@ -92,6 +95,7 @@ impl ServiceArgs {
             version: self.pg_version,
             source: None,
             builds,
+            no_install: self.no_install,
         };
         LocalOptions { postgres, os_user: self.os_user.clone(), ..LocalOptions::default() }
     }

@@ -13,6 +13,7 @@ pub(crate) enum CacheCommand {
     Prune(CacheDirArg),
 }
 
+/// Lists or prunes the cache directory.
 pub(crate) fn run(command: &CacheCommand) -> ExitCode {
     let (CacheCommand::List(arg) | CacheCommand::Prune(arg)) = command;
     let Some(dir) = arg.dir() else {

@@ -8,6 +8,7 @@ pub(crate) struct ExplainArgs {
     rule: String,
 }
 
+/// Prints the rule's explanation; exit 2 for a rule that does not exist.
 pub(crate) fn run(args: &ExplainArgs) -> ExitCode {
     match args.rule.parse::<pgshadow::policy::Rule>() {
         Ok(rule) => {

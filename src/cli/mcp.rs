@@ -34,6 +34,7 @@ pub(crate) struct McpArgs {
     verbose: u8,
 }
 
+/// Serves MCP on standard input and output until the client goes or a signal comes; every shadow is removed.
 pub(crate) fn run(args: McpArgs) -> ExitCode {
     super::logging::init_plain(args.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -2,6 +2,8 @@
 //! returns the exit code. What several commands share lives beside them: [`args`] (where the shadow runs, the
 //! sources a service prepares, value parsers), [`output`] (report formats and how they are written), [`logging`]
 //! and [`progress`] (standard error). Errors become a message and exit code 2 here, in [`fail`].
+//!
+//! A new command is a new file here, with a variant of `Command` in `src/main.rs` that hands its arguments to it.
 
 use std::process::ExitCode;
 

@@ -19,6 +19,7 @@ pub(crate) struct PolicyArgs {
     file: Option<PathBuf>,
 }
 
+/// Prints the built-in policy, or checks the file (exit 2 with its line when it is wrong).
 pub(crate) fn run(args: &PolicyArgs) -> ExitCode {
     match &args.file {
         None => {

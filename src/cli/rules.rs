@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+/// Prints every rule with its summary.
 pub(crate) fn run() -> ExitCode {
     for rule in pgshadow::policy::Rule::ALL {
         println!("{:<22} {}", rule.id(), rule.summary());

@@ -154,6 +154,12 @@ pub(crate) struct RunArgs {
     #[arg(long, requires = "pg_version")]
     pg_install: bool,
 
+    /// Never install PostgreSQL on first use. Without it, --shadow auto on a machine with no PostgreSQL (and no
+    /// Docker image for it) installs the build it needs into the cache, as `pgshadow postgres install` would.
+    /// PGSHADOW_INSTALL=never does the same.
+    #[arg(long, conflicts_with = "pg_install")]
+    no_install: bool,
+
     /// Directory holding the PostgreSQL server binaries to use (initdb, postgres), instead of choosing by version.
     #[arg(long, value_name = "DIR", env = "PGSHADOW_PG_BIN", conflicts_with = "pg_version")]
     pg_bin: Option<PathBuf>,
@@ -183,6 +189,8 @@ enum FailOn {
     Warn,
 }
 
+/// Dry-runs the plan and writes its reports; the exit code says the verdict (`matches`: the command's, where each
+/// --output stands next to its --format).
 pub(crate) fn run(mut args: RunArgs, matches: &clap::ArgMatches) -> ExitCode {
     logging::init(args.quiet, args.verbose);
     args.outputs = match output::pair(&args.format, &args.output, matches) {
@@ -243,7 +251,7 @@ async fn install_missing(args: &RunArgs, builds: Option<PathBuf>) -> pgshadow::R
         let found = pgshadow::postgres::discover(Some(&builds));
         for version in versions {
             if !found.iter().any(|f| version.matches(&f.version)) {
-                pgshadow::postgres::install(&builds, version, &pgshadow::postgres::InstallSource::Npm)?;
+                pgshadow::postgres::install(&builds, version, &pgshadow::postgres::InstallSource::Registry)?;
             }
         }
         Ok(())
@@ -291,6 +299,7 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
                 version: args.pg_version.first().copied(),
                 source: None,
                 builds: args.cache_dir.clone().or_else(pgshadow::CacheOptions::default_dir),
+                no_install: args.no_install,
             },
             os_user: args.os_user.clone(),
             cache: if args.no_cache {

@@ -12,6 +12,7 @@ pub(crate) struct SchemaArgs {
     profile: bool,
 }
 
+/// Prints the JSON Schema asked for.
 pub(crate) fn run(args: &SchemaArgs) -> ExitCode {
     match (args.rehearsal, args.profile) {
         (true, _) => print!("{}", pgshadow::report::rehearsal::json_schema()),

@@ -39,6 +39,7 @@ pub(crate) struct ServeArgs {
     service: super::args::ServiceArgs,
 }
 
+/// Serves the HTTP API until SIGTERM or SIGINT; every shadow is removed.
 pub(crate) fn run(args: ServeArgs) -> ExitCode {
     super::logging::init(false, 0);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -69,7 +69,13 @@ impl Run<'_> {
                     return None;
                 }
                 let since = *self.lock_since.entry((*oid, mode.clone())).or_insert(index);
-                let table = self.tables.get(oid).map_or_else(|| oid.to_string(), |t| t.name.clone());
+                // A table the plan dropped is gone from the snapshot, not from what was remembered of its lock.
+                let table = self
+                    .tables
+                    .get(oid)
+                    .map(|t| t.name.clone())
+                    .or_else(|| self.relations.get(oid).map(|(_, name, _)| name.clone()))
+                    .unwrap_or_else(|| oid.to_string());
                 Some(HeldSince { table, mode: mode.clone(), blocks_reads, since })
             })
             .collect();
@@ -95,7 +101,8 @@ impl Run<'_> {
                     blocks_reads,
                     blocks_writes,
                     blocks: effects::blocked_queries(mode),
-                    rows: self.known_rows.get(&table).copied().unwrap_or(0).max(0) as u64,
+                    rows: (!self.unknown.contains(&table))
+                        .then(|| self.known_rows.get(&table).copied().unwrap_or(0).max(0) as u64),
                 }
             })
             .collect();

@@ -39,13 +39,22 @@ pub fn render_github(report: &Report) -> String {
         data(&format!(
             "{}: {} rows destroyed ({} deleted, {} truncated), {} objects dropped, findings: {}",
             report.plan.source,
-            s.rows_destroyed,
-            s.rows_deleted,
-            s.rows_truncated,
+            super::total_label(s.rows_destroyed, s.rows_known),
+            super::total_label(s.rows_deleted, s.rows_known),
+            super::total_label(s.rows_truncated, s.rows_known),
             s.objects_dropped,
             report.findings.len()
         ))
     );
+    // Only when a count is unknown: a schema-only run that merely adds a column needs no warning.
+    if !s.rows_known {
+        let lines: Vec<String> = s.unknown_tables.iter().map(|t| super::unknown_table_line(t)).collect();
+        let _ = writeln!(
+            out,
+            "::warning title=pgshadow row counts unknown::{}",
+            data(&format!("{}; learn them with --sample, --snapshot or --with-data", lines.join("; ")))
+        );
+    }
     out
 }
 

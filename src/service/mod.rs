@@ -69,6 +69,9 @@ pub struct SourceInfo {
     pub fidelity: Fidelity,
     /// Clones ready for dry-runs right now.
     pub ready: usize,
+    /// The `server_version` of the shadow the source runs on: its own major version when that is installed here
+    /// (a service serves a 13 and an 18 source each on its own), else the service's first shadow's.
+    pub server_version: String,
     /// The profile of production registered with it, checked against what loaded; absent without one. Every
     /// report of a dry-run against the source carries it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,7 +99,10 @@ pub struct Metrics {
 
 /// A shadow that serves dry-runs of many plans against prepared sources, concurrently.
 pub struct Service {
+    /// The shadow started with the service: sources run on it unless they came from another major version.
     shadow: Arc<Shadow>,
+    /// Shadows of other major versions, each started for the first source that came from that version.
+    by_version: tokio::sync::Mutex<Vec<(u32, Arc<Shadow>)>>,
     sources: RwLock<HashMap<String, Arc<Prepared>>>,
     options: ServiceOptions,
     metrics: Arc<Metrics>,
@@ -106,6 +112,8 @@ pub struct Service {
 struct Prepared {
     info: SourceInfo,
     pool: Pool,
+    /// The shadow its template and clones live on.
+    shadow: Arc<Shadow>,
     /// Its profile of production ([`Service::profile`]).
     profile: Option<Arc<Profile>>,
 }
@@ -131,7 +139,13 @@ impl Service {
         let sources = sources.to_vec();
         let extensions = move || source::extensions_of(&sources);
         let shadow = Shadow::start(&options.provider, &shadow_options, extensions).await?;
-        Ok(Service { shadow: Arc::new(shadow), sources: RwLock::default(), options, metrics: Arc::default() })
+        Ok(Service {
+            shadow: Arc::new(shadow),
+            by_version: Default::default(),
+            sources: RwLock::default(),
+            options,
+            metrics: Arc::default(),
+        })
     }
 
     /// Starts a service as `config` says, on the shadow `provider` and `shadow` give, and prepares the sources
@@ -147,7 +161,8 @@ impl Service {
             })
             .collect::<Result<Vec<_>>>()?;
         if shadow.postgres.source.is_none() {
-            // One shadow serves every source: it runs the first one's major version when that is installed.
+            // The first shadow runs the first source's major version when that is installed; a source of another
+            // version gets a shadow of its own ([`Service::register`]).
             shadow.postgres.source = schemas.first().and_then(|(_, _, schema)| schema.source_version());
         }
         let options = ServiceOptions {
@@ -200,11 +215,12 @@ impl Service {
         if self.sources.read().unwrap_or_else(|e| e.into_inner()).contains_key(name) {
             return Err(Error::SourceExists(name.to_owned()));
         }
-        let mut template = source::load(&self.shadow, Some(schema)).await?;
-        template.row_counts = Some(Arc::new(source::count_rows(&self.shadow, &template).await?));
+        let shadow = self.shadow_for(schema).await?;
+        let mut template = source::load(&shadow, Some(schema)).await?;
+        template.row_counts = Some(Arc::new(source::count_rows(&shadow, &template).await?));
         let checked = match &profile {
             Some(profile) => {
-                Some(crate::profile::compare(profile, &crate::profile::of_database(&self.shadow, &template).await?))
+                Some(crate::profile::compare(profile, &crate::profile::of_database(&shadow, &template).await?))
             }
             None => None,
         };
@@ -215,10 +231,11 @@ impl Service {
             schema: template.schema.clone(),
             fidelity: template.fidelity.clone(),
             ready: 0,
+            server_version: shadow.server_version().to_owned(),
             profile: checked,
         };
-        let pool = Pool::start(Arc::clone(&self.shadow), template, self.options.pool_size, Arc::clone(&self.metrics));
-        let prepared = Arc::new(Prepared { info: info.clone(), pool, profile: profile.map(Arc::new) });
+        let pool = Pool::start(Arc::clone(&shadow), template, self.options.pool_size, Arc::clone(&self.metrics));
+        let prepared = Arc::new(Prepared { info: info.clone(), pool, shadow, profile: profile.map(Arc::new) });
         let mut sources = self.sources.write().unwrap_or_else(|e| e.into_inner());
         if sources.contains_key(name) {
             return Err(Error::SourceExists(name.to_owned()));
@@ -231,6 +248,44 @@ impl Service {
     pub fn profile(&self, name: &str) -> Option<Arc<Profile>> {
         let sources = self.sources.read().unwrap_or_else(|e| e.into_inner());
         sources.get(name).and_then(|p| p.profile.clone())
+    }
+
+    /// The shadow `schema` runs on: one of its own major version when it says which, no version was pinned
+    /// (`--pg-version`) and that version is installed here; else the service's first shadow. A shadow of another
+    /// version is started once, for the first source that needs it, and serves every later one.
+    async fn shadow_for(&self, schema: &Schema) -> Result<Arc<Shadow>> {
+        let own = crate::postgres::Version::parse(self.shadow.server_version()).map(|v| v.major);
+        let Some(wanted) = schema.source_version().filter(|v| Some(v.major) != own) else {
+            return Ok(Arc::clone(&self.shadow));
+        };
+        if self.options.shadow.postgres.version.is_some() || self.options.shadow.postgres.pg_bin.is_some() {
+            return Ok(Arc::clone(&self.shadow));
+        }
+        let mut shadows = self.by_version.lock().await;
+        if let Some((_, shadow)) = shadows.iter().find(|(major, _)| *major == wanted.major) {
+            return Ok(Arc::clone(shadow));
+        }
+        let builds = self.options.shadow.postgres.builds.clone();
+        let found = tokio::task::spawn_blocking(move || crate::postgres::discover(builds.as_deref()))
+            .await
+            .map_err(|e| Error::io("<discovery task>", std::io::Error::other(e)))?;
+        if !found.iter().any(|f| f.version.major == wanted.major) {
+            tracing::warn!(
+                "the source {} came from PostgreSQL {}, which is not installed here: it runs on the service's {}",
+                schema.file,
+                wanted.major,
+                self.shadow.server_version()
+            );
+            return Ok(Arc::clone(&self.shadow));
+        }
+        let mut options = self.options.shadow.clone();
+        options.cache = None;
+        options.postgres.source = Some(wanted);
+        let sources = vec![schema.clone()];
+        let extensions = move || source::extensions_of(&sources);
+        let shadow = Arc::new(Shadow::start(&self.options.provider, &options, extensions).await?);
+        shadows.push((wanted.major, Arc::clone(&shadow)));
+        Ok(shadow)
     }
 
     /// Every registered source, by name.
@@ -274,12 +329,13 @@ impl Service {
             .cloned()
             .ok_or_else(|| Error::UnknownSource(name.to_owned()))?;
         let lease = prepared.pool.take().await?;
-        let run = measure::run_plan(&self.shadow, lease.database(), plan, &self.options.run);
+        let run = measure::run_plan(&prepared.shadow, lease.database(), plan, &self.options.run);
         // On a timeout the lease is dropped, and with it the clone (WITH (FORCE) ends the statement still running).
         let statements = tokio::time::timeout(self.options.timeout, run)
             .await
             .map_err(|_| Error::Timeout(self.options.timeout))??;
-        let mut report = crate::report_of(&self.shadow, lease.database(), plan, statements, policy, &self.options.run);
+        let mut report =
+            crate::report_of(&prepared.shadow, lease.database(), plan, statements, policy, &self.options.run);
         report.profile = prepared.info.profile.clone();
         lease.give_back().await;
         report.truncate(self.options.max_report_items);
@@ -313,10 +369,14 @@ impl Service {
             prepared.pool.stop().await;
         }
         drop(sources);
-        match Arc::try_unwrap(self.shadow) {
-            Ok(shadow) => shadow.shutdown().await,
-            // A dry-run still holds it (a cancelled request's task): dropping the last reference removes it.
-            Err(_) => Ok(()),
+        let others = self.by_version.into_inner().into_iter().map(|(_, shadow)| shadow);
+        let mut outcome = Ok(());
+        for shadow in others.chain([self.shadow]) {
+            // A dry-run may still hold one (a cancelled request's task): dropping the last reference removes it.
+            if let Ok(shadow) = Arc::try_unwrap(shadow) {
+                outcome = outcome.and(shadow.shutdown().await);
+            }
         }
+        outcome
     }
 }

@@ -257,6 +257,10 @@ pub(crate) struct Template {
     /// The row count of every table (by oid, the same in every clone): a dry-run's baseline without counting.
     #[serde(default)]
     pub(crate) row_counts: Vec<(u32, i64)>,
+    /// Whether the source carried its tables' rows (`source::Database::data_loaded`). A template recorded before
+    /// this was remembered is keyed differently (`source::cached`), and not reused.
+    #[serde(default)]
+    pub(crate) data_loaded: bool,
     /// `pg_database_size` of the template.
     pub(crate) size_bytes: u64,
 }

@@ -22,6 +22,11 @@ pub struct Database {
     pub fidelity: Fidelity,
     /// The sample of the source's rows copied in, if any (`--sample`).
     pub sample: Option<SampleInfo>,
+    /// Whether the source carried its tables' rows: `COPY ... FROM stdin` data in a SQL file (pg_dump writes one for
+    /// every table, empty or not), `TABLE DATA` entries in an archive, or a sample (`--sample`) — and none of it
+    /// failed to load. Without it, a table that is empty in the shadow may hold any number of rows in production: its
+    /// counts are unknown, never 0.
+    pub data_loaded: bool,
     /// Every table's row count before any plan, when known already (a cached template's): dry-runs then skip
     /// counting them.
     pub(crate) row_counts: Option<std::sync::Arc<std::collections::HashMap<u32, i64>>>,

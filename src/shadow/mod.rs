@@ -115,6 +115,8 @@ pub struct Shadow {
     server_version: String,
     /// Why this provider (`auto: ...`, `asked for with --shadow local`).
     provider_reason: String,
+    /// The build this run installed on first use, if it did.
+    installed: Option<crate::postgres::Fetched>,
     next_database: AtomicUsize,
     /// For each database made on this shadow: its `spoiled` flag, and for a template used in place, whether it was
     /// put back. A cached cluster is only kept when no database is spoiled and every template was put back.
@@ -140,12 +142,20 @@ impl Shadow {
         let mut shadow = match (&decision, provider) {
             (provider::Decision::Container(container, _), _) => Shadow::start_container(options, container).await?,
             (provider::Decision::Server, Provider::Server(server)) => Shadow::start_server(server).await?,
+            (provider::Decision::Installed { builds, .. }, _) => {
+                let mut options = options.clone();
+                options.postgres.builds = Some(builds.clone());
+                Shadow::start_local(&options).await?
+            }
             _ => Shadow::start_local(options).await?,
         };
         shadow.provider_reason = decision.reason().to_owned();
+        if let provider::Decision::Installed { fetched, .. } = decision {
+            shadow.installed = fetched;
+        }
         tracing::info!(
             target: "pgshadow::choice",
-            "shadow: {} PostgreSQL {} ({})",
+            "dry-running on a {} shadow, PostgreSQL {}: {}",
             shadow.provider(),
             crate::postgres::Version::parse(&shadow.server_version).map_or_else(String::new, |v| v.to_string()),
             shadow.provider_reason
@@ -182,6 +192,7 @@ impl Shadow {
             endpoint,
             server_version: String::new(),
             provider_reason: String::new(),
+            installed: None,
             next_database: AtomicUsize::new(1),
             databases: Mutex::default(),
         };
@@ -220,6 +231,7 @@ impl Shadow {
             endpoint: Endpoint { base, passwords, secret: None, tls, libpq_env },
             server_version: String::new(),
             provider_reason: String::new(),
+            installed: None,
             next_database: AtomicUsize::new(1),
             databases: Mutex::default(),
         };
@@ -311,6 +323,12 @@ impl Shadow {
     /// Why this provider: asked for, or what `--shadow auto` found.
     pub fn provider_reason(&self) -> &str {
         &self.provider_reason
+    }
+
+    /// The PostgreSQL build this run installed into the cache on first use (`--shadow auto` on a machine with no
+    /// PostgreSQL), if it did.
+    pub fn installed(&self) -> Option<&crate::postgres::Fetched> {
+        self.installed.as_ref()
     }
 
     /// The image a container shadow runs (`postgres:17`), `None` for other shadows.
@@ -608,6 +626,7 @@ impl Drop for Shadow {
             endpoint: self.endpoint.clone(),
             server_version: String::new(),
             provider_reason: String::new(),
+            installed: None,
             next_database: AtomicUsize::new(0),
             databases: Mutex::default(),
         };

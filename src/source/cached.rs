@@ -6,7 +6,8 @@
 //! inserts) are vacuumed back to their size. Anything a plan committed (a statement that cannot run in a transaction
 //! block) spoils the database, and a cached cluster with a spoiled database is wiped ([`crate::Shadow::shutdown`]).
 
-use super::{load_into, Database, Schema};
+use super::load::load_into;
+use super::{Database, Schema};
 use crate::error::{Error, Result};
 use crate::measure;
 use crate::report::SchemaInfo;
@@ -16,9 +17,15 @@ use crate::shadow::{Role, Shadow};
 use crate::text::hex_digest;
 
 /// Makes the database for a run: the template of `schema` itself when this process is not using it already, else
-/// a clone of it; the template is built first when the cache does not hold it.
-pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) -> Result<Database> {
-    let key = template_key(schema, slot)?;
+/// a clone of it; the template is built first when the cache does not hold it. `sha256` is the schema's
+/// ([`Schema::sha256`]), computed once by the caller.
+pub(super) async fn load(
+    shadow: &Shadow,
+    slot: &Slot,
+    schema: Option<&Schema>,
+    sha256: Option<&str>,
+) -> Result<Database> {
+    let key = template_key(schema, sha256);
     let (template, reused) = match slot.template(&key) {
         Some(template) => (template, true),
         None => {
@@ -39,6 +46,7 @@ pub(super) async fn load(shadow: &Shadow, slot: &Slot, schema: Option<&Schema>) 
         schema: info,
         fidelity,
         sample: template.sample,
+        data_loaded: template.data_loaded,
         row_counts: Some(std::sync::Arc::new(template.row_counts.into_iter().collect())),
         template_reused: Some(reused),
         in_place: None,
@@ -75,6 +83,7 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
         schema: loaded.schema,
         fidelity: loaded.fidelity,
         sample: loaded.sample,
+        data_loaded: loaded.data_loaded,
         row_counts,
         size_bytes: u64::try_from(size).unwrap_or(0),
     };
@@ -84,23 +93,21 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
 
 /// What a template is keyed by: the source's content, this build of the tool and its measuring machinery (which
 /// is installed into the template).
-fn template_key(schema: Option<&Schema>, slot: &Slot) -> Result<String> {
+fn template_key(schema: Option<&Schema>, sha256: Option<&str>) -> String {
     let mut bytes = Vec::new();
-    let digest;
     let content = match schema {
-        Some(Schema { archive: Some(archive), .. }) => {
-            digest = archive.digest(Some(&slot.digests_dir()))?;
-            digest.as_str()
-        }
+        // An archive by its content's digest, which is its sha256.
+        Some(Schema { archive: Some(_), .. }) => sha256.unwrap_or_default(),
         Some(schema) => schema.text.as_str(),
         None => "",
     };
     let sample = schema.and_then(|s| s.sample.as_ref()).map_or(String::new(), |s| format!("sample {}%", s.percent));
     // A trusted source loads as a superuser, and may load more than an untrusted one.
     let trust = if schema.is_some_and(|s| s.trusted) { "trusted" } else { "untrusted" };
-    for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, content, &sample, trust] {
+    // "data_loaded": templates recorded before they remembered whether the source carried rows are not reused.
+    for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, content, &sample, trust, "data_loaded"] {
         bytes.extend_from_slice(part.as_bytes());
         bytes.push(0);
     }
-    Ok(hex_digest(&bytes))
+    hex_digest(&bytes)
 }

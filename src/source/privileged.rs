@@ -14,7 +14,7 @@ use sqlparser::parser::Parser;
 
 use std::collections::HashSet;
 
-use super::Loader;
+use super::load::Loader;
 use crate::error::{Error, Result};
 use crate::plan::RawStatement;
 use crate::shadow::Role;

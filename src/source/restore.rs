@@ -3,18 +3,28 @@
 //! it asks for.
 
 use super::archive::{self, ArchiveToc, Target, TocEntry};
-use super::{header, privileged, roles, Archive, Failures, Loaded, Loader};
+use super::fidelity::{Failures, Loaded};
+use super::load::Loader;
+use super::{header, privileged, Archive};
 use crate::error::{Error, Result};
 use crate::plan::split;
+use crate::plan::RawStatement;
 use crate::postgres::{self, Version};
 use crate::shadow::Shadow;
 use crate::text::quote_ident;
 
-/// Restores `archive` into the loader's database; failing entries go to `failures`. The archive's extensions
-/// (and comments on them) are created by pgshadow first ([`privileged`]); every other entry is restored by the
-/// loader.
-pub(super) async fn load(target: &Loader<'_>, archive: &Archive, failures: &mut Failures) -> Result<Loaded> {
-    let shadow = target.shadow;
+/// An archive as read before it is restored: the `pg_restore` that can restore it, its table of contents, and the
+/// statements of its schema (for the roles and extensions it names).
+pub(super) struct ArchiveRead {
+    pg_restore: std::path::PathBuf,
+    /// The `pg_restore` for the report, with its version.
+    restored_with: String,
+    toc: ArchiveToc,
+    pub(super) statements: Vec<RawStatement>,
+}
+
+/// Reads `archive`'s table of contents and schema with the `pg_restore` that will restore it.
+pub(super) async fn read(shadow: &Shadow, archive: &Archive) -> Result<ArchiveRead> {
     let (pg_restore, restored_with) = pg_restore_for(shadow, archive)?;
     let (path, restore_from) = (archive.path.clone(), pg_restore.clone());
     let (toc, schema_sql) = blocking(move || {
@@ -22,16 +32,24 @@ pub(super) async fn load(target: &Loader<'_>, archive: &Archive, failures: &mut 
         Ok((toc, archive::schema_sql(&restore_from, &path)?))
     })
     .await?;
-    let statements = split(&schema_sql);
-    roles::create_owners(target, &statements, failures).await?;
-    let prepared = match target.trusted {
-        true => privileged::Prepared::default(),
-        false => privileged::prepare(target, &statements).await?,
-    };
+    Ok(ArchiveRead { pg_restore, restored_with, toc, statements: split(&schema_sql) })
+}
+
+/// Restores `archive` ([`read`]) into the loader's database, but for the entries pgshadow did itself (`prepared`:
+/// its extensions, the comments on them and the schemas made for them); failing entries go to `failures`.
+pub(super) async fn load(
+    target: &Loader<'_>,
+    archive: &Archive,
+    read: &ArchiveRead,
+    prepared: &privileged::Prepared,
+    failures: &mut Failures,
+) -> Result<Loaded> {
+    let shadow = target.shadow;
+    let (toc, statements) = (&read.toc, &read.statements);
     let mut failed_entries = std::collections::HashSet::new();
     for (i, error) in &prepared.failures {
         let statement = &statements[*i];
-        let entry = privileged::step(&statement.text).and_then(|step| entry_of(&toc, &step));
+        let entry = privileged::step(&statement.text).and_then(|step| entry_of(toc, &step));
         let message = error.as_db_error().map_or_else(|| error.to_string(), |db| db.message().to_owned());
         let sqlstate = error.code().map(|code| code.code().to_owned());
         let mut warning = failures.warning(0, 0, sqlstate, message, &statement.text);
@@ -39,9 +57,9 @@ pub(super) async fn load(target: &Loader<'_>, archive: &Archive, failures: &mut 
         failed_entries.insert(entry.map(|e| e.id));
         failures.push(warning, &statement.text);
     }
-    let only = restored_entries(&toc, &prepared);
+    let only = restored_entries(toc, prepared);
     if only.is_some() {
-        give_schemas_their_owners(target, &toc, &prepared.schemas, failures).await?;
+        give_schemas_their_owners(target, toc, &prepared.schemas, failures).await?;
     }
 
     let jobs = std::thread::available_parallelism().map_or(1, usize::from);
@@ -50,6 +68,7 @@ pub(super) async fn load(target: &Loader<'_>, archive: &Archive, failures: &mut 
     let (user, role) = (user.to_owned(), role.map(str::to_owned));
     let (path, format, endpoint, name_owned) =
         (archive.path.clone(), archive.format, shadow.endpoint().clone(), target.database.to_owned());
+    let (pg_restore, toc) = (read.pg_restore.clone(), toc.clone());
     let (toc, outcome) = blocking(move || {
         let host = endpoint.host();
         let password = endpoint.password(&user);
@@ -83,11 +102,16 @@ pub(super) async fn load(target: &Loader<'_>, archive: &Archive, failures: &mut 
         let statement = format!("{command}\n{}", error.entry.as_deref().unwrap_or_default());
         failures.push(warning, &statement);
     }
+    // A table whose rows failed to load is empty here and not in the source: when one did, no empty table is taken
+    // as known to be empty.
+    let table_data = toc.entries.iter().filter(|e| e.desc == "TABLE DATA");
+    let data = table_data.clone().next().is_some() && table_data.clone().all(|e| !failed_entries.contains(&Some(e.id)));
     Ok(Loaded {
         objects: toc.entries.len(),
         failed_objects: failed_entries.len(),
         source_version: toc.dumped_from,
-        restored_with: Some(restored_with),
+        restored_with: Some(read.restored_with.clone()),
+        data,
     })
 }
 

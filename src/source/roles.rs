@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
-use super::{Failures, Loader};
+use super::fidelity::Failures;
+use super::load::Loader;
 use crate::error::{Error, Result};
 use crate::plan::RawStatement;
 use crate::shadow::{is_reserved, Role, ROLE_PREFIX};

@@ -28,7 +28,7 @@ const BATCH: usize = 500;
 
 /// Copies a sample of the source's rows into the shadow database `database` (which holds the source's schema).
 /// Returns the rows copied.
-pub(super) async fn copy(target: &super::Loader<'_>, sample: &Sample) -> Result<u64> {
+pub(super) async fn copy(target: &super::load::Loader<'_>, sample: &Sample) -> Result<u64> {
     let source = connect(sample).await?;
     let fail = |doing: &str, e: tokio_postgres::Error| Error::Source {
         path: crate::text::redact_url(&sample.url).into(),
@@ -72,7 +72,7 @@ pub(super) async fn copy(target: &super::Loader<'_>, sample: &Sample) -> Result<
 /// A session of the loader with `session_replication_role = replica`: rows arrive parents-after-children, so
 /// foreign-key (and user) triggers must wait, as with `pg_restore --disable-triggers`. The setting is a superuser's,
 /// so the admin gives it to the loader in this database for the one login (the loader itself stays what it is).
-async fn replica_session(target: &super::Loader<'_>) -> Result<Session> {
+async fn replica_session(target: &super::load::Loader<'_>) -> Result<Session> {
     let (shadow, database) = (target.shadow, target.database);
     if target.trusted {
         let session = target.session().await?;

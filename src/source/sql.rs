@@ -1,26 +1,35 @@
 //! The plain SQL loader: pgshadow's own, so no `psql` is needed. It splits the file like psql, sends each statement,
 //! streams `COPY ... FROM stdin` data, and handles the psql meta-commands `pg_dump` writes.
 
-use super::{privileged, roles, Failures, Loaded, Loader, Schema};
+use super::fidelity::{Failures, Loaded};
+use super::load::Loader;
+use super::{privileged, Schema};
 use crate::error::{Error, Result};
 use crate::plan::{script_position, split, RawStatement};
 use crate::shadow::Session;
 
-/// Loads `schema`'s SQL into the loader's database, statement by statement; failures go to `failures`. Extensions
-/// are created by pgshadow where the source asks for them ([`privileged`]); everything else runs as the loader.
-pub(super) async fn load(target: &Loader<'_>, schema: &Schema, failures: &mut Failures) -> Result<Loaded> {
-    let statements = split(&schema.text);
-    roles::create_owners(target, &statements, failures).await?;
-    let prepared = match target.trusted {
-        true => privileged::Prepared::default(),
-        false => privileged::prepare(target, &statements).await?,
-    };
+/// The statements of `schema`'s SQL, split as psql splits them.
+pub(super) fn read(schema: &Schema) -> Vec<RawStatement> {
+    split(&schema.text)
+}
+
+/// Runs the `statements` of `schema` ([`read`]) in the loader's database one by one, but those pgshadow ran itself
+/// (`prepared`); failures go to `failures`.
+pub(super) async fn load(
+    target: &Loader<'_>,
+    schema: &Schema,
+    statements: &[RawStatement],
+    prepared: privileged::Prepared,
+    failures: &mut Failures,
+) -> Result<Loaded> {
     let mut prepared_failures = prepared.failures.into_iter().peekable();
     let mut loader = target.session().await?;
     // The session settings so far (`SET ...`, `set_config(...)`), to restore on a new connection.
     let mut settings: Vec<&RawStatement> = Vec::new();
     let mut objects = 0;
     let mut failed_objects = 0;
+    // Whether some table's data loaded, and whether some did not.
+    let (mut data, mut data_failed) = (false, false);
     for (i, statement) in statements.iter().enumerate() {
         if i % 100 == 0 {
             tracing::info!(target: "pgshadow::progress", "loading {}: statement {} of {}", schema.file, i + 1, statements.len());
@@ -37,10 +46,15 @@ pub(super) async fn load(target: &Loader<'_>, schema: &Schema, failures: &mut Fa
         match outcome {
             Some((line, column, sqlstate, message)) => {
                 failed_objects += usize::from(!statement.meta);
+                data_failed |= statement.copy_data.is_some();
                 let warning = failures.warning(line, column, sqlstate, message, &statement.text);
                 failures.push(warning, &statement.text);
             }
             None if is_setting(&statement.text) => settings.push(statement),
+            // pg_dump's data: a COPY block for every table. INSERTs alone (a Rails structure.sql's
+            // schema_migrations) do not say the other tables are empty: the tables they fill hold rows, and are
+            // known by those.
+            None if statement.copy_data.is_some() && !statement.meta => data = true,
             None => {}
         }
         if loader.is_broken() {
@@ -55,6 +69,9 @@ pub(super) async fn load(target: &Loader<'_>, schema: &Schema, failures: &mut Fa
         failed_objects,
         source_version: super::header::of_sql(&schema.text).dumped_from,
         restored_with: None,
+        // A table whose rows failed to load is empty here and not in the source: when one did, no empty table is
+        // taken as known to be empty.
+        data: data && !data_failed,
     })
 }
 

@@ -16,6 +16,7 @@ mod statements_after_exclusive_lock;
 mod table_rewrite;
 mod truncate;
 mod unbacked_foreign_key;
+mod unknown_row_count;
 mod update_without_where;
 
 use std::fmt;
@@ -61,6 +62,8 @@ pub enum Rule {
     ConstraintIndexBuild,
     /// A json column was added (or a column changed to json).
     JsonColumn,
+    /// A statement depends on rows of a table the shadow has no rows for.
+    UnknownRowCount,
 }
 
 /// A rule's documentation: what it catches, why it matters, and a bad and a safe example that a test runs on a real
@@ -83,7 +86,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -101,6 +104,7 @@ impl Rule {
         Rule::UnbackedForeignKey,
         Rule::ConstraintIndexBuild,
         Rule::JsonColumn,
+        Rule::UnknownRowCount,
     ];
 
     /// The stable kebab-case id.
@@ -123,6 +127,7 @@ impl Rule {
             Rule::UnbackedForeignKey => "unbacked-foreign-key",
             Rule::ConstraintIndexBuild => "constraint-index-build",
             Rule::JsonColumn => "json-column",
+            Rule::UnknownRowCount => "unknown-row-count",
         }
     }
 
@@ -161,6 +166,7 @@ impl Rule {
             Rule::UnbackedForeignKey => &unbacked_foreign_key::DOC,
             Rule::ConstraintIndexBuild => &constraint_index_build::DOC,
             Rule::JsonColumn => &json_column::DOC,
+            Rule::UnknownRowCount => &unknown_row_count::DOC,
         }
     }
 
@@ -200,6 +206,7 @@ impl Rule {
             Rule::UnbackedForeignKey => unbacked_foreign_key::check(report),
             Rule::ConstraintIndexBuild => constraint_index_build::check(report),
             Rule::JsonColumn => json_column::check(report),
+            Rule::UnknownRowCount => unknown_row_count::check(report, classification),
         }
     }
 }
@@ -220,6 +227,19 @@ impl FromStr for Rule {
 
     fn from_str(s: &str) -> Result<Rule, UnknownRule> {
         Rule::ALL.into_iter().find(|r| r.id() == s).ok_or_else(|| UnknownRule(s.to_owned()))
+    }
+}
+
+/// `n rows`, or `rows unknown` for a count the shadow cannot know (a table it has no rows for).
+fn count(n: Option<u64>) -> String {
+    n.map_or_else(|| "rows unknown".to_owned(), rows)
+}
+
+/// What a finding that names unknown counts adds, once: why they are unknown, and that they are not 0.
+fn unknown_note(any_unknown: bool) -> &'static str {
+    match any_unknown {
+        true => "; rows unknown: the shadow has no rows for the table, production's could be any number",
+        false => "",
     }
 }
 

@@ -1,8 +1,9 @@
 //! The extension table and the failures it classifies, also against a real server's errors.
 
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use super::*;
+use crate::test_server::TestServer;
 
 fn failure<'a>(statement: &'a str, sqlstate: &'a str, message: &'a str) -> Failure<'a> {
     Failure { statement, sqlstate: (!sqlstate.is_empty()).then_some(sqlstate), message }
@@ -344,66 +345,9 @@ fn the_contrib_rows_match_the_installed_server_package() {
     }
 }
 
+/// PostgreSQL 15's server programs and shared files: the tests know what its contrib holds and how it words errors.
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 const SHARE: &str = "/usr/share/postgresql/15";
-
-/// A throw-away PostgreSQL 15 on a Unix socket in a directory under /tmp; stopped and removed on drop, also when a
-/// test fails.
-struct Server(tempfile::TempDir);
-
-impl Server {
-    fn start() -> Server {
-        let server = Server(tempfile::Builder::new().prefix("pgshadow-extensions-").tempdir_in("/tmp").unwrap());
-        if nix::unistd::geteuid().is_root() {
-            let user = nix::unistd::User::from_name("postgres").unwrap().expect("a postgres OS user");
-            nix::unistd::chown(server.0.path(), Some(user.uid), Some(user.gid)).unwrap();
-        }
-        let (dir, data, log) = (server.path(""), server.path("data"), server.path("log"));
-        server.run(&["initdb", "-D", &data, "-U", "postgres", "--auth=trust", "--no-sync", "--locale=C"]);
-        let options = format!("-c listen_addresses='' -k {dir} -c fsync=off");
-        server.run(&["pg_ctl", "-D", &data, "-l", &log, "-o", &options, "-w", "start"]);
-        server
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.path().join(name).display().to_string()
-    }
-
-    /// Runs a server program, as the `postgres` OS user when we are root (initdb and postgres refuse root).
-    fn try_run(&self, args: &[&str]) -> Result<(), String> {
-        let program = format!("{BIN}/{}", args[0]);
-        let mut command = if nix::unistd::geteuid().is_root() {
-            let mut runuser = Command::new("runuser");
-            runuser.args(["-u", "postgres", "--", &program]);
-            runuser
-        } else {
-            Command::new(&program)
-        };
-        let out = command.args(&args[1..]).current_dir("/tmp").stdin(Stdio::null()).output();
-        let out = out.map_err(|e| format!("{program}: {e}"))?;
-        out.status.success().then_some(()).ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-
-    fn run(&self, args: &[&str]) {
-        if let Err(e) = self.try_run(args) {
-            panic!("{args:?}: {e}");
-        }
-    }
-
-    async fn connect(&self) -> tokio_postgres::Client {
-        let mut config = tokio_postgres::Config::new();
-        config.host_path(self.0.path()).user("postgres").dbname("postgres");
-        let (client, connection) = config.connect(tokio_postgres::NoTls).await.expect("connecting to the server");
-        tokio::spawn(connection);
-        client
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.try_run(&["pg_ctl", "-D", &self.path("data"), "-m", "immediate", "stop"]);
-    }
-}
 
 /// Runs a statement that must fail, and returns its SQLSTATE and message as the loader sees them.
 async fn fails(client: &tokio_postgres::Client, statement: &str) -> (Option<String>, String) {
@@ -418,7 +362,8 @@ async fn fails(client: &tokio_postgres::Client, statement: &str) -> (Option<Stri
 async fn a_real_server_s_errors_are_classified() {
     assert!(!std::path::Path::new(&format!("{SHARE}/extension/postgis.control")).exists(), "PostGIS is installed");
     assert!(!std::path::Path::new(&format!("{SHARE}/extension/vector.control")).exists(), "pgvector is installed");
-    let server = Server::start();
+    // In English whatever the environment says, as the messages are matched.
+    let server = TestServer::start_with(Path::new(BIN), &["--locale=C"], false);
     let client = server.connect().await;
     let mut missing = Vec::new();
 
