@@ -35,6 +35,9 @@
 //! [`source::load`] loads a schema into a fresh database of it, [`measure::run_plan`] runs and measures a plan,
 //! and [`Policy::evaluate`] gives the verdict; [`dry_run_on`] strings them together on a shadow you keep.
 //!
+//! A [`Profile`] of production ([`profile::take`], `pgshadow profile`) holds its sizes and statistics without its
+//! rows; given in [`DryRunOptions::profile`], the report says whether it describes the schema the shadow loaded.
+//!
 //! # Layers
 //!
 //! The modules form layers that point one way: each uses only the modules of the lines above its own, never one of
@@ -49,6 +52,7 @@
 //! shadow                    servers, their databases, sessions and roles; the cache. Knows no source, measure, policy
 //! measure                   runs a plan on a database of a shadow and measures every statement
 //! source                    loads a source into a new database of a shadow, with measure's machinery installed
+//! profile                   production's sizes and shape read from a live database; the catalog fingerprint
 //! policy                    judges a report: findings and a verdict
 //! lib                       this file's orchestration: dry_run, dry_run_on, rehearse
 //! service                   prepared sources and pools of clones for concurrent dry-runs
@@ -61,6 +65,7 @@ pub mod measure;
 pub mod plan;
 pub mod policy;
 pub mod postgres;
+pub mod profile;
 pub mod report;
 pub mod serve;
 pub mod service;
@@ -77,6 +82,7 @@ pub use error::{Error, Result};
 pub use measure::RunOptions;
 pub use plan::Plan;
 pub use policy::Policy;
+pub use profile::Profile;
 pub use report::{Report, Verdict};
 pub use shadow::{CacheOptions, LocalOptions, Provider, ServerOptions, Shadow};
 pub use source::Schema;
@@ -97,6 +103,9 @@ pub struct DryRunOptions {
     /// The most the whole dry-run may take, shadow start-up included. When it passes, the dry-run is stopped, the
     /// shadow is removed and [`Error::Timeout`] is returned.
     pub timeout: Duration,
+    /// A profile of production (`run --profile`): the report says whether it describes the schema the shadow
+    /// loaded (`profile` in the report), and names what differs.
+    pub profile: Option<profile::Profile>,
 }
 
 /// The default time limit of a dry-run.
@@ -111,6 +120,7 @@ impl Default for DryRunOptions {
             strict_schema: false,
             policy: Policy::default(),
             timeout: DEFAULT_TIMEOUT,
+            profile: None,
         }
     }
 }
@@ -215,9 +225,15 @@ pub async fn dry_run_on(
             });
         }
     }
+    let profile = match &options.profile {
+        Some(profile) => Some(profile_info(shadow, &database, profile).await),
+        None => None,
+    };
     let statements = measure::run_plan(shadow, &database, plan, &options.run).await;
     source::release(shadow, &database).await?;
-    Ok(report_of(shadow, &database, plan, statements?, &options.policy, &options.run))
+    let mut report = report_of(shadow, &database, plan, statements?, &options.policy, &options.run);
+    report.profile = profile.transpose()?;
+    Ok(report)
 }
 
 /// The report of `plan`'s `statements`, measured on `database` of `shadow`, with `policy`'s verdict.
@@ -289,7 +305,22 @@ pub(crate) fn report_of(
         statements,
         findings,
         truncated: None,
+        profile: None,
     }
+}
+
+/// What the report says of `profile`: checked against the catalog of the loaded `database`.
+async fn profile_info(
+    shadow: &Shadow,
+    database: &source::Database,
+    profile: &profile::Profile,
+) -> Result<report::ProfileInfo> {
+    let catalog = profile::of_database(shadow, database).await?;
+    let info = profile::compare(profile, &catalog);
+    if let Some(warning) = &info.warning {
+        tracing::warn!(profile = %info.file, "{warning}");
+    }
+    Ok(info)
 }
 
 /// A newer PostgreSQL than `shadow`'s that is installed here, named for a source that did not load in full.

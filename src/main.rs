@@ -36,7 +36,10 @@ enum Command {
     Policy(cli::policy::PolicyArgs),
     /// List the rules of the findings catalog.
     Rules,
-    /// Print the JSON Schema of the `--format json` report (with --rehearsal: of an upgrade rehearsal's).
+    /// Read production's sizes and shape from a live database, read-only, into a profile for `run --profile`.
+    Profile(cli::profile::ProfileArgs),
+    /// Print the JSON Schema of the `--format json` report (--rehearsal: of an upgrade rehearsal's; --profile: of a
+    /// profile).
     Schema(cli::schema::SchemaArgs),
     /// Explain a rule: what it catches, why it matters, and a bad and a safe example.
     Explain(cli::explain::ExplainArgs),
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
             cli::run::run(*args, run_matches)
         }
         Command::Policy(args) => cli::policy::run(&args),
+        Command::Profile(args) => cli::profile::run(&args),
         Command::Rules => cli::rules::run(),
         Command::Schema(args) => cli::schema::run(&args),
         Command::Explain(args) => cli::explain::run(&args),

@@ -15,6 +15,7 @@ pub(crate) mod mcp;
 pub(crate) mod output;
 pub(crate) mod policy;
 pub(crate) mod postgres;
+pub(crate) mod profile;
 pub(crate) mod progress;
 pub(crate) mod rules;
 pub(crate) mod run;

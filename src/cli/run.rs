@@ -20,6 +20,7 @@ Examples:
   pgshadow run plan.sql --schema schema.sql --format json --output report.json
   pgshadow run plan.sql --snapshot prod.dump                 # a pg_dump -Fc/-Fd/-Ft archive, with its data
   pgshadow run plan.sql --from-url \"$DATABASE_URL\"           # clone a live database's schema, read-only
+  pgshadow run plan.sql --schema db/structure.sql --profile db/profile.json   # with production's sizes
   pgshadow run plan.sql --from-url \"$DATABASE_URL\" --role agent   # ... and run as the agent's role
   pgshadow run plan.sql --schema schema.sql --pg-version 17          # exactly PostgreSQL 17 (pgshadow postgres install 17)
   pgshadow run plan.sql --schema schema.sql --pg-version 15,17       # upgrade rehearsal: where the outcomes differ
@@ -68,6 +69,11 @@ pub(crate) struct RunArgs {
     /// (-Ft) format, told apart by content (a plain SQL file works too). Restored with the shadow's pg_restore.
     #[arg(long, value_name = "FILE|DIR", conflicts_with = "schema")]
     snapshot: Option<PathBuf>,
+
+    /// A profile of production (`pgshadow profile`), with --schema, --snapshot or --from-url: the report says
+    /// whether it describes the schema the shadow loaded, and names the tables and columns that differ.
+    #[arg(long, value_name = "FILE", env = "PGSHADOW_PROFILE")]
+    profile: Option<PathBuf>,
 
     /// Output format; repeat it, each with its --output, for several reports from one run. Default: table.
     #[arg(short, long, value_enum, action = clap::ArgAction::Append)]
@@ -256,6 +262,20 @@ async fn install_missing(args: &RunArgs, builds: Option<PathBuf>) -> pgshadow::R
 async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
     let plan = Plan::read_all(&args.plans)?;
     let policy = pgshadow::Policy::discover(args.policy.as_deref())?;
+    let has_source = args.schema.is_some() || args.snapshot.is_some() || args.from_url.is_some();
+    // Read before any source is dumped or loaded: a profile that cannot be used stops the run at once.
+    let profile = match &args.profile {
+        None => None,
+        Some(path) if has_source => Some(pgshadow::profile::Profile::read(path)?),
+        Some(path) => {
+            return Err(pgshadow::Error::Source {
+                path: path.clone(),
+                message: "--profile describes production's schema: it goes with --schema, --snapshot or --from-url"
+                    .into(),
+                detail: String::new(),
+            })
+        }
+    };
     let mut schema = match (args.schema.as_ref().or(args.snapshot.as_ref()), &args.from_url) {
         (Some(path), _) => Some(Schema::read(&path.to_string_lossy())?),
         (None, Some(url)) => {
@@ -294,6 +314,7 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
         strict_schema: args.strict_schema,
         timeout: Duration::from_secs(args.timeout),
         policy,
+        profile,
     };
     install_missing(args, options.shadow.postgres.builds.clone()).await?;
     if args.pg_version.len() > 1 {

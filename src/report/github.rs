@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use super::{Report, Severity, Verdict};
 
-/// One `::error` / `::warning` command per finding, at the statement (or the error's position), and a `::notice`
-/// with the verdict and totals.
+/// One `::error` / `::warning` command per finding, at the statement (or the error's position), a `::warning` when
+/// the profile given does not match the shadow's schema, and a `::notice` with the verdict and totals.
 pub fn render_github(report: &Report) -> String {
     let mut out = String::new();
     for f in &report.findings {
@@ -22,6 +22,10 @@ pub fn render_github(report: &Report) -> String {
             }
         }
         let _ = writeln!(out, "::{level} {}::{}", properties.join(","), data(&f.message));
+    }
+    if let Some(profile) = report.profile.as_ref().filter(|p| !p.matches) {
+        let lines = super::profile_lines(profile).join("\n");
+        let _ = writeln!(out, "::warning title={}::{}", property("pgshadow profile"), data(&lines));
     }
     let s = &report.summary;
     let verdict = match report.verdict {

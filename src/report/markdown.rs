@@ -70,6 +70,16 @@ pub fn render_markdown(report: &Report) -> String {
         );
     }
 
+    if let Some(profile) = &report.profile {
+        let mut lines = super::profile_lines(profile).into_iter();
+        let first = lines.next().unwrap_or_default();
+        let mark = if profile.matches { "" } else { "⚠️ " };
+        let rest: Vec<String> = lines.map(|l| escape(&l)).collect();
+        let rest = if rest.is_empty() { String::new() } else { format!("<br>{}", rest.join("<br>")) };
+        let first = first.strip_prefix("profile ").unwrap_or(&first);
+        let _ = writeln!(out, "| profile | {mark}{}{rest} |", escape(first));
+    }
+
     if !s.rows_known {
         out.push_str(
             "\n> [!WARNING]\n> Some row counts are unknown, not 0: the source carried no rows for those tables. \

@@ -4,6 +4,7 @@ mod github;
 mod json;
 mod markdown;
 mod model;
+mod profile;
 pub mod rehearsal;
 mod table;
 
@@ -11,6 +12,8 @@ pub use github::render_github;
 pub use json::render_json;
 pub use markdown::render_markdown;
 pub use model::*;
+pub(crate) use profile::profile_lines;
+pub use profile::{ProfileInfo, ProfileValues};
 pub use rehearsal::{rehearse, Rehearsal};
 pub use table::render_table;
 

@@ -45,6 +45,10 @@ pub struct Report {
     pub estimate: Option<Estimate>,
     /// Why the verdict is what it is; empty when nothing was found.
     pub findings: Vec<Finding>,
+    /// The profile of production the run was given (`--profile`), and whether it matches the shadow's schema;
+    /// absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<super::ProfileInfo>,
     /// Set when the report was cut to a size limit ([`Report::truncate`], `pgshadow serve`'s `max_report_items`):
     /// what was left out. The summary, the findings and the verdict always cover everything.
     #[serde(skip_serializing_if = "Option::is_none")]

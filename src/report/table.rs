@@ -36,6 +36,11 @@ pub fn render_table(report: &Report) -> String {
     for line in super::fidelity_lines(&shadow.fidelity) {
         let _ = writeln!(out, "  fidelity: {line}");
     }
+    if let Some(profile) = &report.profile {
+        for (i, line) in super::profile_lines(profile).into_iter().enumerate() {
+            let _ = writeln!(out, "{}{line}", if i == 0 { "" } else { "  profile: " });
+        }
+    }
     out.push('\n');
     out.push_str(&statements_table(&report.statements).to_string());
     out.push('\n');

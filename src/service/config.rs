@@ -14,6 +14,7 @@
 //! [[sources]]
 //! name = "seed"
 //! schema = "../scenarios/seed-incident/schema.sql"
+//! # profile = "profile.json"     # production's sizes and shape (`pgshadow profile`), checked against the schema
 //! # trust_source = true         # load it as a superuser (see `Config::trusted`); never settable over HTTP
 //!
 //! [policies]
@@ -58,6 +59,9 @@ pub struct Config {
     pub trusted: Vec<String>,
     /// Named policies, read at start.
     pub policies: BTreeMap<String, Policy>,
+    /// The profiles of production (`pgshadow profile`) of the sources above that name one (`profile = "file"` in
+    /// their entry), by source name.
+    pub profiles: BTreeMap<String, PathBuf>,
 }
 
 impl Default for Config {
@@ -74,6 +78,7 @@ impl Default for Config {
             sources: Vec::new(),
             trusted: Vec::new(),
             policies: BTreeMap::new(),
+            profiles: BTreeMap::new(),
         }
     }
 }
@@ -103,6 +108,7 @@ struct SourceEntry {
     schema: PathBuf,
     #[serde(default)]
     trust_source: bool,
+    profile: Option<PathBuf>,
 }
 
 impl Config {
@@ -137,6 +143,8 @@ impl Config {
         }
         config.max_report_items = file.max_report_items.unwrap_or(config.max_report_items).max(1);
         config.trusted = file.sources.iter().filter(|s| s.trust_source).map(|s| s.name.clone()).collect();
+        config.profiles =
+            file.sources.iter().filter_map(|s| s.profile.as_ref().map(|p| (s.name.clone(), resolve(p)))).collect();
         config.sources = file.sources.into_iter().map(|s| (s.name, resolve(&s.schema))).collect();
         for (name, policy) in file.policies {
             config.policies.insert(name, Policy::read(&resolve(&policy))?);

@@ -20,7 +20,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::report::{Fidelity, SchemaInfo};
+use crate::profile::Profile;
+use crate::report::{Fidelity, ProfileInfo, SchemaInfo};
 use crate::{measure, source, LocalOptions, Plan, Policy, Provider, Report, RunOptions, Schema, Shadow, Verdict};
 use pool::Pool;
 
@@ -71,6 +72,10 @@ pub struct SourceInfo {
     /// The `server_version` of the shadow the source runs on: its own major version when that is installed here
     /// (a service serves a 13 and an 18 source each on its own), else the service's first shadow's.
     pub server_version: String,
+    /// The profile of production registered with it, checked against what loaded; absent without one. Every
+    /// report of a dry-run against the source carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileInfo>,
 }
 
 /// Counters for monitoring (Prometheus text in `pgshadow serve`'s `/v1/metrics`).
@@ -109,6 +114,8 @@ struct Prepared {
     pool: Pool,
     /// The shadow its template and clones live on.
     shadow: Arc<Shadow>,
+    /// Its profile of production ([`Service::profile`]).
+    profile: Option<Arc<Profile>>,
 }
 
 impl Service {
@@ -169,8 +176,9 @@ impl Service {
         let sources: Vec<Schema> = schemas.iter().map(|(_, _, schema)| schema.clone()).collect();
         let service = Service::start_for(options, &sources).await?;
         for (name, path, schema) in &schemas {
+            let profile = config.profiles.get(*name).map(|p| Profile::read(p)).transpose()?;
             tracing::info!(target: "pgshadow::progress", "preparing the source {name} ({})", path.display());
-            service.register(name, schema).await?;
+            service.register_with_profile(name, schema, profile).await?;
         }
         Ok(service)
     }
@@ -193,12 +201,29 @@ impl Service {
     /// Loads `schema` as the source `name` (replacing nothing: a name is registered once) and starts filling its
     /// pool. Returns what loaded.
     pub async fn register(&self, name: &str, schema: &Schema) -> Result<SourceInfo> {
+        self.register_with_profile(name, schema, None).await
+    }
+
+    /// [`Service::register`] with a profile of production (`pgshadow profile`): it is checked against what loaded
+    /// (`SourceInfo::profile`), and the reports of dry-runs against the source say so.
+    pub async fn register_with_profile(
+        &self,
+        name: &str,
+        schema: &Schema,
+        profile: Option<Profile>,
+    ) -> Result<SourceInfo> {
         if self.sources.read().unwrap_or_else(|e| e.into_inner()).contains_key(name) {
             return Err(Error::SourceExists(name.to_owned()));
         }
         let shadow = self.shadow_for(schema).await?;
         let mut template = source::load(&shadow, Some(schema)).await?;
         template.row_counts = Some(Arc::new(source::count_rows(&shadow, &template).await?));
+        let checked = match &profile {
+            Some(profile) => {
+                Some(crate::profile::compare(profile, &crate::profile::of_database(&shadow, &template).await?))
+            }
+            None => None,
+        };
         let sha256 = template.schema.as_ref().map(|s| s.sha256.clone()).unwrap_or_default();
         let info = SourceInfo {
             name: name.to_owned(),
@@ -207,15 +232,22 @@ impl Service {
             fidelity: template.fidelity.clone(),
             ready: 0,
             server_version: shadow.server_version().to_owned(),
+            profile: checked,
         };
         let pool = Pool::start(Arc::clone(&shadow), template, self.options.pool_size, Arc::clone(&self.metrics));
-        let prepared = Arc::new(Prepared { info: info.clone(), pool, shadow });
+        let prepared = Arc::new(Prepared { info: info.clone(), pool, shadow, profile: profile.map(Arc::new) });
         let mut sources = self.sources.write().unwrap_or_else(|e| e.into_inner());
         if sources.contains_key(name) {
             return Err(Error::SourceExists(name.to_owned()));
         }
         sources.insert(name.to_owned(), prepared);
         Ok(info)
+    }
+
+    /// The profile of production the source `name` was registered with, if any.
+    pub fn profile(&self, name: &str) -> Option<Arc<Profile>> {
+        let sources = self.sources.read().unwrap_or_else(|e| e.into_inner());
+        sources.get(name).and_then(|p| p.profile.clone())
     }
 
     /// The shadow `schema` runs on: one of its own major version when it says which, no version was pinned
@@ -304,6 +336,7 @@ impl Service {
             .map_err(|_| Error::Timeout(self.options.timeout))??;
         let mut report =
             crate::report_of(&prepared.shadow, lease.database(), plan, statements, policy, &self.options.run);
+        report.profile = prepared.info.profile.clone();
         lease.give_back().await;
         report.truncate(self.options.max_report_items);
         Ok(report)
