@@ -98,7 +98,7 @@ fn template_key(schema: Option<&Schema>, sha256: Option<&str>) -> String {
     let content = match schema {
         // An archive by its content's digest, which is its sha256.
         Some(Schema { archive: Some(_), .. }) => sha256.unwrap_or_default(),
-        Some(schema) => schema.text.as_str(),
+        Some(schema) => &*schema.text,
         None => "",
     };
     let sample = schema.and_then(|s| s.sample.as_ref()).map_or(String::new(), |s| format!("sample {}%", s.percent));

@@ -31,8 +31,9 @@ use crate::shadow::Shadow;
 pub struct Schema {
     /// The file name, as the user gave it.
     pub file: String,
-    /// The SQL (empty for an archive).
-    pub text: String,
+    /// The SQL (empty for an archive). Shared, so that copies of a large dump (a shadow provider's look at its
+    /// extensions on another thread) cost nothing.
+    pub text: std::sync::Arc<str>,
     /// Set when the source is a `pg_dump` archive rather than SQL text: it is restored with `pg_restore`.
     pub archive: Option<Archive>,
     /// Set when a sample of a live database's rows is copied in after the schema (`--sample`).
@@ -61,7 +62,7 @@ pub struct Archive {
 impl Schema {
     /// A SQL source held in memory, reported as `file`.
     pub fn sql(file: impl Into<String>, text: impl Into<String>) -> Schema {
-        Schema { file: file.into(), text: text.into(), ..Schema::default() }
+        Schema { file: file.into(), text: text.into().into(), ..Schema::default() }
     }
 
     /// Reads a source: SQL text, or a `pg_dump` archive (custom, directory or tar format), told apart by content.
@@ -69,7 +70,7 @@ impl Schema {
         let format = archive::detect(Path::new(path))?;
         if format == archive::SourceFormat::Plain {
             let text = std::fs::read_to_string(Path::new(path)).map_err(|e| Error::io(path, e))?;
-            return Ok(Schema { file: path.to_owned(), text, ..Schema::default() });
+            return Ok(Schema { file: path.to_owned(), text: text.into(), ..Schema::default() });
         }
         let fingerprint = fingerprint_files(Path::new(path))?;
         let archive = Archive { path: PathBuf::from(path), format, fingerprint, _dump_dir: None };
