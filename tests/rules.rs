@@ -116,7 +116,7 @@ const MEASURED: &[(&str, &str, &str, Option<&str>)] = &[
     ("char-column", USERS, "ALTER TABLE users ADD COLUMN country char(2)", Some("makes public.users.country character(2): ")),
     ("char-column", USERS, "CREATE TABLE codes (code character(3))", Some("makes codes.code char(n) (from the text")),
     ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE varchar(20)", Some("shrinks public.people.name from character varying(100) to character varying(20) (2 rows fit here)")),
-    ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE varchar(3)", Some("shrinks people.name to varchar(3): values on the shadow do not fit (value too long for type character varying(3))")),
+    ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE varchar(3)", Some("shrinks public.people.name to 3 characters: 1 values on the shadow are longer, and the statement fails on them (value too long for type character varying(3))")),
     ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE text", None),
     ("transaction-hygiene", USERS, "BEGIN;\nUPDATE users SET email = 'b' WHERE id = 1;\nCOMMIT;\nDELETE FROM users WHERE id = 2", Some("commits part-way: 1 more statement(s)")),
     ("transaction-hygiene", USERS, "BEGIN;\nUPDATE users SET email = 'b' WHERE id = 1", Some("opens a transaction that is never committed")),

@@ -130,6 +130,45 @@ impl Run<'_> {
         Ok(values)
     }
 
+    /// Values of the given tables' columns longer than the limits a statement retypes them to (`(column, limit)` as
+    /// written), counted now. Each count runs in a savepoint: a role that may not read the table leaves it uncounted
+    /// instead of aborting the dry-run.
+    pub(super) async fn values_too_long(
+        &self,
+        tables: &HashSet<Oid>,
+        limits: &[(String, u64)],
+    ) -> Result<Vec<crate::report::ValuesTooLong>> {
+        let mut found = Vec::new();
+        let client = self.session.client();
+        let savepoint = |e| Error::pg("counting values longer than a new limit", e);
+        for (key, column) in self.columns.iter().filter(|(k, _)| tables.contains(&k.0) && self.existing.contains(&k.0))
+        {
+            let (Some((_, limit)), Some(table)) =
+                (limits.iter().find(|(name, _)| *name == column.name), self.tables.get(&key.0))
+            else {
+                continue;
+            };
+            let sql = format!(
+                "SELECT pg_catalog.count(*) FROM {} WHERE pg_catalog.char_length({}::pg_catalog.text) > {limit}",
+                table.name,
+                crate::source::quote_ident(&column.name)
+            );
+            client.batch_execute("SAVEPOINT pgshadow_count").await.map_err(savepoint)?;
+            match client.query_one(&sql, &[]).await {
+                Ok(row) => {
+                    client.batch_execute("RELEASE SAVEPOINT pgshadow_count").await.map_err(savepoint)?;
+                    let values = row.get::<_, i64>(0).max(0) as u64;
+                    found.push(crate::report::ValuesTooLong { column: column.identity.clone(), limit: *limit, values });
+                }
+                Err(_) => {
+                    let undo = "ROLLBACK TO SAVEPOINT pgshadow_count; RELEASE SAVEPOINT pgshadow_count";
+                    client.batch_execute(undo).await.map_err(savepoint)?;
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// The fingerprint of every column of the given tables that existed before the plan, by (table, attnum).
     pub(super) async fn fingerprints(&self, tables: &HashSet<Oid>) -> Result<HashMap<(Oid, i16), Option<Decimal>>> {
         let mut prints = HashMap::new();

@@ -70,7 +70,8 @@ impl Report {
                 + cut_list(&mut s.constraint_changes, max_items)
                 + cut_list(&mut s.functions_called, max_items)
                 + cut_list(&mut s.rules_fired, max_items)
-                + cut_list(&mut s.unindexed_references, max_items);
+                + cut_list(&mut s.unindexed_references, max_items)
+                + cut_list(&mut s.values_too_long, max_items);
         }
         if statements <= max_items && cut == 0 {
             return false;
@@ -372,6 +373,9 @@ pub struct StatementReport {
     /// reference a table this statement deleted rows from or updated: each deleted row, and each updated key, makes
     /// Postgres scan the referencing table. Only known when the whole plan ran.
     pub unindexed_references: Vec<UnindexedReference>,
+    /// For an `ALTER TABLE` that retypes columns to a length-limited character type (`varchar(20)`): the values of
+    /// each that were longer than the new limit just before the statement. Such values make the statement fail.
+    pub values_too_long: Vec<ValuesTooLong>,
     /// `lock_timeout` and `statement_timeout` in effect when the statement started; `null` unless it ran.
     pub settings: Option<Settings>,
     /// User functions the statement called, directly or through triggers (so indirect row effects can be traced
@@ -384,6 +388,17 @@ pub struct StatementReport {
     pub rows_destroyed: u64,
     /// Why the statement failed.
     pub error: Option<StatementError>,
+}
+
+/// Values of a column longer than the length limit a statement retypes it to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ValuesTooLong {
+    /// `schema.table.column`.
+    pub column: String,
+    /// The new limit, in characters.
+    pub limit: u64,
+    /// Values longer than that, counted just before the statement.
+    pub values: u64,
 }
 
 /// An existing foreign key without an index on its referencing columns, referencing a table a statement wrote to.
