@@ -273,7 +273,7 @@ impl Rule {
         match self {
             Rule::DeleteWithoutWhere => delete_without_where::check_static(report, classification),
             Rule::UpdateWithoutWhere => update_without_where::check_static(report, classification),
-            Rule::Rename => rename::check_static(report, classification),
+            Rule::Rename => rename::check_static(report),
             Rule::IntegerKeyExhaustion => integer_key_exhaustion::check_static(report),
             Rule::CharColumn => char_column::check_static(report),
             Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::check_static(report),
@@ -281,8 +281,8 @@ impl Rule {
         }
     }
 
-    /// Findings over the whole plan rather than one statement: (statement index, message, how it was found). It sees every
-    /// statement, rolled back or not (a transaction left open is rolled back).
+    /// Findings over the whole plan rather than one statement: (statement index, message, how it was found). It sees
+    /// every statement, rolled back or not (a transaction left open is rolled back).
     pub fn check_plan(self, reports: &[StatementReport]) -> Vec<(usize, String, FoundBy)> {
         match self {
             // The plan's text shows its transaction control, and the run followed it.
