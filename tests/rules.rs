@@ -74,6 +74,12 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
         "static",
     ),
     ("integer-key-exhaustion", EVENTS_NO_KEY, "ALTER TABLE log ADD COLUMN id serial PRIMARY KEY", "confirmed"),
+    (
+        "integer-key-exhaustion",
+        BIG_KEYS,
+        "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int REFERENCES customers)",
+        "measured",
+    ),
 ];
 
 const USERS: &str =
@@ -137,7 +143,11 @@ const MEASURED: &[(&str, &str, &str, Option<&str>)] = &[
     ("integer-key-exhaustion", USERS, "CREATE TABLE logins (id serial PRIMARY KEY, user_id int REFERENCES users)", Some("makes logins.id (at most 2,147,483,647, from the text) the primary key")),
     ("integer-key-exhaustion", USERS, "CREATE TABLE profiles (user_id int PRIMARY KEY REFERENCES users)", None),
     ("integer-key-exhaustion", EVENTS_NO_KEY, "ALTER TABLE log ADD COLUMN id serial PRIMARY KEY", Some("makes public.log.id (integer, at most 2,147,483,647) the primary key")),
+    ("integer-key-exhaustion", BIG_KEYS, "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int REFERENCES customers)", Some("adds foreign key orders_customer_id_fkey on public.orders: public.orders.customer_id is integer but references public.customers.id (bigint)")),
+    ("integer-key-exhaustion", BIG_KEYS, "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint REFERENCES customers)", None),
 ];
+
+const BIG_KEYS: &str = "CREATE TABLE customers (id bigint PRIMARY KEY);";
 
 const EVENTS_NO_KEY: &str = "CREATE TABLE log (message text);\nINSERT INTO log VALUES ('a'), ('b');";
 

@@ -359,6 +359,7 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         unbacked_foreign_keys: Vec::new(),
         unindexed_references: Vec::new(),
         values_too_long: Vec::new(),
+        narrow_foreign_keys: Vec::new(),
         rolled_back: false,
         rows_destroyed: 0,
         error: None,

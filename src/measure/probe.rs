@@ -226,7 +226,47 @@ impl Run<'_> {
                 None => existing.push(oid),
             }
         }
-        self.unindexed_references(&existing, reports).await
+        self.unindexed_references(&existing, reports).await?;
+        self.narrow_foreign_keys(reports).await
+    }
+
+    /// Foreign keys the plan added whose integer column is narrower than the key it references.
+    async fn narrow_foreign_keys(&self, reports: &mut [StatementReport]) -> Result<()> {
+        let added: Vec<Oid> = self.created_by.keys().copied().collect();
+        if added.is_empty() {
+            return Ok(());
+        }
+        let rows = self
+            .session
+            .client()
+            .query(queries::FOREIGN_KEY_COLUMN_TYPES, &[&added])
+            .await
+            .map_err(|e| Error::pg("reading the foreign keys' column types", e))?;
+        let width = |t: &str| match t {
+            "smallint" => 2,
+            "integer" => 4,
+            _ => 8,
+        };
+        for row in &rows {
+            let oid: Oid = row.get(0);
+            let (column_type, referenced_type): (String, String) = (row.get(2), row.get(4));
+            let (Some(index), Some(constraint)) = (self.created_by.get(&oid), self.constraints.get(&oid)) else {
+                continue;
+            };
+            if width(&column_type) >= width(&referenced_type) {
+                continue;
+            }
+            if let Some(report) = reports.iter_mut().find(|r| r.index == *index) {
+                report.narrow_foreign_keys.push(crate::report::NarrowForeignKey {
+                    foreign_key: constraint.identity.clone(),
+                    column: row.get(1),
+                    column_type,
+                    referenced_column: row.get(3),
+                    referenced_type,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// For each existing unindexed foreign key, the statements that deleted rows from or updated the table it

@@ -90,7 +90,7 @@ pub enum Rule {
     TriggerChange,
     /// An enum value was renamed, or added inside a transaction that then uses it.
     EnumValueChange,
-    /// A new primary key is integer or smallint.
+    /// A new primary key is integer or smallint, or a foreign key column is narrower than the key it references.
     IntegerKeyExhaustion,
 }
 
