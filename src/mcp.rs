@@ -29,6 +29,9 @@ use crate::service::config::Config;
 use crate::service::Service;
 use crate::{Plan, Report, Verdict};
 
+/// What a busy server tells a client to wait before calling again, as `serve`'s `Retry-After`.
+const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Serves the tools on standard input and output until the client closes its end (or the future is dropped), then
 /// returns. The caller shuts `service` down.
 pub async fn serve_stdio(service: Arc<Service>, config: Config) -> Result<()> {
@@ -80,7 +83,8 @@ full pgshadow JSON report (verdict, summary, findings, statements, shadow fideli
 
 A statement that fails on the shadow is a result, not a tool error: it shows as status error with Postgres's message \
 and would fail in production too. A tool error means the dry-run could not be done: a plan that does not parse, an \
-unknown source or policy, a timeout.";
+unknown source or policy, a timeout, or a busy server (every dry-run slot taken: call again after the seconds it \
+says).";
 
 const LIST_SOURCES: &str = "\
 List the sources registered on this server: the names dry_run accepts as `source`, each with its schema file, how \
@@ -121,7 +125,7 @@ pub struct ExplainRuleArgs {
 struct McpServer {
     service: Arc<Service>,
     config: Arc<Config>,
-    /// Dry-runs at a time (`max_concurrent`); more wait for a turn.
+    /// Dry-runs at a time (`max_concurrent`); more are answered [`Error::Busy`] at once, as `serve` answers 429.
     turns: Arc<Semaphore>,
     tool_router: ToolRouter<Self>,
 }
@@ -232,11 +236,13 @@ impl McpServer {
         let policy = self.config.policy(args.policy.as_deref().map(str::trim).filter(|p| !p.is_empty()))?;
         let name = if args.sql.trim_start().starts_with('{') { "plan.json" } else { "plan.sql" };
         let plan = Plan::parse(name, &args.sql)?;
-        // Fail fast on a wrong name rather than after waiting for a turn.
         if !self.service.sources().iter().any(|s| s.name == args.source) {
             return Err(Error::UnknownSource(args.source.clone()));
         }
-        let _turn = self.turns.acquire().await.map_err(|e| Error::io("<dry-run turns>", std::io::Error::other(e)))?;
+        // Never queued: a client that floods the server hears "busy" at once rather than waiting without end.
+        let _turn = Arc::clone(&self.turns)
+            .try_acquire_owned()
+            .map_err(|_| Error::Busy { slots: self.config.max_concurrent.max(1), retry_after: BUSY_RETRY_AFTER })?;
         self.service.dry_run(&args.source, &plan, &policy).await
     }
 
@@ -316,10 +322,10 @@ fn report_text(report: &Report, source: &str) -> String {
         s.statements_failed,
         s.statements_not_run,
         s.rows_inserted,
-        s.rows_updated,
-        s.rows_deleted,
-        s.rows_truncated,
-        s.rows_destroyed,
+        crate::report::total_label(s.rows_updated, s.rows_known),
+        crate::report::total_label(s.rows_deleted, s.rows_known),
+        crate::report::total_label(s.rows_truncated, s.rows_known),
+        crate::report::total_label(s.rows_destroyed, s.rows_known),
         s.objects_dropped,
         s.tables_dropped,
         s.tables_rewritten
@@ -394,16 +400,12 @@ fn statement_text(out: &mut String, s: &StatementReport) {
         let _ = writeln!(out, "   note: {note}");
     }
     for e in &s.table_effects {
-        let mut counts = Vec::new();
-        for (n, what) in
-            [(e.inserted, "inserted"), (e.updated, "updated"), (e.deleted, "deleted"), (e.truncated, "truncated")]
-        {
-            if n > 0 {
-                counts.push(format!("{n} {what}"));
-            }
-        }
+        let counts = crate::report::effect_counts(e);
         let how = if e.direct { "direct" } else { "by cascade or trigger" };
         let _ = writeln!(out, "   rows in {}: {} ({how})", e.table, counts.join(", "));
+    }
+    for line in crate::report::unknown_lines(s) {
+        let _ = writeln!(out, "   {line}");
     }
     if !s.dropped_objects.is_empty() {
         let dropped: Vec<String> = s
@@ -431,22 +433,36 @@ fn statement_text(out: &mut String, s: &StatementReport) {
             l.mode,
             l.kind,
             l.table,
-            l.rows,
+            crate::report::count_label(l.rows),
             crate::report::blocks_label(l)
         );
     }
     for r in &s.rewritten_tables {
-        let _ = writeln!(out, "   rewrote {} ({} rows, {} bytes)", r.table, r.rows, r.size_bytes);
+        let _ = writeln!(
+            out,
+            "   rewrote {} ({} rows, {} bytes)",
+            r.table,
+            crate::report::count_label(r.rows),
+            r.size_bytes
+        );
     }
     for c in &s.column_changes {
         let detail = match (&c.from, &c.to) {
             (Some(from), Some(to)) => format!(": {from} -> {to}"),
             _ => String::new(),
         };
-        let _ = writeln!(out, "   column {} {}{detail} ({} rows)", c.column, c.change, c.rows);
+        let _ =
+            writeln!(out, "   column {} {}{detail} ({} rows)", c.column, c.change, crate::report::count_label(c.rows));
     }
     for c in &s.constraint_changes {
-        let _ = writeln!(out, "   {} constraint {} {} ({} rows)", c.constraint_type, c.constraint, c.change, c.rows);
+        let _ = writeln!(
+            out,
+            "   {} constraint {} {} ({} rows)",
+            c.constraint_type,
+            c.constraint,
+            c.change,
+            crate::report::count_label(c.rows)
+        );
     }
     if !s.functions_called.is_empty() {
         let _ = writeln!(out, "   called: {}", crate::report::functions_label(&s.functions_called));

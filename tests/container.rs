@@ -463,7 +463,7 @@ fn concurrent_dry_runs_share_one_container(image: &str, reach: pgshadow::shadow:
                 assert_eq!(report.summary.rows_destroyed, 8, "run {i}: {:?}", report.statements[0].error);
             } else {
                 let users = report.statements[0].table_effects.iter().find(|e| e.table == "public.users");
-                assert_eq!(users.map(|e| e.deleted), Some(4), "run {i}: the users the DROPs took are all there");
+                assert_eq!(users.and_then(|e| e.deleted), Some(4), "run {i}: the users the DROPs took are all there");
             }
         }
         assert_eq!(containers().len(), 1, "{:?}", containers());

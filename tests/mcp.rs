@@ -259,3 +259,58 @@ fn without_a_source_it_stops_at_once_and_says_how_to_give_one() {
     assert!(output.stdout.is_empty(), "nothing but the protocol on stdout");
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_client_that_floods_the_server_hears_busy_at_once_and_never_hangs() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.input("one-at-a-time.toml");
+    std::fs::write(&config, "max_concurrent = 1\n").expect("write the configuration");
+    let config = config.display().to_string();
+    let mut client = Client::spawn(&sandbox, &["mcp", "--config", &config, "--source", SEED]);
+    client.initialize();
+    // The shadow is ready once a first dry-run is answered.
+    let warm = client.call_tool("dry_run", json!({"source": "seed", "sql": "SELECT 1;"}));
+    assert_ne!(warm["isError"], true, "{warm}");
+
+    // Twelve slow dry-runs at once, on a server that runs one at a time.
+    let flood = 12;
+    let first_id = client.next_id;
+    for _ in 0..flood {
+        let id = client.next_id;
+        client.next_id += 1;
+        let call = json!({"name": "dry_run", "arguments": {"source": "seed", "sql": "SELECT pg_sleep(2);"}});
+        client.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": call}));
+    }
+    let started = Instant::now();
+    let (mut busy, mut done) = (0, 0);
+    let mut answered = std::collections::HashSet::new();
+    while answered.len() < flood {
+        let line = client.lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|e| {
+            panic!("{} of {flood} answered, then nothing ({e:?}): a hang; stderr:\n{}", answered.len(), client.stderr())
+        });
+        let message: Value = serde_json::from_str(&line).expect("JSON");
+        let Some(id) = message["id"].as_u64().filter(|id| *id >= first_id) else { continue };
+        answered.insert(id);
+        let result = &message["result"];
+        if result["isError"] == true {
+            let text = text_of(result);
+            assert!(text.contains("busy") && text.contains("retry in 1s"), "only busy errors: {text}");
+            assert!(text.contains("hint: call again in 1 s"), "{text}");
+            busy += 1;
+        } else {
+            assert_eq!(result["structuredContent"]["statements"][0]["status"], "ok", "{message}");
+            done += 1;
+        }
+    }
+    assert!(busy >= flood - 2, "the calls that found the slot taken were turned away: {busy} busy, {done} done");
+    assert!(done >= 1, "the first call got the slot");
+    // The busy answers did not wait for the running dry-runs: twelve in turn would take 24 seconds.
+    assert!(started.elapsed() < Duration::from_secs(12), "{:?}", started.elapsed());
+
+    // The slot is free again afterwards.
+    let after = client.call_tool("dry_run", json!({"source": "seed", "sql": "SELECT 1;"}));
+    assert_ne!(after["isError"], true, "{after}");
+    drop(client.stdin.take());
+    assert!(client.wait(Duration::from_secs(60)).success());
+    sandbox.assert_clean();
+}

@@ -33,7 +33,7 @@ fn effect(report: &pgshadow::Report, statement: usize, table: &str) -> TableEffe
 async fn rows_a_trigger_writes_are_indirect_effects() {
     let report = common::dry_run(SHOP, "UPDATE customers SET name = upper(name) WHERE id <= 3;").await;
     let direct = effect(&report, 1, "public.customers");
-    assert_eq!((direct.updated, direct.direct), (3, true));
+    assert_eq!((direct.updated, direct.direct), (Some(3), true));
     let audit = effect(&report, 1, "public.audit");
     assert_eq!((audit.inserted, audit.direct), (3, false));
     let called = &report.statements[0].functions_called;
@@ -51,7 +51,7 @@ async fn truncate_destroys_rows_but_a_rewrite_does_not() {
     assert!(report.statements[0].table_effects.is_empty(), "a rewrite changes no rows: {:?}", report.statements[0]);
     assert_eq!(report.statements[0].rows_destroyed, 0);
     let truncated = effect(&report, 2, "public.customers");
-    assert_eq!((truncated.truncated, truncated.deleted), (40, 0));
+    assert_eq!((truncated.truncated, truncated.deleted), (Some(40), Some(0)));
     assert_eq!(report.statements[1].rows_destroyed, 40);
     assert_eq!(effect(&report, 3, "public.customers").inserted, 1);
     assert_eq!(report.summary.rows_destroyed, 40);
@@ -186,18 +186,32 @@ async fn schema_changes_include_implicit_objects_and_privileges() {
 #[tokio::test]
 async fn a_truncate_after_deletes_in_the_same_plan_counts_only_the_rows_left() {
     let report = common::dry_run(SHOP, "DELETE FROM customers WHERE id <= 3;\nTRUNCATE customers CASCADE;").await;
-    assert_eq!(effect(&report, 1, "public.customers").deleted, 3);
+    assert_eq!(effect(&report, 1, "public.customers").deleted, Some(3));
     let truncated = effect(&report, 2, "public.customers");
-    assert_eq!((truncated.truncated, truncated.deleted), (37, 0), "the counters went backwards: a truncation");
+    assert_eq!(
+        (truncated.truncated, truncated.deleted),
+        (Some(37), Some(0)),
+        "the counters went backwards: a truncation"
+    );
     assert_eq!(report.summary.rows_destroyed, 40);
 }
 
 #[tokio::test]
-async fn a_delete_without_where_on_an_empty_table_is_still_a_warning() {
-    let report = common::dry_run(SHOP, "DELETE FROM audit;").await;
+async fn a_delete_without_where_on_an_empty_table_is_a_warning_and_on_one_of_unknown_size_an_error() {
+    // The source carries data (pg_dump's COPY, empty for audit): audit is known to be empty.
+    let with_data = format!("{SHOP}\nCOPY audit (id, what) FROM stdin;\n\\.\n");
+    let report = common::dry_run(&with_data, "DELETE FROM audit;").await;
     let finding = report.findings.iter().find(|f| f.rule == "delete-without-where").expect("a static finding");
     assert_eq!(finding.severity, pgshadow::report::Severity::Warning);
     assert_eq!(report.verdict, Verdict::Warn);
+
+    // Only INSERTs for customers: nothing says audit is empty in production, so every row of it could go.
+    let report = common::dry_run(SHOP, "DELETE FROM audit;").await;
+    let finding = report.findings.iter().find(|f| f.rule == "delete-without-where").expect("a finding");
+    assert_eq!(finding.severity, pgshadow::report::Severity::Error);
+    assert_eq!(effect(&report, 1, "public.audit").deleted, None);
+    assert_eq!(report.summary.unknown_tables, ["public.audit"]);
+    assert_eq!(report.verdict, Verdict::Fail);
 }
 
 #[tokio::test]
@@ -231,6 +245,20 @@ async fn rules_a_statement_fires_are_named_and_their_rows_counted() {
     let fired: Vec<(&str, bool)> =
         report.statements[1].rules_fired.iter().map(|r| (r.rule.as_str(), r.instead)).collect();
     assert_eq!(fired, [("big_orders_delete on public.big_orders", true), ("log_delete on public.orders", false)]);
-    assert_eq!(effect(&report, 2, "public.orders").deleted, 2);
+    assert_eq!(effect(&report, 2, "public.orders").deleted, Some(2));
     assert_eq!(effect(&report, 2, "public.orders_log").inserted, 2);
+}
+
+#[tokio::test]
+async fn a_lock_on_a_table_the_plan_dropped_names_the_table_not_its_oid() {
+    let plan = "DROP TABLE audit;\nSELECT count(*) FROM customers;";
+    let report = common::dry_run(SHOP, plan).await;
+    let held: Vec<&str> = report.statements[1].locks_held.iter().map(|l| l.table.as_str()).collect();
+    assert!(held.contains(&"public.audit"), "the dropped table by name: {held:?}");
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "statements-after-exclusive-lock")
+        .unwrap_or_else(|| panic!("the lock is reported: {:?}", report.findings));
+    assert!(finding.message.contains("public.audit (since statement 1)"), "{}", finding.message);
 }

@@ -66,3 +66,11 @@ async fn typo_stops_plan_github() {
 async fn cascade_delete_markdown() {
     insta::assert_snapshot!(pgshadow::report::render_markdown(&scenario("cascade-delete-two-levels").await));
 }
+
+#[tokio::test]
+async fn schema_only_table_markdown_and_github() {
+    let report = scenario("schema-only-delete").await;
+    insta::assert_snapshot!(render_table(&report));
+    insta::assert_snapshot!(pgshadow::report::render_markdown(&report));
+    insta::assert_snapshot!(pgshadow::report::render_github(&report));
+}

@@ -54,7 +54,7 @@ async fn a_search_path_and_lookalike_functions_do_not_fool_the_measurements() {
         DROP TABLE accounts;";
     let report = common::dry_run(SCHEMA, plan).await;
     assert!(report.statements.iter().all(|s| s.status == Status::Ok), "{:?}", report.statements);
-    assert_eq!(report.statements[5].table_effects[0].deleted, 5);
+    assert_eq!(report.statements[5].table_effects[0].deleted, Some(5));
     assert!(report.statements[5].table_effects[0].direct);
     let dropped = &report.statements[6].dropped_objects;
     assert_eq!(dropped.iter().find(|o| o.identity == "public.accounts").and_then(|o| o.rows), Some(20));

@@ -267,6 +267,71 @@ fn sigterm_lets_a_request_in_flight_finish_and_leaves_nothing_behind() {
 }
 
 #[test]
+fn a_hostile_source_registered_over_http_cannot_reach_the_host() {
+    use std::os::unix::fs::PermissionsExt;
+    let marks = tempfile::Builder::new().prefix("pgshadow-hostile-").tempdir_in("/tmp").expect("temp dir");
+    std::fs::set_permissions(marks.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let dir = marks.path().display();
+    let server = Server::start(Sandbox::new(), &[], &[]);
+    let schema = format!(
+        "CREATE TABLE t (id int);\n\
+         COPY (SELECT 1) TO PROGRAM 'id > {dir}/program';\n\
+         CREATE FUNCTION escalate() RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $$ \
+         BEGIN COPY (SELECT 1) TO PROGRAM 'id > {dir}/definer'; END $$;\n\
+         ALTER FUNCTION escalate() OWNER TO postgres;\n"
+    );
+    let register = serde_json::json!({"name": "evil", "schema": schema}).to_string();
+    let (status, info) = server.json("POST", "/v1/sources", None, &register);
+    assert_eq!(status, 201, "{info}");
+    let warnings = info["fidelity"]["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!((warnings[0]["line"].as_u64(), warnings[0]["sqlstate"].as_str()), (Some(2), Some("42501")));
+    assert!(warnings[0]["needs_superuser"].as_str().is_some_and(|r| r.starts_with("needs superuser")));
+    assert_eq!(info["fidelity"]["source_trust"], "untrusted");
+
+    let plan = r#"{"source": "evil", "plan": "SELECT escalate();"}"#;
+    let (status, report) = server.json("POST", "/v1/dry-runs", None, plan);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["statements"][0]["error"]["sqlstate"], "42501", "{report}");
+    let left: Vec<_> = std::fs::read_dir(marks.path()).expect("read").flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "a source registered over HTTP reached the host: {left:?}");
+
+    // Trust is never given over HTTP.
+    let trusted = serde_json::json!({"name": "t", "schema": "SELECT 1;", "trust_source": true}).to_string();
+    let (status, _) = server.json("POST", "/v1/sources", None, &trusted);
+    assert_eq!(status, 400);
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn a_source_registered_with_a_profile_says_whether_it_matches_and_a_corrupt_one_is_refused() {
+    let server = Server::start(Sandbox::new(), &[], &[("PGSHADOW_TOKEN", "t")]);
+    // A profile of another schema: a table `u` the source lacks (a real profile's check is in tests/profile.rs).
+    let profile = serde_json::json!({
+        "profile_version": 1, "tool_version": "0", "server_version": "15", "database": "prod", "values": "none",
+        "catalog_sha256": "0", "sequences": [],
+        "tables": [{"schema": "public", "name": "u", "kind": "table", "reltuples": 10.0, "relpages": 1,
+                    "heap_bytes": 8192, "toast_bytes": 0, "index_bytes": 0, "total_bytes": 8192, "analyzed": false,
+                    "last_analyze": null, "last_autoanalyze": null, "last_vacuum": null, "last_autovacuum": null,
+                    "partition_of": null, "partitions": [], "columns": [], "integer_keys": []}]
+    });
+    let body = serde_json::json!({"name": "app", "schema": "CREATE TABLE t (id int);", "profile": profile});
+    let (status, info) = server.json("POST", "/v1/sources", Some("t"), &body.to_string());
+    assert_eq!(status, 201, "{info}");
+    assert_eq!(info["profile"]["matches"], false);
+    assert_eq!(info["profile"]["missing_in_shadow"], serde_json::json!(["public.u"]));
+    assert_eq!(info["profile"]["missing_in_profile"], serde_json::json!(["public.t"]));
+    let (status, report) = server.json("POST", "/v1/dry-runs", Some("t"), r#"{"source": "app", "plan": "SELECT 1;"}"#);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["profile"], info["profile"]);
+
+    let corrupt = serde_json::json!({"name": "bad", "schema": "SELECT 1;", "profile": {"profile_version": 1}});
+    let (status, error) = server.json("POST", "/v1/sources", Some("t"), &corrupt.to_string());
+    assert_eq!((status, error["error"]["code"].as_str()), (422, Some("invalid_profile")), "{error}");
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
 fn a_non_loopback_address_needs_a_token() {
     let sandbox = Sandbox::new();
     let output = sandbox.run(&["serve", "--listen", "0.0.0.0:0"]);

@@ -39,7 +39,7 @@ async fn conflicting_plans_run_concurrently_each_on_its_own_clone() {
             assert_eq!(report.plan.sha256, "908de0f27d1463055d0e152f03158104f643759b3e84942571e38d9414ee4232");
         } else {
             let users = report.statements[0].table_effects.iter().find(|e| e.table == "public.users");
-            assert_eq!(users.map(|e| e.deleted), Some(4), "run {i}: the users the DROPs took are all there");
+            assert_eq!(users.and_then(|e| e.deleted), Some(4), "run {i}: the users the DROPs took are all there");
         }
     }
     assert!(service.metrics().clones.load(std::sync::atomic::Ordering::Relaxed) >= 12);

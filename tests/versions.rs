@@ -356,3 +356,42 @@ fn an_archive_on_a_build_without_pg_restore_is_restored_by_the_system_one_and_th
     assert_eq!(restored_with, format!("{} ({})", system.binaries.program("pg_restore").display(), system.version));
     assert_eq!(report["shadow"]["fidelity"]["objects_reproduced"], report["shadow"]["fidelity"]["objects_in_source"]);
 }
+
+#[tokio::test]
+async fn a_service_runs_each_source_on_its_own_major_version() {
+    let Some((old, new)) = two_versions("a service with sources of two versions") else { return };
+    let sandbox = Sandbox::new();
+    let seed = std::fs::read_to_string(common::root().join("scenarios/seed-incident/schema.sql")).expect("read");
+    let header = |v: &Installation| format!("--\n-- Dumped from database version {}\n--\n\n", v.version);
+    let old_file = write(&sandbox, "old.sql", &format!("{}{seed}", header(&old)));
+    let new_file = write(&sandbox, "new.sql", &format!("{}{seed}", header(&new)));
+    let config = write(
+        &sandbox,
+        "serve.toml",
+        &format!("[[sources]]\nname = \"old\"\nschema = \"{old_file}\"\n\n[[sources]]\nname = \"new\"\nschema = \"{new_file}\"\n"),
+    );
+    let config = pgshadow::service::config::Config::read(Path::new(&config)).expect("a valid configuration");
+    let mut shadow = pgshadow::LocalOptions::default();
+    shadow.postgres.builds = common::builds();
+    let service = pgshadow::service::Service::from_config(&config, pgshadow::Provider::Local, shadow)
+        .await
+        .expect("the service starts");
+    let versions: Vec<(String, String)> = service.sources().into_iter().map(|s| (s.name, s.server_version)).collect();
+    let major = |v: &str| pgshadow::postgres::Version::parse(v).map(|v| v.major);
+    for (name, version) in &versions {
+        let wanted = if name == "old" { old.version.major } else { new.version.major };
+        assert_eq!(major(version), Some(wanted), "{versions:?}");
+    }
+    // The seed incident on each: PostgreSQL 18 drops the table's NOT NULL constraints as objects of their own.
+    let plan = pgshadow::Plan::parse("plan.sql", "DROP TABLE users CASCADE;").expect("a plan");
+    let policy = pgshadow::Policy::default();
+    for (name, installation) in [("old", &old), ("new", &new)] {
+        let report = service.dry_run(name, &plan, &policy).await.expect("a report");
+        assert_eq!(major(&report.shadow.server_version), Some(installation.version.major));
+        let expected = if installation.version.major >= 18 { 13 } else { 9 };
+        assert_eq!(report.summary.objects_dropped, expected, "{name}");
+        assert_eq!(report.summary.rows_destroyed, 8);
+    }
+    service.shutdown().await.expect("the service stops");
+    sandbox.assert_clean();
+}

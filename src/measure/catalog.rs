@@ -32,16 +32,22 @@ pub(crate) struct Constraint {
 /// Constraints keyed by their oid.
 pub(crate) type Constraints = BTreeMap<Oid, Constraint>;
 
+/// A table's rows before the statement; `None` for a table of unknown size.
+fn rows_of(rows: &HashMap<Oid, i64>, unknown: &HashSet<Oid>, table: Oid) -> Option<u64> {
+    (!unknown.contains(&table)).then(|| rows.get(&table).copied().unwrap_or(0).max(0) as u64)
+}
+
 /// The changes to columns of tables that existed before the plan (a new table's columns are part of creating it).
-/// `rows` gives each table's rows before the statement.
+/// `rows` gives each table's rows before the statement, `unknown` the tables of unknown size.
 pub(crate) fn column_changes(
     before: &Columns,
     after: &Columns,
     existing: &HashSet<Oid>,
     rows: &HashMap<Oid, i64>,
+    unknown: &HashSet<Oid>,
 ) -> Vec<ColumnChange> {
     let mut changes = Vec::new();
-    let rows_of = |table: Oid| rows.get(&table).copied().unwrap_or(0).max(0) as u64;
+    let rows_of = |table: Oid| rows_of(rows, unknown, table);
     let mut push = |key: &(Oid, i16), column: &Column, change: &str, from: Option<String>, to: Option<String>| {
         changes.push(ColumnChange {
             column: column.identity.clone(),
@@ -84,8 +90,9 @@ pub(crate) fn constraint_changes(
     after: &Constraints,
     existing: &HashSet<Oid>,
     rows: &HashMap<Oid, i64>,
+    unknown: &HashSet<Oid>,
 ) -> Vec<ConstraintChange> {
-    let rows_of = |table: Oid| rows.get(&table).copied().unwrap_or(0).max(0) as u64;
+    let rows_of = |table: Oid| rows_of(rows, unknown, table);
     let change = |c: &Constraint, what: &str| ConstraintChange {
         constraint: c.identity.clone(),
         constraint_type: c.kind.clone(),
@@ -140,7 +147,7 @@ mod tests {
             ((1, 5), column("public.t.note", "text", false, None)),
             ((2, 1), column("public.new_table.id", "integer", false, None)),
         ]);
-        let changes = column_changes(&before, &after, &HashSet::from([1]), &HashMap::from([(1, 9)]));
+        let changes = column_changes(&before, &after, &HashSet::from([1]), &HashMap::from([(1, 9)]), &HashSet::new());
         assert_eq!(
             kinds(&changes),
             [
@@ -154,14 +161,16 @@ mod tests {
         );
         assert_eq!(
             (changes[0].from.as_deref(), changes[0].to.as_deref(), changes[0].rows),
-            (Some("integer"), Some("bigint"), 9)
+            (Some("integer"), Some("bigint"), Some(9))
         );
     }
 
     #[test]
     fn a_dropped_table_is_not_a_list_of_dropped_columns() {
         let before = Columns::from([((1, 1), column("public.t.id", "integer", true, None))]);
-        assert!(column_changes(&before, &Columns::new(), &HashSet::from([1]), &HashMap::new()).is_empty());
+        assert!(
+            column_changes(&before, &Columns::new(), &HashSet::from([1]), &HashMap::new(), &HashSet::new()).is_empty()
+        );
     }
 
     #[test]
@@ -182,16 +191,20 @@ mod tests {
             (13, c(1, "later on public.t", "check", false)),
             (14, c(2, "pk on public.new", "primary key", true)),
         ]);
-        let changes = constraint_changes(&before, &after, &HashSet::from([1]), &HashMap::from([(1, 3)]));
+        let changes =
+            constraint_changes(&before, &after, &HashSet::from([1]), &HashMap::from([(1, 3)]), &HashSet::new());
         let got: Vec<_> = changes.iter().map(|c| (c.constraint.as_str(), c.change.as_str(), c.rows)).collect();
         assert_eq!(
             got,
             [
-                ("a on public.t", "validated", 3),
-                ("fk on public.t", "added", 3),
-                ("later on public.t", "added not valid", 3),
-                ("b on public.t", "dropped", 3)
+                ("a on public.t", "validated", Some(3)),
+                ("fk on public.t", "added", Some(3)),
+                ("later on public.t", "added not valid", Some(3)),
+                ("b on public.t", "dropped", Some(3))
             ]
         );
+        // A table of unknown size: its rows are unknown, not 0.
+        let changes = constraint_changes(&before, &after, &HashSet::from([1]), &HashMap::new(), &HashSet::from([1]));
+        assert!(changes.iter().all(|c| c.rows.is_none()), "{changes:?}");
     }
 }

@@ -99,7 +99,7 @@ pub(crate) fn compare(
                     if kept && then.relfilenode != now.relfilenode {
                         changes.rewritten.push(RewrittenTable {
                             table: now.name.clone(),
-                            rows: count.max(0) as u64,
+                            rows: Some(count.max(0) as u64),
                             size_bytes: then.size.max(0) as u64,
                         });
                     }
@@ -109,16 +109,8 @@ pub(crate) fn compare(
         };
         known.insert(*oid, rows_now);
         if effect != (0, 0, 0, 0) {
-            let (inserted, updated, deleted, truncated) = effect;
             let direct = direct.contains(oid) || !before.contains_key(oid);
-            changes.effects.push(TableEffect {
-                table: now.name.clone(),
-                inserted,
-                updated,
-                deleted,
-                truncated,
-                direct,
-            });
+            changes.effects.push(TableEffect { direct, ..TableEffect::measured(now.name.clone(), effect) });
         }
     }
     changes.effects.sort_by(|a, b| a.table.cmp(&b.table));
@@ -180,23 +172,34 @@ pub(crate) struct DroppedRow {
 /// object are left out: TOAST storage, a relation's row and array types, a view's `_RETURN` rule, column defaults,
 /// and the internal triggers that implement foreign keys.
 /// `column_values` holds the non-null values of the columns of tables the statement altered, by identity.
+/// `unknown` holds the tables of unknown size: their rows, and their columns' values, are reported unknown.
 pub(crate) fn dropped_objects(
     rows: &[DroppedRow],
     dropped_rows: &HashMap<Oid, u64>,
     column_values: &HashMap<String, u64>,
+    unknown: &HashSet<Oid>,
 ) -> Vec<DroppedObject> {
     let mut objects: Vec<(bool, DroppedObject)> = rows
         .iter()
         .filter(|r| !is_implementation_detail(r))
         .map(|r| {
-            let rows =
-                (r.is_relation && r.object_type == "table").then(|| dropped_rows.get(&r.objid).copied()).flatten();
+            // A column's objid is its table's.
+            let rows_known = !(r.is_relation
+                && matches!(r.object_type.as_str(), "table" | "table column")
+                && unknown.contains(&r.objid));
+            let rows = (r.is_relation && r.object_type == "table" && rows_known)
+                .then(|| dropped_rows.get(&r.objid).copied())
+                .flatten();
+            let values = (r.object_type == "table column" && rows_known)
+                .then(|| column_values.get(&r.identity).copied())
+                .flatten();
             let object = DroppedObject {
                 object_type: r.object_type.clone(),
                 identity: r.identity.clone(),
                 cascaded: !r.original && r.normal,
                 rows,
-                values: (r.object_type == "table column").then(|| column_values.get(&r.identity).copied()).flatten(),
+                values,
+                rows_known,
             };
             (r.original, object)
         })
@@ -206,6 +209,36 @@ pub(crate) fn dropped_objects(
         (a.cascaded, !a_named, &a.object_type, &a.identity).cmp(&(b.cascaded, !b_named, &b.object_type, &b.identity))
     });
     objects.into_iter().map(|(_, o)| o).collect()
+}
+
+/// Which count of a table a statement's action on it decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Count {
+    Updated,
+    Deleted,
+    Truncated,
+}
+
+/// Marks what a statement did to tables of unknown size: each `(table, count, direct)` gets that count unknown in
+/// its effect (an effect is added for a table the shadow saw no change in), and `rows_known` false.
+pub(crate) fn mark_unknown(effects: &mut Vec<TableEffect>, reached: &[(String, Count, bool)]) {
+    for (table, count, direct) in reached {
+        let at = match effects.iter().position(|e| &e.table == table) {
+            Some(at) => at,
+            None => {
+                effects.push(TableEffect { direct: *direct, ..TableEffect::measured(table.clone(), (0, 0, 0, 0)) });
+                effects.len() - 1
+            }
+        };
+        let effect = &mut effects[at];
+        effect.rows_known = false;
+        match count {
+            Count::Updated => effect.updated = None,
+            Count::Deleted => effect.deleted = None,
+            Count::Truncated => effect.truncated = None,
+        }
+    }
+    effects.sort_by(|a, b| a.table.cmp(&b.table));
 }
 
 fn is_implementation_detail(r: &DroppedRow) -> bool {
@@ -230,7 +263,7 @@ mod tests {
     }
 
     fn effect(table: &str, c: (u64, u64, u64, u64), direct: bool) -> TableEffect {
-        TableEffect { table: table.to_owned(), inserted: c.0, updated: c.1, deleted: c.2, truncated: c.3, direct }
+        TableEffect { direct, ..TableEffect::measured(table, c) }
     }
 
     #[test]
@@ -253,7 +286,7 @@ mod tests {
         let recounted = HashMap::from([(1, 0), (2, 9)]);
         let changes = compare(&before, &after, &mut known, &recounted, &HashSet::from([1]));
         assert_eq!(changes.effects, [effect("public.t", (0, 0, 0, 42), true)]);
-        assert_eq!(changes.rewritten, [RewrittenTable { table: "public.r".into(), rows: 9, size_bytes: 8192 }]);
+        assert_eq!(changes.rewritten, [RewrittenTable { table: "public.r".into(), rows: Some(9), size_bytes: 8192 }]);
         assert_eq!(known, HashMap::from([(1, 0), (2, 9)]));
     }
 
@@ -316,7 +349,7 @@ mod tests {
             row("table constraint", "orders_user_id_fkey on public.orders", false, true),
             row("trigger", "\"RI_ConstraintTrigger_c_16406\" on public.orders", false, false),
         ];
-        let objects = dropped_objects(&rows, &HashMap::from([(1, 12)]), &HashMap::new());
+        let objects = dropped_objects(&rows, &HashMap::from([(1, 12)]), &HashMap::new(), &HashSet::new());
         let got: Vec<_> =
             objects.iter().map(|o| (o.object_type.as_str(), o.identity.as_str(), o.cascaded, o.rows)).collect();
         assert_eq!(
@@ -328,5 +361,23 @@ mod tests {
                 ("view", "public.active_users", true, None),
             ]
         );
+    }
+
+    #[test]
+    fn tables_of_unknown_size_have_unknown_counts_never_zero() {
+        let rows = [row("table", "public.users", true, false), row("index", "public.users_pkey", false, false)];
+        let objects = dropped_objects(&rows, &HashMap::from([(1, 0)]), &HashMap::new(), &HashSet::from([1]));
+        assert_eq!((objects[0].rows, objects[0].rows_known), (None, false));
+        assert_eq!((objects[1].rows, objects[1].rows_known), (None, true));
+
+        let mut effects = vec![effect("public.b", (1, 0, 0, 0), true)];
+        mark_unknown(
+            &mut effects,
+            &[("public.b".into(), Count::Deleted, true), ("public.a".into(), Count::Updated, false)],
+        );
+        let got: Vec<_> =
+            effects.iter().map(|e| (e.table.as_str(), e.inserted, e.updated, e.deleted, e.rows_known)).collect();
+        assert_eq!(got, [("public.a", 0, None, Some(0), false), ("public.b", 1, Some(0), None, false)]);
+        assert!(!effects[0].direct && effects[1].direct);
     }
 }

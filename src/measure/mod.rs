@@ -11,6 +11,7 @@ mod effects;
 mod probe;
 mod queries;
 mod transaction;
+mod unknown;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -20,9 +21,9 @@ use tokio_postgres::error::ErrorPosition;
 
 use crate::error::{Error, Result};
 use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
-use crate::report::{SchemaChange, StatementError, StatementReport, Status};
+use crate::report::{SchemaChange, StatementError, StatementReport, Status, TableEffect};
+use crate::shadow::Database;
 use crate::shadow::{Role, Session, Shadow};
-use crate::source::Database;
 use effects::{Oid, Snapshot};
 
 /// A numeric fingerprint, read as text: only ever compared for equality.
@@ -90,7 +91,7 @@ pub async fn run_plan(
         return Err(Error::DatabaseSpoiled(database.name().to_owned()));
     }
     if let Some(role) = &options.role {
-        crate::source::prepare_plan_role(shadow, role).await?;
+        crate::shadow::prepare_plan_role(shadow, role).await?;
     }
     let session = shadow.connect(login_role(shadow, database, options), database.name()).await?;
     session.client().batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction", e))?;
@@ -103,13 +104,17 @@ pub async fn run_plan(
         if stopped {
             report.status = Status::NotRun;
         } else {
-            if let Some(since) = run.statement(statement, &mut report).await? {
-                for earlier in reports.iter_mut().filter(|r: &&mut StatementReport| r.index >= since) {
-                    earlier.rolled_back = true;
+            match run.statement(statement, &mut report).await {
+                Ok(Some(since)) => {
+                    for earlier in reports.iter_mut().filter(|r: &&mut StatementReport| r.index >= since) {
+                        earlier.rolled_back = true;
+                    }
+                    report.rolled_back = true;
                 }
-                report.rolled_back = true;
+                Ok(None) => {}
+                Err(e) => measure_failed(&session, &mut report, e)?,
             }
-            stopped = report.status == Status::Error;
+            stopped = report.status == Status::Error || report.measure_error.is_some();
             tracing::info!(
                 statement_index = report.index,
                 status = ?report.status,
@@ -148,6 +153,8 @@ struct Run<'a> {
     transaction_start: String,
     /// Row count of every table, kept current statement by statement.
     known_rows: HashMap<Oid, i64>,
+    /// Tables whose production size the shadow cannot know ([`unknown`]).
+    unknown: HashSet<Oid>,
     /// The tables as of the end of the last statement.
     tables: Snapshot,
     /// Position in the event trigger's log up to which drops have been reported.
@@ -190,11 +197,13 @@ impl<'a> Run<'a> {
                 .map(|r| (r.get::<_, Oid>(0), r.get::<_, i64>(1)))
                 .collect(),
         };
+        let unknown = unknown::of(database.data_loaded, &known_rows);
         let mut run = Run {
             session,
             database,
             transaction_start,
             known_rows,
+            unknown,
             tables: Snapshot::new(),
             dropped_seq: 0,
             changed_seq: 0,
@@ -284,13 +293,30 @@ impl<'a> Run<'a> {
         column_values: &HashMap<String, u64>,
     ) -> Result<()> {
         let after = self.snapshot().await?;
+        let truncated: Vec<Oid> = match statement_kind {
+            StatementKind::Truncate => self
+                .tables
+                .iter()
+                .filter(|(oid, then)| after.get(oid).is_some_and(|now| now.relfilenode != then.relfilenode))
+                .map(|(oid, _)| *oid)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let names: HashMap<Oid, String> =
+            self.unknown.iter().filter_map(|oid| Some((*oid, self.tables.get(oid)?.name.clone()))).collect();
         let recounted = self.recount(effects::needs_recount(&self.tables, &after)).await?;
         report.locks = self.new_locks().await?;
         report.locks_held = self.locks_held(report.index);
         let (columns, constraints) = self.catalog().await?;
-        report.column_changes = catalog::column_changes(&self.columns, &columns, &self.existing, &self.known_rows);
-        report.constraint_changes =
-            catalog::constraint_changes(&self.constraints, &constraints, &self.existing, &self.known_rows);
+        report.column_changes =
+            catalog::column_changes(&self.columns, &columns, &self.existing, &self.known_rows, &self.unknown);
+        report.constraint_changes = catalog::constraint_changes(
+            &self.constraints,
+            &constraints,
+            &self.existing,
+            &self.known_rows,
+            &self.unknown,
+        );
         for oid in constraints.keys().filter(|oid| !self.constraints.contains_key(oid)) {
             self.created_by.entry(*oid).or_insert(report.index);
         }
@@ -299,7 +325,8 @@ impl<'a> Run<'a> {
         self.tables = after;
         report.rewritten_tables = changes.rewritten;
         let dropped = self.dropped().await?;
-        report.dropped_objects = effects::dropped_objects(&dropped, &changes.dropped_rows, column_values);
+        report.dropped_objects =
+            effects::dropped_objects(&dropped, &changes.dropped_rows, column_values, &self.unknown);
         report.schema_changes = self.schema_changes().await?;
         privileges_named(&mut report.schema_changes, &report.sql);
         report.functions_called = self.functions_called().await?;
@@ -313,9 +340,9 @@ impl<'a> Run<'a> {
         let mut written: Vec<(Oid, Vec<char>)> =
             by_kind.map(|e| direct.iter().map(|oid| (*oid, vec![e])).collect()).unwrap_or_default();
         for effect in &changes.effects {
-            let events: Vec<char> = [(effect.inserted, '3'), (effect.updated, '2'), (effect.deleted, '4')]
+            let events: Vec<char> = [(Some(effect.inserted), '3'), (effect.updated, '2'), (effect.deleted, '4')]
                 .into_iter()
-                .filter(|(n, _)| *n > 0)
+                .filter(|(n, _)| n.unwrap_or(0) > 0)
                 .map(|(_, e)| e)
                 .collect();
             if let Some(oid) = self.tables.iter().find(|(_, t)| t.name == effect.table).map(|(oid, _)| *oid) {
@@ -323,11 +350,36 @@ impl<'a> Run<'a> {
             }
         }
         report.rules_fired = self.rules_fired(&written).await?;
-        report.rows_destroyed = changes.effects.iter().map(|e| e.deleted + e.truncated).sum::<u64>()
+        report.rows_destroyed = changes.effects.iter().filter_map(TableEffect::destroyed).sum::<u64>()
             + report.dropped_objects.iter().filter_map(|o| o.rows).sum::<u64>();
         report.table_effects = changes.effects;
+        let touched = unknown::Touched { kind: statement_kind, direct, truncated: &truncated, names: &names };
+        self.unknown_counts(report, touched).await?;
         Ok(())
     }
+}
+
+/// Records that a query measuring the statement failed — an error of the server (such as the plan's own
+/// `statement_timeout` cancelling a count), not of the connection, which stays a tool error. The statement's counts
+/// are unknown, not 0, and the plan stops: the failed query aborted the dry-run's transaction.
+fn measure_failed(session: &Session, report: &mut StatementReport, error: Error) -> Result<()> {
+    let message = match &error {
+        Error::Postgres { context, source } if !session.is_broken() => match source.as_db_error() {
+            Some(db) => format!("{context}: {} (SQLSTATE {})", db.message(), db.code().code()),
+            None => return Err(error),
+        },
+        _ => return Err(error),
+    };
+    tracing::warn!(statement_index = report.index, error = %message, "measuring a statement failed");
+    report.measure_error = Some(message);
+    report.rows_known = false;
+    for effect in &mut report.table_effects {
+        (effect.updated, effect.deleted, effect.truncated, effect.rows_known) = (None, None, None, false);
+    }
+    for object in report.dropped_objects.iter_mut().filter(|o| o.object_type == "table") {
+        (object.rows, object.rows_known) = (None, false);
+    }
+    Ok(())
 }
 
 /// A statement's report before it runs: `not_run`, nothing measured.
@@ -362,6 +414,10 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         narrow_foreign_keys: Vec::new(),
         rolled_back: false,
         rows_destroyed: 0,
+        rows_known: true,
+        unknown_tables: Vec::new(),
+        cascade_paths: Vec::new(),
+        measure_error: None,
         error: None,
     }
 }
@@ -396,5 +452,5 @@ fn refusal(statement: &PlanStatement, message: &str) -> StatementError {
 
 /// `schema.table` as the classifier normalised it, quoted part by part for `to_regclass`.
 fn quote_name(name: &str) -> String {
-    name.split('.').map(crate::source::quote_ident).collect::<Vec<_>>().join(".")
+    name.split('.').map(crate::text::quote_ident).collect::<Vec<_>>().join(".")
 }

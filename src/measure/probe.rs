@@ -69,7 +69,13 @@ impl Run<'_> {
                     return None;
                 }
                 let since = *self.lock_since.entry((*oid, mode.clone())).or_insert(index);
-                let table = self.tables.get(oid).map_or_else(|| oid.to_string(), |t| t.name.clone());
+                // A table the plan dropped is gone from the snapshot, not from what was remembered of its lock.
+                let table = self
+                    .tables
+                    .get(oid)
+                    .map(|t| t.name.clone())
+                    .or_else(|| self.relations.get(oid).map(|(_, name, _)| name.clone()))
+                    .unwrap_or_else(|| oid.to_string());
                 Some(HeldSince { table, mode: mode.clone(), blocks_reads, since })
             })
             .collect();
@@ -95,7 +101,8 @@ impl Run<'_> {
                     blocks_reads,
                     blocks_writes,
                     blocks: effects::blocked_queries(mode),
-                    rows: self.known_rows.get(&table).copied().unwrap_or(0).max(0) as u64,
+                    rows: (!self.unknown.contains(&table))
+                        .then(|| self.known_rows.get(&table).copied().unwrap_or(0).max(0) as u64),
                 }
             })
             .collect();
@@ -151,7 +158,7 @@ impl Run<'_> {
             let sql = format!(
                 "SELECT pg_catalog.count(*) FROM {} WHERE pg_catalog.char_length({}::pg_catalog.text) > {limit}",
                 table.name,
-                crate::source::quote_ident(&column.name)
+                crate::text::quote_ident(&column.name)
             );
             client.batch_execute("SAVEPOINT pgshadow_count").await.map_err(savepoint)?;
             match client.query_one(&sql, &[]).await {
@@ -294,18 +301,22 @@ impl Run<'_> {
             let at_end = self.known_rows.get(&child).copied().unwrap_or(0);
             let change = |r: &StatementReport| -> i64 {
                 let e = r.table_effects.iter().filter(|e| e.table == child_name);
-                e.map(|e| (e.deleted + e.truncated) as i64 - e.inserted as i64).sum()
+                // An unknown count (a table the shadow has no rows for) adds nothing it could know.
+                e.map(|e| (e.deleted.unwrap_or(0) + e.truncated.unwrap_or(0)) as i64 - e.inserted as i64).sum()
             };
             let changes: Vec<i64> = reports.iter().map(change).collect();
             for (i, report) in reports.iter_mut().enumerate() {
-                let writes =
-                    report.table_effects.iter().any(|e| e.table == referenced && (e.deleted > 0 || e.updated > 0));
+                let writes = report
+                    .table_effects
+                    .iter()
+                    .any(|e| e.table == referenced && (e.deleted != Some(0) || e.updated != Some(0)));
                 if writes {
                     report.unindexed_references.push(crate::report::UnindexedReference {
                         foreign_key: constraint.identity.clone(),
                         referenced_table: referenced.clone(),
                         referenced_columns: columns.clone(),
-                        referencing_rows: (at_end + changes[i..].iter().sum::<i64>()).max(0) as u64,
+                        referencing_rows: (!self.unknown.contains(&child))
+                            .then(|| (at_end + changes[i..].iter().sum::<i64>()).max(0) as u64),
                     });
                 }
             }

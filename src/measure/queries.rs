@@ -334,3 +334,28 @@ pub(crate) const RULES: &str = "SELECT r.ev_class, pg_catalog.format('%I on %I.%
 pub(crate) const INDEXES: &str = "SELECT i.indexrelid, pg_catalog.format('%I.%I', n.nspname, c.relname), i.indrelid \
      FROM pg_catalog.pg_index AS i JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid \
      JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace";
+
+/// The foreign-key paths along which deleting rows of some tables (`$1`) deletes or changes rows in others: `ON DELETE
+/// CASCADE` followed through every level, `SET NULL` and `SET DEFAULT` as the last step. Per table reached, shortest
+/// paths first: its oid, the action (`c`, `n`, `d`), the foreign key (`name on schema.table`), and the path's tables'
+/// oids and names from the table deleted from. The catalog knows these even when the tables hold no rows.
+pub(crate) const CASCADE_PATHS: &str = "WITH RECURSIVE reach(child, action, fk, path) AS ( \
+         SELECT c.conrelid, c.confdeltype, c.oid, ARRAY[c.confrelid, c.conrelid] FROM pg_catalog.pg_constraint AS c \
+         WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) ANY ($1) \
+           AND c.confdeltype OPERATOR(pg_catalog.<>) 'a' AND c.confdeltype OPERATOR(pg_catalog.<>) 'r' \
+         UNION ALL \
+         SELECT c.conrelid, c.confdeltype, c.oid, r.path OPERATOR(pg_catalog.||) c.conrelid \
+         FROM reach AS r JOIN pg_catalog.pg_constraint AS c ON c.confrelid OPERATOR(pg_catalog.=) r.child \
+         WHERE r.action OPERATOR(pg_catalog.=) 'c' AND c.contype OPERATOR(pg_catalog.=) 'f' \
+           AND c.confdeltype OPERATOR(pg_catalog.<>) 'a' AND c.confdeltype OPERATOR(pg_catalog.<>) 'r' \
+           AND NOT c.conrelid OPERATOR(pg_catalog.=) ANY (r.path)) \
+     SELECT r.child, r.action::pg_catalog.text, \
+         pg_catalog.format('%I on %I.%I', k.conname, n.nspname, t.relname), r.path, \
+         ARRAY(SELECT pg_catalog.format('%I.%I', pn.nspname, pc.relname) \
+               FROM pg_catalog.unnest(r.path) WITH ORDINALITY AS u(relid, i) \
+               JOIN pg_catalog.pg_class AS pc ON pc.oid OPERATOR(pg_catalog.=) u.relid \
+               JOIN pg_catalog.pg_namespace AS pn ON pn.oid OPERATOR(pg_catalog.=) pc.relnamespace ORDER BY u.i) \
+     FROM reach AS r JOIN pg_catalog.pg_constraint AS k ON k.oid OPERATOR(pg_catalog.=) r.fk \
+     JOIN pg_catalog.pg_class AS t ON t.oid OPERATOR(pg_catalog.=) k.conrelid \
+     JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) t.relnamespace \
+     ORDER BY pg_catalog.cardinality(r.path), 3";

@@ -133,7 +133,9 @@ impl Run<'_> {
         self.functions_called().await?;
         (self.columns, self.constraints) = self.catalog().await?;
         let dropped = self.dropped().await?;
-        report.dropped_objects = super::effects::dropped_objects(&dropped, &Default::default(), &Default::default());
+        report.dropped_objects =
+            super::effects::dropped_objects(&dropped, &Default::default(), &Default::default(), &self.unknown);
+        report.rows_known = report.dropped_objects.iter().all(|o| o.rows_known);
         report.schema_changes = self.schema_changes().await?;
         Ok(())
     }

@@ -13,7 +13,16 @@ pub use classify::{classify, length_limits, Classification, StatementKind};
 pub use split::{script_position, split, RawStatement};
 
 use crate::error::{Error, Result};
-use crate::report::PlanFormat;
+
+/// How the plan was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanFormat {
+    /// A SQL script.
+    Sql,
+    /// `{"statements": ["...", ...], ...metadata}`.
+    Json,
+}
 
 /// A plan: the statements to dry-run, in order. It may come from several files (a migrations folder), which run
 /// one after the other, as they would be applied.
@@ -77,7 +86,7 @@ impl Plan {
         for next in plans {
             digests.push_str(&next.sha256);
             digests.push('\n');
-            plan.sha256 = crate::shadow::hex_digest(digests.as_bytes());
+            plan.sha256 = crate::text::hex_digest(digests.as_bytes());
             plan.source = format!("{}, {}", plan.source, next.source);
             plan.files.extend(next.files);
             plan.statements.extend(next.statements);
@@ -119,7 +128,7 @@ impl Plan {
                 message: "the plan holds no SQL statement".to_owned(),
             });
         }
-        let sha256 = crate::shadow::hex_digest(text.as_bytes());
+        let sha256 = crate::text::hex_digest(text.as_bytes());
         Ok(Plan { source: source.to_owned(), files: vec![source.to_owned()], format, statements, metadata, sha256 })
     }
 }

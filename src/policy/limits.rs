@@ -25,7 +25,8 @@ pub(crate) struct Limits {
     pub(crate) max_rows_locked_exclusive: Option<u64>,
 }
 
-type Measure<'a> = Box<dyn Fn(&StatementReport) -> u64 + 'a>;
+/// A statement's number for a limit; `None` when the shadow cannot know it (rows of a table of unknown size).
+type Measure<'a> = Box<dyn Fn(&StatementReport) -> Option<u64> + 'a>;
 
 /// One finding per limit exceeded, pointing at the statement where the running total crossed it.
 pub(super) fn check(limits: &Limits, statements: &[StatementReport], scale: f64) -> Vec<Finding> {
@@ -37,7 +38,12 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport], scale: f64)
     let totals: [(&str, &str, Option<u64>, Measure); 5] = [
         ("max-rows-deleted", "rows deleted", t.max_rows_deleted, Box::new(|s| sum(s, |e| e.deleted))),
         ("max-rows-updated", "rows updated", t.max_rows_updated, Box::new(|s| sum(s, |e| e.updated))),
-        ("max-rows-destroyed", "rows destroyed", t.max_rows_destroyed, Box::new(|s| s.rows_destroyed)),
+        (
+            "max-rows-destroyed",
+            "rows destroyed",
+            t.max_rows_destroyed,
+            Box::new(|s| s.rows_known.then_some(s.rows_destroyed)),
+        ),
         (
             "max-cascade-deleted",
             "rows deleted by cascades and triggers",
@@ -48,7 +54,7 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport], scale: f64)
             "max-objects-dropped",
             "objects dropped",
             limits.max_objects_dropped,
-            Box::new(|s| s.dropped_objects.len() as u64),
+            Box::new(|s| Some(s.dropped_objects.len() as u64)),
         ),
     ];
     for (rule, what, limit, measure) in &totals {
@@ -57,18 +63,20 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport], scale: f64)
     }
     for (glob, t) in &limits.tables {
         for table in tables_touched(statements).into_iter().filter(|name| glob.matches(name)) {
-            let of = |field: fn(&crate::report::TableEffect) -> u64| -> Measure {
+            let of = |field: fn(&crate::report::TableEffect) -> Option<u64>| -> Measure {
                 let table = table.clone();
                 Box::new(move |s| s.table_effects.iter().filter(|e| e.table == table).map(field).sum())
             };
             let destroyed: Measure = {
                 let table = table.clone();
                 Box::new(move |s| {
-                    let effects: u64 =
-                        s.table_effects.iter().filter(|e| e.table == table).map(|e| e.deleted + e.truncated).sum();
-                    let dropped: u64 =
-                        s.dropped_objects.iter().filter(|o| o.identity == table).filter_map(|o| o.rows).sum();
-                    effects + dropped
+                    let effects: Option<u64> =
+                        s.table_effects.iter().filter(|e| e.table == table).map(|e| e.destroyed()).sum();
+                    let mut dropped = s.dropped_objects.iter().filter(|o| o.identity == table);
+                    if dropped.clone().any(|o| !o.rows_known) {
+                        return None;
+                    }
+                    Some(effects? + dropped.by_ref().filter_map(|o| o.rows).sum::<u64>())
                 })
             };
             let per_table: [(&str, &str, Option<u64>, Measure); 3] = [
@@ -82,22 +90,36 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport], scale: f64)
         }
     }
     for s in statements.iter().filter(|s| s.status == Status::Ok && !s.rolled_back) {
+        let unknown = |table: &str| s.unknown_tables.iter().any(|t| t == table);
         if let Some(limit) = limits.max_rows_rewritten {
-            for r in s.rewritten_tables.iter().filter(|r| rows.of(r.rows) > limit) {
-                let message =
-                    format!("rewrites {} with {} rows, over the limit of {limit}", r.table, rows.describe(r.rows));
-                findings.push(finding("max-rows-rewritten", s.index, message, rows.of(r.rows), limit));
+            for r in s.rewritten_tables.iter().filter(|r| unknown(&r.table) || r.rows.is_none()) {
+                findings.push(unchecked(
+                    "max-rows-rewritten",
+                    s.index,
+                    &format!("rows of {} rewritten", r.table),
+                    limit,
+                ));
+            }
+            let known = s.rewritten_tables.iter().filter_map(|r| Some((r, r.rows.filter(|_| !unknown(&r.table))?)));
+            for (r, n) in known.filter(|(_, n)| rows.of(*n) > limit) {
+                let message = format!("rewrites {} with {} rows, over the limit of {limit}", r.table, rows.describe(n));
+                findings.push(finding("max-rows-rewritten", s.index, message, rows.of(n), limit));
             }
         }
         if let Some(limit) = limits.max_rows_locked_exclusive {
             let exclusive = s.locks.iter().filter(|l| l.kind == "table" && l.mode == "AccessExclusiveLock");
-            for l in exclusive.filter(|l| rows.of(l.rows) > limit) {
+            for l in exclusive.clone().filter(|l| unknown(&l.table) || l.rows.is_none()) {
+                let what = format!("rows of {} locked ACCESS EXCLUSIVE", l.table);
+                findings.push(unchecked("max-rows-locked-exclusive", s.index, &what, limit));
+            }
+            let known = exclusive.filter_map(|l| Some((l, l.rows.filter(|_| !unknown(&l.table))?)));
+            for (l, n) in known.filter(|(_, n)| rows.of(*n) > limit) {
                 let message = format!(
                     "locks {} ({} rows) ACCESS EXCLUSIVE, over the limit of {limit}",
                     l.table,
-                    rows.describe(l.rows)
+                    rows.describe(n)
                 );
-                findings.push(finding("max-rows-locked-exclusive", s.index, message, rows.of(l.rows), limit));
+                findings.push(finding("max-rows-locked-exclusive", s.index, message, rows.of(n), limit));
             }
         }
     }
@@ -118,7 +140,10 @@ fn crossing(
     let mut total = 0;
     let mut crossed_at = None;
     for s in statements.iter().filter(|s| s.status == Status::Ok && !s.rolled_back) {
-        total += measure(s);
+        let Some(measured) = measure(s) else {
+            return Some(unchecked(rule, s.index, &format!("{what}{scope}"), limit));
+        };
+        total += measured;
         if scale.of(total) > limit && crossed_at.is_none() {
             crossed_at = Some(s.index);
         }
@@ -159,8 +184,26 @@ fn finding(rule: &str, statement: usize, message: String, measured: u64, limit: 
     }
 }
 
-fn sum(s: &StatementReport, field: fn(&crate::report::TableEffect) -> u64) -> u64 {
+/// The sum of a count over a statement's effects; `None` when one of them is unknown.
+fn sum(s: &StatementReport, field: fn(&crate::report::TableEffect) -> Option<u64>) -> Option<u64> {
     s.table_effects.iter().map(field).sum()
+}
+
+/// A limit that cannot be checked because the number is unknown: an error, as the number could be anything.
+fn unchecked(rule: &str, statement: usize, what: &str, limit: u64) -> Finding {
+    Finding {
+        rule: rule.to_owned(),
+        severity: Severity::Error,
+        statement: Some(statement),
+        message: format!(
+            "{what}: unknown, as the shadow has no rows for the table, so the limit of {limit} cannot be checked; \
+             learn production's count with --sample, --snapshot or --with-data"
+        ),
+        measured: None,
+        limit: Some(limit),
+        hint: None,
+        found_by: FoundBy::Measured,
+    }
 }
 
 /// Every table a statement changed or dropped, in order of first appearance.

@@ -128,6 +128,19 @@ impl Policy {
                     });
                 }
             }
+            if let Some(error) = &report.measure_error {
+                // Whatever the rules say: counts that could not be measured cannot pass any of them.
+                findings.push(Finding {
+                    rule: "measure-error".to_owned(),
+                    severity: Severity::Error,
+                    statement: Some(report.index),
+                    message: format!("measuring the statement failed, so its counts are unknown: {error}"),
+                    measured: None,
+                    limit: None,
+                    hint: None,
+                    found_by: FoundBy::Measured,
+                });
+            }
             findings.extend(protect::protected(&self.protect, report));
             findings.extend(protect::statement_kind(&self.deny_kinds, self.allow_kinds.as_deref(), report));
         }

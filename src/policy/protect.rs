@@ -14,11 +14,16 @@ pub(super) fn protected(patterns: &[Glob], s: &StatementReport) -> Vec<Finding> 
         .map(|o| format!("drops protected {} {}", o.object_type, o.identity))
         .collect();
     for e in s.table_effects.iter().filter(|e| is_protected(&e.table)) {
-        if e.deleted > 0 {
-            reasons.push(format!("deletes {} rows from protected table {}", e.deleted, e.table));
+        // An unknown count could be any number: the protected table may lose rows.
+        match e.deleted {
+            Some(0) => {}
+            Some(n) => reasons.push(format!("deletes {n} rows from protected table {}", e.table)),
+            None => reasons.push(format!("deletes an unknown number of rows from protected table {}", e.table)),
         }
-        if e.truncated > 0 {
-            reasons.push(format!("truncates protected table {} ({} rows)", e.table, e.truncated));
+        match e.truncated {
+            Some(0) => {}
+            Some(n) => reasons.push(format!("truncates protected table {} ({n} rows)", e.table)),
+            None => reasons.push(format!("truncates protected table {} (rows unknown)", e.table)),
         }
     }
     reasons.into_iter().map(|message| error("protected-object", s.index, message, FoundBy::Measured)).collect()

@@ -28,7 +28,7 @@ fn measured(sqls: &[&str]) -> (Plan, Vec<StatementReport>) {
 }
 
 fn deleted(table: &str, n: u64, direct: bool) -> TableEffect {
-    TableEffect { table: table.into(), inserted: 0, updated: 0, deleted: n, truncated: 0, direct }
+    TableEffect { direct, ..TableEffect::measured(table, (0, 0, n, 0)) }
 }
 
 fn rules_of(findings: &[Finding]) -> Vec<(&str, Option<usize>, Severity)> {
@@ -49,6 +49,7 @@ fn the_built_in_policy_denies_destruction_and_warns_on_locking() {
         Rule::UnbackedForeignKey,
         Rule::ConstraintIndexBuild,
         Rule::JsonColumn,
+        Rule::UnknownRowCount,
         Rule::Rename,
         Rule::IndexDropNotConcurrent,
         Rule::ConstraintDropped,
@@ -108,6 +109,7 @@ fn per_table_limits_match_globs_and_drops_count_as_destroyed() {
         cascaded: false,
         rows: Some(40),
         values: None,
+        rows_known: true,
     }];
     reports[0].rows_destroyed = 40;
     reports[1].table_effects = vec![deleted("public.t", 5, true)];
@@ -168,4 +170,28 @@ fn globs_match_whole_names() {
     assert!(Glob::new("public.user?").matches("public.users"));
     assert!(!Glob::new("public.users").matches("public.users_archive"));
     assert!(Glob::new("*").matches(""));
+}
+
+#[test]
+fn limits_cannot_be_checked_against_unknown_counts_and_fail() {
+    let (plan, mut reports) = measured(&["DELETE FROM public.t WHERE x", "DROP TABLE public.u"]);
+    reports[0].table_effects = vec![TableEffect { deleted: None, rows_known: false, ..deleted("public.t", 0, true) }];
+    reports[0].rows_known = false;
+    reports[1].dropped_objects = vec![DroppedObject {
+        object_type: "table".into(),
+        identity: "public.u".into(),
+        cascaded: false,
+        rows: None,
+        values: None,
+        rows_known: false,
+    }];
+    reports[1].rows_known = false;
+    let toml = "[rules]\ndrop-table = \"allow\"\nunknown-row-count = \"allow\"\n[limits]\nmax-rows-deleted = 1000\n\
+                [limits.tables.\"public.u\"]\nmax-rows-destroyed = 10\n";
+    let policy = Policy::parse("p.toml", toml).expect("policy");
+    let (findings, verdict) = policy.evaluate(&plan, &reports);
+    assert_eq!(verdict, Verdict::Fail);
+    let got: Vec<_> = findings.iter().map(|f| (f.rule.as_str(), f.statement, f.measured, f.limit)).collect();
+    assert_eq!(got, [("max-rows-deleted", Some(1), None, Some(1000)), ("max-rows-destroyed", Some(2), None, Some(10))]);
+    assert!(findings.iter().all(|f| f.message.contains("cannot be checked")), "{findings:?}");
 }

@@ -67,17 +67,6 @@ impl PgBinaries {
     }
 }
 
-/// The major version in `postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`: `15` (or `9.6` before 10).
-pub(crate) fn major_of(version_output: &str) -> Option<String> {
-    let version = version_output.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
-    let mut parts = version.split(|c: char| !c.is_ascii_digit());
-    let first = parts.next()?;
-    match first.parse::<u32>().ok()? {
-        0..=9 => Some(format!("{first}.{}", parts.next()?)),
-        _ => Some(first.to_owned()),
-    }
-}
-
 pub(super) fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -152,14 +141,6 @@ mod tests {
             .map(|d| d.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or(""))
             .collect();
         assert_eq!(names, ["15", "13", "9"]);
-    }
-
-    #[test]
-    fn major_versions_are_read_from_version_output() {
-        assert_eq!(major_of("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)").as_deref(), Some("15"));
-        assert_eq!(major_of("postgres (PostgreSQL) 18beta1").as_deref(), Some("18"));
-        assert_eq!(major_of("postgres (PostgreSQL) 9.6.24").as_deref(), Some("9.6"));
-        assert_eq!(major_of("postgres (PostgreSQL)"), None);
     }
 
     #[test]

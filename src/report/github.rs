@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use super::{Report, Severity, Verdict};
 
-/// One `::error` / `::warning` command per finding, at the statement (or the error's position), and a `::notice`
-/// with the verdict and totals.
+/// One `::error` / `::warning` command per finding, at the statement (or the error's position), a `::warning` when
+/// the profile given does not match the shadow's schema, and a `::notice` with the verdict and totals.
 pub fn render_github(report: &Report) -> String {
     let mut out = String::new();
     for f in &report.findings {
@@ -23,6 +23,10 @@ pub fn render_github(report: &Report) -> String {
         }
         let _ = writeln!(out, "::{level} {}::{}", properties.join(","), data(&f.message));
     }
+    if let Some(profile) = report.profile.as_ref().filter(|p| !p.matches) {
+        let lines = super::profile_lines(profile).join("\n");
+        let _ = writeln!(out, "::warning title={}::{}", property("pgshadow profile"), data(&lines));
+    }
     let s = &report.summary;
     let verdict = match report.verdict {
         Verdict::Pass => "pass",
@@ -35,13 +39,22 @@ pub fn render_github(report: &Report) -> String {
         data(&format!(
             "{}: {} rows destroyed ({} deleted, {} truncated), {} objects dropped, findings: {}",
             report.plan.source,
-            s.rows_destroyed,
-            s.rows_deleted,
-            s.rows_truncated,
+            super::total_label(s.rows_destroyed, s.rows_known),
+            super::total_label(s.rows_deleted, s.rows_known),
+            super::total_label(s.rows_truncated, s.rows_known),
             s.objects_dropped,
             report.findings.len()
         ))
     );
+    // Only when a count is unknown: a schema-only run that merely adds a column needs no warning.
+    if !s.rows_known {
+        let lines: Vec<String> = s.unknown_tables.iter().map(|t| super::unknown_table_line(t)).collect();
+        let _ = writeln!(
+            out,
+            "::warning title=pgshadow row counts unknown::{}",
+            data(&format!("{}; learn them with --sample, --snapshot or --with-data", lines.join("; ")))
+        );
+    }
     out
 }
 

@@ -21,13 +21,19 @@ pub fn render_markdown(report: &Report) -> String {
         "| statements | {} ({} ok, {} failed, {} not run) |",
         s.statements, s.statements_ok, s.statements_failed, s.statements_not_run
     );
+    let total = |n| super::total_label(n, s.rows_known);
     let _ = writeln!(
         out,
         "| rows inserted / updated / deleted | {} / {} / {} |",
-        s.rows_inserted, s.rows_updated, s.rows_deleted
+        s.rows_inserted,
+        total(s.rows_updated),
+        total(s.rows_deleted)
     );
-    let _ = writeln!(out, "| rows truncated | {} |", s.rows_truncated);
-    let _ = writeln!(out, "| **rows destroyed** | **{}** |", s.rows_destroyed);
+    let _ = writeln!(out, "| rows truncated | {} |", total(s.rows_truncated));
+    let _ = writeln!(out, "| **rows destroyed** | **{}** |", total(s.rows_destroyed));
+    for table in &s.unknown_tables {
+        let _ = writeln!(out, "| **unknown** | {} |", cell(&super::unknown_table_line(table)));
+    }
     if let (Some(e), Some(sample)) = (&report.estimate, &report.shadow.sample) {
         let _ = writeln!(
             out,
@@ -61,6 +67,23 @@ pub fn render_markdown(report: &Report) -> String {
             cell(&schema.file),
             schema.statements,
             schema.failed
+        );
+    }
+
+    if let Some(profile) = &report.profile {
+        let mut lines = super::profile_lines(profile).into_iter();
+        let first = lines.next().unwrap_or_default();
+        let mark = if profile.matches { "" } else { "⚠️ " };
+        let rest: Vec<String> = lines.map(|l| escape(&l)).collect();
+        let rest = if rest.is_empty() { String::new() } else { format!("<br>{}", rest.join("<br>")) };
+        let first = first.strip_prefix("profile ").unwrap_or(&first);
+        let _ = writeln!(out, "| profile | {mark}{}{rest} |", escape(first));
+    }
+
+    if !s.rows_known {
+        out.push_str(
+            "\n> [!WARNING]\n> Some row counts are unknown, not 0: the source carried no rows for those tables. \
+             Learn them with `--sample`, `--snapshot` or `--with-data`.\n",
         );
     }
 
@@ -102,7 +125,7 @@ pub fn render_markdown(report: &Report) -> String {
 
 fn statement(out: &mut String, st: &StatementReport) {
     let status = match st.status {
-        Status::Ok => format!("ok, {} rows destroyed", st.rows_destroyed),
+        Status::Ok => format!("ok, {} rows destroyed", super::total_label(st.rows_destroyed, st.rows_known)),
         Status::Error => "**error**".to_owned(),
         Status::NotRun => "not run".to_owned(),
     };
@@ -140,9 +163,9 @@ fn statement(out: &mut String, st: &StatementReport) {
                 "| `{}` | {} | {} | {} | {} | {how} |",
                 cell(&e.table),
                 e.inserted,
-                e.updated,
-                e.deleted,
-                e.truncated
+                super::count_label(e.updated),
+                super::count_label(e.deleted),
+                super::count_label(e.truncated)
             );
         }
         out.push('\n');
@@ -151,25 +174,34 @@ fn statement(out: &mut String, st: &StatementReport) {
         out.push_str("| dropped | type | how | rows / values |\n|---|---|---|--:|\n");
         for o in &st.dropped_objects {
             let how = if o.cascaded { "**CASCADE**" } else { "" };
-            let rows = o.rows.or(o.values).map(|n| n.to_string()).unwrap_or_default();
+            let rows = super::dropped_label(o);
             let _ = writeln!(out, "| `{}` | {} | {how} | {rows} |", cell(&o.identity), o.object_type);
         }
         out.push('\n');
     }
+    for line in super::unknown_lines(st) {
+        let _ = writeln!(out, "- {}", escape(&line));
+    }
     for r in &st.rewritten_tables {
-        let _ = writeln!(out, "- rewrites `{}` ({} rows)", cell(&r.table), r.rows);
+        let _ = writeln!(out, "- rewrites `{}` ({} rows)", cell(&r.table), super::count_label(r.rows));
     }
     for l in st.locks.iter().filter(|l| l.blocks_reads || l.blocks_writes) {
         let blocks = super::blocks_label(l);
         let (what, table) = (&l.kind, cell(&l.table));
-        let _ = writeln!(out, "- locks {what} `{table}` {} ({} rows), blocking {blocks}", l.mode, l.rows);
+        let _ = writeln!(
+            out,
+            "- locks {what} `{table}` {} ({} rows), blocking {blocks}",
+            l.mode,
+            super::count_label(l.rows)
+        );
     }
     for c in &st.column_changes {
         let detail = match (&c.from, &c.to) {
             (Some(from), Some(to)) => format!(": `{}` → `{}`", inline(from), inline(to)),
             _ => String::new(),
         };
-        let _ = writeln!(out, "- column `{}` {}{detail} ({} rows)", cell(&c.column), c.change, c.rows);
+        let _ =
+            writeln!(out, "- column `{}` {}{detail} ({} rows)", cell(&c.column), c.change, super::count_label(c.rows));
     }
     for c in &st.constraint_changes {
         let _ = writeln!(
@@ -178,7 +210,7 @@ fn statement(out: &mut String, st: &StatementReport) {
             c.constraint_type,
             cell(&c.constraint),
             c.change,
-            c.rows
+            super::count_label(c.rows)
         );
     }
     if !st.rules_fired.is_empty() {

@@ -4,6 +4,7 @@ mod github;
 mod json;
 mod markdown;
 mod model;
+mod profile;
 pub mod rehearsal;
 mod table;
 
@@ -11,6 +12,8 @@ pub use github::render_github;
 pub use json::render_json;
 pub use markdown::render_markdown;
 pub use model::*;
+pub(crate) use profile::profile_lines;
+pub use profile::{ProfileInfo, ProfileValues};
 pub use rehearsal::{rehearse, Rehearsal};
 pub use table::render_table;
 
@@ -20,6 +23,66 @@ pub(crate) fn blocks_label(lock: &LockTaken) -> &'static str {
         (true, _) => "reads and writes",
         (false, true) => "writes",
         (false, false) => "neither reads nor writes",
+    }
+}
+
+/// An effect's counts for people, the unknown ones included: `3 inserted`, `unknown deleted`; zeros left out.
+pub(crate) fn effect_counts(e: &TableEffect) -> Vec<String> {
+    let counts =
+        [(Some(e.inserted), "inserted"), (e.updated, "updated"), (e.deleted, "deleted"), (e.truncated, "truncated")];
+    counts
+        .into_iter()
+        .filter(|(n, _)| *n != Some(0))
+        .map(|(n, what)| match n {
+            Some(n) => format!("{n} {what}"),
+            None => format!("unknown {what}"),
+        })
+        .collect()
+}
+
+/// What the reports say about a table of unknown size, in words.
+pub fn unknown_table_line(table: &str) -> String {
+    format!("the shadow has no rows for {table}: production's count is unknown")
+}
+
+/// A count for people: the number, or `unknown`.
+pub(crate) fn count_label(n: Option<u64>) -> String {
+    n.map_or_else(|| "unknown".to_owned(), |n| n.to_string())
+}
+
+/// A dropped object's rows (a table's) or values (a column's) for people: `unknown` for a table of unknown size,
+/// empty for other objects.
+pub(crate) fn dropped_label(o: &DroppedObject) -> String {
+    match (o.rows_known, o.rows.or(o.values)) {
+        (false, _) => "unknown".to_owned(),
+        (true, n) => n.map(|n| n.to_string()).unwrap_or_default(),
+    }
+}
+
+/// What a statement could not measure, in lines for people: the tables of unknown size, the foreign-key paths a
+/// DELETE follows from them, and a failed measurement.
+pub(crate) fn unknown_lines(s: &StatementReport) -> Vec<String> {
+    let mut lines: Vec<String> = s.unknown_tables.iter().map(|t| unknown_table_line(t)).collect();
+    for p in &s.cascade_paths {
+        lines.push(format!(
+            "cascade path: {} ({} via {}): rows there unknown",
+            p.path.join(" -> "),
+            p.action,
+            p.foreign_key
+        ));
+    }
+    if let Some(error) = &s.measure_error {
+        lines.push(format!("measuring failed, so this statement's counts are unknown: {error}"));
+    }
+    lines
+}
+
+/// A row total for people: the number, or `at least N` (`unknown` for 0) when some counts behind it are unknown.
+pub(crate) fn total_label(n: u64, known: bool) -> String {
+    match (known, n) {
+        (true, n) => n.to_string(),
+        (false, 0) => "unknown".to_owned(),
+        (false, n) => format!("at least {n}"),
     }
 }
 
@@ -36,6 +99,12 @@ pub(crate) fn functions_label(called: &[FunctionCalled]) -> String {
 /// warning (`file:line:column: message`, or `file: entry: message` for an archive).
 pub(crate) fn fidelity_lines(fidelity: &Fidelity) -> Vec<String> {
     let mut lines = Vec::new();
+    if fidelity.source_trust == SourceTrust::Trusted {
+        lines.push(
+            "the source was loaded as a superuser (--trust-source): it could run anything the server's OS user can"
+                .to_owned(),
+        );
+    }
     lines.extend(fidelity.version_warning.clone());
     lines.extend(fidelity.newer_version.clone());
     for missing in &fidelity.missing_extensions {
@@ -55,7 +124,11 @@ pub(crate) fn fidelity_lines(fidelity: &Fidelity) -> Vec<String> {
             Some(entry) => format!("{}: {entry}", w.file),
             None => format!("{}:{}:{}", w.file, w.line, w.column),
         };
-        let why = w.extension.as_ref().map_or(String::new(), |e| format!(" (needs {e})"));
+        let why = match (&w.extension, &w.needs_superuser) {
+            (Some(e), _) => format!(" (needs {e})"),
+            (None, Some(reason)) => format!(" ({reason})"),
+            (None, None) => String::new(),
+        };
         lines.push(format!("{place}: {}{why}", w.message));
     }
     lines
@@ -77,7 +150,8 @@ pub(crate) fn rules_label(fired: &[RuleFired]) -> String {
 /// Totals over the statements' reports.
 pub fn summarize<'a>(statements: impl IntoIterator<Item = &'a StatementReport>) -> Summary {
     let statements: Vec<&StatementReport> = statements.into_iter().collect();
-    let mut summary = Summary { longest_exclusive_lock: longest_exclusive_lock(&statements), ..Summary::default() };
+    let mut summary =
+        Summary { longest_exclusive_lock: longest_exclusive_lock(&statements), rows_known: true, ..Summary::default() };
     for s in statements {
         summary.statements += 1;
         if s.rolled_back {
@@ -92,15 +166,22 @@ pub fn summarize<'a>(statements: impl IntoIterator<Item = &'a StatementReport>) 
         }
         for e in &s.table_effects {
             summary.rows_inserted += e.inserted;
-            summary.rows_updated += e.updated;
-            summary.rows_deleted += e.deleted;
-            summary.rows_truncated += e.truncated;
+            summary.rows_updated += e.updated.unwrap_or(0);
+            summary.rows_deleted += e.deleted.unwrap_or(0);
+            summary.rows_truncated += e.truncated.unwrap_or(0);
         }
         summary.rows_destroyed += s.rows_destroyed;
+        summary.rows_known &= s.rows_known;
+        for table in &s.unknown_tables {
+            if !summary.unknown_tables.contains(table) {
+                summary.unknown_tables.push(table.clone());
+            }
+        }
         summary.objects_dropped += s.dropped_objects.len();
         summary.tables_dropped += s.dropped_objects.iter().filter(|o| o.object_type == "table").count();
         summary.duration_ms += s.duration_ms.unwrap_or(0.0);
     }
+    summary.unknown_tables.sort();
     summary
 }
 

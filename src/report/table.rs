@@ -20,6 +20,9 @@ pub fn render_table(report: &Report) -> String {
     if !shadow.provider_reason.is_empty() {
         let _ = writeln!(out, "shadow chosen: {}", shadow.provider_reason);
     }
+    if let Some(installed) = &shadow.installed {
+        let _ = writeln!(out, "installed on first use: {} from {}", installed.package, installed.registry);
+    }
     if let Some(container) = &shadow.container {
         let _ = writeln!(out, "container: {}", super::container_line(container));
     }
@@ -33,19 +36,38 @@ pub fn render_table(report: &Report) -> String {
     for line in super::fidelity_lines(&shadow.fidelity) {
         let _ = writeln!(out, "  fidelity: {line}");
     }
+    if let Some(profile) = &report.profile {
+        for (i, line) in super::profile_lines(profile).into_iter().enumerate() {
+            let _ = writeln!(out, "{}{line}", if i == 0 { "" } else { "  profile: " });
+        }
+    }
     out.push('\n');
     out.push_str(&statements_table(&report.statements).to_string());
     out.push('\n');
     for statement in &report.statements {
         details(&mut out, statement);
     }
-    let _ =
-        writeln!(
+    let total = |n| super::total_label(n, s.rows_known);
+    let _ = writeln!(
         out,
         "\nTotal: {} inserted, {} updated, {} deleted, {} truncated; {} rows destroyed; {} objects dropped ({} tables)",
-        s.rows_inserted, s.rows_updated, s.rows_deleted, s.rows_truncated, s.rows_destroyed, s.objects_dropped,
+        s.rows_inserted,
+        total(s.rows_updated),
+        total(s.rows_deleted),
+        total(s.rows_truncated),
+        total(s.rows_destroyed),
+        s.objects_dropped,
         s.tables_dropped
     );
+    for table in &s.unknown_tables {
+        let _ = writeln!(out, "Unknown: {}", super::unknown_table_line(table));
+    }
+    if !s.rows_known {
+        let _ = writeln!(
+            out,
+            "Row counts the shadow could not know are not 0: learn them with --sample, --snapshot or --with-data"
+        );
+    }
     if let (Some(e), Some(sample)) = (&report.estimate, &shadow.sample) {
         let _ = writeln!(
             out,
@@ -106,7 +128,7 @@ fn statements_table(statements: &[StatementReport]) -> Table {
             Cell::new(s.kind.label()),
             Cell::new(status),
             Cell::new(s.rows_affected.map(|n| n.to_string()).unwrap_or_default()).set_alignment(CellAlignment::Right),
-            Cell::new(s.rows_destroyed).set_alignment(CellAlignment::Right),
+            Cell::new(super::total_label(s.rows_destroyed, s.rows_known)).set_alignment(CellAlignment::Right),
             Cell::new(s.duration_ms.map(|d| format!("{d:.1}")).unwrap_or_default()).set_alignment(CellAlignment::Right),
         ]);
     }
@@ -133,9 +155,9 @@ fn details(out: &mut String, s: &StatementReport) {
             table.add_row(vec![
                 Cell::new(&e.table),
                 Cell::new(e.inserted).set_alignment(CellAlignment::Right),
-                Cell::new(e.updated).set_alignment(CellAlignment::Right),
-                Cell::new(e.deleted).set_alignment(CellAlignment::Right),
-                Cell::new(e.truncated).set_alignment(CellAlignment::Right),
+                Cell::new(super::count_label(e.updated)).set_alignment(CellAlignment::Right),
+                Cell::new(super::count_label(e.deleted)).set_alignment(CellAlignment::Right),
+                Cell::new(super::count_label(e.truncated)).set_alignment(CellAlignment::Right),
                 Cell::new(if e.direct { "direct" } else { "cascade/trigger" }),
             ]);
         }
@@ -148,11 +170,13 @@ fn details(out: &mut String, s: &StatementReport) {
                 Cell::new(&o.identity),
                 Cell::new(&o.object_type),
                 Cell::new(if o.cascaded { "CASCADE" } else { "" }),
-                Cell::new(o.rows.or(o.values).map(|n| n.to_string()).unwrap_or_default())
-                    .set_alignment(CellAlignment::Right),
+                Cell::new(super::dropped_label(o)).set_alignment(CellAlignment::Right),
             ]);
         }
         let _ = writeln!(out, "\nStatement {} dropped {} objects:\n{table}", s.index, s.dropped_objects.len());
+    }
+    for line in super::unknown_lines(s) {
+        let _ = writeln!(out, "\nStatement {}: {line}", s.index);
     }
     if !s.locks.is_empty() {
         let mut table = new_table(&["locked", "kind", "mode", "blocks", "rows"]);
@@ -162,26 +186,44 @@ fn details(out: &mut String, s: &StatementReport) {
                 Cell::new(&l.kind),
                 Cell::new(&l.mode),
                 Cell::new(super::blocks_label(l)),
-                Cell::new(l.rows).set_alignment(CellAlignment::Right),
+                Cell::new(super::count_label(l.rows)).set_alignment(CellAlignment::Right),
             ]);
         }
         let _ = writeln!(out, "\nStatement {} took locks (held to the end of the transaction):\n{table}", s.index);
     }
     for r in &s.rewritten_tables {
-        let _ = writeln!(out, "\nStatement {} rewrote {} ({} rows, {} bytes)", s.index, r.table, r.rows, r.size_bytes);
+        let _ = writeln!(
+            out,
+            "\nStatement {} rewrote {} ({} rows, {} bytes)",
+            s.index,
+            r.table,
+            super::count_label(r.rows),
+            r.size_bytes
+        );
     }
     for c in &s.column_changes {
         let detail = match (&c.from, &c.to) {
             (Some(from), Some(to)) => format!(": {from} -> {to}"),
             _ => String::new(),
         };
-        let _ = writeln!(out, "\nStatement {}: column {} {}{detail} ({} rows)", s.index, c.column, c.change, c.rows);
+        let _ = writeln!(
+            out,
+            "\nStatement {}: column {} {}{detail} ({} rows)",
+            s.index,
+            c.column,
+            c.change,
+            super::count_label(c.rows)
+        );
     }
     for c in &s.constraint_changes {
         let _ = writeln!(
             out,
             "\nStatement {}: {} constraint {} {} ({} rows)",
-            s.index, c.constraint_type, c.constraint, c.change, c.rows
+            s.index,
+            c.constraint_type,
+            c.constraint,
+            c.change,
+            super::count_label(c.rows)
         );
     }
     if !s.rules_fired.is_empty() {

@@ -55,6 +55,11 @@ pub struct RegisterSource {
     #[serde(default)]
     #[schemars(with = "String")]
     pub path: Option<String>,
+    /// A profile of production (`pgshadow profile`'s JSON, docs/profile.md), checked against the schema: the
+    /// source's `profile` and every report of a dry-run against it say whether it matches.
+    #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
+    pub profile: Option<serde_json::Value>,
 }
 
 /// `GET /v1/health`.
@@ -125,6 +130,7 @@ impl ApiFailure {
         };
         let (status, code) = match &error {
             Error::Input { .. } if field == "policy_toml" => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy"),
+            Error::Input { .. } if field == "profile" => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_profile"),
             Error::Input { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_plan"),
             Error::UnknownSource(_) => (StatusCode::NOT_FOUND, "unknown_source"),
             Error::UnknownPolicy(_) => (StatusCode::NOT_FOUND, "unknown_policy"),

@@ -215,8 +215,19 @@ async fn register_source(
             return Err(ApiFailure::new(StatusCode::BAD_REQUEST, "bad_request", "give exactly one of schema and path"))
         }
     };
+    let profile = match request.profile {
+        Some(value) => {
+            // Read as the file it would be, so that an error names its line and column there.
+            let text = serde_json::to_string_pretty(&value).expect("a JSON value serializes");
+            let file = format!("{}.profile.json", request.name);
+            let profile = crate::profile::Profile::parse(&file, &text);
+            Some(profile.map_err(|e| ApiFailure::from_error(e, "profile"))?)
+        }
+        None => None,
+    };
     let _permit = permit(&state)?;
-    let info = state.service.register(&request.name, &schema).await.map_err(|e| ApiFailure::from_error(e, "schema"))?;
+    let registered = state.service.register_with_profile(&request.name, &schema, profile).await;
+    let info = registered.map_err(|e| ApiFailure::from_error(e, "schema"))?;
     Ok((StatusCode::CREATED, Json(info)))
 }
 

@@ -14,6 +14,8 @@
 //! [[sources]]
 //! name = "seed"
 //! schema = "../scenarios/seed-incident/schema.sql"
+//! # profile = "profile.json"     # production's sizes and shape (`pgshadow profile`), checked against the schema
+//! # trust_source = true         # load it as a superuser (see `Config::trusted`); never settable over HTTP
 //!
 //! [policies]
 //! strict = "strict.toml"
@@ -50,8 +52,16 @@ pub struct Config {
     pub max_report_items: usize,
     /// Sources to prepare at start: name and schema file.
     pub sources: Vec<(String, PathBuf)>,
+    /// The names of the sources above that load as a superuser (`trust_source = true` in their entry): for sources
+    /// that need untrusted-language functions or event triggers, and that you trust as much as the server's host.
+    /// Every other source, and every source registered over HTTP or MCP, is untrusted input and loads as a role that
+    /// cannot run code on the host.
+    pub trusted: Vec<String>,
     /// Named policies, read at start.
     pub policies: BTreeMap<String, Policy>,
+    /// The profiles of production (`pgshadow profile`) of the sources above that name one (`profile = "file"` in
+    /// their entry), by source name.
+    pub profiles: BTreeMap<String, PathBuf>,
 }
 
 impl Default for Config {
@@ -66,7 +76,9 @@ impl Default for Config {
             timeout: Duration::from_secs(30),
             max_report_items: 1000,
             sources: Vec::new(),
+            trusted: Vec::new(),
             policies: BTreeMap::new(),
+            profiles: BTreeMap::new(),
         }
     }
 }
@@ -94,6 +106,9 @@ struct File {
 struct SourceEntry {
     name: String,
     schema: PathBuf,
+    #[serde(default)]
+    trust_source: bool,
+    profile: Option<PathBuf>,
 }
 
 impl Config {
@@ -127,6 +142,9 @@ impl Config {
             config.timeout = Duration::from_secs(seconds);
         }
         config.max_report_items = file.max_report_items.unwrap_or(config.max_report_items).max(1);
+        config.trusted = file.sources.iter().filter(|s| s.trust_source).map(|s| s.name.clone()).collect();
+        config.profiles =
+            file.sources.iter().filter_map(|s| s.profile.as_ref().map(|p| (s.name.clone(), resolve(p)))).collect();
         config.sources = file.sources.into_iter().map(|s| (s.name, resolve(&s.schema))).collect();
         for (name, policy) in file.policies {
             config.policies.insert(name, Policy::read(&resolve(&policy))?);
@@ -219,6 +237,18 @@ mod tests {
         assert_eq!(byte_size("2048"), Ok(2048));
         assert!(byte_size("lots").is_err());
         assert!(byte_size("5X").is_err());
+    }
+
+    #[test]
+    fn only_sources_marked_in_the_file_are_trusted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("serve.toml");
+        let text = "[[sources]]\nname = \"a\"\nschema = \"a.sql\"\ntrust_source = true\n\n\
+                    [[sources]]\nname = \"b\"\nschema = \"b.sql\"\n";
+        std::fs::write(&path, text).expect("write");
+        let config = Config::read(&path).expect("a valid configuration");
+        assert_eq!(config.trusted, ["a"]);
+        assert_eq!(config.sources.len(), 2);
     }
 
     #[test]

@@ -20,7 +20,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::report::{Fidelity, SchemaInfo};
+use crate::profile::Profile;
+use crate::report::{Fidelity, ProfileInfo, SchemaInfo};
 use crate::{measure, source, LocalOptions, Plan, Policy, Provider, Report, RunOptions, Schema, Shadow, Verdict};
 use pool::Pool;
 
@@ -68,6 +69,13 @@ pub struct SourceInfo {
     pub fidelity: Fidelity,
     /// Clones ready for dry-runs right now.
     pub ready: usize,
+    /// The `server_version` of the shadow the source runs on: its own major version when that is installed here
+    /// (a service serves a 13 and an 18 source each on its own), else the service's first shadow's.
+    pub server_version: String,
+    /// The profile of production registered with it, checked against what loaded; absent without one. Every
+    /// report of a dry-run against the source carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileInfo>,
 }
 
 /// Counters for monitoring (Prometheus text in `pgshadow serve`'s `/v1/metrics`).
@@ -91,7 +99,10 @@ pub struct Metrics {
 
 /// A shadow that serves dry-runs of many plans against prepared sources, concurrently.
 pub struct Service {
+    /// The shadow started with the service: sources run on it unless they came from another major version.
     shadow: Arc<Shadow>,
+    /// Shadows of other major versions, each started for the first source that came from that version.
+    by_version: tokio::sync::Mutex<Vec<(u32, Arc<Shadow>)>>,
     sources: RwLock<HashMap<String, Arc<Prepared>>>,
     options: ServiceOptions,
     metrics: Arc<Metrics>,
@@ -101,6 +112,10 @@ pub struct Service {
 struct Prepared {
     info: SourceInfo,
     pool: Pool,
+    /// The shadow its template and clones live on.
+    shadow: Arc<Shadow>,
+    /// Its profile of production ([`Service::profile`]).
+    profile: Option<Arc<Profile>>,
 }
 
 impl Service {
@@ -121,8 +136,16 @@ impl Service {
         let mut shadow_options = options.shadow.clone();
         // The service keeps its templates for as long as it runs; a kept cluster is the CLI's business.
         shadow_options.cache = None;
-        let shadow = Shadow::start(&options.provider, &shadow_options, sources).await?;
-        Ok(Service { shadow: Arc::new(shadow), sources: RwLock::default(), options, metrics: Arc::default() })
+        let sources = sources.to_vec();
+        let extensions = move || source::extensions_of(&sources);
+        let shadow = Shadow::start(&options.provider, &shadow_options, extensions).await?;
+        Ok(Service {
+            shadow: Arc::new(shadow),
+            by_version: Default::default(),
+            sources: RwLock::default(),
+            options,
+            metrics: Arc::default(),
+        })
     }
 
     /// Starts a service as `config` says, on the shadow `provider` and `shadow` give, and prepares the sources
@@ -131,10 +154,15 @@ impl Service {
         let schemas = config
             .sources
             .iter()
-            .map(|(name, path)| Ok((name, path, Schema::read(&path.to_string_lossy())?)))
+            .map(|(name, path)| {
+                let schema =
+                    Schema { trusted: config.trusted.contains(name), ..Schema::read(&path.to_string_lossy())? };
+                Ok((name, path, schema))
+            })
             .collect::<Result<Vec<_>>>()?;
         if shadow.postgres.source.is_none() {
-            // One shadow serves every source: it runs the first one's major version when that is installed.
+            // The first shadow runs the first source's major version when that is installed; a source of another
+            // version gets a shadow of its own ([`Service::register`]).
             shadow.postgres.source = schemas.first().and_then(|(_, _, schema)| schema.source_version());
         }
         let options = ServiceOptions {
@@ -148,8 +176,9 @@ impl Service {
         let sources: Vec<Schema> = schemas.iter().map(|(_, _, schema)| schema.clone()).collect();
         let service = Service::start_for(options, &sources).await?;
         for (name, path, schema) in &schemas {
+            let profile = config.profiles.get(*name).map(|p| Profile::read(p)).transpose()?;
             tracing::info!(target: "pgshadow::progress", "preparing the source {name} ({})", path.display());
-            service.register(name, schema).await?;
+            service.register_with_profile(name, schema, profile).await?;
         }
         Ok(service)
     }
@@ -172,11 +201,29 @@ impl Service {
     /// Loads `schema` as the source `name` (replacing nothing: a name is registered once) and starts filling its
     /// pool. Returns what loaded.
     pub async fn register(&self, name: &str, schema: &Schema) -> Result<SourceInfo> {
+        self.register_with_profile(name, schema, None).await
+    }
+
+    /// [`Service::register`] with a profile of production (`pgshadow profile`): it is checked against what loaded
+    /// (`SourceInfo::profile`), and the reports of dry-runs against the source say so.
+    pub async fn register_with_profile(
+        &self,
+        name: &str,
+        schema: &Schema,
+        profile: Option<Profile>,
+    ) -> Result<SourceInfo> {
         if self.sources.read().unwrap_or_else(|e| e.into_inner()).contains_key(name) {
             return Err(Error::SourceExists(name.to_owned()));
         }
-        let mut template = source::load(&self.shadow, Some(schema)).await?;
-        template.row_counts = Some(Arc::new(source::count_rows(&self.shadow, &template).await?));
+        let shadow = self.shadow_for(schema).await?;
+        let mut template = source::load(&shadow, Some(schema)).await?;
+        template.row_counts = Some(Arc::new(source::count_rows(&shadow, &template).await?));
+        let checked = match &profile {
+            Some(profile) => {
+                Some(crate::profile::compare(profile, &crate::profile::of_database(&shadow, &template).await?))
+            }
+            None => None,
+        };
         let sha256 = template.schema.as_ref().map(|s| s.sha256.clone()).unwrap_or_default();
         let info = SourceInfo {
             name: name.to_owned(),
@@ -184,15 +231,61 @@ impl Service {
             schema: template.schema.clone(),
             fidelity: template.fidelity.clone(),
             ready: 0,
+            server_version: shadow.server_version().to_owned(),
+            profile: checked,
         };
-        let pool = Pool::start(Arc::clone(&self.shadow), template, self.options.pool_size, Arc::clone(&self.metrics));
-        let prepared = Arc::new(Prepared { info: info.clone(), pool });
+        let pool = Pool::start(Arc::clone(&shadow), template, self.options.pool_size, Arc::clone(&self.metrics));
+        let prepared = Arc::new(Prepared { info: info.clone(), pool, shadow, profile: profile.map(Arc::new) });
         let mut sources = self.sources.write().unwrap_or_else(|e| e.into_inner());
         if sources.contains_key(name) {
             return Err(Error::SourceExists(name.to_owned()));
         }
         sources.insert(name.to_owned(), prepared);
         Ok(info)
+    }
+
+    /// The profile of production the source `name` was registered with, if any.
+    pub fn profile(&self, name: &str) -> Option<Arc<Profile>> {
+        let sources = self.sources.read().unwrap_or_else(|e| e.into_inner());
+        sources.get(name).and_then(|p| p.profile.clone())
+    }
+
+    /// The shadow `schema` runs on: one of its own major version when it says which, no version was pinned
+    /// (`--pg-version`) and that version is installed here; else the service's first shadow. A shadow of another
+    /// version is started once, for the first source that needs it, and serves every later one.
+    async fn shadow_for(&self, schema: &Schema) -> Result<Arc<Shadow>> {
+        let own = crate::postgres::Version::parse(self.shadow.server_version()).map(|v| v.major);
+        let Some(wanted) = schema.source_version().filter(|v| Some(v.major) != own) else {
+            return Ok(Arc::clone(&self.shadow));
+        };
+        if self.options.shadow.postgres.version.is_some() || self.options.shadow.postgres.pg_bin.is_some() {
+            return Ok(Arc::clone(&self.shadow));
+        }
+        let mut shadows = self.by_version.lock().await;
+        if let Some((_, shadow)) = shadows.iter().find(|(major, _)| *major == wanted.major) {
+            return Ok(Arc::clone(shadow));
+        }
+        let builds = self.options.shadow.postgres.builds.clone();
+        let found = tokio::task::spawn_blocking(move || crate::postgres::discover(builds.as_deref()))
+            .await
+            .map_err(|e| Error::io("<discovery task>", std::io::Error::other(e)))?;
+        if !found.iter().any(|f| f.version.major == wanted.major) {
+            tracing::warn!(
+                "the source {} came from PostgreSQL {}, which is not installed here: it runs on the service's {}",
+                schema.file,
+                wanted.major,
+                self.shadow.server_version()
+            );
+            return Ok(Arc::clone(&self.shadow));
+        }
+        let mut options = self.options.shadow.clone();
+        options.cache = None;
+        options.postgres.source = Some(wanted);
+        let sources = vec![schema.clone()];
+        let extensions = move || source::extensions_of(&sources);
+        let shadow = Arc::new(Shadow::start(&self.options.provider, &options, extensions).await?);
+        shadows.push((wanted.major, Arc::clone(&shadow)));
+        Ok(shadow)
     }
 
     /// Every registered source, by name.
@@ -236,12 +329,14 @@ impl Service {
             .cloned()
             .ok_or_else(|| Error::UnknownSource(name.to_owned()))?;
         let lease = prepared.pool.take().await?;
-        let run = measure::run_plan(&self.shadow, lease.database(), plan, &self.options.run);
+        let run = measure::run_plan(&prepared.shadow, lease.database(), plan, &self.options.run);
         // On a timeout the lease is dropped, and with it the clone (WITH (FORCE) ends the statement still running).
         let statements = tokio::time::timeout(self.options.timeout, run)
             .await
             .map_err(|_| Error::Timeout(self.options.timeout))??;
-        let mut report = crate::report_of(&self.shadow, lease.database(), plan, statements, policy, &self.options.run);
+        let mut report =
+            crate::report_of(&prepared.shadow, lease.database(), plan, statements, policy, &self.options.run);
+        report.profile = prepared.info.profile.clone();
         lease.give_back().await;
         report.truncate(self.options.max_report_items);
         Ok(report)
@@ -274,10 +369,14 @@ impl Service {
             prepared.pool.stop().await;
         }
         drop(sources);
-        match Arc::try_unwrap(self.shadow) {
-            Ok(shadow) => shadow.shutdown().await,
-            // A dry-run still holds it (a cancelled request's task): dropping the last reference removes it.
-            Err(_) => Ok(()),
+        let others = self.by_version.into_inner().into_iter().map(|(_, shadow)| shadow);
+        let mut outcome = Ok(());
+        for shadow in others.chain([self.shadow]) {
+            // A dry-run may still hold one (a cancelled request's task): dropping the last reference removes it.
+            if let Ok(shadow) = Arc::try_unwrap(shadow) {
+                outcome = outcome.and(shadow.shutdown().await);
+            }
         }
+        outcome
     }
 }

@@ -14,9 +14,9 @@ use tokio::task::JoinHandle;
 
 use super::Metrics;
 use crate::error::Result;
+use crate::shadow::database::InPlace;
+use crate::shadow::Database;
 use crate::shadow::Shadow;
-use crate::source::cached::InPlace;
-use crate::source::Database;
 
 /// A clone to drop: its database and its login role.
 type Doomed = (String, Option<String>);
@@ -136,7 +136,7 @@ impl Lease<'_> {
         let reusable = !clone.spoiled.load(Ordering::SeqCst) && clone.in_place.is_some();
         if reusable {
             let in_place = clone.in_place.clone().expect("checked above");
-            match crate::source::cached::reset(&self.pool.shadow, &clone, &in_place).await {
+            match crate::shadow::database::reset(&self.pool.shadow, &clone, &in_place).await {
                 Ok(()) => match self.pool.filled.try_send(clone) {
                     Ok(()) => return,
                     Err(full) => return self.pool.discard(full.into_inner()),
@@ -196,7 +196,7 @@ async fn fill(
 /// other clones are sessions of other roles, which a plan can neither see the queries of nor signal.
 async fn clone_of(shadow: &Shadow, template: &Database, metrics: &Metrics) -> Result<Database> {
     let name = shadow.new_database_name();
-    shadow.create_database(&name, Some(template.name())).await?;
+    shadow.create_database(&name, Some(template.name()), crate::shadow::Role::Plan).await?;
     metrics.clones.fetch_add(1, Ordering::Relaxed);
     let login = format!("{}run_{name}", crate::shadow::ROLE_PREFIX);
     let made = async {

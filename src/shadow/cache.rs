@@ -66,10 +66,16 @@ impl CacheOptions {
 
     /// The directory of the clusters made with binaries of `major` in `bin_dir`.
     fn clusters(&self, major: &str, bin_dir: &Path) -> PathBuf {
-        let tag = &super::hex_digest(bin_dir.as_os_str().as_encoded_bytes())[..8];
+        let mut key = bin_dir.as_os_str().as_encoded_bytes().to_vec();
+        key.extend_from_slice(CLUSTER_GENERATION.as_bytes());
+        let tag = &crate::text::hex_digest(&key)[..8];
         self.dir.join("clusters").join(format!("pg{major}-{tag}"))
     }
 }
+
+/// Changes whenever what a cached cluster holds besides templates changes (its roles and their rights), so that a
+/// cluster an older pgshadow made is never reused. Generation 2: sources load as a non-superuser.
+const CLUSTER_GENERATION: &str = "\0generation 2";
 
 /// One cached cluster, locked by this run for as long as the value lives.
 pub(crate) struct Slot {
@@ -251,6 +257,10 @@ pub(crate) struct Template {
     /// The row count of every table (by oid, the same in every clone): a dry-run's baseline without counting.
     #[serde(default)]
     pub(crate) row_counts: Vec<(u32, i64)>,
+    /// Whether the source carried its tables' rows (`source::Database::data_loaded`). A template recorded before
+    /// this was remembered is keyed differently (`source::cached`), and not reused.
+    #[serde(default)]
+    pub(crate) data_loaded: bool,
     /// `pg_database_size` of the template.
     pub(crate) size_bytes: u64,
 }

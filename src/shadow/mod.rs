@@ -7,7 +7,9 @@
 
 pub mod cache;
 pub mod container;
+pub mod database;
 mod local;
+mod plan_role;
 pub mod provider;
 pub mod server;
 pub(crate) mod session;
@@ -16,11 +18,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub(crate) use crate::postgres::major_of;
+use crate::text::hex_digest;
+
 pub use crate::postgres::PgBinaries;
 pub use cache::CacheOptions;
 pub use container::{ContainerOptions, Pull, Reach};
+pub use database::Database;
 pub use local::LocalOptions;
+pub(crate) use plan_role::{is_reserved, prepare_plan_role};
 pub use provider::Provider;
 pub use server::ServerOptions;
 
@@ -34,9 +39,17 @@ pub(crate) use session::Session;
 pub(crate) enum Role {
     /// The superuser that sets shadows up. Plans never log in as it unless `--superuser` is asked for.
     Admin,
-    /// A superuser that loads sources, so that what it created can be handed to the plan role afterwards (objects
-    /// of the bootstrap superuser cannot be reassigned).
+    /// The role a source's own statements run as: **not** a superuser (sources are untrusted input, as plans are),
+    /// with no predefined role that reaches the host. It owns what it creates until that is handed to the plan role.
     Loader,
+    /// Owns a database while a source loads into it (no login, not a superuser). The loader and the roles the source
+    /// names as owners are its members: they get the database owner's rights (`CREATE` in `public`), so `OWNER TO`
+    /// works as in production. It owns nothing once the load is done.
+    LoadOwner,
+    /// A superuser without login that pgshadow itself acts as (`SET ROLE` from the admin) for the steps of a load
+    /// that need one: creating the extensions the source asks for from the shadow's own installation, and a
+    /// `--trust-source` load. What it creates is handed to the plan role like the loader's.
+    Installer,
     /// The non-superuser role plans run as. It owns (or is a member of the owners of) everything a source loads.
     Plan,
 }
@@ -102,6 +115,8 @@ pub struct Shadow {
     server_version: String,
     /// Why this provider (`auto: ...`, `asked for with --shadow local`).
     provider_reason: String,
+    /// The build this run installed on first use, if it did.
+    installed: Option<crate::postgres::Fetched>,
     next_database: AtomicUsize,
     /// For each database made on this shadow: its `spoiled` flag, and for a template used in place, whether it was
     /// put back. A cached cluster is only kept when no database is spoiled and every template was put back.
@@ -115,19 +130,32 @@ struct Tracked {
 }
 
 impl Shadow {
-    /// Starts the shadow `provider` gives ([`Provider::Auto`]: the best one here for `sources`, of
-    /// `options.postgres.source`'s version and with the extensions they create), and says which and why on stderr.
-    pub async fn start(provider: &Provider, options: &LocalOptions, sources: &[crate::Schema]) -> Result<Shadow> {
-        let decision = provider::decide(provider, &options.postgres, sources).await?;
+    /// Starts the shadow `provider` gives ([`Provider::Auto`]: the best one here for the sources to load, of
+    /// `options.postgres.source`'s version and with the extensions they create, which `extensions` gives when asked:
+    /// [`crate::source::extensions_of`]), and says which and why on stderr.
+    pub async fn start(
+        provider: &Provider,
+        options: &LocalOptions,
+        extensions: impl FnOnce() -> Vec<String> + Send + 'static,
+    ) -> Result<Shadow> {
+        let decision = provider::decide(provider, &options.postgres, extensions).await?;
         let mut shadow = match (&decision, provider) {
             (provider::Decision::Container(container, _), _) => Shadow::start_container(options, container).await?,
             (provider::Decision::Server, Provider::Server(server)) => Shadow::start_server(server).await?,
+            (provider::Decision::Installed { builds, .. }, _) => {
+                let mut options = options.clone();
+                options.postgres.builds = Some(builds.clone());
+                Shadow::start_local(&options).await?
+            }
             _ => Shadow::start_local(options).await?,
         };
         shadow.provider_reason = decision.reason().to_owned();
+        if let provider::Decision::Installed { fetched, .. } = decision {
+            shadow.installed = fetched;
+        }
         tracing::info!(
             target: "pgshadow::choice",
-            "shadow: {} PostgreSQL {} ({})",
+            "dry-running on a {} shadow, PostgreSQL {}: {}",
             shadow.provider(),
             crate::postgres::Version::parse(&shadow.server_version).map_or_else(String::new, |v| v.to_string()),
             shadow.provider_reason
@@ -164,6 +192,7 @@ impl Shadow {
             endpoint,
             server_version: String::new(),
             provider_reason: String::new(),
+            installed: None,
             next_database: AtomicUsize::new(1),
             databases: Mutex::default(),
         };
@@ -202,11 +231,12 @@ impl Shadow {
             endpoint: Endpoint { base, passwords, secret: None, tls, libpq_env },
             server_version: String::new(),
             provider_reason: String::new(),
+            installed: None,
             next_database: AtomicUsize::new(1),
             databases: Mutex::default(),
         };
         let database = shadow.endpoint.base.get_dbname().unwrap_or("postgres").to_owned();
-        let admin = shadow.connect(shadow.role(Role::Admin), &database).await?;
+        let admin = shadow.admin(&database).await?;
         let superuser: bool = admin
             .client()
             .query_one("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user", &[])
@@ -227,7 +257,7 @@ impl Shadow {
         if let Backend::Server(server) = &shadow.backend {
             server::sweep_killed_runs(&admin, &server.run_id).await?;
             // Held until this run's databases and roles are gone: a later run tells a killed one by its free lock.
-            let alive = shadow.connect(shadow.role(Role::Admin), &database).await?;
+            let alive = shadow.admin(&database).await?;
             let (class, id) = server::lock_key(&server.run_id);
             alive
                 .client()
@@ -243,27 +273,30 @@ impl Shadow {
 
     /// Creates the loader and plan roles (a cached cluster has them already); returns the server's version.
     async fn prepare_roles(&self) -> Result<String> {
-        let admin = self.connect(self.role(Role::Admin), "postgres").await?;
+        let admin = self.admin("postgres").await?;
         self.prepare_roles_on(&admin).await
     }
 
     async fn prepare_roles_on(&self, admin: &Session) -> Result<String> {
         if self.cache_slot().is_none_or(|slot| slot.fresh) {
             let (loader, plan) = (self.role(Role::Loader), self.role(Role::Plan));
+            let (owner, installer) = (self.role(Role::LoadOwner), self.role(Role::Installer));
             let password = |role: &str| self.password_clause(role);
-            let setup = format!(
-                "CREATE ROLE {loader} LOGIN SUPERUSER{}; \
-                 CREATE ROLE {plan} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS{};",
+            let unprivileged = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS";
+            let mut setup = format!(
+                "CREATE ROLE {loader} LOGIN {unprivileged}{}; \
+                 CREATE ROLE {plan} LOGIN {unprivileged}{}; \
+                 CREATE ROLE {owner} NOLOGIN {unprivileged}; \
+                 GRANT {owner} TO {loader}; \
+                 CREATE ROLE {installer} NOLOGIN SUPERUSER;",
                 password(loader),
                 password(plan)
             );
-            let setup = match &self.backend {
-                Backend::Server(server) => format!(
-                    "{setup} COMMENT ON ROLE {loader} IS '{marker}'; COMMENT ON ROLE {plan} IS '{marker}';",
-                    marker = server.role_marker()
-                ),
-                Backend::Local(_) => setup,
-            };
+            if let Backend::Server(server) = &self.backend {
+                for role in [loader, plan, owner, installer] {
+                    setup.push_str(&format!(" COMMENT ON ROLE {role} IS '{}';", server.role_marker()));
+                }
+            }
             admin.client().batch_execute(&setup).await.map_err(|e| Error::pg("creating the shadow's roles", e))?;
             if let Backend::Server(server) = &self.backend {
                 // From here on there is something of this run's on the server to remove.
@@ -290,6 +323,12 @@ impl Shadow {
     /// Why this provider: asked for, or what `--shadow auto` found.
     pub fn provider_reason(&self) -> &str {
         &self.provider_reason
+    }
+
+    /// The PostgreSQL build this run installed into the cache on first use (`--shadow auto` on a machine with no
+    /// PostgreSQL), if it did.
+    pub fn installed(&self) -> Option<&crate::postgres::Fetched> {
+        self.installed.as_ref()
     }
 
     /// The image a container shadow runs (`postgres:17`), `None` for other shadows.
@@ -374,7 +413,7 @@ impl Shadow {
         let Some(slot) = self.cache_slot() else {
             return Ok(());
         };
-        let admin = self.connect(self.role(Role::Admin), "postgres").await?;
+        let admin = self.admin("postgres").await?;
         let leftovers = admin
             .client()
             .query("SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE 'shadow\\_%'", &[])
@@ -405,24 +444,29 @@ impl Shadow {
         match (&self.backend, role) {
             (Backend::Local(_), Role::Admin) => local::ADMIN_ROLE,
             (Backend::Local(_), Role::Loader) => "pgshadow_loader",
+            (Backend::Local(_), Role::LoadOwner) => "pgshadow_load_owner",
+            (Backend::Local(_), Role::Installer) => "pgshadow_installer",
             (Backend::Local(_), Role::Plan) => "pgshadow_plan",
             (Backend::Server(server), Role::Admin) => &server.admin,
             (Backend::Server(server), Role::Loader) => &server.loader,
+            (Backend::Server(server), Role::LoadOwner) => &server.load_owner,
+            (Backend::Server(server), Role::Installer) => &server.installer,
             (Backend::Server(server), Role::Plan) => &server.plan,
         }
     }
 
-    /// Creates the database `name` owned by the plan role, from `template` (a local cluster's default when
-    /// `None`). On a shadow server it comes from `template0` and is marked as this run's.
-    pub(crate) async fn create_database(&self, name: &str, template: Option<&str>) -> Result<()> {
-        let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
-        let ident = crate::source::quote_ident(name);
+    /// Creates the database `name` owned by `owner` (the plan role, or [`Role::LoadOwner`] for a database a source
+    /// is about to load into), from `template` (a local cluster's default when `None`). On a shadow server it comes
+    /// from `template0` and is marked as this run's.
+    pub(crate) async fn create_database(&self, name: &str, template: Option<&str>, owner: Role) -> Result<()> {
+        let admin = self.admin(self.maintenance_database()).await?;
+        let ident = crate::text::quote_ident(name);
         let template = match (&self.backend, template) {
-            (_, Some(t)) => format!(" TEMPLATE {}", crate::source::quote_ident(t)),
+            (_, Some(t)) => format!(" TEMPLATE {}", crate::text::quote_ident(t)),
             (Backend::Server(_), None) => " TEMPLATE template0".to_owned(),
             (Backend::Local(_), None) => String::new(),
         };
-        let sql = format!("CREATE DATABASE {ident}{template} OWNER {}", self.role(Role::Plan));
+        let sql = format!("CREATE DATABASE {ident}{template} OWNER {}", self.role(owner));
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("creating the shadow database", e))?;
         if let Backend::Server(server) = &self.backend {
             server.created.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_owned());
@@ -435,7 +479,7 @@ impl Shadow {
     /// Drops a database this shadow created, disconnecting anything still in it. On a shadow server, only a
     /// database this run created whose mark still names this run.
     pub(crate) async fn drop_database(&self, name: &str) -> Result<()> {
-        let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
+        let admin = self.admin(self.maintenance_database()).await?;
         if let Backend::Server(server) = &self.backend {
             let ours = server.created.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|n| n == name);
             let mark: Option<String> = admin
@@ -453,7 +497,7 @@ impl Shadow {
                 return Ok(());
             }
         }
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::source::quote_ident(name));
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::text::quote_ident(name));
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping the shadow database", e))?;
         if let Backend::Server(server) = &self.backend {
             server.created.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| n != name);
@@ -463,7 +507,7 @@ impl Shadow {
 
     /// Creates a login role that is a member of the plan role (with its privileges), for one database's plans.
     pub(crate) async fn create_login_role(&self, name: &str) -> Result<()> {
-        let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
+        let admin = self.admin(self.maintenance_database()).await?;
         let sql =
             format!("CREATE ROLE {name} LOGIN INHERIT IN ROLE {}{}", self.role(Role::Plan), self.password_clause(name));
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("creating a login role for a clone", e))
@@ -476,7 +520,7 @@ impl Shadow {
 
     /// Drops a role [`Shadow::create_login_role`] made (its database must be gone first).
     pub(crate) async fn drop_login_role(&self, name: &str) -> Result<()> {
-        let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
+        let admin = self.admin(self.maintenance_database()).await?;
         let sql = format!("DROP ROLE IF EXISTS {name}");
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping a clone's login role", e))
     }
@@ -498,8 +542,10 @@ impl Shadow {
         for name in created {
             self.drop_database(&name).await?;
         }
-        let admin = self.connect(self.role(Role::Admin), self.maintenance_database()).await?;
-        let sql = format!("DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {}", server.plan, server.loader);
+        let admin = self.admin(self.maintenance_database()).await?;
+        let sql = [&server.plan, &server.loader, &server.load_owner, &server.installer]
+            .map(|role| format!("DROP ROLE IF EXISTS {role};"))
+            .concat();
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("dropping the run's roles", e))?;
         server.removed.store(true, Ordering::SeqCst);
         // Nothing of this run's is left: its lock goes with its connection.
@@ -522,14 +568,24 @@ impl Shadow {
 
     /// Registers a database, so that a cached cluster a plan committed into, or whose template was not put back
     /// after a dry-run, is not kept.
-    pub(crate) fn track(&self, database: &crate::source::Database) {
+    pub(crate) fn track(&self, database: &Database) {
         let put_back = database.in_place.as_ref().map(|p| Arc::clone(&p.released));
         let tracked = Tracked { spoiled: Arc::clone(&database.spoiled), put_back };
         self.databases.lock().unwrap_or_else(|e| e.into_inner()).push(tracked);
     }
 
+    /// A session of `role` in `database`, as the plan or a source would have it.
     pub(crate) async fn connect(&self, role: &str, database: &str) -> Result<Session> {
-        Session::connect(&self.endpoint, role, database)
+        Session::connect(&self.endpoint, role, database, false)
+            .await
+            .map_err(|e| Error::pg(format!("connecting to the shadow as {role}"), e))
+    }
+
+    /// A session of the admin (a superuser) in `database`, with its `search_path` pinned to `pg_catalog, pg_temp`:
+    /// what pgshadow itself does in a database a source loaded into never resolves to an object of the source's.
+    pub(crate) async fn admin(&self, database: &str) -> Result<Session> {
+        let role = self.role(Role::Admin);
+        Session::connect(&self.endpoint, role, database, true)
             .await
             .map_err(|e| Error::pg(format!("connecting to the shadow as {role}"), e))
     }
@@ -559,6 +615,8 @@ impl Drop for Shadow {
                 run_id: server.run_id.clone(),
                 admin: server.admin.clone(),
                 loader: server.loader.clone(),
+                load_owner: server.load_owner.clone(),
+                installer: server.installer.clone(),
                 plan: server.plan.clone(),
                 binaries: None,
                 created: Mutex::new(std::mem::take(&mut *server.created.lock().unwrap_or_else(|e| e.into_inner()))),
@@ -568,6 +626,7 @@ impl Drop for Shadow {
             endpoint: self.endpoint.clone(),
             server_version: String::new(),
             provider_reason: String::new(),
+            installed: None,
             next_database: AtomicUsize::new(0),
             databases: Mutex::default(),
         };
@@ -584,10 +643,4 @@ impl Drop for Shadow {
         });
         let _ = cleanup.join();
     }
-}
-
-/// The SHA-256 of `bytes`, in lower-case hex.
-pub(crate) fn hex_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

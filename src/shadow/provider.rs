@@ -6,7 +6,10 @@
 //!    or live server), that has every extension the source creates;
 //! 2. a container, when a Docker daemon answers and an image for that version (and those extensions) is already
 //!    there, or `--pull` allows pulling one;
-//! 3. any local build (the report and stderr warn when its major version differs from the source's).
+//! 3. any local build (the report and stderr warn when its major version differs from the source's);
+//! 4. when this machine has no PostgreSQL at all: the build of the version needed (asked for, else the source's,
+//!    else the newest), installed into the cache from the npm registry on first use, unless
+//!    [`Selection::no_install`] or `PGSHADOW_INSTALL=never` forbids it.
 //!
 //! It never pulls an image unless the [`ContainerOptions::pull`] it is given allows it.
 
@@ -14,7 +17,6 @@ use super::container::{self, ContainerOptions, Pull, Reach};
 use super::ServerOptions;
 use crate::error::{Error, Result};
 use crate::postgres::{self, Installation, Selection, Version, VersionRequest};
-use crate::source::Schema;
 
 /// Where a dry-run's shadow runs.
 #[derive(Debug, Clone)]
@@ -41,6 +43,14 @@ impl Default for Provider {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Decision {
     Local(String),
+    /// Nothing here: install this version's build on first use, then run it locally ([`choose`]'s answer only).
+    Install(VersionRequest, String),
+    /// A local shadow on the build just installed into this cache directory on first use ([`decide`]'s answer).
+    Installed {
+        reason: String,
+        builds: std::path::PathBuf,
+        fetched: Option<postgres::Fetched>,
+    },
     Container(ContainerOptions, String),
     Server,
 }
@@ -49,16 +59,24 @@ impl Decision {
     /// Why this provider, for the report and stderr.
     pub(crate) fn reason(&self) -> &str {
         match self {
-            Decision::Local(reason) | Decision::Container(_, reason) => reason,
+            Decision::Local(reason)
+            | Decision::Install(_, reason)
+            | Decision::Installed { reason, .. }
+            | Decision::Container(_, reason) => reason,
             Decision::Server => "asked for with --shadow server",
         }
     }
 }
 
-/// Settles `provider` for `sources` (of `selection.source`'s version). Looks at the local builds and, for `auto`, at
-/// the images of the Docker daemon, if one answers; only then does it read which extensions the sources create (an
-/// archive's table of contents costs a `pg_restore --list`), since without a daemon the choice is local anyway.
-pub(crate) async fn decide(provider: &Provider, selection: &Selection, sources: &[Schema]) -> Result<Decision> {
+/// Settles `provider` for the sources to load (of `selection.source`'s version). Looks at the local builds and, for
+/// `auto`, at the images of the Docker daemon, if one answers; only then does it ask `extensions` which extensions the
+/// sources create (an archive's table of contents costs a `pg_restore --list`), since without a daemon the choice is
+/// local anyway.
+pub(crate) async fn decide(
+    provider: &Provider,
+    selection: &Selection,
+    extensions: impl FnOnce() -> Vec<String> + Send + 'static,
+) -> Result<Decision> {
     let options = match provider {
         Provider::Local => return Ok(Decision::Local("asked for with --shadow local".to_owned())),
         Provider::Server(_) => return Ok(Decision::Server),
@@ -77,16 +95,34 @@ pub(crate) async fn decide(provider: &Provider, selection: &Selection, sources: 
         .await
         .map_err(|e| Error::io("<discovery task>", std::io::Error::other(e)))?;
     let Some(images) = container::images_here(options.reach).await else {
-        return choose(&found, selection, &[], None, options);
+        return install_if_asked(choose(&found, selection, &[], None, options)?, selection).await;
     };
-    let sources = sources.to_vec();
-    let extensions = tokio::task::spawn_blocking(move || {
-        let mut seen = std::collections::HashSet::new();
-        sources.iter().flat_map(Schema::extensions).filter(|e| seen.insert(e.clone())).collect::<Vec<_>>()
+    let extensions = tokio::task::spawn_blocking(extensions)
+        .await
+        .map_err(|e| Error::io("<extensions task>", std::io::Error::other(e)))?;
+    install_if_asked(choose(&found, selection, &extensions, Some(&images), options)?, selection).await
+}
+
+/// Carries out [`Decision::Install`]: installs the build into the cache (saying so on stderr), and answers
+/// [`Decision::Installed`]; any other decision is returned as it is.
+async fn install_if_asked(decision: Decision, selection: &Selection) -> Result<Decision> {
+    let Decision::Install(request, why) = decision else { return Ok(decision) };
+    let builds = selection.builds.clone().or_else(super::CacheOptions::default_dir).ok_or_else(|| Error::Install {
+        version: request.to_string(),
+        message: "no cache directory to install into: neither XDG_CACHE_HOME nor HOME is set".to_owned(),
+    })?;
+    let into = builds.clone();
+    let (installed, fetched) = tokio::task::spawn_blocking(move || {
+        postgres::install_for(&into, request, &postgres::InstallSource::Registry, postgres::Purpose::FirstUse)
     })
     .await
-    .map_err(|e| Error::io("<extensions task>", std::io::Error::other(e)))?;
-    choose(&found, selection, &extensions, Some(&images), options)
+    .map_err(|e| Error::io("<install task>", std::io::Error::other(e)))??;
+    let how = match &fetched {
+        Some(_) => "installed into the cache on first use",
+        None => "already in the cache, installed by another run",
+    };
+    let reason = format!("{why}; PostgreSQL {} {how}", installed.version);
+    Ok(Decision::Installed { reason, builds, fetched })
 }
 
 /// The local build of the version wanted (any, when no version is), and whether it has every one of `extensions`.
@@ -154,12 +190,16 @@ fn choose(
     if matching.is_some() {
         return Ok(Decision::Local(format!("auto: {why_not_local}, and {no_image}")));
     }
+    if found.is_empty() {
+        let needed = selection.needed();
+        if !selection.installs_allowed() {
+            return Err(Error::FirstUseInstallOff { version: needed.to_string(), searched: postgres::searched_dirs() });
+        }
+        return Ok(Decision::Install(needed, format!("auto: no PostgreSQL installed here, and {no_image}")));
+    }
     if let Some(request) = selection.version {
         // A version asked for is never replaced by another: the local choice names what is installed.
         postgres::choose(found, Some(request), selection.source)?;
-    }
-    if found.is_empty() {
-        return Err(Error::PostgresNotFound { searched: postgres::searched_dirs() });
     }
     Ok(Decision::Local(format!("auto: {why_not_local}, and {no_image}; the newest local build instead")))
 }
@@ -327,12 +367,19 @@ mod tests {
     }
 
     #[test]
-    fn nothing_here_at_all_is_an_error_that_says_what_was_looked_for() {
-        match choose(&[], &selection(Some("16.1"), None), &[], None, &auto(Pull::Never)) {
-            Err(e @ Error::PostgresNotFound { .. }) => {
-                assert!(e.hint().is_some_and(|h| h.contains("--shadow container")), "{e}")
+    fn nothing_here_at_all_installs_the_version_needed_unless_told_not_to() {
+        let decision = choose(&[], &selection(Some("16.1"), None), &[], None, &auto(Pull::Never));
+        assert!(matches!(&decision, Ok(Decision::Install(VersionRequest::Major(16), _))), "{decision:?}");
+        let decision = choose(&[], &selection(None, None), &[], Some(&[]), &auto(Pull::Never));
+        assert!(matches!(&decision, Ok(Decision::Install(VersionRequest::Latest, r)) if r.contains("no image")));
+        let off = Selection { no_install: true, ..selection(Some("16.1"), None) };
+        match choose(&[], &off, &[], None, &auto(Pull::Never)) {
+            Err(e @ Error::FirstUseInstallOff { .. }) => {
+                assert!(e.to_string().contains("--no-install"), "{e}");
+                let hint = e.hint().unwrap_or_default();
+                assert!(hint.contains("`pgshadow postgres install 16`") && hint.contains("--shadow container"), "{e}");
             }
-            other => panic!("expected PostgresNotFound, got {other:?}"),
+            other => panic!("expected FirstUseInstallOff, got {other:?}"),
         }
     }
 }

@@ -2,8 +2,9 @@
 //! --shadow-url URL`), for the same major version and extensions as production.
 //!
 //! The admin URL (a superuser: the measuring machinery uses event triggers) is only used to create what a run
-//! needs and to drop it again: two roles of its own (`pgshadow_loader_<run>`, `pgshadow_plan_<run>`, with random
-//! passwords; the plan still logs in as a non-superuser) and scratch databases named `pgshadow_scratch_<run>_<n>`,
+//! needs and to drop it again: roles of its own (`pgshadow_loader_<run>` and `pgshadow_plan_<run>`, non-superusers
+//! with random passwords that sources and plans log in as; `pgshadow_owner_<run>` and `pgshadow_installer_<run>`
+//! without login, see [`super::Role`]) and scratch databases named `pgshadow_scratch_<run>_<n>`,
 //! created from `template0` and marked with a comment naming the run. A database is only ever dropped when this run
 //! created it and its comment still says so; plans only ever run in those databases. Everything is removed on
 //! shutdown, and on drop as a fallback. Roles a source names as owners are created on the server (without login)
@@ -43,6 +44,10 @@ pub(crate) struct ServerShadow {
     pub(crate) loader: String,
     /// The run's plan role, `pgshadow_plan_<run>`.
     pub(crate) plan: String,
+    /// The role that owns a database while a source loads into it, `pgshadow_owner_<run>`.
+    pub(crate) load_owner: String,
+    /// The superuser without login that pgshadow's own load steps act as, `pgshadow_installer_<run>`.
+    pub(crate) installer: String,
     /// Local client tools (`pg_restore`), when the machine has them.
     pub(crate) binaries: Option<PgBinaries>,
     /// The scratch databases this run created (and has not dropped yet).
@@ -61,6 +66,8 @@ impl ServerShadow {
         Ok(ServerShadow {
             loader: format!("pgshadow_loader_{run_id}"),
             plan: format!("pgshadow_plan_{run_id}"),
+            load_owner: format!("pgshadow_owner_{run_id}"),
+            installer: format!("pgshadow_installer_{run_id}"),
             run_id,
             admin,
             binaries,
@@ -136,11 +143,12 @@ pub(crate) async fn sweep_killed_runs(admin: &super::Session, own_run: &str) -> 
         let mut drops: Vec<String> = databases
             .iter()
             .map(|row| {
-                format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::source::quote_ident(&row.get::<_, String>(0)))
+                format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::text::quote_ident(&row.get::<_, String>(0)))
             })
             .collect();
-        drops.push(format!("DROP ROLE IF EXISTS pgshadow_plan_{run}"));
-        drops.push(format!("DROP ROLE IF EXISTS pgshadow_loader_{run}"));
+        for role in ["plan", "loader", "owner", "installer"] {
+            drops.push(format!("DROP ROLE IF EXISTS pgshadow_{role}_{run}"));
+        }
         for sql in &drops {
             if let Err(e) = client.batch_execute(sql).await {
                 tracing::warn!(run = %run, error = %Error::pg("removing what a killed run left", e), "{sql} failed");
@@ -165,7 +173,7 @@ pub(crate) struct Remote {
 /// `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, `PGSSLROOTCERT`) for what it leaves out, and its TLS
 /// ([`crate::tls`]).
 pub(crate) fn config_from_url(url: &str) -> Result<Remote> {
-    let shown = crate::source::live::redact(url);
+    let shown = crate::text::redact_url(url);
     let fail = |message: String| Error::Source { path: shown.clone().into(), message, detail: String::new() };
     let (url, request) = crate::tls::split(url);
     let mut config =
@@ -211,5 +219,5 @@ pub(crate) fn random_hex(bytes: usize) -> Result<String> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buffer))
         .map_err(|e| Error::io("/dev/urandom", e))?;
-    Ok(buffer.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::text::hex(&buffer))
 }

@@ -24,14 +24,21 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// Connects to the shadow as `role`. Every connection logs in as the role it acts as: the
-    /// plan's connection never starts as a superuser that could `RESET ROLE` back.
+    /// plan's connection never starts as a superuser that could `RESET ROLE` back. With `pinned`, the session's
+    /// `search_path` is `pg_catalog, pg_temp` from the start, so that nothing a source created (a function or operator
+    /// in `public` that matches better than the built-in one) can stand in for what a superuser session calls.
     pub(crate) async fn connect(
         endpoint: &Endpoint,
         role: &str,
         database: &str,
+        pinned: bool,
     ) -> Result<Session, tokio_postgres::Error> {
         let mut config = endpoint.base.clone();
         config.user(role).dbname(database);
+        if pinned {
+            let options = config.get_options().map_or_else(String::new, |o| format!("{o} "));
+            config.options(format!("{options}-c search_path=pg_catalog,pg_temp"));
+        }
         if let Some(password) = endpoint.password(role) {
             config.password(password);
         }

@@ -178,6 +178,10 @@ pub struct Target<'a> {
     pub password: Option<&'a str>,
     /// More libpq environment (`PGSSLMODE`, `PGSSLROOTCERT`) for a server that asks for TLS.
     pub env: &'a [(&'static str, String)],
+    /// A role to act as after logging in (`pg_restore --role`), if another than `user`.
+    pub role: Option<&'a str>,
+    /// Restore only these entries of the table of contents (by dump id, in the archive's order), not all.
+    pub only: Option<&'a [u32]>,
 }
 
 /// How a restore went: it finished, and these entries failed.
@@ -225,6 +229,20 @@ pub fn restore(
     if matches!(format, SourceFormat::Custom | SourceFormat::Directory) && jobs > 1 {
         args.extend(["--jobs", &jobs_arg]);
     }
+    let role_arg = target.role.map(|role| format!("--role={role}"));
+    args.extend(role_arg.as_deref());
+    // `--use-list` reads the dump id before each line's `;` and nothing else.
+    let list = match target.only {
+        Some(ids) => {
+            let mut file = tempfile::NamedTempFile::new().map_err(|e| Error::io("<restore list>", e))?;
+            let lines: String = ids.iter().map(|id| format!("{id};\n")).collect();
+            std::io::Write::write_all(&mut file, lines.as_bytes()).map_err(|e| Error::io(file.path(), e))?;
+            Some(file)
+        }
+        None => None,
+    };
+    let list_arg = list.as_ref().map(|file| format!("--use-list={}", file.path().display()));
+    args.extend(list_arg.as_deref());
     let start = Instant::now();
     let out = spawn(pg_restore, archive, &args, target.password, target.env)?;
     let duration = start.elapsed();
@@ -367,76 +385,27 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::test_server::TestServer;
 
     const BIN: &str = "/usr/lib/postgresql/15/bin";
 
-    /// A throw-away Postgres 15 on a Unix socket in a temporary directory; stopped and deleted on drop.
-    struct Server(tempfile::TempDir);
-
-    impl Server {
-        fn start() -> Server {
-            let server = Server(tempfile::Builder::new().prefix("pgshadow-archive-").tempdir_in("/tmp").unwrap());
-            let root = nix::unistd::geteuid().is_root();
-            if root {
-                let user = nix::unistd::User::from_name("postgres").unwrap().expect("a postgres OS user");
-                nix::unistd::chown(server.0.path(), Some(user.uid), Some(user.gid)).unwrap();
-            }
-            let (dir, data) = (server.0.path().to_str().unwrap(), &server.path("data"));
-            server.owner(&["initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"]).unwrap();
-            let opts = format!("-c listen_addresses='' -k {dir} -c fsync=off");
-            server.owner(&["pg_ctl", "-D", data, "-l", &server.path("log"), "-o", &opts, "-w", "start"]).unwrap();
-            server
-        }
-
-        fn path(&self, name: &str) -> String {
-            self.0.path().join(name).display().to_string()
-        }
-
-        /// Runs a server program, as the `postgres` OS user when we are root (initdb and postgres refuse root).
-        fn owner(&self, args: &[&str]) -> std::result::Result<(), String> {
-            let bin = format!("{BIN}/{}", args[0]);
-            let root = nix::unistd::geteuid().is_root();
-            let mut command = Command::new(if root { "runuser" } else { &bin });
-            command.args(if root { vec!["-u", "postgres", "--", &bin] } else { vec![] });
-            let out = command.args(&args[1..]).stdin(Stdio::null()).output().map_err(|e| e.to_string())?;
-            out.status.success().then_some(()).ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-
-        /// Runs a client program against the server as role postgres, and returns its output.
-        fn client(&self, program: &str, args: &[&str]) -> String {
-            let mut command = Command::new(format!("{BIN}/{program}"));
-            let out = command.args(["-h", &self.path(""), "-U", "postgres"]).args(args).output().unwrap();
-            assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-            String::from_utf8(out.stdout).unwrap().trim().to_owned()
-        }
-
-        fn sql(&self, db: &str, sql: &str) -> String {
-            self.client("psql", &["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql])
-        }
-
-        fn target<'a>(&'a self, database: &'a str) -> Target<'a> {
-            Target { socket_dir: self.0.path(), port: 5432, user: "postgres", database, password: None, env: &[] }
-        }
-
-        fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-            std::fs::write(self.path(name), bytes).unwrap();
-            self.path(name).into()
-        }
+    /// A throw-away PostgreSQL 15 (the archives' versions are checked).
+    fn start() -> TestServer {
+        TestServer::start_with(Path::new(BIN), &[], false)
     }
 
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.owner(&["pg_ctl", "-D", &self.path("data"), "-m", "immediate", "stop"]);
-        }
+    fn target<'a>(server: &'a TestServer, database: &'a str) -> Target<'a> {
+        let socket_dir = server.dir();
+        Target { socket_dir, port: 5432, user: "postgres", database, password: None, env: &[], role: None, only: None }
     }
 
     /// A server and archives of a small database (a table with data owned by role `alice`, an index, a view, a
     /// function, an extension) in the custom (named `dump.sql`), directory and tar formats; `alice` is then dropped.
-    fn fixture() -> (Server, Vec<(PathBuf, SourceFormat)>) {
-        let server = Server::start();
-        server.sql("postgres", "CREATE ROLE alice");
-        server.sql("postgres", "CREATE DATABASE src");
-        server.sql(
+    fn fixture() -> (TestServer, Vec<(PathBuf, SourceFormat)>) {
+        let server = start();
+        server.psql("postgres", "CREATE ROLE alice");
+        server.psql("postgres", "CREATE DATABASE src");
+        server.psql(
             "src",
             "CREATE TABLE geo (id int PRIMARY KEY, name text); INSERT INTO geo SELECT g, 'n' || g FROM \
              generate_series(1, 100) g; CREATE INDEX geo_name ON geo (name); CREATE VIEW v AS SELECT * FROM geo; \
@@ -446,12 +415,12 @@ mod tests {
         let formats = [("dump.sql", "-Fc", SourceFormat::Custom), ("dir", "-Fd", SourceFormat::Directory)];
         let archives =
             formats.into_iter().chain([("dump.tar", "-Ft", SourceFormat::Tar)]).map(|(name, flag, format)| {
-                server.client("pg_dump", &[flag, "-f", &server.path(name), "src"]);
+                server.tool("pg_dump", &[flag, "-f", &server.path(name), "src"]);
                 (server.path(name).into(), format)
             });
         let archives = archives.collect();
-        server.sql("postgres", "DROP DATABASE src");
-        server.sql("postgres", "DROP ROLE alice");
+        server.psql("postgres", "DROP DATABASE src");
+        server.psql("postgres", "DROP ROLE alice");
         (server, archives)
     }
 
@@ -490,11 +459,11 @@ mod tests {
         let (server, archives) = fixture();
         for (n, (path, format)) in archives.iter().enumerate() {
             // The index's name is taken, so that entry fails, in the parallel phase of custom and directory.
-            server.sql("postgres", &format!("CREATE DATABASE dst{n}"));
-            server.sql(&format!("dst{n}"), "CREATE TABLE geo_name (x int)");
+            server.psql("postgres", &format!("CREATE DATABASE dst{n}"));
+            server.psql(&format!("dst{n}"), "CREATE TABLE geo_name (x int)");
             let toc = list(&pg_restore(), path).unwrap();
-            let outcome = restore(&pg_restore(), path, *format, server.target(&format!("dst{n}")), 2, &toc).unwrap();
-            assert_eq!(server.sql(&format!("dst{n}"), "SELECT count(*) FROM geo"), "100");
+            let outcome = restore(&pg_restore(), path, *format, target(&server, &format!("dst{n}")), 2, &toc).unwrap();
+            assert_eq!(server.psql(&format!("dst{n}"), "SELECT count(*) FROM geo"), "100");
             assert!(outcome.duration > Duration::ZERO);
             let [owner, index] = &outcome.errors[..] else { panic!("{format:?}: {:#?}", outcome.errors) };
             assert_eq!(owner.entry.as_deref(), Some("TABLE public.geo alice"), "{format:?}");
@@ -519,9 +488,9 @@ mod tests {
         assert!(is_source(list(Path::new("/nonexistent/pg_restore"), &header_only), "--pg-bin"));
         // The table of contents is intact, the data is cut short: the restore itself dies.
         let cut = server.file("cut.dump", &custom[..custom.len() - 200]);
-        server.sql("postgres", "CREATE DATABASE cut");
+        server.psql("postgres", "CREATE DATABASE cut");
         let toc = list(&pg_restore(), &cut).unwrap();
-        let restored = restore(&pg_restore(), &cut, SourceFormat::Custom, server.target("cut"), 2, &toc);
+        let restored = restore(&pg_restore(), &cut, SourceFormat::Custom, target(&server, "cut"), 2, &toc);
         assert!(is_source(restored, "truncated"));
     }
 

@@ -17,7 +17,7 @@ use crate::postgres::{self, PgBinaries};
 /// must be at least as new as the server it dumps), and returns it as a source to load. With `sample` (a percentage), a consistent sample of the rows
 /// is copied in after the schema when it loads ([`super::sample`]).
 pub fn dump(url: &str, with_data: bool, sample: Option<f64>, pg_bin: Option<&Path>) -> Result<Schema> {
-    let shown = redact(url);
+    let shown = crate::text::redact_url(url);
     let fail = |message: String, detail: String| Error::Source { path: shown.clone().into(), message, detail };
     let pg_dump = match pg_bin {
         Some(dir) => PgBinaries::find(Some(dir))?.program("pg_dump"),
@@ -66,54 +66,5 @@ pub fn dump(url: &str, with_data: bool, sample: Option<f64>, pg_bin: Option<&Pat
     let fingerprint = fingerprint_files(&file)?;
     let archive = Archive { path: file, format, fingerprint, _dump_dir: Some(Arc::new(dir)) };
     let sample = sample.map(|percent| super::sample::Sample { url: url.to_owned(), percent });
-    Ok(Schema { file: shown, text: String::new(), archive: Some(archive), sample })
-}
-
-/// The URL (or `key=value` connection string) with its password replaced by `***`, for reports and messages.
-pub fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
-        let authority = match authority.rsplit_once('@') {
-            Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:***@{host}"),
-                None => format!("{userinfo}@{host}"),
-            },
-            None => authority.to_owned(),
-        };
-        let tail = tail.map(|t| format!("/{}", redact_params(t, '&'))).unwrap_or_default();
-        return format!("{scheme}://{authority}{tail}");
-    }
-    redact_params(url, ' ')
-}
-
-/// `password=...` in a query string or connection string.
-fn redact_params(text: &str, separator: char) -> String {
-    text.split(separator)
-        .map(|part| match part.split_once('=') {
-            Some((key, _)) if key.trim_start_matches('?').eq_ignore_ascii_case("password") => {
-                format!("{key}=***")
-            }
-            _ => part.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(&separator.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_never_reach_a_report() {
-        assert_eq!(
-            redact("postgresql://app:s3cret@db.example.com:5432/shop"),
-            "postgresql://app:***@db.example.com:5432/shop"
-        );
-        assert_eq!(
-            redact("postgres://app@db/shop?sslmode=require&password=x"),
-            "postgres://app@db/shop?sslmode=require&password=***"
-        );
-        assert_eq!(redact("postgresql:///shop?host=/tmp"), "postgresql:///shop?host=/tmp");
-        assert_eq!(redact("host=db dbname=shop password=x user=app"), "host=db dbname=shop password=*** user=app");
-    }
+    Ok(Schema { file: shown, archive: Some(archive), sample, ..Schema::default() })
 }

@@ -8,21 +8,39 @@ use std::collections::BTreeSet;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
+use super::fidelity::Failures;
+use super::load::Loader;
 use crate::error::{Error, Result};
 use crate::plan::RawStatement;
-use crate::shadow::{Role, Shadow, ROLE_PREFIX};
+use crate::shadow::{is_reserved, Role, ROLE_PREFIX};
+use crate::text::quote_ident;
 
-/// Creates every role the statements name that the shadow lacks, and grants the owners to the plan role (also
-/// owners that already exist, as on a shared shadow server) — never a superuser, which the plan could `SET ROLE` to.
-pub(super) async fn create_owners(shadow: &Shadow, statements: &[RawStatement]) -> Result<()> {
+/// Creates every role the statements name that the shadow lacks (without login, never a superuser), before the
+/// source's statements run. Each owner is granted to the loader (so that `OWNER TO` works without a superuser) and to
+/// the plan role (so the plan can act as the owner), and made a member of the load owner (so it has the database
+/// owner's rights while the source loads, as an owner has in production). An owner that is a superuser in the
+/// shadow, or one of pgshadow's own roles or Postgres's, is refused: it is never granted, so what the source gives
+/// it fails to load, and the refusal is reported in `failures`.
+pub(super) async fn create_owners(
+    target: &Loader<'_>,
+    statements: &[RawStatement],
+    failures: &mut Failures,
+) -> Result<()> {
     let (owners, grantees) = named_roles(statements);
     if owners.is_empty() && grantees.is_empty() {
         return Ok(());
     }
-    let admin = shadow.connect(shadow.role(Role::Admin), shadow.maintenance_database()).await?;
+    let shadow = target.shadow;
+    let admin = shadow.admin(shadow.maintenance_database()).await?;
     let roles =
         owners.iter().map(|n| (n, true)).chain(grantees.iter().filter(|n| !owners.contains(*n)).map(|n| (n, false)));
     for (name, owner) in roles {
+        if name.starts_with(ROLE_PREFIX) {
+            if owner {
+                failures.refused_owner(name, "it is one of pgshadow's own roles");
+            }
+            continue;
+        }
         let ident = quote_ident(name);
         let superuser = match role_superuser(&admin, name).await? {
             Some(superuser) => superuser,
@@ -34,40 +52,15 @@ pub(super) async fn create_owners(shadow: &Shadow, statements: &[RawStatement]) 
             }
         };
         if owner && superuser {
-            tracing::warn!(role = %name, "objects owned by superuser {name} stay out of the plan role's reach");
+            failures.refused_owner(name, "it is a superuser in the shadow");
         } else if owner {
-            let sql = format!("GRANT {ident} TO {}", shadow.role(Role::Plan));
+            let (loader, plan, load_owner) =
+                (shadow.role(Role::Loader), shadow.role(Role::Plan), shadow.role(Role::LoadOwner));
+            let sql = format!("GRANT {ident} TO {loader}, {plan}; GRANT {load_owner} TO {ident}");
             admin.client().batch_execute(&sql).await.map_err(|e| Error::pg(format!("granting role {name}"), e))?;
         }
     }
     Ok(())
-}
-
-/// Makes `role` ready for a plan to log in as (`--role`): created if the source never named it (it then has only
-/// what PUBLIC has), given LOGIN if it lacks it. The shadow's own roles and superusers are refused.
-pub(crate) async fn prepare_plan_role(shadow: &Shadow, role: &str) -> Result<()> {
-    let refuse =
-        |why: &str| Error::Source { path: "--role".into(), message: format!("{role} {why}"), detail: String::new() };
-    if is_reserved(role) {
-        return Err(refuse("is a role of pgshadow's or of Postgres itself; name a role of the source"));
-    }
-    let admin = shadow.connect(shadow.role(Role::Admin), shadow.maintenance_database()).await?;
-    let row = admin
-        .client()
-        .query_opt("SELECT rolsuper, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1", &[&role])
-        .await
-        .map_err(|e| Error::pg("looking up the --role", e))?;
-    let ident = quote_ident(role);
-    let sql = match row.map(|r| (r.get::<_, bool>(0), r.get::<_, bool>(1))) {
-        Some((true, _)) => return Err(refuse("is a superuser in the shadow; use --superuser to run as one")),
-        Some((false, true)) => return Ok(()),
-        Some((false, false)) => format!("ALTER ROLE {ident} LOGIN"),
-        None => {
-            tracing::warn!(role, "the source does not name --role {role}: it gets only what PUBLIC is granted");
-            format!("CREATE ROLE {ident} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS")
-        }
-    };
-    admin.client().batch_execute(&sql).await.map_err(|e| Error::pg(format!("preparing role {role}"), e))
 }
 
 /// Whether the role `name` is a superuser; `None` when there is no such role.
@@ -106,7 +99,8 @@ fn named_roles(statements: &[RawStatement]) -> (BTreeSet<String>, BTreeSet<Strin
             } else {
                 None
             };
-            if let Some(name) = name.map(fold).filter(|n| !is_reserved(n)) {
+            // Postgres's own roles (`pg_database_owner`, which pg_dump names as `public`'s owner) are there already.
+            if let Some(name) = name.map(fold).filter(|n| !is_keyword_role(n) && !n.starts_with("pg_")) {
                 owners.insert(name);
             }
         }
@@ -140,15 +134,9 @@ fn is_word(token: Option<&(String, bool)>, word: &str) -> bool {
     token.is_some_and(|(w, quoted)| !quoted && w.eq_ignore_ascii_case(word))
 }
 
-fn is_reserved(name: &str) -> bool {
+/// The words that stand for a role without naming one.
+fn is_keyword_role(name: &str) -> bool {
     matches!(name, "current_user" | "current_role" | "session_user" | "public")
-        || name.starts_with("pg_")
-        || name.starts_with(ROLE_PREFIX)
-}
-
-/// `"name"`, with inner quotes doubled.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]
@@ -181,10 +169,5 @@ mod tests {
         );
         let names: Vec<_> = named_roles(&statements).1.into_iter().collect();
         assert_eq!(names, ["Report Reader", "agent", "batch", "old_app", "readers"]);
-    }
-
-    #[test]
-    fn identifiers_are_quoted_safely() {
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
 }

@@ -10,9 +10,9 @@
 use futures_util::{pin_mut, SinkExt, TryStreamExt};
 use tokio_postgres::Client;
 
-use super::quote_ident;
 use crate::error::{Error, Result};
-use crate::shadow::{Role, Session, Shadow};
+use crate::shadow::{Role, Session};
+use crate::text::{quote_ident, quote_literal};
 
 /// Where to sample from, and how much.
 #[derive(Debug, Clone)]
@@ -28,10 +28,10 @@ const BATCH: usize = 500;
 
 /// Copies a sample of the source's rows into the shadow database `database` (which holds the source's schema).
 /// Returns the rows copied.
-pub(super) async fn copy(shadow: &Shadow, database: &str, sample: &Sample) -> Result<u64> {
+pub(super) async fn copy(target: &super::load::Loader<'_>, sample: &Sample) -> Result<u64> {
     let source = connect(sample).await?;
     let fail = |doing: &str, e: tokio_postgres::Error| Error::Source {
-        path: super::live::redact(&sample.url).into(),
+        path: crate::text::redact_url(&sample.url).into(),
         message: format!("{doing}: {}", e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned())),
         detail: String::new(),
     };
@@ -39,13 +39,7 @@ pub(super) async fn copy(shadow: &Shadow, database: &str, sample: &Sample) -> Re
         .batch_execute("SET default_transaction_read_only = on; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .await
         .map_err(|e| fail("starting a read-only snapshot of the source", e))?;
-    let loader = shadow.connect(shadow.role(Role::Loader), database).await?;
-    // Rows arrive parents-after-children: foreign-key (and user) triggers wait, as with pg_restore --disable-triggers.
-    loader
-        .client()
-        .batch_execute("SET session_replication_role = replica")
-        .await
-        .map_err(|e| Error::pg("preparing the sample load", e))?;
+    let loader = replica_session(target).await?;
 
     let mut copied = 0;
     for (table, columns) in tables(&loader).await? {
@@ -75,9 +69,29 @@ pub(super) async fn copy(shadow: &Shadow, database: &str, sample: &Sample) -> Re
     Ok(copied)
 }
 
+/// A session of the loader with `session_replication_role = replica`: rows arrive parents-after-children, so
+/// foreign-key (and user) triggers must wait, as with `pg_restore --disable-triggers`. The setting is a superuser's,
+/// so the admin gives it to the loader in this database for the one login (the loader itself stays what it is).
+async fn replica_session(target: &super::load::Loader<'_>) -> Result<Session> {
+    let (shadow, database) = (target.shadow, target.database);
+    if target.trusted {
+        let session = target.session().await?;
+        let set = session.client().batch_execute("SET session_replication_role = replica").await;
+        set.map_err(|e| Error::pg("preparing the sample load", e))?;
+        return Ok(session);
+    }
+    let in_database = format!("ALTER ROLE {} IN DATABASE {}", shadow.role(Role::Loader), quote_ident(database));
+    let set = format!("{in_database} SET session_replication_role = replica");
+    target.admin.client().batch_execute(&set).await.map_err(|e| Error::pg("preparing the sample load", e))?;
+    let session = target.session().await;
+    let reset = format!("{in_database} RESET session_replication_role");
+    target.admin.client().batch_execute(&reset).await.map_err(|e| Error::pg("preparing the sample load", e))?;
+    session
+}
+
 /// Connects to the source: the URL, with the libpq environment variables for what it leaves out.
 async fn connect(sample: &Sample) -> Result<Client> {
-    let shown = super::live::redact(&sample.url);
+    let shown = crate::text::redact_url(&sample.url);
     let fail = |message: String| Error::Source { path: shown.clone().into(), message, detail: String::new() };
     let remote = crate::shadow::server::config_from_url(&sample.url)?;
     let mut config = remote.config;
@@ -205,7 +219,7 @@ async fn close(source: &Client, loader: &Session, key: &ForeignKey) -> Result<u6
     for batch in missing.chunks(BATCH) {
         let arrays: Vec<String> = (0..key.parent_columns.len())
             .map(|i| {
-                let values: Vec<String> = batch.iter().map(|row| literal(&row.get::<_, String>(i))).collect();
+                let values: Vec<String> = batch.iter().map(|row| quote_literal(&row.get::<_, String>(i))).collect();
                 format!("ARRAY[{}]::pg_catalog.text[]", values.join(", "))
             })
             .collect();
@@ -250,9 +264,4 @@ async fn set_sequences(source: &Client, loader: &Session) -> Result<(), tokio_po
         }
     }
     Ok(())
-}
-
-/// A SQL string literal.
-fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }

@@ -1,36 +1,64 @@
 //! The plain SQL loader: pgshadow's own, so no `psql` is needed. It splits the file like psql, sends each statement,
 //! streams `COPY ... FROM stdin` data, and handles the psql meta-commands `pg_dump` writes.
 
-use super::{roles, Failures, Loaded, Schema};
+use super::fidelity::{Failures, Loaded};
+use super::load::Loader;
+use super::{privileged, Schema};
 use crate::error::{Error, Result};
 use crate::plan::{script_position, split, RawStatement};
-use crate::shadow::{Role, Session, Shadow};
+use crate::shadow::Session;
 
-/// Loads `schema`'s SQL into the database `name`, statement by statement; failures go to `failures`.
-pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures: &mut Failures) -> Result<Loaded> {
-    let statements = split(&schema.text);
-    roles::create_owners(shadow, &statements).await?;
-    let mut loader = shadow.connect(shadow.role(Role::Loader), name).await?;
+/// The statements of `schema`'s SQL, split as psql splits them.
+pub(super) fn read(schema: &Schema) -> Vec<RawStatement> {
+    split(&schema.text)
+}
+
+/// Runs the `statements` of `schema` ([`read`]) in the loader's database one by one, but those pgshadow ran itself
+/// (`prepared`); failures go to `failures`.
+pub(super) async fn load(
+    target: &Loader<'_>,
+    schema: &Schema,
+    statements: &[RawStatement],
+    prepared: privileged::Prepared,
+    failures: &mut Failures,
+) -> Result<Loaded> {
+    let mut prepared_failures = prepared.failures.into_iter().peekable();
+    let mut loader = target.session().await?;
     // The session settings so far (`SET ...`, `set_config(...)`), to restore on a new connection.
     let mut settings: Vec<&RawStatement> = Vec::new();
     let mut objects = 0;
     let mut failed_objects = 0;
+    // Whether some table's data loaded, and whether some did not.
+    let (mut data, mut data_failed) = (false, false);
     for (i, statement) in statements.iter().enumerate() {
         if i % 100 == 0 {
             tracing::info!(target: "pgshadow::progress", "loading {}: statement {} of {}", schema.file, i + 1, statements.len());
         }
         objects += usize::from(!statement.meta);
-        match load_statement(&loader, statement).await {
+        let outcome = if prepared.handled.contains(&i) {
+            prepared_failures.next_if(|(at, _)| *at == i).map(|(_, e)| failure(statement, &e))
+        } else if privileged::creates_schema(&statement.text, &prepared.schemas) {
+            // pgshadow made it first, for an extension that goes there.
+            None
+        } else {
+            load_statement(&loader, statement).await
+        };
+        match outcome {
             Some((line, column, sqlstate, message)) => {
                 failed_objects += usize::from(!statement.meta);
+                data_failed |= statement.copy_data.is_some();
                 let warning = failures.warning(line, column, sqlstate, message, &statement.text);
                 failures.push(warning, &statement.text);
             }
             None if is_setting(&statement.text) => settings.push(statement),
+            // pg_dump's data: a COPY block for every table. INSERTs alone (a Rails structure.sql's
+            // schema_migrations) do not say the other tables are empty: the tables they fill hold rows, and are
+            // known by those.
+            None if statement.copy_data.is_some() && !statement.meta => data = true,
             None => {}
         }
         if loader.is_broken() {
-            loader = shadow.connect(shadow.role(Role::Loader), name).await?;
+            loader = target.session().await?;
             for setting in &settings {
                 loader.run(setting).await.map_err(|e| Error::pg("restoring the load's session settings", e))?;
             }
@@ -41,6 +69,9 @@ pub(super) async fn load(shadow: &Shadow, name: &str, schema: &Schema, failures:
         failed_objects,
         source_version: super::header::of_sql(&schema.text).dumped_from,
         restored_with: None,
+        // A table whose rows failed to load is empty here and not in the source: when one did, no empty table is
+        // taken as known to be empty.
+        data: data && !data_failed,
     })
 }
 
@@ -59,14 +90,19 @@ async fn load_statement(loader: &Session, statement: &RawStatement) -> Option<Fa
         return meta_command(&statement.text).map(|message| (statement.line, statement.column, None, message));
     }
     let error = loader.run(statement).await.err()?;
+    Some(failure(statement, &error))
+}
+
+/// How `statement` failed with `error`: where, with which SQLSTATE, and why.
+fn failure(statement: &RawStatement, error: &tokio_postgres::Error) -> Failure {
     let Some(db) = error.as_db_error() else {
-        return Some((statement.line, statement.column, None, error.to_string()));
+        return (statement.line, statement.column, None, error.to_string());
     };
     let (line, column) = match db.position() {
         Some(tokio_postgres::error::ErrorPosition::Original(p)) => script_position(statement, *p as usize),
         _ => (statement.line, statement.column),
     };
-    Some((line, column, Some(db.code().code().to_owned()), db.message().to_owned()))
+    (line, column, Some(db.code().code().to_owned()), db.message().to_owned())
 }
 
 /// What a psql meta-command in a schema means for the load: `None` when it is honoured or harmless, else why it

@@ -1,7 +1,7 @@
 //! `cascade-delete`: a statement deleted rows in tables it does not name — through `ON DELETE CASCADE` foreign
 //! keys or triggers. The blast radius is larger than the statement reads.
 
-use super::{rows, RuleDoc};
+use super::{count, unknown_note, RuleDoc};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -14,13 +14,17 @@ pub(super) const DOC: RuleDoc = RuleDoc {
 };
 
 pub(super) fn check(report: &StatementReport) -> Option<String> {
-    let tables: Vec<String> = report
+    let mut tables: Vec<String> = report
         .table_effects
         .iter()
-        .filter(|e| !e.direct && e.deleted > 0)
-        .map(|e| format!("{} ({})", e.table, rows(e.deleted)))
+        .filter(|e| !e.direct && e.deleted != Some(0))
+        .map(|e| format!("{} ({})", e.table, count(e.deleted)))
         .collect();
-    (!tables.is_empty()).then(|| format!("cascade deleted rows in {}", tables.join(", ")))
+    // From a table of unknown size, a SET NULL or SET DEFAULT path changes an unknown number of rows too.
+    let changed = report.cascade_paths.iter().filter(|p| p.action != "delete");
+    tables.extend(changed.map(|p| format!("{} ({}, rows unknown)", p.table, p.action)));
+    let unknown = report.table_effects.iter().any(|e| !e.direct && !e.rows_known);
+    (!tables.is_empty()).then(|| format!("cascade deleted rows in {}{}", tables.join(", "), unknown_note(unknown)))
 }
 
 #[cfg(test)]
@@ -30,7 +34,7 @@ mod tests {
     use crate::report::TableEffect;
 
     fn deleted(table: &str, n: u64, direct: bool) -> TableEffect {
-        TableEffect { table: table.into(), inserted: 0, updated: 0, deleted: n, truncated: 0, direct }
+        TableEffect { direct, ..TableEffect::measured(table, (0, 0, n, 0)) }
     }
 
     #[test]
@@ -44,7 +48,7 @@ mod tests {
     fn direct_deletes_and_indirect_updates_are_not() {
         let (mut report, _) = measured("DELETE FROM users WHERE id = 1");
         let mut set_null = deleted("public.notes", 0, false);
-        set_null.updated = 2;
+        set_null.updated = Some(2);
         report.table_effects = vec![deleted("public.users", 1, true), set_null];
         assert_eq!(check(&report), None);
     }

@@ -64,7 +64,7 @@ mod tests {
             change: "added".into(),
             from: None,
             to: Some("character(2)".into()),
-            rows: 0,
+            rows: Some(0),
             values_changed: None,
         }];
         assert!(check(&report).is_some_and(|m| m.starts_with("makes public.countries.code character(2):")));

@@ -3,7 +3,7 @@
 //! Constraints of a table the statement dropped are the `drop-table` rule's.
 
 use super::text::{find, starts_with, tokens};
-use super::{rows, RuleDoc};
+use super::{count, RuleDoc};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -45,12 +45,12 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
             "{} {} ({}{how}): {}",
             change.constraint_type,
             change.constraint,
-            rows(change.rows),
+            count(change.rows),
             loss(&change.constraint_type, table)
         ));
     }
     for change in report.column_changes.iter().filter(|c| c.change == "dropped not null") {
-        lost.push(format!("not null on {} ({}): it may now take NULLs", change.column, rows(change.rows)));
+        lost.push(format!("not null on {} ({}): it may now take NULLs", change.column, count(change.rows)));
     }
     (!lost.is_empty()).then(|| format!("drops {}", lost.join("; ")))
 }
@@ -77,12 +77,19 @@ mod tests {
             constraint: constraint.into(),
             constraint_type: constraint_type.into(),
             change: "dropped".into(),
-            rows: 3,
+            rows: Some(3),
         }
     }
 
     fn object(object_type: &str, identity: &str, cascaded: bool) -> DroppedObject {
-        DroppedObject { object_type: object_type.into(), identity: identity.into(), cascaded, rows: None, values: None }
+        DroppedObject {
+            object_type: object_type.into(),
+            identity: identity.into(),
+            cascaded,
+            rows: None,
+            rows_known: true,
+            values: None,
+        }
     }
 
     #[test]
@@ -111,7 +118,7 @@ mod tests {
             change: "dropped not null".into(),
             from: None,
             to: None,
-            rows: 1,
+            rows: Some(1),
             values_changed: None,
         }];
         assert_eq!(

@@ -31,9 +31,9 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
         .filter(|c| {
             c.change == "added"
                 && matches!(c.constraint_type.as_str(), "unique" | "primary key" | "exclusion")
-                && c.rows > 0
+                && c.rows.unwrap_or(0) > 0
         })
-        .map(|c| format!("{} {} ({})", c.constraint_type, c.constraint, rows(c.rows)))
+        .map(|c| format!("{} {} ({})", c.constraint_type, c.constraint, rows(c.rows.unwrap_or(0))))
         .collect();
     (!built.is_empty()).then(|| {
         format!(

@@ -18,9 +18,11 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
         .constraint_changes
         .iter()
         .filter(|c| {
-            c.change == "added" && (c.constraint_type == "check" || c.constraint_type == "foreign key") && c.rows > 0
+            c.change == "added"
+                && (c.constraint_type == "check" || c.constraint_type == "foreign key")
+                && c.rows.unwrap_or(0) > 0
         })
-        .map(|c| format!("{} ({} checked)", c.constraint, rows(c.rows)))
+        .map(|c| format!("{} ({} checked)", c.constraint, rows(c.rows.unwrap_or(0))))
         .collect();
     (!constraints.is_empty()).then(|| {
         format!("adds and validates {} at once; add it NOT VALID, then VALIDATE CONSTRAINT", constraints.join(", "))

@@ -14,8 +14,19 @@ pub(super) const DOC: RuleDoc = RuleDoc {
 };
 
 pub(super) fn check(report: &StatementReport, classification: &Classification) -> Option<String> {
+    if classification.kind != StatementKind::Delete || classification.has_where != Some(false) {
+        return None;
+    }
+    let unknown: Vec<&str> =
+        report.table_effects.iter().filter(|e| e.direct && e.deleted.is_none()).map(|e| e.table.as_str()).collect();
+    if !unknown.is_empty() {
+        return Some(format!(
+            "DELETE without WHERE deletes every row of {}, and the shadow has no rows for it: production's count is unknown",
+            unknown.join(", ")
+        ));
+    }
     let touched = report.rows_affected.unwrap_or(0);
-    (classification.kind == StatementKind::Delete && classification.has_where == Some(false) && touched > 0)
+    (touched > 0)
         .then(|| format!("DELETE without WHERE deleted {} from {}", rows(touched), classification.targets.join(", ")))
 }
 

@@ -16,8 +16,11 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     let columns: Vec<String> = report
         .dropped_objects
         .iter()
-        .filter(|o| o.object_type == "table column" && o.values.unwrap_or(0) > 0)
-        .map(|o| format!("{} ({} values)", o.identity, o.values.unwrap_or(0)))
+        .filter(|o| o.object_type == "table column" && (o.values.unwrap_or(0) > 0 || !o.rows_known))
+        .map(|o| match o.values.filter(|_| o.rows_known) {
+            Some(values) => format!("{} ({values} values)", o.identity),
+            None => format!("{} (values unknown: the shadow has no rows for its table)", o.identity),
+        })
         .collect();
     (!columns.is_empty()).then(|| format!("drops column {}", columns.join(", ")))
 }

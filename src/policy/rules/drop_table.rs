@@ -1,6 +1,6 @@
 //! `drop-table`: a statement dropped a table — named, or taken by a CASCADE. Its rows are gone.
 
-use super::{rows, RuleDoc};
+use super::{count, unknown_note, RuleDoc};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -19,10 +19,12 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
         .filter(|o| o.object_type == "table")
         .map(|o| {
             let how = if o.cascaded { ", by CASCADE" } else { "" };
-            format!("{} ({}{how})", o.identity, rows(o.rows.unwrap_or(0)))
+            let rows = if o.rows_known { Some(o.rows.unwrap_or(0)) } else { None };
+            format!("{} ({}{how})", o.identity, count(rows))
         })
         .collect();
-    (!tables.is_empty()).then(|| format!("drops table {}", tables.join(", ")))
+    let unknown = report.dropped_objects.iter().any(|o| !o.rows_known);
+    (!tables.is_empty()).then(|| format!("drops table {}{}", tables.join(", "), unknown_note(unknown)))
 }
 
 #[cfg(test)]
@@ -32,7 +34,14 @@ mod tests {
     use crate::report::DroppedObject;
 
     fn object(object_type: &str, identity: &str, cascaded: bool, rows: Option<u64>) -> DroppedObject {
-        DroppedObject { object_type: object_type.into(), identity: identity.into(), cascaded, rows, values: None }
+        DroppedObject {
+            object_type: object_type.into(),
+            identity: identity.into(),
+            cascaded,
+            rows,
+            values: None,
+            rows_known: true,
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! writes; an index of a table the plan created locks nothing anyone else waits on, and is not reported.
 
 use super::text::{find, starts_with, tokens};
-use super::{rows, RuleDoc};
+use super::{count, RuleDoc};
 use crate::report::{LockTaken, StatementReport};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -51,7 +51,7 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
         lock.mode,
         lock.kind,
         lock.table,
-        rows(lock.rows),
+        count(lock.rows),
         lock.blocks.join(", ")
     ))
 }
@@ -69,7 +69,7 @@ mod tests {
             blocks_reads: reads,
             blocks_writes: true,
             blocks: if reads { vec!["SELECT".into(), "INSERT".into()] } else { vec!["INSERT".into()] },
-            rows: 100,
+            rows: Some(100),
         }
     }
 

@@ -2,7 +2,7 @@
 //! lock that blocks writes (measured: the table is locked SHARE or stronger when the statement ends — taken by it,
 //! or already held since an earlier statement, which the build keeps waiting).
 
-use super::{rows, RuleDoc};
+use super::{count, RuleDoc};
 use crate::plan::{Classification, StatementKind};
 use crate::report::StatementReport;
 
@@ -22,7 +22,7 @@ pub(super) fn check(report: &StatementReport, classification: &Classification) -
     let target = classification.targets.first()?;
     let names_target = |table: &str| table == target || table.ends_with(&format!(".{target}"));
     let lock = report.locks_held.iter().find(|l| names_target(&l.table))?;
-    let rows = report.locks.iter().find(|l| names_target(&l.table)).map(|l| format!(" ({})", rows(l.rows)));
+    let rows = report.locks.iter().find(|l| names_target(&l.table)).map(|l| format!(" ({})", count(l.rows)));
     Some(format!(
         "builds an index on {}{} while it is locked {} (blocking writes); use CREATE INDEX CONCURRENTLY",
         lock.table,

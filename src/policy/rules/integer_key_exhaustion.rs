@@ -117,7 +117,7 @@ mod tests {
             change: "added".into(),
             from: None,
             to: Some("integer".into()),
-            rows: 3,
+            rows: Some(3),
             values_changed: None,
         }];
         assert_eq!(check(&report), None, "no key was added");
@@ -125,7 +125,7 @@ mod tests {
             constraint: "events_pkey on public.events".into(),
             constraint_type: "primary key".into(),
             change: "added".into(),
-            rows: 3,
+            rows: Some(3),
         }];
         assert!(
             check(&report).is_some_and(|m| m.starts_with("makes public.events.id (integer, at most 2,147,483,647)"))

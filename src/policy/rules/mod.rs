@@ -26,6 +26,7 @@ mod transaction_hygiene;
 mod trigger_change;
 mod truncate;
 mod unbacked_foreign_key;
+mod unknown_row_count;
 mod update_without_where;
 mod varchar_length_shrink;
 
@@ -72,6 +73,8 @@ pub enum Rule {
     ConstraintIndexBuild,
     /// A json column was added (or a column changed to json).
     JsonColumn,
+    /// A statement depends on rows of a table the shadow has no rows for.
+    UnknownRowCount,
     /// A table, column, schema, view, sequence or type was renamed.
     Rename,
     /// DROP INDEX, REINDEX or DETACH PARTITION without CONCURRENTLY locked an existing table.
@@ -133,7 +136,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 27] = [
+    pub const ALL: [Rule; 28] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -151,6 +154,7 @@ impl Rule {
         Rule::UnbackedForeignKey,
         Rule::ConstraintIndexBuild,
         Rule::JsonColumn,
+        Rule::UnknownRowCount,
         Rule::Rename,
         Rule::IndexDropNotConcurrent,
         Rule::ConstraintDropped,
@@ -183,6 +187,7 @@ impl Rule {
             Rule::UnbackedForeignKey => "unbacked-foreign-key",
             Rule::ConstraintIndexBuild => "constraint-index-build",
             Rule::JsonColumn => "json-column",
+            Rule::UnknownRowCount => "unknown-row-count",
             Rule::Rename => "rename",
             Rule::IntegerKeyExhaustion => "integer-key-exhaustion",
             Rule::EnumValueChange => "enum-value-change",
@@ -231,6 +236,7 @@ impl Rule {
             Rule::UnbackedForeignKey => &unbacked_foreign_key::DOC,
             Rule::ConstraintIndexBuild => &constraint_index_build::DOC,
             Rule::JsonColumn => &json_column::DOC,
+            Rule::UnknownRowCount => &unknown_row_count::DOC,
             Rule::Rename => &rename::DOC,
             Rule::IntegerKeyExhaustion => &integer_key_exhaustion::DOC,
             Rule::EnumValueChange => &enum_value_change::DOC,
@@ -359,6 +365,7 @@ impl Rule {
             Rule::UnbackedForeignKey => unbacked_foreign_key::check(report),
             Rule::ConstraintIndexBuild => constraint_index_build::check(report),
             Rule::JsonColumn => json_column::check(report),
+            Rule::UnknownRowCount => unknown_row_count::check(report, classification),
             Rule::Rename => rename::check(report),
             Rule::IndexDropNotConcurrent => index_drop_not_concurrent::check(report),
             Rule::ConstraintDropped => constraint_dropped::check(report),
@@ -389,6 +396,19 @@ impl FromStr for Rule {
 
     fn from_str(s: &str) -> Result<Rule, UnknownRule> {
         Rule::ALL.into_iter().find(|r| r.id() == s).ok_or_else(|| UnknownRule(s.to_owned()))
+    }
+}
+
+/// `n rows`, or `rows unknown` for a count the shadow cannot know (a table it has no rows for).
+fn count(n: Option<u64>) -> String {
+    n.map_or_else(|| "rows unknown".to_owned(), rows)
+}
+
+/// What a finding that names unknown counts adds, once: why they are unknown, and that they are not 0.
+fn unknown_note(any_unknown: bool) -> &'static str {
+    match any_unknown {
+        true => "; rows unknown: the shadow has no rows for the table, production's could be any number",
+        false => "",
     }
 }
 

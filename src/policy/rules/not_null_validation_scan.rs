@@ -17,8 +17,8 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     let columns: Vec<String> = report
         .column_changes
         .iter()
-        .filter(|c| c.change == "set not null" && c.rows > 0)
-        .map(|c| format!("{} ({} to check)", c.column, rows(c.rows)))
+        .filter(|c| c.change == "set not null" && c.rows.unwrap_or(0) > 0)
+        .map(|c| format!("{} ({} to check)", c.column, rows(c.rows.unwrap_or(0))))
         .collect();
     (!columns.is_empty()).then(|| format!("SET NOT NULL scans {} under an ACCESS EXCLUSIVE lock", columns.join(", ")))
 }

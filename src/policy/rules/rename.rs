@@ -95,7 +95,7 @@ mod tests {
             change: "renamed".into(),
             from: Some(from.into()),
             to: Some(to.into()),
-            rows: 3,
+            rows: Some(3),
             values_changed: None,
         }
     }

@@ -17,8 +17,8 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     let tables: Vec<String> = report
         .rewritten_tables
         .iter()
-        .filter(|t| t.rows > 0)
-        .map(|t| format!("{} ({})", t.table, rows(t.rows)))
+        .filter(|t| t.rows.unwrap_or(0) > 0)
+        .map(|t| format!("{} ({})", t.table, rows(t.rows.unwrap_or(0))))
         .collect();
     (!tables.is_empty()).then(|| format!("rewrites {} under an ACCESS EXCLUSIVE lock", tables.join(", ")))
 }

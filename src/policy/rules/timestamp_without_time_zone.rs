@@ -70,7 +70,7 @@ mod tests {
             change: "added".into(),
             from: None,
             to: Some("timestamp(3) without time zone".into()),
-            rows: 0,
+            rows: Some(0),
             values_changed: None,
         }];
         assert!(check(&report).is_some_and(|m| m.starts_with("makes public.orders.placed_at timestamp without")));

@@ -4,7 +4,7 @@
 //! dropped with their table, are not reported.
 
 use super::text::{find, starts_with, tokens};
-use super::{rows, RuleDoc};
+use super::{count, RuleDoc};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -43,7 +43,7 @@ pub(super) fn text_shows(sql: &str) -> bool {
 /// one: `None` for a table the plan created.
 fn lock_on(report: &StatementReport, table: &str) -> Option<String> {
     if let Some(lock) = report.locks.iter().rev().find(|l| l.kind == "table" && l.table == table) {
-        return Some(format!("{} on {table} ({})", lock.mode, rows(lock.rows)));
+        return Some(format!("{} on {table} ({})", lock.mode, count(lock.rows)));
     }
     let held = report.locks_held.iter().rev().find(|l| l.table == table)?;
     Some(format!("{} on {table}, held since statement {}", held.mode, held.since))
@@ -92,7 +92,7 @@ mod tests {
             blocks_reads: false,
             blocks_writes: true,
             blocks: vec!["INSERT".into()],
-            rows: 4,
+            rows: Some(4),
         }
     }
 
@@ -121,6 +121,7 @@ mod tests {
             identity: "old on public.orders".into(),
             cascaded: false,
             rows: None,
+            rows_known: true,
             values: None,
         }];
         report.locks = vec![lock("AccessExclusiveLock")];

@@ -1,6 +1,6 @@
 //! `truncate`: a statement removed rows with TRUNCATE (including tables a `TRUNCATE ... CASCADE` reached).
 
-use super::{rows, RuleDoc};
+use super::{count, unknown_note, RuleDoc};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -16,10 +16,11 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     let tables: Vec<String> = report
         .table_effects
         .iter()
-        .filter(|e| e.truncated > 0)
-        .map(|e| format!("{} ({})", e.table, rows(e.truncated)))
+        .filter(|e| e.truncated != Some(0))
+        .map(|e| format!("{} ({})", e.table, count(e.truncated)))
         .collect();
-    (!tables.is_empty()).then(|| format!("truncates {}", tables.join(", ")))
+    let unknown = report.table_effects.iter().any(|e| e.truncated.is_none());
+    (!tables.is_empty()).then(|| format!("truncates {}{}", tables.join(", "), unknown_note(unknown)))
 }
 
 #[cfg(test)]
@@ -29,7 +30,7 @@ mod tests {
     use crate::report::TableEffect;
 
     fn truncated(table: &str, n: u64) -> TableEffect {
-        TableEffect { table: table.into(), inserted: 0, updated: 0, deleted: 0, truncated: n, direct: true }
+        TableEffect::measured(table, (0, 0, 0, n))
     }
 
     #[test]
@@ -37,6 +38,13 @@ mod tests {
         let (mut report, _) = measured("TRUNCATE a CASCADE");
         report.table_effects = vec![truncated("public.a", 2), truncated("public.b", 1)];
         assert_eq!(check(&report).as_deref(), Some("truncates public.a (2 rows), public.b (1 row)"));
+    }
+
+    #[test]
+    fn truncating_a_table_of_unknown_size_is_reported() {
+        let (mut report, _) = measured("TRUNCATE a");
+        report.table_effects = vec![TableEffect { truncated: None, rows_known: false, ..truncated("public.a", 0) }];
+        assert!(check(&report).is_some_and(|m| m.starts_with("truncates public.a (rows unknown")));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! finding says how many.
 
 use super::text::column_types;
-use super::RuleDoc;
+use super::{count, RuleDoc};
 use crate::report::{StatementReport, Status};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -38,7 +38,7 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
             let (Some(before), Some(Some(after))) = (limit(from), limit(to)) else { return None };
             before
                 .is_none_or(|b| after < b)
-                .then(|| format!("{} from {from} to {to} ({} rows fit here)", c.column, c.rows))
+                .then(|| format!("{} from {from} to {to} ({} fit here)", c.column, count(c.rows)))
         })
         .collect();
     (!shrunk.is_empty()).then(|| {
@@ -90,7 +90,7 @@ mod tests {
             change: "type changed".into(),
             from: Some(from.into()),
             to: Some(to.into()),
-            rows: 2,
+            rows: Some(2),
             values_changed: Some(false),
         }
     }

@@ -36,17 +36,19 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     grace: u64,
     #[command(flatten)]
-    service: crate::ServiceArgs,
+    service: super::args::ServiceArgs,
 }
 
+/// Serves the HTTP API until SIGTERM or SIGINT; every shadow is removed.
 pub(crate) fn run(args: ServeArgs) -> ExitCode {
+    super::logging::init(false, 0);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => return crate::fail(&pgshadow::Error::io("<tokio runtime>", e)),
+        Err(e) => return super::fail(&pgshadow::Error::io("<tokio runtime>", e)),
     };
     match runtime.block_on(serve(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => crate::fail(&e),
+        Err(e) => super::fail(&e),
     }
 }
 

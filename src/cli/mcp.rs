@@ -28,35 +28,24 @@ pub(crate) struct McpArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(flatten)]
-    service: crate::ServiceArgs,
+    service: super::args::ServiceArgs,
     /// More detail on standard error (-v: progress, -vv: debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
 }
 
+/// Serves MCP on standard input and output until the client goes or a signal comes; every shadow is removed.
 pub(crate) fn run(args: McpArgs) -> ExitCode {
-    init_logging(args.verbose);
+    super::logging::init_plain(args.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => return crate::fail(&pgshadow::Error::io("<tokio runtime>", e)),
+        Err(e) => return super::fail(&pgshadow::Error::io("<tokio runtime>", e)),
     };
     let code = runtime.block_on(serve(args));
     // Every shadow is gone by now. When standard input is not a pipe (a terminal), a blocking read of it may still
     // be pending after a signal: do not wait for it.
     runtime.shutdown_timeout(Duration::from_secs(2));
     code
-}
-
-/// Logs on standard error only, plain (an MCP client shows them in its log): warnings by default.
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "pgshadow=info",
-        _ => "pgshadow=debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_env_filter(filter).try_init();
 }
 
 /// How serving ended.
@@ -68,12 +57,12 @@ enum End {
 async fn serve(args: McpArgs) -> ExitCode {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut sigterm), Ok(mut sigint)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        return crate::fail(&pgshadow::Error::io("<signal handlers>", std::io::Error::other("could not install")));
+        return super::fail(&pgshadow::Error::io("<signal handlers>", std::io::Error::other("could not install")));
     };
     let mut config = match &args.config {
         Some(path) => match Config::read(path) {
             Ok(config) => config,
-            Err(e) => return crate::fail(&e),
+            Err(e) => return super::fail(&e),
         },
         None => Config::default(),
     };
@@ -87,17 +76,17 @@ async fn serve(args: McpArgs) -> ExitCode {
     }
     let provider = match args.service.provider() {
         Ok(provider) => provider,
-        Err(e) => return crate::fail(&e),
+        Err(e) => return super::fail(&e),
     };
     let shadow = args.service.shadow();
     // A signal while the sources load drops the service being made, and with it its shadow.
     let service = tokio::select! {
         service = Service::from_config(&config, provider, shadow) => match service {
             Ok(service) => Arc::new(service),
-            Err(e) => return crate::fail(&e),
+            Err(e) => return super::fail(&e),
         },
-        _ = sigterm.recv() => return crate::interrupted("SIGTERM", 143),
-        _ = sigint.recv() => return crate::interrupted("SIGINT", 130),
+        _ = sigterm.recv() => return super::interrupted("SIGTERM", 143),
+        _ = sigint.recv() => return super::interrupted("SIGINT", 130),
     };
     let names: Vec<String> = service.sources().into_iter().map(|s| s.name).collect();
     eprintln!(
@@ -112,8 +101,8 @@ async fn serve(args: McpArgs) -> ExitCode {
     };
     let stopped = Service::shutdown_shared(service, Duration::from_secs(10)).await;
     match (end, stopped) {
-        (End::Served(Err(e)), _) | (_, Err(e)) => crate::fail(&e),
+        (End::Served(Err(e)), _) | (_, Err(e)) => super::fail(&e),
         (End::Served(Ok(())), Ok(())) => ExitCode::SUCCESS,
-        (End::Signal(name, code), Ok(())) => crate::interrupted(name, code),
+        (End::Signal(name, code), Ok(())) => super::interrupted(name, code),
     }
 }

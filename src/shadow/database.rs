@@ -1,0 +1,162 @@
+//! A database of a shadow with a source loaded, and, for a cached template used in place rather than cloned, what
+//! it looked like before a plan, to put it back afterwards.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::{Session, Shadow};
+use crate::error::{Error, Result};
+use crate::report::{Fidelity, SampleInfo, SchemaInfo};
+
+/// A database of a shadow with a source loaded, ready for dry-runs.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub(crate) name: String,
+    /// Set when a plan ended the dry-run's transaction (so its changes may have been committed): the database is
+    /// never dry-run again.
+    pub(crate) spoiled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The schema that was loaded, if any.
+    pub schema: Option<SchemaInfo>,
+    /// What did not load.
+    pub fidelity: Fidelity,
+    /// The sample of the source's rows copied in, if any (`--sample`).
+    pub sample: Option<SampleInfo>,
+    /// Whether the source carried its tables' rows: `COPY ... FROM stdin` data in a SQL file (pg_dump writes one for
+    /// every table, empty or not), `TABLE DATA` entries in an archive, or a sample (`--sample`) — and none of it
+    /// failed to load. Without it, a table that is empty in the shadow may hold any number of rows in production: its
+    /// counts are unknown, never 0.
+    pub data_loaded: bool,
+    /// Every table's row count before any plan, when known already (a cached template's): dry-runs then skip
+    /// counting them.
+    pub(crate) row_counts: Option<std::sync::Arc<std::collections::HashMap<u32, i64>>>,
+    /// On a cached shadow: whether the source's template database was already there (`Some(true)`), or was built by
+    /// this load (`Some(false)`).
+    pub template_reused: Option<bool>,
+    /// Set when the database is a cached template used in place, not a clone: what [`reset`] puts back (called by
+    /// [`crate::source::release`]).
+    pub(crate) in_place: Option<InPlace>,
+    /// A login role of this database's own, a member of the plan role, that plans log in as instead of the plan role
+    /// (a service's clones): concurrent runs then cannot see or signal each other's sessions.
+    pub(crate) login: Option<String>,
+}
+
+impl Database {
+    /// The database's name in the shadow.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What a template used in place looked like before the plan, to put it back afterwards.
+#[derive(Debug, Clone)]
+pub(crate) struct InPlace {
+    /// Every sequence: its `last_value` and `is_called`.
+    sequences: HashMap<u32, (i64, bool)>,
+    /// The size of every table's main file (toast tables included).
+    sizes: HashMap<u32, i64>,
+    /// Set once [`reset`] put the template back; a cached cluster whose template was not is not kept.
+    pub(crate) released: Arc<AtomicBool>,
+}
+
+impl InPlace {
+    /// What `database` looks like now, to put it back after a dry-run.
+    pub(crate) async fn capture(shadow: &Shadow, database: &str) -> Result<InPlace> {
+        let admin = shadow.admin(database).await?;
+        Ok(InPlace { sequences: sequences(&admin).await?, sizes: sizes(&admin).await?, released: Arc::default() })
+    }
+}
+
+/// Puts a database dry-run in place back as it was before the plan: sequences set back, grown tables vacuumed.
+pub(crate) async fn reset(shadow: &Shadow, database: &Database, in_place: &InPlace) -> Result<()> {
+    let admin = shadow.admin(&database.name).await?;
+    let client = admin.client();
+    for (oid, (value, called)) in sequences(&admin).await? {
+        let Some(&(before, was_called)) = in_place.sequences.get(&oid) else {
+            continue;
+        };
+        if (value, called) != (before, was_called) {
+            client
+                .execute(
+                    "SELECT pg_catalog.setval($1::pg_catalog.oid::pg_catalog.regclass, $2, $3)",
+                    &[&oid, &before, &was_called],
+                )
+                .await
+                .map_err(|e| Error::pg("setting a sequence of the template back", e))?;
+        }
+    }
+    let grown: Vec<u32> = sizes(&admin)
+        .await?
+        .into_iter()
+        .filter(|(oid, size)| in_place.sizes.get(oid).is_some_and(|before| size > before))
+        .map(|(oid, _)| oid)
+        .collect();
+    if !grown.is_empty() {
+        // A toast table is vacuumed with its table.
+        let tables = client
+            .query(
+                "SELECT DISTINCT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.oid = ANY($1) OR c.reltoastrelid = ANY($1)",
+                &[&grown],
+            )
+            .await
+            .map_err(|e| Error::pg("finding the tables to vacuum", e))?;
+        for row in tables {
+            let table: String = row.get(0);
+            // One statement per call: VACUUM refuses to run in the implicit transaction of a multi-statement query.
+            client
+                .batch_execute(&format!("VACUUM {table}"))
+                .await
+                .map_err(|e| Error::pg(format!("vacuuming {table} back to its size"), e))?;
+        }
+    }
+    in_place.released.store(true, Ordering::SeqCst);
+    if let Some(slot) = shadow.cache_slot() {
+        slot.unclaim(&database.name);
+    }
+    Ok(())
+}
+
+/// The state of every sequence of the database.
+async fn sequences(admin: &Session) -> Result<HashMap<u32, (i64, bool)>> {
+    let client = admin.client();
+    let failed = |e| Error::pg("reading the template's sequences", e);
+    let names = client
+        .query(
+            "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S'",
+            &[],
+        )
+        .await
+        .map_err(failed)?;
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let union = names
+        .iter()
+        .map(|row| {
+            format!(
+                "SELECT {}::pg_catalog.oid, last_value, is_called FROM {}",
+                row.get::<_, u32>(0),
+                row.get::<_, String>(1)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let rows = client.query(&union, &[]).await.map_err(failed)?;
+    Ok(rows.iter().map(|row| (row.get(0), (row.get(1), row.get(2)))).collect())
+}
+
+/// The size of the main file of every table, materialized view and toast table.
+async fn sizes(admin: &Session) -> Result<HashMap<u32, i64>> {
+    let rows = admin
+        .client()
+        .query(
+            "SELECT c.oid, pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c WHERE c.relkind IN ('r', 'm', 't')",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::pg("reading the template's table sizes", e))?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}

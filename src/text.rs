@@ -1,0 +1,110 @@
+//! Small text helpers every layer uses: quoting for SQL, digests, hiding passwords, reading version strings.
+//!
+//! This is the bottom layer: it imports nothing of the crate, so any module may use it.
+
+/// `"name"`, with inner quotes doubled: an identifier for SQL, whatever it holds.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `'value'`, with inner quotes doubled: a string literal for SQL (with `standard_conforming_strings` on, the
+/// default since PostgreSQL 9.1).
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// `bytes` in lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The SHA-256 of `bytes`, in lower-case hex.
+pub fn hex_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// The URL (or `key=value` connection string) with its password replaced by `***`, for reports and messages.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
+        let authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***@{host}"),
+                None => format!("{userinfo}@{host}"),
+            },
+            None => authority.to_owned(),
+        };
+        let tail = tail.map(|t| format!("/{}", redact_params(t, '&'))).unwrap_or_default();
+        return format!("{scheme}://{authority}{tail}");
+    }
+    redact_params(url, ' ')
+}
+
+/// `password=...` in a query string or connection string.
+fn redact_params(text: &str, separator: char) -> String {
+    text.split(separator)
+        .map(|part| match part.split_once('=') {
+            Some((key, _)) if key.trim_start_matches('?').eq_ignore_ascii_case("password") => {
+                format!("{key}=***")
+            }
+            _ => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(&separator.to_string())
+}
+
+/// The major version in `postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`: `15` (or `9.6` before 10).
+pub fn major_of(version_output: &str) -> Option<String> {
+    let version = version_output.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    let mut parts = version.split(|c: char| !c.is_ascii_digit());
+    let first = parts.next()?;
+    match first.parse::<u32>().ok()? {
+        0..=9 => Some(format!("{first}.{}", parts.next()?)),
+        _ => Some(first.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_safely() {
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn literals_are_quoted_safely() {
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn digests_are_lower_case_hex_sha256() {
+        assert_eq!(hex_digest(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
+    #[test]
+    fn passwords_never_reach_a_report() {
+        assert_eq!(
+            redact_url("postgresql://app:s3cret@db.example.com:5432/shop"),
+            "postgresql://app:***@db.example.com:5432/shop"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/shop?sslmode=require&password=x"),
+            "postgres://app@db/shop?sslmode=require&password=***"
+        );
+        assert_eq!(redact_url("postgresql:///shop?host=/tmp"), "postgresql:///shop?host=/tmp");
+        assert_eq!(redact_url("host=db dbname=shop password=x user=app"), "host=db dbname=shop password=*** user=app");
+    }
+
+    #[test]
+    fn major_versions_are_read_from_version_output() {
+        assert_eq!(major_of("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)").as_deref(), Some("15"));
+        assert_eq!(major_of("postgres (PostgreSQL) 18beta1").as_deref(), Some("18"));
+        assert_eq!(major_of("postgres (PostgreSQL) 9.6.24").as_deref(), Some("9.6"));
+        assert_eq!(major_of("postgres (PostgreSQL)"), None);
+        assert_eq!(major_of("9.5.4").as_deref(), Some("9.5"));
+        assert_eq!(major_of("16.4 (Ubuntu 16.4-1)").as_deref(), Some("16"));
+    }
+}
