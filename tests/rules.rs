@@ -74,6 +74,12 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
         "static",
     ),
     ("integer-key-exhaustion", EVENTS_NO_KEY, "ALTER TABLE log ADD COLUMN id serial PRIMARY KEY", "confirmed"),
+    (
+        "integer-key-exhaustion",
+        BIG_KEYS,
+        "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int REFERENCES customers)",
+        "measured",
+    ),
 ];
 
 const USERS: &str =
@@ -116,7 +122,7 @@ const MEASURED: &[(&str, &str, &str, Option<&str>)] = &[
     ("char-column", USERS, "ALTER TABLE users ADD COLUMN country char(2)", Some("makes public.users.country character(2): ")),
     ("char-column", USERS, "CREATE TABLE codes (code character(3))", Some("makes codes.code char(n) (from the text")),
     ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE varchar(20)", Some("shrinks public.people.name from character varying(100) to character varying(20) (2 rows fit here)")),
-    ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE varchar(3)", Some("shrinks people.name to varchar(3): values on the shadow do not fit (value too long for type character varying(3))")),
+    ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE varchar(3)", Some("shrinks public.people.name to 3 characters: 1 values on the shadow are longer, and the statement fails on them (value too long for type character varying(3))")),
     ("varchar-length-shrink", NAMES, "ALTER TABLE people ALTER COLUMN name TYPE text", None),
     ("transaction-hygiene", USERS, "BEGIN;\nUPDATE users SET email = 'b' WHERE id = 1;\nCOMMIT;\nDELETE FROM users WHERE id = 2", Some("commits part-way: 1 more statement(s)")),
     ("transaction-hygiene", USERS, "BEGIN;\nUPDATE users SET email = 'b' WHERE id = 1", Some("opens a transaction that is never committed")),
@@ -137,7 +143,11 @@ const MEASURED: &[(&str, &str, &str, Option<&str>)] = &[
     ("integer-key-exhaustion", USERS, "CREATE TABLE logins (id serial PRIMARY KEY, user_id int REFERENCES users)", Some("makes logins.id (at most 2,147,483,647, from the text) the primary key")),
     ("integer-key-exhaustion", USERS, "CREATE TABLE profiles (user_id int PRIMARY KEY REFERENCES users)", None),
     ("integer-key-exhaustion", EVENTS_NO_KEY, "ALTER TABLE log ADD COLUMN id serial PRIMARY KEY", Some("makes public.log.id (integer, at most 2,147,483,647) the primary key")),
+    ("integer-key-exhaustion", BIG_KEYS, "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int REFERENCES customers)", Some("adds foreign key orders_customer_id_fkey on public.orders: public.orders.customer_id is integer but references public.customers.id (bigint)")),
+    ("integer-key-exhaustion", BIG_KEYS, "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint REFERENCES customers)", None),
 ];
+
+const BIG_KEYS: &str = "CREATE TABLE customers (id bigint PRIMARY KEY);";
 
 const EVENTS_NO_KEY: &str = "CREATE TABLE log (message text);\nINSERT INTO log VALUES ('a'), ('b');";
 

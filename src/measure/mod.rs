@@ -243,6 +243,8 @@ impl<'a> Run<'a> {
         report.settings = Some(self.settings().await?);
         // An ALTER TABLE may drop or retype columns: count and fingerprint their values while they are as they were.
         let (column_values, fingerprints) = if kind == StatementKind::AlterTable {
+            report.values_too_long =
+                self.values_too_long(&direct, &crate::plan::length_limits(&statement.raw.text)).await?;
             (self.column_values(&direct).await?, self.fingerprints(&direct).await?)
         } else {
             Default::default()
@@ -408,6 +410,8 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         constraint_changes: Vec::new(),
         unbacked_foreign_keys: Vec::new(),
         unindexed_references: Vec::new(),
+        values_too_long: Vec::new(),
+        narrow_foreign_keys: Vec::new(),
         rolled_back: false,
         rows_destroyed: 0,
         rows_known: true,

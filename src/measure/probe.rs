@@ -137,6 +137,45 @@ impl Run<'_> {
         Ok(values)
     }
 
+    /// Values of the given tables' columns longer than the limits a statement retypes them to (`(column, limit)` as
+    /// written), counted now. Each count runs in a savepoint: a role that may not read the table leaves it uncounted
+    /// instead of aborting the dry-run.
+    pub(super) async fn values_too_long(
+        &self,
+        tables: &HashSet<Oid>,
+        limits: &[(String, u64)],
+    ) -> Result<Vec<crate::report::ValuesTooLong>> {
+        let mut found = Vec::new();
+        let client = self.session.client();
+        let savepoint = |e| Error::pg("counting values longer than a new limit", e);
+        for (key, column) in self.columns.iter().filter(|(k, _)| tables.contains(&k.0) && self.existing.contains(&k.0))
+        {
+            let (Some((_, limit)), Some(table)) =
+                (limits.iter().find(|(name, _)| *name == column.name), self.tables.get(&key.0))
+            else {
+                continue;
+            };
+            let sql = format!(
+                "SELECT pg_catalog.count(*) FROM {} WHERE pg_catalog.char_length({}::pg_catalog.text) > {limit}",
+                table.name,
+                crate::text::quote_ident(&column.name)
+            );
+            client.batch_execute("SAVEPOINT pgshadow_count").await.map_err(savepoint)?;
+            match client.query_one(&sql, &[]).await {
+                Ok(row) => {
+                    client.batch_execute("RELEASE SAVEPOINT pgshadow_count").await.map_err(savepoint)?;
+                    let values = row.get::<_, i64>(0).max(0) as u64;
+                    found.push(crate::report::ValuesTooLong { column: column.identity.clone(), limit: *limit, values });
+                }
+                Err(_) => {
+                    let undo = "ROLLBACK TO SAVEPOINT pgshadow_count; RELEASE SAVEPOINT pgshadow_count";
+                    client.batch_execute(undo).await.map_err(savepoint)?;
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// The fingerprint of every column of the given tables that existed before the plan, by (table, attnum).
     pub(super) async fn fingerprints(&self, tables: &HashSet<Oid>) -> Result<HashMap<(Oid, i16), Option<Decimal>>> {
         let mut prints = HashMap::new();
@@ -194,7 +233,47 @@ impl Run<'_> {
                 None => existing.push(oid),
             }
         }
-        self.unindexed_references(&existing, reports).await
+        self.unindexed_references(&existing, reports).await?;
+        self.narrow_foreign_keys(reports).await
+    }
+
+    /// Foreign keys the plan added whose integer column is narrower than the key it references.
+    async fn narrow_foreign_keys(&self, reports: &mut [StatementReport]) -> Result<()> {
+        let added: Vec<Oid> = self.created_by.keys().copied().collect();
+        if added.is_empty() {
+            return Ok(());
+        }
+        let rows = self
+            .session
+            .client()
+            .query(queries::FOREIGN_KEY_COLUMN_TYPES, &[&added])
+            .await
+            .map_err(|e| Error::pg("reading the foreign keys' column types", e))?;
+        let width = |t: &str| match t {
+            "smallint" => 2,
+            "integer" => 4,
+            _ => 8,
+        };
+        for row in &rows {
+            let oid: Oid = row.get(0);
+            let (column_type, referenced_type): (String, String) = (row.get(2), row.get(4));
+            let (Some(index), Some(constraint)) = (self.created_by.get(&oid), self.constraints.get(&oid)) else {
+                continue;
+            };
+            if width(&column_type) >= width(&referenced_type) {
+                continue;
+            }
+            if let Some(report) = reports.iter_mut().find(|r| r.index == *index) {
+                report.narrow_foreign_keys.push(crate::report::NarrowForeignKey {
+                    foreign_key: constraint.identity.clone(),
+                    column: row.get(1),
+                    column_type,
+                    referenced_column: row.get(3),
+                    referenced_type,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// For each existing unindexed foreign key, the statements that deleted rows from or updated the table it

@@ -289,6 +289,22 @@ pub(crate) const FOREIGN_KEY_ENDS: &str = "SELECT co.oid, co.confrelid, co.conre
      JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace \
      WHERE co.oid = ANY ($1::pg_catalog.oid[])";
 
+/// The integer columns of foreign keys by oid (`$1`), with the key columns they reference: the key, then
+/// `schema.table.column` and type of each side.
+pub(crate) const FOREIGN_KEY_COLUMN_TYPES: &str = "SELECT co.oid, \
+     pg_catalog.format('%I.%I.%I', cn.nspname, cc.relname, ca.attname), pg_catalog.format_type(ca.atttypid, NULL), \
+     pg_catalog.format('%I.%I.%I', pn.nspname, pc.relname, pa.attname), pg_catalog.format_type(pa.atttypid, NULL) \
+     FROM pg_catalog.pg_constraint AS co \
+     CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(co.conkey), pg_catalog.unnest(co.confkey)) AS k(child, parent) \
+     JOIN pg_catalog.pg_attribute AS ca ON ca.attrelid = co.conrelid AND ca.attnum = k.child \
+     JOIN pg_catalog.pg_class AS cc ON cc.oid = co.conrelid \
+     JOIN pg_catalog.pg_namespace AS cn ON cn.oid = cc.relnamespace \
+     JOIN pg_catalog.pg_attribute AS pa ON pa.attrelid = co.confrelid AND pa.attnum = k.parent \
+     JOIN pg_catalog.pg_class AS pc ON pc.oid = co.confrelid \
+     JOIN pg_catalog.pg_namespace AS pn ON pn.oid = pc.relnamespace \
+     WHERE co.oid = ANY ($1::pg_catalog.oid[]) AND co.contype = 'f' \
+       AND ca.atttypid IN (21, 23, 20) AND pa.atttypid IN (21, 23, 20)";
+
 /// The relation locks the plan's backend holds.
 pub(crate) const RELATION_LOCKS: &str =
     "SELECT relid, mode, table_oid, kind, relation_name FROM pgshadow_internal.relation_locks()";

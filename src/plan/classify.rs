@@ -182,6 +182,42 @@ impl Classification {
     }
 }
 
+/// The columns an `ALTER TABLE` retypes to a character type with a length limit (`varchar(20)`, `char(2)`), with
+/// that limit: `(column, limit)`, the column as written. Empty for any other statement, or text sqlparser cannot
+/// parse.
+pub fn length_limits(sql: &str) -> Vec<(String, u64)> {
+    use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, CharacterLength, DataType};
+    let parsed = std::panic::catch_unwind(|| Parser::parse_sql(&PostgreSqlDialect {}, sql));
+    let Ok(Ok(statements)) = parsed else {
+        return Vec::new();
+    };
+    let mut limits = Vec::new();
+    for statement in &statements {
+        let Statement::AlterTable(alter) = statement else { continue };
+        for operation in &alter.operations {
+            let AlterTableOperation::AlterColumn {
+                column_name,
+                op: AlterColumnOperation::SetDataType { data_type, .. },
+            } = operation
+            else {
+                continue;
+            };
+            let length = match data_type {
+                DataType::Varchar(Some(length))
+                | DataType::CharacterVarying(Some(length))
+                | DataType::CharVarying(Some(length))
+                | DataType::Char(Some(length))
+                | DataType::Character(Some(length)) => length,
+                _ => continue,
+            };
+            if let CharacterLength::IntegerLength { length, .. } = length {
+                limits.push((ident(column_name), *length));
+            }
+        }
+    }
+    limits
+}
+
 /// Classifies one statement's text (no trailing `;` needed; a trailing one is fine). Never panics; a statement that
 /// sqlparser cannot parse, or text that parses to anything but exactly one statement, is `Unknown` with no targets
 /// (except a few transaction-control statements sqlparser does not know, recognised by their words).
@@ -505,6 +541,18 @@ mod tests {
         let want =
             Classification { kind, targets: targets.iter().map(|t| t.to_string()).collect(), has_where, cascade };
         assert_eq!(classify(sql), want, "{sql}");
+    }
+
+    #[test]
+    fn length_limits_of_retyped_columns_are_read() {
+        assert_eq!(
+            length_limits(
+                "ALTER TABLE t ALTER COLUMN \"Name\" TYPE varchar(20), ALTER COLUMN code SET DATA TYPE char(2)"
+            ),
+            [("Name".to_owned(), 20), ("code".to_owned(), 2)]
+        );
+        assert!(length_limits("ALTER TABLE t ALTER COLUMN a TYPE text").is_empty());
+        assert!(length_limits("SELECT 1").is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod split;
 use std::io::Read;
 use std::path::Path;
 
-pub use classify::{classify, Classification, StatementKind};
+pub use classify::{classify, length_limits, Classification, StatementKind};
 pub use split::{script_position, split, RawStatement};
 
 use crate::error::{Error, Result};

@@ -76,7 +76,9 @@ impl Report {
                 + cut_list(&mut s.constraint_changes, max_items)
                 + cut_list(&mut s.functions_called, max_items)
                 + cut_list(&mut s.rules_fired, max_items)
-                + cut_list(&mut s.unindexed_references, max_items);
+                + cut_list(&mut s.unindexed_references, max_items)
+                + cut_list(&mut s.values_too_long, max_items)
+                + cut_list(&mut s.narrow_foreign_keys, max_items);
         }
         if statements <= max_items && cut == 0 {
             return false;
@@ -404,6 +406,13 @@ pub struct StatementReport {
     /// reference a table this statement deleted rows from or updated: each deleted row, and each updated key, makes
     /// Postgres scan the referencing table. Only known when the whole plan ran.
     pub unindexed_references: Vec<UnindexedReference>,
+    /// Foreign keys the statement added whose referencing column is a narrower integer than the key it references
+    /// (`integer` referencing `bigint`): they fail once the key grows past the narrower type. Only known when the whole
+    /// plan ran.
+    pub narrow_foreign_keys: Vec<NarrowForeignKey>,
+    /// For an `ALTER TABLE` that retypes columns to a length-limited character type (`varchar(20)`): the values of
+    /// each that were longer than the new limit just before the statement. Such values make the statement fail.
+    pub values_too_long: Vec<ValuesTooLong>,
     /// `lock_timeout` and `statement_timeout` in effect when the statement started; `null` unless it ran.
     pub settings: Option<Settings>,
     /// User functions the statement called, directly or through triggers (so indirect row effects can be traced
@@ -430,6 +439,32 @@ pub struct StatementReport {
     pub measure_error: Option<String>,
     /// Why the statement failed.
     pub error: Option<StatementError>,
+}
+
+/// A foreign key column narrower than the key it references.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct NarrowForeignKey {
+    /// The foreign key: `name on schema.table`.
+    pub foreign_key: String,
+    /// `schema.table.column` of the referencing column, and its type.
+    pub column: String,
+    /// The referencing column's type (`integer`).
+    pub column_type: String,
+    /// `schema.table.column` of the referenced key column.
+    pub referenced_column: String,
+    /// Its type (`bigint`).
+    pub referenced_type: String,
+}
+
+/// Values of a column longer than the length limit a statement retypes it to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ValuesTooLong {
+    /// `schema.table.column`.
+    pub column: String,
+    /// The new limit, in characters.
+    pub limit: u64,
+    /// Values longer than that, counted just before the statement.
+    pub values: u64,
 }
 
 /// An existing foreign key without an index on its referencing columns, referencing a table a statement wrote to.

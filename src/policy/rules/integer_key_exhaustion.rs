@@ -1,16 +1,17 @@
 //! `integer-key-exhaustion`: a new primary key of type `integer` or `smallint` (`serial`, `smallserial`, an integer
 //! identity). From the text for a table the plan creates; measured (the key constraint and the column added to an
 //! existing table) when an `ALTER TABLE` adds one. A key column that references another table is bounded by the key it
-//! references and is left out.
+//! references and is left out; a foreign key column narrower than the key it references (`integer` referencing
+//! `bigint`) is measured on the catalog when the plan ends.
 
 use super::text::column_types;
 use super::RuleDoc;
 use crate::report::{StatementReport, Status};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
-    summary: "a new primary key is integer or smallint, which runs out",
+    summary: "a new primary key is integer or smallint, or a foreign key column is narrower than the key it references",
     safer: "bigint (bigserial, or bigint GENERATED ALWAYS AS IDENTITY)",
-    explanation: "An integer key stops at 2,147,483,647 (a smallint at 32,767): the sequence behind it runs out and every insert fails, usually years later and at the worst time, and widening the key then rewrites the table and every table that references it under ACCESS EXCLUSIVE locks. bigint costs four more bytes a row. Use bigint (bigserial, or bigint GENERATED ALWAYS AS IDENTITY) for new keys.",
+    explanation: "An integer key stops at 2,147,483,647 (a smallint at 32,767): the sequence behind it runs out and every insert fails, usually years later and at the worst time, and widening the key then rewrites the table and every table that references it under ACCESS EXCLUSIVE locks. A foreign key column narrower than the key it references (integer referencing bigint) fails the same way once the key grows. bigint costs four more bytes a row. Use bigint (bigserial, or bigint GENERATED ALWAYS AS IDENTITY) for new keys.",
     schema: "CREATE TABLE customers (id bigint PRIMARY KEY);",
     bad: "CREATE TABLE orders (id serial PRIMARY KEY, customer_id bigint REFERENCES customers);",
     safe: "CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id bigint REFERENCES customers);",
@@ -42,8 +43,29 @@ fn message(keys: &[String]) -> String {
     format!("makes {} the primary key: inserts fail once its sequence passes that, and widening it later rewrites the table", keys.join(", "))
 }
 
-/// An existing table given a new narrow integer column and a primary key in the same statement.
+/// An existing table given a new narrow integer column and a primary key in the same statement, or a foreign key
+/// added with a column narrower than the key it references.
 pub(super) fn check(report: &StatementReport) -> Option<String> {
+    let narrow: Vec<String> = report
+        .narrow_foreign_keys
+        .iter()
+        .map(|k| {
+            format!(
+                "foreign key {}: {} is {} but references {} ({}), so it fails once the key passes the narrower type",
+                k.foreign_key, k.column, k.column_type, k.referenced_column, k.referenced_type
+            )
+        })
+        .collect();
+    let keys = new_keys(report);
+    match (keys, narrow.is_empty()) {
+        (Some(keys), true) => Some(keys),
+        (Some(keys), false) => Some(format!("{keys}; adds {}", narrow.join("; "))),
+        (None, false) => Some(format!("adds {}", narrow.join("; "))),
+        (None, true) => None,
+    }
+}
+
+fn new_keys(report: &StatementReport) -> Option<String> {
     let key_added = report.constraint_changes.iter().any(|c| c.constraint_type == "primary key" && c.change == "added");
     let keys: Vec<String> = report
         .column_changes

@@ -93,7 +93,7 @@ pub enum Rule {
     TriggerChange,
     /// An enum value was renamed, or added inside a transaction that then uses it.
     EnumValueChange,
-    /// A new primary key is integer or smallint.
+    /// A new primary key is integer or smallint, or a foreign key column is narrower than the key it references.
     IntegerKeyExhaustion,
 }
 
@@ -279,7 +279,7 @@ impl Rule {
         match self {
             Rule::DeleteWithoutWhere => delete_without_where::check_static(report, classification),
             Rule::UpdateWithoutWhere => update_without_where::check_static(report, classification),
-            Rule::Rename => rename::check_static(report, classification),
+            Rule::Rename => rename::check_static(report),
             Rule::IntegerKeyExhaustion => integer_key_exhaustion::check_static(report),
             Rule::CharColumn => char_column::check_static(report),
             Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::check_static(report),
@@ -287,8 +287,8 @@ impl Rule {
         }
     }
 
-    /// Findings over the whole plan rather than one statement: (statement index, message, how it was found). It sees every
-    /// statement, rolled back or not (a transaction left open is rolled back).
+    /// Findings over the whole plan rather than one statement: (statement index, message, how it was found). It sees
+    /// every statement, rolled back or not (a transaction left open is rolled back).
     pub fn check_plan(self, reports: &[StatementReport]) -> Vec<(usize, String, FoundBy)> {
         match self {
             // The plan's text shows its transaction control, and the run followed it.

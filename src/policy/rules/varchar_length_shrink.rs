@@ -1,6 +1,7 @@
 //! `varchar-length-shrink`: a column's type was changed to a `varchar(n)` shorter than it allowed before (from a
-//! longer varchar, or from unbounded text or varchar). Measured on the catalog; when values on the shadow do not fit,
-//! the statement fails there (SQLSTATE 22001), and the finding says so.
+//! longer varchar, or from unbounded text or varchar). Measured on the catalog; values longer than the new limit are
+//! counted just before the statement, and when there are any, the statement fails there (SQLSTATE 22001) and the
+//! finding says how many.
 
 use super::text::column_types;
 use super::{count, RuleDoc};
@@ -48,9 +49,18 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     })
 }
 
-/// The statement failed on the shadow because a value did not fit the new length.
+/// The statement failed on the shadow because values did not fit the new length: they were counted before it.
 fn too_long_here(report: &StatementReport) -> Option<String> {
     let error = report.error.as_ref().filter(|e| e.sqlstate.as_deref() == Some("22001"))?;
+    let counted: Vec<String> = report
+        .values_too_long
+        .iter()
+        .filter(|v| v.values > 0)
+        .map(|v| format!("{} to {} characters: {} values on the shadow are longer", v.column, v.limit, v.values))
+        .collect();
+    if !counted.is_empty() {
+        return Some(format!("shrinks {}, and the statement fails on them ({})", counted.join("; "), error.message));
+    }
     let columns: Vec<String> = column_types(&report.sql)
         .into_iter()
         .filter(|c| {
@@ -100,5 +110,25 @@ mod tests {
             assert_eq!(check(&report).is_some(), shrinks, "{from} -> {to}");
         }
         assert!(text_shows(&report.sql));
+    }
+
+    #[test]
+    fn values_that_do_not_fit_are_counted() {
+        let (mut report, _) = measured("ALTER TABLE users ALTER COLUMN name TYPE varchar(3)");
+        report.status = Status::Error;
+        report.error = Some(crate::report::StatementError {
+            sqlstate: Some("22001".into()),
+            message: "value too long for type character varying(3)".into(),
+            detail: None,
+            hint: None,
+            line: 1,
+            column: 1,
+        });
+        report.values_too_long =
+            vec![crate::report::ValuesTooLong { column: "public.users.name".into(), limit: 3, values: 1 }];
+        assert_eq!(
+            check(&report).as_deref(),
+            Some("shrinks public.users.name to 3 characters: 1 values on the shadow are longer, and the statement fails on them (value too long for type character varying(3))")
+        );
     }
 }
