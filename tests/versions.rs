@@ -395,3 +395,28 @@ async fn a_service_runs_each_source_on_its_own_major_version() {
     service.shutdown().await.expect("the service stops");
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_dump_of_an_old_version_comments_on_public_without_a_superuser_and_public_keeps_its_owner() {
+    // pg_dump before 15 writes COMMENT ON SCHEMA public, which needs public's owner: the bootstrap superuser there.
+    let sandbox = Sandbox::new().with_builds();
+    let schema = write(
+        &sandbox,
+        "schema.sql",
+        "COMMENT ON SCHEMA public IS 'standard public schema';\n\
+         CREATE TABLE public.accounts (id int PRIMARY KEY);\n\
+         ALTER TABLE public.accounts OWNER TO app;\n",
+    );
+    let plan = write(&sandbox, "plan.sql", "DROP SCHEMA public CASCADE;\n");
+    for installation in common::installations() {
+        let version = installation.version.to_string();
+        let output = sandbox.run(&["run", &plan, "--schema", &schema, "--pg-version", &version, "-f", "json"]);
+        let report = json_of(&output);
+        assert_eq!(report["shadow"]["fidelity"]["warnings"], serde_json::json!([]), "{version}: {report:#}");
+        if installation.version.major < 15 {
+            // public went back to the superuser it belonged to: the plan role cannot drop it, as before.
+            assert_eq!(report["statements"][0]["error"]["sqlstate"], "42501", "{version}: {report:#}");
+        }
+    }
+    sandbox.assert_clean();
+}

@@ -1,8 +1,9 @@
 //! Loading one source into a new database of a shadow: the one place that drives the steps, in order. Each step
 //! lives in a file of its own:
 //!
-//! 1. make the database, owned by [`Role::LoadOwner`] while the source loads, and install the measuring machinery
-//!    ([`crate::measure::install`]) before anything of the source's exists;
+//! 1. make the database, owned by [`Role::LoadOwner`] while the source loads (with schema `public`, where a
+//!    superuser owns it: [`lend_public`]), and install the measuring machinery ([`crate::measure::install`]) before
+//!    anything of the source's exists;
 //! 2. read the source's statements: a SQL file split like psql ([`sql::read`]), or an archive's table of contents
 //!    and schema ([`restore::read`]);
 //! 3. create the roles it names ([`roles::create_owners`]) and the extensions it asks for ([`privileged::prepare`]):
@@ -25,6 +26,7 @@ pub(super) async fn load_into(shadow: &Shadow, name: String, schema: Option<&Sch
     shadow.create_database(&name, None, Role::LoadOwner).await?;
     let admin = shadow.admin(&name).await?;
     measure::install(&admin).await?;
+    let public_owner = lend_public(shadow, &admin).await?;
     let (mut fidelity, mut info, mut sampled, mut data_loaded) = (Fidelity::default(), None, None, false);
     if let Some(schema) = schema {
         let loader = Loader { shadow, admin: &admin, database: &name, trusted: schema.trusted };
@@ -47,6 +49,9 @@ pub(super) async fn load_into(shadow: &Shadow, name: String, schema: Option<&Sch
             failed: fidelity.warnings.len(),
             sha256: String::new(),
         });
+    }
+    if let Some(owner) = &public_owner {
+        give_public_back(shadow, &admin, owner).await?;
     }
     hand_over(shadow, &admin, &name).await?;
     Ok(Database {
@@ -94,6 +99,47 @@ async fn load_source(loader: &Loader<'_>, schema: &Schema) -> Result<(Fidelity, 
         fidelity.source_trust = SourceTrust::Trusted;
     }
     Ok((fidelity, data))
+}
+
+/// Before PostgreSQL 15, `public` belongs to the bootstrap superuser, so a dump's `COMMENT ON SCHEMA public` (which
+/// pg_dump of those versions writes) would need one. The load owner holds it while the source loads; returns the
+/// superuser it belonged to, if it did.
+async fn lend_public(shadow: &Shadow, admin: &Session) -> Result<Option<String>> {
+    let owner: Option<String> = admin
+        .client()
+        .query_opt(
+            "SELECT r.rolname::pg_catalog.text FROM pg_catalog.pg_namespace n \
+             JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner WHERE n.nspname = 'public' AND r.rolsuper",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::pg("looking up the owner of schema public", e))?
+        .map(|row| row.get(0));
+    if owner.is_some() {
+        let sql = format!("ALTER SCHEMA public OWNER TO {}", shadow.role(Role::LoadOwner));
+        admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("lending schema public to the load", e))?;
+    }
+    Ok(owner)
+}
+
+/// Gives `public` back to the superuser it belonged to, unless the source gave it to a role of its own.
+async fn give_public_back(shadow: &Shadow, admin: &Session, owner: &str) -> Result<()> {
+    // No row when the source dropped `public`.
+    let lent = admin
+        .client()
+        .query_opt(
+            "SELECT n.nspowner = r.oid FROM pg_catalog.pg_namespace n, pg_catalog.pg_roles r \
+             WHERE n.nspname = 'public' AND r.rolname = $1",
+            &[&shadow.role(Role::LoadOwner)],
+        )
+        .await
+        .map_err(|e| Error::pg("looking up the owner of schema public", e))?
+        .is_some_and(|row| row.get::<_, bool>(0));
+    if lent {
+        let sql = format!("ALTER SCHEMA public OWNER TO {}", crate::text::quote_ident(owner));
+        admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("giving schema public back", e))?;
+    }
+    Ok(())
 }
 
 /// Hands the loaded database and everything the load's roles own in it to the plan role, takes back every right
