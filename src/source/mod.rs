@@ -126,13 +126,12 @@ pub fn extensions_of(sources: &[Schema]) -> Vec<String> {
     sources.iter().flat_map(Schema::extensions).filter(|e| seen.insert(e.clone())).collect()
 }
 
-/// The extension a `CREATE EXTENSION` statement creates, as the plan classifier reads its target. Only statements
-/// that start with those words are parsed: a dump's other statements cost a look at two words.
+/// The extension a `CREATE EXTENSION` statement creates, read as the loader reads it ([`privileged::step`]).
 fn created_extension(statement: &str) -> Option<String> {
-    let mut words = statement.split_whitespace();
-    let starts = ["create", "extension"].iter().all(|w| words.next().is_some_and(|word| word.eq_ignore_ascii_case(w)));
-    let classified = starts.then(|| crate::plan::classify(statement))?;
-    (classified.kind == crate::plan::StatementKind::CreateExtension).then(|| classified.targets.into_iter().next())?
+    match privileged::step(statement)? {
+        privileged::Step::Create(extension) => Some(extension.name),
+        privileged::Step::Comment { .. } => None,
+    }
 }
 
 impl Archive {

@@ -2,7 +2,7 @@
 //! existing tables; from the text for a table the statement creates.
 
 use super::text::column_types;
-use super::RuleDoc;
+use super::{columns_made, RuleDoc};
 use crate::report::{StatementReport, Status};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -30,12 +30,8 @@ pub(super) fn text_shows(sql: &str) -> bool {
 }
 
 pub(super) fn check(report: &StatementReport) -> Option<String> {
-    let columns: Vec<String> = report
-        .column_changes
-        .iter()
-        .filter(|c| matches!(c.change.as_str(), "added" | "type changed"))
-        .filter_map(|c| c.to.as_deref().filter(|t| is_char(t)).map(|t| format!("{} {t}", c.column)))
-        .collect();
+    let columns: Vec<String> =
+        columns_made(report, is_char).into_iter().map(|(column, to)| format!("{column} {to}")).collect();
     (!columns.is_empty()).then(|| format!("makes {}: {CONSEQUENCE}", columns.join(", ")))
 }
 

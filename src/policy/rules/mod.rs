@@ -399,6 +399,17 @@ impl FromStr for Rule {
     }
 }
 
+/// The columns a statement added or retyped to a type `is_type` accepts, as the catalog shows them after it:
+/// `(schema.table.column, type)`.
+fn columns_made(report: &StatementReport, is_type: impl Fn(&str) -> bool) -> Vec<(&str, &str)> {
+    report
+        .column_changes
+        .iter()
+        .filter(|c| matches!(c.change.as_str(), "added" | "type changed"))
+        .filter_map(|c| c.to.as_deref().filter(|t| is_type(t)).map(|t| (c.column.as_str(), t)))
+        .collect()
+}
+
 /// `n rows`, or `rows unknown` for a count the shadow cannot know (a table it has no rows for).
 fn count(n: Option<u64>) -> String {
     n.map_or_else(|| "rows unknown".to_owned(), rows)

@@ -3,7 +3,7 @@
 //! shadow does not compare.
 
 use super::text::column_types;
-use super::RuleDoc;
+use super::{columns_made, RuleDoc};
 use crate::report::{StatementReport, Status};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -35,13 +35,8 @@ pub(super) fn text_shows(sql: &str) -> bool {
 }
 
 pub(super) fn check(report: &StatementReport) -> Option<String> {
-    let columns: Vec<&str> = report
-        .column_changes
-        .iter()
-        .filter(|c| matches!(c.change.as_str(), "added" | "type changed"))
-        .filter(|c| c.to.as_deref().is_some_and(|t| t.starts_with("timestamp") && t.ends_with("without time zone")))
-        .map(|c| c.column.as_str())
-        .collect();
+    let without_zone = |t: &str| t.starts_with("timestamp") && t.ends_with("without time zone");
+    let columns: Vec<&str> = columns_made(report, without_zone).into_iter().map(|(column, _)| column).collect();
     (!columns.is_empty()).then(|| format!("makes {} timestamp without time zone: {CONSEQUENCE}", columns.join(", ")))
 }
 
