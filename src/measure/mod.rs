@@ -94,8 +94,9 @@ pub async fn run_plan(
         crate::shadow::prepare_plan_role(shadow, role).await?;
     }
     let session = shadow.connect(login_role(shadow, database, options), database.name()).await?;
-    session.client().batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction", e))?;
-    let mut run = Run::start(&session, database).await?;
+    // Only the event triggers of a plan that is not a superuser are sure to see every change to the catalog.
+    let event_log_complete = !options.superuser && options.role.is_none();
+    let mut run = Run::start(&session, database, event_log_complete).await?;
     let mut reports = Vec::with_capacity(plan.statements.len());
     let mut stopped = false;
     for (i, statement) in plan.statements.iter().enumerate() {
@@ -178,32 +179,30 @@ struct Run<'a> {
     constraints: catalog::Constraints,
     /// The statement that created each constraint the plan added.
     created_by: HashMap<Oid, usize>,
+    /// Every rewrite rule, as of the last read of the catalog.
+    rules: Vec<probe::Rule>,
+    /// Whether the event triggers' logs show every change to columns and constraints a statement could make
+    /// through a function it calls: then the catalog is read again after a statement that cannot change it
+    /// by itself ([`may_change_catalog`]) only when the logs show a change.
+    event_log_complete: bool,
+}
+
+/// Whether a statement of this kind can change columns, constraints or rules by itself (not through a function it
+/// calls, which the event triggers' logs show).
+fn may_change_catalog(kind: StatementKind) -> bool {
+    use StatementKind::*;
+    !matches!(kind, Select | Insert | Update | Delete | Merge | Copy | Truncate)
 }
 
 impl<'a> Run<'a> {
-    async fn start(session: &'a Session, database: &'a Database) -> Result<Run<'a>> {
-        let client = session.client();
-        let measuring = |e| Error::pg("measuring the shadow before the plan", e);
-        let transaction_start: String =
-            client.query_one(queries::TRANSACTION_START, &[]).await.map_err(measuring)?.get(0);
-        // A cached template's counts are known; anything else is counted now.
-        let known_rows = match &database.row_counts {
-            Some(counts) => counts.iter().map(|(oid, rows)| (Oid::from(*oid), *rows)).collect(),
-            None => client
-                .query(queries::BASELINE_COUNTS, &[])
-                .await
-                .map_err(measuring)?
-                .iter()
-                .map(|r| (r.get::<_, Oid>(0), r.get::<_, i64>(1)))
-                .collect(),
-        };
-        let unknown = unknown::of(database.data_loaded, &known_rows);
+    /// Starts the dry-run's transaction and reads the state before the plan, in one round trip.
+    async fn start(session: &'a Session, database: &'a Database, event_log_complete: bool) -> Result<Run<'a>> {
         let mut run = Run {
             session,
             database,
-            transaction_start,
-            known_rows,
-            unknown,
+            transaction_start: String::new(),
+            known_rows: HashMap::new(),
+            unknown: HashSet::new(),
             tables: Snapshot::new(),
             dropped_seq: 0,
             changed_seq: 0,
@@ -216,13 +215,39 @@ impl<'a> Run<'a> {
             columns: catalog::Columns::new(),
             constraints: catalog::Constraints::new(),
             created_by: HashMap::new(),
+            rules: Vec::new(),
+            event_log_complete,
         };
-        run.tables = run.snapshot().await?;
+        // A cached template's counts are known; anything else is counted now.
+        let counted = async {
+            match &database.row_counts {
+                Some(_) => Ok(Vec::new()),
+                None => run.rows(queries::BASELINE_COUNTS, &[], "measuring the shadow before the plan").await,
+            }
+        };
+        let begin = async {
+            session.client().batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction", e))
+        };
+        let (_, counted, after, indexes) = tokio::try_join!(
+            begin,
+            counted,
+            run.read_after(true),
+            run.rows(queries::INDEXES, &[], "listing the indexes"),
+        )?;
+        run.known_rows = match &database.row_counts {
+            Some(counts) => counts.iter().map(|(oid, rows)| (Oid::from(*oid), *rows)).collect(),
+            None => counted.iter().map(|r| (r.get::<_, Oid>(0), r.get::<_, i64>(1))).collect(),
+        };
+        run.unknown = unknown::of(database.data_loaded, &run.known_rows);
+        run.transaction_start = after.transaction_start;
+        run.tables = after.tables;
         run.existing = run.tables.keys().copied().collect();
-        run.relations = run.existing_indexes().await?;
-        run.locks = run.held_locks().await?;
-        run.functions_called().await?;
-        (run.columns, run.constraints) = run.catalog().await?;
+        run.relations = run.existing_indexes(&indexes);
+        run.locks = run.locks_of(&after.locks);
+        run.functions_called(&after.calls);
+        if let Some(catalog) = &after.catalog {
+            (run.columns, run.constraints) = run.catalog(catalog);
+        }
         Ok(run)
     }
 
@@ -239,8 +264,8 @@ impl<'a> Run<'a> {
                 return Ok(None);
             }
         }
-        let direct = self.resolve_targets(statement).await?;
-        report.settings = Some(self.settings().await?);
+        let (direct, settings) = tokio::try_join!(self.resolve_targets(statement), self.settings())?;
+        report.settings = Some(settings);
         // An ALTER TABLE may drop or retype columns: count and fingerprint their values while they are as they were.
         let (column_values, fingerprints) = if kind == StatementKind::AlterTable {
             report.values_too_long =
@@ -266,7 +291,9 @@ impl<'a> Run<'a> {
                 None => return Err(Error::pg(format!("running statement {}", report.index), e)),
             },
         }
-        if self.transaction_ended().await? {
+        let with_catalog = !self.event_log_complete || may_change_catalog(kind);
+        let after = self.read_after(with_catalog).await?;
+        if after.transaction_start != self.transaction_start {
             self.database.spoiled.store(true, Ordering::SeqCst);
             report.status = Status::Error;
             report.error = Some(refusal(
@@ -279,7 +306,7 @@ impl<'a> Run<'a> {
             // Rolled-back rows still count in the transaction's counters: count every table again.
             self.known_rows = self.recount(self.tables.keys().copied()).await?;
         }
-        self.measure(report, kind, &direct, &column_values).await?;
+        self.measure(report, kind, &direct, &column_values, after).await?;
         self.values_changed(report, &fingerprints).await?;
         Ok(None)
     }
@@ -291,8 +318,18 @@ impl<'a> Run<'a> {
         statement_kind: StatementKind,
         direct: &HashSet<Oid>,
         column_values: &HashMap<String, u64>,
+        read: probe::After,
     ) -> Result<()> {
-        let after = self.snapshot().await?;
+        let after = read.tables;
+        let dropped = self.dropped(&read.dropped);
+        report.schema_changes = self.schema_changes(&read.changed);
+        // A statement that cannot change the catalog by itself left it as it was, unless a function it called changed
+        // it, which the event triggers logged.
+        let catalog = match read.catalog {
+            Some(catalog) => Some(catalog),
+            None if !dropped.is_empty() || !report.schema_changes.is_empty() => Some(self.read_catalog().await?),
+            None => None,
+        };
         let truncated: Vec<Oid> = match statement_kind {
             StatementKind::Truncate => self
                 .tables
@@ -305,31 +342,31 @@ impl<'a> Run<'a> {
         let names: HashMap<Oid, String> =
             self.unknown.iter().filter_map(|oid| Some((*oid, self.tables.get(oid)?.name.clone()))).collect();
         let recounted = self.recount(effects::needs_recount(&self.tables, &after)).await?;
-        report.locks = self.new_locks().await?;
+        report.locks = self.new_locks(&read.locks);
         report.locks_held = self.locks_held(report.index);
-        let (columns, constraints) = self.catalog().await?;
-        report.column_changes =
-            catalog::column_changes(&self.columns, &columns, &self.existing, &self.known_rows, &self.unknown);
-        report.constraint_changes = catalog::constraint_changes(
-            &self.constraints,
-            &constraints,
-            &self.existing,
-            &self.known_rows,
-            &self.unknown,
-        );
-        for oid in constraints.keys().filter(|oid| !self.constraints.contains_key(oid)) {
-            self.created_by.entry(*oid).or_insert(report.index);
+        if let Some(catalog) = &catalog {
+            let (columns, constraints) = self.catalog(catalog);
+            report.column_changes =
+                catalog::column_changes(&self.columns, &columns, &self.existing, &self.known_rows, &self.unknown);
+            report.constraint_changes = catalog::constraint_changes(
+                &self.constraints,
+                &constraints,
+                &self.existing,
+                &self.known_rows,
+                &self.unknown,
+            );
+            for oid in constraints.keys().filter(|oid| !self.constraints.contains_key(oid)) {
+                self.created_by.entry(*oid).or_insert(report.index);
+            }
+            (self.columns, self.constraints) = (columns, constraints);
         }
-        (self.columns, self.constraints) = (columns, constraints);
         let changes = effects::compare(&self.tables, &after, &mut self.known_rows, &recounted, direct);
         self.tables = after;
         report.rewritten_tables = changes.rewritten;
-        let dropped = self.dropped().await?;
         report.dropped_objects =
             effects::dropped_objects(&dropped, &changes.dropped_rows, column_values, &self.unknown);
-        report.schema_changes = self.schema_changes().await?;
         privileges_named(&mut report.schema_changes, &report.sql);
-        report.functions_called = self.functions_called().await?;
+        report.functions_called = self.functions_called(&read.calls);
         // What was written to: the statement's own targets (views too) by its kind, and every table by its counts.
         let by_kind = match statement_kind {
             StatementKind::Insert => Some('3'),
@@ -349,7 +386,7 @@ impl<'a> Run<'a> {
                 written.push((oid, events));
             }
         }
-        report.rules_fired = self.rules_fired(&written).await?;
+        report.rules_fired = self.rules_fired(&written);
         report.rows_destroyed = changes.effects.iter().filter_map(TableEffect::destroyed).sum::<u64>()
             + report.dropped_objects.iter().filter_map(|o| o.rows).sum::<u64>();
         report.table_effects = changes.effects;

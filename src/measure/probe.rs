@@ -4,41 +4,96 @@
 
 use std::collections::{HashMap, HashSet};
 
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Row;
+
 use super::effects::{self, DroppedRow, Oid, Snapshot, TableState};
 use super::{catalog, queries, quote_name, Decimal, Run};
 use crate::error::{Error, Result};
 use crate::plan::PlanStatement;
 use crate::report::{FunctionCalled, HeldSince, LockTaken, RuleFired, SchemaChange, Settings, StatementReport};
 
+/// A query parameter with its type.
+pub(super) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+/// What is read right after a statement, in one round trip ([`Run::read_after`]).
+pub(super) struct After {
+    /// The transaction's start time: if it changed, the plan ended the dry-run's transaction.
+    pub(super) transaction_start: String,
+    pub(super) tables: Snapshot,
+    pub(super) locks: Vec<Row>,
+    pub(super) dropped: Vec<Row>,
+    pub(super) changed: Vec<Row>,
+    pub(super) calls: Vec<Row>,
+    /// Columns, constraints and rules, when read.
+    pub(super) catalog: Option<CatalogRows>,
+}
+
+/// The rows of the catalog reads: columns, constraints, rules.
+pub(super) type CatalogRows = (Vec<Row>, Vec<Row>, Vec<Row>);
+
+/// A rule: relation, `name on relation`, event (`2` update, `3` insert, `4` delete) and whether it is INSTEAD.
+pub(super) type Rule = (Oid, String, char, bool);
+
 impl Run<'_> {
-    /// Locks held now on tables that existed before the plan, ACCESS SHARE left out.
-    /// Every index of the tables that existed before the plan: kind, name and table, by oid.
-    pub(super) async fn existing_indexes(&self) -> Result<HashMap<Oid, (String, String, Oid)>> {
-        let rows = self
-            .session
-            .client()
-            .query(queries::INDEXES, &[])
-            .await
-            .map_err(|e| Error::pg("listing the indexes", e))?;
-        Ok(rows
+    /// One measuring query, sent with its parameters' types: one round trip, as an unnamed statement, so nothing is
+    /// left prepared on the server that a plan's `PREPARE` or `DEALLOCATE` could collide with. Queries awaited
+    /// together (`try_join!`) go out in one pipeline and come back in one round trip.
+    pub(super) async fn rows(&self, sql: &str, params: &[Param<'_>], context: &'static str) -> Result<Vec<Row>> {
+        self.session.client().query_typed(sql, params).await.map_err(|e| Error::pg(context, e))
+    }
+
+    /// Everything read after a statement, in one round trip; the catalog (columns, constraints, rules) only when
+    /// `with_catalog`.
+    pub(super) async fn read_after(&self, with_catalog: bool) -> Result<After> {
+        let catalog = async {
+            match with_catalog {
+                true => self.read_catalog().await.map(Some),
+                false => Ok(None),
+            }
+        };
+        let dropped_since: [Param; 1] = [(&self.dropped_seq, Type::INT8)];
+        let changed_since: [Param; 1] = [(&self.changed_seq, Type::INT8)];
+        let (start, tables, locks, dropped, changed, calls, catalog) = tokio::try_join!(
+            self.rows(queries::TRANSACTION_START, &[], "checking the dry-run transaction"),
+            self.snapshot(),
+            self.rows(queries::RELATION_LOCKS, &[], "reading the locks held"),
+            self.rows(queries::DROPPED_SINCE, &dropped_since, "reading the dropped objects"),
+            self.rows(queries::CHANGED_SINCE, &changed_since, "reading the schema changes"),
+            self.rows(queries::FUNCTION_CALLS, &[], "reading the functions called"),
+            catalog,
+        )?;
+        let transaction_start = start.first().map(|r| r.get(0)).unwrap_or_default();
+        Ok(After { transaction_start, tables, locks, dropped, changed, calls, catalog })
+    }
+
+    /// Columns, constraints and rules, in one round trip.
+    pub(super) async fn read_catalog(&self) -> Result<CatalogRows> {
+        let reading = "reading the columns and constraints";
+        tokio::try_join!(
+            self.rows(queries::COLUMN_STATE, &[], reading),
+            self.rows(queries::CONSTRAINT_STATE, &[], reading),
+            self.rows(queries::RULES, &[], "reading the rules"),
+        )
+    }
+
+    /// Every index of the tables that existed before the plan (`rows` of [`queries::INDEXES`]): kind, name and
+    /// table, by oid.
+    pub(super) fn existing_indexes(&self, rows: &[Row]) -> HashMap<Oid, (String, String, Oid)> {
+        rows
             .iter()
             .map(|r| (r.get::<_, Oid>(0), r.get::<_, String>(1), r.get::<_, Oid>(2)))
             .filter(|(_, _, table)| self.existing.contains(table))
             .map(|(oid, name, table)| (oid, ("index".to_owned(), name, table)))
-            .collect())
+            .collect()
     }
 
-    /// The locks held now on tables that existed before the plan and on their indexes (ACCESS SHARE left out:
-    /// measuring takes it too). Remembers each locked relation's kind, name and table.
-    pub(super) async fn held_locks(&mut self) -> Result<HashSet<(Oid, String)>> {
-        let rows = self
-            .session
-            .client()
-            .query(queries::RELATION_LOCKS, &[])
-            .await
-            .map_err(|e| Error::pg("reading the locks held", e))?;
+    /// The locks held now (`rows` of [`queries::RELATION_LOCKS`]) on tables that existed before the plan and on
+    /// their indexes (ACCESS SHARE left out: measuring takes it too). Remembers each locked relation's kind, name and
+    /// table.
+    pub(super) fn locks_of(&mut self, rows: &[Row]) -> HashSet<(Oid, String)> {
         let mut held = HashSet::new();
-        for r in &rows {
+        for r in rows {
             let (oid, mode, table): (Oid, String, Oid) = (r.get(0), r.get(1), r.get(2));
             // An index counts when its table existed before the plan and the index was there at the start too, and
             // only for locks that make queries wait (every write takes ROW EXCLUSIVE on every index).
@@ -52,7 +107,7 @@ impl Run<'_> {
                 held.insert((oid, mode));
             }
         }
-        Ok(held)
+        held
     }
 
     /// The blocking locks held now, each with the statement that took it (`index` for new ones).
@@ -83,9 +138,10 @@ impl Run<'_> {
         held
     }
 
-    /// The locks taken since the last statement, with the rows of their tables before this statement.
-    pub(super) async fn new_locks(&mut self) -> Result<Vec<LockTaken>> {
-        let held = self.held_locks().await?;
+    /// The locks taken since the last statement (`rows` of [`queries::RELATION_LOCKS`]), with the rows of their
+    /// tables before this statement.
+    pub(super) fn new_locks(&mut self, rows: &[Row]) -> Vec<LockTaken> {
+        let held = self.locks_of(rows);
         let mut taken: Vec<LockTaken> = held
             .difference(&self.locks)
             .map(|(oid, mode)| {
@@ -108,17 +164,13 @@ impl Run<'_> {
             .collect();
         taken.sort_by(|a, b| (&a.table, &a.mode).cmp(&(&b.table, &b.mode)));
         self.locks = held;
-        Ok(taken)
+        taken
     }
 
     /// The settings the statement will run with.
     pub(super) async fn settings(&self) -> Result<Settings> {
-        let row = self
-            .session
-            .client()
-            .query_one(queries::SETTINGS, &[])
-            .await
-            .map_err(|e| Error::pg("reading the settings", e))?;
+        let rows = self.rows(queries::SETTINGS, &[], "reading the settings").await?;
+        let row = one(&rows, "reading the settings")?;
         Ok(Settings { lock_timeout: row.get(0), statement_timeout: row.get(1) })
     }
 
@@ -126,12 +178,7 @@ impl Run<'_> {
     pub(super) async fn column_values(&self, tables: &HashSet<Oid>) -> Result<HashMap<String, u64>> {
         let mut values = HashMap::new();
         for oid in tables.iter().filter(|oid| self.existing.contains(oid)) {
-            let rows = self
-                .session
-                .client()
-                .query(queries::COLUMN_VALUES, &[oid])
-                .await
-                .map_err(|e| Error::pg("counting column values", e))?;
+            let rows = self.rows(queries::COLUMN_VALUES, &[(oid, Type::OID)], "counting column values").await?;
             values.extend(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64)));
         }
         Ok(values)
@@ -182,13 +229,9 @@ impl Run<'_> {
         for (key, column) in self.columns.iter().filter(|(k, _)| tables.contains(&k.0) && self.existing.contains(&k.0))
         {
             let none: Option<String> = None;
-            let row = self
-                .session
-                .client()
-                .query_one(queries::COLUMN_FINGERPRINT, &[&key.0, &column.name, &none])
-                .await
-                .map_err(|e| Error::pg("fingerprinting column values", e))?;
-            prints.insert(*key, row.get::<_, Option<Decimal>>(0));
+            let params: [Param; 3] = [(&key.0, Type::OID), (&column.name, Type::TEXT), (&none, Type::TEXT)];
+            let rows = self.rows(queries::COLUMN_FINGERPRINT, &params, "fingerprinting column values").await?;
+            prints.insert(*key, rows.first().and_then(|r| r.get::<_, Option<Decimal>>(0)));
         }
         Ok(prints)
     }
@@ -202,25 +245,17 @@ impl Run<'_> {
         for change in report.column_changes.iter_mut().filter(|c| c.change == "type changed") {
             let Some((key, column)) = self.columns.iter().find(|(_, c)| c.identity == change.column) else { continue };
             let Some(Some(then)) = before.get(key) else { continue };
-            let row = self
-                .session
-                .client()
-                .query_one(queries::COLUMN_FINGERPRINT, &[&key.0, &column.name, &change.from])
-                .await
-                .map_err(|e| Error::pg("fingerprinting column values", e))?;
-            change.values_changed = row.get::<_, Option<Decimal>>(0).map(|now| &now != then);
+            let params: [Param; 3] = [(&key.0, Type::OID), (&column.name, Type::TEXT), (&change.from, Type::TEXT)];
+            let rows = self.rows(queries::COLUMN_FINGERPRINT, &params, "fingerprinting column values").await?;
+            change.values_changed = rows.first().and_then(|r| r.get::<_, Option<Decimal>>(0)).map(|now| &now != then);
         }
         Ok(())
     }
 
     /// Attributes the foreign keys the plan added that have no supporting index at its end to their statements.
     pub(super) async fn unbacked_foreign_keys(&self, reports: &mut [StatementReport]) -> Result<()> {
-        let rows = self
-            .session
-            .client()
-            .query(queries::UNINDEXED_FOREIGN_KEYS, &[])
-            .await
-            .map_err(|e| Error::pg("looking for foreign keys without an index", e))?;
+        let rows =
+            self.rows(queries::UNINDEXED_FOREIGN_KEYS, &[], "looking for foreign keys without an index").await?;
         let mut existing = Vec::new();
         for oid in rows.iter().map(|r| r.get::<_, Oid>(0)) {
             let Some(constraint) = self.constraints.get(&oid) else { continue };
@@ -243,12 +278,8 @@ impl Run<'_> {
         if added.is_empty() {
             return Ok(());
         }
-        let rows = self
-            .session
-            .client()
-            .query(queries::FOREIGN_KEY_COLUMN_TYPES, &[&added])
-            .await
-            .map_err(|e| Error::pg("reading the foreign keys' column types", e))?;
+        let context = "reading the foreign keys' column types";
+        let rows = self.rows(queries::FOREIGN_KEY_COLUMN_TYPES, &[(&added, Type::OID_ARRAY)], context).await?;
         let width = |t: &str| match t {
             "smallint" => 2,
             "integer" => 4,
@@ -282,12 +313,8 @@ impl Run<'_> {
         if keys.is_empty() {
             return Ok(());
         }
-        let rows = self
-            .session
-            .client()
-            .query(queries::FOREIGN_KEY_ENDS, &[&keys])
-            .await
-            .map_err(|e| Error::pg("reading the unindexed foreign keys' tables", e))?;
+        let context = "reading the unindexed foreign keys' tables";
+        let rows = self.rows(queries::FOREIGN_KEY_ENDS, &[(&keys, Type::OID_ARRAY)], context).await?;
         for row in &rows {
             let (oid, child): (Oid, Oid) = (row.get(0), row.get(2));
             let (referenced, columns): (String, Vec<String>) = (row.get(3), row.get(4));
@@ -324,12 +351,16 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Every user column and constraint now.
-    pub(super) async fn catalog(&self) -> Result<(catalog::Columns, catalog::Constraints)> {
-        let client = self.session.client();
-        let reading = |e| Error::pg("reading the columns and constraints", e);
-        let columns = client.query(queries::COLUMN_STATE, &[]).await.map_err(reading)?;
-        let constraints = client.query(queries::CONSTRAINT_STATE, &[]).await.map_err(reading)?;
+    /// Every user column and constraint (`rows` of [`Run::read_catalog`]); remembers the rules.
+    pub(super) fn catalog(&mut self, rows: &CatalogRows) -> (catalog::Columns, catalog::Constraints) {
+        let (columns, constraints, rules) = rows;
+        self.rules = rules
+            .iter()
+            .filter_map(|r| {
+                let event: String = r.get(2);
+                Some((r.get(0), r.get(1), event.chars().next()?, r.get(3)))
+            })
+            .collect();
         let columns = columns
             .iter()
             .map(|r| {
@@ -351,19 +382,13 @@ impl Run<'_> {
                 (r.get::<_, Oid>(0), constraint)
             })
             .collect();
-        Ok((columns, constraints))
+        (columns, constraints)
     }
 
-    /// The user functions called since the last statement.
-    pub(super) async fn functions_called(&mut self) -> Result<Vec<FunctionCalled>> {
-        let rows = self
-            .session
-            .client()
-            .query(queries::FUNCTION_CALLS, &[])
-            .await
-            .map_err(|e| Error::pg("reading the functions called", e))?;
+    /// The user functions called since the last statement (`rows` of [`queries::FUNCTION_CALLS`]).
+    pub(super) fn functions_called(&mut self, rows: &[Row]) -> Vec<FunctionCalled> {
         let mut called = Vec::new();
-        for r in &rows {
+        for r in rows {
             let (oid, calls): (Oid, i64) = (r.get(0), r.get(2));
             let before = self.calls.insert(oid, calls).unwrap_or(0);
             if calls > before {
@@ -371,67 +396,45 @@ impl Run<'_> {
             }
         }
         called.sort_by(|a, b| a.function.cmp(&b.function));
-        Ok(called)
+        called
     }
 
-    /// The schema changes since the last statement.
     /// The rules on `written` (relations, each with the events it saw: `2` update, `3` insert, `4` delete) that
-    /// those events fire.
-    pub(super) async fn rules_fired(&self, written: &[(Oid, Vec<char>)]) -> Result<Vec<RuleFired>> {
-        if written.is_empty() {
-            return Ok(Vec::new());
-        }
-        let oids: Vec<Oid> = written.iter().map(|(oid, _)| *oid).collect();
-        let rows = self
-            .session
-            .client()
-            .query(queries::RULES, &[&oids])
-            .await
-            .map_err(|e| Error::pg("reading the rules", e))?;
-        let mut fired: Vec<RuleFired> = rows
+    /// those events fire, from the rules read with the catalog.
+    pub(super) fn rules_fired(&self, written: &[(Oid, Vec<char>)]) -> Vec<RuleFired> {
+        let mut fired: Vec<RuleFired> = self
+            .rules
             .iter()
-            .filter_map(|r| {
-                let (relation, event): (Oid, String) = (r.get(0), r.get(2));
-                let event = event.chars().next()?;
-                written.iter().any(|(oid, events)| *oid == relation && events.contains(&event)).then(|| RuleFired {
-                    rule: r.get(1),
-                    event: match event {
-                        '2' => "update",
-                        '3' => "insert",
-                        _ => "delete",
-                    }
-                    .to_owned(),
-                    instead: r.get(3),
-                })
+            .filter(|(relation, _, event, _)| {
+                written.iter().any(|(oid, events)| oid == relation && events.contains(event))
+            })
+            .map(|(_, rule, event, instead)| RuleFired {
+                rule: rule.clone(),
+                event: match event {
+                    '2' => "update",
+                    '3' => "insert",
+                    _ => "delete",
+                }
+                .to_owned(),
+                instead: *instead,
             })
             .collect();
         fired.sort_by(|a, b| a.rule.cmp(&b.rule));
-        Ok(fired)
+        fired
     }
 
-    pub(super) async fn schema_changes(&mut self) -> Result<Vec<SchemaChange>> {
-        let rows = self
-            .session
-            .client()
-            .query(queries::CHANGED_SINCE, &[&self.changed_seq])
-            .await
-            .map_err(|e| Error::pg("reading the schema changes", e))?;
-        Ok(rows
-            .iter()
+    /// The schema changes since the last statement (`rows` of [`queries::CHANGED_SINCE`]).
+    pub(super) fn schema_changes(&mut self, rows: &[Row]) -> Vec<SchemaChange> {
+        rows.iter()
             .map(|r| {
                 self.changed_seq = self.changed_seq.max(r.get(0));
                 SchemaChange { command: r.get(1), object_type: r.get(2), identity: r.get(3) }
             })
-            .collect())
+            .collect()
     }
 
     pub(super) async fn snapshot(&self) -> Result<Snapshot> {
-        let rows = self
-            .session
-            .client()
-            .query(queries::TABLE_STATE, &[])
-            .await
-            .map_err(|e| Error::pg("reading the tables' state", e))?;
+        let rows = self.rows(queries::TABLE_STATE, &[], "reading the tables' state").await?;
         Ok(rows
             .iter()
             .map(|r| {
@@ -449,29 +452,24 @@ impl Run<'_> {
     }
 
     pub(super) async fn recount(&self, tables: impl IntoIterator<Item = Oid>) -> Result<HashMap<Oid, i64>> {
-        let mut counts = HashMap::new();
-        for oid in tables {
-            let row = self
-                .session
-                .client()
-                .query_one(queries::COUNT_ROWS, &[&oid])
-                .await
-                .map_err(|e| Error::pg("counting rows", e))?;
-            counts.insert(oid, row.get(0));
+        let mut counts_out = HashMap::new();
+        let oids: Vec<Oid> = tables.into_iter().collect();
+        let params: Vec<[Param; 1]> = oids.iter().map(|oid| [(oid as &(dyn ToSql + Sync), Type::OID)]).collect();
+        // One pipeline for every table: the counts come back in one round trip.
+        let counts = futures_util::future::try_join_all(
+            params.iter().map(|params| self.rows(queries::COUNT_ROWS, params, "counting rows")),
+        )
+        .await?;
+        for (oid, rows) in oids.into_iter().zip(counts) {
+            counts_out.insert(oid, one(&rows, "counting rows")?.get(0));
         }
-        Ok(counts)
+        Ok(counts_out)
     }
 
-    pub(super) async fn dropped(&mut self) -> Result<Vec<DroppedRow>> {
-        let rows = self
-            .session
-            .client()
-            .query(queries::DROPPED_SINCE, &[&self.dropped_seq])
-            .await
-            .map_err(|e| Error::pg("reading the dropped objects", e))?;
+    /// The objects dropped since the last statement (`rows` of [`queries::DROPPED_SINCE`]).
+    pub(super) fn dropped(&mut self, rows: &[Row]) -> Vec<DroppedRow> {
         const PG_CLASS: Oid = 1259;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
                 self.dropped_seq = self.dropped_seq.max(r.get(0));
                 DroppedRow {
@@ -484,7 +482,7 @@ impl Run<'_> {
                     identity: r.get(7),
                 }
             })
-            .collect())
+            .collect()
     }
 
     /// The tables the statement names, with their partitions and children, resolved as the plan would resolve them.
@@ -493,23 +491,13 @@ impl Run<'_> {
         if names.is_empty() {
             return Ok(HashSet::new());
         }
-        let rows = self
-            .session
-            .client()
-            .query(queries::RESOLVE_TABLES, &[&names])
-            .await
-            .map_err(|e| Error::pg("resolving the statement's tables", e))?;
+        let context = "resolving the statement's tables";
+        let rows = self.rows(queries::RESOLVE_TABLES, &[(&names, Type::TEXT_ARRAY)], context).await?;
         Ok(rows.iter().map(|r| r.get::<_, Oid>(0)).collect())
     }
+}
 
-    /// True when the plan committed or rolled back the dry-run's transaction (the classifier may not have seen it).
-    pub(super) async fn transaction_ended(&self) -> Result<bool> {
-        let row = self
-            .session
-            .client()
-            .query_one(queries::TRANSACTION_START, &[])
-            .await
-            .map_err(|e| Error::pg("checking the dry-run transaction", e))?;
-        Ok(row.get::<_, String>(0) != self.transaction_start)
-    }
+/// The one row a query that always returns one row returned.
+pub(super) fn one<'r>(rows: &'r [Row], what: &str) -> Result<&'r Row> {
+    rows.first().ok_or_else(|| Error::io("<shadow>", std::io::Error::other(format!("{what}: the server returned no row"))))
 }

@@ -323,12 +323,12 @@ pub(crate) const RESOLVE_TABLES: &str =
 /// The start time of the current transaction: if it changes, the plan ended the dry-run's transaction.
 pub(crate) const TRANSACTION_START: &str = "SELECT pg_catalog.transaction_timestamp()::pg_catalog.text";
 
-/// The rewrite rules (not a view's `_RETURN`) on some relations: relation, `name on relation`, event and INSTEAD.
+/// Every rewrite rule (not a view's `_RETURN`): relation, `name on relation`, event and INSTEAD.
 pub(crate) const RULES: &str = "SELECT r.ev_class, pg_catalog.format('%I on %I.%I', r.rulename, n.nspname, \
      c.relname), r.ev_type::pg_catalog.text, r.is_instead FROM pg_catalog.pg_rewrite AS r \
      JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) r.ev_class \
      JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
-     WHERE r.rulename OPERATOR(pg_catalog.<>) '_RETURN' AND r.ev_class OPERATOR(pg_catalog.=) ANY ($1)";
+     WHERE r.rulename OPERATOR(pg_catalog.<>) '_RETURN'";
 
 /// Every index with its name and table.
 pub(crate) const INDEXES: &str = "SELECT i.indexrelid, pg_catalog.format('%I.%I', n.nspname, c.relname), i.indrelid \

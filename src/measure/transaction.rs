@@ -103,11 +103,8 @@ impl Run<'_> {
         let result = self.session.run(&statement.raw).await;
         report.duration_ms = Some((started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
         client.batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction again", e))?;
-        self.transaction_start = client
-            .query_one(queries::TRANSACTION_START, &[])
-            .await
-            .map_err(|e| Error::pg("reading the transaction", e))?
-            .get(0);
+        let start = self.rows(queries::TRANSACTION_START, &[], "reading the transaction").await?;
+        self.transaction_start = super::probe::one(&start, "reading the transaction")?.get(0);
         match result {
             Ok(rows) => {
                 report.status = Status::Ok;
@@ -127,16 +124,19 @@ impl Run<'_> {
             },
         }
         // A new transaction: its counters start again, and no lock is held any more.
-        self.tables = self.snapshot().await?;
-        self.locks = self.held_locks().await?;
+        let after = self.read_after(true).await?;
+        self.tables = after.tables;
+        self.locks = self.locks_of(&after.locks);
         self.lock_since.clear();
-        self.functions_called().await?;
-        (self.columns, self.constraints) = self.catalog().await?;
-        let dropped = self.dropped().await?;
+        self.functions_called(&after.calls);
+        if let Some(catalog) = &after.catalog {
+            (self.columns, self.constraints) = self.catalog(catalog);
+        }
+        let dropped = self.dropped(&after.dropped);
         report.dropped_objects =
             super::effects::dropped_objects(&dropped, &Default::default(), &Default::default(), &self.unknown);
         report.rows_known = report.dropped_objects.iter().all(|o| o.rows_known);
-        report.schema_changes = self.schema_changes().await?;
+        report.schema_changes = self.schema_changes(&after.changed);
         Ok(())
     }
 }

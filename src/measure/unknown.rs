@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::effects::{mark_unknown, Count, Oid};
 use super::{queries, Run};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plan::StatementKind;
 use crate::report::{CascadePath, StatementReport};
 
@@ -60,7 +60,8 @@ impl Run<'_> {
                 reached.push((name.clone(), count, true));
             }
         }
-        if kind == StatementKind::Delete && !direct.is_empty() {
+        // A path is only reported when it starts in or reaches a table of unknown size: none, no query.
+        if kind == StatementKind::Delete && !direct.is_empty() && !self.unknown.is_empty() {
             for path in self.cascade_paths(direct, report).await? {
                 tables.insert(path.table.clone());
                 let count = if path.action == "delete" { Count::Deleted } else { Count::Updated };
@@ -84,12 +85,8 @@ impl Run<'_> {
     /// (shortest) path to each table.
     async fn cascade_paths(&self, roots: &HashSet<Oid>, report: &StatementReport) -> Result<Vec<CascadePath>> {
         let roots: Vec<Oid> = roots.iter().copied().collect();
-        let rows = self
-            .session
-            .client()
-            .query(queries::CASCADE_PATHS, &[&roots])
-            .await
-            .map_err(|e| Error::pg("reading the foreign-key paths of the DELETE", e))?;
+        let params: [super::probe::Param; 1] = [(&roots, tokio_postgres::types::Type::OID_ARRAY)];
+        let rows = self.rows(queries::CASCADE_PATHS, &params, "reading the foreign-key paths of the DELETE").await?;
         let mut paths: Vec<CascadePath> = Vec::new();
         for row in rows {
             let oids: Vec<Oid> = row.get(3);

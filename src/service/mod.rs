@@ -337,7 +337,7 @@ impl Service {
         let mut report =
             crate::report_of(&prepared.shadow, lease.database(), plan, statements, policy, &self.options.run);
         report.profile = prepared.info.profile.clone();
-        lease.give_back().await;
+        lease.give_back();
         report.truncate(self.options.max_report_items);
         Ok(report)
     }

@@ -1,6 +1,7 @@
 //! A source's pool of ready clones: filled in the background up to its size, taken one per dry-run (made on the spot
-//! when the pool is empty). After a dry-run that ended normally and committed nothing, the clone is put back as it
-//! was (sequences set back, grown tables vacuumed: all a rolled-back transaction leaves) and returns to the pool;
+//! when the pool is empty and no clone is on its way back). After a dry-run that ended normally and committed
+//! nothing, the clone is put back as it was (sequences set back, grown tables vacuumed: all a rolled-back transaction
+//! leaves) by a task of its own, off the request path, and returns to the pool;
 //! any other clone — spoiled by a statement run outside the transaction, cut by a timeout, or whose run was
 //! cancelled — is dropped by a task of its own, never reused. The filler keeps the clones in existence (ready and
 //! lent) at the pool's size, so clones given back are what serves later runs; only dropped ones are replaced.
@@ -22,19 +23,28 @@ use crate::shadow::Shadow;
 type Doomed = (String, Option<String>);
 
 pub(super) struct Pool {
+    shared: Arc<Shared>,
+    ready: Mutex<mpsc::Receiver<Database>>,
+    filler: JoinHandle<()>,
+    dropper: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What the pool shares with the tasks that put clones back.
+struct Shared {
     shadow: Arc<Shadow>,
     template: Database,
     metrics: Arc<Metrics>,
-    ready: Mutex<mpsc::Receiver<Database>>,
     filled: mpsc::Sender<Database>,
-    filler: JoinHandle<()>,
     /// Clones in existence, ready or lent; the filler makes more only below the pool's size.
     alive: Arc<AtomicUsize>,
     /// Wakes the filler when a clone was dropped.
     dropped: Arc<Notify>,
     /// Taken at stop, so that the dropper ends once it dropped what was sent.
     discards: std::sync::Mutex<Option<mpsc::UnboundedSender<Doomed>>>,
-    dropper: Mutex<Option<JoinHandle<()>>>,
+    /// Clones being put back now: a dry-run waits for one of them rather than making a clone.
+    returning: AtomicUsize,
+    /// Wakes [`Pool::stop`] when a clone was put back.
+    returned: Notify,
 }
 
 impl Pool {
@@ -56,40 +66,72 @@ impl Pool {
                 }
             }
         });
-        Pool {
+        let shared = Shared {
             shadow,
             template,
             metrics,
-            ready: Mutex::new(ready),
             filled,
-            filler,
             alive,
             dropped,
             discards: std::sync::Mutex::new(Some(discards)),
-            dropper: Mutex::new(Some(dropper)),
-        }
+            returning: AtomicUsize::new(0),
+            returned: Notify::new(),
+        };
+        Pool { shared: Arc::new(shared), ready: Mutex::new(ready), filler, dropper: Mutex::new(Some(dropper)) }
     }
 
     /// Clones ready now.
     pub(super) fn ready(&self) -> usize {
-        self.filled.max_capacity() - self.filled.capacity()
+        self.shared.filled.max_capacity() - self.shared.filled.capacity()
     }
 
-    /// A clone for one dry-run: a ready one, else one made now. Dropping the lease without [`Lease::give_back`]
-    /// discards the clone.
+    /// A clone for one dry-run: a ready one, else one being put back, else one made now. Dropping the lease without
+    /// [`Lease::give_back`] discards the clone.
     pub(super) async fn take(&self) -> Result<Lease<'_>> {
-        let ready = self.ready.lock().await.try_recv();
+        let ready = {
+            let mut ready = self.ready.lock().await;
+            match ready.try_recv() {
+                Ok(clone) => Some(clone),
+                // Putting a clone back takes milliseconds, making one a CREATE DATABASE.
+                Err(_) if self.shared.returning.load(Ordering::SeqCst) > 0 => {
+                    tokio::time::timeout(Duration::from_secs(2), ready.recv()).await.ok().flatten()
+                }
+                Err(_) => None,
+            }
+        };
         let clone = match ready {
-            Ok(clone) => clone,
-            Err(_) => {
-                let clone = clone_of(&self.shadow, &self.template, &self.metrics).await?;
-                self.alive.fetch_add(1, Ordering::SeqCst);
+            Some(clone) => clone,
+            None => {
+                let shared = &self.shared;
+                let clone = clone_of(&shared.shadow, &shared.template, &shared.metrics).await?;
+                shared.alive.fetch_add(1, Ordering::SeqCst);
                 clone
             }
         };
         Ok(Lease { pool: self, clone: Some(clone) })
     }
 
+    /// Stops filling, waits for the clones being put back, drops the ready clones and waits for every drop.
+    pub(super) async fn stop(&self) {
+        self.filler.abort();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.shared.returning.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            let _ = tokio::time::timeout(Duration::from_millis(100), self.shared.returned.notified()).await;
+        }
+        let mut ready = self.ready.lock().await;
+        ready.close();
+        while let Some(clone) = ready.recv().await {
+            self.shared.discard(clone);
+        }
+        // The dropper ends once it dropped everything sent before its sender went.
+        drop(self.shared.discards.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(dropper) = self.dropper.lock().await.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), dropper).await;
+        }
+    }
+}
+
+impl Shared {
     /// Drops a used clone, in the background.
     fn discard(&self, clone: Database) {
         self.alive.fetch_sub(1, Ordering::SeqCst);
@@ -101,18 +143,19 @@ impl Pool {
         }
     }
 
-    /// Stops filling, drops the ready clones and waits for every drop.
-    pub(super) async fn stop(&self) {
-        self.filler.abort();
-        let mut ready = self.ready.lock().await;
-        ready.close();
-        while let Some(clone) = ready.recv().await {
-            self.discard(clone);
-        }
-        // The dropper ends once it dropped everything sent before its sender went.
-        drop(self.discards.lock().unwrap_or_else(|e| e.into_inner()).take());
-        if let Some(dropper) = self.dropper.lock().await.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(30), dropper).await;
+    /// Puts a clone back as it was and returns it to the pool, or drops it when it cannot be put back or the pool is
+    /// full.
+    async fn put_back(&self, clone: Database, in_place: InPlace) {
+        match crate::shadow::database::reset(&self.shadow, &clone, &in_place).await {
+            Ok(()) => {
+                if let Err(full) = self.filled.try_send(clone) {
+                    self.discard(full.into_inner());
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, database = clone.name(), "could not put a clone back; dropping it");
+                self.discard(clone);
+            }
         }
     }
 }
@@ -129,24 +172,23 @@ impl Lease<'_> {
         self.clone.as_ref().expect("a lease holds its clone until it ends")
     }
 
-    /// After a run that ended normally: puts the clone back as it was and returns it to the pool, or drops it when
-    /// it is spoiled, cannot be put back, or the pool is full.
-    pub(super) async fn give_back(mut self) {
+    /// After a run that ended normally: has the clone put back as it was and returned to the pool, by a task of its
+    /// own; drops it when it is spoiled.
+    pub(super) fn give_back(mut self) {
         let Some(clone) = self.clone.take() else { return };
-        let reusable = !clone.spoiled.load(Ordering::SeqCst) && clone.in_place.is_some();
-        if reusable {
-            let in_place = clone.in_place.clone().expect("checked above");
-            match crate::shadow::database::reset(&self.pool.shadow, &clone, &in_place).await {
-                Ok(()) => match self.pool.filled.try_send(clone) {
-                    Ok(()) => return,
-                    Err(full) => return self.pool.discard(full.into_inner()),
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, database = clone.name(), "could not put a clone back; dropping it")
-                }
+        let shared = &self.pool.shared;
+        match clone.in_place.clone().filter(|_| !clone.spoiled.load(Ordering::SeqCst)) {
+            Some(in_place) => {
+                shared.returning.fetch_add(1, Ordering::SeqCst);
+                let shared = Arc::clone(shared);
+                tokio::spawn(async move {
+                    shared.put_back(clone, in_place).await;
+                    shared.returning.fetch_sub(1, Ordering::SeqCst);
+                    shared.returned.notify_waiters();
+                });
             }
+            None => shared.discard(clone),
         }
-        self.pool.discard(clone);
     }
 }
 
@@ -154,7 +196,7 @@ impl Drop for Lease<'_> {
     /// A run that failed, timed out or was cancelled: its clone may hold anything, or a statement still running.
     fn drop(&mut self) {
         if let Some(clone) = self.clone.take() {
-            self.pool.discard(clone);
+            self.pool.shared.discard(clone);
         }
     }
 }
