@@ -159,13 +159,66 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
     let work = async {
         let sources: Vec<Schema> = schema.into_iter().cloned().collect();
         let extensions = move || source::extensions_of(&sources);
-        let shadow = Shadow::start(&options.provider, &shadow_options, extensions).await?;
+        let decision = shadow::provider::decide(&options.provider, &shadow_options.postgres, extensions).await?;
+        if let Some(report) = dry_run_warm(&decision, plan, schema, options, &shadow_options).await? {
+            return Ok(report);
+        }
+        let shadow = Shadow::start_decided(decision, &options.provider, &shadow_options).await?;
+        // A cached run that ended normally leaves its cluster to a keep-warm supervisor, for the next run.
+        let keep_warm = shadow_options.cache.as_ref().filter(|c| c.keep_warm.is_some() && shadow.cache_slot().is_some());
+        let binaries = shadow.binaries().to_path_buf();
         let result = dry_run_on(&shadow, plan, schema, options).await;
         shadow.shutdown().await?;
+        if let (Some(cache), Ok(_)) = (keep_warm, &result) {
+            if let Some(keep) = &cache.keep_warm {
+                shadow::warm::spawn(keep, cache, &binaries, shadow_options.os_user.as_deref()).await;
+            }
+        }
         result
     };
     // On timeout the future is dropped, and with it the shadow, which stops its server and deletes its files.
     tokio::time::timeout(options.timeout, work).await.map_err(|_| Error::Timeout(options.timeout))?
+}
+
+/// A dry-run on a cached cluster a keep-warm supervisor runs ([`shadow::warm`]), on a clone it lends: `None` when
+/// no supervisor runs for this source, or the run needs what only a cluster of its own gives (`--role`, a profile,
+/// `--strict-schema`).
+async fn dry_run_warm(
+    decision: &shadow::provider::Decision,
+    plan: &Plan,
+    schema: Option<&Schema>,
+    options: &DryRunOptions,
+    shadow_options: &LocalOptions,
+) -> Result<Option<Report>> {
+    let Some(cache) = shadow_options.cache.as_ref().filter(|c| c.keep_warm.is_some()) else {
+        return Ok(None);
+    };
+    if options.run.role.is_some() || options.strict_schema || options.profile.is_some() {
+        return Ok(None);
+    }
+    let mut selection = shadow_options.postgres.clone();
+    let reason = match decision {
+        shadow::provider::Decision::Local(reason) => reason,
+        shadow::provider::Decision::Installed { reason, builds, fetched: None } => {
+            selection.builds = Some(builds.clone());
+            reason
+        }
+        _ => return Ok(None),
+    };
+    let Ok(Ok(choice)) = tokio::task::spawn_blocking(move || postgres::select(&selection)).await else {
+        return Ok(None);
+    };
+    let Some((shadow, mut database, lease)) = source::warm(cache, &choice, reason, schema).await? else {
+        return Ok(None);
+    };
+    shadow.say_chosen();
+    if !database.fidelity.warnings.is_empty() {
+        database.fidelity.newer_version = newer_version(&shadow, &options.shadow.postgres).await;
+    }
+    let statements = measure::run_plan(&shadow, &database, plan, &options.run).await;
+    let clean = statements.is_ok() && !database.spoiled.load(std::sync::atomic::Ordering::SeqCst);
+    lease.finish(clean).await;
+    Ok(Some(report_of(&shadow, &database, plan, statements?, &options.policy, &options.run)))
 }
 
 /// Upgrade rehearsal: dry-runs `plan` on each PostgreSQL version in `versions` (one shadow after the other, each
@@ -295,8 +348,8 @@ pub(crate) fn report_of(
                 registry: f.registry.clone(),
                 bytes: f.bytes,
             }),
-            cache: shadow.cache_slot().zip(database.template_reused).map(|(slot, reused)| report::CacheInfo {
-                cluster: slot.dir().display().to_string(),
+            cache: shadow.cache_cluster().zip(database.template_reused).map(|(cluster, reused)| report::CacheInfo {
+                cluster: cluster.display().to_string(),
                 template_reused: reused,
             }),
         },

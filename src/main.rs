@@ -53,6 +53,9 @@ enum Command {
     Postgres(cli::postgres::PostgresCommand),
     /// Serve dry-runs to an AI agent over the Model Context Protocol (stdio).
     Mcp(cli::mcp::McpArgs),
+    /// Keep a cached cluster warm for the next runs (started by `run`; see PGSHADOW_KEEP_WARM).
+    #[command(hide = true)]
+    KeepWarm(cli::warm::KeepWarmArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,5 +79,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => cli::serve::run(*args),
         Command::Postgres(command) => cli::postgres::run(&command),
         Command::Mcp(args) => cli::mcp::run(args),
+        Command::KeepWarm(args) => cli::warm::run(&args),
     }
 }

@@ -149,7 +149,7 @@ async fn templates_beyond_the_size_cap_are_dropped_least_recently_used_first() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
     let mut options = pgshadow::DryRunOptions::default();
-    options.shadow.cache = Some(pgshadow::CacheOptions { dir: cache.path().to_path_buf(), max_size: 1 });
+    options.shadow.cache = Some(pgshadow::CacheOptions { max_size: 1, ..pgshadow::CacheOptions::new(cache.path()) });
     common::dry_run_with("CREATE TABLE a (x int);", "SELECT 1;", &options).await;
     common::dry_run_with("CREATE TABLE b (x int);", "SELECT 1;", &options).await;
     let listed = pgshadow::shadow::cache::list(cache.path());

@@ -21,6 +21,7 @@ pub(crate) mod rules;
 pub(crate) mod run;
 pub(crate) mod schema;
 pub(crate) mod serve;
+pub(crate) mod warm;
 
 /// Like other Unix tools, stop quietly when the reader of our output goes away (`pgshadow rules | head`) instead of
 /// panicking on a broken pipe. A dry-run writes its reports only after its shadow is gone.

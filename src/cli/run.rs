@@ -129,6 +129,14 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     no_cache: bool,
 
+    /// Keep the cached cluster running this long after the run (30s, 2m, 500ms; 0 turns it off): a later run on
+    /// the same source then gets a fresh clone of its template from the running cluster instead of starting it. A
+    /// small supervisor process (`pgshadow keep-warm`) owns the cluster and stops it when the time passes with no
+    /// run, or on SIGTERM. Nothing a plan did reaches another run: each gets a clone of its own.
+    #[arg(long, value_name = "DURATION", env = "PGSHADOW_KEEP_WARM", default_value = "30s",
+          value_parser = super::warm::idle_time)]
+    keep_warm: Duration,
+
     /// The most the cached template databases of one cluster may take (e.g. 500M, 10G); the least recently used
     /// are dropped beyond it.
     #[arg(long, value_name = "SIZE", env = "PGSHADOW_CACHE_MAX_SIZE", default_value = "4G", value_parser = byte_size)]
@@ -306,7 +314,11 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
                 None
             } else {
                 let dir = args.cache_dir.clone().or_else(pgshadow::CacheOptions::default_dir);
-                dir.map(|dir| pgshadow::CacheOptions { dir, max_size: args.cache_max_size })
+                let keep_warm = std::env::current_exe()
+                    .ok()
+                    .filter(|_| !args.keep_warm.is_zero())
+                    .map(|program| pgshadow::shadow::warm::KeepWarm { idle: args.keep_warm, program });
+                dir.map(|dir| pgshadow::CacheOptions { max_size: args.cache_max_size, keep_warm, ..pgshadow::CacheOptions::new(dir) })
             },
             ..LocalOptions::default()
         },

@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::report::{Fidelity, SampleInfo, SchemaInfo};
 
 /// How many clusters per server binaries may exist side by side (one per concurrent run).
-const SLOTS: usize = 4;
+pub(crate) const SLOTS: usize = 4;
 
 /// Where the cache lives and how big it may grow.
 #[derive(Debug, Clone)]
@@ -40,6 +40,8 @@ pub struct CacheOptions {
     /// The most the template databases of one cluster may take on disk; the least recently used ones are dropped
     /// beyond it.
     pub max_size: u64,
+    /// Keep the cluster running after a run, for the next one ([`super::warm`]); `None` stops it at once.
+    pub keep_warm: Option<super::warm::KeepWarm>,
 }
 
 /// The default size cap of a cluster's templates: 4 GiB.
@@ -48,7 +50,7 @@ pub const DEFAULT_MAX_SIZE: u64 = 4 << 30;
 impl CacheOptions {
     /// The cache in `dir`, with the default size cap.
     pub fn new(dir: impl Into<PathBuf>) -> CacheOptions {
-        CacheOptions { dir: dir.into(), max_size: DEFAULT_MAX_SIZE }
+        CacheOptions { dir: dir.into(), max_size: DEFAULT_MAX_SIZE, keep_warm: None }
     }
 
     /// `$XDG_CACHE_HOME/pgshadow`, else `$HOME/.cache/pgshadow`; as root without `XDG_CACHE_HOME`,
@@ -65,7 +67,7 @@ impl CacheOptions {
     }
 
     /// The directory of the clusters made with binaries of `major` in `bin_dir`.
-    fn clusters(&self, major: &str, bin_dir: &Path) -> PathBuf {
+    pub(crate) fn clusters(&self, major: &str, bin_dir: &Path) -> PathBuf {
         let mut key = bin_dir.as_os_str().as_encoded_bytes().to_vec();
         key.extend_from_slice(CLUSTER_GENERATION.as_bytes());
         let tag = &crate::text::hex_digest(&key)[..8];
@@ -97,6 +99,7 @@ impl Slot {
         major: &str,
         bin_dir: &Path,
         run_as: Option<&User>,
+        clean_only: bool,
     ) -> Result<Option<Slot>> {
         let clusters = options.clusters(major, bin_dir);
         create_shared_dirs(&options.dir, &clusters, run_as)?;
@@ -127,6 +130,9 @@ impl Slot {
             let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
                 continue;
             };
+            if clean_only && !(dir.join("clean").exists() && dir.join("data").join("PG_VERSION").exists()) {
+                continue;
+            }
             let mut slot =
                 Slot { dir, _lock: lock, fresh: false, max_size: options.max_size, in_use: Default::default() };
             slot.open(run_as)?;

@@ -133,6 +133,12 @@ impl LocalCluster {
     /// Makes the directory, runs `initdb` (unless a cached cluster is ready) and starts the server. Blocking: call
     /// from a blocking context.
     pub(crate) fn start(opts: &LocalOptions) -> Result<LocalCluster> {
+        LocalCluster::start_with(opts, false)
+    }
+
+    /// [`LocalCluster::start`]; with `clean_only` (a keep-warm supervisor), only on a cached cluster that is clean
+    /// and free: an error, before anything is made, when there is none.
+    pub(crate) fn start_with(opts: &LocalOptions, clean_only: bool) -> Result<LocalCluster> {
         let choice = postgres::select(&opts.postgres)?;
         if let Some(warning) = &choice.warning {
             tracing::warn!("{warning}");
@@ -165,7 +171,10 @@ impl LocalCluster {
             Some(cache) => {
                 // The version is known from choosing the build: no second `postgres --version`.
                 let major = choice.installation.version.major.to_string();
-                let slot = Slot::acquire(cache, &major, &binaries.dir, run_as.as_ref())?;
+                let slot = Slot::acquire(cache, &major, &binaries.dir, run_as.as_ref(), clean_only)?;
+                if slot.is_none() && clean_only {
+                    return Err(start_error("no clean cached cluster is free to keep warm".to_owned()));
+                }
                 if slot.is_none() {
                     tracing::info!("every cached cluster is in use by other runs; starting an uncached one");
                 }

@@ -13,6 +13,7 @@ mod plan_role;
 pub mod provider;
 pub mod server;
 pub(crate) mod session;
+pub mod warm;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -106,6 +107,8 @@ impl Endpoint {
 enum Backend {
     Local(LocalCluster),
     Server(server::ServerShadow),
+    /// A cached cluster a keep-warm supervisor runs ([`warm`]): this run was lent a clone of it.
+    Warm(warm::Attached),
 }
 
 /// A running shadow Postgres, created and owned by pgshadow.
@@ -139,6 +142,15 @@ impl Shadow {
         extensions: impl FnOnce() -> Vec<String> + Send + 'static,
     ) -> Result<Shadow> {
         let decision = provider::decide(provider, &options.postgres, extensions).await?;
+        Shadow::start_decided(decision, provider, options).await
+    }
+
+    /// [`Shadow::start`] once [`provider::decide`] decided where.
+    pub(crate) async fn start_decided(
+        decision: provider::Decision,
+        provider: &Provider,
+        options: &LocalOptions,
+    ) -> Result<Shadow> {
         let mut shadow = match (&decision, provider) {
             (provider::Decision::Container(container, _), _) => Shadow::start_container(options, container).await?,
             (provider::Decision::Server, Provider::Server(server)) => Shadow::start_server(server).await?,
@@ -153,20 +165,35 @@ impl Shadow {
         if let provider::Decision::Installed { fetched, .. } = decision {
             shadow.installed = fetched;
         }
+        shadow.say_chosen();
+        Ok(shadow)
+    }
+
+    /// Says on stderr which shadow the run got, and why.
+    pub(crate) fn say_chosen(&self) {
         tracing::info!(
             target: "pgshadow::choice",
             "dry-running on a {} shadow, PostgreSQL {}: {}",
-            shadow.provider(),
-            crate::postgres::Version::parse(&shadow.server_version).map_or_else(String::new, |v| v.to_string()),
-            shadow.provider_reason
+            self.provider(),
+            crate::postgres::Version::parse(&self.server_version).map_or_else(String::new, |v| v.to_string()),
+            self.provider_reason
         );
-        Ok(shadow)
     }
 
     /// Starts a private local cluster ([`LocalOptions`]) and prepares its roles.
     pub async fn start_local(options: &LocalOptions) -> Result<Shadow> {
         let options = options.clone();
         let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(&options))
+            .await
+            .map_err(|e| Error::ShadowStart { message: format!("start-up task failed: {e}"), log: String::new() })??;
+        Shadow::over_cluster(cluster).await
+    }
+
+    /// A cached cluster for a keep-warm supervisor ([`warm::supervise`]): only a clean one that no run holds, never
+    /// a new one.
+    pub(crate) async fn start_warm(options: &LocalOptions) -> Result<Shadow> {
+        let options = options.clone();
+        let cluster = tokio::task::spawn_blocking(move || LocalCluster::start_with(&options, true))
             .await
             .map_err(|e| Error::ShadowStart { message: format!("start-up task failed: {e}"), log: String::new() })??;
         Shadow::over_cluster(cluster).await
@@ -315,7 +342,7 @@ impl Shadow {
     pub fn provider(&self) -> &'static str {
         match &self.backend {
             Backend::Local(cluster) if cluster.container.is_some() => "container",
-            Backend::Local(_) => "local",
+            Backend::Local(_) | Backend::Warm(_) => "local",
             Backend::Server(_) => "server",
         }
     }
@@ -335,7 +362,7 @@ impl Shadow {
     pub fn container_image(&self) -> Option<&str> {
         match &self.backend {
             Backend::Local(cluster) => cluster.container.as_ref().map(|c| c.image.as_str()),
-            Backend::Server(_) => None,
+            Backend::Server(_) | Backend::Warm(_) => None,
         }
     }
 
@@ -343,7 +370,7 @@ impl Shadow {
     pub fn container_reach(&self) -> Option<(bool, String)> {
         match &self.backend {
             Backend::Local(cluster) => cluster.container.as_ref().map(|c| c.reached.describe()),
-            Backend::Server(_) => None,
+            Backend::Server(_) | Backend::Warm(_) => None,
         }
     }
 
@@ -356,6 +383,7 @@ impl Shadow {
     pub fn binaries(&self) -> &Path {
         match &self.backend {
             Backend::Local(cluster) => &cluster.binaries.dir,
+            Backend::Warm(warm) => &warm.binaries.dir,
             Backend::Server(server) => server.binaries.as_ref().map_or(Path::new(""), |b| &b.dir),
         }
     }
@@ -364,6 +392,7 @@ impl Shadow {
     pub fn version_reason(&self) -> &str {
         match &self.backend {
             Backend::Local(cluster) => &cluster.reason,
+            Backend::Warm(warm) => &warm.reason,
             Backend::Server(_) => "the shadow server's own, --shadow-url",
         }
     }
@@ -372,6 +401,7 @@ impl Shadow {
     pub fn binaries_origin(&self) -> &'static str {
         match &self.backend {
             Backend::Local(cluster) => cluster.binaries.origin,
+            Backend::Warm(warm) => warm.binaries.origin,
             Backend::Server(server) => server.binaries.as_ref().map_or("nowhere", |b| b.origin),
         }
     }
@@ -442,11 +472,11 @@ impl Shadow {
     /// The name of one of the shadow's roles.
     pub(crate) fn role(&self, role: Role) -> &str {
         match (&self.backend, role) {
-            (Backend::Local(_), Role::Admin) => local::ADMIN_ROLE,
-            (Backend::Local(_), Role::Loader) => "pgshadow_loader",
-            (Backend::Local(_), Role::LoadOwner) => "pgshadow_load_owner",
-            (Backend::Local(_), Role::Installer) => "pgshadow_installer",
-            (Backend::Local(_), Role::Plan) => "pgshadow_plan",
+            (Backend::Local(_) | Backend::Warm(_), Role::Admin) => local::ADMIN_ROLE,
+            (Backend::Local(_) | Backend::Warm(_), Role::Loader) => "pgshadow_loader",
+            (Backend::Local(_) | Backend::Warm(_), Role::LoadOwner) => "pgshadow_load_owner",
+            (Backend::Local(_) | Backend::Warm(_), Role::Installer) => "pgshadow_installer",
+            (Backend::Local(_) | Backend::Warm(_), Role::Plan) => "pgshadow_plan",
             (Backend::Server(server), Role::Admin) => &server.admin,
             (Backend::Server(server), Role::Loader) => &server.loader,
             (Backend::Server(server), Role::LoadOwner) => &server.load_owner,
@@ -464,7 +494,7 @@ impl Shadow {
         let template = match (&self.backend, template) {
             (_, Some(t)) => format!(" TEMPLATE {}", crate::text::quote_ident(t)),
             (Backend::Server(_), None) => " TEMPLATE template0".to_owned(),
-            (Backend::Local(_), None) => String::new(),
+            (Backend::Local(_) | Backend::Warm(_), None) => String::new(),
         };
         let sql = format!("CREATE DATABASE {ident}{template} OWNER {}", self.role(owner));
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("creating the shadow database", e))?;
@@ -528,7 +558,7 @@ impl Shadow {
     /// The database admin connections use when they need none in particular.
     pub(crate) fn maintenance_database(&self) -> &str {
         match &self.backend {
-            Backend::Local(_) => "postgres",
+            Backend::Local(_) | Backend::Warm(_) => "postgres",
             Backend::Server(_) => self.endpoint.base.get_dbname().unwrap_or("postgres"),
         }
     }
@@ -562,8 +592,23 @@ impl Shadow {
     pub(crate) fn cache_slot(&self) -> Option<&cache::Slot> {
         match &self.backend {
             Backend::Local(cluster) => cluster.slot(),
-            Backend::Server(_) => None,
+            Backend::Server(_) | Backend::Warm(_) => None,
         }
+    }
+
+    /// The directory of the cached cluster this shadow runs on, if any (for a warm one too).
+    pub(crate) fn cache_cluster(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Warm(warm) => Some(&warm.slot),
+            _ => self.cache_slot().map(|slot| slot.dir()),
+        }
+    }
+
+    /// Marks the shadow as holding a database something may have been committed to: a cached cluster is then not
+    /// kept.
+    pub(crate) fn spoil(&self) {
+        let tracked = Tracked { spoiled: Arc::new(AtomicBool::new(true)), put_back: None };
+        self.databases.lock().unwrap_or_else(|e| e.into_inner()).push(tracked);
     }
 
     /// Registers a database, so that a cached cluster a plan committed into, or whose template was not put back
@@ -594,7 +639,7 @@ impl Shadow {
     pub(crate) fn new_database_name(&self) -> String {
         let n = self.next_database.fetch_add(1, Ordering::Relaxed);
         match &self.backend {
-            Backend::Local(_) => format!("shadow_{n}"),
+            Backend::Local(_) | Backend::Warm(_) => format!("shadow_{n}"),
             Backend::Server(server) => format!("pgshadow_scratch_{}_{n}", server.run_id),
         }
     }

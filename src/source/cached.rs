@@ -33,6 +33,22 @@ pub(super) async fn load(
             (build(shadow, slot, key, schema).await?, false)
         }
     };
+    let template_name = template.database.clone();
+    let mut database = database_of(template, schema, reused);
+    if slot.claim(&template_name) {
+        database.in_place = Some(InPlace::capture(shadow, &template_name).await?);
+        database.name = template_name;
+    } else {
+        database.name = shadow.new_database_name();
+        tracing::info!(target: "pgshadow::progress", "cloning the cached template");
+        shadow.create_database(&database.name, Some(&template_name), Role::Plan).await?;
+    }
+    Ok(database)
+}
+
+/// A database of `template` for a run on `schema` (its name still to be set): what the template's load said of the
+/// source, and its row counts.
+pub(crate) fn database_of(template: Template, schema: Option<&Schema>, reused: bool) -> Database {
     // The template may have been built from the same source under another file name.
     let file = schema.map_or("", |s| s.file.as_str());
     let mut fidelity = template.fidelity;
@@ -40,7 +56,7 @@ pub(super) async fn load(
         warning.file = file.to_owned();
     }
     let info = template.schema.map(|info| SchemaInfo { file: file.to_owned(), ..info });
-    let mut database = Database {
+    Database {
         name: String::new(),
         spoiled: Default::default(),
         schema: info,
@@ -51,16 +67,7 @@ pub(super) async fn load(
         template_reused: Some(reused),
         in_place: None,
         login: None,
-    };
-    if slot.claim(&template.database) {
-        database.in_place = Some(InPlace::capture(shadow, &template.database).await?);
-        database.name = template.database;
-    } else {
-        database.name = shadow.new_database_name();
-        tracing::info!(target: "pgshadow::progress", "cloning the cached template");
-        shadow.create_database(&database.name, Some(&template.database), Role::Plan).await?;
     }
-    Ok(database)
 }
 
 /// Loads `schema` into a new template database and records it in the cache.
@@ -93,7 +100,7 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
 
 /// What a template is keyed by: the source's content, this build of the tool and its measuring machinery (which
 /// is installed into the template).
-fn template_key(schema: Option<&Schema>, sha256: Option<&str>) -> String {
+pub(crate) fn template_key(schema: Option<&Schema>, sha256: Option<&str>) -> String {
     let mut bytes = Vec::new();
     let content = match schema {
         // An archive by its content's digest, which is its sha256.

@@ -231,6 +231,33 @@ pub async fn load(shadow: &Shadow, schema: Option<&Schema>) -> Result<Database> 
     Ok(database)
 }
 
+/// A run on a warm cached cluster ([`crate::shadow::warm`]): asks its supervisor for a clone of `schema`'s template
+/// in `cache`, for the binaries `choice` chose. `None` when no supervisor runs there or none has the template.
+pub(crate) async fn warm(
+    cache: &crate::shadow::CacheOptions,
+    choice: &crate::postgres::Choice,
+    provider_reason: &str,
+    schema: Option<&Schema>,
+) -> Result<Option<(Shadow, Database, crate::shadow::warm::Lease)>> {
+    // The digest is remembered where a cached run remembers it (`Slot::digests_dir`).
+    let sha256 = schema.map(|s| s.sha256(Some(&cache.dir.join("digests")))).transpose()?;
+    let key = cached::template_key(schema, sha256.as_deref());
+    let binaries = &choice.installation.binaries;
+    let major = choice.installation.version.major.to_string();
+    let Some((endpoint, version, lease)) = crate::shadow::warm::attach(cache, &major, binaries, &key).await else {
+        return Ok(None);
+    };
+    let reasons = (choice.reason.clone(), provider_reason.to_owned());
+    let shadow = Shadow::attached(endpoint, version, binaries.clone(), reasons, lease.slot.clone());
+    let mut database = cached::database_of(lease.template.clone(), schema, true);
+    database.name = lease.database.clone();
+    database.login = Some(lease.login.clone());
+    if let (Some(sha256), Some(info)) = (sha256, &mut database.schema) {
+        info.sha256 = sha256;
+    }
+    Ok(Some((shadow, database, lease)))
+}
+
 /// Every table's exact row count in `database` (by relation oid): the baseline dry-runs of its clones start from.
 pub(crate) async fn count_rows(shadow: &Shadow, database: &Database) -> Result<std::collections::HashMap<u32, i64>> {
     let admin = shadow.admin(database.name()).await?;

@@ -101,6 +101,8 @@ impl Sandbox {
             .current_dir(root())
             .env("TMPDIR", self.path())
             .env("PGSHADOW_CACHE_DIR", self.cache())
+            // A run leaves no supervisor behind unless its test asks for one (tests/warm.rs).
+            .env("PGSHADOW_KEEP_WARM", "0")
             .env_remove("RUST_LOG");
         cmd
     }

@@ -1,0 +1,463 @@
+//! A cached cluster kept warm between runs (`PGSHADOW_KEEP_WARM`), as sccache's server or Gradle's daemon are: after
+//! a cached run, a small supervisor process (`pgshadow keep-warm`, which the run starts) takes the cluster's slot,
+//! starts its server and keeps a fresh clone of the template ready. A later run asks it for a clone over the Unix
+//! socket `warm.sock` in the slot, runs the plan there, and hangs up; the supervisor then drops that clone and makes
+//! the next one. It stops after the idle time with no run.
+//!
+//! What keeps one run's plan out of the next:
+//! - every run gets a clone made from the template for it alone, which is dropped after it, and logs in there as a
+//!   role made for that clone (a member of the plan role); while the supervisor runs, the templates accept no
+//!   connection (`ALLOW_CONNECTIONS false`), so no plan reaches one;
+//! - a run that hangs up without saying it ended cleanly (it crashed, was killed, or a statement of its plan committed:
+//!   a spoiled clone) makes the supervisor stop and discard the whole cluster, as such a run does to a cached cluster
+//!   without a supervisor;
+//! - the supervisor holds the slot's lock, and the slot's `clean` mark is gone while it runs: if the supervisor is
+//!   killed, its server gets SIGQUIT (the parent-death signal) and the next run finds the slot unclean and rebuilds
+//!   it; a socket left behind refuses connections and is passed over;
+//! - on the idle timeout, SIGTERM or SIGINT it drops its clones, opens the templates again and stops the server with
+//!   a checkpoint, and the slot is marked clean for the next run.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Mutex, Notify};
+
+use super::cache::{CacheOptions, Template};
+use super::{local, Backend, Endpoint, LocalOptions, PgBinaries, Role, Shadow};
+use crate::error::{Error, Result};
+
+/// The supervisor's socket, in the slot's directory.
+const SOCKET: &str = "warm.sock";
+/// The supervisor's pid, in the slot's directory (for `ps` and for tests).
+const PID_FILE: &str = "warm.pid";
+/// The default idle time of a warm cluster.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(30);
+
+/// How a cached run keeps its cluster warm afterwards.
+#[derive(Debug, Clone)]
+pub struct KeepWarm {
+    /// How long the supervisor waits for another run before it stops the cluster.
+    pub idle: Duration,
+    /// The `pgshadow` binary that runs the supervisor (`pgshadow keep-warm`).
+    pub program: PathBuf,
+}
+
+/// `PGSHADOW_KEEP_WARM`'s value: `30s`, `2m`, `500ms`, or seconds (`30`); `0` or `off` turns keeping warm off
+/// (`None`).
+pub fn parse_idle(text: &str) -> std::result::Result<Option<Duration>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len()));
+    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration such as 30s, 2m or 0"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        other => return Err(format!("`{other}` is not a unit of time: use ms, s or m (as in 30s)")),
+    };
+    Ok((seconds > 0.0).then(|| Duration::from_secs_f64(seconds)))
+}
+
+/// What a run asks the supervisor for: a clone of the template with this key.
+#[derive(Debug, Serialize, Deserialize)]
+struct Ask {
+    key: String,
+}
+
+/// The supervisor's answer.
+#[derive(Debug, Serialize, Deserialize)]
+enum Answer {
+    /// A clone for this run.
+    Lent(Lent),
+    /// No template with that key in this cluster, or no clone could be made.
+    Miss,
+}
+
+/// A clone lent to one run, and how to reach it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Lent {
+    database: String,
+    login: String,
+    socket_dir: PathBuf,
+    server_version: String,
+    template: Template,
+}
+
+/// A clone a supervisor lent this run. Dropping it without [`Lease::finish`] tells the supervisor the run did not
+/// end cleanly.
+pub(crate) struct Lease {
+    stream: UnixStream,
+    /// The template the clone was made from.
+    pub(crate) template: Template,
+    /// The clone.
+    pub(crate) database: String,
+    /// The clone's own login role.
+    pub(crate) login: String,
+    /// The cached cluster's slot directory.
+    pub(crate) slot: PathBuf,
+}
+
+impl Lease {
+    /// Gives the clone back; `clean` when the run ended normally and nothing of its plan was committed.
+    pub(crate) async fn finish(mut self, clean: bool) {
+        if clean {
+            let _ = self.stream.write_all(b"clean\n").await;
+            let _ = self.stream.flush().await;
+        }
+    }
+}
+
+/// Asks the supervisors of the cached clusters of `binaries` (major version `major`) for a clone of the template
+/// `key`: the first that has it lends one. `None` when no supervisor runs there or none has the template.
+pub(crate) async fn attach(
+    cache: &CacheOptions,
+    major: &str,
+    binaries: &PgBinaries,
+    key: &str,
+) -> Option<(Endpoint, String, Lease)> {
+    let clusters = cache.clusters(major, &binaries.dir);
+    for n in 0..super::cache::SLOTS {
+        let socket = clusters.join(format!("slot-{n}")).join(SOCKET);
+        if !socket.exists() {
+            continue;
+        }
+        match ask(&socket, key).await {
+            Ok(Some(found)) => return Some(found),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(socket = %socket.display(), error = %e, "no warm cluster behind this socket"),
+        }
+    }
+    None
+}
+
+async fn ask(socket: &Path, key: &str) -> std::io::Result<Option<(Endpoint, String, Lease)>> {
+    let mut stream = tokio::time::timeout(Duration::from_secs(2), UnixStream::connect(socket)).await??;
+    let mut line = serde_json::to_string(&Ask { key: key.to_owned() }).map_err(std::io::Error::other)?;
+    line.push('\n');
+    stream.write_all(line.as_bytes()).await?;
+    // Making a clone on the spot (no spare ready) takes a CREATE DATABASE.
+    let mut reader = BufReader::new(&mut stream);
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut answer)).await??;
+    let Answer::Lent(lent) = serde_json::from_str(&answer).map_err(std::io::Error::other)? else {
+        return Ok(None);
+    };
+    let mut base = tokio_postgres::Config::new();
+    base.application_name("pgshadow").host_path(&lent.socket_dir).port(local::PORT);
+    let endpoint = Endpoint { base, passwords: Default::default(), secret: None, tls: None, libpq_env: Vec::new() };
+    let slot = socket.parent().map(Path::to_path_buf).unwrap_or_default();
+    let lease = Lease { stream, template: lent.template, database: lent.database, login: lent.login, slot };
+    Ok(Some((endpoint, lent.server_version, lease)))
+}
+
+impl Shadow {
+    /// The shadow of a warm cluster a supervisor runs: this run only connects to the clone it was lent.
+    pub(crate) fn attached(
+        endpoint: Endpoint,
+        server_version: String,
+        binaries: PgBinaries,
+        (reason, provider_reason): (String, String),
+        slot: PathBuf,
+    ) -> Shadow {
+        Shadow {
+            backend: Backend::Warm(Attached { binaries, reason, slot }),
+            endpoint,
+            server_version,
+            provider_reason,
+            installed: None,
+            next_database: std::sync::atomic::AtomicUsize::new(1),
+            databases: std::sync::Mutex::default(),
+        }
+    }
+}
+
+/// A warm cluster, as a run that was lent a clone of it sees it.
+pub(super) struct Attached {
+    pub(super) binaries: PgBinaries,
+    pub(super) reason: String,
+    /// The cached cluster's slot directory.
+    pub(super) slot: PathBuf,
+}
+
+/// Starts a supervisor for the cached cluster of `binaries` in `cache` (`program keep-warm`), in a session of its
+/// own, and waits until it takes runs (or says it will not: no clean cluster was free).
+pub(crate) async fn spawn(keep: &KeepWarm, cache: &CacheOptions, binaries: &Path, os_user: Option<&str>) {
+    let mut cmd = tokio::process::Command::new(&keep.program);
+    cmd.arg("keep-warm")
+        .arg("--cache-dir")
+        .arg(&cache.dir)
+        .arg("--cache-max-size")
+        .arg(cache.max_size.to_string())
+        .arg("--pg-bin")
+        .arg(binaries)
+        .arg("--idle-ms")
+        .arg(keep.idle.as_millis().to_string());
+    if let Some(user) = os_user {
+        cmd.arg("--os-user").arg(user);
+    }
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+    // SAFETY: setsid is async-signal-safe. A session of its own: the terminal's Ctrl-C is not for it.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
+    }
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            tracing::debug!(error = %e, "could not start the keep-warm supervisor");
+            return;
+        }
+    };
+    if let Some(stdout) = child.stdout.take() {
+        let mut line = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), BufReader::new(stdout).read_line(&mut line)).await;
+        tracing::debug!(answer = line.trim(), pid = child.id(), "keep-warm supervisor started");
+    }
+}
+
+/// The supervisor's state, shared with the tasks serving runs.
+struct Supervisor {
+    shadow: Arc<Shadow>,
+    /// One ready clone per template key.
+    spares: Mutex<HashMap<String, (String, String)>>,
+    /// Runs holding a clone now.
+    active: AtomicUsize,
+    last_used: std::sync::Mutex<Instant>,
+    /// A run ended without saying it ended cleanly: the cluster is discarded.
+    poisoned: AtomicBool,
+    stop: Notify,
+}
+
+/// Runs a supervisor (`pgshadow keep-warm`): takes a clean cached cluster of `options` that no run holds (an error
+/// when there is none), starts it, calls `ready` once runs can reach it, and serves them until `idle` passes with
+/// no run, SIGTERM or SIGINT, or a run that did not end cleanly.
+pub async fn supervise(options: &LocalOptions, idle: Duration, ready: impl FnOnce()) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    let (Ok(term), Ok(int)) = (term.as_mut(), int.as_mut()) else {
+        return Err(Error::io("<signal handlers>", std::io::Error::other("could not install")));
+    };
+    let shadow = Arc::new(Shadow::start_warm(options).await?);
+    let slot = shadow.cache_slot().map(|s| s.dir().to_path_buf()).expect("a warm shadow has its slot");
+    let socket = slot.join(SOCKET);
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).map_err(|e| Error::io(&socket, e))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(&socket, e))?;
+    }
+    let _ = std::fs::write(slot.join(PID_FILE), std::process::id().to_string());
+    let templates: Vec<Template> =
+        shadow.cache_slot().map(|s| s.templates().into_iter().map(|(t, _)| t).collect()).unwrap_or_default();
+    let served = async {
+        allow_connections(&shadow, &templates, false).await?;
+        let supervisor = Arc::new(Supervisor {
+            shadow: Arc::clone(&shadow),
+            spares: Mutex::default(),
+            active: AtomicUsize::new(0),
+            last_used: std::sync::Mutex::new(Instant::now()),
+            poisoned: AtomicBool::new(false),
+            stop: Notify::new(),
+        });
+        ready();
+        // The template the last run used (the most recently used one) gets its spare first.
+        if let Some(template) = templates.last().cloned() {
+            let first = Arc::clone(&supervisor);
+            tokio::spawn(async move { first.make_spare(&template).await });
+        }
+        tracing::info!(slot = %slot.display(), idle_ms = idle.as_millis() as u64, "warm cluster ready");
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        let supervisor = Arc::clone(&supervisor);
+                        tokio::spawn(async move { supervisor.serve(stream).await });
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                    let since = supervisor.last_used.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+                    if supervisor.active.load(Ordering::SeqCst) == 0 && since >= idle {
+                        tracing::info!("idle: stopping the warm cluster");
+                        break;
+                    }
+                }
+                _ = supervisor.stop.notified() => break,
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        // No run reaches the cluster from here on.
+        let _ = std::fs::remove_file(&socket);
+        drop(listener);
+        let spares: Vec<(String, String)> = supervisor.spares.lock().await.drain().map(|(_, c)| c).collect();
+        for (database, login) in spares {
+            drop_clone(&shadow, &database, &login).await;
+        }
+        Result::Ok(supervisor.poisoned.load(Ordering::SeqCst))
+    };
+    let outcome = served.await;
+    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(slot.join(PID_FILE));
+    let poisoned = !matches!(outcome, Ok(false));
+    if !poisoned {
+        allow_connections(&shadow, &templates, true).await?;
+    } else {
+        shadow.spoil();
+    }
+    // Tasks of runs still being served hold the shadow for a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut shadow = shadow;
+    loop {
+        match Arc::try_unwrap(shadow) {
+            Ok(owned) => {
+                owned.shutdown().await?;
+                break;
+            }
+            Err(shared) if Instant::now() < deadline => {
+                shadow = shared;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(shared) => {
+                shared.spoil();
+                break;
+            }
+        }
+    }
+    outcome.map(|_| ())
+}
+
+/// Opens or closes the templates to connections.
+async fn allow_connections(shadow: &Shadow, templates: &[Template], allow: bool) -> Result<()> {
+    let admin = shadow.admin("postgres").await?;
+    for template in templates {
+        let sql =
+            format!("ALTER DATABASE {} ALLOW_CONNECTIONS {allow}", crate::text::quote_ident(&template.database));
+        admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("opening or closing a template", e))?;
+    }
+    Ok(())
+}
+
+impl Supervisor {
+    /// Serves one run: lends it a clone of the template it asks for, and drops the clone when it hangs up.
+    async fn serve(self: Arc<Self>, stream: UnixStream) {
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let Ok(Some(line)) = lines.next_line().await else { return };
+        let template = serde_json::from_str::<Ask>(&line)
+            .ok()
+            .and_then(|ask| self.shadow.cache_slot().and_then(|slot| slot.template(&ask.key)));
+        let Some(template) = template else {
+            let _ = write.write_all(answer(&Answer::Miss).as_bytes()).await;
+            return;
+        };
+        self.active.fetch_add(1, Ordering::SeqCst);
+        let spare = self.spares.lock().await.remove(&template.key);
+        let clone = match spare {
+            Some(clone) => Ok(clone),
+            None => make_clone(&self.shadow, &template).await,
+        };
+        let lent = match clone {
+            Ok(clone) => clone,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not make a clone for a run");
+                let _ = write.write_all(answer(&Answer::Miss).as_bytes()).await;
+                self.done();
+                return;
+            }
+        };
+        let reply = Answer::Lent(Lent {
+            database: lent.0.clone(),
+            login: lent.1.clone(),
+            socket_dir: self.shadow.endpoint().host().into(),
+            server_version: self.shadow.server_version().to_owned(),
+            template: template.clone(),
+        });
+        let sent = write.write_all(answer(&reply).as_bytes()).await.is_ok();
+        // The next run's clone, while this one runs.
+        let next = Arc::clone(&self);
+        let next_template = template.clone();
+        tokio::spawn(async move { next.make_spare(&next_template).await });
+        let clean = sent && matches!(lines.next_line().await, Ok(Some(line)) if line == "clean");
+        drop_clone(&self.shadow, &lent.0, &lent.1).await;
+        if !clean {
+            tracing::info!("a run did not end cleanly: discarding the warm cluster");
+            self.poisoned.store(true, Ordering::SeqCst);
+            self.stop.notify_one();
+        }
+        self.done();
+    }
+
+    fn done(&self) {
+        *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.active.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Makes the spare clone of `template`, unless there is one.
+    async fn make_spare(&self, template: &Template) {
+        if self.spares.lock().await.contains_key(&template.key) {
+            return;
+        }
+        match make_clone(&self.shadow, template).await {
+            Ok(clone) => {
+                let extra = self.spares.lock().await.insert(template.key.clone(), clone);
+                if let Some((database, login)) = extra {
+                    drop_clone(&self.shadow, &database, &login).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not make a spare clone"),
+        }
+    }
+}
+
+fn answer(answer: &Answer) -> String {
+    let mut line = serde_json::to_string(answer).unwrap_or_else(|_| "\"Miss\"".to_owned());
+    line.push('\n');
+    line
+}
+
+/// A clone of `template` owned by the plan role, with a login role of its own: database and login.
+async fn make_clone(shadow: &Shadow, template: &Template) -> Result<(String, String)> {
+    let name = shadow.new_database_name();
+    shadow.create_database(&name, Some(&template.database), Role::Plan).await?;
+    let login = format!("{}run_{name}", super::ROLE_PREFIX);
+    if let Err(e) = shadow.create_login_role(&login).await {
+        let _ = shadow.drop_database(&name).await;
+        return Err(e);
+    }
+    Ok((name, login))
+}
+
+async fn drop_clone(shadow: &Shadow, database: &str, login: &str) {
+    let dropped = async {
+        shadow.drop_database(database).await?;
+        shadow.drop_login_role(login).await
+    };
+    if let Err(e) = dropped.await {
+        tracing::warn!(database, error = %e, "could not drop a used clone");
+        shadow.spoil();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_times_are_read_as_people_write_them() {
+        assert_eq!(parse_idle("30s"), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(parse_idle("30"), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(parse_idle("2m"), Ok(Some(Duration::from_secs(120))));
+        assert_eq!(parse_idle("500ms"), Ok(Some(Duration::from_millis(500))));
+        assert_eq!(parse_idle("0"), Ok(None));
+        assert_eq!(parse_idle("off"), Ok(None));
+        assert!(parse_idle("soon").is_err());
+        assert!(parse_idle("5h").is_err());
+    }
+}
