@@ -36,6 +36,9 @@ use crate::error::{Error, Result};
 const SOCKET: &str = "warm.sock";
 /// The supervisor's pid, in the slot's directory (for `ps` and for tests).
 const PID_FILE: &str = "warm.pid";
+/// The largest template a supervisor keeps warm: each run's clone is a copy of it (`CREATE DATABASE ... TEMPLATE`),
+/// which for a big source costs more than starting the cluster and using the template in place.
+const LARGEST_TEMPLATE: u64 = 256 << 20;
 /// The default idle time of a warm cluster.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(30);
 
@@ -244,7 +247,14 @@ pub async fn supervise(options: &LocalOptions, idle: Duration, ready: impl FnOnc
     let (Ok(term), Ok(int)) = (term.as_mut(), int.as_mut()) else {
         return Err(Error::io("<signal handlers>", std::io::Error::other("could not install")));
     };
-    let shadow = Arc::new(Shadow::start_warm(options).await?);
+    let shadow = Shadow::start_warm(options).await?;
+    let templates: Vec<Template> =
+        shadow.cache_slot().map(|s| s.templates().into_iter().map(|(t, _)| t).collect()).unwrap_or_default();
+    if templates.last().is_none_or(|t| t.size_bytes > LARGEST_TEMPLATE) {
+        tracing::info!("not keeping the cluster warm: its last template is too large to clone for every run");
+        return shadow.shutdown().await;
+    }
+    let shadow = Arc::new(shadow);
     let slot = shadow.cache_slot().map(|s| s.dir().to_path_buf()).expect("a warm shadow has its slot");
     let socket = slot.join(SOCKET);
     let _ = std::fs::remove_file(&socket);
@@ -254,8 +264,6 @@ pub async fn supervise(options: &LocalOptions, idle: Duration, ready: impl FnOnc
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(&socket, e))?;
     }
     let _ = std::fs::write(slot.join(PID_FILE), std::process::id().to_string());
-    let templates: Vec<Template> =
-        shadow.cache_slot().map(|s| s.templates().into_iter().map(|(t, _)| t).collect()).unwrap_or_default();
     let served = async {
         allow_connections(&shadow, &templates, false).await?;
         let supervisor = Arc::new(Supervisor {

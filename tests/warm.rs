@@ -1,0 +1,236 @@
+//! Keeping a cached cluster warm between runs (`PGSHADOW_KEEP_WARM`): a later run reaches the running cluster and
+//! a fresh clone; nothing a plan did survives into the next run; the supervisor stops when idle and leaves nothing
+//! running; a killed supervisor is recovered from; runs at the same time each get a clone of their own. Every test
+//! sets a short idle time and stops what it started.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::{json_of, pids_mentioning, processes_mentioning, stderr_of, Sandbox};
+use serde_json::Value;
+
+const SCHEMA: &str = "CREATE TABLE t (id integer PRIMARY KEY, note text);
+INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 5) AS g;
+CREATE SEQUENCE s;
+";
+
+fn write(sandbox: &Sandbox, name: &str, text: &str) -> String {
+    let path = sandbox.input(name);
+    std::fs::write(&path, text).expect("write input");
+    path.to_string_lossy().into_owned()
+}
+
+/// `pgshadow run PLAN --schema SCHEMA --format json` with the cluster kept warm for `idle`.
+fn run(sandbox: &Sandbox, plan: &str, schema: &str, idle: &str) -> Output {
+    sandbox
+        .command(&["run", plan, "--schema", schema, "--format", "json", "-q"])
+        .env("PGSHADOW_KEEP_WARM", idle)
+        .output()
+        .expect("run pgshadow")
+}
+
+fn report(output: &Output) -> Value {
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{}", stderr_of(output));
+    json_of(output)
+}
+
+/// The pids of the keep-warm supervisors of this sandbox's cache.
+fn supervisors(sandbox: &Sandbox) -> Vec<u32> {
+    let cache = format!("{}", sandbox.cache().display());
+    pids_mentioning("keep-warm")
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(&cache))
+        })
+        .collect()
+}
+
+/// Waits until nothing runs from the sandbox or its cache (the supervisor and its server).
+fn wait_until_gone(sandbox: &Sandbox, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left: Vec<String> = [sandbox.path(), sandbox.cache()]
+            .iter()
+            .flat_map(|dir| processes_mentioning(&format!("{}/", dir.display())))
+            .collect();
+        if left.is_empty() && supervisors(sandbox).is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still running: {left:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Stops the sandbox's supervisors (SIGTERM) and waits for them and their servers to be gone.
+fn stop_supervisors(sandbox: &Sandbox) {
+    for pid in supervisors(sandbox) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+    }
+    wait_until_gone(sandbox, Duration::from_secs(30));
+}
+
+/// The cached cluster's slot directory a report names.
+fn slot_of(report: &Value) -> PathBuf {
+    PathBuf::from(report["shadow"]["cache"]["cluster"].as_str().expect("a cached run names its cluster"))
+}
+
+/// The pid of the server running in a slot's cluster.
+fn server_pid(slot: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(slot.join("data").join("postmaster.pid")).ok()?;
+    text.lines().next().map(str::to_owned)
+}
+
+/// A summary without its timing.
+fn measured(summary: &Value) -> Value {
+    let mut summary = summary.clone();
+    summary.as_object_mut().expect("a summary").remove("duration_ms");
+    summary
+}
+
+fn statuses(report: &Value) -> Vec<String> {
+    report["statements"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .map(|s| s["status"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Stops the supervisors even when the test fails half-way.
+struct StopOnDrop<'a>(&'a Sandbox);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        for pid in supervisors(self.0) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        }
+    }
+}
+
+#[test]
+fn a_later_run_reaches_the_warm_cluster_and_nothing_a_plan_did_survives() {
+    let sandbox = Sandbox::new();
+    let _stop = StopOnDrop(&sandbox);
+    let schema = write(&sandbox, "schema.sql", SCHEMA);
+    // Everything here would be visible to a later run if the run's database were used again: a table, a row, a
+    // sequence step, a table made by dynamic SQL in a DO block, then a DO block that tries to commit (refused: the
+    // plan stops there).
+    let hostile = write(
+        &sandbox,
+        "hostile.sql",
+        "CREATE TABLE leftover (id integer);\n\
+         INSERT INTO t VALUES (100, 'planted');\n\
+         SELECT nextval('s');\n\
+         DO $$ BEGIN EXECUTE 'CREATE TABLE from_do (id integer)'; END $$;\n\
+         DO $$ BEGIN INSERT INTO t VALUES (101, 'committed?'); COMMIT; END $$;\n",
+    );
+    let first = report(&run(&sandbox, &hostile, &schema, "20s"));
+    assert_eq!(first["shadow"]["cache"]["template_reused"], false, "{first}");
+    assert_eq!(statuses(&first), ["ok", "ok", "ok", "ok", "error"], "{first}");
+    assert_eq!(supervisors(&sandbox).len(), 1, "the run leaves one supervisor");
+    let slot = slot_of(&first);
+    let server = server_pid(&slot).expect("the supervisor runs the cached cluster's server");
+
+    // The same hostile plan again, on the running cluster: it must find nothing of the first run's.
+    let second = report(&run(&sandbox, &hostile, &schema, "20s"));
+    assert_eq!(statuses(&second), ["ok", "ok", "ok", "ok", "error"], "{second}");
+    assert_eq!(second["shadow"]["cache"]["template_reused"], true, "{second}");
+    assert_eq!(slot_of(&second), slot);
+    assert_eq!(server_pid(&slot).as_deref(), Some(server.as_str()), "the second run used the running server");
+    assert_eq!(measured(&second["summary"]), measured(&first["summary"]), "a warm clone measures the same");
+
+    // What the first run planted is not there: no extra row (the table still has its 5), no tables.
+    let check = write(
+        &sandbox,
+        "check.sql",
+        "DELETE FROM t WHERE id > 0;\nCREATE TABLE leftover (id integer);\nCREATE TABLE from_do (id integer);\n",
+    );
+    let third = report(&run(&sandbox, &check, &schema, "20s"));
+    assert_eq!(statuses(&third), ["ok", "ok", "ok"], "{third}");
+    assert_eq!(third["summary"]["rows_deleted"], 5, "{third}");
+    assert_eq!(server_pid(&slot).as_deref(), Some(server.as_str()));
+
+    // Two runs at the same time: each gets a clone of its own, and both measure the same.
+    let spawn = || {
+        sandbox
+            .command(&["run", &check, "--schema", &schema, "--format", "json", "-q"])
+            .env("PGSHADOW_KEEP_WARM", "20s")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn pgshadow")
+    };
+    let (a, b) = (spawn(), spawn());
+    for output in [a.wait_with_output().expect("wait"), b.wait_with_output().expect("wait")] {
+        let report = report(&output);
+        assert_eq!(report["summary"]["rows_deleted"], 5, "{report}");
+        assert_eq!(statuses(&report), ["ok", "ok", "ok"], "{report}");
+    }
+    assert_eq!(supervisors(&sandbox).len(), 1, "one supervisor for the cluster");
+
+    stop_supervisors(&sandbox);
+    assert!(slot.join("clean").exists(), "a supervisor stopped by SIGTERM leaves the cluster clean for the next run");
+    sandbox.assert_clean();
+}
+
+#[test]
+fn an_idle_supervisor_stops_its_cluster_and_leaves_nothing_running() {
+    let sandbox = Sandbox::new();
+    let _stop = StopOnDrop(&sandbox);
+    let schema = write(&sandbox, "schema.sql", SCHEMA);
+    let plan = write(&sandbox, "plan.sql", "DELETE FROM t WHERE id <= 2;\n");
+    let first = report(&run(&sandbox, &plan, &schema, "1s"));
+    assert_eq!(first["summary"]["rows_deleted"], 2, "{first}");
+    assert_eq!(supervisors(&sandbox).len(), 1, "the run leaves one supervisor");
+    wait_until_gone(&sandbox, Duration::from_secs(30));
+    sandbox.assert_clean();
+    assert!(slot_of(&first).join("clean").exists(), "an idle stop keeps the cluster for the next run");
+    // The next run starts the cached cluster again, as without a supervisor.
+    let again = report(&run(&sandbox, &plan, &schema, "1s"));
+    assert_eq!(again["summary"]["rows_deleted"], 2, "{again}");
+    assert_eq!(again["shadow"]["cache"]["template_reused"], true, "{again}");
+    wait_until_gone(&sandbox, Duration::from_secs(30));
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_killed_supervisor_is_recovered_from() {
+    let sandbox = Sandbox::new();
+    let _stop = StopOnDrop(&sandbox);
+    let schema = write(&sandbox, "schema.sql", SCHEMA);
+    let plan = write(&sandbox, "plan.sql", "DELETE FROM t WHERE id <= 3;\n");
+    let first = report(&run(&sandbox, &plan, &schema, "30s"));
+    let slot = slot_of(&first);
+    let pids = supervisors(&sandbox);
+    assert_eq!(pids.len(), 1, "the run leaves one supervisor");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pids[0] as i32), nix::sys::signal::Signal::SIGKILL)
+        .expect("kill the supervisor");
+    // Its server goes with it (the parent-death signal); its socket and pid file stay behind, stale, and so does
+    // its private directory, which a later run sweeps once it is a minute old (as for any killed run).
+    wait_until_gone(&sandbox, Duration::from_secs(30));
+    let killed: Vec<PathBuf> = std::fs::read_dir(sandbox.path()).expect("sandbox").flatten().map(|e| e.path()).collect();
+    assert_eq!(killed.len(), 1, "{killed:?}");
+    assert!(!slot.join("clean").exists(), "a killed supervisor's cluster is not marked clean");
+    let second = report(&run(&sandbox, &plan, &schema, "30s"));
+    assert_eq!(second["summary"]["rows_deleted"], 3, "{second}");
+    // The unclean cluster was rebuilt: the template was loaded again.
+    assert_eq!(second["shadow"]["cache"]["template_reused"], false, "{second}");
+    assert_eq!(supervisors(&sandbox).len(), 1, "the recovered run leaves a new supervisor");
+    let third = report(&run(&sandbox, &plan, &schema, "30s"));
+    assert_eq!(third["summary"]["rows_deleted"], 3, "{third}");
+    assert_eq!(third["shadow"]["cache"]["template_reused"], true, "{third}");
+    stop_supervisors(&sandbox);
+    // Only the killed supervisor's directory is left, and nothing holds it: the sweep of killed runs removes it.
+    let left: Vec<PathBuf> = std::fs::read_dir(sandbox.path()).expect("sandbox").flatten().map(|e| e.path()).collect();
+    assert_eq!(left, killed);
+    let alive = std::fs::File::options().write(true).open(killed[0].join("pgshadow.alive")).expect("its lock file");
+    let free = nix::fcntl::Flock::lock(alive, nix::fcntl::FlockArg::LockExclusiveNonblock);
+    assert!(free.is_ok(), "no process holds the killed supervisor's directory");
+    drop(free);
+    std::fs::remove_dir_all(&killed[0]).expect("remove the killed supervisor's directory");
+    sandbox.assert_clean();
+}
