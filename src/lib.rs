@@ -160,6 +160,7 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         let sources: Vec<Schema> = schema.into_iter().cloned().collect();
         let extensions = move || source::extensions_of(&sources);
         let decision = shadow::provider::decide(&options.provider, &shadow_options.postgres, extensions).await?;
+        tracing::debug!(reason = decision.reason(), "provider decided");
         if let Some(report) = dry_run_warm(&decision, plan, schema, options, &shadow_options).await? {
             return Ok(report);
         }
@@ -208,9 +209,12 @@ async fn dry_run_warm(
     let Ok(Ok(choice)) = tokio::task::spawn_blocking(move || postgres::select(&selection)).await else {
         return Ok(None);
     };
+    tracing::debug!(binaries = %choice.installation.binaries.dir.display(), "binaries chosen");
     let Some((shadow, mut database, lease)) = source::warm(cache, &choice, reason, schema).await? else {
+        tracing::debug!("no warm cluster has this source");
         return Ok(None);
     };
+    tracing::debug!(database = database.name(), "a warm cluster lent a clone");
     shadow.say_chosen();
     if !database.fidelity.warnings.is_empty() {
         database.fidelity.newer_version = newer_version(&shadow, &options.shadow.postgres).await;

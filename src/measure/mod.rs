@@ -93,10 +93,13 @@ pub async fn run_plan(
     if let Some(role) = &options.role {
         crate::shadow::prepare_plan_role(shadow, role).await?;
     }
+    let started = Instant::now();
     let session = shadow.connect(login_role(shadow, database, options), database.name()).await?;
+    tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "connected as the plan's role");
     // Only the event triggers of a plan that is not a superuser are sure to see every change to the catalog.
     let event_log_complete = !options.superuser && options.role.is_none();
     let mut run = Run::start(&session, database, event_log_complete).await?;
+    tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "state before the plan read");
     let mut reports = Vec::with_capacity(plan.statements.len());
     let mut stopped = false;
     for (i, statement) in plan.statements.iter().enumerate() {
@@ -121,6 +124,7 @@ pub async fn run_plan(
                 status = ?report.status,
                 rows_affected = report.rows_affected,
                 rows_destroyed = report.rows_destroyed,
+                elapsed_us = started.elapsed().as_micros() as u64,
                 "statement measured"
             );
         }

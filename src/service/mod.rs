@@ -328,7 +328,9 @@ impl Service {
             .get(name)
             .cloned()
             .ok_or_else(|| Error::UnknownSource(name.to_owned()))?;
+        let started = Instant::now();
         let lease = prepared.pool.take().await?;
+        let took = started.elapsed();
         let run = measure::run_plan(&prepared.shadow, lease.database(), plan, &self.options.run);
         // On a timeout the lease is dropped, and with it the clone (WITH (FORCE) ends the statement still running).
         let statements = tokio::time::timeout(self.options.timeout, run)
@@ -338,6 +340,11 @@ impl Service {
             crate::report_of(&prepared.shadow, lease.database(), plan, statements, policy, &self.options.run);
         report.profile = prepared.info.profile.clone();
         lease.give_back();
+        tracing::debug!(
+            clone_us = took.as_micros() as u64,
+            total_us = started.elapsed().as_micros() as u64,
+            "dry-run served (the clone is put back in the background)"
+        );
         report.truncate(self.options.max_report_items);
         Ok(report)
     }

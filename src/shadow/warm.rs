@@ -228,8 +228,8 @@ pub(crate) async fn spawn(keep: &KeepWarm, cache: &CacheOptions, binaries: &Path
 /// The supervisor's state, shared with the tasks serving runs.
 struct Supervisor {
     shadow: Arc<Shadow>,
-    /// One ready clone per template key.
-    spares: Mutex<HashMap<String, (String, String)>>,
+    /// One ready clone per template key (`None` while it is being made).
+    spares: Mutex<HashMap<String, Option<(String, String)>>>,
     /// Runs holding a clone now.
     active: AtomicUsize,
     last_used: std::sync::Mutex<Instant>,
@@ -304,7 +304,12 @@ pub async fn supervise(options: &LocalOptions, idle: Duration, ready: impl FnOnc
         // No run reaches the cluster from here on.
         let _ = std::fs::remove_file(&socket);
         drop(listener);
-        let spares: Vec<(String, String)> = supervisor.spares.lock().await.drain().map(|(_, c)| c).collect();
+        // A spare being made is waited for, then dropped with the others.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while supervisor.spares.lock().await.values().any(Option::is_none) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let spares: Vec<(String, String)> = supervisor.spares.lock().await.drain().filter_map(|(_, c)| c).collect();
         for (database, login) in spares {
             drop_clone(&shadow, &database, &login).await;
         }
@@ -366,8 +371,7 @@ impl Supervisor {
             return;
         };
         self.active.fetch_add(1, Ordering::SeqCst);
-        let spare = self.spares.lock().await.remove(&template.key);
-        let clone = match spare {
+        let clone = match self.take_spare(&template.key).await {
             Some(clone) => Ok(clone),
             None => make_clone(&self.shadow, &template).await,
         };
@@ -407,19 +411,40 @@ impl Supervisor {
         self.active.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Makes the spare clone of `template`, unless there is one.
+    /// The spare clone of the template `key`: a ready one, or the one being made (waited for: a second clone made
+    /// at the same time would take longer); `None` when there is neither.
+    async fn take_spare(&self, key: &str) -> Option<(String, String)> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            {
+                let mut spares = self.spares.lock().await;
+                match spares.get(key) {
+                    Some(Some(_)) => return spares.remove(key).flatten(),
+                    Some(None) if Instant::now() < deadline => {}
+                    _ => return None,
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Makes the spare clone of `template`, unless there is one or one is being made.
     async fn make_spare(&self, template: &Template) {
-        if self.spares.lock().await.contains_key(&template.key) {
-            return;
+        {
+            let mut spares = self.spares.lock().await;
+            if spares.contains_key(&template.key) {
+                return;
+            }
+            spares.insert(template.key.clone(), None);
         }
         match make_clone(&self.shadow, template).await {
             Ok(clone) => {
-                let extra = self.spares.lock().await.insert(template.key.clone(), clone);
-                if let Some((database, login)) = extra {
-                    drop_clone(&self.shadow, &database, &login).await;
-                }
+                self.spares.lock().await.insert(template.key.clone(), Some(clone));
             }
-            Err(e) => tracing::warn!(error = %e, "could not make a spare clone"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not make a spare clone");
+                self.spares.lock().await.remove(&template.key);
+            }
         }
     }
 }
@@ -434,7 +459,8 @@ fn answer(answer: &Answer) -> String {
 async fn make_clone(shadow: &Shadow, template: &Template) -> Result<(String, String)> {
     let name = shadow.new_database_name();
     shadow.create_database(&name, Some(&template.database), Role::Plan).await?;
-    let login = format!("{}run_{name}", super::ROLE_PREFIX);
+    // The supervisor's pid in the name: a role a killed supervisor left in a cluster never stands in the way.
+    let login = format!("{}run_{}_{name}", super::ROLE_PREFIX, std::process::id());
     if let Err(e) = shadow.create_login_role(&login).await {
         let _ = shadow.drop_database(&name).await;
         return Err(e);
