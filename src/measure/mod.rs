@@ -80,12 +80,46 @@ pub(crate) async fn install(admin: &Session) -> Result<()> {
     admin.client().batch_execute(queries::INSTALL).await.map_err(|e| Error::pg("installing the measuring machinery", e))
 }
 
+/// A session for one later run of a plan on `database` with the default login role (`options` asks for no other),
+/// opened ahead of time, its backend's catalog caches warmed by reading once, outside any transaction, what measuring
+/// reads: a service that pools clones opens it off the request path. A fresh session no plan has used; it serves
+/// exactly one run ([`run_plan_in`]).
+pub(crate) async fn open_session(shadow: &Shadow, database: &Database) -> Result<Session> {
+    let session = shadow.connect(login_role(shadow, database, &RunOptions::default()), database.name()).await?;
+    let warm_up = [
+        queries::TRANSACTION_START,
+        queries::TABLE_STATE,
+        queries::RELATION_LOCKS,
+        queries::FUNCTION_CALLS,
+        queries::COLUMN_STATE,
+        queries::CONSTRAINT_STATE,
+        queries::RULES,
+        queries::INDEXES,
+        queries::SETTINGS,
+        queries::WARM_UP,
+    ]
+    .join(";\n");
+    session.client().batch_execute(&warm_up).await.map_err(|e| Error::pg("warming up a session for a run", e))?;
+    Ok(session)
+}
+
 /// Runs `plan` on `database` in a transaction that is rolled back, and measures every statement.
 pub async fn run_plan(
     shadow: &Shadow,
     database: &Database,
     plan: &Plan,
     options: &RunOptions,
+) -> Result<Vec<StatementReport>> {
+    run_plan_in(shadow, database, plan, options, None).await
+}
+
+/// [`run_plan`], in `opened` when given ([`open_session`]) and the run logs in as the default role.
+pub(crate) async fn run_plan_in(
+    shadow: &Shadow,
+    database: &Database,
+    plan: &Plan,
+    options: &RunOptions,
+    opened: Option<Session>,
 ) -> Result<Vec<StatementReport>> {
     if database.spoiled.load(Ordering::SeqCst) {
         return Err(Error::DatabaseSpoiled(database.name().to_owned()));
@@ -94,7 +128,11 @@ pub async fn run_plan(
         crate::shadow::prepare_plan_role(shadow, role).await?;
     }
     let started = Instant::now();
-    let session = shadow.connect(login_role(shadow, database, options), database.name()).await?;
+    let default_role = !options.superuser && options.role.is_none();
+    let session = match opened.filter(|s| default_role && !s.is_broken()) {
+        Some(session) => session,
+        None => shadow.connect(login_role(shadow, database, options), database.name()).await?,
+    };
     tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "connected as the plan's role");
     // Only the event triggers of a plan that is not a superuser are sure to see every change to the catalog.
     let event_log_complete = !options.superuser && options.role.is_none();

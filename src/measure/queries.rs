@@ -240,6 +240,11 @@ CREATE EVENT TRIGGER pgshadow_ddl_command_end ON ddl_command_end
     EXECUTE FUNCTION pgshadow_internal.on_ddl_command_end();
 "#;
 
+/// What [`super::open_session`] reads besides the queries with no parameters, to warm a new session's caches.
+pub(crate) const WARM_UP: &str = "SELECT FROM pgshadow_internal.dropped_since(0); \
+     SELECT FROM pgshadow_internal.changed_since(0); \
+     SELECT FROM pgshadow_internal.resolve_tables('{}', pg_catalog.current_setting('search_path'))";
+
 /// Baseline: every table with its exact row count, at the start of the plan's transaction.
 pub(crate) const BASELINE_COUNTS: &str =
     "SELECT relid, pgshadow_internal.count_rows(relid) FROM pgshadow_internal.table_state()";

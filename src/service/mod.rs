@@ -329,9 +329,10 @@ impl Service {
             .cloned()
             .ok_or_else(|| Error::UnknownSource(name.to_owned()))?;
         let started = Instant::now();
-        let lease = prepared.pool.take().await?;
+        let mut lease = prepared.pool.take().await?;
         let took = started.elapsed();
-        let run = measure::run_plan(&prepared.shadow, lease.database(), plan, &self.options.run);
+        let session = lease.session();
+        let run = measure::run_plan_in(&prepared.shadow, lease.database(), plan, &self.options.run, session);
         // On a timeout the lease is dropped, and with it the clone (WITH (FORCE) ends the statement still running).
         let statements = tokio::time::timeout(self.options.timeout, run)
             .await

@@ -14,17 +14,36 @@ use tokio::sync::{mpsc, Mutex, Notify};
 use tokio::task::JoinHandle;
 
 use super::Metrics;
+use crate::measure;
 use crate::error::Result;
 use crate::shadow::database::InPlace;
-use crate::shadow::Database;
-use crate::shadow::Shadow;
+use crate::shadow::{Database, Session, Shadow};
 
 /// A clone to drop: its database and its login role.
 type Doomed = (String, Option<String>);
 
+/// A clone ready for a dry-run, with a session opened for it ahead of time ([`measure::open_session`]), when one
+/// could be.
+struct Ready {
+    clone: Database,
+    session: Option<Session>,
+}
+
+/// A ready clone of `clone`: its session opened now.
+async fn ready(shadow: &Shadow, clone: Database) -> Ready {
+    let session = match measure::open_session(shadow, &clone).await {
+        Ok(session) => Some(session),
+        Err(e) => {
+            tracing::debug!(database = clone.name(), error = %e, "no session opened ahead; the run opens its own");
+            None
+        }
+    };
+    Ready { clone, session }
+}
+
 pub(super) struct Pool {
     shared: Arc<Shared>,
-    ready: Mutex<mpsc::Receiver<Database>>,
+    ready: Mutex<mpsc::Receiver<Ready>>,
     filler: JoinHandle<()>,
     dropper: Mutex<Option<JoinHandle<()>>>,
 }
@@ -34,7 +53,7 @@ struct Shared {
     shadow: Arc<Shadow>,
     template: Database,
     metrics: Arc<Metrics>,
-    filled: mpsc::Sender<Database>,
+    filled: mpsc::Sender<Ready>,
     /// Clones in existence, ready or lent; the filler makes more only below the pool's size.
     alive: Arc<AtomicUsize>,
     /// Wakes the filler when a clone was dropped.
@@ -88,7 +107,7 @@ impl Pool {
     /// A clone for one dry-run: a ready one, else one being put back, else one made now. Dropping the lease without
     /// [`Lease::give_back`] discards the clone.
     pub(super) async fn take(&self) -> Result<Lease<'_>> {
-        let ready = {
+        let waiting = {
             let mut ready = self.ready.lock().await;
             match ready.try_recv() {
                 Ok(clone) => Some(clone),
@@ -99,16 +118,16 @@ impl Pool {
                 Err(_) => None,
             }
         };
-        let clone = match ready {
-            Some(clone) => clone,
+        let (clone, session) = match waiting {
+            Some(Ready { clone, session }) => (clone, session),
             None => {
                 let shared = &self.shared;
                 let clone = clone_of(&shared.shadow, &shared.template, &shared.metrics).await?;
                 shared.alive.fetch_add(1, Ordering::SeqCst);
-                clone
+                (clone, None)
             }
         };
-        Ok(Lease { pool: self, clone: Some(clone) })
+        Ok(Lease { pool: self, clone: Some(clone), session })
     }
 
     /// Stops filling, waits for the clones being put back, drops the ready clones and waits for every drop.
@@ -120,7 +139,7 @@ impl Pool {
         }
         let mut ready = self.ready.lock().await;
         ready.close();
-        while let Some(clone) = ready.recv().await {
+        while let Some(Ready { clone, .. }) = ready.recv().await {
             self.shared.discard(clone);
         }
         // The dropper ends once it dropped everything sent before its sender went.
@@ -148,8 +167,8 @@ impl Shared {
     async fn put_back(&self, clone: Database, in_place: InPlace) {
         match crate::shadow::database::reset(&self.shadow, &clone, &in_place).await {
             Ok(()) => {
-                if let Err(full) = self.filled.try_send(clone) {
-                    self.discard(full.into_inner());
+                if let Err(full) = self.filled.try_send(ready(&self.shadow, clone).await) {
+                    self.discard(full.into_inner().clone);
                 }
             }
             Err(e) => {
@@ -164,12 +183,19 @@ impl Shared {
 pub(super) struct Lease<'a> {
     pool: &'a Pool,
     clone: Option<Database>,
+    /// The session opened for the clone ahead of time, until the run takes it.
+    session: Option<Session>,
 }
 
 impl Lease<'_> {
     /// The clone.
     pub(super) fn database(&self) -> &Database {
         self.clone.as_ref().expect("a lease holds its clone until it ends")
+    }
+
+    /// The session opened for the clone ahead of time, if any: for the run alone.
+    pub(super) fn session(&mut self) -> Option<Session> {
+        self.session.take()
     }
 
     /// After a run that ended normally: has the clone put back as it was and returned to the pool, by a task of its
@@ -211,7 +237,7 @@ struct Filler {
 /// Keeps `size` clones in existence: makes one whenever fewer are alive; backs off after a failure.
 async fn fill(
     filler: Filler,
-    filled: mpsc::Sender<Database>,
+    filled: mpsc::Sender<Ready>,
     (alive, dropped, size): (Arc<AtomicUsize>, Arc<Notify>, usize),
 ) {
     loop {
@@ -222,7 +248,7 @@ async fn fill(
         match clone_of(&filler.shadow, &filler.template, &filler.metrics).await {
             Ok(clone) => {
                 alive.fetch_add(1, Ordering::SeqCst);
-                permit.send(clone);
+                permit.send(ready(&filler.shadow, clone).await);
             }
             Err(e) => {
                 drop(permit);
