@@ -166,7 +166,8 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         }
         let shadow = Shadow::start_decided(decision, &options.provider, &shadow_options).await?;
         // A cached run that ended normally leaves its cluster to a keep-warm supervisor, for the next run.
-        let keep_warm = shadow_options.cache.as_ref().filter(|c| c.keep_warm.is_some() && shadow.cache_slot().is_some());
+        let keep_warm =
+            shadow_options.cache.as_ref().filter(|c| c.keep_warm.is_some() && shadow.cache_slot().is_some());
         let binaries = shadow.binaries().to_path_buf();
         let result = dry_run_on(&shadow, plan, schema, options).await;
         shadow.shutdown().await?;

@@ -212,7 +212,8 @@ fn a_killed_supervisor_is_recovered_from() {
     // Its server goes with it (the parent-death signal); its socket and pid file stay behind, stale, and so does
     // its private directory, which a later run sweeps once it is a minute old (as for any killed run).
     wait_until_gone(&sandbox, Duration::from_secs(30));
-    let killed: Vec<PathBuf> = std::fs::read_dir(sandbox.path()).expect("sandbox").flatten().map(|e| e.path()).collect();
+    let killed: Vec<PathBuf> =
+        std::fs::read_dir(sandbox.path()).expect("sandbox").flatten().map(|e| e.path()).collect();
     assert_eq!(killed.len(), 1, "{killed:?}");
     assert!(!slot.join("clean").exists(), "a killed supervisor's cluster is not marked clean");
     let second = report(&run(&sandbox, &plan, &schema, "30s"));

@@ -318,7 +318,11 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
                     .ok()
                     .filter(|_| !args.keep_warm.is_zero())
                     .map(|program| pgshadow::shadow::warm::KeepWarm { idle: args.keep_warm, program });
-                dir.map(|dir| pgshadow::CacheOptions { max_size: args.cache_max_size, keep_warm, ..pgshadow::CacheOptions::new(dir) })
+                dir.map(|dir| pgshadow::CacheOptions {
+                    max_size: args.cache_max_size,
+                    keep_warm,
+                    ..pgshadow::CacheOptions::new(dir)
+                })
             },
             ..LocalOptions::default()
         },

@@ -80,8 +80,7 @@ impl Run<'_> {
     /// Every index of the tables that existed before the plan (`rows` of [`queries::INDEXES`]): kind, name and
     /// table, by oid.
     pub(super) fn existing_indexes(&self, rows: &[Row]) -> HashMap<Oid, (String, String, Oid)> {
-        rows
-            .iter()
+        rows.iter()
             .map(|r| (r.get::<_, Oid>(0), r.get::<_, String>(1), r.get::<_, Oid>(2)))
             .filter(|(_, _, table)| self.existing.contains(table))
             .map(|(oid, name, table)| (oid, ("index".to_owned(), name, table)))
@@ -254,8 +253,7 @@ impl Run<'_> {
 
     /// Attributes the foreign keys the plan added that have no supporting index at its end to their statements.
     pub(super) async fn unbacked_foreign_keys(&self, reports: &mut [StatementReport]) -> Result<()> {
-        let rows =
-            self.rows(queries::UNINDEXED_FOREIGN_KEYS, &[], "looking for foreign keys without an index").await?;
+        let rows = self.rows(queries::UNINDEXED_FOREIGN_KEYS, &[], "looking for foreign keys without an index").await?;
         let mut existing = Vec::new();
         for oid in rows.iter().map(|r| r.get::<_, Oid>(0)) {
             let Some(constraint) = self.constraints.get(&oid) else { continue };
@@ -499,5 +497,6 @@ impl Run<'_> {
 
 /// The one row a query that always returns one row returned.
 pub(super) fn one<'r>(rows: &'r [Row], what: &str) -> Result<&'r Row> {
-    rows.first().ok_or_else(|| Error::io("<shadow>", std::io::Error::other(format!("{what}: the server returned no row"))))
+    rows.first()
+        .ok_or_else(|| Error::io("<shadow>", std::io::Error::other(format!("{what}: the server returned no row"))))
 }

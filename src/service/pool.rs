@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, Mutex, Notify};
 use tokio::task::JoinHandle;
 
 use super::Metrics;
-use crate::measure;
 use crate::error::Result;
+use crate::measure;
 use crate::shadow::database::InPlace;
 use crate::shadow::{Database, Session, Shadow};
 

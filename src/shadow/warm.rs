@@ -350,8 +350,7 @@ pub async fn supervise(options: &LocalOptions, idle: Duration, ready: impl FnOnc
 async fn allow_connections(shadow: &Shadow, templates: &[Template], allow: bool) -> Result<()> {
     let admin = shadow.admin("postgres").await?;
     for template in templates {
-        let sql =
-            format!("ALTER DATABASE {} ALLOW_CONNECTIONS {allow}", crate::text::quote_ident(&template.database));
+        let sql = format!("ALTER DATABASE {} ALLOW_CONNECTIONS {allow}", crate::text::quote_ident(&template.database));
         admin.client().batch_execute(&sql).await.map_err(|e| Error::pg("opening or closing a template", e))?;
     }
     Ok(())
