@@ -79,7 +79,7 @@ struct Ask {
 #[derive(Debug, Serialize, Deserialize)]
 enum Answer {
     /// A clone for this run.
-    Lent(Lent),
+    Lent(Box<Lent>),
     /// No template with that key in this cluster, or no clone could be made.
     Miss,
 }
@@ -383,13 +383,13 @@ impl Supervisor {
                 return;
             }
         };
-        let reply = Answer::Lent(Lent {
+        let reply = Answer::Lent(Box::new(Lent {
             database: lent.0.clone(),
             login: lent.1.clone(),
             socket_dir: self.shadow.endpoint().host().into(),
             server_version: self.shadow.server_version().to_owned(),
             template: template.clone(),
-        });
+        }));
         let sent = write.write_all(answer(&reply).as_bytes()).await.is_ok();
         // The next run's clone, while this one runs.
         let next = Arc::clone(&self);
