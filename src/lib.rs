@@ -51,8 +51,9 @@
 //! postgres, tls             the PostgreSQL builds a shadow runs on; TLS to servers pgshadow does not own
 //! shadow                    servers, their databases, sessions and roles; the cache. Knows no source, measure, policy
 //! measure                   runs a plan on a database of a shadow and measures every statement
-//! source                    loads a source into a new database of a shadow, with measure's machinery installed
 //! profile                   production's sizes and shape read from a live database; the catalog fingerprint
+//! synth                     rows generated from a profile into a loaded database (synthetic shadows)
+//! source                    loads a source into a new database of a shadow, with measure's machinery installed
 //! policy                    judges a report: findings and a verdict
 //! lib                       this file's orchestration: dry_run, dry_run_on, rehearse
 //! service                   prepared sources and pools of clones for concurrent dry-runs
@@ -71,6 +72,7 @@ pub mod serve;
 pub mod service;
 pub mod shadow;
 pub mod source;
+pub mod synth;
 #[cfg(test)]
 pub(crate) mod test_server;
 pub mod text;

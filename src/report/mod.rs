@@ -6,6 +6,7 @@ mod markdown;
 mod model;
 mod profile;
 pub mod rehearsal;
+mod synthetic;
 mod table;
 
 pub use github::render_github;
@@ -15,6 +16,7 @@ pub use model::*;
 pub(crate) use profile::profile_lines;
 pub use profile::{ProfileInfo, ProfileValues};
 pub use rehearsal::{rehearse, Rehearsal};
+pub use synthetic::{EmptyTable, LeftOut, SyntheticFidelity, SyntheticTable};
 pub use table::render_table;
 
 /// What a lock makes wait, in words.

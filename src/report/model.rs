@@ -290,6 +290,10 @@ pub struct Fidelity {
     /// code on the host and what needs a superuser is in `warnings`; `trusted` (`--trust-source`) as a superuser.
     #[serde(default)]
     pub source_trust: SourceTrust,
+    /// Set when the shadow's rows were generated from a profile (`--synthesize`): how many per table, with the
+    /// scale, and what could not be generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<super::SyntheticFidelity>,
 }
 
 /// Whether a source was loaded as untrusted input (the default) or as a superuser.
