@@ -53,6 +53,7 @@
 //! measure                   runs a plan on a database of a shadow and measures every statement
 //! source                    loads a source into a new database of a shadow, with measure's machinery installed
 //! profile                   production's sizes and shape read from a live database; the catalog fingerprint
+//! estimate                  production's counts estimated from a profile's statistics, or scaled from a sample
 //! policy                    judges a report: findings and a verdict
 //! lib                       this file's orchestration: dry_run, dry_run_on, rehearse
 //! service                   prepared sources and pools of clones for concurrent dry-runs
@@ -60,6 +61,7 @@
 //! ```
 
 pub mod error;
+pub mod estimate;
 pub mod mcp;
 pub mod measure;
 pub mod plan;
@@ -241,20 +243,19 @@ pub(crate) fn report_of(
     shadow: &Shadow,
     database: &source::Database,
     plan: &Plan,
-    statements: Vec<report::StatementReport>,
+    mut statements: Vec<report::StatementReport>,
     policy: &Policy,
     run: &RunOptions,
 ) -> Report {
-    // On a sample, limits apply to the estimate for the whole source, not to the sample's counts.
-    let scale = database.sample.as_ref().map_or(1.0, |s| 100.0 / s.percent);
-    let (findings, verdict) = policy.evaluate_scaled(plan, &statements, scale);
+    // On a sample, each table's counts are scaled to the whole source; limits and rules judge the estimates.
+    let estimate = match &database.sample {
+        Some(sample) => {
+            report::scale_measured(&mut statements, estimate::sample_scales(sample), report::EstimateBasis::Sample)
+        }
+        None => None,
+    };
+    let (findings, verdict) = policy.evaluate(plan, &statements);
     let summary = report::summarize(&statements);
-    let estimate = database.sample.as_ref().map(|_| report::Estimate {
-        scale,
-        rows_updated: scaled(summary.rows_updated, scale),
-        rows_deleted: scaled(summary.rows_deleted, scale),
-        rows_destroyed: scaled(summary.rows_destroyed, scale),
-    });
     Report {
         format_version: report::FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -333,9 +334,4 @@ async fn newer_version(shadow: &Shadow, selection: &postgres::Selection) -> Opti
         "PostgreSQL {} ({}) is installed: what failed on {current} may load there (--pg-version {})",
         newest.version, newest.binaries.origin, newest.version.major
     ))
-}
-
-/// `count` scaled from a sample to the whole source.
-fn scaled(count: u64, scale: f64) -> u64 {
-    (count as f64 * scale).round() as u64
 }

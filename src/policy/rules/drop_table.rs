@@ -41,6 +41,7 @@ mod tests {
             rows,
             values: None,
             rows_known: true,
+            estimated: None,
         }
     }
 
