@@ -231,14 +231,32 @@ pub async fn dry_run_on(
         Some(profile) => Some(profile_info(shadow, &database, profile).await),
         None => None,
     };
+    let keys = match &options.profile {
+        Some(_) => Some(estimate::foreign_keys(shadow, &database).await),
+        None => None,
+    };
     let statements = measure::run_plan(shadow, &database, plan, &options.run).await;
+    let rewrote = statements.as_ref().is_ok_and(|s| s.iter().any(|s| !s.rewritten_tables.is_empty()));
+    let rewrite_rate = match options.profile.is_some() && rewrote {
+        // Measured only when it is needed: a rewrite of a table the profile knows gets an estimated duration.
+        true => estimate::rewrite_rate(shadow, &database).await.inspect_err(|e| tracing::warn!("{e}")).ok(),
+        false => None,
+    };
     source::release(shadow, &database).await?;
-    let mut report = report_of(shadow, &database, plan, statements?, &options.policy, &options.run);
+    let keys = keys.transpose()?;
+    let production = options.profile.as_ref().zip(keys.as_deref()).map(|(profile, keys)| estimate::Production {
+        profile,
+        keys,
+        rewrite_rate,
+    });
+    let mut report =
+        report_of(shadow, &database, plan, statements?, &options.policy, &options.run, production.as_ref());
     report.profile = profile.transpose()?;
     Ok(report)
 }
 
-/// The report of `plan`'s `statements`, measured on `database` of `shadow`, with `policy`'s verdict.
+/// The report of `plan`'s `statements`, measured on `database` of `shadow`, with `policy`'s verdict; `production`
+/// gives the estimates of a profile.
 pub(crate) fn report_of(
     shadow: &Shadow,
     database: &source::Database,
@@ -246,13 +264,16 @@ pub(crate) fn report_of(
     mut statements: Vec<report::StatementReport>,
     policy: &Policy,
     run: &RunOptions,
+    production: Option<&estimate::Production<'_>>,
 ) -> Report {
-    // On a sample, each table's counts are scaled to the whole source; limits and rules judge the estimates.
-    let estimate = match &database.sample {
-        Some(sample) => {
+    // On a sample, each table's counts are scaled to the whole source; with a profile, the counts the shadow could
+    // not know are estimated from it. Limits and rules judge the estimates.
+    let estimate = match (&database.sample, production) {
+        (Some(sample), _) => {
             report::scale_measured(&mut statements, estimate::sample_scales(sample), report::EstimateBasis::Sample)
         }
-        None => None,
+        (None, Some(production)) => estimate::estimate(&mut statements, production),
+        (None, None) => None,
     };
     let (findings, verdict) = policy.evaluate(plan, &statements);
     let summary = report::summarize(&statements);
