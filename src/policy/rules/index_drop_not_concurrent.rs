@@ -70,6 +70,7 @@ mod tests {
             blocks_writes: true,
             blocks: if reads { vec!["SELECT".into(), "INSERT".into()] } else { vec!["INSERT".into()] },
             rows: Some(100),
+            production: None,
         }
     }
 
