@@ -279,7 +279,10 @@ impl<'a> Table<'a> {
 /// Fills one table; returns the rows inserted and what was left out.
 async fn insert(session: &Session, table: &Table<'_>) -> Result<(u64, Vec<LeftOut>)> {
     if table.columns.is_empty() {
-        return Ok((0, vec![LeftOut { constraint: "no column to generate".into(), rows: table.unit.rows, message: None }]));
+        return Ok((
+            0,
+            vec![LeftOut { constraint: "no column to generate".into(), rows: table.unit.rows, message: None }],
+        ));
     }
     let mut inserted = 0u64;
     let mut left: BTreeMap<String, (u64, Option<String>)> = BTreeMap::new();

@@ -108,9 +108,8 @@ pub(super) fn shares(weights: &[f64], budget: u64) -> Vec<u64> {
 /// Orders `units` parents first (by name among equals, so the order is the same every time), deferring the
 /// foreign keys that close a cycle.
 fn order<'a>(mut units: Vec<Unit<'a>>, catalog: &Catalog) -> Vec<Unit<'a>> {
-    let leaves = |oid: Oid| -> Vec<Oid> {
-        catalog.leaves.get(&oid).map_or_else(|| vec![oid], |(_, _, leaves)| leaves.clone())
-    };
+    let leaves =
+        |oid: Oid| -> Vec<Oid> { catalog.leaves.get(&oid).map_or_else(|| vec![oid], |(_, _, leaves)| leaves.clone()) };
     let present: BTreeSet<Oid> = units.iter().map(|u| u.table.oid).collect();
     // waits[i]: the tables unit i waits for, with the foreign keys that make it wait.
     let mut waits: Vec<BTreeMap<Oid, Vec<usize>>> = units

@@ -153,7 +153,9 @@ pub(super) fn choice(column: &Column, shape: &Shape, u: &str, other: Option<Stri
 /// How a histogram's bounds are read between them.
 enum Between {
     /// Numbers: interpolated (integers rounded).
-    Number { integer: bool },
+    Number {
+        integer: bool,
+    },
     Date,
     Timestamp(&'static str),
     /// Anything else: the nearest bound.
@@ -192,9 +194,7 @@ fn other_value(column: &Column, shape: &Shape, k: &str, unique: bool, salt: u64)
             // Every row its own integer, spread over the histogram's range when it is wide enough.
             let first = format!("(ARRAY[{}]::pg_catalog.numeric[])[1]", literals.join(", "));
             let last = format!("(ARRAY[{}]::pg_catalog.numeric[])[{n}]", literals.join(", "));
-            format!(
-                "({first} + {k} * GREATEST(1, pg_catalog.floor(({last} - {first}) / {distinct:.1})))"
-            )
+            format!("({first} + {k} * GREATEST(1, pg_catalog.floor(({last} - {first}) / {distinct:.1})))")
         }
         Between::Number { integer } => {
             let (lo, hi) = (lo("pg_catalog.numeric"), hi("pg_catalog.numeric"));
