@@ -53,7 +53,9 @@ pub(super) async fn fill(session: &Session, catalog: &Catalog, plan: &FillPlan<'
             continue;
         }
         filled.columns_without_values.extend(table.without_values.iter().cloned());
+        let started = std::time::Instant::now();
         let (rows, left_out) = insert(session, &table).await?;
+        tracing::debug!(table = %unit.table.qualified, rows, ms = started.elapsed().as_millis() as u64, "synthesized");
         if let Some(keys) = required.get(&unit.table.oid) {
             require_keys(session, unit, keys).await?;
         }
@@ -231,58 +233,104 @@ impl<'a> Table<'a> {
         Some(values::choice(column, &shape, &lead_u, Some(parent_column)))
     }
 
-    /// The statement that fills rows `from..=to` (each with its attempts) and returns the rows inserted, the rows
-    /// chosen (that passed every CHECK) and how many candidates each CHECK refused.
-    fn statement(&self, from: u64, to: u64) -> String {
-        let rows = self.unit.rows;
-        let attempts = if self.checks.is_empty() { 1 } else { ATTEMPTS };
+    /// The statement that fills the rows `rows` gives (a set-returning SQL expression of row numbers), with the
+    /// attempts `attempts`, keeping each row's first attempt that every CHECK passes. It returns the rows inserted,
+    /// the rows chosen (unique conflicts are the difference), how many candidates each CHECK refused, and the rows
+    /// no attempt passed.
+    fn statement(&self, rows: &str, attempts: (u64, u64)) -> String {
+        let total = self.unit.rows;
         let names: Vec<&str> = self.columns.iter().map(|(n, _)| n.as_str()).collect();
         let expressions: Vec<String> = self.columns.iter().map(|(n, e)| format!("{e} AS {n}")).collect();
         let uniforms = if self.uniforms.is_empty() { "1 AS u".to_owned() } else { self.uniforms.join(", ") };
         let candidates = format!(
             "SELECT x.i AS pgshadow_i, x.a AS pgshadow_a, {} \
-             FROM (SELECT g.i, a.a, g.i + a.a * {rows} AS x FROM pg_catalog.generate_series({from}::pg_catalog.int8, \
-                   {to}) g(i), pg_catalog.generate_series(0::pg_catalog.int8, {}) a(a)) x \
+             FROM (SELECT g.i, a.a, g.i + a.a * {total} AS x FROM {rows} g(i), \
+                   pg_catalog.generate_series({}::pg_catalog.int8, {}) a(a)) x \
              CROSS JOIN LATERAL (SELECT {uniforms}) u {}",
             expressions.join(", "),
-            attempts - 1,
+            attempts.0,
+            attempts.1,
             self.joins.join(" ")
         );
         let oks: Vec<String> =
             self.checks.iter().enumerate().map(|(i, (_, e))| format!("({e}) IS NOT FALSE AS pgshadow_ok{i}")).collect();
-        let judged = match oks.is_empty() {
-            true => "SELECT * FROM candidates".to_owned(),
-            false => format!("SELECT candidates.*, {} FROM candidates", oks.join(", ")),
-        };
         let all_ok: Vec<String> = (0..self.checks.len()).map(|i| format!("pgshadow_ok{i}")).collect();
-        let chosen = match all_ok.is_empty() {
-            true => "SELECT * FROM judged".to_owned(),
-            false => format!(
-                "SELECT DISTINCT ON (pgshadow_i) * FROM judged WHERE {} ORDER BY pgshadow_i, pgshadow_a",
-                all_ok.join(" AND ")
+        let (judged, chosen, refused) = match (oks.is_empty(), attempts.0 == attempts.1) {
+            (true, _) => (
+                "SELECT * FROM candidates".to_owned(),
+                "SELECT * FROM judged".to_owned(),
+                ", '{}'::pg_catalog.int8[]".to_owned(),
             ),
+            (false, single) => {
+                let all = all_ok.join(" AND ");
+                let chosen = match single {
+                    true => format!("SELECT * FROM judged WHERE {all}"),
+                    false => format!(
+                        "SELECT DISTINCT ON (pgshadow_i) * FROM judged WHERE {all} ORDER BY pgshadow_i, pgshadow_a"
+                    ),
+                };
+                let counts: String =
+                    all_ok.iter().map(|ok| format!(", (SELECT pg_catalog.count(*) FROM judged WHERE NOT {ok})")).collect();
+                let left = ", ARRAY(SELECT pgshadow_i FROM judged EXCEPT SELECT pgshadow_i FROM chosen)";
+                (format!("SELECT candidates.*, {} FROM candidates", oks.join(", ")), chosen, format!("{left}{counts}"))
+            }
         };
-        let refused: Vec<String> =
-            all_ok.iter().map(|ok| format!(", (SELECT pg_catalog.count(*) FROM judged WHERE NOT {ok})")).collect();
         format!(
             "WITH candidates AS ({candidates}), judged AS ({judged}), chosen AS ({chosen}), \
              inserted AS (INSERT INTO {table} ({columns}) OVERRIDING SYSTEM VALUE SELECT {columns} FROM chosen \
                           ON CONFLICT DO NOTHING RETURNING 1) \
-             SELECT (SELECT pg_catalog.count(*) FROM inserted), (SELECT pg_catalog.count(*) FROM chosen){}",
-            refused.join(""),
+             SELECT (SELECT pg_catalog.count(*) FROM inserted), (SELECT pg_catalog.count(*) FROM chosen){refused}",
             table = self.unit.table.qualified,
             columns = names.join(", "),
         )
     }
 }
 
+/// What one statement of a table's fill did.
+#[derive(Default)]
+struct Pass {
+    inserted: u64,
+    chosen: u64,
+    /// Rows no attempt passed.
+    refused: Vec<i64>,
+    /// Candidates each CHECK refused.
+    by_check: Vec<u64>,
+}
+
+/// Runs [`Table::statement`] for `rows` (a range, or a list of row numbers) and `attempts`.
+async fn pass(
+    session: &Session,
+    table: &Table<'_>,
+    rows: Rows<'_>,
+    attempts: (u64, u64),
+) -> Result<Pass, tokio_postgres::Error> {
+    let row = match rows {
+        Rows::Range(from, to) => {
+            let series = format!("pg_catalog.generate_series({from}::pg_catalog.int8, {to})");
+            session.client().query_one(table.statement(&series, attempts).as_str(), &[]).await?
+        }
+        Rows::List(list) => {
+            let sql = table.statement("pg_catalog.unnest($1::pg_catalog.int8[])", attempts);
+            session.client().query_one(sql.as_str(), &[&list]).await?
+        }
+    };
+    let (inserted, chosen): (i64, i64) = (row.get(0), row.get(1));
+    let refused: Vec<i64> = row.get(2);
+    let by_check = (0..table.checks.len()).map(|i| row.get::<_, i64>(3 + i) as u64).collect();
+    Ok(Pass { inserted: inserted as u64, chosen: chosen as u64, refused, by_check })
+}
+
+/// Which rows a pass generates.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    Range(u64, u64),
+    List(&'a [i64]),
+}
+
 /// Fills one table; returns the rows inserted and what was left out.
 async fn insert(session: &Session, table: &Table<'_>) -> Result<(u64, Vec<LeftOut>)> {
     if table.columns.is_empty() {
-        return Ok((
-            0,
-            vec![LeftOut { constraint: "no column to generate".into(), rows: table.unit.rows, message: None }],
-        ));
+        return Ok((0, vec![LeftOut { constraint: "no column to generate".into(), rows: table.unit.rows, message: None }]));
     }
     let mut inserted = 0u64;
     let mut left: BTreeMap<String, (u64, Option<String>)> = BTreeMap::new();
@@ -291,22 +339,31 @@ async fn insert(session: &Session, table: &Table<'_>) -> Result<(u64, Vec<LeftOu
     let mut failures = 0;
     while let Some((from, to)) = ranges.pop() {
         let count = to - from + 1;
-        match session.client().query_one(table.statement(from, to).as_str(), &[]).await {
-            Ok(row) => {
-                let (done, chosen): (i64, i64) = (row.get(0), row.get(1));
-                let (done, chosen) = (done as u64, chosen as u64);
-                inserted += done;
-                if chosen > done {
-                    left.entry("unique".into()).or_default().0 += chosen - done;
+        // The first attempt of every row, then the others of the rows a CHECK refused.
+        let mut done = pass(session, table, Rows::Range(from, to), (0, 0)).await;
+        if let Ok(first) = &done {
+            if !first.refused.is_empty() && ATTEMPTS > 1 {
+                let retried = pass(session, table, Rows::List(&first.refused), (1, ATTEMPTS - 1)).await;
+                done = retried.map(|second| Pass {
+                    inserted: first.inserted + second.inserted,
+                    chosen: first.chosen + second.chosen,
+                    by_check: first.by_check.iter().zip(&second.by_check).map(|(a, b)| a + b).collect(),
+                    refused: second.refused,
+                });
+            }
+        }
+        match done {
+            Ok(done) => {
+                inserted += done.inserted;
+                if done.chosen > done.inserted {
+                    left.entry("unique".into()).or_default().0 += done.chosen - done.inserted;
                 }
-                for (i, refused) in refused_by_check.iter_mut().enumerate() {
-                    *refused += row.get::<_, i64>(2 + i) as u64;
-                }
-                if count > chosen {
+                refused_by_check.iter_mut().zip(&done.by_check).for_each(|(total, n)| *total += n);
+                if count > done.chosen {
                     // Rows no attempt passed: put on the CHECK that refused the most candidates.
                     let worst = refused_by_check.iter().enumerate().max_by_key(|(_, r)| **r).map(|(i, _)| i);
                     let name = worst.map_or_else(|| "check".to_owned(), |i| table.checks[i].0.clone());
-                    left.entry(name).or_default().0 += count - chosen;
+                    left.entry(name).or_default().0 += count - done.chosen;
                 }
             }
             Err(e) => {
@@ -316,8 +373,7 @@ async fn insert(session: &Session, table: &Table<'_>) -> Result<(u64, Vec<LeftOu
                 failures += 1;
                 tracing::debug!(table = %table.unit.table.qualified, error = %db.message(), from, to, "synthetic rows refused");
                 // An error of the statement itself (class 42: a type without the function it needs) is no row's.
-                let statement_error = db.code().code().starts_with("42");
-                if statement_error {
+                if db.code().code().starts_with("42") {
                     failures = FAILURES;
                 }
                 if count == 1 || failures >= FAILURES {
