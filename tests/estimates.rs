@@ -9,7 +9,8 @@ use common::SourceServer;
 use pgshadow::profile::{Profile, ProfileOptions};
 use pgshadow::report::{EstimateBasis, Report};
 use pgshadow::source::sample::Sample;
-use pgshadow::{DryRunOptions, LocalOptions, Plan, Schema, Shadow};
+use pgshadow::report::{Severity, Verdict};
+use pgshadow::{DryRunOptions, LocalOptions, Plan, Policy, Schema, Shadow};
 
 /// A fleet of devices: tenants <- devices <- readings (ON DELETE CASCADE, two levels) and alerts (ON DELETE SET
 /// NULL); firmware with no foreign key. Skewed: low tenant ids own most devices, low device ids most readings;
@@ -36,6 +37,9 @@ INSERT INTO readings SELECT g, 1 + floor(8000 * random() ^ 1.5)::int,
 INSERT INTO alerts SELECT g, CASE WHEN random() < 0.1 THEN NULL ELSE 1 + floor(8000 * random())::int END,
                           1 + floor(random() * 5)::int FROM generate_series(1, 3000) g;
 INSERT INTO firmware SELECT g, 'v' || g FROM generate_series(1, 500) g;
+CREATE TABLE tickets (id serial PRIMARY KEY, note text);
+SELECT setval('tickets_id_seq', 1500000000);
+INSERT INTO tickets (note) SELECT 't' FROM generate_series(1, 10);
 ";
 
 /// Plans of every kind the estimates cover: whole-table operations, WHERE on dates, ids and statuses, AND, OR,
@@ -130,9 +134,66 @@ fn fleet() -> Fleet {
 }
 
 async fn run(shadow: &Shadow, plan: &str, schema: &Schema, profile: Option<&Profile>) -> Report {
+    run_with(shadow, plan, schema, profile, Policy::default()).await
+}
+
+async fn run_with(shadow: &Shadow, plan: &str, schema: &Schema, profile: Option<&Profile>, policy: Policy) -> Report {
     let plan = Plan::parse("plan.sql", plan).expect("the plan parses");
-    let options = DryRunOptions { profile: profile.cloned(), ..DryRunOptions::default() };
+    let options = DryRunOptions { profile: profile.cloned(), policy, ..DryRunOptions::default() };
     pgshadow::dry_run_on(shadow, &plan, Some(schema), &options).await.expect("the dry-run runs")
+}
+
+fn finding<'r>(report: &'r Report, rule: &str) -> &'r pgshadow::report::Finding {
+    let found = report.findings.iter().find(|f| f.rule == rule);
+    found.unwrap_or_else(|| panic!("no {rule} finding: {:#?}", report.findings))
+}
+
+/// The rules and limits judge the profile's estimates, quote them, and name production's sizes.
+async fn rules_judge_estimates(shadow: &Shadow, schema_only: &Schema, profile: &Profile) {
+    let limits = Policy::parse("limits.toml", "[limits]\nmax-rows-deleted = 500\nmax-bytes-rewritten = 100000")
+        .expect("the policy parses");
+    let report = run_with(shadow, "DELETE FROM tenants WHERE id = 3;", schema_only, Some(profile), limits.clone()).await;
+    let limit = finding(&report, "max-rows-deleted");
+    assert!(limit.message.contains("rows (estimated from the profile)"), "{}", limit.message);
+    assert!(limit.measured.is_some_and(|n| n > 500), "{limit:?}");
+    let cascade = finding(&report, "cascade-delete");
+    assert!(cascade.message.contains("public.readings (about "), "{}", cascade.message);
+    assert!(!cascade.message.contains("unknown"), "{}", cascade.message);
+    assert!(report.findings.iter().all(|f| f.rule != "unknown-row-count"), "{:#?}", report.findings);
+    // A loose limit passes on the estimate, where without a profile the unknown count fails it.
+    let loose = Policy::parse("loose.toml", "[rules]\ncascade-delete = \"allow\"\n[limits]\nmax-rows-deleted = 100000")
+        .expect("the policy parses");
+    let report = run_with(shadow, "DELETE FROM tenants WHERE id = 3;", schema_only, Some(profile), loose.clone()).await;
+    assert!(report.findings.iter().all(|f| f.rule != "max-rows-deleted"), "{:#?}", report.findings);
+    let report = run_with(shadow, "DELETE FROM tenants WHERE id = 3;", schema_only, None, loose).await;
+    assert!(finding(&report, "max-rows-deleted").message.contains("unknown"));
+
+    // A rewrite and its lock name the table's production size, and the rewrite an estimated duration.
+    let plan = "ALTER TABLE readings ALTER COLUMN kind TYPE bigint;";
+    let report = run_with(shadow, plan, schema_only, Some(profile), limits).await;
+    let rewrite = &report.statements[0].rewritten_tables[0];
+    let size = rewrite.production.as_ref().expect("the rewritten table's production size");
+    assert!(size.rows.is_some_and(|r| r > 50_000) && size.bytes > 1_000_000, "{size:?}");
+    let took = rewrite.estimated_duration.as_ref().expect("an estimated duration");
+    assert!(took.seconds > 0.0 && took.method.contains("the rate a rewrite ran at on the shadow"), "{took:?}");
+    assert!(finding(&report, "table-rewrite").message.contains("in production"));
+    assert!(finding(&report, "lock-without-timeout").message.contains("AccessExclusiveLock on public.readings ("));
+    assert!(finding(&report, "max-bytes-rewritten").message.contains("in production, from the profile"));
+
+    // Dropping an index names its table's production size.
+    let report = run(shadow, "DROP INDEX devices_tenant_id_idx;", schema_only, Some(profile)).await;
+    let drop = finding(&report, "index-drop-not-concurrent");
+    assert!(drop.message.contains("K rows") || drop.message.contains(" rows, "), "{}", drop.message);
+    assert!(drop.message.contains("in production"), "{}", drop.message);
+
+    // An existing integer key past half its range fails the plan that writes to its table.
+    let report = run(shadow, "INSERT INTO tickets (note) VALUES ('x');", schema_only, Some(profile)).await;
+    let key = finding(&report, "integer-key-exhaustion");
+    assert_eq!(key.severity, Severity::Error, "{key:?}");
+    assert!(key.message.contains("public.tickets.id (integer) has used 70% of its range"), "{}", key.message);
+    assert_eq!(report.verdict, Verdict::Fail);
+    let report = run(shadow, "INSERT INTO tickets (note) VALUES ('x');", schema_only, None).await;
+    assert!(report.findings.iter().all(|f| f.rule != "integer-key-exhaustion"), "{:#?}", report.findings);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,6 +240,7 @@ async fn profile_and_sample_estimates_land_near_the_truth_measured_on_the_whole_
              (sampled rows only: {sampled_only:>6})"
         ));
     }
+    rules_judge_estimates(&shadow, &schema_only, &fleet.profile).await;
     shadow.shutdown().await.expect("the shadow stops");
     let report = lines.join("\n");
     let (profile_median, sample_median) = (median(&mut profile_ratios.clone()), median(&mut sample_ratios));
