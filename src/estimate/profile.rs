@@ -2,7 +2,7 @@
 //! not know (a table effect with `rows_known` false, a dropped table of unknown size) gets an estimate where the
 //! profile knows the table's size, and every lock and rewrite of a table the profile knows gets its size there.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlparser::ast::{Expr, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
@@ -13,7 +13,8 @@ use super::{fanout, selectivity};
 use crate::plan::StatementKind;
 use crate::profile::{Profile, TableProfile};
 use crate::report::{
-    thousands, DurationEstimate, EffectEstimate, Estimate, EstimateBasis, ProductionSize, RowsEstimate, StatementReport,
+    thousands, DurationEstimate, EffectEstimate, Estimate, EstimateBasis, KeyUsage, ProductionSize, RowsEstimate,
+    StatementReport,
 };
 
 /// What the profile estimates rest on: the profile, the shadow's foreign keys, and the rate at which the shadow
@@ -30,8 +31,10 @@ pub struct Production<'p> {
 /// Sets the estimates the profile gives on `statements`, and returns the totals (`None` when nothing was
 /// estimated).
 pub fn estimate(statements: &mut [StatementReport], production: &Production<'_>) -> Option<Estimate> {
+    let mut seen: HashSet<String> = HashSet::new();
     for s in statements.iter_mut().filter(|s| !s.rolled_back) {
         statement(s, production);
+        keys_past_half(s, production.profile, &mut seen);
     }
     Estimate::of(statements, EstimateBasis::Profile, Vec::new())
 }
@@ -111,6 +114,10 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
     for l in s.locks.iter_mut().filter(|l| l.kind == "table") {
         l.production = table_size(profile, &l.table);
     }
+    for r in &mut s.unindexed_references {
+        let child = r.foreign_key.rsplit_once(" on ").map(|(_, t)| t.to_owned());
+        r.referencing_production = child.and_then(|child| table_size(profile, &child));
+    }
     for r in &mut s.rewritten_tables {
         r.production = table_size(profile, &r.table);
         if let (Some(size), Some(rate)) = (&r.production, production.rewrite_rate) {
@@ -171,6 +178,29 @@ fn cascades(
         let Some(e) = s.table_effects.iter_mut().find(|e| e.table == table && e.estimated.is_none()) else { continue };
         let counts = if delete { (None, Some(n), None) } else { (Some(n), None, None) };
         e.estimated = Some(EffectEstimate::profile(counts, method));
+    }
+}
+
+/// The integer keys past half their range in production of the tables `s` is the first statement to touch (write
+/// to, lock, or alter); `seen` holds the tables earlier statements touched.
+fn keys_past_half(s: &mut StatementReport, profile: &Profile, seen: &mut HashSet<String>) {
+    let touched =
+        s.table_effects.iter().map(|e| &e.table).chain(s.locks.iter().filter(|l| l.kind == "table").map(|l| &l.table));
+    let fresh: Vec<String> = touched.filter(|t| !seen.contains(*t)).cloned().collect();
+    for table in fresh {
+        seen.insert(table.clone());
+        let Some((schema, name)) = crate::text::split_qualified(&table) else { continue };
+        let Some(t) = profile.table(&schema, &name) else { continue };
+        for key in t.integer_keys.iter().filter(|k| k.r#type == "integer" || k.r#type == "smallint") {
+            let Some(last) = key.last_value.filter(|last| *last as f64 > key.max_value as f64 / 2.0) else { continue };
+            s.keys_past_half.push(KeyUsage {
+                column: format!("{table}.{}", key.column),
+                r#type: key.r#type.clone(),
+                sequence: key.sequence.clone(),
+                last_value: last,
+                max_value: key.max_value,
+            });
+        }
     }
 }
 

@@ -318,6 +318,7 @@ impl Run<'_> {
                         referenced_columns: columns.clone(),
                         referencing_rows: (!self.unknown.contains(&child))
                             .then(|| (at_end + changes[i..].iter().sum::<i64>()).max(0) as u64),
+                        referencing_production: None,
                     });
                 }
             }

@@ -104,6 +104,7 @@ impl Policy {
                 let classification = &statement.classification;
                 let measured = rule.check(report, classification).map(|m| {
                     let by_text = rule.text_shows(report, classification);
+                    let severity = if rule.certain(report) { Severity::Error } else { severity };
                     (m, severity, if by_text { FoundBy::Confirmed } else { FoundBy::Measured })
                 });
                 // What only the text shows is never more than a warning.

@@ -120,7 +120,7 @@ pub struct RowsEstimate {
 
 /// A table's size in production, from the profile: what a lock or a rewrite on the shadow's (empty or sampled)
 /// table means there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ProductionSize {
     /// Its rows (`reltuples`); `null` when the profile does not know them.
     pub rows: Option<u64>,

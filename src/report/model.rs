@@ -447,8 +447,27 @@ pub struct StatementReport {
     pub cascade_paths: Vec<CascadePath>,
     /// Set when a query measuring the statement failed: its counts are unknown, and the plan stops there.
     pub measure_error: Option<String>,
+    /// With a profile (`--profile`): the integer keys of the tables this statement is the first of the plan to touch
+    /// that have used more than half of their type's range in production. Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys_past_half: Vec<KeyUsage>,
     /// Why the statement failed.
     pub error: Option<StatementError>,
+}
+
+/// An integer key and how much of its type's range production has used, from the profile.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct KeyUsage {
+    /// `schema.table.column`.
+    pub column: String,
+    /// `smallint` or `integer`.
+    pub r#type: String,
+    /// The sequence it takes its values from, if any.
+    pub sequence: Option<String>,
+    /// Its last value in production: the sequence's, else the column's largest.
+    pub last_value: i64,
+    /// The type's maximum.
+    pub max_value: i64,
 }
 
 /// A foreign key column narrower than the key it references.
@@ -489,6 +508,9 @@ pub struct UnindexedReference {
     /// Rows in the referencing table just before the statement: what each check scans. `null` when the shadow has
     /// no rows for that table (its production size is unknown, never 0).
     pub referencing_rows: Option<u64>,
+    /// The referencing table's size in production, from the profile (`--profile`); absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referencing_production: Option<ProductionSize>,
 }
 
 /// Whether a statement ran.

@@ -65,7 +65,7 @@ pub fn render_table(report: &Report) -> String {
     if !s.rows_known {
         let _ = writeln!(
             out,
-            "Row counts the shadow could not know are not 0: learn them with --sample, --snapshot or --with-data"
+            "Row counts the shadow could not know are not 0: estimate them with --profile, or learn them with --sample, --snapshot or --with-data"
         );
     }
     if let Some(line) = super::estimate_line(report) {

@@ -345,6 +345,15 @@ impl Rule {
         }
     }
 
+    /// Whether the rule's finding on `report` is a failure certain to come in production (an existing key past half
+    /// its range): an error even where the policy only warns of the rule.
+    pub fn certain(self, report: &StatementReport) -> bool {
+        match self {
+            Rule::IntegerKeyExhaustion => integer_key_exhaustion::certain(report),
+            _ => false,
+        }
+    }
+
     /// The finding's message when the rule matches the measured statement.
     pub fn check(self, report: &StatementReport, classification: &Classification) -> Option<String> {
         match self {
