@@ -116,7 +116,17 @@ pub(crate) fn estimate_line(report: &Report) -> Option<String> {
         (Some(sample), EstimateBasis::Sample) => format!("from a {}% sample, scaled per table", sample.percent),
         (_, EstimateBasis::Sample) => "from a sample, scaled per table".to_owned(),
         (_, EstimateBasis::Profile) => "from the profile".to_owned(),
-        (_, EstimateBasis::Synthetic) => "from synthesized rows, scaled per table".to_owned(),
+        (_, EstimateBasis::Synthetic) => match &report.shadow.fidelity.synthetic {
+            Some(s) if !s.empty_tables.is_empty() => format!(
+                "from {} rows synthesized from the profile, scaled per table; {} tables left empty",
+                thousands(s.rows_generated),
+                s.empty_tables.len()
+            ),
+            Some(s) => {
+                format!("from {} rows synthesized from the profile, scaled per table", thousands(s.rows_generated))
+            }
+            None => "from synthesized rows, scaled per table".to_owned(),
+        },
     };
     let mut line = format!(
         "Estimated for production ({from}): {} deleted, {} updated, {} rows destroyed",

@@ -274,6 +274,20 @@ mod tests {
     }
 
     #[test]
+    fn synthesize_goes_with_a_profile() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("serve.toml");
+        let text = "[[sources]]\nname = \"a\"\nschema = \"a.sql\"\nprofile = \"p.json\"\nsynthesize = 5000\n\
+                    synthesize_seed = 3\n";
+        std::fs::write(&path, text).expect("write");
+        let config = Config::read(&path).expect("a valid configuration");
+        assert_eq!(config.synthesize.get("a"), Some(&(5000, 3)));
+        std::fs::write(&path, "[[sources]]\nname = \"b\"\nschema = \"b.sql\"\nsynthesize = 10\n").expect("write");
+        let Err(Error::Input { message, .. }) = Config::read(&path) else { panic!("synthesize without a profile") };
+        assert!(message.contains("needs a profile"), "{message}");
+    }
+
+    #[test]
     fn a_bad_key_is_an_error_at_its_line() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("serve.toml");

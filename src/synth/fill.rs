@@ -269,8 +269,10 @@ impl<'a> Table<'a> {
                         "SELECT DISTINCT ON (pgshadow_i) * FROM judged WHERE {all} ORDER BY pgshadow_i, pgshadow_a"
                     ),
                 };
-                let counts: String =
-                    all_ok.iter().map(|ok| format!(", (SELECT pg_catalog.count(*) FROM judged WHERE NOT {ok})")).collect();
+                let counts: String = all_ok
+                    .iter()
+                    .map(|ok| format!(", (SELECT pg_catalog.count(*) FROM judged WHERE NOT {ok})"))
+                    .collect();
                 let left = ", ARRAY(SELECT pgshadow_i FROM judged EXCEPT SELECT pgshadow_i FROM chosen)";
                 (format!("SELECT candidates.*, {} FROM candidates", oks.join(", ")), chosen, format!("{left}{counts}"))
             }
@@ -330,7 +332,10 @@ enum Rows<'a> {
 /// Fills one table; returns the rows inserted and what was left out.
 async fn insert(session: &Session, table: &Table<'_>) -> Result<(u64, Vec<LeftOut>)> {
     if table.columns.is_empty() {
-        return Ok((0, vec![LeftOut { constraint: "no column to generate".into(), rows: table.unit.rows, message: None }]));
+        return Ok((
+            0,
+            vec![LeftOut { constraint: "no column to generate".into(), rows: table.unit.rows, message: None }],
+        ));
     }
     let mut inserted = 0u64;
     let mut left: BTreeMap<String, (u64, Option<String>)> = BTreeMap::new();

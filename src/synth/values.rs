@@ -86,7 +86,7 @@ fn prime(n: usize) -> u64 {
     let mut candidate = 1u64;
     loop {
         candidate += 1;
-        if (2..candidate).take_while(|d| d * d <= candidate).all(|d| candidate % d != 0) {
+        if (2..candidate).take_while(|d| d * d <= candidate).all(|d| !candidate.is_multiple_of(d)) {
             if found == n {
                 return candidate;
             }
