@@ -160,6 +160,9 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
             detail: String::new(),
         });
     }
+    if let Some(synthesis) = schema.and_then(|s| s.synthesis.as_ref()) {
+        synthesis.check_time(options.timeout)?;
+    }
     let work = async {
         let sources: Vec<Schema> = schema.into_iter().cloned().collect();
         let extensions = move || source::extensions_of(&sources);
