@@ -42,12 +42,17 @@ pub(super) fn shape(column: &Column, stats: Option<&ColumnStats>, rows: u64, pro
         let null_frac = 0.0;
         return Shape { null_frac, distinct: rows_f.max(1.0), width: 8, ..Shape::default() };
     };
-    let null_frac = if column.not_null { 0.0 } else { stats.null_frac.clamp(0.0, 1.0) };
+    let null_frac = match column.not_null || !stats.null_frac.is_finite() {
+        true => 0.0,
+        false => stats.null_frac.clamp(0.0, 1.0),
+    };
     // Arrays' values are array literals, which the generators below do not read back.
     let values_usable = column.category != "A";
     let mut common: Vec<(String, f64)> = match (&stats.most_common_vals, &stats.most_common_freqs) {
         (Some(values), Some(freqs)) if values_usable && !column.unique => {
-            values.iter().cloned().zip(freqs.iter().copied()).filter(|(v, _)| v != "NULL").collect()
+            // A frequency that is not a share (a profile edited by hand) would unsort the thresholds: left out.
+            let share = |f: &f64| f.is_finite() && *f > 0.0 && *f <= 1.0;
+            values.iter().cloned().zip(freqs.iter().copied()).filter(|(v, f)| v != "NULL" && share(f)).collect()
         }
         _ => Vec::new(),
     };
