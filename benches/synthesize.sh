@@ -3,7 +3,8 @@
 #
 #   benches/synthesize.sh [--bin PATH] [--tables N] [--rows N] [--out FILE]
 #
-#   --bin PATH    the pgshadow binary (default: $PGSHADOW_BENCH_TARGET_DIR/release/pgshadow, else the debug one)
+#   --bin PATH    the pgshadow binary (default: this checkout's release build in $CARGO_TARGET_DIR or target/, else
+#                 its debug build)
 #   --tables N    tables in the generated schema (default 150)
 #   --rows N      the --synthesize budget (default 100000)
 #   --out FILE    also write the table to FILE
@@ -22,7 +23,6 @@ export LC_ALL=C NO_COLOR=1
 unset RUST_LOG PGSHADOW_POLICY PGSHADOW_CACHE_DIR PGSHADOW_PG_BIN PGHOST PGPORT PGUSER PGDATABASE PGSERVICE PGOPTIONS
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${PGSHADOW_BENCH_TARGET_DIR:-/var/tmp/pgshadow-bench-target}
 BIN=""; TABLES=150; ROWS=100000; OUT=""
 while (($#)); do
     case $1 in
@@ -35,7 +35,7 @@ while (($#)); do
     esac
 done
 if [[ -z $BIN ]]; then
-    BIN=$TARGET/release/pgshadow
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/pgshadow
     [[ -x $BIN ]] || BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/pgshadow
 fi
 [[ -x $BIN ]] || { echo "no pgshadow binary at $BIN (cargo build, or --bin)" >&2; exit 2; }
@@ -131,7 +131,11 @@ export TMPDIR=$WORK
 run() { # prints the wall time in seconds; stderr to $WORK/last.log
     local start end
     start=$(date +%s.%N)
-    "$BIN" run "$WORK/plan.sql" --schema "$WORK/structure.sql" --profile "$WORK/profile.json" -f json -o "$WORK/report.json" -v "$@" 2>"$WORK/last.log" || [[ $? == 1 ]]
+    local rc=0
+    "$BIN" run "$WORK/plan.sql" --schema "$WORK/structure.sql" --profile "$WORK/profile.json" -f json \
+        -o "$WORK/report.json" -v "$@" 2>"$WORK/last.log" || rc=$?
+    # 1 is the verdict (the DELETE cascades); anything else is a failed run.
+    ((rc <= 1)) || { tail -5 "$WORK/last.log" >&2; exit 2; }
     end=$(date +%s.%N)
     python3 -c "print(f'{$end - $start:.2f}')"
 }

@@ -72,7 +72,11 @@ impl Synthesis {
     /// What the generated rows depend on besides the schema: the profile's content, the budget and the seed (part of
     /// a cached template's key).
     pub fn key(&self) -> String {
-        let profile = crate::text::hex_digest(self.profile.to_json().as_bytes());
+        // The digest of the text it was read from, else (a profile made in memory) of its JSON.
+        let profile = match self.profile.text_sha256.is_empty() {
+            false => self.profile.text_sha256.clone(),
+            true => crate::text::hex_digest(self.profile.to_json().as_bytes()),
+        };
         format!("synthesize {profile} rows {} seed {}", self.rows, self.seed)
     }
 }
