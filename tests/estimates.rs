@@ -8,8 +8,8 @@ mod common;
 use common::SourceServer;
 use pgshadow::profile::{Profile, ProfileOptions};
 use pgshadow::report::{EstimateBasis, Report};
-use pgshadow::source::sample::Sample;
 use pgshadow::report::{Severity, Verdict};
+use pgshadow::source::sample::Sample;
 use pgshadow::{DryRunOptions, LocalOptions, Plan, Policy, Schema, Shadow};
 
 /// A fleet of devices: tenants <- devices <- readings (ON DELETE CASCADE, two levels) and alerts (ON DELETE SET
@@ -152,7 +152,8 @@ fn finding<'r>(report: &'r Report, rule: &str) -> &'r pgshadow::report::Finding 
 async fn rules_judge_estimates(shadow: &Shadow, schema_only: &Schema, profile: &Profile) {
     let limits = Policy::parse("limits.toml", "[limits]\nmax-rows-deleted = 500\nmax-bytes-rewritten = 100000")
         .expect("the policy parses");
-    let report = run_with(shadow, "DELETE FROM tenants WHERE id = 3;", schema_only, Some(profile), limits.clone()).await;
+    let report =
+        run_with(shadow, "DELETE FROM tenants WHERE id = 3;", schema_only, Some(profile), limits.clone()).await;
     let limit = finding(&report, "max-rows-deleted");
     assert!(limit.message.contains("rows (estimated from the profile)"), "{}", limit.message);
     assert!(limit.measured.is_some_and(|n| n > 500), "{limit:?}");

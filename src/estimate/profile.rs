@@ -9,6 +9,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use super::keys::ForeignKey;
+use super::selectivity::EqualityKeys;
 use super::{fanout, selectivity};
 use crate::plan::StatementKind;
 use crate::profile::{Profile, TableProfile};
@@ -70,7 +71,7 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
         _ => None,
     };
     // The rows each direct table loses or changes, and the key values its WHERE fixed, for the cascades.
-    let mut roots: HashMap<String, (f64, Vec<(String, Vec<String>)>)> = HashMap::new();
+    let mut roots: HashMap<String, (f64, EqualityKeys)> = HashMap::new();
     for e in s.table_effects.iter_mut().filter(|e| !e.rows_known && e.estimated.is_none()) {
         let Some((t, n)) = table(profile, &e.table) else { continue };
         if e.truncated.is_none() {
@@ -83,6 +84,7 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
         let (count, method, keys) = match &clause {
             Some(Where::None) => (n, whole(t, n), Vec::new()),
             Some(Where::Clause(expr)) => {
+                let expr = expr.as_ref();
                 let sel = selectivity::of(expr, t, n);
                 let method = format!("{} of {} rows in the profile", sel.method(), thousands(n.round() as u64));
                 (sel.fraction * n, method, sel.keys)
@@ -140,11 +142,7 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
 
 /// The estimates of the tables a DELETE reaches along its cascade paths: the root's estimate times each step's
 /// fan-out, level by level, capped at each table's rows.
-fn cascades(
-    s: &mut StatementReport,
-    production: &Production<'_>,
-    roots: &HashMap<String, (f64, Vec<(String, Vec<String>)>)>,
-) {
+fn cascades(s: &mut StatementReport, production: &Production<'_>, roots: &HashMap<String, (f64, EqualityKeys)>) {
     let profile = production.profile;
     let mut found: Vec<(String, bool, u64, String)> = Vec::new();
     for p in &s.cascade_paths {
@@ -231,7 +229,7 @@ enum Where {
     /// It has none: every row.
     None,
     /// Its condition.
-    Clause(Expr),
+    Clause(Box<Expr>),
     /// sqlparser cannot read the statement.
     Unreadable,
 }
@@ -244,5 +242,5 @@ fn where_of(sql: &str) -> Where {
         [Statement::Update(u)] => u.selection.clone(),
         _ => return Where::Unreadable,
     };
-    selection.map_or(Where::None, Where::Clause)
+    selection.map_or(Where::None, |e| Where::Clause(Box::new(e)))
 }

@@ -21,6 +21,9 @@ pub const DEFAULT_MATCH_SEL: f64 = 0.005;
 /// PostgreSQL's `DEFAULT_RANGE_INEQ_SEL`: a range with both ends (BETWEEN) the statistics cannot answer.
 pub const DEFAULT_RANGE_INEQ_SEL: f64 = 0.005;
 
+/// Columns fixed by equality (or IN) to constants, each with its values.
+pub type EqualityKeys = Vec<(String, Vec<String>)>;
+
 /// A WHERE clause's selectivity, and how it was reached.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Selectivity {
@@ -29,7 +32,7 @@ pub struct Selectivity {
     /// What each part rests on, in words.
     pub parts: Vec<String>,
     /// For a clause that is equality (or IN) on columns with constants, ANDed: each column and its values.
-    pub keys: Vec<(String, Vec<String>)>,
+    pub keys: EqualityKeys,
 }
 
 impl Selectivity {
@@ -386,7 +389,7 @@ fn constant(expr: &Expr) -> Option<String> {
 }
 
 /// The columns a clause fixes by equality or IN to constants, ANDed; `None` when it is any other clause.
-fn equality_keys(clause: &Expr) -> Option<Vec<(String, Vec<String>)>> {
+fn equality_keys(clause: &Expr) -> Option<EqualityKeys> {
     match clause {
         Expr::Nested(inner) => equality_keys(inner),
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
