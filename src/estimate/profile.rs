@@ -113,6 +113,20 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
             o.estimated = Some(RowsEstimate { rows: rows(n), basis: EstimateBasis::Profile, method: whole(t, n) });
         }
     }
+    // A dropped column's values: its table's rows that are not null in it.
+    for o in s.dropped_objects.iter_mut().filter(|o| o.object_type == "table column" && !o.rows_known) {
+        let Some((table_name, column)) = o.identity.rsplit_once('.') else { continue };
+        let Some((t, n)) = table(profile, table_name) else { continue };
+        let column = column.trim_matches('"').replace("\"\"", "\"");
+        let Some(stats) = t.column(&column).and_then(|c| c.stats.as_ref()) else { continue };
+        let values = n * (1.0 - stats.null_frac);
+        let method = format!(
+            "the table's {} rows in the profile less the null fraction of {column} ({})",
+            thousands(n.round() as u64),
+            selectivity::percent(stats.null_frac)
+        );
+        o.estimated = Some(RowsEstimate { rows: rows(values), basis: EstimateBasis::Profile, method });
+    }
     for l in s.locks.iter_mut().filter(|l| l.kind == "table") {
         l.production = table_size(profile, &l.table);
     }
