@@ -170,13 +170,12 @@ fn cascades(s: &mut StatementReport, production: &Production<'_>, roots: &HashMa
                     && k.child == pair[1]
                     && if last { k.identity == p.foreign_key } else { k.on_delete == 'c' }
             });
-            let (Some(key), Some((parent, parent_rows)), Some((child, child_rows))) =
+            let (Some(key), Some((_, parent_rows)), Some((child, child_rows))) =
                 (key, table(profile, &pair[0]), table(profile, &pair[1]))
             else {
                 complete = false;
                 break;
             };
-            let _ = parent;
             let fixed: &[(String, Vec<String>)] = if i == 0 { &keys } else { &[] };
             let (reached, method) = fanout::reached(key, parent_rows, (child, child_rows), count, fixed);
             count = reached;

@@ -344,6 +344,15 @@ mod tests {
     }
 
     #[test]
+    fn an_estimated_effect_reads_about_n_and_an_unknown_one_unknown() {
+        let mut effect =
+            TableEffect { deleted: None, rows_known: false, ..TableEffect::measured("public.t", (0, 0, 0, 0)) };
+        assert_eq!(super::super::production_counts(&effect), ["unknown deleted"]);
+        effect.estimated = Some(EffectEstimate::profile((None, Some(2700), None), "the table's rows"));
+        assert_eq!(super::super::production_counts(&effect), ["about 2,700 deleted (estimated)"]);
+    }
+
+    #[test]
     fn numbers_read_as_people_write_them() {
         assert_eq!(about(2700, EstimateBasis::Profile), "about 2,700 rows (estimated from the profile)");
         assert_eq!(thousands(48_112_000), "48,112,000");
