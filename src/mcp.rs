@@ -396,7 +396,7 @@ fn statement_text(out: &mut String, s: &StatementReport) {
         let _ = writeln!(out, "   note: {note}");
     }
     for e in &s.table_effects {
-        let counts = crate::report::effect_counts(e);
+        let counts = crate::report::production_counts(e);
         let how = if e.direct { "direct" } else { "by cascade or trigger" };
         let _ = writeln!(out, "   rows in {}: {} ({how})", e.table, counts.join(", "));
     }

@@ -187,6 +187,12 @@ async fn rules_judge_estimates(shadow: &Shadow, schema_only: &Schema, profile: &
     assert!(drop.message.contains("K rows") || drop.message.contains(" rows, "), "{}", drop.message);
     assert!(drop.message.contains("in production"), "{}", drop.message);
 
+    // A dropped column's values are estimated from the table's rows and the column's null fraction.
+    let report = run(shadow, "ALTER TABLE alerts DROP COLUMN device_id;", schema_only, Some(profile)).await;
+    let drop = finding(&report, "drop-column-with-data");
+    assert!(drop.message.contains("public.alerts.device_id (about 2,"), "{}", drop.message);
+    assert!(drop.message.contains("values, estimated from the profile)"), "{}", drop.message);
+
     // An existing integer key past half its range fails the plan that writes to its table.
     let report = run(shadow, "INSERT INTO tickets (note) VALUES ('x');", schema_only, Some(profile)).await;
     let key = finding(&report, "integer-key-exhaustion");

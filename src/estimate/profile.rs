@@ -9,6 +9,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use super::keys::ForeignKey;
+use super::selectivity::EqualityKeys;
 use super::{fanout, selectivity};
 use crate::plan::StatementKind;
 use crate::profile::{Profile, TableProfile};
@@ -70,7 +71,7 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
         _ => None,
     };
     // The rows each direct table loses or changes, and the key values its WHERE fixed, for the cascades.
-    let mut roots: HashMap<String, (f64, Vec<(String, Vec<String>)>)> = HashMap::new();
+    let mut roots: HashMap<String, (f64, EqualityKeys)> = HashMap::new();
     for e in s.table_effects.iter_mut().filter(|e| !e.rows_known && e.estimated.is_none()) {
         let Some((t, n)) = table(profile, &e.table) else { continue };
         if e.truncated.is_none() {
@@ -83,6 +84,7 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
         let (count, method, keys) = match &clause {
             Some(Where::None) => (n, whole(t, n), Vec::new()),
             Some(Where::Clause(expr)) => {
+                let expr = expr.as_ref();
                 let sel = selectivity::of(expr, t, n);
                 let method = format!("{} of {} rows in the profile", sel.method(), thousands(n.round() as u64));
                 (sel.fraction * n, method, sel.keys)
@@ -110,6 +112,20 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
         if let Some((t, n)) = table(profile, &o.identity) {
             o.estimated = Some(RowsEstimate { rows: rows(n), basis: EstimateBasis::Profile, method: whole(t, n) });
         }
+    }
+    // A dropped column's values: its table's rows that are not null in it.
+    for o in s.dropped_objects.iter_mut().filter(|o| o.object_type == "table column" && !o.rows_known) {
+        let Some((table_name, column)) = o.identity.rsplit_once('.') else { continue };
+        let Some((t, n)) = table(profile, table_name) else { continue };
+        let column = column.trim_matches('"').replace("\"\"", "\"");
+        let Some(stats) = t.column(&column).and_then(|c| c.stats.as_ref()) else { continue };
+        let values = n * (1.0 - stats.null_frac);
+        let method = format!(
+            "the table's {} rows in the profile less the null fraction of {column} ({})",
+            thousands(n.round() as u64),
+            selectivity::percent(stats.null_frac)
+        );
+        o.estimated = Some(RowsEstimate { rows: rows(values), basis: EstimateBasis::Profile, method });
     }
     for l in s.locks.iter_mut().filter(|l| l.kind == "table") {
         l.production = table_size(profile, &l.table);
@@ -140,11 +156,7 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
 
 /// The estimates of the tables a DELETE reaches along its cascade paths: the root's estimate times each step's
 /// fan-out, level by level, capped at each table's rows.
-fn cascades(
-    s: &mut StatementReport,
-    production: &Production<'_>,
-    roots: &HashMap<String, (f64, Vec<(String, Vec<String>)>)>,
-) {
+fn cascades(s: &mut StatementReport, production: &Production<'_>, roots: &HashMap<String, (f64, EqualityKeys)>) {
     let profile = production.profile;
     let mut found: Vec<(String, bool, u64, String)> = Vec::new();
     for p in &s.cascade_paths {
@@ -158,13 +170,12 @@ fn cascades(
                     && k.child == pair[1]
                     && if last { k.identity == p.foreign_key } else { k.on_delete == 'c' }
             });
-            let (Some(key), Some((parent, parent_rows)), Some((child, child_rows))) =
+            let (Some(key), Some((_, parent_rows)), Some((child, child_rows))) =
                 (key, table(profile, &pair[0]), table(profile, &pair[1]))
             else {
                 complete = false;
                 break;
             };
-            let _ = parent;
             let fixed: &[(String, Vec<String>)] = if i == 0 { &keys } else { &[] };
             let (reached, method) = fanout::reached(key, parent_rows, (child, child_rows), count, fixed);
             count = reached;
@@ -231,7 +242,7 @@ enum Where {
     /// It has none: every row.
     None,
     /// Its condition.
-    Clause(Expr),
+    Clause(Box<Expr>),
     /// sqlparser cannot read the statement.
     Unreadable,
 }
@@ -244,5 +255,5 @@ fn where_of(sql: &str) -> Where {
         [Statement::Update(u)] => u.selection.clone(),
         _ => return Where::Unreadable,
     };
-    selection.map_or(Where::None, Where::Clause)
+    selection.map_or(Where::None, |e| Where::Clause(Box::new(e)))
 }

@@ -21,6 +21,9 @@ pub const DEFAULT_MATCH_SEL: f64 = 0.005;
 /// PostgreSQL's `DEFAULT_RANGE_INEQ_SEL`: a range with both ends (BETWEEN) the statistics cannot answer.
 pub const DEFAULT_RANGE_INEQ_SEL: f64 = 0.005;
 
+/// Columns fixed by equality (or IN) to constants, each with its values.
+pub type EqualityKeys = Vec<(String, Vec<String>)>;
+
 /// A WHERE clause's selectivity, and how it was reached.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Selectivity {
@@ -29,7 +32,7 @@ pub struct Selectivity {
     /// What each part rests on, in words.
     pub parts: Vec<String>,
     /// For a clause that is equality (or IN) on columns with constants, ANDed: each column and its values.
-    pub keys: Vec<(String, Vec<String>)>,
+    pub keys: EqualityKeys,
 }
 
 impl Selectivity {
@@ -141,7 +144,7 @@ fn estimate(clause: &Expr, table: &TableProfile, rows: f64, parts: &mut Vec<Stri
             let eq: f64 = values.iter().map(|v| equality(&column, v, stats, rows, &mut scratch)).sum();
             let eq = eq.min(1.0 - stats.null_frac);
             let f = if *negated { (1.0 - stats.null_frac - eq).max(0.0) } else { eq };
-            parts.push(format!("{}: {} ({})", show_short(clause), scratch.join(", "), percent(f)));
+            parts.push(format!("{}: {} ({})", show(clause), scratch.join(", "), percent(f)));
             f
         }
         Expr::IsNull(inner) | Expr::IsNotNull(inner) => {
@@ -161,9 +164,13 @@ fn estimate(clause: &Expr, table: &TableProfile, rows: f64, parts: &mut Vec<Stri
         }
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => boolean(clause, clause, "t", table, rows, parts),
         Expr::Like { expr, pattern, negated, .. } | Expr::ILike { expr, pattern, negated, .. } => {
-            let f = like(expr, pattern, table).unwrap_or(DEFAULT_MATCH_SEL);
-            let f = if *negated { 1.0 - f } else { f };
-            default(clause, f, "a pattern match", parts)
+            let Some(prefix) = like(expr, pattern, table) else {
+                let f = if *negated { 1.0 - DEFAULT_MATCH_SEL } else { DEFAULT_MATCH_SEL };
+                return default(clause, f, "a pattern match", parts);
+            };
+            let f = if *negated { 1.0 - prefix } else { prefix };
+            parts.push(format!("{}: its prefix's range in the profile's histogram ({})", show(clause), percent(f)));
+            f
         }
         Expr::Value(v) if matches!(v.value, Value::Boolean(true)) => 1.0,
         Expr::Value(v) if matches!(v.value, Value::Boolean(false)) => 0.0,
@@ -332,7 +339,7 @@ pub(super) fn civil(days: i64) -> String {
 
 /// A default selectivity, labelled as one.
 fn default(clause: &Expr, fraction: f64, why: &str, parts: &mut Vec<String>) -> f64 {
-    parts.push(format!("{}: default selectivity {} ({why})", show_short(clause), percent(fraction)));
+    parts.push(format!("{}: default selectivity {} ({why})", show(clause), percent(fraction)));
     fraction
 }
 
@@ -386,7 +393,7 @@ fn constant(expr: &Expr) -> Option<String> {
 }
 
 /// The columns a clause fixes by equality or IN to constants, ANDed; `None` when it is any other clause.
-fn equality_keys(clause: &Expr) -> Option<Vec<(String, Vec<String>)>> {
+fn equality_keys(clause: &Expr) -> Option<EqualityKeys> {
     match clause {
         Expr::Nested(inner) => equality_keys(inner),
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
@@ -411,10 +418,6 @@ fn stats_of<'p>(table: &'p TableProfile, column: &str) -> Option<&'p ColumnStats
 
 /// A clause as written, shortened for a method sentence.
 fn show(clause: &Expr) -> String {
-    show_short(clause)
-}
-
-fn show_short(clause: &Expr) -> String {
     let text = clause.to_string();
     match text.char_indices().nth(60) {
         Some((at, _)) => format!("{}...", &text[..at]),
@@ -533,6 +536,21 @@ mod tests {
         let s = of(&clause("id IN (1, 2) AND status = 'paid'"), &shop(), 10_000.0);
         assert_eq!(s.keys, vec![("id".into(), vec!["1".into(), "2".into()]), ("status".into(), vec!["paid".into()])]);
         assert!(of(&clause("id = 1 OR id = 2"), &shop(), 10_000.0).keys.is_empty());
+    }
+
+    #[test]
+    fn a_like_prefix_reads_the_histogram_and_other_patterns_take_the_default() {
+        let sku = ColumnStats {
+            n_distinct: -1.0,
+            histogram_bounds: strings(&["a1", "b1", "c1", "d1", "e1"]),
+            ..ColumnStats::default()
+        };
+        let t = table(vec![("sku", sku)]);
+        let s = of(&clause("sku LIKE 'b%'"), &t, 10_000.0);
+        assert!((s.fraction - 0.25).abs() < 1e-9, "{}", s.method());
+        assert!(s.method().contains("histogram"), "{}", s.method());
+        let s = of(&clause("sku LIKE '%1'"), &t, 10_000.0);
+        assert!(s.method().contains("default selectivity 0.5%"), "{}", s.method());
     }
 
     #[test]

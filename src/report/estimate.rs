@@ -291,7 +291,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -341,6 +341,15 @@ mod tests {
         assert_eq!(e.method, "measured 12 deleted on the sample × 10.00 (480 rows in production / 48 in the shadow)");
         let unknown = TableEffect { updated: None, deleted: None, truncated: None, ..effect };
         assert_eq!(EffectEstimate::scaled(&unknown, 10.0, EstimateBasis::Sample, ""), None);
+    }
+
+    #[test]
+    fn an_estimated_effect_reads_about_n_and_an_unknown_one_unknown() {
+        let mut effect =
+            TableEffect { deleted: None, rows_known: false, ..TableEffect::measured("public.t", (0, 0, 0, 0)) };
+        assert_eq!(super::super::production_counts(&effect), ["unknown deleted"]);
+        effect.estimated = Some(EffectEstimate::profile((None, Some(2700), None), "the table's rows"));
+        assert_eq!(super::super::production_counts(&effect), ["about 2,700 deleted (estimated)"]);
     }
 
     #[test]

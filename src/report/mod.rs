@@ -44,6 +44,28 @@ pub(crate) fn effect_counts(e: &TableEffect) -> Vec<String> {
         .collect()
 }
 
+/// An effect's counts in production for people: [`effect_counts`], with each count the effect's estimate covers as
+/// `about 904 deleted (estimated)`.
+pub(crate) fn production_counts(e: &TableEffect) -> Vec<String> {
+    let Some(est) = &e.estimated else { return effect_counts(e) };
+    let counts = [
+        (Some(e.inserted), None, "inserted"),
+        (e.updated, est.updated, "updated"),
+        (e.deleted, est.deleted, "deleted"),
+        (e.truncated, est.truncated, "truncated"),
+    ];
+    counts
+        .into_iter()
+        .filter(|(n, estimate, _)| estimate.is_some() || *n != Some(0))
+        .filter(|(_, estimate, _)| *estimate != Some(0))
+        .map(|(n, estimate, what)| match (estimate, n) {
+            (Some(about), _) => format!("about {} {what} (estimated)", thousands(about)),
+            (None, Some(n)) => format!("{n} {what}"),
+            (None, None) => format!("unknown {what}"),
+        })
+        .collect()
+}
+
 /// What the reports say about a table of unknown size, in words.
 pub fn unknown_table_line(table: &str) -> String {
     format!("the shadow has no rows for {table}: production's count is unknown")

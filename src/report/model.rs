@@ -733,7 +733,8 @@ pub struct DroppedObject {
     /// False for a table, or a column of a table, whose production rows the shadow cannot know: `rows` and
     /// `values` are then `null`, never 0. True otherwise.
     pub rows_known: bool,
-    /// For a table: the rows it held in production, estimated (from the profile, or scaled from a sample); absent
+    /// For a table: the rows it held in production, estimated (from the profile, or scaled from a sample); for a
+    /// column of a table of unknown size: its non-null values in production, estimated from the profile. Absent
     /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated: Option<RowsEstimate>,
