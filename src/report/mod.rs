@@ -202,6 +202,9 @@ pub(crate) fn fidelity_lines(fidelity: &Fidelity) -> Vec<String> {
     }
     lines.extend(fidelity.version_warning.clone());
     lines.extend(fidelity.newer_version.clone());
+    if let Some(synthetic) = &fidelity.synthetic {
+        lines.extend(synthetic_lines(synthetic));
+    }
     for missing in &fidelity.missing_extensions {
         let get = match (&missing.package, &missing.note) {
             (Some(package), Some(note)) => format!("; {note} ({package})"),
@@ -292,4 +295,37 @@ fn longest_exclusive_lock(statements: &[&StatementReport]) -> Option<HeldLock> {
             held_ms: (held.iter().filter_map(|s| s.duration_ms).sum::<f64>() * 1e3).round() / 1e3,
         })
     })
+}
+
+/// What a synthetic shadow holds, for people: the rows generated, and what was left out or left empty.
+fn synthetic_lines(synthetic: &SyntheticFidelity) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{} synthetic rows in {} tables, generated from {} (budget {}, seed {}); no row of production",
+        thousands(synthetic.rows_generated),
+        synthetic.tables.len(),
+        synthetic.profile,
+        thousands(synthetic.budget),
+        synthetic.seed
+    )];
+    for table in &synthetic.tables {
+        for left in &table.left_out {
+            lines.push(format!("{}: {} rows left out ({})", table.table, thousands(left.rows), left.constraint));
+        }
+    }
+    for empty in &synthetic.empty_tables {
+        lines.push(format!("{} left empty: {}", empty.table, empty.reason));
+    }
+    if !synthetic.columns_without_values.is_empty() {
+        lines.push(format!(
+            "{} columns generated without values from the profile (from their type, null_frac, n_distinct and avg_width)",
+            synthetic.columns_without_values.len()
+        ));
+    }
+    if !synthetic.profile_tables_not_in_schema.is_empty() {
+        lines.push(format!(
+            "tables of the profile the schema lacks: {}",
+            synthetic.profile_tables_not_in_schema.join(", ")
+        ));
+    }
+    lines
 }
