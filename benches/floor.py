@@ -13,7 +13,7 @@ trigger), with the 50/50 mix of `DROP TABLE accounts CASCADE` and `DELETE FROM a
 2. `pgshadow serve` on the same fixture: one dry-run at a time (HTTP round trip included), then --clients concurrent
    clients with a pool of as many clones (one connection per clone, as pgbench has one per client);
 3. the CLI, warm: `pgshadow run` of the seed incident (scenarios/seed-incident, as the issue measured it) on its cached
-   schema, with the cluster kept warm (the default) and with PGSHADOW_KEEP_WARM=0 (start and stop the cached cluster
+   schema, with the cluster kept warm (PGSHADOW_KEEP_WARM=30s) and with PGSHADOW_KEEP_WARM=0 (start and stop the cached cluster
    each run), against `psql -f` of BEGIN/its plan/ROLLBACK on the hand-run server holding its schema;
 4. measuring overhead on a DELETE that cascades to about 1.1 million rows (benches/e2e/generate.sql's shop, 201,000
    customers, about 1 GB): the statement in psql against pgshadow's warm run minus its warm `SELECT 1;` run.

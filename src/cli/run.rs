@@ -143,11 +143,11 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     no_cache: bool,
 
-    /// Keep the cached cluster running this long after the run (30s, 2m, 500ms; 0 turns it off): a later run on
+    /// Keep the cached cluster running this long after the run (30s, 2m, 500ms; off by default): a later run on
     /// the same source then gets a fresh clone of its template from the running cluster instead of starting it. A
     /// small supervisor process (`pgshadow keep-warm`) owns the cluster and stops it when the time passes with no
     /// run, or on SIGTERM. Nothing a plan did reaches another run: each gets a clone of its own.
-    #[arg(long, value_name = "DURATION", env = "PGSHADOW_KEEP_WARM", default_value = "30s",
+    #[arg(long, value_name = "DURATION", env = "PGSHADOW_KEEP_WARM", default_value = "0",
           value_parser = super::warm::idle_time)]
     keep_warm: Duration,
 
