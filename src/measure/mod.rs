@@ -413,6 +413,7 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         unindexed_references: Vec::new(),
         values_too_long: Vec::new(),
         narrow_foreign_keys: Vec::new(),
+        keys_past_half: Vec::new(),
         rolled_back: false,
         rows_destroyed: 0,
         rows_known: true,
@@ -437,6 +438,10 @@ fn statement_error(statement: &PlanStatement, db: &tokio_postgres::error::DbErro
         hint: db.hint().map(str::to_owned),
         line,
         column,
+        constraint_name: db.constraint().map(str::to_owned),
+        table_name: db.table().map(|t| db.schema().map_or_else(|| t.to_owned(), |s| format!("{s}.{t}"))),
+        column_name: db.column().map(str::to_owned),
+        predicted: None,
     }
 }
 
@@ -449,6 +454,7 @@ fn refusal(statement: &PlanStatement, message: &str) -> StatementError {
         hint: None,
         line: statement.raw.line,
         column: statement.raw.column,
+        ..StatementError::default()
     }
 }
 
