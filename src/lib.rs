@@ -38,6 +38,9 @@
 //! A [`Profile`] of production ([`profile::take`], `pgshadow profile`) holds its sizes and statistics without its
 //! rows; given in [`DryRunOptions::profile`], the report says whether it describes the schema the shadow loaded.
 //!
+//! Proposals ([`proposal`]) keep a plan with its report in a [`proposal::Store`] until people approve it;
+//! [`apply::apply`] then runs it on a named target in one transaction and commits only what was approved.
+//!
 //! # Layers
 //!
 //! The modules form layers that point one way: each uses only the modules of the lines above its own, never one of
@@ -56,11 +59,15 @@
 //! source                    loads a source into a new database of a shadow, with measure's machinery installed
 //! estimate                  production's counts estimated from a profile's statistics, or scaled from a sample
 //! policy                    judges a report: findings and a verdict
+//! proposal                  proposals, their approval rules, tokens and roles, their store and hash-chained audit log
+//! apply                     the one path that writes to a database pgshadow did not create: an approved plan
+//!                            on its target, committed only inside what was approved
 //! lib                       this file's orchestration: dry_run, dry_run_on, rehearse
 //! service                   prepared sources and pools of clones for concurrent dry-runs
 //! serve, mcp                the HTTP API and the MCP server
 //! ```
 
+pub mod apply;
 pub mod error;
 pub mod estimate;
 pub mod mcp;
@@ -69,6 +76,7 @@ pub mod plan;
 pub mod policy;
 pub mod postgres;
 pub mod profile;
+pub mod proposal;
 pub mod report;
 pub mod serve;
 pub mod service;
@@ -131,6 +139,25 @@ impl Default for DryRunOptions {
 
 /// Starts a shadow, loads `schema` into it, dry-runs `plan` and removes the shadow again, on every path.
 pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptions) -> Result<Report> {
+    Ok(dry_run_inner(plan, schema, options, false).await?.0)
+}
+
+/// [`dry_run`], and the [catalog description](profile::describe) of the shadow's database once `schema` loaded, as
+/// a proposal keeps it for apply's drift check (`None` without a schema).
+pub async fn dry_run_described(
+    plan: &Plan,
+    schema: Option<&Schema>,
+    options: &DryRunOptions,
+) -> Result<(Report, Option<profile::Description>)> {
+    dry_run_inner(plan, schema, options, schema.is_some()).await
+}
+
+async fn dry_run_inner(
+    plan: &Plan,
+    schema: Option<&Schema>,
+    options: &DryRunOptions,
+    describe: bool,
+) -> Result<(Report, Option<profile::Description>)> {
     let mut shadow_options = options.shadow.clone();
     if shadow_options.postgres.source.is_none() {
         // Without a version asked for, the shadow runs the source's major version when it is installed.
@@ -168,15 +195,18 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         let extensions = move || source::extensions_of(&sources);
         let decision = shadow::provider::decide(&options.provider, &shadow_options.postgres, extensions).await?;
         tracing::debug!(reason = decision.reason(), "provider decided");
-        if let Some(report) = dry_run_warm(&decision, plan, schema, options, &shadow_options).await? {
-            return Ok(report);
+        // A proposal's dry-run (describe) reads the catalog description from a cluster of its own.
+        if !describe {
+            if let Some(report) = dry_run_warm(&decision, plan, schema, options, &shadow_options).await? {
+                return Ok((report, None));
+            }
         }
         let shadow = Shadow::start_decided(decision, &options.provider, &shadow_options).await?;
         // A cached run that ended normally leaves its cluster to a keep-warm supervisor, for the next run.
         let keep_warm =
             shadow_options.cache.as_ref().filter(|c| c.keep_warm.is_some() && shadow.cache_slot().is_some());
         let binaries = shadow.binaries().to_path_buf();
-        let result = dry_run_on(&shadow, plan, schema, options).await;
+        let result = dry_run_on_inner(&shadow, plan, schema, options, describe).await;
         shadow.shutdown().await?;
         if let (Some(cache), Ok(_)) = (keep_warm, &result) {
             if let Some(keep) = &cache.keep_warm {
@@ -276,6 +306,16 @@ pub async fn dry_run_on(
     schema: Option<&Schema>,
     options: &DryRunOptions,
 ) -> Result<Report> {
+    Ok(dry_run_on_inner(shadow, plan, schema, options, false).await?.0)
+}
+
+async fn dry_run_on_inner(
+    shadow: &Shadow,
+    plan: &Plan,
+    schema: Option<&Schema>,
+    options: &DryRunOptions,
+    describe: bool,
+) -> Result<(Report, Option<profile::Description>)> {
     let mut database = source::load(shadow, schema).await?;
     if !database.fidelity.warnings.is_empty() {
         database.fidelity.newer_version = newer_version(shadow, &options.shadow.postgres).await;
@@ -293,6 +333,10 @@ pub async fn dry_run_on(
     let profile = match &options.profile {
         Some(profile) => Some(profile_info(shadow, &database, profile).await),
         None => None,
+    };
+    let description = match describe {
+        true => Some(profile::describe_database(shadow, &database).await),
+        false => None,
     };
     let keys = match &options.profile {
         Some(_) => Some(estimate::foreign_keys(shadow, &database).await),
@@ -315,7 +359,7 @@ pub async fn dry_run_on(
     let mut report =
         report_of(shadow, &database, plan, statements?, &options.policy, &options.run, production.as_ref());
     report.profile = profile.transpose()?;
-    Ok(report)
+    Ok((report, description.transpose()?))
 }
 
 /// The report of `plan`'s `statements`, measured on `database` of `shadow`, with `policy`'s verdict; `production`
@@ -366,6 +410,7 @@ pub(crate) fn report_of(
             statements: plan.statements.len(),
             metadata: plan.metadata.clone(),
             sha256: plan.sha256.clone(),
+            nondeterministic: statements.iter().any(|s| s.nondeterministic.is_some() && !s.rolled_back),
         },
         policy: report::PolicyInfo { source: policy.source().to_owned() },
         shadow: report::ShadowInfo {

@@ -310,12 +310,24 @@ impl Service {
     /// Dry-runs `plan` against the source `name` on a clone of its own, with `policy`'s verdict. Afterwards the clone
     /// is put back as it was after a clean run, else dropped; the report is bounded by `max_report_items`.
     pub async fn dry_run(&self, name: &str, plan: &Plan, policy: &Policy) -> Result<Report> {
+        Ok(self.dry_run_described(name, plan, policy, false).await?.0)
+    }
+
+    /// [`Service::dry_run`], and with `describe` the [catalog description](crate::profile::describe) of the clone
+    /// before the plan ran, as a proposal keeps it for apply's drift check.
+    pub async fn dry_run_described(
+        &self,
+        name: &str,
+        plan: &Plan,
+        policy: &Policy,
+        describe: bool,
+    ) -> Result<(Report, Option<crate::profile::Description>)> {
         let started = Instant::now();
-        let outcome = self.dry_run_inner(name, plan, policy).await;
+        let outcome = self.dry_run_inner(name, plan, policy, describe).await;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.metrics.duration_micros.fetch_add(micros, Ordering::Relaxed);
         let counter = match &outcome {
-            Ok(report) => match report.verdict {
+            Ok((report, _)) => match report.verdict {
                 Verdict::Pass => &self.metrics.pass,
                 Verdict::Warn => &self.metrics.warn,
                 Verdict::Fail => &self.metrics.fail,
@@ -330,7 +342,13 @@ impl Service {
         outcome
     }
 
-    async fn dry_run_inner(&self, name: &str, plan: &Plan, policy: &Policy) -> Result<Report> {
+    async fn dry_run_inner(
+        &self,
+        name: &str,
+        plan: &Plan,
+        policy: &Policy,
+        describe: bool,
+    ) -> Result<(Report, Option<crate::profile::Description>)> {
         let prepared = self
             .sources
             .read()
@@ -341,6 +359,10 @@ impl Service {
         let started = Instant::now();
         let mut lease = prepared.pool.take().await?;
         let took = started.elapsed();
+        let description = match describe {
+            true => Some(crate::profile::describe_database(&prepared.shadow, lease.database()).await?),
+            false => None,
+        };
         let session = lease.session();
         let run = measure::run_plan_in(&prepared.shadow, lease.database(), plan, &self.options.run, session);
         // On a timeout the lease is dropped, and with it the clone (WITH (FORCE) ends the statement still running).
@@ -363,7 +385,7 @@ impl Service {
             "dry-run served (the clone is put back in the background)"
         );
         report.truncate(self.options.max_report_items);
-        Ok(report)
+        Ok((report, description))
     }
 
     /// [`Service::shutdown`] for a service shared with requests or tool calls: waits up to `wait` for them to let
