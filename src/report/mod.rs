@@ -1,6 +1,7 @@
 //! The report model and its renderers. Renderers are functions from the model to text: they never query.
 
 mod github;
+pub mod html;
 mod json;
 mod markdown;
 mod model;
@@ -9,6 +10,7 @@ pub mod rehearsal;
 mod table;
 
 pub use github::render_github;
+pub use html::render_html;
 pub use json::render_json;
 pub use markdown::render_markdown;
 pub use model::*;
