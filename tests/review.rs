@@ -140,3 +140,229 @@ async fn unknown_counts_read_unknown_never_zero() {
     let destroyed: String = eval(&page, "document.getElementById('rows-destroyed').innerText").await;
     assert_eq!(destroyed, "unknown");
 }
+
+/// A `pgshadow serve` started for one test: the real binary, on a free port of 127.0.0.1. Stopped with SIGTERM
+/// (killed if it does not stop) when dropped.
+struct Serve {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Serve {
+    fn start(sandbox: &common::Sandbox, config: &std::path::Path) -> Serve {
+        use std::io::BufRead;
+        let config = config.display().to_string();
+        let mut command = sandbox.command(&["serve", "--listen", "127.0.0.1:0", "--config", &config]);
+        command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("spawn pgshadow serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("pgshadow serve: listening on http://") {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        let address = rx.recv_timeout(std::time::Duration::from_secs(120));
+        let Ok(address) = address else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pgshadow serve did not start listening");
+        };
+        Serve { child, address }
+    }
+
+    /// A plain HTTP/1.1 request; the status, the headers (names lower-cased) and the body.
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Vec<(String, String)>, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.address).expect("connect");
+        let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.address,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read the response");
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let mut lines = head.lines();
+        let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let headers =
+            lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        (status, headers.collect(), body.to_owned())
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < give_up {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const AGENT: &str = "agent-token-for-the-review-test";
+const REVIEWER: &str = "reviewer-token-for-the-review-test";
+
+/// A sandbox with a tokens file (an agent, a reviewer), an SQLite store and the cascade scenario as source `shop`;
+/// returns the configuration file and the store's path.
+fn review_setup(sandbox: &common::Sandbox) -> (std::path::PathBuf, std::path::PathBuf) {
+    let tokens = sandbox.input("tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "[[tokens]]\ntoken = \"{AGENT}\"\nname = \"deploy-bot\"\nrole = \"agent\"\n\n\
+             [[tokens]]\ntoken = \"{REVIEWER}\"\nname = \"alice\"\nrole = \"reviewer\"\n"
+        ),
+    )
+    .expect("tokens file");
+    let store = sandbox.input("proposals.sqlite");
+    let schema = common::root().join("scenarios/cascade-delete-two-levels/schema.sql");
+    let config = sandbox.input("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = {:?}\ntokens_file = {:?}\npool_size = 1\n\n[[sources]]\nname = \"shop\"\nschema = {:?}\n",
+            store.display().to_string(),
+            tokens.display().to_string(),
+            schema.display().to_string()
+        ),
+    )
+    .expect("config");
+    (config, store)
+}
+
+/// The agent proposes the cascade scenario's plan over the JSON API; returns the proposal's number.
+fn propose(server: &Serve) -> i64 {
+    let plan = std::fs::read_to_string(common::root().join("scenarios/cascade-delete-two-levels/plan.sql")).expect("plan");
+    let body = serde_json::json!({"source": "shop", "plan": plan, "intent": "forget customer 1", "target": "production"});
+    let auth = format!("Bearer {AGENT}");
+    let (status, _, response) = server.request(
+        "POST",
+        "/v1/proposals",
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        &body.to_string(),
+    );
+    assert_eq!(status, 201, "{response}");
+    let record: serde_json::Value = serde_json::from_str(&response).expect("JSON");
+    record["proposal"]["id"].as_i64().expect("the proposal's number")
+}
+
+/// Waits for the navigation a click started, then for the new page's document.
+async fn click_and_wait(page: &chromiumoxide::Page, selector: &str) {
+    let element = page.find_element(selector).await.unwrap_or_else(|e| panic!("{selector}: {e}"));
+    element.click().await.unwrap_or_else(|e| panic!("click {selector}: {e}"));
+    page.wait_for_navigation().await.expect("the page after the click loads");
+}
+
+#[tokio::test]
+async fn a_reviewer_approves_in_the_browser_and_the_store_has_the_approval() {
+    let sandbox = common::Sandbox::new().with_builds();
+    let (config, store_path) = review_setup(&sandbox);
+    let server = Serve::start(&sandbox, &config);
+    let id = propose(&server);
+    let base = format!("http://{}", server.address);
+
+    let browser = Chromium::start().await;
+    let page = browser.open(&format!("{base}/ui/proposals/{id}")).await;
+    // Not signed in: the page sends the browser to the sign-in form.
+    let url: String = eval(&page, "location.pathname").await;
+    assert_eq!(url, "/ui/sign-in");
+    page.find_element("#token").await.expect("token field").click().await.expect("focus").type_str(REVIEWER).await.expect("type");
+    click_and_wait(&page, "#sign-in").await;
+    let listed: Vec<i64> = serde_json::from_str(
+        &eval::<String>(&page, "JSON.stringify([...document.querySelectorAll('#state-proposed tr[data-id]')].map(r => +r.dataset.id))").await,
+    )
+    .expect("ids");
+    assert_eq!(listed, vec![id], "the list shows the proposal under proposed");
+    let cookie_visible: String = eval(&page, "document.cookie").await;
+    assert!(cookie_visible.is_empty(), "the session cookie is HttpOnly: {cookie_visible}");
+
+    page.goto(format!("{base}/ui/proposals/{id}")).await.expect("open the proposal");
+    let proposer: String = eval(&page, "document.getElementById('proposer').innerText").await;
+    assert_eq!(proposer, "deploy-bot");
+    let rows = rows(&page).await;
+    let row = |table: &str| rows.iter().find(|r| r.table == table).unwrap_or_else(|| panic!("{table} in {rows:?}"));
+    assert!(rows.iter().all(|r| r.visible), "{rows:?}");
+    assert_eq!((row("public.customers").how.as_str(), row("public.customers").deleted.as_str()), ("direct", "1"));
+    assert_eq!((row("public.orders").how.as_str(), row("public.orders").deleted.as_str()), ("cascade", "3"));
+    assert_eq!((row("public.order_lines").how.as_str(), row("public.order_lines").deleted.as_str()), ("cascade", "6"));
+    if let Some(path) = std::env::var_os("PGSHADOW_REVIEW_SCREENSHOT") {
+        let png = page
+            .screenshot(chromiumoxide::page::ScreenshotParams::builder().full_page(false).build())
+            .await
+            .expect("screenshot");
+        std::fs::write(path, png).expect("write the screenshot");
+    }
+
+    page.find_element("#comment").await.expect("comment").click().await.expect("focus")
+        .type_str("ok: customer 1 asked to be forgotten").await.expect("type");
+    click_and_wait(&page, "#approve").await;
+    let state: String = eval(&page, "document.getElementById('state').dataset.state").await;
+    assert_eq!(state, "approved");
+
+    let store = pgshadow::proposal::Store::open(&store_path.display().to_string()).await.expect("open the store");
+    let record = store.get(id).await.expect("the proposal");
+    assert_eq!(record.state, pgshadow::proposal::State::Approved);
+    assert_eq!(record.decisions.len(), 1, "{:?}", record.decisions);
+    let decision = &record.decisions[0];
+    assert_eq!((decision.reviewer.as_str(), decision.verdict), ("alice", pgshadow::proposal::Verdict::Approve));
+    assert_eq!(decision.comment.as_deref(), Some("ok: customer 1 asked to be forgotten"));
+    drop(browser);
+    drop(server);
+    sandbox.assert_clean();
+}
+
+#[tokio::test]
+async fn decisions_need_the_session_csrf_token_and_the_reviewer_role() {
+    let sandbox = common::Sandbox::new().with_builds();
+    let (config, store_path) = review_setup(&sandbox);
+    let server = Serve::start(&sandbox, &config);
+    let id = propose(&server);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let sign_in = |token: &str| {
+        let (status, headers, _) = server.request("POST", "/ui/sign-in", &form, &format!("token={token}"));
+        assert_eq!(status, 303);
+        let cookie = headers.iter().find(|(k, _)| k == "set-cookie").map(|(_, v)| v.clone()).expect("a cookie");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        cookie.split(';').next().expect("name=value").to_owned()
+    };
+    let (status, _, _) = server.request("POST", "/ui/sign-in", &form, "token=not-a-token-of-the-file");
+    assert_eq!(status, 401);
+    let path = format!("/ui/proposals/{id}/approve");
+
+    // Without a session: to the sign-in form, nothing decided.
+    let (status, headers, _) = server.request("POST", &path, &form, "csrf=x");
+    assert_eq!(status, 303);
+    assert!(headers.iter().any(|(k, v)| k == "location" && v == "/ui/sign-in"), "{headers:?}");
+    // A reviewer's session, but a forged CSRF token.
+    let reviewer = sign_in(REVIEWER);
+    let with_cookie = [form[0], ("Cookie", reviewer.as_str())];
+    let (status, _, body) = server.request("POST", &path, &with_cookie, "csrf=forged&comment=x");
+    assert_eq!(status, 403, "{body}");
+    // The agent that proposed it, with its own session and CSRF token: its role cannot decide.
+    let agent = sign_in(AGENT);
+    let agent_headers = [("Cookie", agent.as_str())];
+    let (status, _, page) = server.request("GET", &format!("/ui/proposals/{id}"), &agent_headers, "");
+    assert_eq!(status, 200);
+    assert!(!page.contains("id=\"approve\""), "no approve button for an agent");
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("csrf");
+    let (status, _, body) =
+        server.request("POST", &path, &[form[0], ("Cookie", agent.as_str())], &format!("csrf={csrf}&comment=mine"));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("needs the role reviewer"), "{body}");
+
+    let store = pgshadow::proposal::Store::open(&store_path.display().to_string()).await.expect("open the store");
+    let record = store.get(id).await.expect("the proposal");
+    assert!(record.decisions.is_empty(), "{:?}", record.decisions);
+    assert_eq!(record.state, pgshadow::proposal::State::Proposed);
+    drop(server);
+    sandbox.assert_clean();
+}

@@ -395,6 +395,10 @@ dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.1em 1em}dl.meta 
 table.source{width:auto;min-width:50%}table.source td{border:none;padding:0 .6em}
 td.line{color:#888;text-align:right;user-select:none}tr.error-line{background:#ffebe9}
 .statement{margin:.8em 0}.where{margin-bottom:.2em}
+nav.bar{display:flex;gap:1.2em;align-items:center;border-bottom:1px solid #ddd;padding-bottom:.4em}
+form.inline{display:inline;margin:0}tr.added{background:#e6ffec}tr.removed{background:#ffebe9}
+.state{font-size:.7em;padding:.1em .5em;border:1px solid #888;border-radius:.3em;vertical-align:middle}
+#unguarded{font-size:1.1em}
 ";
 
 #[cfg(test)]
