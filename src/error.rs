@@ -143,6 +143,27 @@ pub enum Error {
     #[error("shadow database {0} is spoiled: an earlier plan ended the dry-run's transaction in it")]
     DatabaseSpoiled(String),
 
+    /// The proposals store could not be opened, read or written.
+    #[error("proposals store {store}: {message}")]
+    Store {
+        /// The store (a file, or a URL without its password).
+        store: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// No proposal of the store has this number.
+    #[error("no proposal {0} in the store")]
+    UnknownProposal(i64),
+
+    /// A decision or an apply that the rules refuse; the audit log records it with this reason.
+    #[error("refused: {0}")]
+    Refused(String),
+
+    /// The caller's token or role does not allow this.
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+
     /// The dry-run took longer than its time limit and was stopped.
     #[error("the dry-run did not finish within {}s and was stopped", .0.as_secs())]
     Timeout(Duration),

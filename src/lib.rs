@@ -59,6 +59,7 @@
 //! serve, mcp                the HTTP API and the MCP server
 //! ```
 
+pub mod apply;
 pub mod error;
 pub mod mcp;
 pub mod measure;
@@ -66,6 +67,7 @@ pub mod plan;
 pub mod policy;
 pub mod postgres;
 pub mod profile;
+pub mod proposal;
 pub mod report;
 pub mod serve;
 pub mod service;
@@ -127,6 +129,25 @@ impl Default for DryRunOptions {
 
 /// Starts a shadow, loads `schema` into it, dry-runs `plan` and removes the shadow again, on every path.
 pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptions) -> Result<Report> {
+    Ok(dry_run_inner(plan, schema, options, false).await?.0)
+}
+
+/// [`dry_run`], and the [catalog description](profile::describe) of the shadow's database once `schema` loaded, as
+/// a proposal keeps it for apply's drift check (`None` without a schema).
+pub async fn dry_run_described(
+    plan: &Plan,
+    schema: Option<&Schema>,
+    options: &DryRunOptions,
+) -> Result<(Report, Option<profile::Description>)> {
+    dry_run_inner(plan, schema, options, schema.is_some()).await
+}
+
+async fn dry_run_inner(
+    plan: &Plan,
+    schema: Option<&Schema>,
+    options: &DryRunOptions,
+    describe: bool,
+) -> Result<(Report, Option<profile::Description>)> {
     let mut shadow_options = options.shadow.clone();
     if shadow_options.postgres.source.is_none() {
         // Without a version asked for, the shadow runs the source's major version when it is installed.
@@ -160,7 +181,7 @@ pub async fn dry_run(plan: &Plan, schema: Option<&Schema>, options: &DryRunOptio
         let sources: Vec<Schema> = schema.into_iter().cloned().collect();
         let extensions = move || source::extensions_of(&sources);
         let shadow = Shadow::start(&options.provider, &shadow_options, extensions).await?;
-        let result = dry_run_on(&shadow, plan, schema, options).await;
+        let result = dry_run_on_inner(&shadow, plan, schema, options, describe).await;
         shadow.shutdown().await?;
         result
     };
@@ -211,6 +232,16 @@ pub async fn dry_run_on(
     schema: Option<&Schema>,
     options: &DryRunOptions,
 ) -> Result<Report> {
+    Ok(dry_run_on_inner(shadow, plan, schema, options, false).await?.0)
+}
+
+async fn dry_run_on_inner(
+    shadow: &Shadow,
+    plan: &Plan,
+    schema: Option<&Schema>,
+    options: &DryRunOptions,
+    describe: bool,
+) -> Result<(Report, Option<profile::Description>)> {
     let mut database = source::load(shadow, schema).await?;
     if !database.fidelity.warnings.is_empty() {
         database.fidelity.newer_version = newer_version(shadow, &options.shadow.postgres).await;
@@ -229,11 +260,15 @@ pub async fn dry_run_on(
         Some(profile) => Some(profile_info(shadow, &database, profile).await),
         None => None,
     };
+    let description = match describe {
+        true => Some(profile::describe_database(shadow, &database).await),
+        false => None,
+    };
     let statements = measure::run_plan(shadow, &database, plan, &options.run).await;
     source::release(shadow, &database).await?;
     let mut report = report_of(shadow, &database, plan, statements?, &options.policy, &options.run);
     report.profile = profile.transpose()?;
-    Ok(report)
+    Ok((report, description.transpose()?))
 }
 
 /// The report of `plan`'s `statements`, measured on `database` of `shadow`, with `policy`'s verdict.

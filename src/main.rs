@@ -13,7 +13,8 @@ Exit codes:
   0  the verdict is pass (or warn, unless --fail-on warn)
   1  the verdict is fail (the report says why)
   2  the plan could not be dry-run: bad input, no Postgres, a schema that failed in strict mode, a timeout, ...
-  130, 143  interrupted by SIGINT or SIGTERM (the shadow is removed first)";
+  130, 143  interrupted by SIGINT or SIGTERM (the shadow is removed first)
+  (propose: 0 stored; proposals approve|reject and apply: 1 refused; audit verify: 1 the chain is broken)";
 
 /// Dry-run SQL plans on a throw-away shadow Postgres and report their blast radius.
 ///
@@ -53,6 +54,16 @@ enum Command {
     Postgres(cli::postgres::PostgresCommand),
     /// Serve dry-runs to an AI agent over the Model Context Protocol (stdio).
     Mcp(cli::mcp::McpArgs),
+    /// Dry-run a plan and store it as a proposal, to wait for approval (then `pgshadow apply`).
+    Propose(Box<cli::propose::ProposeArgs>),
+    /// List, show, approve and reject proposals.
+    #[command(subcommand)]
+    Proposals(cli::proposals::ProposalsCommand),
+    /// Apply an approved proposal on its target: one transaction, committed only inside what was approved.
+    Apply(Box<cli::apply::ApplyArgs>),
+    /// Verify or export the proposals' hash-chained audit log.
+    #[command(subcommand)]
+    Audit(cli::audit::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -76,5 +87,12 @@ fn main() -> ExitCode {
         Command::Serve(args) => cli::serve::run(*args),
         Command::Postgres(command) => cli::postgres::run(&command),
         Command::Mcp(args) => cli::mcp::run(args),
+        Command::Propose(args) => {
+            let propose_matches = matches.subcommand_matches("propose").expect("the propose subcommand matched");
+            cli::propose::run(*args, propose_matches)
+        }
+        Command::Proposals(command) => cli::proposals::run(command),
+        Command::Apply(args) => cli::apply::run(*args),
+        Command::Audit(command) => cli::audit::run(command),
     }
 }

@@ -1,8 +1,9 @@
 //! `pgshadow mcp`: dry-runs served to an AI agent over the Model Context Protocol, on standard input and output.
 //!
-//! The server offers three tools: `dry_run` (a plan against a prepared source, with the verdict, the findings and
-//! every statement's measured effects), `list_sources` (what can be dry-run against, and how faithful each shadow
-//! is) and `explain_rule` (what a finding's rule catches, and the safer way). A tool's failure (a plan that does not
+//! The server offers four tools: `dry_run` (a plan against a prepared source, with the verdict, the findings and
+//! every statement's measured effects), `propose` (the same dry-run, stored as a proposal for people to approve),
+//! `list_sources` (what can be dry-run against, and how faithful each shadow is) and `explain_rule` (what a
+//! finding's rule catches, and the safer way). A tool's failure (a plan that does not
 //! parse, an unknown source, policy or rule, a dry-run that timed out) is a tool result with `isError: true` and a
 //! message the agent can act on, never a protocol error.
 //!
@@ -24,6 +25,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 use crate::policy::Rule;
+use crate::proposal::{Draft, Proposal, Record, Store};
 use crate::report::{Severity, StatementReport, Status};
 use crate::service::config::Config;
 use crate::service::Service;
@@ -93,6 +95,12 @@ the shadow lacks) and its SHA-256. A source whose objects did not all load gives
 the objects that failed. Also lists the named policies dry_run accepts as `policy`. Reads nothing but this server's \
 own state.";
 
+const PROPOSE: &str = "\
+Propose a plan for production: pgshadow dry-runs it as dry_run does and stores it, with its report, as a proposal \
+that people review and approve or reject. Nothing runs in production here; an approved plan is applied later by a \
+separate pipeline, which refuses it if production changed or would be hit harder than this dry-run measured. Use it \
+once dry_run shows the plan does what you intend; give `intent` (why) and `target` (where it should run).";
+
 const EXPLAIN_RULE: &str = "\
 Explain a rule of pgshadow's findings catalog: what it catches, why it matters in production, a plan that triggers \
 it and a safer way to write the same change, with the schema the examples assume. Use it for the `rule` of a \
@@ -113,6 +121,27 @@ pub struct DryRunArgs {
     pub policy: Option<String>,
 }
 
+/// The arguments of `propose`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ProposeArgs {
+    /// The name of a registered source (see list_sources), as for dry_run.
+    pub source: String,
+    /// The plan, as for dry_run. A JSON plan's "agent" names who proposes it, its "intent" why.
+    pub sql: String,
+    /// A named policy of this server's configuration; omit it for the built-in one.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// The name of the target the plan is meant for (as the people who review it call it, e.g. "production").
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Why the plan should run.
+    #[serde(default)]
+    pub intent: Option<String>,
+    /// The number of an earlier proposal this one is a new version of.
+    #[serde(default)]
+    pub replaces: Option<i64>,
+}
+
 /// The arguments of `explain_rule`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ExplainRuleArgs {
@@ -127,6 +156,8 @@ struct McpServer {
     config: Arc<Config>,
     /// Dry-runs at a time (`max_concurrent`); more are answered [`Error::Busy`] at once, as `serve` answers 429.
     turns: Arc<Semaphore>,
+    /// The proposals store, opened on the first `propose`.
+    store: Arc<tokio::sync::OnceCell<Store>>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -134,7 +165,8 @@ struct McpServer {
 impl McpServer {
     fn new(service: Arc<Service>, config: Config) -> McpServer {
         let turns = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
-        McpServer { service, config: Arc::new(config), turns, tool_router: Self::tool_router() }
+        let store = Arc::new(tokio::sync::OnceCell::new());
+        McpServer { service, config: Arc::new(config), turns, store, tool_router: Self::tool_router() }
     }
 
     #[tool(
@@ -148,6 +180,29 @@ impl McpServer {
                 match serde_json::to_value(&report) {
                     Ok(json) => with_structure(text, json),
                     Err(e) => tool_error(format!("the report could not be serialized: {e}")),
+                }
+            }
+            Err(e) => tool_error(self.error_text(&e)),
+        }
+    }
+
+    #[tool(
+        description = PROPOSE,
+        annotations(title = "Propose a plan for approval", read_only_hint = false, open_world_hint = false)
+    )]
+    async fn propose(&self, Parameters(args): Parameters<ProposeArgs>) -> CallToolResult {
+        match self.try_propose(args).await {
+            Ok(record) => {
+                let p = &record.proposal;
+                let text = format!(
+                    "Stored as proposal {}: {} (verdict {}), waiting for {} approval(s) by people. It is applied only \
+                     after approval, by a separate pipeline, and only if production does no more than what was \
+                     measured here.",
+                    p.id, record.state, p.verdict, record.approvals_required
+                );
+                match serde_json::to_value(&record) {
+                    Ok(json) => with_structure(text, json),
+                    Err(e) => tool_error(format!("the proposal could not be serialized: {e}")),
                 }
             }
             Err(e) => tool_error(self.error_text(&e)),
@@ -232,6 +287,48 @@ impl ServerHandler for McpServer {
 }
 
 impl McpServer {
+    async fn try_propose(&self, args: ProposeArgs) -> Result<Record> {
+        let policy = self.config.policy(args.policy.as_deref().map(str::trim).filter(|p| !p.is_empty()))?;
+        let name = if args.sql.trim_start().starts_with('{') { "plan.json" } else { "plan.sql" };
+        let plan = Plan::parse(name, &args.sql)?;
+        if !self.service.sources().iter().any(|s| s.name == args.source) {
+            return Err(Error::UnknownSource(args.source.clone()));
+        }
+        let store = self
+            .store
+            .get_or_try_init(|| async {
+                let location = match &self.config.store {
+                    Some(location) => location.clone(),
+                    None => crate::proposal::store::default_location()
+                        .ok_or_else(|| Error::Store {
+                            store: "<default>".into(),
+                            message: "no data directory: set `store` in the configuration".into(),
+                        })?
+                        .display()
+                        .to_string(),
+                };
+                Store::open(&location).await
+            })
+            .await?;
+        let _turn = Arc::clone(&self.turns)
+            .try_acquire_owned()
+            .map_err(|_| Error::Busy { slots: self.config.max_concurrent.max(1), retry_after: BUSY_RETRY_AFTER })?;
+        let (report, catalog) = self.service.dry_run_described(&args.source, &plan, &policy, true).await?;
+        let (agent, intent) = Proposal::named_in(&plan);
+        let draft = Draft {
+            proposer: agent.unwrap_or_else(|| "mcp-agent".to_owned()),
+            intent: args.intent.or(intent),
+            target: args.target,
+            replaces: args.replaces,
+            report,
+            plan,
+            plan_text: args.sql,
+            policy,
+            catalog,
+        };
+        store.propose(draft).await
+    }
+
     async fn try_dry_run(&self, args: &DryRunArgs) -> Result<Report> {
         let policy = self.config.policy(args.policy.as_deref().map(str::trim).filter(|p| !p.is_empty()))?;
         let name = if args.sql.trim_start().starts_with('{') { "plan.json" } else { "plan.sql" };

@@ -24,6 +24,19 @@ pub fn hex_digest(bytes: &[u8]) -> String {
     hex(&sha2::Sha256::digest(bytes))
 }
 
+/// `n` with its thousands separated by commas, as people read counts: `41,872`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The URL (or `key=value` connection string) with its password replaced by `***`, for reports and messages.
 pub fn redact_url(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
@@ -67,6 +80,15 @@ pub fn major_of(version_output: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1000), "1,000");
+        assert_eq!(super::thousands(41872), "41,872");
+        assert_eq!(super::thousands(1234567), "1,234,567");
+    }
+
     use super::*;
 
     #[test]

@@ -7,7 +7,9 @@
 
 use std::process::ExitCode;
 
+pub(crate) mod apply;
 pub(crate) mod args;
+pub(crate) mod audit;
 pub(crate) mod cache;
 pub(crate) mod explain;
 pub(crate) mod logging;
@@ -17,10 +19,13 @@ pub(crate) mod policy;
 pub(crate) mod postgres;
 pub(crate) mod profile;
 pub(crate) mod progress;
+pub(crate) mod proposals;
+pub(crate) mod propose;
 pub(crate) mod rules;
 pub(crate) mod run;
 pub(crate) mod schema;
 pub(crate) mod serve;
+pub(crate) mod store;
 
 /// Like other Unix tools, stop quietly when the reader of our output goes away (`pgshadow rules | head`) instead of
 /// panicking on a broken pipe. A dry-run writes its reports only after its shadow is gone.

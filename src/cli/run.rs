@@ -41,12 +41,12 @@ pub(crate) struct RunArgs {
     /// The plan: a SQL file, a JSON plan ({"statements": [...], ...}), - for standard input, or a folder of
     /// them. Several plans run one after the other, as they would be applied, and are reported per file and in total.
     #[arg(value_name = "PLAN", required = true)]
-    plans: Vec<String>,
+    pub(crate) plans: Vec<String>,
 
     /// Schema to load into the shadow first: plain SQL, such as `pg_dump --schema-only` output or a DDL file,
     /// optionally with data (COPY ... FROM stdin blocks, INSERTs).
     #[arg(short, long, value_name = "FILE")]
-    schema: Option<PathBuf>,
+    pub(crate) schema: Option<PathBuf>,
 
     /// Clone the schema of a live database into the shadow, read-only (pg_dump in a read-only session; nothing
     /// is ever written to it). A postgresql:// URL or a key=value connection string; PG* variables and
@@ -73,15 +73,15 @@ pub(crate) struct RunArgs {
     /// A profile of production (`pgshadow profile`), with --schema, --snapshot or --from-url: the report says
     /// whether it describes the schema the shadow loaded, and names the tables and columns that differ.
     #[arg(long, value_name = "FILE", env = "PGSHADOW_PROFILE")]
-    profile: Option<PathBuf>,
+    pub(crate) profile: Option<PathBuf>,
 
     /// Output format; repeat it, each with its --output, for several reports from one run. Default: table.
     #[arg(short, long, value_enum, action = clap::ArgAction::Append)]
-    format: Vec<Format>,
+    pub(crate) format: Vec<Format>,
 
     /// Write the report of the --format before it to FILE (written whole, or not at all).
     #[arg(short, long, value_name = "FILE", action = clap::ArgAction::Append)]
-    output: Vec<PathBuf>,
+    pub(crate) output: Vec<PathBuf>,
 
     /// The policy (TOML). Default: ./pgshadow.toml if present, else the built-in policy.
     #[arg(long, value_name = "FILE", env = "PGSHADOW_POLICY")]
@@ -93,7 +93,7 @@ pub(crate) struct RunArgs {
 
     /// The --format/--output pairs, worked out after parsing.
     #[arg(skip)]
-    outputs: Vec<(Format, Option<PathBuf>)>,
+    pub(crate) outputs: Vec<(Format, Option<PathBuf>)>,
 
     /// Run the plan as the shadow's superuser instead of a non-superuser role that owns the schema.
     /// A superuser can run programs on the host (COPY ... TO PROGRAM): use only for plans you trust.
@@ -117,7 +117,7 @@ pub(crate) struct RunArgs {
     /// source can run any command as the server's OS user (as `postgres` when pgshadow runs as root, else as you).
     /// Use it only for sources you would run as root yourself; the report says it was used.
     #[arg(long)]
-    trust_source: bool,
+    pub(crate) trust_source: bool,
 
     /// Keep the shadow cluster, and the loaded schema as a template database, in this directory between runs, so
     /// that the next run on the same schema skips initdb and loading. Default: $XDG_CACHE_HOME/pgshadow, else
@@ -174,11 +174,11 @@ pub(crate) struct RunArgs {
 
     /// Print only errors on standard error.
     #[arg(short, long, conflicts_with = "verbose")]
-    quiet: bool,
+    pub(crate) quiet: bool,
 
     /// More detail on standard error (-v: progress, -vv: debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
+    pub(crate) verbose: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -260,6 +260,18 @@ async fn install_missing(args: &RunArgs, builds: Option<PathBuf>) -> pgshadow::R
 }
 
 async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
+    let (plan, schema, options) = prepare(args).await?;
+    install_missing(args, options.shadow.postgres.builds.clone()).await?;
+    if args.pg_version.len() > 1 {
+        let rehearsal = pgshadow::rehearse(&plan, schema.as_ref(), &options, &args.pg_version).await?;
+        return Ok(Outcome::Rehearsal(Box::new(rehearsal)));
+    }
+    Ok(Outcome::Report(Box::new(pgshadow::dry_run(&plan, schema.as_ref(), &options).await?)))
+}
+
+/// What these arguments ask to dry-run: the plan, the source (read, or dumped from --from-url) and the options.
+/// `pgshadow propose` takes the same arguments and prepares its dry-run here too.
+pub(crate) async fn prepare(args: &RunArgs) -> pgshadow::Result<(Plan, Option<Schema>, DryRunOptions)> {
     let plan = Plan::read_all(&args.plans)?;
     let policy = pgshadow::Policy::discover(args.policy.as_deref())?;
     let has_source = args.schema.is_some() || args.snapshot.is_some() || args.from_url.is_some();
@@ -316,16 +328,22 @@ async fn dry_run(args: &RunArgs) -> pgshadow::Result<Outcome> {
         policy,
         profile,
     };
-    install_missing(args, options.shadow.postgres.builds.clone()).await?;
-    if args.pg_version.len() > 1 {
-        let rehearsal = pgshadow::rehearse(&plan, schema.as_ref(), &options, &args.pg_version).await?;
-        return Ok(Outcome::Rehearsal(Box::new(rehearsal)));
-    }
-    Ok(Outcome::Report(Box::new(pgshadow::dry_run(&plan, schema.as_ref(), &options).await?)))
+    Ok((plan, schema, options))
 }
 
 /// Writes every report and maps the verdict to the exit code.
 fn finish(args: &RunArgs, outcome: &Outcome) -> ExitCode {
+    if let Err(code) = write_reports(args, outcome) {
+        return code;
+    }
+    match (outcome.verdict(), args.fail_on) {
+        (Verdict::Fail, _) | (Verdict::Warn, FailOn::Warn) => ExitCode::from(1),
+        (Verdict::Pass | Verdict::Warn, _) => ExitCode::SUCCESS,
+    }
+}
+
+/// Writes every report of `outcome` as the --format/--output pairs say; the exit code of a failure.
+fn write_reports(args: &RunArgs, outcome: &Outcome) -> Result<(), ExitCode> {
     use pgshadow::report::{self, rehearsal};
     for (format, output) in &args.outputs {
         let text = match (format, outcome) {
@@ -345,11 +363,13 @@ fn finish(args: &RunArgs, outcome: &Outcome) -> ExitCode {
             None => std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| pgshadow::Error::io("<stdout>", e)),
         };
         if let Err(e) = written {
-            return fail(&e);
+            return Err(fail(&e));
         }
     }
-    match (outcome.verdict(), args.fail_on) {
-        (Verdict::Fail, _) | (Verdict::Warn, FailOn::Warn) => ExitCode::from(1),
-        (Verdict::Pass | Verdict::Warn, _) => ExitCode::SUCCESS,
-    }
+    Ok(())
+}
+
+/// Writes `report` as the --format/--output pairs of `args` say (`pgshadow propose` writes its report so).
+pub(crate) fn write_report(args: &RunArgs, report: Report) -> Result<(), ExitCode> {
+    write_reports(args, &Outcome::Report(Box::new(report)))
 }

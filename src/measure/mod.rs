@@ -25,6 +25,7 @@ use crate::report::{SchemaChange, StatementError, StatementReport, Status, Table
 use crate::shadow::Database;
 use crate::shadow::{Role, Session, Shadow};
 use effects::{Oid, Snapshot};
+pub use transaction::needs_own_transaction;
 
 /// A numeric fingerprint, read as text: only ever compared for equality.
 type Decimal = String;

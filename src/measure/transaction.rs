@@ -143,7 +143,7 @@ impl Run<'_> {
 
 /// Statements Postgres refuses inside a transaction block: `... CONCURRENTLY` index builds and drops, `REINDEX`
 /// of a schema, database or the system catalogs, `VACUUM`, and database, tablespace and system-wide commands.
-pub(super) fn needs_own_transaction(text: &str) -> bool {
+pub fn needs_own_transaction(text: &str) -> bool {
     let words: Vec<String> = text.split_whitespace().take(6).map(|w| w.to_ascii_lowercase()).collect();
     let word = |i: usize| words.get(i).map_or("", String::as_str);
     match word(0) {

@@ -21,6 +21,26 @@ struct PolicyFile {
     protect: ProtectFile,
     #[serde(default)]
     statements: StatementsFile,
+    #[serde(default)]
+    approval: ApprovalFile,
+    #[serde(default)]
+    apply: ApplyFile,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ApprovalFile {
+    fail_approvals: Option<usize>,
+    expires_after_hours: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ApplyFile {
+    tolerance_factor: Option<f64>,
+    tolerance_rows: Option<u64>,
+    lock_timeout_ms: Option<u64>,
+    statement_timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -80,8 +100,22 @@ pub(super) fn parse(file: &str, text: &str, base: Option<&Policy>) -> Result<Pol
             .collect()
     };
     let l = parsed.limits;
+    let mut approval = base.map(|b| b.approval.clone()).unwrap_or_default();
+    let (a, p) = (parsed.approval, parsed.apply);
+    approval.fail_approvals = a.fail_approvals.unwrap_or(approval.fail_approvals);
+    approval.expires_after_hours = a.expires_after_hours.unwrap_or(approval.expires_after_hours);
+    approval.tolerance_factor = p.tolerance_factor.unwrap_or(approval.tolerance_factor);
+    approval.tolerance_rows = p.tolerance_rows.unwrap_or(approval.tolerance_rows);
+    approval.lock_timeout_ms = p.lock_timeout_ms.unwrap_or(approval.lock_timeout_ms);
+    approval.statement_timeout_ms = p.statement_timeout_ms.unwrap_or(approval.statement_timeout_ms);
+    if !(approval.tolerance_factor.is_finite() && approval.tolerance_factor >= 1.0) {
+        let at = text.find("tolerance-factor").unwrap_or(0);
+        return Err(input_error(file, text, at, "apply.tolerance-factor must be 1 or more".to_owned()));
+    }
     Ok(Policy {
         source: file.to_owned(),
+        sha256: crate::text::hex_digest(text.as_bytes()),
+        approval,
         actions,
         limits: Limits {
             total: Thresholds {

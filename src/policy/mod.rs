@@ -34,10 +34,43 @@ pub enum Action {
     Allow,
 }
 
+/// How proposals judged by a policy are approved and applied (its `[approval]` and `[apply]` tables).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Approval {
+    /// Distinct approvals a plan with a fail-level finding needs (others need one).
+    pub fail_approvals: usize,
+    /// Hours an approval stays good.
+    pub expires_after_hours: u64,
+    /// An apply may change up to the approved rows times this ...
+    pub tolerance_factor: f64,
+    /// ... plus this many rows, per table and kind of change.
+    pub tolerance_rows: u64,
+    /// The target's `lock_timeout` during an apply, in milliseconds.
+    pub lock_timeout_ms: u64,
+    /// The target's `statement_timeout` during an apply, in milliseconds.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for Approval {
+    /// The values the built-in policy holds; a file that leaves a key out gets them from it.
+    fn default() -> Self {
+        Approval {
+            fail_approvals: 1,
+            expires_after_hours: 24,
+            tolerance_factor: 1.5,
+            tolerance_rows: 10,
+            lock_timeout_ms: 5000,
+            statement_timeout_ms: 300_000,
+        }
+    }
+}
+
 /// What a plan may do, and what makes it fail.
 #[derive(Debug, Clone)]
 pub struct Policy {
     source: String,
+    sha256: String,
+    approval: Approval,
     actions: BTreeMap<Rule, Action>,
     limits: Limits,
     protect: Vec<Glob>,
@@ -87,6 +120,16 @@ impl Policy {
     /// Where the policy came from: a file name, or `built-in`.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The SHA-256 of the policy's text (the built-in policy's: of [`Policy::DEFAULT_TOML`]).
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// How proposals judged by this policy are approved and applied.
+    pub fn approval(&self) -> &Approval {
+        &self.approval
     }
 
     /// Checks the measured statements; returns every finding and the verdict.

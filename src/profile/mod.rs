@@ -14,6 +14,7 @@
 //! shadow's ([`compare`]) and says in the report whether it describes the schema the plan ran on.
 
 mod catalog;
+mod describe;
 mod queries;
 mod take;
 
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 pub use crate::report::ProfileValues;
 pub use catalog::{catalog, compare, of_database, Catalog};
+pub use describe::{describe, describe_database, drift, Description, Drift};
 pub use take::{take, ProfileOptions};
 
 /// The version of the profile format. Bumped on every breaking change; adding a field is not one.

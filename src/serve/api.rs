@@ -87,7 +87,8 @@ pub struct ErrorBody {
 pub struct ApiError {
     /// `unauthorized`, `bad_request`, `payload_too_large`, `invalid_plan`, `invalid_policy`, `unknown_source`,
     /// `unknown_policy`, `source_exists`, `path_not_allowed`, `source_failed`, `busy`, `stopping`, `timeout`,
-    /// `not_found` or `internal`.
+    /// `not_found`, `unknown_proposal`, `refused` (the rules refused a decision), `forbidden` (the token's role does
+    /// not allow it) or `internal`.
     pub code: String,
     /// For people.
     pub message: String,
@@ -140,6 +141,9 @@ impl ApiFailure {
                 (StatusCode::UNPROCESSABLE_ENTITY, "source_failed")
             }
             Error::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            Error::UnknownProposal(_) => (StatusCode::NOT_FOUND, "unknown_proposal"),
+            Error::Refused(_) => (StatusCode::CONFLICT, "refused"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut failure = ApiFailure::new(status, code, message);

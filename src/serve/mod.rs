@@ -1,5 +1,5 @@
 //! `pgshadow serve`: the dry-run service over HTTP, for approval services. JSON under `/v1/...`, an OpenAPI document
-//! at `/v1/openapi.json`, Prometheus metrics at `/v1/metrics`.
+//! at `/v1/openapi.json`, Prometheus metrics at `/v1/metrics`, and the review page for people at `/ui` (`ui.rs`).
 //!
 //! Security: every path but `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>` when a token
 //! is set (and one must be on a non-loopback address); request bodies are limited; at most `max_concurrent`
@@ -8,6 +8,8 @@
 
 pub mod api;
 pub mod openapi;
+pub mod proposals;
+mod ui;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +25,8 @@ use axum::{Json, Router};
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
+use crate::proposal::tokens::{constant_time_eq, Caller, Tokens};
+use crate::proposal::Store;
 use crate::service::config::Config;
 use crate::service::{Service, SourceInfo};
 use crate::{Plan, Policy, Report, Schema};
@@ -33,6 +37,10 @@ struct Shared {
     service: Arc<Service>,
     config: Config,
     token: Option<String>,
+    /// The tokens file's callers, for proposals.
+    tokens: Option<Tokens>,
+    /// The proposals store, opened on first use.
+    store: tokio::sync::OnceCell<Store>,
     permits: Arc<Semaphore>,
     stopping: AtomicBool,
     busy_rejections: AtomicU64,
@@ -41,18 +49,48 @@ struct Shared {
 
 type AppState = Arc<Shared>;
 
+/// Who sent a request: a caller of the tokens file, or `None` (the server's own token, or no token on loopback).
+#[derive(Debug, Clone)]
+pub(crate) struct Authenticated(pub(crate) Option<Caller>);
+
+impl Shared {
+    /// The proposals store: the configuration's `store`, else the default one; opened (and migrated) once.
+    async fn store(&self) -> Result<&Store> {
+        self.store
+            .get_or_try_init(|| async {
+                let location = match &self.config.store {
+                    Some(location) => location.clone(),
+                    None => crate::proposal::store::default_location()
+                        .ok_or_else(|| Error::Store {
+                            store: "<default>".into(),
+                            message: "no data directory: set `store` in the configuration".into(),
+                        })?
+                        .display()
+                        .to_string(),
+                };
+                Store::open(&location).await
+            })
+            .await
+    }
+}
+
 /// The API's routes over `service`.
 fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     let protected = Router::new()
         .route("/v1/sources", get(list_sources).post(register_source))
         .route("/v1/dry-runs", post(dry_run))
+        .route("/v1/proposals", get(proposals::list).post(proposals::propose))
+        .route("/v1/proposals/{id}", get(proposals::show))
+        .route("/v1/proposals/{id}/approve", post(proposals::approve))
+        .route("/v1/proposals/{id}/reject", post(proposals::reject))
         .route("/v1/metrics", get(metrics))
         .route_layer(axum::middleware::from_fn_with_state(Arc::clone(&state), authenticate));
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi_document))
         .merge(protected)
+        .merge(ui::routes(Arc::clone(&state)))
         .fallback(|| async {
             ApiFailure::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint (see /v1/openapi.json)")
         })
@@ -72,7 +110,8 @@ pub async fn serve(
     grace: Duration,
 ) -> Result<()> {
     let address = listener.local_addr().map_err(|e| Error::io("<listener>", e))?;
-    if token.is_none() && !address.ip().is_loopback() {
+    let tokens = config.tokens_file.as_deref().map(Tokens::read).transpose()?;
+    if token.is_none() && tokens.is_none() && !address.ip().is_loopback() {
         return Err(Error::Source {
             path: "--listen".into(),
             message: format!(
@@ -87,6 +126,8 @@ pub async fn serve(
         service,
         config,
         token,
+        tokens,
+        store: tokio::sync::OnceCell::new(),
         stopping: AtomicBool::new(false),
         busy_rejections: AtomicU64::new(0),
         unauthorized: AtomicU64::new(0),
@@ -127,16 +168,21 @@ async fn contain_panics(request: Request, next: Next) -> Response {
     }
 }
 
-/// Checks `Authorization: Bearer <token>` when the server has a token.
-async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+/// Checks `Authorization: Bearer <token>` when the server has a token or a tokens file, and says who sent the
+/// request ([`Authenticated`]).
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_owned();
+    let caller = state.tokens.as_ref().and_then(|t| t.caller(&given)).cloned();
+    request.extensions_mut().insert(Authenticated(caller.clone()));
+    if caller.is_none() && (state.token.is_some() || state.tokens.is_some()) {
+        let token_ok = state.token.as_ref().is_some_and(|t| constant_time_eq(given.as_bytes(), t.as_bytes()));
+        if !token_ok {
             state.unauthorized.fetch_add(1, Ordering::Relaxed);
             let mut response =
                 ApiFailure::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
@@ -146,15 +192,6 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         }
     }
     next.run(request).await
-}
-
-/// Compares without an early exit, so response times do not reveal how much of a token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut differ = u8::from(a.len() != b.len());
-    for (i, byte) in b.iter().enumerate() {
-        differ |= byte ^ a.get(i).copied().unwrap_or(!byte);
-    }
-    differ == 0
 }
 
 /// A slot for one dry-run or registration: `429` when all are taken, `503` once stopping.

@@ -6,6 +6,9 @@ use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
 use super::api::{DryRunRequest, ErrorBody, Health, RegisterSource};
+use super::proposals::{DecisionRequest, ProposeRequest};
+use crate::proposal::store::Summary;
+use crate::proposal::Record;
 use crate::service::SourceInfo;
 use crate::Report;
 
@@ -18,10 +21,30 @@ pub fn document() -> String {
     add::<SourceInfo>(&mut schemas, "SourceInfo");
     add::<Health>(&mut schemas, "Health");
     add::<ErrorBody>(&mut schemas, "Error");
+    add::<ProposeRequest>(&mut schemas, "ProposeRequest");
+    add::<DecisionRequest>(&mut schemas, "DecisionRequest");
+    add::<Record>(&mut schemas, "ProposalRecord");
+    add::<Summary>(&mut schemas, "ProposalSummary");
     let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
     let body = |schema: &str| json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
     let ok = |description: &str, schema: Value| json!({"description": description, "content": {"application/json": {"schema": schema}}});
     let reference = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let decision = |id: &str, summary: &str| {
+        json!({
+            "operationId": id, "summary": summary,
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}],
+            "requestBody": {"required": false, "content": {"application/json": {"schema": reference("DecisionRequest")}}},
+            "responses": {
+                "200": ok("Decided: the proposal as it stands now", reference("ProposalRecord")),
+                "400": error("A malformed request"),
+                "401": error("No or a wrong bearer token"),
+                "403": error("The token's role may not decide"),
+                "404": error("No such proposal"),
+                "409": error("Refused by the rules: not waiting for decisions, one's own proposal, decided already"),
+                "413": error("The body is over the limit"),
+            },
+        })
+    };
     let document = json!({
         "openapi": "3.1.0",
         "info": {
@@ -82,6 +105,49 @@ pub fn document() -> String {
                     "504": error("The dry-run took longer than the server's timeout"),
                 },
             }},
+            "/v1/proposals": {
+                "get": {
+                    "operationId": "listProposals", "summary": "Proposals, newest first (any role)",
+                    "parameters": [{"name": "state", "in": "query", "required": false, "schema": {"type": "string",
+                        "enum": ["proposed", "approved", "rejected", "applied", "refused", "expired"]}}],
+                    "responses": {
+                        "200": ok("The proposals", json!({"type": "array", "items": reference("ProposalSummary")})),
+                        "400": error("An unknown state"),
+                        "401": error("No or a wrong bearer token"),
+                        "403": error("Not a token of the tokens file"),
+                    },
+                },
+                "post": {
+                    "operationId": "propose",
+                    "summary": "Dry-run a plan against a source and store it as a proposal (role agent)",
+                    "requestBody": body("ProposeRequest"),
+                    "responses": {
+                        "201": ok("Stored, waiting for approval", reference("ProposalRecord")),
+                        "400": error("A malformed request"),
+                        "401": error("No or a wrong bearer token"),
+                        "403": error("The token's role may not propose"),
+                        "404": error("No such source, policy or replaced proposal"),
+                        "413": error("The body is over the limit"),
+                        "422": error("The plan does not parse (line and column given)"),
+                        "429": error("Every slot is taken; see Retry-After"),
+                        "503": error("The server is stopping"),
+                        "504": error("The dry-run took longer than the server's timeout"),
+                    },
+                },
+            },
+            "/v1/proposals/{id}": {"get": {
+                "operationId": "showProposal", "summary": "One proposal: its plan, report, state and decisions",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}],
+                "responses": {
+                    "200": ok("The proposal", reference("ProposalRecord")),
+                    "400": error("A malformed id"),
+                    "401": error("No or a wrong bearer token"),
+                    "403": error("Not a token of the tokens file"),
+                    "404": error("No such proposal"),
+                },
+            }},
+            "/v1/proposals/{id}/approve": {"post": decision("approveProposal", "Approve a proposal (role reviewer; not one's own)")},
+            "/v1/proposals/{id}/reject": {"post": decision("rejectProposal", "Reject a proposal (role reviewer)")},
             "/v1/metrics": {"get": {
                 "operationId": "metrics", "summary": "Prometheus metrics: runs, verdicts, durations, pool, rejections",
                 "responses": {

@@ -19,6 +19,12 @@
 //!
 //! [policies]
 //! strict = "strict.toml"
+//!
+//! # Proposals (docs/proposals.md): where they are kept, who may do what, and where approved plans are applied.
+//! # store = "postgres://pgshadow@db.internal/approvals"   # default: proposals.sqlite in the data directory
+//! # tokens_file = "tokens.toml"                           # bearer tokens, each with a name and a role
+//! # [targets]
+//! # production = "postgresql://deployer@db.internal/app"  # or PGSHADOW_TARGET_PRODUCTION_URL
 //! ```
 
 use std::collections::BTreeMap;
@@ -62,6 +68,12 @@ pub struct Config {
     /// The profiles of production (`pgshadow profile`) of the sources above that name one (`profile = "file"` in
     /// their entry), by source name.
     pub profiles: BTreeMap<String, PathBuf>,
+    /// The proposals store (`store = `): a `postgres://` URL, or an SQLite file; `None`: the default one.
+    pub store: Option<String>,
+    /// The tokens file (`tokens_file = `): bearer tokens with a name and a role each, for proposals.
+    pub tokens_file: Option<PathBuf>,
+    /// The targets approved plans are applied to (`[targets]`), by name: URLs an agent never sees.
+    pub targets: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -79,6 +91,9 @@ impl Default for Config {
             trusted: Vec::new(),
             policies: BTreeMap::new(),
             profiles: BTreeMap::new(),
+            store: None,
+            tokens_file: None,
+            targets: BTreeMap::new(),
         }
     }
 }
@@ -99,6 +114,10 @@ struct File {
     sources: Vec<SourceEntry>,
     #[serde(default)]
     policies: BTreeMap<String, PathBuf>,
+    store: Option<String>,
+    tokens_file: Option<PathBuf>,
+    #[serde(default)]
+    targets: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +165,12 @@ impl Config {
         config.profiles =
             file.sources.iter().filter_map(|s| s.profile.as_ref().map(|p| (s.name.clone(), resolve(p)))).collect();
         config.sources = file.sources.into_iter().map(|s| (s.name, resolve(&s.schema))).collect();
+        config.store = file.store.map(|store| match store.contains("://") {
+            true => store,
+            false => resolve(Path::new(&store)).display().to_string(),
+        });
+        config.tokens_file = file.tokens_file.map(|f| resolve(&f));
+        config.targets = file.targets;
         for (name, policy) in file.policies {
             config.policies.insert(name, Policy::read(&resolve(&policy))?);
         }

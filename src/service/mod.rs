@@ -300,12 +300,24 @@ impl Service {
     /// Dry-runs `plan` against the source `name` on a clone of its own, with `policy`'s verdict. Afterwards the clone
     /// is put back as it was after a clean run, else dropped; the report is bounded by `max_report_items`.
     pub async fn dry_run(&self, name: &str, plan: &Plan, policy: &Policy) -> Result<Report> {
+        Ok(self.dry_run_described(name, plan, policy, false).await?.0)
+    }
+
+    /// [`Service::dry_run`], and with `describe` the [catalog description](crate::profile::describe) of the clone
+    /// before the plan ran, as a proposal keeps it for apply's drift check.
+    pub async fn dry_run_described(
+        &self,
+        name: &str,
+        plan: &Plan,
+        policy: &Policy,
+        describe: bool,
+    ) -> Result<(Report, Option<crate::profile::Description>)> {
         let started = Instant::now();
-        let outcome = self.dry_run_inner(name, plan, policy).await;
+        let outcome = self.dry_run_inner(name, plan, policy, describe).await;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.metrics.duration_micros.fetch_add(micros, Ordering::Relaxed);
         let counter = match &outcome {
-            Ok(report) => match report.verdict {
+            Ok((report, _)) => match report.verdict {
                 Verdict::Pass => &self.metrics.pass,
                 Verdict::Warn => &self.metrics.warn,
                 Verdict::Fail => &self.metrics.fail,
@@ -320,7 +332,13 @@ impl Service {
         outcome
     }
 
-    async fn dry_run_inner(&self, name: &str, plan: &Plan, policy: &Policy) -> Result<Report> {
+    async fn dry_run_inner(
+        &self,
+        name: &str,
+        plan: &Plan,
+        policy: &Policy,
+        describe: bool,
+    ) -> Result<(Report, Option<crate::profile::Description>)> {
         let prepared = self
             .sources
             .read()
@@ -329,6 +347,10 @@ impl Service {
             .cloned()
             .ok_or_else(|| Error::UnknownSource(name.to_owned()))?;
         let lease = prepared.pool.take().await?;
+        let description = match describe {
+            true => Some(crate::profile::describe_database(&prepared.shadow, lease.database()).await?),
+            false => None,
+        };
         let run = measure::run_plan(&prepared.shadow, lease.database(), plan, &self.options.run);
         // On a timeout the lease is dropped, and with it the clone (WITH (FORCE) ends the statement still running).
         let statements = tokio::time::timeout(self.options.timeout, run)
@@ -339,7 +361,7 @@ impl Service {
         report.profile = prepared.info.profile.clone();
         lease.give_back().await;
         report.truncate(self.options.max_report_items);
-        Ok(report)
+        Ok((report, description))
     }
 
     /// [`Service::shutdown`] for a service shared with requests or tool calls: waits up to `wait` for them to let

@@ -1,0 +1,219 @@
+//! Apply: the one code path of pgshadow that writes to a database it did not create. It runs an approved proposal's
+//! plan on a named target, and commits only what was approved. Nothing else calls it: a dry-run never does.
+//!
+//! The checks, in this order; the first that fails refuses the apply, with a clear reason, in the audit log:
+//! 1. the proposal is approved, its approval has not expired, and it is not applied already;
+//! 2. the plan's SHA-256 (of the text about to run: the stored one, or the one the pipeline hands over) is the one
+//!    the reviewers approved;
+//! 3. drift: the target's catalog ([`crate::profile::describe`]) matches the shadow's after its source loaded;
+//!    objects the shadow could not load are left out and listed;
+//! 4. the plan runs in one transaction on the target, with the policy's `lock_timeout` and `statement_timeout`,
+//!    each statement measured there ([`run`]);
+//! 5. it commits only inside the approved envelope ([`crate::proposal::Envelope::breach`]), else rolls back.
+//!
+//! A refusal at check 1 leaves the proposal as it is (or marks it expired); from check 2 on it is `refused`, and a new
+//! proposal is needed. Statements that cannot run in a transaction (`CREATE INDEX CONCURRENTLY`, `VACUUM`) cannot be
+//! guarded, so a plan holding one is refused.
+
+mod run;
+mod targets;
+
+use std::collections::BTreeMap;
+
+pub use targets::Targets;
+
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::proposal::envelope::Counts;
+use crate::proposal::{rules, Outcome, Record, State, Store, Verdict};
+
+/// An apply to do.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The proposal.
+    pub id: crate::proposal::ProposalId,
+    /// The target's name.
+    pub target: String,
+    /// Who applies (the applier's name).
+    pub by: String,
+    /// The plan text to run, when the pipeline hands it over; else the stored one. Either way its SHA-256 must be
+    /// the approved one.
+    pub plan_text: Option<String>,
+}
+
+/// Applies proposal `request.id` on its target, as the module says. `Ok` with the applied record; a refusal is
+/// [`Error::Refused`] with its reason, logged in the store first.
+pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Result<Record> {
+    let record = store.get(request.id).await?;
+    let now = jiff::Timestamp::now();
+    if let Err(reason) = rules::applicable(&record, now) {
+        if record.state == State::Expired {
+            store.expire(request.id, &request.by).await?;
+        }
+        return refuse_only(store, request, reason).await;
+    }
+    let proposal = &record.proposal;
+    if let Some(meant) = proposal.target.as_deref().filter(|t| *t != request.target) {
+        let reason = format!("proposal {} is for target {meant}, not {}", proposal.id, request.target);
+        return refuse_only(store, request, reason).await;
+    }
+    // From here on a refusal ends the proposal.
+    let text = request.plan_text.clone().unwrap_or_else(|| proposal.plan.text.clone());
+    let sha256 = crate::text::hex_digest(text.as_bytes());
+    let approved: Vec<&str> =
+        record.decisions.iter().filter(|d| d.verdict == Verdict::Approve).map(|d| d.plan_sha256.as_str()).collect();
+    if let Some(other) = approved.iter().find(|a| **a != sha256) {
+        let reason = format!(
+            "the plan to run has SHA-256 {sha256}, the approved plan {other}: the plan changed after it was approved"
+        );
+        return refuse(store, request, reason, Counts::default()).await;
+    }
+    if let Some(index) = proposal.envelope.unguarded.first() {
+        let reason = format!(
+            "statement {index} cannot run inside a transaction (CONCURRENTLY, VACUUM, ...): apply cannot guard it; \
+             run it by hand outside pgshadow, and propose the rest"
+        );
+        return refuse(store, request, reason, Counts::default()).await;
+    }
+    let Some(measured) = &proposal.catalog else {
+        let reason = "the proposal was measured without a source, so there is no catalog to check the target's \
+                      against: propose it with --schema, --snapshot or --from-url"
+            .to_owned();
+        return refuse(store, request, reason, Counts::default()).await;
+    };
+    let plan = Plan::parse(&proposal.plan.source, &text)?;
+    if let Some(s) = plan.statements.iter().position(|s| {
+        use crate::plan::StatementKind::*;
+        matches!(
+            s.classification.kind,
+            Rollback | Savepoint | ReleaseSavepoint | RollbackToSavepoint | PrepareTransaction
+        )
+    }) {
+        let reason =
+            format!("statement {} controls the transaction: apply runs the plan in one transaction of its own", s + 1);
+        return refuse(store, request, reason, Counts::default()).await;
+    }
+
+    let url = targets.url(&request.target)?;
+    let client = connect(&url).await?;
+    let rules = &proposal.rules;
+    let begin = format!(
+        "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+        rules.lock_timeout_ms, rules.statement_timeout_ms
+    );
+    client.batch_execute(&begin).await.map_err(|e| Error::pg("starting the apply's transaction", e))?;
+    // Whatever happens below, a transaction that is not committed is rolled back: explicitly, or by the server when
+    // this connection closes.
+    let before = run::catalog(&client).await?;
+    let drift = crate::profile::drift(measured, &before, &proposal.fidelity_losses);
+    if !drift.differences.is_empty() {
+        rollback(&client).await;
+        let mut reason = format!(
+            "the target's catalog differs from the one the plan was measured on: {}",
+            drift.differences.join("; ")
+        );
+        if !drift.left_out.is_empty() {
+            reason.push_str(&format!(" (left out, as the shadow could not load them: {})", drift.left_out.join(", ")));
+        }
+        return refuse(store, request, reason, Counts::default()).await;
+    }
+    let emptied = emptied_tables(&proposal.report);
+    let ran = run::run(&client, &plan, &emptied, &before).await;
+    let counts = match ran {
+        Err(e) => {
+            rollback(&client).await;
+            return Err(e);
+        }
+        Ok(run::Ran::Failed(index, message)) => {
+            rollback(&client).await;
+            let reason = format!("statement {index} failed on the target: {message}; rolled back");
+            return refuse(store, request, reason, Counts::default()).await;
+        }
+        Ok(run::Ran::Done(counts)) => counts,
+    };
+    if let Some(breach) = proposal.envelope.breach(&counts, rules) {
+        rollback(&client).await;
+        return refuse(store, request, format!("{breach}; rolled back"), counts).await;
+    }
+    // The store says applied first (which fails if another apply got there), then the target commits.
+    let outcome = outcome(request, None, counts);
+    let finished = store.finish(request.id, outcome).await;
+    if let Err(e) = finished {
+        rollback(&client).await;
+        return Err(e);
+    }
+    if let Err(e) = client.batch_execute("COMMIT").await {
+        let reason = format!("COMMIT failed on the target, nothing was applied: {}", crate::error::with_causes(&e));
+        store.refused(request.id, &request.by, &reason, serde_json::Value::Null).await?;
+        return Err(Error::Refused(reason));
+    }
+    if !drift.left_out.is_empty() {
+        tracing::warn!("not compared, as the shadow could not load them: {}", drift.left_out.join(", "));
+    }
+    store.get(request.id).await
+}
+
+/// The tables each statement (1-based) truncated or dropped on the shadow, as the report says: their rows are counted
+/// on the target just before it.
+fn emptied_tables(report: &serde_json::Value) -> BTreeMap<usize, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for statement in report["statements"].as_array().into_iter().flatten() {
+        let index = statement["index"].as_u64().unwrap_or(0) as usize;
+        let list = |key: &str| statement[key].as_array().cloned().unwrap_or_default();
+        let truncated = list("table_effects")
+            .into_iter()
+            .filter(|_| statement["kind"] == "truncate")
+            .filter(|e| !matches!(e["truncated"].as_u64(), Some(0)))
+            .filter_map(|e| e["table"].as_str().map(str::to_owned));
+        let dropped = list("dropped_objects")
+            .into_iter()
+            .filter(|o| o["type"] == "table")
+            .filter_map(|o| o["identity"].as_str().map(str::to_owned));
+        let tables: Vec<String> = truncated.chain(dropped).collect();
+        if !tables.is_empty() {
+            out.insert(index, tables);
+        }
+    }
+    out
+}
+
+fn outcome(request: &Request, refused: Option<String>, counts: Counts) -> Outcome {
+    Outcome {
+        at: rules::timestamp(jiff::Timestamp::now()),
+        by: request.by.clone(),
+        target: request.target.clone(),
+        refused,
+        counts,
+    }
+}
+
+/// Refuses without changing the proposal's state (it is not approved, or not for this target).
+async fn refuse_only(store: &Store, request: &Request, reason: String) -> Result<Record> {
+    let detail = format!("apply on target {} refused: {reason}", request.target);
+    store.refused(request.id, &request.by, &detail, serde_json::Value::Null).await?;
+    Err(Error::Refused(reason))
+}
+
+/// Refuses and ends the proposal (`refused`), with what was measured.
+async fn refuse(store: &Store, request: &Request, reason: String, counts: Counts) -> Result<Record> {
+    store.finish(request.id, outcome(request, Some(reason.clone()), counts)).await?;
+    Err(Error::Refused(reason))
+}
+
+async fn rollback(client: &tokio_postgres::Client) {
+    if let Err(e) = client.batch_execute("ROLLBACK").await {
+        tracing::warn!("rolling the apply back: {e} (the server rolls it back as the connection closes)");
+    }
+}
+
+/// Connects to a target (TLS and `PG*` variables as for `--from-url`).
+async fn connect(url: &str) -> Result<tokio_postgres::Client> {
+    let remote = crate::shadow::server::config_from_url(url)?;
+    let (client, _driver) =
+        crate::tls::connect(&remote.config, remote.tls.as_ref(), "target").await.map_err(|e| Error::Source {
+            path: crate::text::redact_url(url).into(),
+            message: format!("could not connect to the target: {}", crate::error::with_causes(&e)),
+            detail: String::new(),
+        })?;
+    Ok(client)
+}

@@ -1,0 +1,247 @@
+//! Approve, then apply, end to end through the binary: a real PostgreSQL server started here plays production. An
+//! agent's token proposes, a reviewer's approves, the applier's applies; every refusal leaves production as it was
+//! (rows counted, catalog read), is in the audit log, and the chain verifies until a row is edited by hand.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::{json_of, stderr_of, Sandbox, SourceServer};
+
+/// Customers and their orders, deleted with them; the shadow gets 6 customers with 3 orders each.
+const SCHEMA: &str = "CREATE TABLE customers (id int PRIMARY KEY, region text NOT NULL);
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES customers ON DELETE CASCADE, total numeric);
+CREATE INDEX orders_customer ON orders (customer_id);
+";
+const SHADOW_ROWS: &str =
+    "INSERT INTO customers SELECT g, CASE WHEN g <= 2 THEN 'test' ELSE 'eu' END FROM generate_series(1, 6) g;
+INSERT INTO orders SELECT g, (g - 1) / 3 + 1, g FROM generate_series(1, 18) g;
+";
+const PLAN: &str = "DELETE FROM customers WHERE region = 'test';\n";
+
+const TOKENS: &str = r#"
+[[tokens]]
+token = "agent-token-000000000001"
+name = "deploy-bot"
+role = "agent"
+
+[[tokens]]
+token = "carol-agent-token-000001"
+name = "carol"
+role = "agent"
+
+[[tokens]]
+token = "carol-review-token-00001"
+name = "carol"
+role = "reviewer"
+
+[[tokens]]
+token = "alice-review-token-00001"
+name = "alice"
+role = "reviewer"
+
+[[tokens]]
+token = "pipeline-token-000000001"
+name = "pipeline"
+role = "applier"
+"#;
+
+const AGENT: &str = "agent-token-000000000001";
+const CAROL_AGENT: &str = "carol-agent-token-000001";
+const CAROL_REVIEWER: &str = "carol-review-token-00001";
+const ALICE: &str = "alice-review-token-00001";
+const PIPELINE: &str = "pipeline-token-000000001";
+
+struct Loop {
+    sandbox: Sandbox,
+    production: SourceServer,
+    store: PathBuf,
+    tokens: PathBuf,
+}
+
+impl Loop {
+    fn new() -> Loop {
+        let sandbox = Sandbox::new().with_builds();
+        let production = SourceServer::start();
+        let store = sandbox.input("store/proposals.sqlite");
+        let tokens = sandbox.input("tokens.toml");
+        std::fs::write(&tokens, TOKENS).expect("write tokens");
+        std::fs::write(sandbox.input("schema.sql"), format!("{SCHEMA}{SHADOW_ROWS}")).expect("write schema");
+        std::fs::write(sandbox.input("plan.sql"), PLAN).expect("write plan");
+        Loop { sandbox, production, store, tokens }
+    }
+
+    /// A production database `name` holding the schema and `factor` times the shadow's rows.
+    fn database(&self, name: &str, factor: u32) {
+        self.production.psql("postgres", &format!("CREATE DATABASE {name}"));
+        self.production.psql(name, SCHEMA);
+        let customers = 6 * factor;
+        self.production.psql(
+            name,
+            &format!(
+                "INSERT INTO customers SELECT g, CASE WHEN g % 3 = 1 THEN 'test' ELSE 'eu' END \
+                 FROM generate_series(1, {customers}) g;
+                 INSERT INTO orders SELECT g, (g - 1) / 3 + 1, g FROM generate_series(1, {}) g;",
+                customers * 3
+            ),
+        );
+    }
+
+    fn pgshadow(&self, token: &str, database: &str, args: &[&str]) -> Output {
+        self.sandbox
+            .command(args)
+            .env("PGSHADOW_STORE", &self.store)
+            .env("PGSHADOW_TOKENS", &self.tokens)
+            .env("PGSHADOW_TOKEN", token)
+            .env("PGSHADOW_TARGET_PRODUCTION_URL", self.production.url(database))
+            .output()
+            .expect("run pgshadow")
+    }
+
+    /// Proposes the plan with `policy` (TOML, may be empty) as the token `token`; the proposal's number.
+    fn propose(&self, token: &str, policy: &str) -> i64 {
+        let policy_file = self.sandbox.input("policy.toml");
+        std::fs::write(&policy_file, policy).expect("write policy");
+        let (plan, schema) = (self.sandbox.input("plan.sql"), self.sandbox.input("schema.sql"));
+        let out = self.pgshadow(
+            token,
+            "postgres",
+            &[
+                "propose",
+                plan.to_str().expect("utf-8"),
+                "--schema",
+                schema.to_str().expect("utf-8"),
+                "--policy",
+                policy_file.to_str().expect("utf-8"),
+                "--target",
+                "production",
+                "--intent",
+                "remove the test customers",
+                "--format",
+                "json",
+                "--quiet",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "propose: {}", stderr_of(&out));
+        let report = json_of(&out);
+        assert_eq!(report["summary"]["rows_deleted"], 2 + 6, "2 customers and their 6 orders on the shadow");
+        let said = stderr_of(&out);
+        let id = said.split("stored as proposal ").nth(1).and_then(|r| r.split(';').next()).expect("the number");
+        id.trim().parse().expect("a number")
+    }
+
+    fn approve(&self, token: &str, id: i64) -> Output {
+        self.pgshadow(token, "postgres", &["proposals", "approve", &id.to_string(), "--comment", "as measured"])
+    }
+
+    fn apply(&self, database: &str, id: i64, extra: &[&str]) -> Output {
+        let id = id.to_string();
+        let mut args = vec!["apply", id.as_str(), "--target", "production"];
+        args.extend_from_slice(extra);
+        self.pgshadow(PIPELINE, database, &args)
+    }
+
+    /// Production's rows and catalog, to compare before and after a refusal.
+    fn state(&self, database: &str) -> String {
+        self.production.psql(
+            database,
+            "SELECT (SELECT count(*) FROM customers) || ' customers, ' || (SELECT count(*) FROM orders) || ' orders; ' \
+             || (SELECT string_agg(table_name || '.' || column_name || ':' || data_type, ',' \
+                                   ORDER BY table_name, column_name) \
+                 FROM information_schema.columns WHERE table_schema = 'public') \
+             || '; ' || (SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint \
+                         WHERE connamespace = 'public'::regnamespace) \
+             || '; ' || (SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes \
+                         WHERE schemaname = 'public')",
+        )
+    }
+
+    /// Applies `id` to `database`, expecting a refusal that says `why` and leaves production as it was.
+    fn refused(&self, database: &str, id: i64, extra: &[&str], why: &str) {
+        let before = self.state(database);
+        let out = self.apply(database, id, extra);
+        assert_eq!(out.status.code(), Some(1), "apply should be refused: {}", stderr_of(&out));
+        assert!(stderr_of(&out).contains(why), "expected {why:?} in: {}", stderr_of(&out));
+        assert_eq!(self.state(database), before, "a refused apply leaves production as it was");
+    }
+}
+
+#[test]
+fn approve_then_apply_and_every_refusal() {
+    let l = Loop::new();
+
+    // The loop: the agent proposes, the agent cannot approve, a reviewer approves, the applier applies.
+    l.database("prod", 1);
+    let id = l.propose(AGENT, "");
+    let out = l.approve(AGENT, id);
+    assert_eq!(out.status.code(), Some(1), "an agent cannot approve: {}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("needs the role reviewer"), "{}", stderr_of(&out));
+    let out = l.approve(ALICE, id);
+    assert_eq!(out.status.code(), Some(0), "approve: {}", stderr_of(&out));
+    let out = l.apply("prod", id, &[]);
+    assert_eq!(out.status.code(), Some(0), "apply: {}", stderr_of(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("public.orders: 0 inserted, 0 updated, 6 deleted"));
+    assert_eq!(l.state("prod").split(';').next(), Some("4 customers, 12 orders"));
+    assert_eq!(l.production.psql("prod", "SELECT count(*) FROM customers WHERE region = 'test'"), "0");
+
+    // Already applied.
+    l.refused("prod", id, &[], "is applied already");
+
+    // The plan text changed after approval.
+    l.database("changed", 1);
+    let id = l.propose(AGENT, "");
+    assert_eq!(l.approve(ALICE, id).status.code(), Some(0));
+    let changed = l.sandbox.input("changed.sql");
+    std::fs::write(&changed, "DELETE FROM customers WHERE region <> 'nobody';\n").expect("write");
+    l.refused("changed", id, &["--plan", changed.to_str().expect("utf-8")], "changed after it was approved");
+
+    // Drift: a column added to production after the dry-run.
+    l.database("drifted", 1);
+    let id = l.propose(AGENT, "");
+    assert_eq!(l.approve(ALICE, id).status.code(), Some(0));
+    l.production.psql("drifted", "ALTER TABLE orders ADD COLUMN note text");
+    l.refused("drifted", id, &[], "column public.orders.note: on the target only");
+
+    // Production holds 100 times the shadow's rows: outside the envelope, rolled back.
+    l.database("grown", 100);
+    let id = l.propose(AGENT, "");
+    assert_eq!(l.approve(ALICE, id).status.code(), Some(0));
+    l.refused("grown", id, &[], "public.customers: 200 rows deleted, approved 2 (at most 13");
+
+    // The approval expired.
+    l.database("late", 1);
+    let id = l.propose(AGENT, "[approval]\nexpires-after-hours = 0\n");
+    assert_eq!(l.approve(ALICE, id).status.code(), Some(0));
+    l.refused("late", id, &[], "approval expired");
+
+    // The proposer approving their own proposal (with a reviewer's token in the same name).
+    let id = l.propose(CAROL_AGENT, "");
+    let out = l.approve(CAROL_REVIEWER, id);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("nobody approves their own proposal"), "{}", stderr_of(&out));
+
+    // Every refusal is in the audit log, and the chain holds.
+    let out = l.pgshadow(PIPELINE, "postgres", &["audit", "export"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let entries: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    let refusals: Vec<&str> =
+        entries.iter().filter(|e| e["event"] == "refused").filter_map(|e| e["detail"].as_str()).collect();
+    for why in ["applied already", "changed after it was approved", "on the target only", "rows deleted", "expired"] {
+        assert!(refusals.iter().any(|r| r.contains(why)), "no refusal for {why:?} in {refusals:#?}");
+    }
+    assert!(refusals.iter().any(|r| r.contains("nobody approves their own")));
+    assert_eq!(entries.iter().filter(|e| e["event"] == "applied").count(), 1);
+    assert!(entries.iter().all(|e| !e.to_string().contains(&l.production.url("prod"))), "no target URL is logged");
+    let out = l.pgshadow(PIPELINE, "postgres", &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+
+    // A tampered entry breaks it.
+    let connection = rusqlite::Connection::open(&l.store).expect("open the store");
+    connection.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 2", []).expect("tamper");
+    let out = l.pgshadow(PIPELINE, "postgres", &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("entry 2"), "{}", stderr_of(&out));
+    l.sandbox.assert_clean();
+}
