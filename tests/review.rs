@@ -1,9 +1,9 @@
 //! The HTML report and the review page, read in a real headless Chromium through the DevTools protocol: what a
 //! reviewer sees is what the DOM of the rendered page holds, with hostile plan text and names left as text.
 
-mod common;
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
 
 use browser::{eval, Chromium};
 use serde::Deserialize;
@@ -66,8 +66,11 @@ async fn html_report_shows_rows_per_table_and_the_cascade() {
     let verdict: String = eval(&page, "document.getElementById('verdict').innerText").await;
     assert_eq!(verdict, "FAIL");
     let rules: Vec<String> = serde_json::from_str(
-        &eval::<String>(&page, "JSON.stringify([...document.querySelectorAll('#findings tr[data-rule]')].map(r => r.dataset.rule))")
-            .await,
+        &eval::<String>(
+            &page,
+            "JSON.stringify([...document.querySelectorAll('#findings tr[data-rule]')].map(r => r.dataset.rule))",
+        )
+        .await,
     )
     .expect("rules");
     assert!(rules.contains(&"cascade-delete".to_owned()), "{rules:?}");
@@ -174,7 +177,13 @@ impl Serve {
     }
 
     /// A plain HTTP/1.1 request; the status, the headers (names lower-cased) and the body.
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Vec<(String, String)>, String) {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Vec<(String, String)>, String) {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&self.address).expect("connect");
         let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
@@ -241,8 +250,10 @@ fn review_setup(sandbox: &common::Sandbox) -> (std::path::PathBuf, std::path::Pa
 
 /// The agent proposes the cascade scenario's plan over the JSON API; returns the proposal's number.
 fn propose(server: &Serve) -> i64 {
-    let plan = std::fs::read_to_string(common::root().join("scenarios/cascade-delete-two-levels/plan.sql")).expect("plan");
-    let body = serde_json::json!({"source": "shop", "plan": plan, "intent": "forget customer 1", "target": "production"});
+    let plan =
+        std::fs::read_to_string(common::root().join("scenarios/cascade-delete-two-levels/plan.sql")).expect("plan");
+    let body =
+        serde_json::json!({"source": "shop", "plan": plan, "intent": "forget customer 1", "target": "production"});
     let auth = format!("Bearer {AGENT}");
     let (status, _, response) = server.request(
         "POST",
@@ -269,6 +280,18 @@ async fn click_and_wait(page: &chromiumoxide::Page, selector: &str, arrived: &st
     }
 }
 
+/// The top of the proposal page, down to the rows per table, as the README shows it (`docs/review-page.png`, made
+/// by this test with `PGSHADOW_REVIEW_SCREENSHOT=docs/review-page.png`).
+async fn screenshot(page: &chromiumoxide::Page, path: &std::path::Path) {
+    use chromiumoxide::cdp::browser_protocol::page::Viewport;
+    let bottom: f64 = eval(page, "document.getElementById('rows').getBoundingClientRect().bottom + scrollY + 8").await;
+    let width: f64 = eval(page, "document.documentElement.clientWidth").await;
+    let clip = Viewport { x: 0.0, y: 0.0, width, height: bottom, scale: 0.75 };
+    let params = chromiumoxide::page::ScreenshotParams::builder().clip(clip).capture_beyond_viewport(true).build();
+    let png = page.screenshot(params).await.expect("screenshot");
+    std::fs::write(path, png).expect("write the screenshot");
+}
+
 #[tokio::test]
 async fn a_reviewer_approves_in_the_browser_and_the_store_has_the_approval() {
     let sandbox = common::Sandbox::new().with_builds();
@@ -282,10 +305,22 @@ async fn a_reviewer_approves_in_the_browser_and_the_store_has_the_approval() {
     // Not signed in: the page sends the browser to the sign-in form.
     let url: String = eval(&page, "location.pathname").await;
     assert_eq!(url, "/ui/sign-in");
-    page.find_element("#token").await.expect("token field").click().await.expect("focus").type_str(REVIEWER).await.expect("type");
+    page.find_element("#token")
+        .await
+        .expect("token field")
+        .click()
+        .await
+        .expect("focus")
+        .type_str(REVIEWER)
+        .await
+        .expect("type");
     click_and_wait(&page, "#sign-in", "location.pathname === '/ui'").await;
     let listed: Vec<i64> = serde_json::from_str(
-        &eval::<String>(&page, "JSON.stringify([...document.querySelectorAll('#state-proposed tr[data-id]')].map(r => +r.dataset.id))").await,
+        &eval::<String>(
+            &page,
+            "JSON.stringify([...document.querySelectorAll('#state-proposed tr[data-id]')].map(r => +r.dataset.id))",
+        )
+        .await,
     )
     .expect("ids");
     assert_eq!(listed, vec![id], "the list shows the proposal under proposed");
@@ -302,15 +337,18 @@ async fn a_reviewer_approves_in_the_browser_and_the_store_has_the_approval() {
     assert_eq!((row("public.orders").how.as_str(), row("public.orders").deleted.as_str()), ("cascade", "3"));
     assert_eq!((row("public.order_lines").how.as_str(), row("public.order_lines").deleted.as_str()), ("cascade", "6"));
     if let Some(path) = std::env::var_os("PGSHADOW_REVIEW_SCREENSHOT") {
-        let png = page
-            .screenshot(chromiumoxide::page::ScreenshotParams::builder().full_page(false).build())
-            .await
-            .expect("screenshot");
-        std::fs::write(path, png).expect("write the screenshot");
+        screenshot(&page, std::path::Path::new(&path)).await;
     }
 
-    page.find_element("#comment").await.expect("comment").click().await.expect("focus")
-        .type_str("ok: customer 1 asked to be forgotten").await.expect("type");
+    page.find_element("#comment")
+        .await
+        .expect("comment")
+        .click()
+        .await
+        .expect("focus")
+        .type_str("ok: customer 1 asked to be forgotten")
+        .await
+        .expect("type");
     click_and_wait(&page, "#approve", "document.getElementById('state')?.dataset.state === 'approved'").await;
     let state: String = eval(&page, "document.getElementById('state').dataset.state").await;
     assert_eq!(state, "approved");

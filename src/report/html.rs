@@ -398,7 +398,8 @@ td.line{color:#888;text-align:right;user-select:none}tr.error-line{background:#f
 nav.bar{display:flex;gap:1.2em;align-items:center;border-bottom:1px solid #ddd;padding-bottom:.4em}
 form.inline{display:inline;margin:0}tr.added{background:#e6ffec}tr.removed{background:#ffebe9}
 .state{font-size:.7em;padding:.1em .5em;border:1px solid #888;border-radius:.3em;vertical-align:middle}
-#unguarded{font-size:1.1em}
+#unguarded{font-size:1.1em}form.decide{display:flex;gap:.6em;align-items:center;margin:.8em 0}
+form.decide button{padding:.3em 1em;font-weight:bold}#approve{background:#1a7f37;color:#fff;border:1px solid #1a7f37}
 ";
 
 #[cfg(test)]

@@ -72,9 +72,9 @@ fn message(status: StatusCode, session: Option<&Session>, alert: &str) -> Respon
     html(status, pages::page("pgshadow review", session, Some(alert), maud::html! {}))
 }
 
-/// The session of the request, or a redirect to the sign-in form.
-fn signed_in(ui: &Ui, headers: &HeaderMap) -> Result<Session, Response> {
-    ui.sessions.of(headers).ok_or_else(|| Redirect::to("/ui/sign-in").into_response())
+/// Where a request without a session goes.
+fn to_sign_in() -> Response {
+    Redirect::to("/ui/sign-in").into_response()
 }
 
 /// An error of the proposals layer as a page: its status and message.
@@ -143,28 +143,23 @@ struct ListQuery {
 }
 
 async fn list(State(ui): State<UiState>, headers: HeaderMap, Query(query): Query<ListQuery>) -> Response {
-    let session = match signed_in(&ui, &headers) {
-        Ok(session) => session,
-        Err(redirect) => return redirect,
-    };
+    let Some(session) = ui.sessions.of(&headers) else { return to_sign_in() };
     let only = query.state.as_deref().filter(|s| !s.is_empty()).and_then(ProposalState::parse);
     let listed = async {
         session.caller.may(Action::Read)?;
         ui.app.store().await?.list(only).await
     };
     match listed.await {
-        Ok(proposals) => {
-            html(StatusCode::OK, pages::page("Proposals — pgshadow review", Some(&session), None, pages::list(&proposals, only)))
-        }
+        Ok(proposals) => html(
+            StatusCode::OK,
+            pages::page("Proposals — pgshadow review", Some(&session), None, pages::list(&proposals, only)),
+        ),
         Err(error) => failure(error, Some(&session)),
     }
 }
 
 async fn show(State(ui): State<UiState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
-    let session = match signed_in(&ui, &headers) {
-        Ok(session) => session,
-        Err(redirect) => return redirect,
-    };
+    let Some(session) = ui.sessions.of(&headers) else { return to_sign_in() };
     proposal_page(&ui, &session, id, StatusCode::OK, None).await
 }
 
@@ -218,10 +213,7 @@ async fn decide(
     Form(form): Form<DecisionForm>,
     verdict: Verdict,
 ) -> Response {
-    let session = match signed_in(&ui, &headers) {
-        Ok(session) => session,
-        Err(redirect) => return redirect,
-    };
+    let Some(session) = ui.sessions.of(&headers) else { return to_sign_in() };
     if !session.csrf_matches(&form.csrf) {
         return message(StatusCode::FORBIDDEN, Some(&session), FORGED);
     }
@@ -233,7 +225,8 @@ async fn decide(
     match decided.await {
         Ok(_) => Redirect::to(&format!("/ui/proposals/{id}")).into_response(),
         Err(error @ (Error::Refused(_) | Error::Forbidden(_))) => {
-            let status = if matches!(error, Error::Forbidden(_)) { StatusCode::FORBIDDEN } else { StatusCode::CONFLICT };
+            let status =
+                if matches!(error, Error::Forbidden(_)) { StatusCode::FORBIDDEN } else { StatusCode::CONFLICT };
             proposal_page(&ui, &session, id, status, Some(&error.to_string())).await
         }
         Err(error) => failure(error, Some(&session)),

@@ -109,10 +109,11 @@ pub(super) fn proposal(record: &Record, replaced: Option<&Record>, report: &Repo
             dt { "intent" } dd { (p.intent.as_deref().unwrap_or("—")) }
             dt { "target" } dd { (p.target.as_deref().unwrap_or("—")) }
             dt { "proposed" } dd { (p.created_at) }
-            dt { "plan" } dd { code { (p.plan.source) } ", SHA-256 " code { (p.plan.sha256) } }
             dt { "policy" } dd { (p.policy.name) " (SHA-256 " code { (p.policy.sha256) } ")" }
-            dt { "approvals" } dd #approvals { (record.approvals) " of " (record.approvals_required) }
-            @if let Some(expires) = &record.expires_at { dt { "approval expires" } dd { (expires) } }
+            dt { "approvals" } dd #approvals {
+                (record.approvals) " of " (record.approvals_required)
+                @if let Some(expires) = &record.expires_at { ", good until " (expires) }
+            }
             @if let Some(old) = p.replaces {
                 dt { "replaces" } dd { a href={ "/ui/proposals/" (old) } { "#" (old) } }
             }
@@ -133,10 +134,10 @@ pub(super) fn proposal(record: &Record, replaced: Option<&Record>, report: &Repo
 fn decisions(record: &Record) -> Markup {
     html! {
         section #decisions {
-            h2 { "Decisions" }
             @if record.decisions.is_empty() {
-                p { "None yet." }
+                p.hint { "No decision yet." }
             } @else {
+                h2 { "Decisions" }
                 ul {
                     @for d in &record.decisions {
                         li data-reviewer=(d.reviewer) data-verdict=(d.verdict.as_str()) {
@@ -162,16 +163,12 @@ fn decide_forms(record: &Record, session: &Session) -> Markup {
     }
     html! {
         section #decide {
-            h2 { "Decide" }
-            form method="post" {
+            form.decide method="post" {
                 input type="hidden" name="csrf" value=(session.csrf);
-                p { label for="comment" { "Comment:" } }
-                p { textarea #comment name="comment" rows="3" cols="70" {} }
-                p {
-                    button #approve type="submit" formaction={ "/ui/proposals/" (id) "/approve" } { "Approve" }
-                    " "
-                    button #reject type="submit" formaction={ "/ui/proposals/" (id) "/reject" } { "Reject" }
-                }
+                label for="comment" { "Comment" }
+                textarea #comment name="comment" rows="2" cols="60" placeholder="why (kept with the decision)" {}
+                button #approve type="submit" formaction={ "/ui/proposals/" (id) "/approve" } { "Approve" }
+                button #reject type="submit" formaction={ "/ui/proposals/" (id) "/reject" } { "Reject" }
             }
         }
     }
