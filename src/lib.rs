@@ -308,6 +308,7 @@ pub(crate) fn report_of(
             statements: plan.statements.len(),
             metadata: plan.metadata.clone(),
             sha256: plan.sha256.clone(),
+            nondeterministic: statements.iter().any(|s| s.nondeterministic.is_some() && !s.rolled_back),
         },
         policy: report::PolicyInfo { source: policy.source().to_owned() },
         shadow: report::ShadowInfo {

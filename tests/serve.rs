@@ -341,12 +341,75 @@ fn a_non_loopback_address_needs_a_token() {
 }
 
 #[test]
+fn proposals_over_http_need_a_token_of_the_tokens_file_in_its_role() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.input("serve.toml");
+    std::fs::write(
+        sandbox.input("tokens.toml"),
+        "[[tokens]]\ntoken = \"agent-token-0000000001\"\nname = \"bot\"\nrole = \"agent\"\n\n\
+         [[tokens]]\ntoken = \"review-token-000000001\"\nname = \"alice\"\nrole = \"reviewer\"\n",
+    )
+    .expect("write tokens");
+    let schema = common::root().join("scenarios/seed-incident/schema.sql");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"store.sqlite\"\ntokens_file = \"tokens.toml\"\n\n[[sources]]\nname = \"seed\"\nschema = {:?}\n",
+            schema.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let store = sandbox.input("store.sqlite");
+    let server = Server::start(sandbox, &["--config", config.to_str().expect("utf-8")], &[]);
+    let (agent, reviewer) = (Some("agent-token-0000000001"), Some("review-token-000000001"));
+    let plan = r#"{"source": "seed", "plan": "DELETE FROM users WHERE id > 6;", "target": "production",
+                   "intent": "remove the test users"}"#;
+
+    let (status, body) = server.json("POST", "/v1/proposals", None, plan);
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let (status, body) = server.json("POST", "/v1/proposals", reviewer, plan);
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "a reviewer cannot propose");
+    let (status, record) = server.json("POST", "/v1/proposals", agent, plan);
+    assert_eq!(status, 201, "{record}");
+    assert_eq!((record["state"].as_str(), record["proposal"]["proposer"].as_str()), (Some("proposed"), Some("bot")));
+    assert_eq!(record["proposal"]["envelope"]["tables"]["public.users"]["deleted"], 2);
+    assert_eq!(record["proposal"]["report"]["verdict"], record["proposal"]["verdict"]);
+    assert!(record["proposal"]["catalog"]["objects"]["column public.users.email"].is_string());
+    let id = record["proposal"]["id"].as_i64().expect("an id");
+
+    let (status, body) = server.json("POST", &format!("/v1/proposals/{id}/approve"), agent, "{}");
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "an agent cannot approve");
+    let (status, body) = server.json("GET", "/v1/proposals/nine", reviewer, "");
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")));
+    let (status, body) = server.json("GET", "/v1/proposals/99", reviewer, "");
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_proposal")));
+    let approve = format!("/v1/proposals/{id}/approve");
+    let (status, record) = server.json("POST", &approve, reviewer, r#"{"comment": "2 users"}"#);
+    assert_eq!((status, record["state"].as_str()), (200, Some("approved")), "{record}");
+    assert_eq!(record["decisions"][0]["comment"], "2 users");
+    let (status, body) = server.json("POST", &approve, reviewer, "");
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("refused")), "{body}");
+    let (status, list) = server.json("GET", "/v1/proposals?state=approved", agent, "");
+    assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(1)));
+    let (status, _) = server.json("GET", "/v1/proposals?state=maybe", agent, "");
+    assert_eq!(status, 400);
+
+    let (_, document) = server.json("GET", "/v1/openapi.json", None, "");
+    let schema =
+        serde_json::json!({"$ref": "#/components/schemas/ProposalRecord", "components": document["components"]});
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    assert!(validator.is_valid(&record), "a real record matches the documented ProposalRecord");
+    assert_eq!(server.stop(), Some(0));
+    assert!(store.is_file(), "the configuration's store holds them");
+}
+
+#[test]
 fn the_openapi_document_describes_the_api_and_its_report_schema_validates_real_reports() {
     let server = Server::start(Sandbox::new(), &["--source", SEED], &[]);
     let (status, document) = server.json("GET", "/v1/openapi.json", None, "");
     assert_eq!(status, 200);
     assert_eq!(document["openapi"], "3.1.0");
-    for path in ["/v1/health", "/v1/sources", "/v1/dry-runs", "/v1/metrics", "/v1/openapi.json"] {
+    for path in ["/v1/health", "/v1/sources", "/v1/dry-runs", "/v1/metrics", "/v1/openapi.json", "/v1/proposals"] {
         assert!(document["paths"][path].is_object(), "{path} is documented");
     }
     let schema_of = |name: &str| {

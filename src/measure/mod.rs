@@ -419,6 +419,7 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         unknown_tables: Vec::new(),
         cascade_paths: Vec::new(),
         measure_error: None,
+        nondeterministic: crate::plan::nondeterministic(&statement.raw.text),
         error: None,
     }
 }

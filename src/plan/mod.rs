@@ -4,12 +4,14 @@
 //! Postgres decides what is valid.
 
 mod classify;
+mod nondeterminism;
 mod split;
 
 use std::io::Read;
 use std::path::Path;
 
 pub use classify::{classify, length_limits, Classification, StatementKind};
+pub use nondeterminism::nondeterministic;
 pub use split::{script_position, split, RawStatement};
 
 use crate::error::{Error, Result};

@@ -28,6 +28,10 @@ pub struct Envelope {
     pub unguarded: Vec<usize>,
     /// How the figures were had: `measured` on the shadow's rows, or `estimated` (a sample's counts scaled up).
     pub basis: String,
+    /// True when the plan is nondeterministic (the report's `plan.nondeterministic`): the figures are a snapshot of
+    /// one run, and production may differ when it is applied.
+    #[serde(default)]
+    pub snapshot: bool,
 }
 
 /// The approved rows of one table: `null` where the shadow could not know the count.
@@ -103,7 +107,7 @@ impl Envelope {
             .map(|(i, _)| i + 1)
             .collect();
         let basis = if scale.is_some() { "estimated" } else { "measured" }.to_owned();
-        Envelope { tables, dropped, unguarded, basis }
+        Envelope { tables, dropped, unguarded, basis, snapshot: report.plan.nondeterministic }
     }
 
     /// Checks `counts`, measured on the target, against this envelope with `rules`' tolerance. The first breach,
@@ -132,8 +136,12 @@ impl Envelope {
                     ));
                 };
                 if done > rules.limit(allowed) {
+                    let snapshot = match self.snapshot {
+                        true => "; the approved figure was a snapshot: the plan depends on when it runs",
+                        false => "",
+                    };
                     return Some(format!(
-                        "{table}: {} rows {what}, approved {approx}{} (at most {} with the tolerance)",
+                        "{table}: {} rows {what}, approved {approx}{} (at most {} with the tolerance{snapshot})",
                         crate::text::thousands(done),
                         crate::text::thousands(allowed),
                         crate::text::thousands(rules.limit(allowed))
@@ -157,7 +165,8 @@ mod tests {
     fn envelope(deleted: Option<u64>, basis: &str) -> Envelope {
         let mut tables = BTreeMap::new();
         tables.insert("public.orders".to_owned(), TableEnvelope { inserted: Some(0), updated: Some(0), deleted });
-        Envelope { tables, dropped: vec!["table public.old".into()], unguarded: Vec::new(), basis: basis.into() }
+        let dropped = vec!["table public.old".into()];
+        Envelope { tables, dropped, unguarded: Vec::new(), basis: basis.into(), snapshot: false }
     }
 
     fn counts(table: &str, deleted: u64) -> Counts {

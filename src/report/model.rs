@@ -143,6 +143,9 @@ pub struct PlanInfo {
     /// The SHA-256 of the exact plan text (`sha256sum plan.sql`); for several files, of their digests each followed
     /// by a newline. An approval binds to it.
     pub sha256: String,
+    /// True when any statement's effects depend on when or where it runs (`nondeterministic` on the statement):
+    /// the measured figures are a snapshot, and production may differ when it is applied.
+    pub nondeterministic: bool,
 }
 
 /// One plan file and the totals of its statements.
@@ -437,6 +440,9 @@ pub struct StatementReport {
     pub cascade_paths: Vec<CascadePath>,
     /// Set when a query measuring the statement failed: its counts are unknown, and the plan stops there.
     pub measure_error: Option<String>,
+    /// Why the statement's effects may differ when it runs later or elsewhere (`now()` or `current_date` in a WHERE,
+    /// `random()`, `nextval()`, LIMIT without ORDER BY); `null` when nothing in its text says so. Read from the text.
+    pub nondeterministic: Option<String>,
     /// Why the statement failed.
     pub error: Option<StatementError>,
 }

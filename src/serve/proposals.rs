@@ -83,6 +83,11 @@ fn caller(authenticated: &Authenticated, action: Action) -> Result<Caller, ApiFa
     Ok(caller.clone())
 }
 
+/// A proposal's number from its path segment (a JSON `bad_request` when it is not one).
+fn number(id: &str) -> Result<i64, ApiFailure> {
+    id.parse().map_err(|_| ApiFailure::new(StatusCode::BAD_REQUEST, "bad_request", "a proposal's id is a number"))
+}
+
 async fn store(state: &AppState) -> Result<&Store, ApiFailure> {
     state.store().await.map_err(|e| ApiFailure::from_error(e, "store"))
 }
@@ -158,9 +163,10 @@ pub(super) async fn list(
 pub(super) async fn show(
     State(state): State<AppState>,
     Extension(authenticated): Extension<Authenticated>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Json<Record>, ApiFailure> {
     caller(&authenticated, Action::Read)?;
+    let id = number(&id)?;
     let record = store(&state).await?.get(id).await.map_err(|e| ApiFailure::from_error(e, "id"))?;
     Ok(Json(record))
 }
@@ -168,7 +174,7 @@ pub(super) async fn show(
 pub(super) async fn approve(
     state: State<AppState>,
     authenticated: Extension<Authenticated>,
-    id: Path<i64>,
+    id: Path<String>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Record>, ApiFailure> {
     decide(state, authenticated, id, body, Verdict::Approve).await
@@ -177,7 +183,7 @@ pub(super) async fn approve(
 pub(super) async fn reject(
     state: State<AppState>,
     authenticated: Extension<Authenticated>,
-    id: Path<i64>,
+    id: Path<String>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Record>, ApiFailure> {
     decide(state, authenticated, id, body, Verdict::Reject).await
@@ -186,11 +192,12 @@ pub(super) async fn reject(
 async fn decide(
     State(state): State<AppState>,
     Extension(authenticated): Extension<Authenticated>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
     verdict: Verdict,
 ) -> Result<Json<Record>, ApiFailure> {
     let caller = caller(&authenticated, Action::Decide)?;
+    let id = number(&id)?;
     let empty = body.as_ref().is_ok_and(|b| b.is_empty());
     let request: DecisionRequest = if empty { DecisionRequest::default() } else { api::json_body(body)? };
     let store = store(&state).await?;
