@@ -411,3 +411,53 @@ async fn decisions_need_the_session_csrf_token_and_the_reviewer_role() {
     drop(server);
     sandbox.assert_clean();
 }
+
+#[tokio::test]
+async fn a_new_version_shows_its_diff_its_unguarded_statement_and_that_it_is_nondeterministic() {
+    let sandbox = common::Sandbox::new().with_builds();
+    let (config, _) = review_setup(&sandbox);
+    let server = Serve::start(&sandbox, &config);
+    let first = propose(&server);
+    let plan = "DELETE FROM orders WHERE placed_on < current_date - 300;\n\
+                CREATE INDEX CONCURRENTLY orders_placed_on ON orders (placed_on);\n";
+    let body = serde_json::json!({"source": "shop", "plan": plan, "replaces": first, "intent": "<b>old</b> orders"});
+    let auth = format!("Bearer {AGENT}");
+    let json = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    let (status, _, response) = server.request("POST", "/v1/proposals", &json, &body.to_string());
+    assert_eq!(status, 201, "{response}");
+    let second = serde_json::from_str::<serde_json::Value>(&response).expect("JSON")["proposal"]["id"].as_i64();
+    let second = second.expect("the new proposal's number");
+
+    let browser = Chromium::start().await;
+    let base = format!("http://{}", server.address);
+    let page = browser.open(&format!("{base}/ui/sign-in")).await;
+    page.find_element("#token")
+        .await
+        .expect("token")
+        .click()
+        .await
+        .expect("focus")
+        .type_str(REVIEWER)
+        .await
+        .expect("type");
+    click_and_wait(&page, "#sign-in", "location.pathname === '/ui'").await;
+    page.goto(format!("{base}/ui/proposals/{second}")).await.expect("open the new version");
+    let unguarded: String = eval(&page, "document.getElementById('unguarded').innerText").await;
+    assert!(unguarded.contains("statement 2 "), "{unguarded}");
+    let nondeterministic: String = eval(&page, "document.getElementById('nondeterministic').innerText").await;
+    assert!(nondeterministic.contains("statement 1"), "{nondeterministic}");
+    let intent: String = eval(&page, "document.querySelector('dl.meta dd:nth-of-type(2)').innerText").await;
+    assert_eq!(intent, "<b>old</b> orders", "the intent is text");
+    let diff: Vec<String> = serde_json::from_str(
+        &eval::<String>(&page, "JSON.stringify([...document.querySelectorAll('#diff tr')].map(r => r.className + ' ' + r.innerText.trim()))").await,
+    )
+    .expect("diff lines");
+    assert!(
+        diff.iter().any(|l| l.starts_with("removed") && l.contains("DELETE FROM customers WHERE id = 1")),
+        "{diff:?}"
+    );
+    assert!(diff.iter().any(|l| l.starts_with("added") && l.contains("CREATE INDEX CONCURRENTLY")), "{diff:?}");
+    drop(browser);
+    drop(server);
+    sandbox.assert_clean();
+}

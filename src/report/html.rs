@@ -43,6 +43,14 @@ pub const CONTENT_SECURITY_POLICY: &str =
 pub fn report_sections(report: &Report) -> Markup {
     html! {
         (verdict_header(report))
+        @if report.plan.nondeterministic {
+            p.alert #nondeterministic {
+                strong { "Nondeterministic: " }
+                "what this plan does depends on when or where it runs ("
+                (nondeterministic_reasons(&report.statements))
+                "): the figures below are a snapshot of one run, and production may differ when it is applied."
+            }
+        }
         @if let Some(truncated) = &report.truncated {
             p.warning { "This report was cut: " (truncated) }
         }
@@ -84,6 +92,13 @@ fn verdict_header(report: &Report) -> Markup {
             }
         }
     }
+}
+
+/// `statement 2: now() in a WHERE; statement 3: random()`.
+fn nondeterministic_reasons(statements: &[StatementReport]) -> String {
+    let each =
+        statements.iter().filter_map(|s| Some(format!("statement {}: {}", s.index, s.nondeterministic.as_ref()?)));
+    each.collect::<Vec<_>>().join("; ")
 }
 
 /// A JSON plan's metadata value as text: strings as they are, anything else as JSON.
@@ -346,6 +361,7 @@ fn plan(statements: &[StatementReport]) -> Markup {
                     div.where {
                         strong { (st.index) "." } " " code { (st.file) ":" (st.line) } " — " (status_label(st))
                         @if let Some(note) = &st.note { " — " em { (note) } }
+                        @if let Some(why) = &st.nondeterministic { " — " strong.unknown { "nondeterministic: " (why) } }
                     }
                     table.source {
                         @for (i, line) in st.sql.lines().enumerate() {
