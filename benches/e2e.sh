@@ -59,13 +59,8 @@ TARGET_DIR=${PGSHADOW_BENCH_TARGET_DIR:-/var/tmp/pgshadow-bench-target}
 PGSHADOW=$TARGET_DIR/release/pgshadow
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 NPROC=$(nproc)
-# pg_database_size grows by this many bytes per generated customer (and its ~5 orders and ~50 order lines),
-# measured with benches/e2e/generate.sql on PostgreSQL 15; an empty database is about 7.5 MB.
-BYTES_PER_CUSTOMER=5300
-EMPTY_DB_BYTES=7600000
-
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "error: $*"; exit 2; }
+# shellcheck source=benches/e2e/common.sh
+source "$HELPERS/common.sh"
 
 # --- prerequisites -------------------------------------------------------------------------------------------------
 
@@ -75,61 +70,17 @@ done
 for tool in initdb postgres pg_ctl psql pg_dump pg_restore; do
     [[ -x $PG_BIN/$tool ]] || die "$PG_BIN/$tool is missing (set PG_BIN to the PostgreSQL 15 binaries)"
 done
-if [[ $BUILD == 1 || ! -x $PGSHADOW ]]; then
-    log "building pgshadow (cargo build --release, target dir $TARGET_DIR)"
-    (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release --locked) >&2 ||
-        die "cargo build failed"
-fi
-[[ -x $PGSHADOW ]] || die "$PGSHADOW was not built"
+build_pgshadow "$ROOT" "$TARGET_DIR" "$BUILD"
 for f in "$ROOT"/scenarios/seed-incident/{plan,schema}.sql "$ROOT"/scenarios/archive-with-data/{plan.sql,snapshot.dump} \
     "$HELPERS/generate.sql" "$STATS"; do
     [[ -r $f ]] || die "$f is missing"
 done
 
-IS_ROOT=0
-if [[ $(id -u) == 0 ]]; then
-    IS_ROOT=1
-    id postgres >/dev/null 2>&1 || die "running as root needs the postgres OS user (initdb and postgres refuse root)"
-fi
-# Runs a server program as the OS user that may run it.
-as_pg() {
-    if ((IS_ROOT)); then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
 # --- the private directory and cleanup -----------------------------------------------------------------------------
 
-WORK=""
-SERVER_DATA=""
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    if [[ -n $WORK && -d $WORK ]]; then
-        # The hand-run server, then any shadow server a killed pgshadow left behind in our directory.
-        local pidfile data
-        while IFS= read -r -d '' pidfile; do
-            data=$(dirname "$pidfile")
-            as_pg "$PG_BIN/pg_ctl" -D "$data" -m immediate -w -t 30 stop >/dev/null 2>&1
-        done < <(find "$WORK" -name postmaster.pid -print0 2>/dev/null)
-        if ((KEEP)); then
-            log "kept $WORK (remove it when done)"
-        else
-            rm -rf -- "$WORK"
-        fi
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
-
-WORK=$(mktemp -d /tmp/pgshadow-e2e.XXXXXX)
-# The postgres OS user must be able to enter it (the server's and pgshadow's directories are inside).
-chmod 0711 "$WORK"
+bench_workdir pgshadow-e2e
 mkdir -m 0711 "$WORK/tmp" "$WORK/caches" "$WORK/runs"
 mkdir -m 0755 "$WORK/dumps" "$WORK/cwd"
-mkdir -m 0700 "$WORK/pg"
-((IS_ROOT)) && chown postgres: "$WORK/pg"
 # pgshadow reads ./pgshadow.toml as its policy: run everything from an empty directory.
 cd "$WORK/cwd"
 ROWS=$WORK/rows.tsv
@@ -236,26 +187,9 @@ scenario archive-with-data "$S/archive-with-data/plan.sql" --snapshot "$S/archiv
 
 # --- 2. the generated snapshot -------------------------------------------------------------------------------------
 
-PGH=$WORK/pg
-SERVER_DATA=$PGH/data
-log "hand-run server: initdb"
-as_pg "$PG_BIN/initdb" -D "$SERVER_DATA" -U postgres -A trust -E UTF8 --locale=C --no-sync --no-instructions \
-    >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
-# The settings pgshadow gives its shadows (src/shadow/local.rs), so that raw figures and pgshadow's compare.
-SERVER_OPTS="-c listen_addresses='' -k $PGH -c port=5432 -c fsync=off -c synchronous_commit=off"
-SERVER_OPTS+=" -c full_page_writes=off -c wal_level=minimal -c max_wal_senders=0 -c autovacuum=off -c jit=off"
-as_pg "$PG_BIN/pg_ctl" -D "$SERVER_DATA" -l "$PGH/server.log" -w -t 120 -o "$SERVER_OPTS" start >/dev/null ||
-    { as_pg cat "$PGH/server.log" >&2 || true; die "the hand-run server did not start"; }
-PGCONN=(-h "$PGH" -p 5432 -U postgres)
-sql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "${PGCONN[@]}" "$@"; }
-timed() { # timed CMD...: runs CMD, sets T (seconds)
-    local t0=$EPOCHREALTIME
-    "$@"
-    T=$(python3 -c "print($EPOCHREALTIME - $t0)")
-}
+hand_run_server
 
-CUSTOMERS=$(((SIZE_MB * 1048576 - EMPTY_DB_BYTES) / BYTES_PER_CUSTOMER))
-((CUSTOMERS >= 1000)) || CUSTOMERS=1000
+CUSTOMERS=$(shop_customers "$SIZE_MB")
 log "generating the shop database: $CUSTOMERS customers (about $SIZE_MB MB)"
 sql -d postgres -c "CREATE DATABASE shop"
 timed sql -d shop -v customers="$CUSTOMERS" -f "$HELPERS/generate.sql" >/dev/null
@@ -316,8 +250,7 @@ PSQL_MED=$(python3 "$STATS" median "${PSQL_MS[@]}")
 sql -d postgres -c "DROP DATABASE restore_fc"
 
 # The hand-run server is not needed any more: stop it, so that it does not compete with the shadows.
-as_pg "$PG_BIN/pg_ctl" -D "$SERVER_DATA" -m fast -w stop >/dev/null
-rm -rf -- "$PGH"
+stop_hand_run_server
 
 log "pgshadow cold on the -Fc archive"
 pgshadow_run gen-cold "$PLAN" --snapshot "$DUMP" --no-cache -v --timeout 7200

@@ -38,6 +38,9 @@
 //! A [`Profile`] of production ([`profile::take`], `pgshadow profile`) holds its sizes and statistics without its
 //! rows; given in [`DryRunOptions::profile`], the report says whether it describes the schema the shadow loaded.
 //!
+//! Proposals ([`proposal`]) keep a plan with its report in a [`proposal::Store`] until people approve it;
+//! [`apply::apply`] then runs it on a named target in one transaction and commits only what was approved.
+//!
 //! # Layers
 //!
 //! The modules form layers that point one way: each uses only the modules of the lines above its own, never one of

@@ -57,6 +57,11 @@ async fn suite(store: Store, tamper: impl Fn(i64)) {
     assert_eq!(read.proposal.envelope.tables["public.accounts"].updated, Some(12));
     assert!(read.proposal.fingerprints.source_catalog.is_some());
     assert!(matches!(store.get(99).await, Err(pgshadow::Error::UnknownProposal(99))));
+    let schema: serde_json::Value = serde_json::from_str(&pgshadow::proposal::json_schema()).expect("a schema");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let json = serde_json::to_value(&read).expect("a record serializes");
+    let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "a record matches docs/proposal.schema.json: {errors:?}");
 
     // Nobody approves their own proposal.
     assert!(refused(store.decide(1, "bot", Verdict::Approve, None).await).contains("nobody approves their own"));
@@ -134,6 +139,15 @@ async fn suite(store: Store, tamper: impl Fn(i64)) {
     tamper(3);
     let broken = store.verify().await.expect("verify").broken.expect("the chain is broken");
     assert!(broken.starts_with("entry 3 "), "{broken}");
+}
+
+#[test]
+fn the_published_proposal_schema_is_current() {
+    let published = std::fs::read_to_string(common::root().join("docs/proposal.schema.json")).expect("schema");
+    assert!(
+        published == pgshadow::proposal::json_schema(),
+        "docs/proposal.schema.json is out of date: run `cargo run -- schema --proposal > docs/proposal.schema.json`"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

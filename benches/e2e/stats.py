@@ -11,6 +11,8 @@
     stats.py restore-seconds FILE        the seconds=X of pgshadow's "archive restored" line (-v stderr)
     stats.py psql-time FILE              the "Time: X ms" lines of psql's \\timing, one per line
     stats.py table FILE                  a TSV of benchmark, figure, how measured as a Markdown table
+    stats.py changed FILE summary|estimate   rows updated + destroyed in a report's summary or estimate ("unknown")
+    stats.py accuracy FILE               benches/accuracy.sh's TSV (plan, SQL, truth, estimates...) as Markdown
 """
 
 import json
@@ -53,6 +55,56 @@ def json_get(path, dotted):
     return value
 
 
+def changed(path, part):
+    """Rows a plan changes by a report's `summary` (measured) or `estimate`: updated + destroyed."""
+    with open(path) as f:
+        report = json.load(f)
+    totals = report.get(part)
+    if totals is None or (part == "summary" and not totals.get("rows_known", True)):
+        return "unknown"
+    updated, destroyed = totals.get("rows_updated"), totals.get("rows_destroyed")
+    if updated is None or destroyed is None:  # an estimate's totals are null when a table is neither known nor estimated
+        return "unknown"
+    return str(int(updated) + int(destroyed))
+
+
+ESTIMATES = ["--profile", "--sample 1", "--sample 10"]
+
+
+def accuracy(path):
+    """One row per plan, then the median and worst ratio (estimate / truth) of each estimate."""
+    rows = [line.rstrip("\n").split("\t") for line in open(path) if line.strip()]
+    out = ["| plan | truth | " + " | ".join(ESTIMATES) + " |", "|---|---:|" + "---:|" * len(ESTIMATES)]
+    ratios = [[] for _ in ESTIMATES]
+    zeros = [0 for _ in ESTIMATES]
+    for name, sql, truth, *estimates in rows:
+        cells = []
+        for k, est in enumerate(estimates):
+            if est == "unknown" or truth == "unknown":
+                cells.append(est)
+                ratios[k].append(float("inf"))
+                continue
+            t, e = int(truth), int(est)
+            if t > 0 and e == 0:
+                zeros[k] += 1
+            r = (e / t) if t > 0 else (1.0 if e == 0 else float("inf"))
+            ratios[k].append(r)
+            cells.append(f"{e:,} ({r:.2f}x)")
+        out.append(f"| `{sql}` | {int(truth):,} | " + " | ".join(cells) + " |" if truth != "unknown" else
+                   f"| `{sql}` | unknown | " + " | ".join(cells) + " |")
+
+    def spread(r):
+        return max(r, 1 / r) if r > 0 else float("inf")
+
+    def fmt(x):
+        return "∞" if x == float("inf") else f"{x:.2f}x"
+
+    out.append("| **median ratio** | | " + " | ".join(fmt(statistics.median(r)) for r in ratios) + " |")
+    out.append("| **worst (max of ratio, 1/ratio)** | | " + " | ".join(fmt(max(spread(x) for x in r)) for r in ratios) + " |")
+    out.append("| **0 where the truth is above 0** | | " + " | ".join(str(z) for z in zeros) + " |")
+    return "\n".join(out)
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -72,6 +124,10 @@ def main(argv):
     elif cmd == "overhead":
         measured, base = numbers(args)
         print(f"{(measured - base) / base * 100:+.1f} %")
+    elif cmd == "changed":
+        print(changed(args[0], args[1]))
+    elif cmd == "accuracy":
+        print(accuracy(args[0]))
     elif cmd == "json":
         value = json_get(args[0], args[1])
         print(json.dumps(value) if isinstance(value, (dict, list)) else value)

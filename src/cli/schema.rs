@@ -1,4 +1,4 @@
-//! `pgshadow schema`: the JSON Schema of the JSON report, of an upgrade rehearsal's, or of a profile.
+//! `pgshadow schema`: the JSON Schema of the JSON report, of an upgrade rehearsal's, of a profile, or of a proposal.
 
 use std::process::ExitCode;
 
@@ -8,15 +8,20 @@ pub(crate) struct SchemaArgs {
     #[arg(long, conflicts_with = "profile")]
     rehearsal: bool,
     /// The schema of a profile (`pgshadow profile`), as published in docs/profile.schema.json.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "proposal")]
     profile: bool,
+    /// The schema of a proposal as `pgshadow proposals show --format json` and `GET /v1/proposals/{id}` give it,
+    /// as published in docs/proposal.schema.json.
+    #[arg(long, conflicts_with = "rehearsal")]
+    proposal: bool,
 }
 
 /// Prints the JSON Schema asked for.
 pub(crate) fn run(args: &SchemaArgs) -> ExitCode {
-    match (args.rehearsal, args.profile) {
-        (true, _) => print!("{}", pgshadow::report::rehearsal::json_schema()),
-        (_, true) => print!("{}", pgshadow::profile::json_schema()),
+    match (args.rehearsal, args.profile, args.proposal) {
+        (true, _, _) => print!("{}", pgshadow::report::rehearsal::json_schema()),
+        (_, true, _) => print!("{}", pgshadow::profile::json_schema()),
+        (_, _, true) => print!("{}", pgshadow::proposal::json_schema()),
         _ => print!("{}", pgshadow::report::json_schema()),
     }
     ExitCode::SUCCESS

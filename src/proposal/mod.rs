@@ -109,6 +109,7 @@ pub struct PolicyRef {
 /// Where a proposal stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "ProposalState")]
 pub enum State {
     /// Waiting for decisions.
     Proposed,
@@ -156,6 +157,7 @@ impl std::fmt::Display for State {
 /// A reviewer's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "DecisionVerdict")]
 pub enum Verdict {
     /// Approve.
     Approve,

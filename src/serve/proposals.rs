@@ -143,9 +143,10 @@ pub(super) async fn propose(
 pub(super) async fn list(
     State(state): State<AppState>,
     Extension(authenticated): Extension<Authenticated>,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Summary>>, ApiFailure> {
     caller(&authenticated, Action::Read)?;
+    let Query(query) = query.map_err(|e| ApiFailure::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
     let wanted = match query.state.as_deref() {
         None | Some("") => None,
         Some(name) => Some(crate::proposal::State::parse(name).ok_or_else(|| {

@@ -62,6 +62,7 @@ pub enum Store {
 
 /// A line of a list of proposals.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "ProposalSummary")]
 pub struct Summary {
     /// The proposal's number.
     pub id: ProposalId,
