@@ -182,14 +182,7 @@ fn totals(report: &Report) -> Markup {
                     dd { code { (lock.table) } " from statement " (lock.statement) ", held for "
                          (lock.statements_held) " statements" }
                 }
-                @if let (Some(e), Some(sample)) = (&report.estimate, &report.shadow.sample) {
-                    dt { "estimated for the whole source" }
-                    dd.estimate {
-                        "about " (e.rows_deleted) " deleted, about " (e.rows_updated) " updated, about "
-                        (e.rows_destroyed) " destroyed (estimated: measured on a " (sample.percent)
-                        "% sample, scaled ×" (format!("{:.1}", e.scale)) ")"
-                    }
-                }
+                (estimate(report))
             }
             @if !s.rows_known {
                 p.warning {
@@ -199,6 +192,27 @@ fn totals(report: &Report) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// The totals estimated for production, each said to be an estimate and what it rests on.
+fn estimate(report: &Report) -> Markup {
+    let (Some(e), Some(sample)) = (&report.estimate, &report.shadow.sample) else { return html! {} };
+    html! {
+        dt { "estimated for the whole source" }
+        dd.estimate {
+            "about " (e.rows_deleted) " deleted, about " (e.rows_updated) " updated, about " (e.rows_destroyed)
+            " destroyed (estimated: measured on a " (sample.percent) "% sample, scaled ×" (format!("{:.1}", e.scale)) ")"
+        }
+    }
+}
+
+/// Where a table effect's counts come from: `measured` on the shadow, or `unknown` (no rows for the table there).
+fn effect_basis(e: &TableEffect) -> &'static str {
+    if e.rows_known {
+        "measured"
+    } else {
+        "unknown"
     }
 }
 
@@ -219,7 +233,7 @@ fn rows_per_table(report: &Report) -> Markup {
                     tbody {
                         @for (st, e) in rows {
                             @let how = if e.direct { "direct" } else { "cascade" };
-                            @let basis = if e.rows_known { "measured" } else { "unknown" };
+                            @let basis = effect_basis(e);
                             tr class={ (how) @if st.rolled_back { " rolled-back" } }
                                 data-table=(e.table) data-how=(how) data-basis=(basis) {
                                 td { a href={ "#statement-" (st.index) } { (st.index) } }
