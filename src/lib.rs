@@ -57,6 +57,9 @@
 //! source                    loads a source into a new database of a shadow, with measure's machinery installed
 //! profile                   production's sizes and shape read from a live database; the catalog fingerprint
 //! policy                    judges a report: findings and a verdict
+//! proposal                  proposals, their approval rules, tokens and roles, their store and hash-chained audit log
+//! apply                     the one path that writes to a database pgshadow did not create: an approved plan
+//!                            on its target, committed only inside what was approved
 //! lib                       this file's orchestration: dry_run, dry_run_on, rehearse
 //! service                   prepared sources and pools of clones for concurrent dry-runs
 //! serve, mcp                the HTTP API and the MCP server

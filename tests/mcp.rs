@@ -158,12 +158,13 @@ fn an_agent_dry_runs_a_plan_over_mcp_and_nothing_is_left_behind() {
     let tools = tools["tools"].as_array().expect("tools");
     let mut names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["dry_run", "explain_rule", "list_sources"]);
+    assert_eq!(names, ["dry_run", "explain_rule", "list_sources", "propose"]);
     for tool in tools {
         let description = tool["description"].as_str().unwrap_or_default();
         assert!(description.len() > 80, "a tool a model can understand: {tool}");
         assert_eq!(tool["inputSchema"]["type"], "object", "{tool}");
-        assert_eq!(tool["annotations"]["readOnlyHint"], true, "{tool}");
+        // Every tool but `propose`, which stores a proposal (and still touches no database but a shadow), reads only.
+        assert_eq!(tool["annotations"]["readOnlyHint"], tool["name"] != "propose", "{tool}");
     }
     let dry_run = tools.iter().find(|t| t["name"] == "dry_run").expect("dry_run");
     let description = dry_run["description"].as_str().unwrap_or_default();
@@ -312,5 +313,35 @@ fn a_client_that_floods_the_server_hears_busy_at_once_and_never_hangs() {
     assert_ne!(after["isError"], true, "{after}");
     drop(client.stdin.take());
     assert!(client.wait(Duration::from_secs(60)).success());
+    sandbox.assert_clean();
+}
+
+#[test]
+fn an_agent_proposes_over_mcp_and_the_proposal_waits_in_the_store() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.input("serve.toml");
+    std::fs::write(&config, "store = \"proposals.sqlite\"\n").expect("write the configuration");
+    let store = sandbox.input("proposals.sqlite");
+    let config = config.display().to_string();
+    let mut client = Client::spawn(&sandbox, &["mcp", "--config", &config, "--source", SEED]);
+    client.initialize();
+    let plan = json!({"statements": ["DELETE FROM users WHERE id > 6"], "agent": "claude"}).to_string();
+    let arguments = json!({"source": "seed", "sql": plan, "target": "production", "intent": "remove the test users"});
+    let result = client.call_tool("propose", arguments);
+    assert_ne!(result["isError"], true, "{result}");
+    let record = &result["structuredContent"];
+    assert_eq!(record["state"], "proposed", "{record}");
+    assert_eq!(record["proposal"]["proposer"], "claude");
+    assert_eq!(record["proposal"]["intent"], "remove the test users");
+    assert_eq!(record["proposal"]["envelope"]["tables"]["public.users"]["deleted"], 2);
+    assert!(text_of(&result).contains("Stored as proposal 1"), "{result}");
+    let unknown = client.call_tool("propose", json!({"source": "nope", "sql": "SELECT 1;"}));
+    assert_eq!(unknown["isError"], true, "{unknown}");
+    let connection = rusqlite::Connection::open(&store).expect("the store");
+    let stored: i64 = connection.query_row("SELECT count(*) FROM proposals", [], |r| r.get(0)).expect("count");
+    assert_eq!(stored, 1);
+    drop(client.stdin.take());
+    let status = client.wait(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(0));
     sandbox.assert_clean();
 }

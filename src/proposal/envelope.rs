@@ -198,8 +198,7 @@ mod tests {
     #[test]
     fn a_drop_the_report_did_not_list_is_a_breach() {
         let approved = envelope(Some(1), "measured");
-        let mut done = Counts::default();
-        done.dropped = vec!["table public.old".into()];
+        let mut done = Counts { dropped: vec!["table public.old".into()], ..Counts::default() };
         assert_eq!(approved.breach(&done, &Rules::default()), None);
         done.dropped.push("table public.customers".into());
         let breach = approved.breach(&done, &Rules::default()).expect("a breach");
