@@ -232,6 +232,7 @@ fn approve_then_apply_and_every_refusal() {
         assert!(refusals.iter().any(|r| r.contains(why)), "no refusal for {why:?} in {refusals:#?}");
     }
     assert!(refusals.iter().any(|r| r.contains("nobody approves their own")));
+    assert!(refusals.iter().any(|r| r.contains("approve refused: not allowed: deploy-bot has the role agent")));
     assert_eq!(entries.iter().filter(|e| e["event"] == "applied").count(), 1);
     assert!(entries.iter().all(|e| !e.to_string().contains(&l.production.url("prod"))), "no target URL is logged");
     let out = l.pgshadow(PIPELINE, "postgres", &["audit", "verify"]);

@@ -62,6 +62,13 @@ impl StoreArgs {
     /// Who is acting, allowed to do `action`: the token's caller when a tokens file and PGSHADOW_TOKEN are given,
     /// else `--by` (or $USER) in the role the action needs — on a terminal, the store's access is the check.
     pub(crate) fn caller(&self, action: Action) -> pgshadow::Result<Caller> {
+        let caller = self.identify(action)?;
+        caller.may(action)?;
+        Ok(caller)
+    }
+
+    /// Who is acting, whatever their role: the token's caller, else `--by` (or $USER) in the role `action` needs.
+    pub(crate) fn identify(&self, action: Action) -> pgshadow::Result<Caller> {
         let tokens_file = match &self.tokens {
             Some(file) => Some(file.clone()),
             None => self.config()?.and_then(|c| c.tokens_file),
@@ -69,11 +76,9 @@ impl StoreArgs {
         let token = std::env::var("PGSHADOW_TOKEN").ok().filter(|t| !t.is_empty());
         if let (Some(file), Some(token)) = (tokens_file, token) {
             let tokens = Tokens::read(&file)?;
-            let caller = tokens.caller(&token).cloned().ok_or_else(|| {
+            return tokens.caller(&token).cloned().ok_or_else(|| {
                 pgshadow::Error::Forbidden(format!("PGSHADOW_TOKEN is not a token of {}", file.display()))
-            })?;
-            caller.may(action)?;
-            return Ok(caller);
+            });
         }
         let name = self.by.clone().or_else(|| std::env::var("USER").ok()).filter(|n| !n.is_empty());
         let role = match action {

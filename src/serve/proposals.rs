@@ -197,8 +197,24 @@ async fn decide(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
     verdict: Verdict,
 ) -> Result<Json<Record>, ApiFailure> {
-    let caller = caller(&authenticated, Action::Decide)?;
     let id = number(&id)?;
+    let caller = match caller(&authenticated, Action::Decide) {
+        Ok(caller) => caller,
+        Err(failure) => {
+            // A token whose role may not decide is refused, and the refusal logged when the proposal exists.
+            if let (Some(who), Ok(store)) = (&authenticated.0, store(&state).await) {
+                if store.get(id).await.is_ok() {
+                    let reason =
+                        format!("{} refused: {} has the role {}", verdict.as_str(), who.name, who.role.as_str());
+                    store
+                        .refused(id, &who.name, &reason, Default::default())
+                        .await
+                        .map_err(|e| ApiFailure::from_error(e, "store"))?;
+                }
+            }
+            return Err(failure);
+        }
+    };
     let empty = body.as_ref().is_ok_and(|b| b.is_empty());
     let request: DecisionRequest = if empty { DecisionRequest::default() } else { api::json_body(body)? };
     let store = store(&state).await?;
