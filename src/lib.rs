@@ -56,6 +56,7 @@
 //! measure                   runs a plan on a database of a shadow and measures every statement
 //! source                    loads a source into a new database of a shadow, with measure's machinery installed
 //! profile                   production's sizes and shape read from a live database; the catalog fingerprint
+//! estimate                  production's counts estimated from a profile's statistics, or scaled from a sample
 //! policy                    judges a report: findings and a verdict
 //! proposal                  proposals, their approval rules, tokens and roles, their store and hash-chained audit log
 //! apply                     the one path that writes to a database pgshadow did not create: an approved plan
@@ -67,6 +68,7 @@
 
 pub mod apply;
 pub mod error;
+pub mod estimate;
 pub mod mcp;
 pub mod measure;
 pub mod plan;
@@ -270,32 +272,52 @@ async fn dry_run_on_inner(
         true => Some(profile::describe_database(shadow, &database).await),
         false => None,
     };
+    let keys = match &options.profile {
+        Some(_) => Some(estimate::foreign_keys(shadow, &database).await),
+        None => None,
+    };
     let statements = measure::run_plan(shadow, &database, plan, &options.run).await;
+    let rewrote = statements.as_ref().is_ok_and(|s| s.iter().any(|s| !s.rewritten_tables.is_empty()));
+    let rewrite_rate = match options.profile.is_some() && rewrote {
+        // Measured only when it is needed: a rewrite of a table the profile knows gets an estimated duration.
+        true => estimate::rewrite_rate(shadow, &database).await.inspect_err(|e| tracing::warn!("{e}")).ok(),
+        false => None,
+    };
     source::release(shadow, &database).await?;
-    let mut report = report_of(shadow, &database, plan, statements?, &options.policy, &options.run);
+    let keys = keys.transpose()?;
+    let production = options.profile.as_ref().zip(keys.as_deref()).map(|(profile, keys)| estimate::Production {
+        profile,
+        keys,
+        rewrite_rate,
+    });
+    let mut report =
+        report_of(shadow, &database, plan, statements?, &options.policy, &options.run, production.as_ref());
     report.profile = profile.transpose()?;
     Ok((report, description.transpose()?))
 }
 
-/// The report of `plan`'s `statements`, measured on `database` of `shadow`, with `policy`'s verdict.
+/// The report of `plan`'s `statements`, measured on `database` of `shadow`, with `policy`'s verdict; `production`
+/// gives the estimates of a profile.
 pub(crate) fn report_of(
     shadow: &Shadow,
     database: &source::Database,
     plan: &Plan,
-    statements: Vec<report::StatementReport>,
+    mut statements: Vec<report::StatementReport>,
     policy: &Policy,
     run: &RunOptions,
+    production: Option<&estimate::Production<'_>>,
 ) -> Report {
-    // On a sample, limits apply to the estimate for the whole source, not to the sample's counts.
-    let scale = database.sample.as_ref().map_or(1.0, |s| 100.0 / s.percent);
-    let (findings, verdict) = policy.evaluate_scaled(plan, &statements, scale);
+    // On a sample, each table's counts are scaled to the whole source; with a profile, the counts the shadow could
+    // not know are estimated from it. Limits and rules judge the estimates.
+    let estimate = match (&database.sample, production) {
+        (Some(sample), _) => {
+            report::scale_measured(&mut statements, estimate::sample_scales(sample), report::EstimateBasis::Sample)
+        }
+        (None, Some(production)) => estimate::estimate(&mut statements, production),
+        (None, None) => None,
+    };
+    let (findings, verdict) = policy.evaluate(plan, &statements);
     let summary = report::summarize(&statements);
-    let estimate = database.sample.as_ref().map(|_| report::Estimate {
-        scale,
-        rows_updated: scaled(summary.rows_updated, scale),
-        rows_deleted: scaled(summary.rows_deleted, scale),
-        rows_destroyed: scaled(summary.rows_destroyed, scale),
-    });
     Report {
         format_version: report::FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -375,9 +397,4 @@ async fn newer_version(shadow: &Shadow, selection: &postgres::Selection) -> Opti
         "PostgreSQL {} ({}) is installed: what failed on {current} may load there (--pg-version {})",
         newest.version, newest.binaries.origin, newest.version.major
     ))
-}
-
-/// `count` scaled from a sample to the whole source.
-fn scaled(count: u64, scale: f64) -> u64 {
-    (count as f64 * scale).round() as u64
 }

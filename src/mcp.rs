@@ -434,12 +434,8 @@ fn report_text(report: &Report, source: &str) -> String {
             lock.table, lock.statement, lock.statements_held, lock.held_ms
         );
     }
-    if let Some(estimate) = &report.estimate {
-        let _ = writeln!(
-            out,
-            "Estimated for the whole source (sample scaled x{:.1}): ~{} updated, ~{} deleted, ~{} rows destroyed.",
-            estimate.scale, estimate.rows_updated, estimate.rows_deleted, estimate.rows_destroyed
-        );
+    if let Some(line) = crate::report::estimate_line(report) {
+        let _ = writeln!(out, "{line} (estimated).");
     }
     if report.findings.is_empty() {
         out.push_str("\nFindings: none.\n");
@@ -497,7 +493,7 @@ fn statement_text(out: &mut String, s: &StatementReport) {
         let _ = writeln!(out, "   note: {note}");
     }
     for e in &s.table_effects {
-        let counts = crate::report::effect_counts(e);
+        let counts = crate::report::production_counts(e);
         let how = if e.direct { "direct" } else { "by cascade or trigger" };
         let _ = writeln!(out, "   rows in {}: {} ({how})", e.table, counts.join(", "));
     }

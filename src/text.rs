@@ -7,6 +7,44 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Splits `schema.name` as Postgres writes it (`format('%I.%I')`: quoted where needed) into its two names, as stored
+/// (unquoted, `""` read as `"`). `None` for anything else.
+pub fn split_qualified(name: &str) -> Option<(String, String)> {
+    let mut parts = Vec::new();
+    let mut chars = name.chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    '"' => break,
+                    c => part.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.peek().copied().filter(|c| *c != '.') {
+                part.push(c);
+                chars.next();
+            }
+        }
+        parts.push(part);
+        match chars.next() {
+            Some('.') => continue,
+            None => break,
+            Some(_) => return None,
+        }
+    }
+    match <[String; 2]>::try_from(parts) {
+        Ok([schema, name]) => Some((schema, name)),
+        Err(_) => None,
+    }
+}
+
 /// `'value'`, with inner quotes doubled: a string literal for SQL (with `standard_conforming_strings` on, the
 /// default since PostgreSQL 9.1).
 pub fn quote_literal(value: &str) -> String {
@@ -90,6 +128,13 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn qualified_names_split_as_postgres_quotes_them() {
+        assert_eq!(split_qualified("public.orders"), Some(("public".into(), "orders".into())));
+        assert_eq!(split_qualified("\"A b\".\"c.d\""), Some(("A b".into(), "c.d".into())));
+        assert_eq!(split_qualified("orders"), None);
+    }
 
     #[test]
     fn identifiers_are_quoted_safely() {

@@ -122,7 +122,13 @@ fn check(name: &str, target: &Target, validator: &jsonschema::Validator) -> Resu
     let sandbox = Sandbox::new().with_builds();
     let target_args = target.args();
     let target_args: Vec<&str> = target_args.iter().map(String::as_str).collect();
-    let args = [&["run", &plan, flag, &source, "--format", "json"], &target_args[..]].concat();
+    // A profile of production, when the folder has one.
+    let profile = format!("{folder}/profile.json");
+    let profile_args: Vec<&str> = match common::root().join(&profile).is_file() {
+        true => vec!["--profile", &profile],
+        false => Vec::new(),
+    };
+    let args = [&["run", &plan, flag, &source, "--format", "json"], &profile_args[..], &target_args[..]].concat();
     let output = match target {
         Target::Container(_, _, Some(netns)) => sandbox.command_in(netns, &args).output().expect("run pgshadow"),
         _ => sandbox.run(&args),

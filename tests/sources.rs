@@ -159,11 +159,26 @@ fn a_sample_keeps_every_foreign_key_and_scales_its_counts_to_an_estimate() {
     assert_eq!(report["shadow"]["sample"]["percent"], 25.0);
     let measured = report["summary"]["rows_deleted"].as_u64().expect("measured");
     assert!((300..=700).contains(&measured), "a 25% sample of 2000 rows: {measured}");
-    assert_eq!(report["estimate"]["scale"], 4.0);
-    assert_eq!(report["estimate"]["rows_deleted"], measured * 4);
+    // Each table is scaled by its own rows in the source over the rows the shadow holds of it: for lines, which
+    // nothing references, the rows sampled.
+    let sampled = report["shadow"]["sample"]["tables"].as_array().expect("sampled tables");
+    let lines = sampled.iter().find(|t| t["table"] == "public.lines").expect("lines was sampled");
+    assert_eq!((lines["source_rows"].as_u64(), lines["closure"].as_u64()), (Some(8000), Some(0)), "{lines}");
+    let lines_sampled = lines["sampled"].as_u64().expect("sampled rows");
+    let orders = sampled.iter().find(|t| t["table"] == "public.orders").expect("orders was sampled");
+    assert!(orders["closure"].as_u64().is_some_and(|c| c > 0), "lines reference orders the sample lacks: {orders}");
+    let scales = report["estimate"]["tables"].as_array().expect("per-table scales");
+    let scale = scales.iter().find(|t| t["table"] == "public.lines").expect("a scale for lines")["scale"]
+        .as_f64()
+        .expect("a number");
+    assert!((scale - 8000.0 / lines_sampled as f64).abs() < 1e-9, "{scale}");
+    assert_eq!(report["estimate"]["basis"], "sample");
+    let estimated = (measured as f64 * scale).round() as u64;
+    assert_eq!(report["estimate"]["rows_deleted"], estimated);
+    assert!((1500..=2500).contains(&estimated), "about 2000 lines have qty 0: {estimated}");
     let finding = &report["findings"][0];
     assert_eq!(finding["rule"], "max-rows-deleted", "{report}");
-    assert_eq!(finding["measured"], measured * 4);
+    assert_eq!(finding["measured"], estimated);
     assert!(finding["message"].as_str().is_some_and(|m| m.contains("estimated")), "{finding}");
     assert_eq!(output.status.code(), Some(1));
     sandbox.assert_clean();

@@ -50,7 +50,7 @@ pub(crate) fn needs_recount(before: &Snapshot, after: &Snapshot) -> Vec<Oid> {
 }
 
 /// What one statement did to the tables.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct TableChanges {
     /// Tables whose rows changed, sorted by name.
     pub(crate) effects: Vec<TableEffect>,
@@ -101,6 +101,8 @@ pub(crate) fn compare(
                             table: now.name.clone(),
                             rows: Some(count.max(0) as u64),
                             size_bytes: then.size.max(0) as u64,
+                            production: None,
+                            estimated_duration: None,
                         });
                     }
                     (counts(ins, upd, del, if kept { 0 } else { was }), count)
@@ -200,6 +202,7 @@ pub(crate) fn dropped_objects(
                 rows,
                 values,
                 rows_known,
+                estimated: None,
             };
             (r.original, object)
         })
@@ -286,7 +289,16 @@ mod tests {
         let recounted = HashMap::from([(1, 0), (2, 9)]);
         let changes = compare(&before, &after, &mut known, &recounted, &HashSet::from([1]));
         assert_eq!(changes.effects, [effect("public.t", (0, 0, 0, 42), true)]);
-        assert_eq!(changes.rewritten, [RewrittenTable { table: "public.r".into(), rows: Some(9), size_bytes: 8192 }]);
+        assert_eq!(
+            changes.rewritten,
+            [RewrittenTable {
+                table: "public.r".into(),
+                rows: Some(9),
+                size_bytes: 8192,
+                production: None,
+                estimated_duration: None
+            }]
+        );
         assert_eq!(known, HashMap::from([(1, 0), (2, 9)]));
     }
 

@@ -413,6 +413,7 @@ pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> Statement
         unindexed_references: Vec::new(),
         values_too_long: Vec::new(),
         narrow_foreign_keys: Vec::new(),
+        keys_past_half: Vec::new(),
         rolled_back: false,
         rows_destroyed: 0,
         rows_known: true,

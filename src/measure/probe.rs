@@ -103,6 +103,7 @@ impl Run<'_> {
                     blocks: effects::blocked_queries(mode),
                     rows: (!self.unknown.contains(&table))
                         .then(|| self.known_rows.get(&table).copied().unwrap_or(0).max(0) as u64),
+                    production: None,
                 }
             })
             .collect();
@@ -317,6 +318,7 @@ impl Run<'_> {
                         referenced_columns: columns.clone(),
                         referencing_rows: (!self.unknown.contains(&child))
                             .then(|| (at_end + changes[i..].iter().sum::<i64>()).max(0) as u64),
+                        referencing_production: None,
                     });
                 }
             }

@@ -53,6 +53,8 @@ struct LimitsFile {
     max_objects_dropped: Option<u64>,
     max_rows_rewritten: Option<u64>,
     max_rows_locked_exclusive: Option<u64>,
+    max_bytes_rewritten: Option<u64>,
+    max_bytes_locked_exclusive: Option<u64>,
     #[serde(default)]
     tables: BTreeMap<String, Thresholds>,
 }
@@ -128,6 +130,8 @@ pub(super) fn parse(file: &str, text: &str, base: Option<&Policy>) -> Result<Pol
             max_objects_dropped: l.max_objects_dropped,
             max_rows_rewritten: l.max_rows_rewritten,
             max_rows_locked_exclusive: l.max_rows_locked_exclusive,
+            max_bytes_rewritten: l.max_bytes_rewritten,
+            max_bytes_locked_exclusive: l.max_bytes_locked_exclusive,
         },
         protect: parsed.protect.objects.iter().map(|p| Glob::new(p)).collect(),
         deny_kinds: kinds(parsed.statements.deny)?,

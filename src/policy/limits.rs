@@ -1,9 +1,10 @@
-//! Limits: measured numbers the plan may not exceed, in total, per table, and per rewritten or locked table.
+//! Limits: numbers the plan may not exceed in production, in total and per table (the rewritten and locked tables'
+//! sizes are in `size.rs`).
 
 use serde::Deserialize;
 
 use super::Glob;
-use crate::report::{Finding, FoundBy, Severity, StatementReport, Status};
+use crate::report::{about, EstimateBasis, Finding, FoundBy, Severity, StatementReport, Status, TableEffect};
 
 /// Limits on rows, in total or for the tables a glob matches.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -23,107 +24,124 @@ pub(crate) struct Limits {
     pub(crate) max_objects_dropped: Option<u64>,
     pub(crate) max_rows_rewritten: Option<u64>,
     pub(crate) max_rows_locked_exclusive: Option<u64>,
+    pub(crate) max_bytes_rewritten: Option<u64>,
+    pub(crate) max_bytes_locked_exclusive: Option<u64>,
 }
 
-/// A statement's number for a limit; `None` when the shadow cannot know it (rows of a table of unknown size).
-type Measure<'a> = Box<dyn Fn(&StatementReport) -> Option<u64> + 'a>;
+/// A number for a limit: how many, and when it is an estimate, what it rests on.
+#[derive(Clone, Copy, Default)]
+struct Count {
+    n: u64,
+    estimated: Option<EstimateBasis>,
+}
 
-/// One finding per limit exceeded, pointing at the statement where the running total crossed it.
-pub(super) fn check(limits: &Limits, statements: &[StatementReport], scale: f64) -> Vec<Finding> {
+impl Count {
+    fn add(self, other: Count) -> Count {
+        Count { n: self.n + other.n, estimated: self.estimated.or(other.estimated) }
+    }
+
+    /// `1200`, or `about 2,700 rows (estimated from the profile)`.
+    fn describe(self) -> String {
+        match self.estimated {
+            None => self.n.to_string(),
+            Some(basis) => about(self.n, basis),
+        }
+    }
+}
+
+/// A statement's number for a limit; `None` when the shadow cannot know it and nothing estimates it.
+type Measure<'a> = Box<dyn Fn(&StatementReport) -> Option<Count> + 'a>;
+
+/// One finding per limit exceeded, pointing at the statement where the running total crossed it. Row counts are
+/// production's: a table effect's estimate where it has one ([`TableEffect::production_deleted`]), its measured
+/// count where not.
+pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Finding> {
     let mut findings = Vec::new();
     let t = &limits.total;
-    // Row counts measured on a sample are scaled to the whole source; object counts are not.
-    let rows = Scale(scale);
-    let objects = Scale(1.0);
     let totals: [(&str, &str, Option<u64>, Measure); 5] = [
-        ("max-rows-deleted", "rows deleted", t.max_rows_deleted, Box::new(|s| sum(s, |e| e.deleted))),
-        ("max-rows-updated", "rows updated", t.max_rows_updated, Box::new(|s| sum(s, |e| e.updated))),
-        (
-            "max-rows-destroyed",
-            "rows destroyed",
-            t.max_rows_destroyed,
-            Box::new(|s| s.rows_known.then_some(s.rows_destroyed)),
-        ),
+        ("max-rows-deleted", "rows deleted", t.max_rows_deleted, Box::new(|s| sum(s, |_| true, deleted))),
+        ("max-rows-updated", "rows updated", t.max_rows_updated, Box::new(|s| sum(s, |_| true, updated))),
+        ("max-rows-destroyed", "rows destroyed", t.max_rows_destroyed, Box::new(|s| destroyed(s, None))),
         (
             "max-cascade-deleted",
             "rows deleted by cascades and triggers",
             limits.max_cascade_deleted,
-            Box::new(|s| s.table_effects.iter().filter(|e| !e.direct).map(|e| e.deleted).sum()),
+            Box::new(|s| sum(s, |e| !e.direct, deleted)),
         ),
         (
             "max-objects-dropped",
             "objects dropped",
             limits.max_objects_dropped,
-            Box::new(|s| Some(s.dropped_objects.len() as u64)),
+            Box::new(|s| Some(Count { n: s.dropped_objects.len() as u64, estimated: None })),
         ),
     ];
     for (rule, what, limit, measure) in &totals {
-        let scale = if *rule == "max-objects-dropped" { objects } else { rows };
-        findings.extend(crossing(statements, rule, what, "", *limit, measure, scale));
+        findings.extend(crossing(statements, rule, what, "", *limit, measure));
     }
     for (glob, t) in &limits.tables {
         for table in tables_touched(statements).into_iter().filter(|name| glob.matches(name)) {
-            let of = |field: fn(&crate::report::TableEffect) -> Option<u64>| -> Measure {
+            let of = |field: fn(&TableEffect) -> Option<Count>| -> Measure {
                 let table = table.clone();
-                Box::new(move |s| s.table_effects.iter().filter(|e| e.table == table).map(field).sum())
+                Box::new(move |s| sum(s, |e| e.table == table, field))
             };
-            let destroyed: Measure = {
+            let in_table: Measure = {
                 let table = table.clone();
-                Box::new(move |s| {
-                    let effects: Option<u64> =
-                        s.table_effects.iter().filter(|e| e.table == table).map(|e| e.destroyed()).sum();
-                    let mut dropped = s.dropped_objects.iter().filter(|o| o.identity == table);
-                    if dropped.clone().any(|o| !o.rows_known) {
-                        return None;
-                    }
-                    Some(effects? + dropped.by_ref().filter_map(|o| o.rows).sum::<u64>())
-                })
+                Box::new(move |s| destroyed(s, Some(&table)))
             };
             let per_table: [(&str, &str, Option<u64>, Measure); 3] = [
-                ("max-rows-deleted", "rows deleted", t.max_rows_deleted, of(|e| e.deleted)),
-                ("max-rows-updated", "rows updated", t.max_rows_updated, of(|e| e.updated)),
-                ("max-rows-destroyed", "rows destroyed", t.max_rows_destroyed, destroyed),
+                ("max-rows-deleted", "rows deleted", t.max_rows_deleted, of(deleted)),
+                ("max-rows-updated", "rows updated", t.max_rows_updated, of(updated)),
+                ("max-rows-destroyed", "rows destroyed", t.max_rows_destroyed, in_table),
             ];
             for (rule, what, limit, measure) in &per_table {
-                findings.extend(crossing(statements, rule, what, &format!(" in {table}"), *limit, measure, rows));
+                findings.extend(crossing(statements, rule, what, &format!(" in {table}"), *limit, measure));
             }
         }
     }
-    for s in statements.iter().filter(|s| s.status == Status::Ok && !s.rolled_back) {
-        let unknown = |table: &str| s.unknown_tables.iter().any(|t| t == table);
-        if let Some(limit) = limits.max_rows_rewritten {
-            for r in s.rewritten_tables.iter().filter(|r| unknown(&r.table) || r.rows.is_none()) {
-                findings.push(unchecked(
-                    "max-rows-rewritten",
-                    s.index,
-                    &format!("rows of {} rewritten", r.table),
-                    limit,
-                ));
-            }
-            let known = s.rewritten_tables.iter().filter_map(|r| Some((r, r.rows.filter(|_| !unknown(&r.table))?)));
-            for (r, n) in known.filter(|(_, n)| rows.of(*n) > limit) {
-                let message = format!("rewrites {} with {} rows, over the limit of {limit}", r.table, rows.describe(n));
-                findings.push(finding("max-rows-rewritten", s.index, message, rows.of(n), limit));
-            }
-        }
-        if let Some(limit) = limits.max_rows_locked_exclusive {
-            let exclusive = s.locks.iter().filter(|l| l.kind == "table" && l.mode == "AccessExclusiveLock");
-            for l in exclusive.clone().filter(|l| unknown(&l.table) || l.rows.is_none()) {
-                let what = format!("rows of {} locked ACCESS EXCLUSIVE", l.table);
-                findings.push(unchecked("max-rows-locked-exclusive", s.index, &what, limit));
-            }
-            let known = exclusive.filter_map(|l| Some((l, l.rows.filter(|_| !unknown(&l.table))?)));
-            for (l, n) in known.filter(|(_, n)| rows.of(*n) > limit) {
-                let message = format!(
-                    "locks {} ({} rows) ACCESS EXCLUSIVE, over the limit of {limit}",
-                    l.table,
-                    rows.describe(n)
-                );
-                findings.push(finding("max-rows-locked-exclusive", s.index, message, rows.of(n), limit));
-            }
-        }
-    }
+    findings.extend(super::size::check(limits, statements));
     findings
+}
+
+/// Rows deleted, as a count for limits.
+fn deleted(e: &TableEffect) -> Option<Count> {
+    production(e, e.production_deleted(), e.estimated.as_ref().and_then(|x| x.deleted))
+}
+
+/// Rows updated, as a count for limits.
+fn updated(e: &TableEffect) -> Option<Count> {
+    production(e, e.production_updated(), e.estimated.as_ref().and_then(|x| x.updated))
+}
+
+fn production(e: &TableEffect, n: Option<u64>, estimate: Option<u64>) -> Option<Count> {
+    let estimated = estimate.and(e.estimated.as_ref().map(|x| x.basis));
+    Some(Count { n: n?, estimated })
+}
+
+/// The sum of a count over a statement's effects that `which` selects; `None` when one of them is unknown.
+fn sum(
+    s: &StatementReport,
+    which: impl Fn(&TableEffect) -> bool,
+    field: fn(&TableEffect) -> Option<Count>,
+) -> Option<Count> {
+    s.table_effects.iter().filter(|e| which(e)).map(field).try_fold(Count::default(), |a, b| Some(a.add(b?)))
+}
+
+/// Rows deleted, truncated and held by dropped tables in production (in `table` only, when given); `None` when
+/// one of them is unknown.
+fn destroyed(s: &StatementReport, table: Option<&str>) -> Option<Count> {
+    if s.measure_error.is_some() {
+        return None;
+    }
+    let mut total = Count::default();
+    for e in s.table_effects.iter().filter(|e| table.is_none_or(|t| e.table == t)) {
+        let estimated = e.estimated.as_ref().filter(|x| x.deleted.is_some() || x.truncated.is_some());
+        total = total.add(Count { n: e.production_destroyed()?, estimated: estimated.map(|x| x.basis) });
+    }
+    let dropped = s.dropped_objects.iter().filter(|o| o.object_type == "table");
+    for o in dropped.filter(|o| table.is_none_or(|t| o.identity == t)) {
+        total = total.add(Count { n: o.production_rows()?, estimated: o.estimated.as_ref().map(|x| x.basis) });
+    }
+    Some(total)
 }
 
 /// A finding when the plan's total of `measure` exceeds `limit`, at the statement where the running total crossed it.
@@ -134,44 +152,25 @@ fn crossing(
     scope: &str,
     limit: Option<u64>,
     measure: &Measure,
-    scale: Scale,
 ) -> Option<Finding> {
     let limit = limit?;
-    let mut total = 0;
+    let mut total = Count::default();
     let mut crossed_at = None;
     for s in statements.iter().filter(|s| s.status == Status::Ok && !s.rolled_back) {
         let Some(measured) = measure(s) else {
             return Some(unchecked(rule, s.index, &format!("{what}{scope}"), limit));
         };
-        total += measured;
-        if scale.of(total) > limit && crossed_at.is_none() {
+        total = total.add(measured);
+        if total.n > limit && crossed_at.is_none() {
             crossed_at = Some(s.index);
         }
     }
     let at = crossed_at?;
-    let message = format!("{} {what}{scope} over the plan, over the limit of {limit}", scale.describe(total));
-    Some(finding(rule, at, message, scale.of(total), limit))
+    let message = format!("{} {what}{scope} over the plan, over the limit of {limit}", total.describe());
+    Some(finding(rule, at, message, total.n, limit))
 }
 
-/// How measured row counts relate to the source: 1 for a whole source, 100 / percent for a sample.
-#[derive(Clone, Copy)]
-struct Scale(f64);
-
-impl Scale {
-    fn of(self, measured: u64) -> u64 {
-        (measured as f64 * self.0).round() as u64
-    }
-
-    /// `1200` for a whole source; `about 24000 (estimated from 1200 measured on a sample)` for a sample.
-    fn describe(self, measured: u64) -> String {
-        if self.0 == 1.0 {
-            return measured.to_string();
-        }
-        format!("about {} (estimated from {measured} measured on a sample)", self.of(measured))
-    }
-}
-
-fn finding(rule: &str, statement: usize, message: String, measured: u64, limit: u64) -> Finding {
+pub(super) fn finding(rule: &str, statement: usize, message: String, measured: u64, limit: u64) -> Finding {
     Finding {
         rule: rule.to_owned(),
         severity: Severity::Error,
@@ -184,20 +183,15 @@ fn finding(rule: &str, statement: usize, message: String, measured: u64, limit: 
     }
 }
 
-/// The sum of a count over a statement's effects; `None` when one of them is unknown.
-fn sum(s: &StatementReport, field: fn(&crate::report::TableEffect) -> Option<u64>) -> Option<u64> {
-    s.table_effects.iter().map(field).sum()
-}
-
 /// A limit that cannot be checked because the number is unknown: an error, as the number could be anything.
-fn unchecked(rule: &str, statement: usize, what: &str, limit: u64) -> Finding {
+pub(super) fn unchecked(rule: &str, statement: usize, what: &str, limit: u64) -> Finding {
     Finding {
         rule: rule.to_owned(),
         severity: Severity::Error,
         statement: Some(statement),
         message: format!(
             "{what}: unknown, as the shadow has no rows for the table, so the limit of {limit} cannot be checked; \
-             learn production's count with --sample, --snapshot or --with-data"
+             learn production's count with --profile, --sample, --snapshot or --with-data"
         ),
         measured: None,
         limit: Some(limit),

@@ -9,6 +9,7 @@ mod config;
 mod limits;
 mod protect;
 mod rules;
+mod size;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -132,14 +133,9 @@ impl Policy {
         &self.approval
     }
 
-    /// Checks the measured statements; returns every finding and the verdict.
+    /// Checks the measured statements; returns every finding and the verdict. Where a table effect has an estimate
+    /// for production (`estimated`: from a sample, a profile or synthesized rows), rules and limits judge it.
     pub fn evaluate(&self, plan: &Plan, statements: &[StatementReport]) -> (Vec<Finding>, Verdict) {
-        self.evaluate_scaled(plan, statements, 1.0)
-    }
-
-    /// [`Policy::evaluate`] for a plan measured on a sample of the source's rows: row limits apply to the measured
-    /// counts times `scale` (100 / the sample's percent), the estimate for the whole source.
-    pub fn evaluate_scaled(&self, plan: &Plan, statements: &[StatementReport], scale: f64) -> (Vec<Finding>, Verdict) {
         let mut findings = Vec::new();
         for (report, statement) in statements.iter().zip(&plan.statements).filter(|(r, _)| !r.rolled_back) {
             for (rule, action) in &self.actions {
@@ -151,6 +147,7 @@ impl Policy {
                 let classification = &statement.classification;
                 let measured = rule.check(report, classification).map(|m| {
                     let by_text = rule.text_shows(report, classification);
+                    let severity = if rule.certain(report) { Severity::Error } else { severity };
                     (m, severity, if by_text { FoundBy::Confirmed } else { FoundBy::Measured })
                 });
                 // What only the text shows is never more than a warning.
@@ -206,7 +203,7 @@ impl Policy {
                 });
             }
         }
-        findings.extend(limits::check(&self.limits, statements, scale));
+        findings.extend(limits::check(&self.limits, statements));
         findings.sort_by_key(|f| f.statement);
         let verdict = match findings.iter().map(|f| f.severity).max() {
             Some(Severity::Error) => Verdict::Fail,

@@ -110,6 +110,7 @@ fn per_table_limits_match_globs_and_drops_count_as_destroyed() {
         rows: Some(40),
         values: None,
         rows_known: true,
+        estimated: None,
     }];
     reports[0].rows_destroyed = 40;
     reports[1].table_effects = vec![deleted("public.t", 5, true)];
@@ -184,6 +185,7 @@ fn limits_cannot_be_checked_against_unknown_counts_and_fail() {
         rows: None,
         values: None,
         rows_known: false,
+        estimated: None,
     }];
     reports[1].rows_known = false;
     let toml = "[rules]\ndrop-table = \"allow\"\nunknown-row-count = \"allow\"\n[limits]\nmax-rows-deleted = 1000\n\

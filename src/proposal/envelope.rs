@@ -68,8 +68,6 @@ pub struct TableCount {
 impl Envelope {
     /// The envelope of `report`, the dry-run of `plan`.
     pub fn of(report: &Report, plan: &Plan) -> Envelope {
-        let scale = report.estimate.as_ref().map(|e| e.scale);
-        let scaled = |n: Option<u64>| n.map(|n| (n as f64 * scale.unwrap_or(1.0)).ceil() as u64);
         let add = |sum: &mut Option<u64>, n: Option<u64>| *sum = sum.zip(n).map(|(a, b)| a + b);
         let mut tables: BTreeMap<String, TableEnvelope> = BTreeMap::new();
         let mut dropped = Vec::new();
@@ -80,9 +78,15 @@ impl Envelope {
                     updated: Some(0),
                     deleted: Some(0),
                 });
-                add(&mut entry.inserted, scaled(Some(effect.inserted)));
-                add(&mut entry.updated, scaled(effect.updated));
-                add(&mut entry.deleted, scaled(effect.destroyed()));
+                // Production's figure where the report estimates one (a count the estimate leaves out keeps the
+                // measured one), else what was measured; inserts are the plan's own rows, never scaled.
+                let estimated = effect.estimated.as_ref();
+                let updated = estimated.and_then(|e| e.updated).or(effect.updated);
+                let deleted = estimated.and_then(|e| e.deleted).or(effect.deleted);
+                let truncated = estimated.and_then(|e| e.truncated).or(effect.truncated);
+                add(&mut entry.inserted, Some(effect.inserted));
+                add(&mut entry.updated, updated);
+                add(&mut entry.deleted, deleted.zip(truncated).map(|(d, t)| d + t));
             }
             for object in &statement.dropped_objects {
                 dropped.push(format!("{} {}", object.object_type, object.identity));
@@ -93,7 +97,7 @@ impl Envelope {
                         updated: Some(0),
                         deleted: Some(0),
                     });
-                    add(&mut entry.deleted, scaled(object.rows));
+                    add(&mut entry.deleted, object.estimated.as_ref().map(|e| e.rows).or(object.rows));
                 }
             }
         }
@@ -106,7 +110,7 @@ impl Envelope {
             .filter(|(_, s)| crate::measure::needs_own_transaction(&s.raw.text))
             .map(|(i, _)| i + 1)
             .collect();
-        let basis = if scale.is_some() { "estimated" } else { "measured" }.to_owned();
+        let basis = if report.estimate.is_some() { "estimated" } else { "measured" }.to_owned();
         Envelope { tables, dropped, unguarded, basis, snapshot: report.plan.nondeterministic }
     }
 

@@ -52,8 +52,11 @@ pub fn render_github(report: &Report) -> String {
         let _ = writeln!(
             out,
             "::warning title=pgshadow row counts unknown::{}",
-            data(&format!("{}; learn them with --sample, --snapshot or --with-data", lines.join("; ")))
+            data(&format!("{}; learn them with --profile, --sample, --snapshot or --with-data", lines.join("; ")))
         );
+    }
+    if let Some(line) = super::estimate_line(report) {
+        let _ = writeln!(out, "::notice title=pgshadow estimate::{}", data(&line));
     }
     out
 }

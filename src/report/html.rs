@@ -197,22 +197,45 @@ fn totals(report: &Report) -> Markup {
 
 /// The totals estimated for production, each said to be an estimate and what it rests on.
 fn estimate(report: &Report) -> Markup {
-    let (Some(e), Some(sample)) = (&report.estimate, &report.shadow.sample) else { return html! {} };
+    let Some(e) = &report.estimate else { return html! {} };
     html! {
-        dt { "estimated for the whole source" }
-        dd.estimate {
-            "about " (e.rows_deleted) " deleted, about " (e.rows_updated) " updated, about " (e.rows_destroyed)
-            " destroyed (estimated: measured on a " (sample.percent) "% sample, scaled ×" (format!("{:.1}", e.scale)) ")"
+        dt { "estimated for production" }
+        dd.estimate #estimate {
+            "about " (count(e.rows_deleted)) " deleted, about " (count(e.rows_updated)) " updated, about "
+            (count(e.rows_destroyed)) " destroyed (" (e.basis.label()) ")"
+            @if !e.unestimated.is_empty() { br; "not estimated (unknown): " (e.unestimated.join(", ")) }
         }
     }
 }
 
-/// Where a table effect's counts come from: `measured` on the shadow, or `unknown` (no rows for the table there).
+/// Where a table effect's counts come from: `measured` on the shadow, `estimated` for production, or `unknown`
+/// (no rows for the table on the shadow, and no estimate).
 fn effect_basis(e: &TableEffect) -> &'static str {
-    if e.rows_known {
-        "measured"
-    } else {
-        "unknown"
+    match (&e.estimated, e.rows_known) {
+        (Some(_), _) => "estimated",
+        (None, true) => "measured",
+        (None, false) => "unknown",
+    }
+}
+
+/// A table effect's estimate for production: `about 480 deleted (estimated from the profile: method)`.
+fn effect_estimate(e: &TableEffect) -> Markup {
+    let Some(est) = &e.estimated else { return html! {} };
+    let counts = [(est.updated, "updated"), (est.deleted, "deleted"), (est.truncated, "truncated")];
+    let counts: Vec<String> = counts.into_iter().filter_map(|(n, what)| Some(format!("about {} {what}", n?))).collect();
+    html! {
+        (counts.join(", ")) " (" (est.basis.label()) ": " (est.method) ")"
+    }
+}
+
+/// A table's size in production, from the profile: `production: 48112 rows, 5 MB`.
+fn production_size(size: Option<&super::ProductionSize>) -> Markup {
+    let Some(size) = size else { return html! {} };
+    html! {
+        br; span.estimate {
+            "production: " (count(size.rows)) " rows, " (size.bytes) " bytes (+ " (size.index_bytes)
+            " bytes of indexes; " (size.basis.as_str()) ")"
+        }
     }
 }
 
@@ -228,7 +251,7 @@ fn rows_per_table(report: &Report) -> Markup {
                 table {
                     thead { tr {
                         th { "statement" } th { "table" } th { "how" } th.n { "inserted" } th.n { "updated" }
-                        th.n { "deleted" } th.n { "truncated" } th { "basis" }
+                        th.n { "deleted" } th.n { "truncated" } th { "basis" } th { "estimate for production" }
                     } }
                     tbody {
                         @for (st, e) in rows {
@@ -244,6 +267,7 @@ fn rows_per_table(report: &Report) -> Markup {
                                 td.n data-count="deleted" { (count(e.deleted)) }
                                 td.n data-count="truncated" { (count(e.truncated)) }
                                 td { (basis) @if st.rolled_back { " (undone by the plan's ROLLBACK)" } }
+                                td.estimate { (effect_estimate(e)) }
                             }
                         }
                     }
@@ -288,6 +312,9 @@ fn dropped_objects(statements: &[StatementReport]) -> Markup {
                                 td.n {
                                     @if o.rows_known { (super::dropped_label(o)) }
                                     @else { span.unknown { "unknown" } }
+                                    @if let Some(est) = &o.estimated {
+                                        br; span.estimate { "about " (est.rows) " (" (est.basis.label()) ": " (est.method) ")" }
+                                    }
                                 }
                             }
                         }
@@ -322,7 +349,7 @@ fn locks_and_rewrites(statements: &[StatementReport]) -> Markup {
                                 td { (l.kind) " " code { (l.table) } }
                                 td { (l.mode) }
                                 td { (super::blocks_label(l)) }
-                                td.n { (count(l.rows)) }
+                                td.n { (count(l.rows)) (production_size(l.production.as_ref())) }
                             }
                         }
                     }
@@ -336,8 +363,13 @@ fn locks_and_rewrites(statements: &[StatementReport]) -> Markup {
                             tr {
                                 td { a href={ "#statement-" (st.index) } { (st.index) } }
                                 td { code { (r.table) } }
-                                td.n { (count(r.rows)) }
-                                td.n { (r.size_bytes) " bytes" }
+                                td.n { (count(r.rows)) (production_size(r.production.as_ref())) }
+                                td.n {
+                                    (r.size_bytes) " bytes"
+                                    @if let Some(d) = &r.estimated_duration {
+                                        br; span.estimate { "about " (format!("{:.0}", d.seconds)) " s in production (estimated: " (d.method) ")" }
+                                    }
+                                }
                             }
                         }
                     }
@@ -420,7 +452,7 @@ code,pre{font-family:ui-monospace,monospace;font-size:.92em}pre{margin:0;white-s
 tr.fail td:first-child{color:#cf222e;font-weight:bold}tr.warn td:first-child{color:#9a6700}
 tr.cascade{background:#fff4e5}.unknown{color:#cf222e;font-weight:bold}.rolled-back{color:#777}
 .warning,.error,.alert{background:#fff8c5;border-left:4px solid #9a6700;padding:.4em .7em}
-.error,.alert{background:#ffebe9;border-color:#cf222e}.hint{color:#555;font-size:.92em}
+.estimate{color:#6e4b00}.error,.alert{background:#ffebe9;border-color:#cf222e}.hint{color:#555;font-size:.92em}
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.1em 1em}dl.meta dt{color:#555}dl.meta dd{margin:0}
 table.source{width:auto;min-width:50%}table.source td{border:none;padding:0 .6em}
 td.line{color:#888;text-align:right;user-select:none}tr.error-line{background:#ffebe9}

@@ -34,12 +34,8 @@ pub fn render_markdown(report: &Report) -> String {
     for table in &s.unknown_tables {
         let _ = writeln!(out, "| **unknown** | {} |", cell(&super::unknown_table_line(table)));
     }
-    if let (Some(e), Some(sample)) = (&report.estimate, &report.shadow.sample) {
-        let _ = writeln!(
-            out,
-            "| **estimated for the whole source** ({}% sample, ×{:.1}) | ~{} deleted, ~{} updated, ~{} destroyed |",
-            sample.percent, e.scale, e.rows_deleted, e.rows_updated, e.rows_destroyed
-        );
+    if let Some(line) = super::estimate_line(report) {
+        let _ = writeln!(out, "| **estimated** | {} |", cell(&line));
     }
     let _ = writeln!(out, "| objects dropped | {} ({} tables) |", s.objects_dropped, s.tables_dropped);
     let _ = writeln!(out, "| tables rewritten | {} |", s.tables_rewritten);

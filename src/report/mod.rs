@@ -1,5 +1,6 @@
 //! The report model and its renderers. Renderers are functions from the model to text: they never query.
 
+mod estimate;
 mod github;
 pub mod html;
 mod json;
@@ -9,6 +10,7 @@ mod profile;
 pub mod rehearsal;
 mod table;
 
+pub use estimate::{about, bytes_label, scale_measured, size_label, thousands, TableScale};
 pub use github::render_github;
 pub use html::render_html;
 pub use json::render_json;
@@ -42,6 +44,28 @@ pub(crate) fn effect_counts(e: &TableEffect) -> Vec<String> {
         .collect()
 }
 
+/// An effect's counts in production for people: [`effect_counts`], with each count the effect's estimate covers as
+/// `about 904 deleted (estimated)`.
+pub(crate) fn production_counts(e: &TableEffect) -> Vec<String> {
+    let Some(est) = &e.estimated else { return effect_counts(e) };
+    let counts = [
+        (Some(e.inserted), None, "inserted"),
+        (e.updated, est.updated, "updated"),
+        (e.deleted, est.deleted, "deleted"),
+        (e.truncated, est.truncated, "truncated"),
+    ];
+    counts
+        .into_iter()
+        .filter(|(n, estimate, _)| estimate.is_some() || *n != Some(0))
+        .filter(|(_, estimate, _)| *estimate != Some(0))
+        .map(|(n, estimate, what)| match (estimate, n) {
+            (Some(about), _) => format!("about {} {what} (estimated)", thousands(about)),
+            (None, Some(n)) => format!("{n} {what}"),
+            (None, None) => format!("unknown {what}"),
+        })
+        .collect()
+}
+
 /// What the reports say about a table of unknown size, in words.
 pub fn unknown_table_line(table: &str) -> String {
     format!("the shadow has no rows for {table}: production's count is unknown")
@@ -62,7 +86,7 @@ pub(crate) fn dropped_label(o: &DroppedObject) -> String {
 }
 
 /// What a statement could not measure, in lines for people: the tables of unknown size, the foreign-key paths a
-/// DELETE follows from them, and a failed measurement.
+/// DELETE follows from them, and a failed measurement; then its estimates for production, each with its basis.
 pub(crate) fn unknown_lines(s: &StatementReport) -> Vec<String> {
     let mut lines: Vec<String> = s.unknown_tables.iter().map(|t| unknown_table_line(t)).collect();
     for p in &s.cascade_paths {
@@ -76,7 +100,66 @@ pub(crate) fn unknown_lines(s: &StatementReport) -> Vec<String> {
     if let Some(error) = &s.measure_error {
         lines.push(format!("measuring failed, so this statement's counts are unknown: {error}"));
     }
+    for e in &s.table_effects {
+        lines.extend(effect_estimate_label(e).map(|label| format!("estimated for {}: {label}", e.table)));
+    }
+    for o in &s.dropped_objects {
+        if let Some(est) = &o.estimated {
+            let rows = thousands(est.rows);
+            lines.push(format!(
+                "estimated for {}: about {rows} rows ({}: {})",
+                o.identity,
+                est.basis.as_str(),
+                est.method
+            ));
+        }
+    }
+    for l in s.locks.iter().filter(|l| l.blocks_reads || l.blocks_writes) {
+        if let Some(size) = &l.production {
+            lines.push(format!("{} on {}: {}", l.mode, l.table, size_label(size)));
+        }
+    }
+    for r in &s.rewritten_tables {
+        if let Some(size) = &r.production {
+            let took = r.estimated_duration.as_ref().map(|d| format!("; {}", d.method)).unwrap_or_default();
+            lines.push(format!("rewrite of {}: {}{took}", r.table, size_label(size)));
+        }
+    }
     lines
+}
+
+/// The report's estimate for people, in one line: `Estimated for production (from the profile): about 2,700
+/// deleted, about 0 updated, about 2,700 rows destroyed`, with `unknown` for a total some count behind which is
+/// neither measured nor estimated.
+pub(crate) fn estimate_line(report: &Report) -> Option<String> {
+    let e = report.estimate.as_ref()?;
+    let about = |n: Option<u64>| n.map_or_else(|| "unknown".to_owned(), |n| format!("about {}", thousands(n)));
+    let from = match (&report.shadow.sample, e.basis) {
+        (Some(sample), EstimateBasis::Sample) => format!("from a {}% sample, scaled per table", sample.percent),
+        (_, EstimateBasis::Sample) => "from a sample, scaled per table".to_owned(),
+        (_, EstimateBasis::Profile) => "from the profile".to_owned(),
+        (_, EstimateBasis::Synthetic) => "from synthesized rows, scaled per table".to_owned(),
+    };
+    let mut line = format!(
+        "Estimated for production ({from}): {} deleted, {} updated, {} rows destroyed",
+        about(e.rows_deleted),
+        about(e.rows_updated),
+        about(e.rows_destroyed)
+    );
+    if !e.unestimated.is_empty() {
+        line.push_str(&format!("; no estimate for {}", e.unestimated.join(", ")));
+    }
+    Some(line)
+}
+
+/// An effect's estimate for people: `about 2,700 deleted (profile: WHERE selectivity 0.8% from ...)`.
+pub(crate) fn effect_estimate_label(e: &TableEffect) -> Option<String> {
+    let est = e.estimated.as_ref()?;
+    let counts: Vec<String> = [(est.updated, "updated"), (est.deleted, "deleted"), (est.truncated, "truncated")]
+        .into_iter()
+        .filter_map(|(n, what)| n.map(|n| format!("about {} {what}", thousands(n))))
+        .collect();
+    Some(format!("{} ({}: {})", counts.join(", "), est.basis.as_str(), est.method))
 }
 
 /// A row total for people: the number, or `at least N` (`unknown` for 0) when some counts behind it are unknown.

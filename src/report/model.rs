@@ -7,12 +7,14 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::estimate::{DurationEstimate, EffectEstimate, Estimate, EstimateBasis, ProductionSize, RowsEstimate};
 pub use crate::plan::PlanFormat;
 use crate::plan::StatementKind;
 
 /// Version of the JSON report format. Bumped on every breaking change (2: a table effect's `updated`, `deleted` and
-/// `truncated` are `null` when the shadow cannot know them).
-pub const FORMAT_VERSION: u32 = 2;
+/// `truncated` are `null` when the shadow cannot know them; 3: `estimate` has a `basis` and per-table scales instead
+/// of one `scale`, and its totals are `null` when unknown).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The JSON Schema of the report (as published in `docs/report.schema.json`), generated from these types.
 pub fn json_schema() -> String {
@@ -40,8 +42,9 @@ pub struct Report {
     pub statements: Vec<StatementReport>,
     /// Totals over all statements.
     pub summary: Summary,
-    /// When the shadow holds a sample of the source's rows: the row totals scaled to the whole source. Estimates,
-    /// labelled as such; `summary` keeps what was measured. `null` otherwise.
+    /// The row totals estimated for production, when some count of the report is an estimate: measured on a sample
+    /// (`--sample`) or on synthesized rows and scaled per table, or made from a profile (`--profile`) for a shadow
+    /// without production's rows. `summary` keeps what was measured. `null` when nothing is estimated.
     pub estimate: Option<Estimate>,
     /// Why the verdict is what it is; empty when nothing was found.
     pub findings: Vec<Finding>,
@@ -220,27 +223,30 @@ pub struct ContainerInfo {
     pub reached_through: String,
 }
 
-/// A sample of the source's rows (`--sample`): row counts measured on it are scaled to the estimate in `estimate`.
+/// A sample of the source's rows (`--sample`): row counts measured on it are scaled per table to the estimate in
+/// `estimate`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SampleInfo {
     /// The share of each table's rows sampled, in percent (the rows their foreign keys need come on top).
     pub percent: f64,
     /// Rows copied into the shadow, sampled and referenced.
     pub rows_copied: u64,
+    /// Each table's rows: in the source, sampled, and pulled in by the foreign-key closure.
+    #[serde(default)]
+    pub tables: Vec<SampledTable>,
 }
 
-/// Row counts scaled from a sample to the whole source: estimates, not measurements. Inserts are not scaled: their
-/// count usually comes from the plan's own rows.
+/// One table of a sample.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct Estimate {
-    /// The factor the measured counts were multiplied by (100 / percent).
-    pub scale: f64,
-    /// Estimated rows updated.
-    pub rows_updated: u64,
-    /// Estimated rows deleted.
-    pub rows_deleted: u64,
-    /// Estimated rows destroyed.
-    pub rows_destroyed: u64,
+pub struct SampledTable {
+    /// `schema.table`, quoted where Postgres would quote it.
+    pub table: String,
+    /// Its rows in the source (`pg_class.reltuples`, or counted when the source never analyzed it).
+    pub source_rows: u64,
+    /// Rows the sample drew from it.
+    pub sampled: u64,
+    /// Rows the foreign-key closure added to it (rows sampled rows of other tables reference).
+    pub closure: u64,
 }
 
 /// How a run used the shadow cache.
@@ -443,8 +449,27 @@ pub struct StatementReport {
     /// Why the statement's effects may differ when it runs later or elsewhere (`now()` or `current_date` in a WHERE,
     /// `random()`, `nextval()`, LIMIT without ORDER BY); `null` when nothing in its text says so. Read from the text.
     pub nondeterministic: Option<String>,
+    /// With a profile (`--profile`): the integer keys of the tables this statement is the first of the plan to touch
+    /// that have used more than half of their type's range in production. Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys_past_half: Vec<KeyUsage>,
     /// Why the statement failed.
     pub error: Option<StatementError>,
+}
+
+/// An integer key and how much of its type's range production has used, from the profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyUsage {
+    /// `schema.table.column`.
+    pub column: String,
+    /// `smallint` or `integer`.
+    pub r#type: String,
+    /// The sequence it takes its values from, if any.
+    pub sequence: Option<String>,
+    /// Its last value in production: the sequence's, else the column's largest.
+    pub last_value: i64,
+    /// The type's maximum.
+    pub max_value: i64,
 }
 
 /// A foreign key column narrower than the key it references.
@@ -485,6 +510,9 @@ pub struct UnindexedReference {
     /// Rows in the referencing table just before the statement: what each check scans. `null` when the shadow has
     /// no rows for that table (its production size is unknown, never 0).
     pub referencing_rows: Option<u64>,
+    /// The referencing table's size in production, from the profile (`--profile`); absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referencing_production: Option<ProductionSize>,
 }
 
 /// Whether a statement ran.
@@ -500,7 +528,7 @@ pub enum Status {
 }
 
 /// Rows one statement changed in one table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TableEffect {
     /// `schema.table`, quoted where Postgres would quote it.
     pub table: String,
@@ -519,6 +547,10 @@ pub struct TableEffect {
     /// the statement's action depends on (`updated`, `deleted` or `truncated`) are then `null` — could be any
     /// number — never 0.
     pub rows_known: bool,
+    /// What the statement is estimated to do to the table in production, when its counts here are not
+    /// production's: scaled from a sample or synthesized rows, or made from the profile. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated: Option<EffectEstimate>,
 }
 
 impl TableEffect {
@@ -532,6 +564,7 @@ impl TableEffect {
             truncated: Some(truncated),
             direct: true,
             rows_known: true,
+            estimated: None,
         }
     }
 
@@ -555,7 +588,7 @@ pub struct CascadePath {
 }
 
 /// A table whose storage a statement rewrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RewrittenTable {
     /// `schema.table`.
     pub table: String,
@@ -563,10 +596,17 @@ pub struct RewrittenTable {
     pub rows: Option<u64>,
     /// Size of the table's storage before the rewrite, in bytes.
     pub size_bytes: u64,
+    /// The table's size in production, from the profile (`--profile`); absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production: Option<ProductionSize>,
+    /// How long the rewrite would take in production: its bytes there at a rate measured on the shadow. An
+    /// estimate; absent without a production size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_duration: Option<DurationEstimate>,
 }
 
 /// A lock a statement took on a table that existed before the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LockTaken {
     /// `schema.name` of the locked relation: a table, or an index of one.
     pub table: String,
@@ -583,6 +623,9 @@ pub struct LockTaken {
     pub blocks: Vec<String>,
     /// Rows in the table (an index's table) just before the statement; `null` when its size is unknown.
     pub rows: Option<u64>,
+    /// The table's (an index's table's) size in production, from the profile (`--profile`); absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production: Option<ProductionSize>,
 }
 
 /// A lock held when a statement ends.
@@ -674,7 +717,7 @@ pub struct Settings {
 }
 
 /// One object a statement dropped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DroppedObject {
     /// Postgres's object type (`table`, `view`, `table constraint`, `index`, `sequence`, `function`, ...).
     #[serde(rename = "type")]
@@ -692,6 +735,11 @@ pub struct DroppedObject {
     /// False for a table, or a column of a table, whose production rows the shadow cannot know: `rows` and
     /// `values` are then `null`, never 0. True otherwise.
     pub rows_known: bool,
+    /// For a table: the rows it held in production, estimated (from the profile, or scaled from a sample); for a
+    /// column of a table of unknown size: its non-null values in production, estimated from the profile. Absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated: Option<RowsEstimate>,
 }
 
 /// A statement's error, with Postgres's fields.

@@ -65,16 +65,11 @@ pub fn render_table(report: &Report) -> String {
     if !s.rows_known {
         let _ = writeln!(
             out,
-            "Row counts the shadow could not know are not 0: learn them with --sample, --snapshot or --with-data"
+            "Row counts the shadow could not know are not 0: estimate them with --profile, or learn them with --sample, --snapshot or --with-data"
         );
     }
-    if let (Some(e), Some(sample)) = (&report.estimate, &shadow.sample) {
-        let _ = writeln!(
-            out,
-            "Estimated for the whole source (measured on a {}% sample, scaled x{:.1}): ~{} updated, ~{} deleted; \
-             ~{} rows destroyed",
-            sample.percent, e.scale, e.rows_updated, e.rows_deleted, e.rows_destroyed
-        );
+    if let Some(line) = super::estimate_line(report) {
+        let _ = writeln!(out, "{line}");
     }
     if let Some(lock) = &s.longest_exclusive_lock {
         let _ = writeln!(

@@ -116,6 +116,8 @@ struct Prepared {
     shadow: Arc<Shadow>,
     /// Its profile of production ([`Service::profile`]).
     profile: Option<Arc<Profile>>,
+    /// The foreign keys of its schema, which the profile's cascade estimates follow (read only with a profile).
+    keys: Vec<crate::estimate::ForeignKey>,
 }
 
 impl Service {
@@ -224,6 +226,10 @@ impl Service {
             }
             None => None,
         };
+        let keys = match &profile {
+            Some(_) => crate::estimate::foreign_keys(&shadow, &template).await?,
+            None => Vec::new(),
+        };
         let sha256 = template.schema.as_ref().map(|s| s.sha256.clone()).unwrap_or_default();
         let info = SourceInfo {
             name: name.to_owned(),
@@ -235,7 +241,7 @@ impl Service {
             profile: checked,
         };
         let pool = Pool::start(Arc::clone(&shadow), template, self.options.pool_size, Arc::clone(&self.metrics));
-        let prepared = Arc::new(Prepared { info: info.clone(), pool, shadow, profile: profile.map(Arc::new) });
+        let prepared = Arc::new(Prepared { info: info.clone(), pool, shadow, profile: profile.map(Arc::new), keys });
         let mut sources = self.sources.write().unwrap_or_else(|e| e.into_inner());
         if sources.contains_key(name) {
             return Err(Error::SourceExists(name.to_owned()));
@@ -356,8 +362,14 @@ impl Service {
         let statements = tokio::time::timeout(self.options.timeout, run)
             .await
             .map_err(|_| Error::Timeout(self.options.timeout))??;
+        let production = prepared.profile.as_deref().map(|profile| crate::estimate::Production {
+            profile,
+            keys: &prepared.keys,
+            rewrite_rate: None,
+        });
+        let (database, run) = (lease.database(), &self.options.run);
         let mut report =
-            crate::report_of(&prepared.shadow, lease.database(), plan, statements, policy, &self.options.run);
+            crate::report_of(&prepared.shadow, database, plan, statements, policy, run, production.as_ref());
         report.profile = prepared.info.profile.clone();
         lease.give_back().await;
         report.truncate(self.options.max_report_items);

@@ -32,8 +32,8 @@ pub(super) async fn load_into(shadow: &Shadow, name: String, schema: Option<&Sch
         let loader = Loader { shadow, admin: &admin, database: &name, trusted: schema.trusted };
         (fidelity, data_loaded) = load_source(&loader, schema).await?;
         if let Some(sample) = &schema.sample {
-            let rows = sample::copy(&loader, sample).await?;
-            sampled = Some(SampleInfo { percent: sample.percent, rows_copied: rows });
+            let (rows, tables) = sample::copy(&loader, sample).await?;
+            sampled = Some(SampleInfo { percent: sample.percent, rows_copied: rows, tables });
             data_loaded = true;
         }
         tracing::info!(

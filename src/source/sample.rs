@@ -7,10 +7,13 @@
 //! The source connection is pgshadow's own (tokio-postgres): it honours the URL and `PGHOST`, `PGPORT`, `PGUSER`,
 //! `PGPASSWORD`, `PGDATABASE`, and TLS as `sslmode` asks ([`crate::tls`]), but not `~/.pgpass`.
 
+use std::collections::BTreeMap;
+
 use futures_util::{pin_mut, SinkExt, TryStreamExt};
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
+use crate::report::SampledTable;
 use crate::shadow::{Role, Session};
 use crate::text::{quote_ident, quote_literal};
 
@@ -27,8 +30,8 @@ pub struct Sample {
 const BATCH: usize = 500;
 
 /// Copies a sample of the source's rows into the shadow database `database` (which holds the source's schema).
-/// Returns the rows copied.
-pub(super) async fn copy(target: &super::load::Loader<'_>, sample: &Sample) -> Result<u64> {
+/// Returns the rows copied, and per table its rows in the source, sampled and added by the closure.
+pub(super) async fn copy(target: &super::load::Loader<'_>, sample: &Sample) -> Result<(u64, Vec<SampledTable>)> {
     let source = connect(sample).await?;
     let fail = |doing: &str, e: tokio_postgres::Error| Error::Source {
         path: crate::text::redact_url(&sample.url).into(),
@@ -42,21 +45,30 @@ pub(super) async fn copy(target: &super::load::Loader<'_>, sample: &Sample) -> R
     let loader = replica_session(target).await?;
 
     let mut copied = 0;
+    let mut counts: BTreeMap<String, SampledTable> = BTreeMap::new();
     for (table, columns) in tables(&loader).await? {
         tracing::info!(target: "pgshadow::progress", "sampling {table}");
         let query = format!("SELECT {columns} FROM ONLY {table} TABLESAMPLE BERNOULLI ({})", sample.percent);
-        copied += transfer(&source, &loader, &query, &table, &columns)
+        let rows = transfer(&source, &loader, &query, &table, &columns)
             .await
             .map_err(|e| fail(&format!("sampling {table}"), e))?;
+        copied += rows;
+        let source_rows =
+            source_rows(&source, &table).await.map_err(|e| fail(&format!("reading the size of {table}"), e))?;
+        counts.insert(table.clone(), SampledTable { table, source_rows, sampled: rows, closure: 0 });
     }
     // Close the foreign keys: fetch the referenced rows the sample lacks, until none is missing.
     let keys = foreign_keys(&loader).await?;
     loop {
         let mut added = 0;
         for key in &keys {
-            added += close(&source, &loader, key)
+            let rows = close(&source, &loader, key)
                 .await
                 .map_err(|e| fail(&format!("fetching rows {} references", key.child), e))?;
+            if let Some(counts) = counts.get_mut(&key.parent) {
+                counts.closure += rows;
+            }
+            added += rows;
         }
         copied += added;
         if added == 0 {
@@ -66,7 +78,25 @@ pub(super) async fn copy(target: &super::load::Loader<'_>, sample: &Sample) -> R
     set_sequences(&source, &loader).await.map_err(|e| fail("reading the source's sequences", e))?;
     source.batch_execute("COMMIT").await.map_err(|e| fail("ending the snapshot", e))?;
     tracing::info!(rows = copied, percent = sample.percent, "sample copied");
-    Ok(copied)
+    Ok((copied, counts.into_values().collect()))
+}
+
+/// The rows of `table` in the source: `reltuples`, or counted when the source has never analyzed it (-1, or 0 with
+/// pages).
+async fn source_rows(source: &Client, table: &str) -> Result<u64, tokio_postgres::Error> {
+    let row = source
+        .query_one(
+            "SELECT reltuples::pg_catalog.float8, relpages FROM pg_catalog.pg_class \
+             WHERE oid = $1::pg_catalog.text::pg_catalog.regclass",
+            &[&table],
+        )
+        .await?;
+    let (reltuples, relpages): (f64, i32) = (row.get(0), row.get(1));
+    if reltuples > 0.0 || (reltuples == 0.0 && relpages == 0) {
+        return Ok(reltuples.round() as u64);
+    }
+    let counted = source.query_one(&format!("SELECT pg_catalog.count(*) FROM ONLY {table}"), &[]).await?;
+    Ok(counted.get::<_, i64>(0).max(0) as u64)
 }
 
 /// A session of the loader with `session_replication_role = replica`: rows arrive parents-after-children, so

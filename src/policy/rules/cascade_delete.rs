@@ -1,7 +1,7 @@
 //! `cascade-delete`: a statement deleted rows in tables it does not name — through `ON DELETE CASCADE` foreign
 //! keys or triggers. The blast radius is larger than the statement reads.
 
-use super::{count, unknown_note, RuleDoc};
+use super::{effect_count, unknown_note, RuleDoc};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -17,13 +17,21 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     let mut tables: Vec<String> = report
         .table_effects
         .iter()
-        .filter(|e| !e.direct && e.deleted != Some(0))
-        .map(|e| format!("{} ({})", e.table, count(e.deleted)))
+        .filter(|e| !e.direct && e.production_deleted() != Some(0))
+        .map(|e| format!("{} ({})", e.table, effect_count(e, |x| x.deleted, e.deleted)))
         .collect();
-    // From a table of unknown size, a SET NULL or SET DEFAULT path changes an unknown number of rows too.
-    let changed = report.cascade_paths.iter().filter(|p| p.action != "delete");
-    tables.extend(changed.map(|p| format!("{} ({}, rows unknown)", p.table, p.action)));
-    let unknown = report.table_effects.iter().any(|e| !e.direct && !e.rows_known);
+    // From a table of unknown size, a SET NULL or SET DEFAULT path changes an unknown number of rows too, unless
+    // the profile estimates them.
+    for p in report.cascade_paths.iter().filter(|p| p.action != "delete") {
+        let effect = report.table_effects.iter().find(|e| e.table == p.table);
+        let rows = effect.map_or_else(|| "rows unknown".to_owned(), |e| effect_count(e, |x| x.updated, None));
+        tables.push(format!("{} ({}, {rows})", p.table, p.action));
+    }
+    let unknown = report.table_effects.iter().any(|e| !e.direct && e.production_deleted().is_none())
+        || report.cascade_paths.iter().any(|p| {
+            p.action != "delete"
+                && !report.table_effects.iter().any(|e| e.table == p.table && e.production_updated().is_some())
+        });
     (!tables.is_empty()).then(|| format!("cascade deleted rows in {}{}", tables.join(", "), unknown_note(unknown)))
 }
 

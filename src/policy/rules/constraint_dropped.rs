@@ -88,6 +88,7 @@ mod tests {
             cascaded,
             rows: None,
             rows_known: true,
+            estimated: None,
             values: None,
         }
     }

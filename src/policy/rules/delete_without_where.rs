@@ -2,6 +2,7 @@
 
 use super::{rows, RuleDoc};
 use crate::plan::{Classification, StatementKind};
+use crate::report::about;
 use crate::report::{StatementReport, Status};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -17,8 +18,23 @@ pub(super) fn check(report: &StatementReport, classification: &Classification) -
     if classification.kind != StatementKind::Delete || classification.has_where != Some(false) {
         return None;
     }
-    let unknown: Vec<&str> =
-        report.table_effects.iter().filter(|e| e.direct && e.deleted.is_none()).map(|e| e.table.as_str()).collect();
+    let estimated: Vec<String> = report
+        .table_effects
+        .iter()
+        .filter(|e| e.direct && e.deleted.is_none())
+        .filter_map(|e| {
+            Some(format!("{} ({})", e.table, about(e.estimated.as_ref()?.deleted?, e.estimated.as_ref()?.basis)))
+        })
+        .collect();
+    let unknown: Vec<&str> = report
+        .table_effects
+        .iter()
+        .filter(|e| e.direct && e.production_deleted().is_none())
+        .map(|e| e.table.as_str())
+        .collect();
+    if unknown.is_empty() && !estimated.is_empty() {
+        return Some(format!("DELETE without WHERE deletes every row of {}", estimated.join(", ")));
+    }
     if !unknown.is_empty() {
         return Some(format!(
             "DELETE without WHERE deletes every row of {}, and the shadow has no rows for it: production's count is unknown",

@@ -1,7 +1,7 @@
 //! `drop-column-with-data`: a statement dropped a column that held values (measured just before the statement).
 
 use super::RuleDoc;
-use crate::report::StatementReport;
+use crate::report::{thousands, StatementReport};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement dropped a column that held non-null values",
@@ -16,10 +16,12 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     let columns: Vec<String> = report
         .dropped_objects
         .iter()
-        .filter(|o| o.object_type == "table column" && (o.values.unwrap_or(0) > 0 || !o.rows_known))
-        .map(|o| match o.values.filter(|_| o.rows_known) {
-            Some(values) => format!("{} ({values} values)", o.identity),
-            None => format!("{} (values unknown: the shadow has no rows for its table)", o.identity),
+        .filter(|o| o.object_type == "table column")
+        .filter(|o| o.values.unwrap_or(0) > 0 || o.estimated.as_ref().map_or(!o.rows_known, |e| e.rows > 0))
+        .map(|o| match (o.values.filter(|_| o.rows_known), &o.estimated) {
+            (_, Some(e)) => format!("{} (about {} values, {})", o.identity, thousands(e.rows), e.basis.label()),
+            (Some(values), None) => format!("{} ({values} values)", o.identity),
+            (None, None) => format!("{} (values unknown: the shadow has no rows for its table)", o.identity),
         })
         .collect();
     (!columns.is_empty()).then(|| format!("drops column {}", columns.join(", ")))

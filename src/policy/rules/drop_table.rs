@@ -1,7 +1,7 @@
 //! `drop-table`: a statement dropped a table — named, or taken by a CASCADE. Its rows are gone.
 
 use super::{count, unknown_note, RuleDoc};
-use crate::report::StatementReport;
+use crate::report::{about, StatementReport};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement dropped a table (named or taken by CASCADE) and every row in it",
@@ -19,11 +19,15 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
         .filter(|o| o.object_type == "table")
         .map(|o| {
             let how = if o.cascaded { ", by CASCADE" } else { "" };
-            let rows = if o.rows_known { Some(o.rows.unwrap_or(0)) } else { None };
-            format!("{} ({}{how})", o.identity, count(rows))
+            let rows = match (&o.estimated, o.rows_known) {
+                (Some(e), _) => about(e.rows, e.basis),
+                (None, true) => count(Some(o.rows.unwrap_or(0))),
+                (None, false) => count(None),
+            };
+            format!("{} ({rows}{how})", o.identity)
         })
         .collect();
-    let unknown = report.dropped_objects.iter().any(|o| !o.rows_known);
+    let unknown = report.dropped_objects.iter().any(|o| !o.rows_known && o.estimated.is_none());
     (!tables.is_empty()).then(|| format!("drops table {}{}", tables.join(", "), unknown_note(unknown)))
 }
 
@@ -41,6 +45,7 @@ mod tests {
             rows,
             values: None,
             rows_known: true,
+            estimated: None,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use super::text::{find, starts_with, tokens};
 use super::{count, RuleDoc};
-use crate::report::{LockTaken, StatementReport};
+use crate::report::{size_label, LockTaken, StatementReport};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "DROP INDEX, REINDEX or DETACH PARTITION without CONCURRENTLY locked an existing table",
@@ -46,12 +46,14 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
         .filter(blocking)
         .find(|l| l.kind == "table")
         .or_else(|| report.locks.iter().find(|l| blocking(l)))?;
+    // The production size is the table's: an index's own lock names the index, whose table the table lock names.
+    let size = report.locks.iter().filter(|l| l.kind == "table").find_map(|l| l.production.as_ref());
+    let rows = size.map_or_else(|| count(lock.rows), size_label);
     Some(format!(
-        "{what} without CONCURRENTLY takes {} on {} {} ({}): {} wait until the transaction ends",
+        "{what} without CONCURRENTLY takes {} on {} {} ({rows}): {} wait until the transaction ends",
         lock.mode,
         lock.kind,
         lock.table,
-        count(lock.rows),
         lock.blocks.join(", ")
     ))
 }
@@ -70,6 +72,7 @@ mod tests {
             blocks_writes: true,
             blocks: if reads { vec!["SELECT".into(), "INSERT".into()] } else { vec!["INSERT".into()] },
             rows: Some(100),
+            production: None,
         }
     }
 

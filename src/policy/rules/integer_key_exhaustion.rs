@@ -6,7 +6,7 @@
 
 use super::text::column_types;
 use super::RuleDoc;
-use crate::report::{StatementReport, Status};
+use crate::report::{thousands, KeyUsage, StatementReport, Status};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a new primary key is integer or smallint, or a foreign key column is narrower than the key it references",
@@ -57,12 +57,34 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
         })
         .collect();
     let keys = new_keys(report);
-    match (keys, narrow.is_empty()) {
-        (Some(keys), true) => Some(keys),
-        (Some(keys), false) => Some(format!("{keys}; adds {}", narrow.join("; "))),
-        (None, false) => Some(format!("adds {}", narrow.join("; "))),
-        (None, true) => None,
-    }
+    let mut found: Vec<String> = match (keys, narrow.is_empty()) {
+        (Some(keys), true) => vec![keys],
+        (Some(keys), false) => vec![format!("{keys}; adds {}", narrow.join("; "))],
+        (None, false) => vec![format!("adds {}", narrow.join("; "))],
+        (None, true) => Vec::new(),
+    };
+    found.extend(report.keys_past_half.iter().map(past_half));
+    (!found.is_empty()).then(|| found.join("; "))
+}
+
+/// An existing key past half its range in production, in words.
+fn past_half(k: &KeyUsage) -> String {
+    let from = k.sequence.as_ref().map_or_else(|| "its largest value".to_owned(), |s| format!("sequence {s}"));
+    format!(
+        "{} ({}) has used {:.0}% of its range in production ({from} at {} of {}, from the profile): inserts fail once it \
+         passes the end, and widening it then rewrites the table",
+        k.column,
+        k.r#type,
+        k.last_value as f64 * 100.0 / k.max_value as f64,
+        thousands(k.last_value.max(0) as u64),
+        thousands(k.max_value.max(0) as u64)
+    )
+}
+
+/// A key past half its range is a failure waiting in production: the finding is an error even where the policy
+/// only warns of the rule (unless it allows it).
+pub(super) fn certain(report: &StatementReport) -> bool {
+    !report.keys_past_half.is_empty()
 }
 
 fn new_keys(report: &StatementReport) -> Option<String> {

@@ -2,7 +2,7 @@
 //! `lock_timeout` was 0.
 
 use super::RuleDoc;
-use crate::report::StatementReport;
+use crate::report::{size_label, ProductionSize, StatementReport};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement took a lock that blocks reads or writes with no lock_timeout",
@@ -28,16 +28,22 @@ const STRENGTH: [&str; 8] = [
 pub(super) fn check(report: &StatementReport) -> Option<String> {
     let no_timeout = report.settings.as_ref().is_some_and(|s| s.lock_timeout == "0");
     // The strongest blocking lock per table.
-    let mut strongest: Vec<(&str, &str)> = Vec::new();
+    let mut strongest: Vec<(&str, &str, Option<&ProductionSize>)> = Vec::new();
     for lock in report.locks.iter().filter(|l| l.kind == "table" && (l.blocks_reads || l.blocks_writes)) {
         let strength = |mode: &str| STRENGTH.iter().position(|m| *m == mode);
-        match strongest.iter_mut().find(|(table, _)| *table == lock.table) {
+        match strongest.iter_mut().find(|(table, _, _)| *table == lock.table) {
             Some(entry) if strength(&lock.mode) > strength(entry.1) => entry.1 = &lock.mode,
             Some(_) => {}
-            None => strongest.push((&lock.table, &lock.mode)),
+            None => strongest.push((&lock.table, &lock.mode, lock.production.as_ref())),
         }
     }
-    let locks: Vec<String> = strongest.iter().map(|(table, mode)| format!("{mode} on {table}")).collect();
+    let locks: Vec<String> = strongest
+        .iter()
+        .map(|(table, mode, size)| match size {
+            Some(size) => format!("{mode} on {table} ({})", size_label(size)),
+            None => format!("{mode} on {table}"),
+        })
+        .collect();
     (no_timeout && !locks.is_empty()).then(|| {
         format!(
             "takes {} with lock_timeout = 0: in production it can queue every query on the table behind it",

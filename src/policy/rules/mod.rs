@@ -34,7 +34,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::plan::{Classification, StatementKind};
-use crate::report::{FoundBy, StatementReport};
+use crate::report::{about, EffectEstimate, FoundBy, StatementReport, TableEffect};
 
 /// A rule of the findings catalog. Its id (`drop-table`) is stable: reports, policies and docs use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -345,6 +345,15 @@ impl Rule {
         }
     }
 
+    /// Whether the rule's finding on `report` is a failure certain to come in production (an existing key past half
+    /// its range): an error even where the policy only warns of the rule.
+    pub fn certain(self, report: &StatementReport) -> bool {
+        match self {
+            Rule::IntegerKeyExhaustion => integer_key_exhaustion::certain(report),
+            _ => false,
+        }
+    }
+
     /// The finding's message when the rule matches the measured statement.
     pub fn check(self, report: &StatementReport, classification: &Classification) -> Option<String> {
         match self {
@@ -413,6 +422,15 @@ fn columns_made(report: &StatementReport, is_type: impl Fn(&str) -> bool) -> Vec
 /// `n rows`, or `rows unknown` for a count the shadow cannot know (a table it has no rows for).
 fn count(n: Option<u64>) -> String {
     n.map_or_else(|| "rows unknown".to_owned(), rows)
+}
+
+/// A table effect's count as a finding says it: the estimate for production where the effect has one (`about 2,700
+/// rows (estimated from the profile)`), else the measured count, else `rows unknown`. `pick` chooses the count.
+fn effect_count(e: &TableEffect, pick: fn(&EffectEstimate) -> Option<u64>, measured: Option<u64>) -> String {
+    match e.estimated.as_ref().and_then(|x| Some((pick(x)?, x.basis))) {
+        Some((n, basis)) => about(n, basis),
+        None => count(measured),
+    }
 }
 
 /// What a finding that names unknown counts adds, once: why they are unknown, and that they are not 0.

@@ -2,7 +2,7 @@
 //! holding an ACCESS EXCLUSIVE lock for as long as copying every row takes.
 
 use super::{rows, RuleDoc};
-use crate::report::StatementReport;
+use crate::report::{size_label, StatementReport};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement rewrote a table with rows, under a lock that blocks reads and writes",
@@ -17,8 +17,14 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     let tables: Vec<String> = report
         .rewritten_tables
         .iter()
-        .filter(|t| t.rows.unwrap_or(0) > 0)
-        .map(|t| format!("{} ({})", t.table, rows(t.rows.unwrap_or(0))))
+        .filter(|t| t.rows.unwrap_or(0) > 0 || t.production.as_ref().is_some_and(|p| p.rows != Some(0)))
+        .map(|t| match &t.production {
+            Some(size) => {
+                let took = t.estimated_duration.as_ref().map(|d| format!("; {}", d.method)).unwrap_or_default();
+                format!("{} ({}{took})", t.table, size_label(size))
+            }
+            None => format!("{} ({})", t.table, rows(t.rows.unwrap_or(0))),
+        })
         .collect();
     (!tables.is_empty()).then(|| format!("rewrites {} under an ACCESS EXCLUSIVE lock", tables.join(", ")))
 }

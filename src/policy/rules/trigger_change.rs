@@ -93,6 +93,7 @@ mod tests {
             blocks_writes: true,
             blocks: vec!["INSERT".into()],
             rows: Some(4),
+            production: None,
         }
     }
 
@@ -122,6 +123,7 @@ mod tests {
             cascaded: false,
             rows: None,
             rows_known: true,
+            estimated: None,
             values: None,
         }];
         report.locks = vec![lock("AccessExclusiveLock")];

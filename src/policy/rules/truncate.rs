@@ -1,6 +1,6 @@
 //! `truncate`: a statement removed rows with TRUNCATE (including tables a `TRUNCATE ... CASCADE` reached).
 
-use super::{count, unknown_note, RuleDoc};
+use super::{effect_count, unknown_note, RuleDoc};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -16,10 +16,10 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     let tables: Vec<String> = report
         .table_effects
         .iter()
-        .filter(|e| e.truncated != Some(0))
-        .map(|e| format!("{} ({})", e.table, count(e.truncated)))
+        .filter(|e| e.production_truncated() != Some(0))
+        .map(|e| format!("{} ({})", e.table, effect_count(e, |x| x.truncated, e.truncated)))
         .collect();
-    let unknown = report.table_effects.iter().any(|e| e.truncated.is_none());
+    let unknown = report.table_effects.iter().any(|e| e.production_truncated().is_none());
     (!tables.is_empty()).then(|| format!("truncates {}{}", tables.join(", "), unknown_note(unknown)))
 }
 

@@ -5,7 +5,7 @@
 
 use super::text::{tokens, Tok};
 use super::{count, RuleDoc};
-use crate::report::{StatementReport, UnindexedReference};
+use crate::report::{size_label, StatementReport, UnindexedReference};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a foreign key without an index on its referencing columns was added, or its referenced table was written to",
@@ -27,11 +27,14 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     let set = set_columns(&tokens(&report.sql));
     for reference in report.unindexed_references.iter().filter(|r| checks(report, r, &set)) {
         let child = reference.foreign_key.rsplit_once(" on ").map_or(reference.foreign_key.as_str(), |(_, t)| t);
+        let rows = match &reference.referencing_production {
+            Some(size) => size_label(size),
+            None => count(reference.referencing_rows),
+        };
         found.push(format!(
-            "writes to {}, referenced by {} with no index on its referencing columns: each deleted row or changed key scans {child} ({}) under lock",
+            "writes to {}, referenced by {} with no index on its referencing columns: each deleted row or changed key scans {child} ({rows}) under lock",
             reference.referenced_table,
             reference.foreign_key,
-            count(reference.referencing_rows)
         ));
     }
     (!found.is_empty()).then(|| found.join("; "))
@@ -89,6 +92,7 @@ mod tests {
             referenced_table: "public.customers".into(),
             referenced_columns: vec!["id".into()],
             referencing_rows: Some(50),
+            referencing_production: None,
         }
     }
 

@@ -11,7 +11,7 @@ use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
     summary: "a statement depends on rows of a table the shadow has no rows for: production's count is unknown",
-    safer: "give the shadow production's rows or a sample of them: --sample, --snapshot or --with-data",
+    safer: "give the run a profile of production (--profile), or the shadow production's rows or a sample of them: --sample, --snapshot or --with-data",
     explanation: "Loaded from a schema without data (pg_dump --schema-only, a structure.sql), the shadow's tables are empty, and an empty table says nothing about production: a DELETE with a WHERE clause may remove 0 rows or millions, and a new NOT NULL, CHECK, FOREIGN KEY or UNIQUE constraint, or a narrower column type, may fail on rows the shadow cannot see. pgshadow reports such counts as unknown, never 0. Run the plan on data: --snapshot with a pg_dump archive, --from-url with --with-data, or --sample PERCENT for a consistent sample of a live database.",
     schema: "CREATE TABLE sessions (id int PRIMARY KEY, expires_at date);",
     bad: "DELETE FROM sessions WHERE expires_at < current_date;",
@@ -19,7 +19,7 @@ pub(super) const DOC: RuleDoc = RuleDoc {
 };
 
 /// How to learn a count the shadow cannot know.
-const LEARN: &str = "learn it with --sample, --snapshot or --with-data";
+const LEARN: &str = "learn it with --profile, --sample, --snapshot or --with-data";
 
 pub(super) fn check(report: &StatementReport, classification: &Classification) -> Option<String> {
     let mut found = Vec::new();
@@ -27,7 +27,8 @@ pub(super) fn check(report: &StatementReport, classification: &Classification) -
         && classification.has_where == Some(true);
     if filtered {
         let verb = if classification.kind == StatementKind::Delete { "DELETE" } else { "UPDATE" };
-        let unknown = report.table_effects.iter().filter(|e| e.direct && !e.rows_known);
+        // An estimate (from a profile) is judged by the other rules and the limits instead.
+        let unknown = report.table_effects.iter().filter(|e| e.direct && !e.rows_known && e.estimated.is_none());
         found.extend(unknown.map(|e| format!("{verb} on {}: how many rows its WHERE matches is unknown", e.table)));
     }
     let unknown = |table: &str| report.unknown_tables.iter().any(|t| t == table);
