@@ -469,6 +469,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_estimate_says_it_is_one_and_what_it_rests_on() {
+        let mut effect = TableEffect::measured("public.orders", (0, 0, 3, 0));
+        assert_eq!(effect_basis(&effect), "measured");
+        effect.rows_known = false;
+        effect.deleted = None;
+        assert_eq!(effect_basis(&effect), "unknown");
+        let profile = super::super::EffectEstimate::profile((None, Some(480), None), "3 rows per customer <b>");
+        effect.estimated = Some(profile);
+        assert_eq!(effect_basis(&effect), "estimated");
+        let cell = effect_estimate(&effect).into_string();
+        assert_eq!(cell, "about 480 deleted (estimated from the profile: 3 rows per customer &lt;b&gt;)");
+    }
+
+    #[test]
     fn document_forbids_scripts() {
         let page = document("t", html! { p { "x" } }).into_string();
         assert!(page.contains("default-src 'none'"), "{page}");
