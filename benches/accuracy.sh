@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Estimate accuracy on a generated shop database: the truth against `--profile`, `--sample 1` and `--sample 10`, for
+# Estimate accuracy on a generated shop database: the truth against `--profile`, `--profile --synthesize` (100,000
+# rows, cached after the first plan), `--sample 1` and `--sample 10`, for
 # a set of plans (WHERE on dates, ids and statuses; cascades; whole-table operations). Prints one Markdown table.
 #
 #   benches/accuracy.sh [--size-mb N] [--out FILE] [--build] [--keep]
@@ -13,6 +14,7 @@
 # orders -> order_lines, ON DELETE CASCADE) served by a hand-run PostgreSQL:
 #   truth      pgshadow on a `pg_dump -Fc` archive of the whole database (measured on all the rows: exact);
 #   profile    pgshadow on its `pg_dump --schema-only` with the profile `pgshadow profile` took (default --values keys);
+#   synthesize the same with `--synthesize` (the default 100,000 rows generated from the profile, scaled per table);
 #   sample P   pgshadow `--from-url` of the server with `--sample P`.
 # The figure compared is the rows a plan changes: updated + deleted + truncated, cascades included, over all tables
 # (the report's `summary` for the truth, its `estimate` for the others). Ratio = estimate / truth.
@@ -133,13 +135,18 @@ for ((i = 0; i < ${#PLANS[@]}; i += 2)); do
     log "$name: --profile"
     run_report "$name-profile" "$plan" --schema "$WORK/dumps/schema.sql" --profile "$WORK/dumps/profile.json" --no-cache
     profile=$(python3 "$STATS" changed "$REPORT" estimate)
+    log "$name: --profile --synthesize"
+    run_report "$name-synthesize" "$plan" --schema "$WORK/dumps/schema.sql" --profile "$WORK/dumps/profile.json" \
+        --synthesize --cache-dir "$WORK/cache"
+    synthesize=$(python3 "$STATS" changed "$REPORT" estimate)
     log "$name: --sample 1"
     run_report "$name-sample1" "$plan" --from-url "$URL" --sample 1 --no-cache --timeout 7200
     sample1=$(python3 "$STATS" changed "$REPORT" estimate)
     log "$name: --sample 10"
     run_report "$name-sample10" "$plan" --from-url "$URL" --sample 10 --no-cache --timeout 7200
     sample10=$(python3 "$STATS" changed "$REPORT" estimate)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$text" "$truth" "$profile" "$sample1" "$sample10" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$text" "$truth" "$profile" "$synthesize" "$sample1" "$sample10" \
+        >>"$RESULTS"
 done
 stop_hand_run_server
 

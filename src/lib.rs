@@ -54,8 +54,9 @@
 //! postgres, tls             the PostgreSQL builds a shadow runs on; TLS to servers pgshadow does not own
 //! shadow                    servers, their databases, sessions and roles; the cache. Knows no source, measure, policy
 //! measure                   runs a plan on a database of a shadow and measures every statement
-//! source                    loads a source into a new database of a shadow, with measure's machinery installed
 //! profile                   production's sizes and shape read from a live database; the catalog fingerprint
+//! synth                     rows generated from a profile into a loaded database (synthetic shadows)
+//! source                    loads a source into a new database of a shadow, with measure's machinery installed
 //! estimate                  production's counts estimated from a profile's statistics, or scaled from a sample
 //! policy                    judges a report: findings and a verdict
 //! proposal                  proposals, their approval rules, tokens and roles, their store and hash-chained audit log
@@ -81,6 +82,7 @@ pub mod serve;
 pub mod service;
 pub mod shadow;
 pub mod source;
+pub mod synth;
 #[cfg(test)]
 pub(crate) mod test_server;
 pub mod text;
@@ -184,6 +186,9 @@ async fn dry_run_inner(
                 .into(),
             detail: String::new(),
         });
+    }
+    if let Some(synthesis) = schema.and_then(|s| s.synthesis.as_ref()) {
+        synthesis.check_time(options.timeout)?;
     }
     let work = async {
         let sources: Vec<Schema> = schema.into_iter().cloned().collect();
@@ -309,12 +314,20 @@ pub(crate) fn report_of(
 ) -> Report {
     // On a sample, each table's counts are scaled to the whole source; with a profile, the counts the shadow could
     // not know are estimated from it. Limits and rules judge the estimates.
-    let estimate = match (&database.sample, production) {
-        (Some(sample), _) => {
+    let estimate = match (&database.sample, &database.fidelity.synthetic, production) {
+        (Some(sample), _, _) => {
             report::scale_measured(&mut statements, estimate::sample_scales(sample), report::EstimateBasis::Sample)
         }
-        (None, Some(production)) => estimate::estimate(&mut statements, production),
-        (None, None) => None,
+        (None, Some(synthetic), _) => {
+            // What fails on rows shaped like production's is predicted to fail there.
+            for error in statements.iter_mut().filter_map(|s| s.error.as_mut()) {
+                estimate::predict(error, production.map(|p| p.profile));
+            }
+            let scales = estimate::synthetic_scales(synthetic);
+            report::scale_measured(&mut statements, scales, report::EstimateBasis::Synthetic)
+        }
+        (None, None, Some(production)) => estimate::estimate(&mut statements, production),
+        (None, None, None) => None,
     };
     let (findings, verdict) = policy.evaluate(plan, &statements);
     let summary = report::summarize(&statements);

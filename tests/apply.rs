@@ -101,9 +101,16 @@ impl Loop {
 
     /// Proposes the plan with `policy` (TOML, may be empty) as the token `token`; the proposal's number.
     fn propose(&self, token: &str, policy: &str) -> i64 {
+        let (id, report) = self.propose_file(token, policy, "plan.sql");
+        assert_eq!(report["summary"]["rows_deleted"], 2 + 6, "2 customers and their 6 orders on the shadow");
+        id
+    }
+
+    /// Proposes the plan in the input file `plan`; the proposal's number and its report.
+    fn propose_file(&self, token: &str, policy: &str, plan: &str) -> (i64, serde_json::Value) {
         let policy_file = self.sandbox.input("policy.toml");
         std::fs::write(&policy_file, policy).expect("write policy");
-        let (plan, schema) = (self.sandbox.input("plan.sql"), self.sandbox.input("schema.sql"));
+        let (plan, schema) = (self.sandbox.input(plan), self.sandbox.input("schema.sql"));
         let out = self.pgshadow(
             token,
             "postgres",
@@ -125,10 +132,9 @@ impl Loop {
         );
         assert_eq!(out.status.code(), Some(0), "propose: {}", stderr_of(&out));
         let report = json_of(&out);
-        assert_eq!(report["summary"]["rows_deleted"], 2 + 6, "2 customers and their 6 orders on the shadow");
         let said = stderr_of(&out);
         let id = said.split("stored as proposal ").nth(1).and_then(|r| r.split(';').next()).expect("the number");
-        id.trim().parse().expect("a number")
+        (id.trim().parse().expect("a number"), report)
     }
 
     fn approve(&self, token: &str, id: i64) -> Output {
@@ -221,6 +227,23 @@ fn approve_then_apply_and_every_refusal() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("nobody approves their own proposal"), "{}", stderr_of(&out));
 
+    // A statement that cannot run in a transaction: refused unless every approval accepts it, then run unguarded.
+    l.database("indexed", 1);
+    std::fs::write(l.sandbox.input("index.sql"), "CREATE INDEX CONCURRENTLY orders_total ON orders (total);\n")
+        .expect("write");
+    let index_exists =
+        || l.production.psql("indexed", "SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_total'");
+    let (id, _) = l.propose_file(AGENT, "", "index.sql");
+    assert_eq!(l.approve(ALICE, id).status.code(), Some(0));
+    l.refused("indexed", id, &[], "--unguarded");
+    assert_eq!(index_exists(), "0");
+    let (id, _) = l.propose_file(AGENT, "", "index.sql");
+    let out = l.pgshadow(ALICE, "postgres", &["proposals", "approve", &id.to_string(), "--unguarded"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let out = l.apply("indexed", id, &[]);
+    assert_eq!(out.status.code(), Some(0), "an accepted unguarded plan applies: {}", stderr_of(&out));
+    assert_eq!(index_exists(), "1");
+
     // Every refusal is in the audit log, and the chain holds.
     let out = l.pgshadow(PIPELINE, "postgres", &["audit", "export"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
@@ -233,7 +256,7 @@ fn approve_then_apply_and_every_refusal() {
     }
     assert!(refusals.iter().any(|r| r.contains("nobody approves their own")));
     assert!(refusals.iter().any(|r| r.contains("approve refused: not allowed: deploy-bot has the role agent")));
-    assert_eq!(entries.iter().filter(|e| e["event"] == "applied").count(), 1);
+    assert_eq!(entries.iter().filter(|e| e["event"] == "applied").count(), 2);
     assert!(entries.iter().all(|e| !e.to_string().contains(&l.production.url("prod"))), "no target URL is logged");
     let out = l.pgshadow(PIPELINE, "postgres", &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));

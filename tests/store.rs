@@ -180,5 +180,5 @@ async fn postgres_store() {
         server.psql("store", &format!("UPDATE pgshadow.audit SET detail = 'edited' WHERE seq = {seq}"));
     };
     suite(store, tamper).await;
-    assert_eq!(server.psql("store", "SELECT version FROM pgshadow.schema_version"), "1");
+    assert_eq!(server.psql("store", "SELECT version FROM pgshadow.schema_version"), "2");
 }

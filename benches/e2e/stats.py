@@ -68,7 +68,7 @@ def changed(path, part):
     return str(int(updated) + int(destroyed))
 
 
-ESTIMATES = ["--profile", "--sample 1", "--sample 10"]
+ESTIMATES = ["--profile", "--synthesize", "--sample 1", "--sample 10"]
 
 
 def accuracy(path):

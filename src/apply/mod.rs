@@ -13,7 +13,8 @@
 //!
 //! A refusal at check 1 leaves the proposal as it is (or marks it expired); from check 2 on it is `refused`, and a new
 //! proposal is needed. Statements that cannot run in a transaction (`CREATE INDEX CONCURRENTLY`, `VACUUM`) cannot be
-//! guarded, so a plan holding one is refused.
+//! guarded: a plan holding one runs only when every approval accepts it (`proposals approve --unguarded`) and it
+//! holds nothing else; then its statements run one by one, outside any transaction.
 
 mod run;
 mod targets;
@@ -68,11 +69,8 @@ pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Resul
         );
         return refuse(store, request, reason, Counts::default()).await;
     }
-    if let Some(index) = proposal.envelope.unguarded.first() {
-        let reason = format!(
-            "statement {index} cannot run inside a transaction (CONCURRENTLY, VACUUM, ...): apply cannot guard it; \
-             run it by hand outside pgshadow, and propose the rest"
-        );
+    let plan = Plan::parse(&proposal.plan.source, &text)?;
+    if let Some(reason) = unguarded_refusal(&record, &plan) {
         return refuse(store, request, reason, Counts::default()).await;
     }
     let Some(measured) = &proposal.catalog else {
@@ -81,7 +79,6 @@ pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Resul
             .to_owned();
         return refuse(store, request, reason, Counts::default()).await;
     };
-    let plan = Plan::parse(&proposal.plan.source, &text)?;
     if let Some(s) = plan.statements.iter().position(|s| {
         use crate::plan::StatementKind::*;
         matches!(
@@ -117,6 +114,10 @@ pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Resul
         }
         return refuse(store, request, reason, Counts::default()).await;
     }
+    if !proposal.envelope.unguarded.is_empty() {
+        rollback(&client).await;
+        return unguarded(store, request, &client, &plan, &before).await;
+    }
     let emptied = emptied_tables(&proposal.report);
     let ran = run::run(&client, &plan, &emptied, &before).await;
     let counts = match ran {
@@ -151,6 +152,71 @@ pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Resul
         tracing::warn!("not compared, as the shadow could not load them: {}", drift.left_out.join(", "));
     }
     store.get(request.id).await
+}
+
+/// Why a plan with statements that cannot run in a transaction is refused, if it is: every approval must accept them
+/// (`--unguarded`), and the plan must hold nothing else, since nothing else could be rolled back after them.
+fn unguarded_refusal(record: &Record, plan: &Plan) -> Option<String> {
+    use crate::plan::StatementKind::{Begin, Commit};
+    let unguarded = &record.proposal.envelope.unguarded;
+    let first = unguarded.first()?;
+    let accepted = record.decisions.iter().filter(|d| d.verdict == Verdict::Approve).all(|d| d.unguarded);
+    if !accepted {
+        return Some(format!(
+            "statement {first} cannot run inside a transaction (CONCURRENTLY, VACUUM, ...), so apply cannot roll it \
+             back: it runs only when every approval accepts it (`pgshadow proposals approve ID --unguarded`)"
+        ));
+    }
+    let guarded = plan
+        .statements
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| !unguarded.contains(&(i + 1)) && !matches!(s.classification.kind, Begin | Commit))
+        .map(|(i, _)| i + 1)
+        .next();
+    guarded.map(|index| {
+        format!(
+            "the plan mixes statements that cannot run in a transaction (statement {first}) with ones that can \
+             (statement {index}): propose them apart"
+        )
+    })
+}
+
+/// Runs an approved plan of unguarded statements only, one after the other outside any transaction (with the
+/// policy's timeouts), and records what it dropped. What ran cannot be rolled back: a failure is recorded as a
+/// refusal that says so.
+async fn unguarded(
+    store: &Store,
+    request: &Request,
+    client: &tokio_postgres::Client,
+    plan: &Plan,
+    before: &crate::profile::Description,
+) -> Result<Record> {
+    let proposal = &store.get(request.id).await?.proposal;
+    let rules = &proposal.rules;
+    let timeouts =
+        format!("SET lock_timeout = {}; SET statement_timeout = {}", rules.lock_timeout_ms, rules.statement_timeout_ms);
+    client.batch_execute(&timeouts).await.map_err(|e| Error::pg("setting the apply's timeouts", e))?;
+    for (i, statement) in plan.statements.iter().enumerate() {
+        if let Err(e) = client.batch_execute(&statement.raw.text).await {
+            let message = e.as_db_error().map_or_else(|| crate::error::with_causes(&e), |db| db.message().to_owned());
+            let reason = format!(
+                "unguarded statement {} failed on the target: {message}; the statements before it ran and cannot \
+                 be rolled back",
+                i + 1
+            );
+            return refuse(store, request, reason, Counts::default()).await;
+        }
+    }
+    client.batch_execute("BEGIN READ ONLY").await.map_err(|e| Error::pg("reading the target's catalog", e))?;
+    let after = run::catalog(client).await;
+    rollback(client).await;
+    let counts = Counts { dropped: run::dropped(before, &after?), ..Counts::default() };
+    if let Some(breach) = proposal.envelope.breach(&counts, rules) {
+        let reason = format!("{breach}; it ran unguarded and cannot be rolled back");
+        return refuse(store, request, reason, counts).await;
+    }
+    store.finish(request.id, outcome(request, None, counts)).await
 }
 
 /// The tables each statement (1-based) truncated or dropped on the shadow, as the report says: their rows are counted

@@ -61,6 +61,10 @@ pub(crate) struct DecideArgs {
     /// What you have to say about it (kept with the decision and in the audit log).
     #[arg(long, short, value_name = "TEXT")]
     comment: Option<String>,
+    /// Approve: accept the plan's statements that cannot run inside a transaction (CREATE INDEX CONCURRENTLY,
+    /// VACUUM, ...). Apply runs such a plan statement by statement and cannot roll it back.
+    #[arg(long)]
+    unguarded: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -159,7 +163,7 @@ async fn decide(args: DecideArgs, verdict: Verdict) -> pgshadow::Result<String> 
         }
         return Err(e);
     }
-    let record = store.decide(args.id, &caller.name, verdict, args.comment).await?;
+    let record = store.decide_flagged(args.id, &caller.name, verdict, args.comment, args.unguarded).await?;
     Ok(format!(
         "proposal {}: {} by {} ({} of {} approvals){}\n",
         record.proposal.id,

@@ -21,6 +21,7 @@ Examples:
   pgshadow run plan.sql --snapshot prod.dump                 # a pg_dump -Fc/-Fd/-Ft archive, with its data
   pgshadow run plan.sql --from-url \"$DATABASE_URL\"           # clone a live database's schema, read-only
   pgshadow run plan.sql --schema db/structure.sql --profile db/profile.json   # with production's sizes
+  pgshadow run plan.sql --schema db/structure.sql --profile db/profile.json --synthesize   # rows shaped like prod's
   pgshadow run plan.sql --from-url \"$DATABASE_URL\" --role agent   # ... and run as the agent's role
   pgshadow run plan.sql --schema schema.sql --pg-version 17          # exactly PostgreSQL 17 (pgshadow postgres install 17)
   pgshadow run plan.sql --schema schema.sql --pg-version 15,17       # upgrade rehearsal: where the outcomes differ
@@ -74,6 +75,19 @@ pub(crate) struct RunArgs {
     /// whether it describes the schema the shadow loaded, and names the tables and columns that differ.
     #[arg(long, value_name = "FILE", env = "PGSHADOW_PROFILE")]
     pub(crate) profile: Option<PathBuf>,
+
+    /// With --profile: fill the shadow's tables with ROWS rows in all (default 100000) generated from the profile,
+    /// shaped like production's (nulls, distinct values, value ranges, foreign keys' fan-out and skew), before the
+    /// plan runs. Cascades, WHERE clauses and data-dependent errors are then measured, and each table's counts are
+    /// scaled by production rows / synthetic rows into estimates; policy row limits apply to the estimates. No row
+    /// of production is read. Cached like any source.
+    #[arg(long, value_name = "ROWS", num_args = 0..=1, default_missing_value = "100000", requires = "profile",
+          conflicts_with_all = ["sample", "with_data"])]
+    synthesize: Option<u64>,
+
+    /// The seed of --synthesize: the same profile, schema, budget and seed give the same rows.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "synthesize")]
+    synthesize_seed: u64,
 
     /// Output format; repeat it, each with its --output, for several reports from one run. Default: table.
     #[arg(short, long, value_enum, action = clap::ArgAction::Append)]
@@ -288,6 +302,16 @@ pub(crate) async fn prepare(args: &RunArgs) -> pgshadow::Result<(Plan, Option<Sc
             })
         }
     };
+    // Checked before any source is dumped or loaded too.
+    let synthesis = match (args.synthesize, &profile) {
+        (Some(rows), Some(profile)) => {
+            let synthesis =
+                pgshadow::synth::Synthesis::new(std::sync::Arc::new(profile.clone()), rows, args.synthesize_seed)?;
+            synthesis.check_time(Duration::from_secs(args.timeout))?;
+            Some(synthesis)
+        }
+        _ => None,
+    };
     let mut schema = match (args.schema.as_ref().or(args.snapshot.as_ref()), &args.from_url) {
         (Some(path), _) => Some(Schema::read(&path.to_string_lossy())?),
         (None, Some(url)) => {
@@ -301,6 +325,7 @@ pub(crate) async fn prepare(args: &RunArgs) -> pgshadow::Result<(Plan, Option<Sc
     };
     if let Some(schema) = &mut schema {
         schema.trusted = args.trust_source;
+        schema.synthesis = synthesis;
     }
     let provider = args.provider.provider(args.shadow_url.as_deref())?;
     let options = DryRunOptions {

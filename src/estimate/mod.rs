@@ -16,8 +16,10 @@ mod profile;
 mod rate;
 mod sample;
 pub mod selectivity;
+mod synthetic;
 
 pub use keys::{foreign_keys, ForeignKey};
 pub use profile::{estimate, Production};
 pub use rate::rewrite_rate;
 pub use sample::sample_scales;
+pub use synthetic::{predict, synthetic_scales};

@@ -438,6 +438,10 @@ fn statement_error(statement: &PlanStatement, db: &tokio_postgres::error::DbErro
         hint: db.hint().map(str::to_owned),
         line,
         column,
+        constraint_name: db.constraint().map(str::to_owned),
+        table_name: db.table().map(|t| db.schema().map_or_else(|| t.to_owned(), |s| format!("{s}.{t}"))),
+        column_name: db.column().map(str::to_owned),
+        predicted: None,
     }
 }
 
@@ -450,6 +454,7 @@ fn refusal(statement: &PlanStatement, message: &str) -> StatementError {
         hint: None,
         line: statement.raw.line,
         column: statement.raw.column,
+        ..StatementError::default()
     }
 }
 

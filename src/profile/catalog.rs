@@ -161,6 +161,7 @@ mod tests {
             tables: vec![table("gone", &[]), table("t", &[("a", "text"), ("id", "integer")])],
             sequences: Vec::new(),
             file: "p.json".into(),
+            text_sha256: String::new(),
         };
         let mut shadow = Catalog { sha256: "bb".into(), relations: BTreeMap::new() };
         let name = |n: &str| TableName { schema: "public".into(), name: n.into() };

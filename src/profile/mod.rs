@@ -63,6 +63,10 @@ pub struct Profile {
     /// The file it was read from ([`Profile::read`]); not part of the file.
     #[serde(skip)]
     pub file: String,
+    /// The SHA-256 of the text it was parsed from ([`Profile::parse`]); empty for a profile made in memory. Not part
+    /// of the file.
+    #[serde(skip)]
+    pub text_sha256: String,
 }
 
 /// A table of the profiled database.
@@ -246,6 +250,7 @@ impl Profile {
         let mut profile: Profile = serde_json::from_str(text)
             .map_err(|e| input(e.line(), e.column(), format!("not a profile: {}", without_position(&e))))?;
         profile.file = file.to_owned();
+        profile.text_sha256 = crate::text::hex_digest(text.as_bytes());
         Ok(profile)
     }
 
@@ -327,6 +332,7 @@ mod tests {
             tables: Vec::new(),
             sequences: Vec::new(),
             file: String::new(),
+            text_sha256: String::new(),
         }
     }
 

@@ -80,6 +80,7 @@ pub async fn take(url: &str, options: &ProfileOptions) -> Result<Profile> {
         tables: tables.into_values().collect(),
         sequences,
         file: String::new(),
+        text_sha256: String::new(),
     })
 }
 

@@ -2,8 +2,9 @@
 //! measured on the target against it.
 //!
 //! Per table, the rows inserted, updated and deleted (truncated rows, and the rows of a dropped table, count as
-//! deleted) by the statements that were not rolled back; on a sample, the measured counts scaled to the whole source (an estimate, and marked so). A count the
-//! shadow could not know (no rows loaded for the table) is `null`: such a table has no envelope, so an apply that
+//! deleted) by the statements that were not rolled back: the report's estimate for production where it has one (a
+//! sample, a profile, synthesized rows; the envelope then says `estimated`), else what was measured. A count nobody
+//! could know (no rows loaded for the table, no estimate) is `null`: such a table has no envelope, so an apply that
 //! changes rows of that kind there is refused (unknown is never zero, and never unlimited either). The tolerance
 //! (policy `apply.tolerance-factor`, `apply.tolerance-rows`; 1.5x plus 10 rows by default) is applied at apply time.
 
@@ -26,7 +27,8 @@ pub struct Envelope {
     /// The statements (1-based) that cannot run inside a transaction (`CREATE INDEX CONCURRENTLY`, `VACUUM`, ...):
     /// an apply cannot guard them, so it refuses them unless the approval flagged them unguarded.
     pub unguarded: Vec<usize>,
-    /// How the figures were had: `measured` on the shadow's rows, or `estimated` (a sample's counts scaled up).
+    /// How the figures were had: `measured` on the shadow's rows, or `estimated` (some are the report's estimates
+    /// for production: from a sample, a profile or synthesized rows).
     pub basis: String,
     /// True when the plan is nondeterministic (the report's `plan.nondeterministic`): the figures are a snapshot of
     /// one run, and production may differ when it is applied.
@@ -69,35 +71,38 @@ impl Envelope {
     /// The envelope of `report`, the dry-run of `plan`.
     pub fn of(report: &Report, plan: &Plan) -> Envelope {
         let add = |sum: &mut Option<u64>, n: Option<u64>| *sum = sum.zip(n).map(|(a, b)| a + b);
+        let blank = || TableEnvelope { inserted: Some(0), updated: Some(0), deleted: Some(0) };
         let mut tables: BTreeMap<String, TableEnvelope> = BTreeMap::new();
         let mut dropped = Vec::new();
+        let mut estimated = false;
         for statement in report.statements.iter().filter(|s| !s.rolled_back) {
             for effect in &statement.table_effects {
-                let entry = tables.entry(effect.table.clone()).or_insert(TableEnvelope {
-                    inserted: Some(0),
-                    updated: Some(0),
-                    deleted: Some(0),
-                });
-                // Production's figure where the report estimates one (a count the estimate leaves out keeps the
-                // measured one), else what was measured; inserts are the plan's own rows, never scaled.
-                let estimated = effect.estimated.as_ref();
-                let updated = estimated.and_then(|e| e.updated).or(effect.updated);
-                let deleted = estimated.and_then(|e| e.deleted).or(effect.deleted);
-                let truncated = estimated.and_then(|e| e.truncated).or(effect.truncated);
+                let entry = tables.entry(effect.table.clone()).or_insert_with(blank);
                 add(&mut entry.inserted, Some(effect.inserted));
+                // Production's estimate where the report has one (a sample, a profile, synthesized rows), else
+                // what was measured.
+                let (updated, deleted) = match &effect.estimated {
+                    Some(e) => {
+                        estimated = true;
+                        (e.updated, e.deleted.zip(e.truncated).map(|(d, t)| d + t))
+                    }
+                    None => (effect.updated, effect.destroyed()),
+                };
                 add(&mut entry.updated, updated);
-                add(&mut entry.deleted, deleted.zip(truncated).map(|(d, t)| d + t));
+                add(&mut entry.deleted, deleted);
             }
             for object in &statement.dropped_objects {
                 dropped.push(format!("{} {}", object.object_type, object.identity));
                 if object.object_type == "table" {
                     // The rows a dropped table held are destroyed: they count as deleted.
-                    let entry = tables.entry(object.identity.clone()).or_insert(TableEnvelope {
-                        inserted: Some(0),
-                        updated: Some(0),
-                        deleted: Some(0),
-                    });
-                    add(&mut entry.deleted, object.estimated.as_ref().map(|e| e.rows).or(object.rows));
+                    let rows = match &object.estimated {
+                        Some(e) => {
+                            estimated = true;
+                            Some(e.rows)
+                        }
+                        None => object.rows,
+                    };
+                    add(&mut tables.entry(object.identity.clone()).or_insert_with(blank).deleted, rows);
                 }
             }
         }
@@ -110,7 +115,7 @@ impl Envelope {
             .filter(|(_, s)| crate::measure::needs_own_transaction(&s.raw.text))
             .map(|(i, _)| i + 1)
             .collect();
-        let basis = if report.estimate.is_some() { "estimated" } else { "measured" }.to_owned();
+        let basis = if estimated { "estimated" } else { "measured" }.to_owned();
         Envelope { tables, dropped, unguarded, basis, snapshot: report.plan.nondeterministic }
     }
 

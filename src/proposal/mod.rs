@@ -190,6 +190,10 @@ pub struct Decision {
     pub at: String,
     /// The SHA-256 of the plan the reviewer approved or rejected.
     pub plan_sha256: String,
+    /// An approval that accepts the plan's unguarded statements (`CREATE INDEX CONCURRENTLY`, `VACUUM`, ...), which
+    /// run outside any transaction, so that apply cannot roll them back (`proposals approve --unguarded`).
+    #[serde(default)]
+    pub unguarded: bool,
 }
 
 /// A proposal with where it stands: what the store and the API give.

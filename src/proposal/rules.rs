@@ -124,6 +124,7 @@ pub fn decide(
         comment,
         at: timestamp(now),
         plan_sha256: proposal.plan.sha256.clone(),
+        unguarded: false,
     };
     Ok(Transition { decision, state, expires_at })
 }

@@ -146,6 +146,9 @@ fn statement(out: &mut String, st: &StatementReport) {
         if let Some(hint) = &e.hint {
             let _ = writeln!(out, "Hint: {}\n", escape(hint));
         }
+        if let Some(predicted) = &e.predicted {
+            let _ = writeln!(out, "Predicted for production: {}\n", escape(predicted));
+        }
     }
     if let Some(note) = &st.note {
         let _ = writeln!(out, "_{}_\n", escape(note));

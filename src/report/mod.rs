@@ -8,6 +8,7 @@ mod markdown;
 mod model;
 mod profile;
 pub mod rehearsal;
+mod synthetic;
 mod table;
 
 pub use estimate::{about, bytes_label, scale_measured, size_label, thousands, TableScale};
@@ -19,6 +20,7 @@ pub use model::*;
 pub(crate) use profile::profile_lines;
 pub use profile::{ProfileInfo, ProfileValues};
 pub use rehearsal::{rehearse, Rehearsal};
+pub use synthetic::{EmptyTable, LeftOut, SyntheticFidelity, SyntheticTable};
 pub use table::render_table;
 
 /// What a lock makes wait, in words.
@@ -138,7 +140,17 @@ pub(crate) fn estimate_line(report: &Report) -> Option<String> {
         (Some(sample), EstimateBasis::Sample) => format!("from a {}% sample, scaled per table", sample.percent),
         (_, EstimateBasis::Sample) => "from a sample, scaled per table".to_owned(),
         (_, EstimateBasis::Profile) => "from the profile".to_owned(),
-        (_, EstimateBasis::Synthetic) => "from synthesized rows, scaled per table".to_owned(),
+        (_, EstimateBasis::Synthetic) => match &report.shadow.fidelity.synthetic {
+            Some(s) if !s.empty_tables.is_empty() => format!(
+                "from {} rows synthesized from the profile, scaled per table; {} tables left empty",
+                thousands(s.rows_generated),
+                s.empty_tables.len()
+            ),
+            Some(s) => {
+                format!("from {} rows synthesized from the profile, scaled per table", thousands(s.rows_generated))
+            }
+            None => "from synthesized rows, scaled per table".to_owned(),
+        },
     };
     let mut line = format!(
         "Estimated for production ({from}): {} deleted, {} updated, {} rows destroyed",
@@ -192,6 +204,9 @@ pub(crate) fn fidelity_lines(fidelity: &Fidelity) -> Vec<String> {
     }
     lines.extend(fidelity.version_warning.clone());
     lines.extend(fidelity.newer_version.clone());
+    if let Some(synthetic) = &fidelity.synthetic {
+        lines.extend(synthetic_lines(synthetic));
+    }
     for missing in &fidelity.missing_extensions {
         let get = match (&missing.package, &missing.note) {
             (Some(package), Some(note)) => format!("; {note} ({package})"),
@@ -282,4 +297,37 @@ fn longest_exclusive_lock(statements: &[&StatementReport]) -> Option<HeldLock> {
             held_ms: (held.iter().filter_map(|s| s.duration_ms).sum::<f64>() * 1e3).round() / 1e3,
         })
     })
+}
+
+/// What a synthetic shadow holds, for people: the rows generated, and what was left out or left empty.
+fn synthetic_lines(synthetic: &SyntheticFidelity) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{} synthetic rows in {} tables, generated from {} (budget {}, seed {}); no row of production",
+        thousands(synthetic.rows_generated),
+        synthetic.tables.len(),
+        synthetic.profile,
+        thousands(synthetic.budget),
+        synthetic.seed
+    )];
+    for table in &synthetic.tables {
+        for left in &table.left_out {
+            lines.push(format!("{}: {} rows left out ({})", table.table, thousands(left.rows), left.constraint));
+        }
+    }
+    for empty in &synthetic.empty_tables {
+        lines.push(format!("{} left empty: {}", empty.table, empty.reason));
+    }
+    if !synthetic.columns_without_values.is_empty() {
+        lines.push(format!(
+            "{} columns generated without values from the profile (from their type, null_frac, n_distinct and avg_width)",
+            synthetic.columns_without_values.len()
+        ));
+    }
+    if !synthetic.profile_tables_not_in_schema.is_empty() {
+        lines.push(format!(
+            "tables of the profile the schema lacks: {}",
+            synthetic.profile_tables_not_in_schema.join(", ")
+        ));
+    }
+    lines
 }

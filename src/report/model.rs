@@ -299,6 +299,10 @@ pub struct Fidelity {
     /// code on the host and what needs a superuser is in `warnings`; `trusted` (`--trust-source`) as a superuser.
     #[serde(default)]
     pub source_trust: SourceTrust,
+    /// Set when the shadow's rows were generated from a profile (`--synthesize`): how many per table, with the
+    /// scale, and what could not be generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<super::SyntheticFidelity>,
 }
 
 /// Whether a source was loaded as untrusted input (the default) or as a superuser.
@@ -743,7 +747,7 @@ pub struct DroppedObject {
 }
 
 /// A statement's error, with Postgres's fields.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct StatementError {
     /// The SQLSTATE code (`42601`); `null` when pgshadow refused the statement itself.
     pub sqlstate: Option<String>,
@@ -757,6 +761,20 @@ pub struct StatementError {
     pub line: usize,
     /// Column of that point, in characters.
     pub column: usize,
+    /// The constraint Postgres names (the foreign key a DELETE violates, the index a CREATE UNIQUE INDEX could not
+    /// build), when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint_name: Option<String>,
+    /// The table Postgres names, `schema.table`, when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
+    /// The column Postgres names, when it names one (the column SET NOT NULL found nulls in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column_name: Option<String>,
+    /// On a synthetic shadow (`--synthesize`): the failure predicted for production, with what the profile says
+    /// of the data behind it ("fails on synthetic data shaped like production: ...").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<String>,
 }
 
 /// Totals over the plan.

@@ -135,7 +135,7 @@ fn details(out: &mut String, s: &StatementReport) {
     if let Some(e) = &s.error {
         let code = e.sqlstate.as_deref().unwrap_or("pgshadow");
         let _ = writeln!(out, "\nStatement {} failed at {}:{} [{code}]: {}", s.index, e.line, e.column, e.message);
-        for (label, text) in [("detail", &e.detail), ("hint", &e.hint)] {
+        for (label, text) in [("detail", &e.detail), ("hint", &e.hint), ("predicted", &e.predicted)] {
             if let Some(text) = text {
                 let _ = writeln!(out, "  {label}: {text}");
             }

@@ -62,6 +62,10 @@ pub struct DecisionRequest {
     #[serde(default)]
     #[schemars(with = "String")]
     pub comment: Option<String>,
+    /// An approval that accepts the plan's statements that cannot run inside a transaction (`CREATE INDEX
+    /// CONCURRENTLY`, `VACUUM`, ...): apply runs them one by one and cannot roll them back.
+    #[serde(default)]
+    pub unguarded: bool,
 }
 
 /// `GET /v1/proposals?state=...`.
@@ -218,6 +222,6 @@ async fn decide(
     let empty = body.as_ref().is_ok_and(|b| b.is_empty());
     let request: DecisionRequest = if empty { DecisionRequest::default() } else { api::json_body(body)? };
     let store = store(&state).await?;
-    let record = store.decide(id, &caller.name, verdict, request.comment).await;
+    let record = store.decide_flagged(id, &caller.name, verdict, request.comment, request.unguarded).await;
     Ok(Json(record.map_err(|e| ApiFailure::from_error(e, "id"))?))
 }

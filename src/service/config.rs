@@ -15,6 +15,8 @@
 //! name = "seed"
 //! schema = "../scenarios/seed-incident/schema.sql"
 //! # profile = "profile.json"     # production's sizes and shape (`pgshadow profile`), checked against the schema
+//! # synthesize = 100000          # with a profile: fill the shadow with that many rows generated from it
+//! # synthesize_seed = 0          # their seed
 //! # trust_source = true         # load it as a superuser (see `Config::trusted`); never settable over HTTP
 //!
 //! [policies]
@@ -74,6 +76,9 @@ pub struct Config {
     pub tokens_file: Option<PathBuf>,
     /// The targets approved plans are applied to (`[targets]`), by name: URLs an agent never sees.
     pub targets: BTreeMap<String, String>,
+    /// The sources above whose tables are filled with rows generated from their profile (`synthesize = ROWS` and
+    /// `synthesize_seed = N` in their entry), by source name: the budget and the seed.
+    pub synthesize: BTreeMap<String, (u64, u64)>,
 }
 
 impl Default for Config {
@@ -94,6 +99,7 @@ impl Default for Config {
             store: None,
             tokens_file: None,
             targets: BTreeMap::new(),
+            synthesize: BTreeMap::new(),
         }
     }
 }
@@ -128,6 +134,8 @@ struct SourceEntry {
     #[serde(default)]
     trust_source: bool,
     profile: Option<PathBuf>,
+    synthesize: Option<u64>,
+    synthesize_seed: Option<u64>,
 }
 
 impl Config {
@@ -164,6 +172,20 @@ impl Config {
         config.trusted = file.sources.iter().filter(|s| s.trust_source).map(|s| s.name.clone()).collect();
         config.profiles =
             file.sources.iter().filter_map(|s| s.profile.as_ref().map(|p| (s.name.clone(), resolve(p)))).collect();
+        for source in &file.sources {
+            match (source.synthesize, &source.profile) {
+                (Some(rows), Some(_)) => {
+                    config.synthesize.insert(source.name.clone(), (rows, source.synthesize_seed.unwrap_or(0)));
+                }
+                (Some(_), None) => {
+                    return Err(bad(format!("source {:?}: synthesize needs a profile = \"file\"", source.name)))
+                }
+                (None, _) if source.synthesize_seed.is_some() => {
+                    return Err(bad(format!("source {:?}: synthesize_seed goes with synthesize", source.name)))
+                }
+                (None, _) => {}
+            }
+        }
         config.sources = file.sources.into_iter().map(|s| (s.name, resolve(&s.schema))).collect();
         config.store = file.store.map(|store| match store.contains("://") {
             true => store,
@@ -274,6 +296,20 @@ mod tests {
         let config = Config::read(&path).expect("a valid configuration");
         assert_eq!(config.trusted, ["a"]);
         assert_eq!(config.sources.len(), 2);
+    }
+
+    #[test]
+    fn synthesize_goes_with_a_profile() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("serve.toml");
+        let text = "[[sources]]\nname = \"a\"\nschema = \"a.sql\"\nprofile = \"p.json\"\nsynthesize = 5000\n\
+                    synthesize_seed = 3\n";
+        std::fs::write(&path, text).expect("write");
+        let config = Config::read(&path).expect("a valid configuration");
+        assert_eq!(config.synthesize.get("a"), Some(&(5000, 3)));
+        std::fs::write(&path, "[[sources]]\nname = \"b\"\nschema = \"b.sql\"\nsynthesize = 10\n").expect("write");
+        let Err(Error::Input { message, .. }) = Config::read(&path) else { panic!("synthesize without a profile") };
+        assert!(message.contains("needs a profile"), "{message}");
     }
 
     #[test]

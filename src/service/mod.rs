@@ -157,8 +157,12 @@ impl Service {
             .sources
             .iter()
             .map(|(name, path)| {
-                let schema =
+                let mut schema =
                     Schema { trusted: config.trusted.contains(name), ..Schema::read(&path.to_string_lossy())? };
+                if let (Some(&(rows, seed)), Some(profile)) = (config.synthesize.get(name), config.profiles.get(name)) {
+                    let profile = Arc::new(Profile::read(profile)?);
+                    schema.synthesis = Some(crate::synth::Synthesis::new(profile, rows, seed)?);
+                }
                 Ok((name, path, schema))
             })
             .collect::<Result<Vec<_>>>()?;

@@ -160,6 +160,7 @@ impl Failures {
             restored_with: loaded.restored_with,
             newer_version: None,
             source_trust: SourceTrust::Untrusted,
+            synthetic: None,
         }
     }
 }

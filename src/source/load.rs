@@ -36,6 +36,13 @@ pub(super) async fn load_into(shadow: &Shadow, name: String, schema: Option<&Sch
             sampled = Some(SampleInfo { percent: sample.percent, rows_copied: rows, tables });
             data_loaded = true;
         }
+        if let Some(synthesis) = &schema.synthesis {
+            let session = sample::replica_session(&loader).await?;
+            let synthetic = crate::synth::fill(&session, synthesis).await?;
+            // Tables left empty for want of statistics may hold any number of rows: their counts stay unknown.
+            data_loaded = synthetic.empty_tables.iter().all(|t| t.empty_in_production);
+            fidelity.synthetic = Some(synthetic);
+        }
         tracing::info!(
             file = %schema.file,
             objects = fidelity.objects_in_source,

@@ -38,6 +38,8 @@ pub struct Schema {
     pub archive: Option<Archive>,
     /// Set when a sample of a live database's rows is copied in after the schema (`--sample`).
     pub sample: Option<sample::Sample>,
+    /// Set when the tables are filled with rows generated from a profile after the schema (`--synthesize`).
+    pub synthesis: Option<crate::synth::Synthesis>,
     /// Load the source as a superuser (`--trust-source`). By default a source is untrusted input, like a plan: its
     /// statements run as a role that is not a superuser, so a schema, dump or archive cannot run programs or read and
     /// write files on the host; what truly needs a superuser (untrusted-language functions, event triggers) does not

@@ -99,10 +99,10 @@ async fn source_rows(source: &Client, table: &str) -> Result<u64, tokio_postgres
     Ok(counted.get::<_, i64>(0).max(0) as u64)
 }
 
-/// A session of the loader with `session_replication_role = replica`: rows arrive parents-after-children, so
-/// foreign-key (and user) triggers must wait, as with `pg_restore --disable-triggers`. The setting is a superuser's,
+/// A session of the loader with `session_replication_role = replica`: rows arrive parents-after-children (or, for
+/// synthetic rows, with their keys made right by construction), so foreign-key (and user) triggers must wait, as with `pg_restore --disable-triggers`. The setting is a superuser's,
 /// so the admin gives it to the loader in this database for the one login (the loader itself stays what it is).
-async fn replica_session(target: &super::load::Loader<'_>) -> Result<Session> {
+pub(super) async fn replica_session(target: &super::load::Loader<'_>) -> Result<Session> {
     let (shadow, database) = (target.shadow, target.database);
     if target.trusted {
         let session = target.session().await?;

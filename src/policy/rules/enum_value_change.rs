@@ -122,6 +122,7 @@ mod tests {
             hint: None,
             line: 1,
             column: 1,
+            ..Default::default()
         });
         let found: Vec<(usize, FoundBy)> = check_plan(&r).into_iter().map(|(i, _, by)| (i, by)).collect();
         assert_eq!(found, [(2, FoundBy::Measured)]);

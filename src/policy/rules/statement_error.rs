@@ -39,6 +39,7 @@ mod tests {
             hint: None,
             line: 4,
             column: 3,
+            ..Default::default()
         });
         assert_eq!(
             check(&report).as_deref(),

@@ -123,6 +123,7 @@ mod tests {
             hint: None,
             line: 1,
             column: 1,
+            ..Default::default()
         });
         report.values_too_long =
             vec![crate::report::ValuesTooLong { column: "public.users.name".into(), limit: 3, values: 1 }];

@@ -44,6 +44,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         sha256 TEXT NOT NULL UNIQUE
     );
     CREATE INDEX proposals_state ON {p}proposals (state, id);",
+    // 2: an approval may accept the plan's unguarded statements.
+    "ALTER TABLE {p}decisions ADD COLUMN unguarded INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Migration `number`'s SQL, with its tables under `prefix`.

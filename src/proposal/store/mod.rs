@@ -214,13 +214,26 @@ impl Store {
         verdict: Verdict,
         comment: Option<String>,
     ) -> Result<Record> {
+        self.decide_flagged(id, reviewer, verdict, comment, false).await
+    }
+
+    /// [`Store::decide`], with an approval that accepts the plan's unguarded statements when `unguarded` is set.
+    pub async fn decide_flagged(
+        &self,
+        id: ProposalId,
+        reviewer: &str,
+        verdict: Verdict,
+        comment: Option<String>,
+        unguarded: bool,
+    ) -> Result<Record> {
         let who = reviewer.to_owned();
         let attempt = self
             .run(true, move |tx| {
                 let record = tx.record(id)?.ok_or(Error::UnknownProposal(id))?;
                 let now = jiff::Timestamp::now();
-                let Transition { decision, state, expires_at } =
+                let Transition { mut decision, state, expires_at } =
                     rules::decide(&record, &who, verdict, comment, now).map_err(Error::Refused)?;
+                decision.unguarded = unguarded && verdict == Verdict::Approve;
                 tx.insert_decision(id, &decision)?;
                 tx.set_state(id, state, expires_at.as_deref(), None)?;
                 let event = match verdict {

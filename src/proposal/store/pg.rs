@@ -93,7 +93,7 @@ impl PgTx<'_> {
         let rows = self
             .tx
             .query(
-                "SELECT seq, reviewer, verdict, comment, at, plan_sha256 FROM pgshadow.decisions \
+                "SELECT seq, reviewer, verdict, comment, at, plan_sha256, unguarded FROM pgshadow.decisions \
                  WHERE proposal_id = $1 ORDER BY seq",
                 &[&id],
             )
@@ -107,6 +107,7 @@ impl PgTx<'_> {
                 comment: r.get(3),
                 at: r.get(4),
                 plan_sha256: r.get(5),
+                unguarded: r.get::<_, i32>(6) != 0,
             })
             .collect())
     }
@@ -180,9 +181,18 @@ impl Tx for PgTx<'_> {
         let seq = i32::try_from(d.seq).unwrap_or(i32::MAX);
         self.tx
             .execute(
-                "INSERT INTO pgshadow.decisions (proposal_id, seq, reviewer, verdict, comment, at, plan_sha256) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[&id, &seq, &d.reviewer, &d.verdict.as_str(), &d.comment, &d.at, &d.plan_sha256],
+                "INSERT INTO pgshadow.decisions (proposal_id, seq, reviewer, verdict, comment, at, plan_sha256, \
+                 unguarded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &id,
+                    &seq,
+                    &d.reviewer,
+                    &d.verdict.as_str(),
+                    &d.comment,
+                    &d.at,
+                    &d.plan_sha256,
+                    &i32::from(d.unguarded),
+                ],
             )
             .map_err(|e| self.error("storing a decision", e))?;
         Ok(())

@@ -91,7 +91,7 @@ impl SqliteTx<'_> {
         let mut statement = self
             .tx
             .prepare(
-                "SELECT seq, reviewer, verdict, comment, at, plan_sha256 FROM decisions WHERE proposal_id = ?1 \
+                "SELECT seq, reviewer, verdict, comment, at, plan_sha256, unguarded FROM decisions WHERE proposal_id = ?1 \
                  ORDER BY seq",
             )
             .map_err(fail)?;
@@ -104,6 +104,7 @@ impl SqliteTx<'_> {
                     comment: r.get(3)?,
                     at: r.get(4)?,
                     plan_sha256: r.get(5)?,
+                    unguarded: r.get::<_, i64>(6)? != 0,
                 })
             })
             .map_err(fail)?;
@@ -181,9 +182,18 @@ impl Tx for SqliteTx<'_> {
     fn insert_decision(&mut self, id: ProposalId, d: &Decision) -> Result<()> {
         self.tx
             .execute(
-                "INSERT INTO decisions (proposal_id, seq, reviewer, verdict, comment, at, plan_sha256) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, d.seq, d.reviewer, d.verdict.as_str(), d.comment, d.at, d.plan_sha256],
+                "INSERT INTO decisions (proposal_id, seq, reviewer, verdict, comment, at, plan_sha256, unguarded) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    id,
+                    d.seq,
+                    d.reviewer,
+                    d.verdict.as_str(),
+                    d.comment,
+                    d.at,
+                    d.plan_sha256,
+                    i64::from(d.unguarded)
+                ],
             )
             .map_err(|e| self.error("storing a decision", e))?;
         Ok(())
