@@ -68,6 +68,13 @@ async fn cascade_delete_markdown() {
 }
 
 #[tokio::test]
+async fn cascade_delete_html() {
+    // One tag a line, so that a change reads as a diff of lines.
+    let html = pgshadow::report::render_html(&scenario("cascade-delete-two-levels").await);
+    insta::assert_snapshot!(html.replace("><", ">\n<"));
+}
+
+#[tokio::test]
 async fn schema_only_table_markdown_and_github() {
     let report = scenario("schema-only-delete").await;
     insta::assert_snapshot!(render_table(&report));

@@ -16,6 +16,8 @@ pub(crate) enum Format {
     Markdown,
     /// GitHub Actions annotations on the plan's lines.
     Github,
+    /// One self-contained HTML page (no script, no external assets), as the review page of `serve` shows it.
+    Html,
 }
 
 /// Pairs each --output with the --format before it on the command line (`matches`: the command's, for the

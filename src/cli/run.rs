@@ -392,10 +392,12 @@ fn write_reports(args: &RunArgs, outcome: &Outcome) -> Result<(), ExitCode> {
             (Format::Json, Outcome::Report(r)) => report::render_json(r),
             (Format::Markdown, Outcome::Report(r)) => report::render_markdown(r),
             (Format::Github, Outcome::Report(r)) => report::render_github(r),
+            (Format::Html, Outcome::Report(r)) => report::render_html(r),
             (Format::Table, Outcome::Rehearsal(r)) => rehearsal::render_table(r),
             (Format::Json, Outcome::Rehearsal(r)) => rehearsal::render_json(r),
             (Format::Markdown, Outcome::Rehearsal(r)) => rehearsal::render_markdown(r),
             (Format::Github, Outcome::Rehearsal(r)) => r.reports.iter().map(report::render_github).collect(),
+            (Format::Html, Outcome::Rehearsal(r)) => rehearsal::render_html(r),
         };
         let written = match &output {
             Some(path) => write_atomically(path, &text),

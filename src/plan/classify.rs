@@ -15,7 +15,7 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 macro_rules! kinds {
     ($($variant:ident => $id:literal, $label:literal;)*) => {
         /// What kind of statement this is, as far as the SQL text shows.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
         #[serde(rename_all = "snake_case")]
         #[allow(missing_docs)] // each variant is the statement its label names
         pub enum StatementKind { $($variant,)* }

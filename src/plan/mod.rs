@@ -17,7 +17,7 @@ pub use split::{script_position, split, RawStatement};
 use crate::error::{Error, Result};
 
 /// How the plan was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PlanFormat {
     /// A SQL script.

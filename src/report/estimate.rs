@@ -161,7 +161,7 @@ pub struct TableScale {
 /// The plan's row totals estimated for production. Each comes from the table effects' estimates where they have
 /// one, and their measured counts where not (those the shadow measured on production's own rows, or on rows it
 /// created); `null` when some count behind it is neither measured nor estimated.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Estimate {
     /// What the run's estimates rest on: `sample` when the shadow holds a sample of the source's rows, `synthetic`
     /// when it holds rows synthesized from the profile, else `profile`. Each table effect names its own.

@@ -2,6 +2,7 @@
 
 mod estimate;
 mod github;
+pub mod html;
 mod json;
 mod markdown;
 mod model;
@@ -12,6 +13,7 @@ mod table;
 
 pub use estimate::{about, bytes_label, scale_measured, size_label, thousands, TableScale};
 pub use github::render_github;
+pub use html::render_html;
 pub use json::render_json;
 pub use markdown::render_markdown;
 pub use model::*;

@@ -24,7 +24,7 @@ pub fn json_schema() -> String {
 }
 
 /// Everything a dry-run found out, and the verdict.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     /// Always [`FORMAT_VERSION`] for reports made by this version of the library.
     pub format_version: u32,
@@ -101,7 +101,7 @@ fn cut_list<T>(list: &mut Vec<T>, max: usize) -> usize {
 }
 
 /// The outcome of the policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Nothing the policy forbids or warns about happened.
@@ -124,14 +124,14 @@ impl Verdict {
 }
 
 /// The policy that gave the verdict.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PolicyInfo {
     /// The policy file, or `built-in`.
     pub source: String,
 }
 
 /// The plan that was dry-run.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PlanInfo {
     /// The plan's file name as given (`-` for standard input); several files joined with `, `.
     pub source: String,
@@ -152,7 +152,7 @@ pub struct PlanInfo {
 }
 
 /// One plan file and the totals of its statements.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct FileSummary {
     /// The file name as given.
     pub file: String,
@@ -161,7 +161,7 @@ pub struct FileSummary {
 }
 
 /// The shadow the plan ran on.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ShadowInfo {
     /// Which provider made the shadow: `local`, `container` or `server`.
     pub provider: String,
@@ -250,7 +250,7 @@ pub struct SampledTable {
 }
 
 /// How a run used the shadow cache.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CacheInfo {
     /// The cached cluster's directory.
     pub cluster: String,
@@ -360,7 +360,7 @@ pub struct FidelityWarning {
 }
 
 /// What one statement of the plan did.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StatementReport {
     /// 1-based position in the plan.
     pub index: usize,
@@ -462,7 +462,7 @@ pub struct StatementReport {
 }
 
 /// An integer key and how much of its type's range production has used, from the profile.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KeyUsage {
     /// `schema.table.column`.
     pub column: String,
@@ -477,7 +477,7 @@ pub struct KeyUsage {
 }
 
 /// A foreign key column narrower than the key it references.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NarrowForeignKey {
     /// The foreign key: `name on schema.table`.
     pub foreign_key: String,
@@ -492,7 +492,7 @@ pub struct NarrowForeignKey {
 }
 
 /// Values of a column longer than the length limit a statement retypes it to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ValuesTooLong {
     /// `schema.table.column`.
     pub column: String,
@@ -503,7 +503,7 @@ pub struct ValuesTooLong {
 }
 
 /// An existing foreign key without an index on its referencing columns, referencing a table a statement wrote to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UnindexedReference {
     /// The foreign key: `name on schema.table` (the referencing table).
     pub foreign_key: String,
@@ -520,7 +520,7 @@ pub struct UnindexedReference {
 }
 
 /// Whether a statement ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// It ran and succeeded.
@@ -532,7 +532,7 @@ pub enum Status {
 }
 
 /// Rows one statement changed in one table.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TableEffect {
     /// `schema.table`, quoted where Postgres would quote it.
     pub table: String,
@@ -579,7 +579,7 @@ impl TableEffect {
 }
 
 /// A foreign-key path along which a DELETE reaches another table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CascadePath {
     /// The table reached, `schema.table`.
     pub table: String,
@@ -592,7 +592,7 @@ pub struct CascadePath {
 }
 
 /// A table whose storage a statement rewrote.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RewrittenTable {
     /// `schema.table`.
     pub table: String,
@@ -610,7 +610,7 @@ pub struct RewrittenTable {
 }
 
 /// A lock a statement took on a table that existed before the plan.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LockTaken {
     /// `schema.name` of the locked relation: a table, or an index of one.
     pub table: String,
@@ -633,7 +633,7 @@ pub struct LockTaken {
 }
 
 /// A lock held when a statement ends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HeldSince {
     /// `schema.table`.
     pub table: String,
@@ -646,7 +646,7 @@ pub struct HeldSince {
 }
 
 /// A change to a column of a table that existed before the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ColumnChange {
     /// `schema.table.column` (after the statement; before it, for a dropped column).
     pub column: String,
@@ -664,7 +664,7 @@ pub struct ColumnChange {
 }
 
 /// A change to a constraint of a table that existed before the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ConstraintChange {
     /// `name on schema.table`.
     pub constraint: String,
@@ -678,7 +678,7 @@ pub struct ConstraintChange {
 }
 
 /// An object a statement created or altered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SchemaChange {
     /// The command (`CREATE TABLE`, `ALTER TABLE`, `CREATE INDEX`, ...).
     pub command: String,
@@ -690,7 +690,7 @@ pub struct SchemaChange {
 }
 
 /// A user function a statement called.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FunctionCalled {
     /// `schema.function`.
     pub function: String,
@@ -701,7 +701,7 @@ pub struct FunctionCalled {
 }
 
 /// A rewrite rule a statement fired.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RuleFired {
     /// `name on schema.table`.
     pub rule: String,
@@ -712,7 +712,7 @@ pub struct RuleFired {
 }
 
 /// Settings in effect when a statement started.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Settings {
     /// `lock_timeout` (`0`: wait for a lock forever).
     pub lock_timeout: String,
@@ -721,7 +721,7 @@ pub struct Settings {
 }
 
 /// One object a statement dropped.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DroppedObject {
     /// Postgres's object type (`table`, `view`, `table constraint`, `index`, `sequence`, `function`, ...).
     #[serde(rename = "type")]
@@ -747,7 +747,7 @@ pub struct DroppedObject {
 }
 
 /// A statement's error, with Postgres's fields.
-#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct StatementError {
     /// The SQLSTATE code (`42601`); `null` when pgshadow refused the statement itself.
     pub sqlstate: Option<String>,
@@ -778,7 +778,7 @@ pub struct StatementError {
 }
 
 /// Totals over the plan.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     /// Statements in the plan.
     pub statements: usize,
@@ -816,7 +816,7 @@ pub struct Summary {
 }
 
 /// An ACCESS EXCLUSIVE lock and how long the plan holds it.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HeldLock {
     /// `schema.table`.
     pub table: String,
@@ -829,7 +829,7 @@ pub struct HeldLock {
 }
 
 /// Severity of a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Worth knowing; does not change the verdict.
@@ -839,7 +839,7 @@ pub enum Severity {
 }
 
 /// One reason for the verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     /// The rule's stable id (`drop-table`).
     pub rule: String,
@@ -860,7 +860,7 @@ pub struct Finding {
 }
 
 /// How a finding was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FoundBy {
     /// From the SQL text alone: the shadow could not show it (a table empty here, an object it does not follow). The

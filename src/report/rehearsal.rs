@@ -221,6 +221,39 @@ pub fn render_markdown(rehearsal: &Rehearsal) -> String {
     out
 }
 
+/// The rehearsal as one HTML page: where the versions differ, then each version's report.
+pub fn render_html(rehearsal: &Rehearsal) -> String {
+    use maud::html;
+    let verdict = rehearsal.verdict.as_str();
+    let title = format!("pgshadow upgrade rehearsal: {verdict} on PostgreSQL {}", rehearsal.versions.join(", "));
+    let body = html! {
+        h1 { (title) }
+        @if rehearsal.differences.is_empty() {
+            p { "The plan behaves the same on every version." }
+        } @else {
+            table #differences {
+                thead { tr { th { "statement" } th { "aspect" } @for v in &rehearsal.versions { th { "PostgreSQL " (v) } } } }
+                tbody {
+                    @for d in &rehearsal.differences {
+                        tr {
+                            td { (d.statement.map_or_else(|| "plan".to_owned(), |s| format!("#{s}"))) }
+                            td { (d.aspect) }
+                            @for value in &d.values { td { pre { (value) } } }
+                        }
+                    }
+                }
+            }
+        }
+        @for report in &rehearsal.reports {
+            section.version {
+                h1 { "PostgreSQL " (version_of(report)) ": " (report.verdict.as_str()) }
+                (super::html::report_sections(report))
+            }
+        }
+    };
+    super::html::document(&title, body).into_string()
+}
+
 /// The rehearsal as JSON (its schema: `pgshadow schema --rehearsal`).
 pub fn render_json(rehearsal: &Rehearsal) -> String {
     let mut out = serde_json::to_string_pretty(rehearsal).expect("a rehearsal serializes");

@@ -1,5 +1,5 @@
 //! `pgshadow serve`: the dry-run service over HTTP, for approval services. JSON under `/v1/...`, an OpenAPI document
-//! at `/v1/openapi.json`, Prometheus metrics at `/v1/metrics`.
+//! at `/v1/openapi.json`, Prometheus metrics at `/v1/metrics`, and the review page for people at `/ui` (`ui.rs`).
 //!
 //! Security: every path but `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>` when a token
 //! is set (and one must be on a non-loopback address); request bodies are limited; at most `max_concurrent`
@@ -9,6 +9,7 @@
 pub mod api;
 pub mod openapi;
 pub mod proposals;
+mod ui;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -89,6 +90,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi_document))
         .merge(protected)
+        .merge(ui::routes(Arc::clone(&state)))
         .fallback(|| async {
             ApiFailure::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint (see /v1/openapi.json)")
         })

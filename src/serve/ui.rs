@@ -1,0 +1,234 @@
+//! The review page of `pgshadow serve`, under `/ui`: server-rendered HTML that works without JavaScript.
+//!
+//! - `GET /ui` lists the proposals by state (`?state=` shows one);
+//! - `GET /ui/proposals/{id}` shows one: who proposed it and why, where it stands, the unguarded statements, the
+//!   decisions, the diff against the proposal it replaces, and its report as `--format html` renders it;
+//! - `POST /ui/proposals/{id}/approve` and `.../reject` decide, with a comment, as plain HTML forms;
+//! - `GET`/`POST /ui/sign-in` trades a bearer token of the tokens file for a session cookie ([`session`]);
+//!   `POST /ui/sign-out` ends it.
+//!
+//! Every form carries the session's CSRF token. Who may decide what is the proposals layer's to say, as for the JSON
+//! API: the caller's role ([`crate::proposal::tokens::Caller::may`]) and the store's rules (nobody approves their
+//! own proposal, one decision per reviewer). Every page is sent with a Content-Security-Policy that allows no script.
+
+mod pages;
+mod session;
+
+use std::sync::Arc;
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use super::AppState;
+use crate::error::Error;
+use crate::proposal::tokens::Action;
+use crate::proposal::{Record, State as ProposalState, Verdict};
+use crate::report::Report;
+use session::{Session, Sessions};
+
+/// What the review page's handlers share: the server's, and the signed-in browsers.
+struct Ui {
+    app: AppState,
+    sessions: Sessions,
+}
+
+type UiState = Arc<Ui>;
+
+/// The `/ui` routes over the server's state.
+pub(super) fn routes(app: AppState) -> Router<AppState> {
+    let ui = Arc::new(Ui { app, sessions: Sessions::default() });
+    Router::new()
+        .route("/ui", get(list))
+        .route("/ui/sign-in", get(sign_in_form).post(sign_in))
+        .route("/ui/sign-out", post(sign_out))
+        .route("/ui/proposals/{id}", get(show))
+        .route("/ui/proposals/{id}/approve", post(approve))
+        .route("/ui/proposals/{id}/reject", post(reject))
+        .with_state(ui)
+}
+
+/// An HTML response with the headers every page of the review has.
+fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    let set = |headers: &mut HeaderMap, name, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(headers, header::CONTENT_TYPE, "text/html; charset=utf-8");
+    set(headers, header::CONTENT_SECURITY_POLICY, crate::report::html::CONTENT_SECURITY_POLICY);
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::CACHE_CONTROL, "no-store");
+    response
+}
+
+/// A page of only a message (`alert`), for errors.
+fn message(status: StatusCode, session: Option<&Session>, alert: &str) -> Response {
+    html(status, pages::page("pgshadow review", session, Some(alert), maud::html! {}))
+}
+
+/// Where a request without a session goes.
+fn to_sign_in() -> Response {
+    Redirect::to("/ui/sign-in").into_response()
+}
+
+/// An error of the proposals layer as a page: its status and message.
+fn failure(error: Error, session: Option<&Session>) -> Response {
+    let status = match &error {
+        Error::UnknownProposal(_) => StatusCode::NOT_FOUND,
+        Error::Refused(_) => StatusCode::CONFLICT,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(%error, "review page");
+    }
+    message(status, session, &error.to_string())
+}
+
+async fn sign_in_form(State(ui): State<UiState>) -> Response {
+    let alert = ui.app.tokens.is_none().then_some(NO_TOKENS);
+    html(StatusCode::OK, pages::page("Sign in — pgshadow review", None, alert, pages::sign_in()))
+}
+
+const NO_TOKENS: &str = "This server has no tokens file (tokens_file in the configuration): nobody can sign in.";
+
+#[derive(Deserialize)]
+struct SignIn {
+    token: String,
+}
+
+async fn sign_in(State(ui): State<UiState>, Form(form): Form<SignIn>) -> Response {
+    let caller = ui.app.tokens.as_ref().and_then(|tokens| tokens.caller(form.token.trim())).cloned();
+    let Some(caller) = caller else {
+        ui.app.unauthorized.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let alert = if ui.app.tokens.is_none() { NO_TOKENS } else { "That token is not in the tokens file." };
+        return html(StatusCode::UNAUTHORIZED, pages::page("Sign in", None, Some(alert), pages::sign_in()));
+    };
+    let id = ui.sessions.start(caller);
+    let mut response = Redirect::to("/ui").into_response();
+    let cookie = HeaderValue::from_str(&session::set_cookie(&id)).expect("hex id in a cookie");
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+}
+
+#[derive(Deserialize)]
+struct Csrf {
+    csrf: String,
+}
+
+async fn sign_out(State(ui): State<UiState>, headers: HeaderMap, Form(form): Form<Csrf>) -> Response {
+    if let Some(session) = ui.sessions.of(&headers) {
+        if !session.csrf_matches(&form.csrf) {
+            return message(StatusCode::FORBIDDEN, Some(&session), FORGED);
+        }
+        ui.sessions.end(&headers);
+    }
+    let mut response = Redirect::to("/ui/sign-in").into_response();
+    let cookie = HeaderValue::from_str(&session::clear_cookie()).expect("a cookie");
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+}
+
+const FORGED: &str = "This form did not come from this session's page (its CSRF token does not match): nothing done.";
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+}
+
+async fn list(State(ui): State<UiState>, headers: HeaderMap, Query(query): Query<ListQuery>) -> Response {
+    let Some(session) = ui.sessions.of(&headers) else { return to_sign_in() };
+    let only = query.state.as_deref().filter(|s| !s.is_empty()).and_then(ProposalState::parse);
+    let listed = async {
+        session.caller.may(Action::Read)?;
+        ui.app.store().await?.list(only).await
+    };
+    match listed.await {
+        Ok(proposals) => html(
+            StatusCode::OK,
+            pages::page("Proposals — pgshadow review", Some(&session), None, pages::list(&proposals, only)),
+        ),
+        Err(error) => failure(error, Some(&session)),
+    }
+}
+
+async fn show(State(ui): State<UiState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let Some(session) = ui.sessions.of(&headers) else { return to_sign_in() };
+    proposal_page(&ui, &session, id, StatusCode::OK, None).await
+}
+
+/// Proposal `id`'s page, with `alert` on top (the outcome of a decision that was refused).
+async fn proposal_page(ui: &Ui, session: &Session, id: i64, status: StatusCode, alert: Option<&str>) -> Response {
+    let loaded = async {
+        session.caller.may(Action::Read)?;
+        let store = ui.app.store().await?;
+        let record = store.get(id).await?;
+        let replaced = match record.proposal.replaces {
+            Some(old) => Some(store.get(old).await?),
+            None => None,
+        };
+        Ok::<(Record, Option<Record>), Error>((record, replaced))
+    };
+    let (record, replaced) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(error) => return failure(error, Some(session)),
+    };
+    let report: Report = match serde_json::from_value(record.proposal.report.clone()) {
+        Ok(report) => report,
+        Err(e) => {
+            let why = format!("proposal {id}'s stored report cannot be read by this version of pgshadow: {e}");
+            return message(StatusCode::INTERNAL_SERVER_ERROR, Some(session), &why);
+        }
+    };
+    let title = format!("Proposal #{id} ({}) — pgshadow review", record.state.as_str());
+    let body = pages::proposal(&record, replaced.as_ref(), &report, session);
+    html(status, pages::page(&title, Some(session), alert, body))
+}
+
+#[derive(Deserialize)]
+struct DecisionForm {
+    csrf: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn approve(state: State<UiState>, headers: HeaderMap, id: Path<i64>, form: Form<DecisionForm>) -> Response {
+    decide(state, headers, id, form, Verdict::Approve).await
+}
+
+async fn reject(state: State<UiState>, headers: HeaderMap, id: Path<i64>, form: Form<DecisionForm>) -> Response {
+    decide(state, headers, id, form, Verdict::Reject).await
+}
+
+async fn decide(
+    State(ui): State<UiState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<DecisionForm>,
+    verdict: Verdict,
+) -> Response {
+    let Some(session) = ui.sessions.of(&headers) else { return to_sign_in() };
+    if !session.csrf_matches(&form.csrf) {
+        return message(StatusCode::FORBIDDEN, Some(&session), FORGED);
+    }
+    let comment = Some(form.comment.trim().to_owned()).filter(|c| !c.is_empty());
+    let decided = async {
+        session.caller.may(Action::Decide)?;
+        ui.app.store().await?.decide(id, &session.caller.name, verdict, comment).await
+    };
+    match decided.await {
+        Ok(_) => Redirect::to(&format!("/ui/proposals/{id}")).into_response(),
+        Err(error @ (Error::Refused(_) | Error::Forbidden(_))) => {
+            let status =
+                if matches!(error, Error::Forbidden(_)) { StatusCode::FORBIDDEN } else { StatusCode::CONFLICT };
+            proposal_page(&ui, &session, id, status, Some(&error.to_string())).await
+        }
+        Err(error) => failure(error, Some(&session)),
+    }
+}
