@@ -415,7 +415,7 @@ async fn decisions_need_the_session_csrf_token_and_the_reviewer_role() {
 #[tokio::test]
 async fn a_new_version_shows_its_diff_its_unguarded_statement_and_that_it_is_nondeterministic() {
     let sandbox = common::Sandbox::new().with_builds();
-    let (config, _) = review_setup(&sandbox);
+    let (config, store_path) = review_setup(&sandbox);
     let server = Serve::start(&sandbox, &config);
     let first = propose(&server);
     let plan = "DELETE FROM orders WHERE placed_on < current_date - 300;\n\
@@ -457,6 +457,14 @@ async fn a_new_version_shows_its_diff_its_unguarded_statement_and_that_it_is_non
         "{diff:?}"
     );
     assert!(diff.iter().any(|l| l.starts_with("added") && l.contains("CREATE INDEX CONCURRENTLY")), "{diff:?}");
+
+    // Approving with the box ticked accepts the unguarded statement, as `proposals approve --unguarded` does.
+    page.find_element("#accept-unguarded").await.expect("the unguarded box").click().await.expect("tick it");
+    click_and_wait(&page, "#approve", "document.getElementById('state')?.dataset.state === 'approved'").await;
+    let store = pgshadow::proposal::Store::open(&store_path.display().to_string()).await.expect("open the store");
+    let record = store.get(second).await.expect("the proposal");
+    assert_eq!(record.decisions.len(), 1, "{:?}", record.decisions);
+    assert!(record.decisions[0].unguarded, "the approval accepts the unguarded statement: {:?}", record.decisions);
     drop(browser);
     drop(server);
     sandbox.assert_clean();

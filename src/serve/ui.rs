@@ -196,6 +196,9 @@ struct DecisionForm {
     csrf: String,
     #[serde(default)]
     comment: String,
+    /// The "accept the unguarded statements" box: present (`on`) only when ticked.
+    #[serde(default)]
+    unguarded: Option<String>,
 }
 
 async fn approve(state: State<UiState>, headers: HeaderMap, id: Path<i64>, form: Form<DecisionForm>) -> Response {
@@ -220,7 +223,8 @@ async fn decide(
     let comment = Some(form.comment.trim().to_owned()).filter(|c| !c.is_empty());
     let decided = async {
         session.caller.may(Action::Decide)?;
-        ui.app.store().await?.decide(id, &session.caller.name, verdict, comment).await
+        let unguarded = verdict == Verdict::Approve && form.unguarded.is_some();
+        ui.app.store().await?.decide_flagged(id, &session.caller.name, verdict, comment, unguarded).await
     };
     match decided.await {
         Ok(_) => Redirect::to(&format!("/ui/proposals/{id}")).into_response(),

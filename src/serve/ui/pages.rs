@@ -167,6 +167,13 @@ fn decide_forms(record: &Record, session: &Session) -> Markup {
                 input type="hidden" name="csrf" value=(session.csrf);
                 label for="comment" { "Comment" }
                 textarea #comment name="comment" rows="2" cols="60" placeholder="why (kept with the decision)" {}
+                @if !record.proposal.envelope.unguarded.is_empty() {
+                    label.unguarded {
+                        input #accept-unguarded type="checkbox" name="unguarded";
+                        " accept the unguarded statements (they run outside any transaction: apply cannot roll \
+                         them back)"
+                    }
+                }
                 button #approve type="submit" formaction={ "/ui/proposals/" (id) "/approve" } { "Approve" }
                 button #reject type="submit" formaction={ "/ui/proposals/" (id) "/reject" } { "Reject" }
             }
