@@ -294,22 +294,7 @@ impl McpServer {
         if !self.service.sources().iter().any(|s| s.name == args.source) {
             return Err(Error::UnknownSource(args.source.clone()));
         }
-        let store = self
-            .store
-            .get_or_try_init(|| async {
-                let location = match &self.config.store {
-                    Some(location) => location.clone(),
-                    None => crate::proposal::store::default_location()
-                        .ok_or_else(|| Error::Store {
-                            store: "<default>".into(),
-                            message: "no data directory: set `store` in the configuration".into(),
-                        })?
-                        .display()
-                        .to_string(),
-                };
-                Store::open(&location).await
-            })
-            .await?;
+        let store = self.store.get_or_try_init(|| Store::open_or_default(self.config.store.as_deref())).await?;
         let _turn = Arc::clone(&self.turns)
             .try_acquire_owned()
             .map_err(|_| Error::Busy { slots: self.config.max_concurrent.max(1), retry_after: BUSY_RETRY_AFTER })?;

@@ -40,17 +40,7 @@ impl StoreArgs {
     /// Opens the store these arguments name.
     pub(crate) async fn open(&self) -> pgshadow::Result<Store> {
         let configured = self.config()?.and_then(|c| c.store);
-        let location = match self.store.clone().or(configured) {
-            Some(location) => location,
-            None => pgshadow::proposal::store::default_location()
-                .ok_or_else(|| pgshadow::Error::Store {
-                    store: "<default>".into(),
-                    message: "no data directory: set HOME, XDG_DATA_HOME, or --store".into(),
-                })?
-                .display()
-                .to_string(),
-        };
-        Store::open(&location).await
+        Store::open_or_default(self.store.clone().or(configured).as_deref()).await
     }
 
     /// Whether the command acts as a token's caller (a tokens file and PGSHADOW_TOKEN are given).

@@ -56,21 +56,7 @@ pub(crate) struct Authenticated(pub(crate) Option<Caller>);
 impl Shared {
     /// The proposals store: the configuration's `store`, else the default one; opened (and migrated) once.
     async fn store(&self) -> Result<&Store> {
-        self.store
-            .get_or_try_init(|| async {
-                let location = match &self.config.store {
-                    Some(location) => location.clone(),
-                    None => crate::proposal::store::default_location()
-                        .ok_or_else(|| Error::Store {
-                            store: "<default>".into(),
-                            message: "no data directory: set `store` in the configuration".into(),
-                        })?
-                        .display()
-                        .to_string(),
-                };
-                Store::open(&location).await
-            })
-            .await
+        self.store.get_or_try_init(|| Store::open_or_default(self.config.store.as_deref())).await
     }
 }
 

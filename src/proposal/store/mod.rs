@@ -125,6 +125,24 @@ pub fn default_location() -> Option<PathBuf> {
 }
 
 impl Store {
+    /// Opens the store at `location` when one is named (`--store`, a configuration's `store`), else the default one
+    /// ([`default_location`]).
+    pub async fn open_or_default(location: Option<&str>) -> Result<Store> {
+        let location = match location {
+            Some(location) => location.to_owned(),
+            None => default_location()
+                .ok_or_else(|| Error::Store {
+                    store: "<default>".into(),
+                    message: "no data directory: set HOME or XDG_DATA_HOME, or name a store (--store, or `store` \
+                              in the configuration)"
+                        .into(),
+                })?
+                .display()
+                .to_string(),
+        };
+        Store::open(&location).await
+    }
+
     /// Opens the store at `location` (a `postgres://` or `postgresql://` URL, else an SQLite file, made if missing)
     /// and brings its schema up to date.
     pub async fn open(location: &str) -> Result<Store> {
