@@ -10,7 +10,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{DroppedObject, StatementReport, TableEffect};
+use super::{DroppedObject, StatementReport, Status, TableEffect};
+use crate::plan::StatementKind;
 
 /// What an estimate rests on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -265,7 +266,9 @@ pub fn scale_measured(
 ) -> Option<Estimate> {
     let scale_of = |table: &str| scales.iter().find(|s| s.table == table);
     for s in statements.iter_mut() {
-        for e in &mut s.table_effects {
+        unmatched_unknown(s, &scales);
+        // An unknown count stays unknown: scaling what is known of it would read as an estimate of all of it.
+        for e in s.table_effects.iter_mut().filter(|e| e.rows_known) {
             if let Some(scale) = scale_of(&e.table) {
                 e.estimated = EffectEstimate::scaled(e, scale.scale, basis, &scale.method);
             }
@@ -279,6 +282,53 @@ pub fn scale_measured(
         }
     }
     Estimate::of(statements, basis, scales)
+}
+
+/// A DELETE or UPDATE that matched no row of a table the shadow holds only part of (a sample, synthetic rows) says
+/// nothing of production: 0 of a sample's rows is not 0 of production's (`DELETE ... WHERE id = 4242` misses a 1%
+/// sample that lacks that row). Its count there is unknown, never 0 — `unknown-row-count` says so. The statement's
+/// targets are matched to the scaled tables by name, qualified or not; an ambiguous name is left alone.
+fn unmatched_unknown(s: &mut StatementReport, scales: &[TableScale]) {
+    let count_of = |e: &TableEffect| if s.kind == StatementKind::Delete { e.deleted } else { e.updated };
+    if !matches!(s.kind, StatementKind::Delete | StatementKind::Update) || s.status != Status::Ok || s.rolled_back {
+        return;
+    }
+    let mut unknown = Vec::new();
+    for target in &s.targets {
+        let target = target.replace('"', "");
+        let named = |t: &&TableScale| {
+            let table = t.table.replace('"', "");
+            table == target || table.rsplit_once('.').is_some_and(|(_, name)| name == target)
+        };
+        let mut matching = scales.iter().filter(named);
+        let (Some(scale), None) = (matching.next(), matching.next()) else { continue };
+        let partial = scale.shadow_rows < scale.production_rows;
+        let effect = s.table_effects.iter().find(|e| e.table == scale.table);
+        if partial && effect.is_none_or(|e| count_of(e) == Some(0)) {
+            unknown.push(scale.table.clone());
+        }
+    }
+    for table in unknown {
+        let at = match s.table_effects.iter().position(|e| e.table == table) {
+            Some(at) => at,
+            None => {
+                s.table_effects.push(TableEffect::measured(table.clone(), (0, 0, 0, 0)));
+                s.table_effects.len() - 1
+            }
+        };
+        let effect = &mut s.table_effects[at];
+        effect.direct = true;
+        effect.rows_known = false;
+        match s.kind {
+            StatementKind::Delete => effect.deleted = None,
+            _ => effect.updated = None,
+        }
+        s.rows_known = false;
+        s.unknown_tables.push(table);
+    }
+    s.table_effects.sort_by(|a, b| a.table.cmp(&b.table));
+    s.unknown_tables.sort();
+    s.unknown_tables.dedup();
 }
 
 /// `about 2,700 rows (estimated from the profile)`: an estimate as findings quote it.

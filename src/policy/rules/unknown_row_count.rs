@@ -50,8 +50,8 @@ pub(super) fn check(report: &StatementReport, classification: &Classification) -
     }
     (!found.is_empty()).then(|| {
         format!(
-            "{}: the shadow has no rows for the table, so it cannot show what production's rows do (count unknown, \
-             not 0); {LEARN}",
+            "{}: the shadow has no rows for the table, or none of the sampled or synthetic rows it holds matched, so \
+             it cannot show what production's rows do (count unknown, not 0); {LEARN}",
             found.join("; ")
         )
     })
@@ -95,5 +95,33 @@ mod tests {
         let (mut report, c) = measured("CREATE UNIQUE INDEX i ON t (c)");
         report.unknown_tables = vec!["public.t".into()];
         assert!(check(&report, &c).is_some_and(|m| m.starts_with("building a UNIQUE index on public.t")));
+    }
+
+    #[test]
+    fn a_where_that_matched_no_sampled_row_is_unknown_not_zero() {
+        use crate::report::{scale_measured, EstimateBasis, TableScale};
+        let scale = |shadow_rows| TableScale {
+            table: "public.customers".into(),
+            scale: 200_000.0 / shadow_rows as f64,
+            production_rows: 200_000,
+            shadow_rows,
+            method: "production / shadow".into(),
+        };
+        // A 1% sample without customer 4242: 0 matched there says nothing of production.
+        let (report, classification) = measured("DELETE FROM customers WHERE id = 4242;");
+        let mut statements = vec![report];
+        scale_measured(&mut statements, vec![scale(2_000)], EstimateBasis::Sample);
+        let s = &statements[0];
+        assert!(!s.rows_known);
+        assert_eq!(s.unknown_tables, ["public.customers"]);
+        assert_eq!(s.table_effects[0].deleted, None);
+        assert!(check(s, &classification).is_some_and(|m| m.contains("count unknown, not 0")));
+        // The shadow holds all of the table's rows: 0 matched is 0.
+        let (mut report, classification) = measured("UPDATE customers SET name = 'x' WHERE id = 4242;");
+        report.rows_known = true;
+        let mut statements = vec![report];
+        scale_measured(&mut statements, vec![scale(200_000)], EstimateBasis::Sample);
+        assert!(statements[0].rows_known && statements[0].unknown_tables.is_empty());
+        assert_eq!(check(&statements[0], &classification), None);
     }
 }
