@@ -184,23 +184,7 @@ impl Serve {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, Vec<(String, String)>, String) {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&self.address).expect("connect");
-        let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.address,
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read the response");
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let mut lines = head.lines();
-        let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let headers =
-            lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-        (status, headers.collect(), body.to_owned())
+        common::http(&self.address, method, path, headers, body)
     }
 }
 

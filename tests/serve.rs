@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -47,25 +46,12 @@ impl Server {
         token: Option<&str>,
         body: &str,
     ) -> (u16, Vec<(String, String)>, String) {
-        let mut stream = TcpStream::connect(&self.address).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
-        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.address,
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read the response");
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let mut lines = head.lines();
-        let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        (status, headers, body.to_owned())
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(auth) = &auth {
+            headers.insert(0, ("Authorization", auth.as_str()));
+        }
+        common::http(&self.address, method, path, &headers, body)
     }
 
     fn json(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
