@@ -26,41 +26,16 @@ unset RUST_LOG PGSHADOW_POLICY PGSHADOW_CACHE_DIR PGSHADOW_PG_BIN PGHOST PGPORT 
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
-SIZE_MB=1024
-OUT=""
-BUILD=0
-KEEP=0
-while (($#)); do
-    case $1 in
-        --size-mb) SIZE_MB=${2:?--size-mb needs a number}; shift 2 ;;
-        --size-mb=*) SIZE_MB=${1#*=}; shift ;;
-        --out) OUT=${2:?--out needs a file}; shift 2 ;;
-        --out=*) OUT=${1#*=}; shift ;;
-        --build) BUILD=1; shift ;;
-        --keep) KEEP=1; shift ;;
-        -h | --help) usage; exit 0 ;;
-        *) echo "e2e.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
-    esac
-done
-if ! [[ $SIZE_MB =~ ^[0-9]+$ ]] || ((SIZE_MB < 20)); then
-    echo "e2e.sh: --size-mb must be a whole number of at least 20" >&2
-    exit 2
-fi
-if [[ -n $OUT ]]; then
-    # Resolved now: the script changes directory below.
-    OUT=$(realpath -m -- "$OUT")
-    [[ -d $(dirname "$OUT") && -w $(dirname "$OUT") ]] || { echo "e2e.sh: cannot write $OUT" >&2; exit 2; }
-fi
-
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELPERS=$ROOT/benches/e2e
+# shellcheck source=benches/e2e/common.sh
+source "$HELPERS/common.sh"
+bench_args e2e.sh "$@"
 STATS=$HELPERS/stats.py
 TARGET_DIR=${PGSHADOW_BENCH_TARGET_DIR:-/var/tmp/pgshadow-bench-target}
 PGSHADOW=$TARGET_DIR/release/pgshadow
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 NPROC=$(nproc)
-# shellcheck source=benches/e2e/common.sh
-source "$HELPERS/common.sh"
 
 # --- prerequisites -------------------------------------------------------------------------------------------------
 

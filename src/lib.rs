@@ -54,7 +54,8 @@
 //! postgres, tls             the PostgreSQL builds a shadow runs on; TLS to servers pgshadow does not own
 //! shadow                    servers, their databases, sessions and roles; the cache. Knows no source, measure, policy
 //! measure                   runs a plan on a database of a shadow and measures every statement
-//! profile                   production's sizes and shape read from a live database; the catalog fingerprint
+//! profile                   production's sizes and shape read from a live database; the catalog fingerprint and
+//!                            the canonical catalog description apply's drift check compares
 //! synth                     rows generated from a profile into a loaded database (synthetic shadows)
 //! source                    loads a source into a new database of a shadow, with measure's machinery installed
 //! estimate                  production's counts estimated from a profile's statistics, or scaled from a sample

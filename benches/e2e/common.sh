@@ -1,7 +1,36 @@
 # Shared by benches/e2e.sh and benches/accuracy.sh (sourced, not run): logging, the postgres OS user, the private
 # directory with its cleanup on every exit path, and the hand-run PostgreSQL server the benchmarks generate data in.
 #
-# The sourcing script sets KEEP (1: keep the private directory) before calling bench_workdir, and PG_BIN.
+# The sourcing script defines usage, calls bench_args with its arguments, and sets PG_BIN.
+
+# bench_args NAME ARGS...: the options every benchmark script takes; sets SIZE_MB (default 1024, at least 20), OUT
+# (resolved to an absolute path, writable), BUILD and KEEP (0 or 1). Exits 2 on a bad one, 0 after --help.
+bench_args() {
+    local name=$1
+    shift
+    SIZE_MB=1024 OUT="" BUILD=0 KEEP=0
+    while (($#)); do
+        case $1 in
+            --size-mb) SIZE_MB=${2:?--size-mb needs a number}; shift 2 ;;
+            --size-mb=*) SIZE_MB=${1#*=}; shift ;;
+            --out) OUT=${2:?--out needs a file}; shift 2 ;;
+            --out=*) OUT=${1#*=}; shift ;;
+            --build) BUILD=1; shift ;;
+            --keep) KEEP=1; shift ;;
+            -h | --help) usage; exit 0 ;;
+            *) echo "$name: unknown argument $1" >&2; usage >&2; exit 2 ;;
+        esac
+    done
+    if ! [[ $SIZE_MB =~ ^[0-9]+$ ]] || ((SIZE_MB < 20)); then
+        echo "$name: --size-mb must be a whole number of at least 20" >&2
+        exit 2
+    fi
+    if [[ -n $OUT ]]; then
+        # Resolved now: the scripts change directory later.
+        OUT=$(realpath -m -- "$OUT")
+        [[ -d $(dirname "$OUT") && -w $(dirname "$OUT") ]] || { echo "$name: cannot write $OUT" >&2; exit 2; }
+    fi
+}
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 2; }
