@@ -157,3 +157,55 @@ async fn concurrent_runs_cannot_see_or_signal_each_other() {
     let service = Arc::try_unwrap(service).unwrap_or_else(|_| panic!("no run holds the service"));
     service.shutdown().await.expect("shutdown");
 }
+
+/// The error message of a plan's last statement: `probe` raises what the session holds.
+fn probed(report: &pgshadow::Report) -> String {
+    let last = report.statements.last().expect("a statement");
+    last.error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| panic!("the probe raised nothing: {last:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_serves_the_next_run_only_with_nothing_of_the_last_plan_left() {
+    let options = ServiceOptions { pool_size: 1, ..ServiceOptions::default() };
+    let service = Service::start(options).await.expect("service starts");
+    // pg_trgm is a trusted extension of C functions: a plan that calls one may leave state a C library keeps.
+    let source = Schema::sql("trgm.sql", "CREATE EXTENSION pg_trgm;\nCREATE TABLE t (id int);\n");
+    service.register("trgm", &source).await.expect("registers");
+    let policy = Policy::default();
+    let probe = "DO $$ BEGIN RAISE EXCEPTION 'backend % prepared % advisory % setting % temp %', \
+         pg_catalog.pg_backend_pid(), (SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE name = 'leftover'), \
+         (SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid()), \
+         coalesce(pg_catalog.current_setting('app.leftover', true), ''), \
+         (SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'leftover_temp'); END $$;";
+    let backend = |probe: &str| probe.split_whitespace().nth(1).expect("a pid").to_owned();
+    let run = |sql: String| {
+        let (service, policy) = (&service, &policy);
+        async move {
+            // The clone goes back to the pool off the request path: wait for it, so the next run gets it.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while service.sources()[0].ready < 1 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let plan = Plan::parse("plan.sql", &sql).expect("plan");
+            probed(&service.dry_run("trgm", &plan, policy).await.expect("dry-run"))
+        }
+    };
+
+    // A plan that leaves everything a rolled-back transaction does not undo, then shows it is there.
+    let leaves = run(format!(
+        "PREPARE leftover AS SELECT 1;\nSELECT pg_catalog.pg_advisory_lock(4711);\n\
+         SELECT pg_catalog.set_config('app.leftover', 'x', false);\nCREATE TEMP TABLE leftover_temp (a int);\n{probe}"
+    ))
+    .await;
+    assert!(leaves.ends_with("prepared 1 advisory 1 setting x temp 1"), "{leaves}");
+    let next = run(probe.to_owned()).await;
+    assert_eq!(backend(&next), backend(&leaves), "the next run was served by the same session");
+    assert!(next.ends_with("prepared 0 advisory 0 setting  temp 0"), "nothing of the last plan is left: {next}");
+
+    // After a C function, the session is not used again.
+    let called = run(format!("SELECT similarity('abc', 'abd');\n{probe}")).await;
+    assert_eq!(backend(&called), backend(&leaves));
+    let after = run(probe.to_owned()).await;
+    assert_ne!(backend(&after), backend(&called), "a fresh session after a plan called a C function");
+    service.shutdown().await.expect("shutdown");
+}

@@ -10,11 +10,13 @@ mod catalog;
 mod effects;
 mod probe;
 mod queries;
+mod start;
 mod transaction;
 mod unknown;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio_postgres::error::ErrorPosition;
@@ -25,6 +27,8 @@ use crate::report::{SchemaChange, StatementError, StatementReport, Status, Table
 use crate::shadow::Database;
 use crate::shadow::{Role, Session, Shadow};
 use effects::{Oid, Snapshot};
+use start::keeps_session_state;
+pub(crate) use start::{reuse_session, Carried};
 pub use transaction::needs_own_transaction;
 
 /// A numeric fingerprint, read as text: only ever compared for equality.
@@ -83,8 +87,8 @@ pub(crate) async fn install(admin: &Session) -> Result<()> {
 
 /// A session for one later run of a plan on `database` with the default login role (`options` asks for no other),
 /// opened ahead of time, its backend's catalog caches warmed by reading once, outside any transaction, what measuring
-/// reads: a service that pools clones opens it off the request path. A fresh session no plan has used; it serves
-/// exactly one run ([`run_plan_in`]).
+/// reads: a service that pools clones opens it off the request path. A fresh session no plan has used; after its run
+/// it serves later runs on the same database only when [`reuse_session`] allows.
 pub(crate) async fn open_session(shadow: &Shadow, database: &Database) -> Result<Session> {
     let session = shadow.connect(login_role(shadow, database, &RunOptions::default()), database.name()).await?;
     let warm_up = [
@@ -111,17 +115,19 @@ pub async fn run_plan(
     plan: &Plan,
     options: &RunOptions,
 ) -> Result<Vec<StatementReport>> {
-    run_plan_in(shadow, database, plan, options, None).await
+    Ok(run_plan_in(shadow, database, plan, options, Carried::default()).await?.0)
 }
 
-/// [`run_plan`], in `opened` when given ([`open_session`]) and the run logs in as the default role.
+/// [`run_plan`], with what the run before on the same pooled clone handed on: its session (or one opened ahead,
+/// [`open_session`]), used when the run logs in as the default role, and the state before the plan it read. Hands on
+/// the session when a later run on the same database may use it ([`reuse_session`]), and the state it started from.
 pub(crate) async fn run_plan_in(
     shadow: &Shadow,
     database: &Database,
     plan: &Plan,
     options: &RunOptions,
-    opened: Option<Session>,
-) -> Result<Vec<StatementReport>> {
+    carried: Carried,
+) -> Result<(Vec<StatementReport>, Carried)> {
     if database.spoiled.load(Ordering::SeqCst) {
         return Err(Error::DatabaseSpoiled(database.name().to_owned()));
     }
@@ -130,14 +136,18 @@ pub(crate) async fn run_plan_in(
     }
     let started = Instant::now();
     let default_role = !options.superuser && options.role.is_none();
-    let session = match opened.filter(|s| default_role && !s.is_broken()) {
+    let session = match carried.session.filter(|s| default_role && !s.is_broken()) {
         Some(session) => session,
         None => shadow.connect(login_role(shadow, database, options), database.name()).await?,
     };
     tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "connected as the plan's role");
     // Only the event triggers of a plan that is not a superuser are sure to see every change to the catalog.
     let event_log_complete = !options.superuser && options.role.is_none();
-    let mut run = Run::start(&session, database, event_log_complete).await?;
+    let mut run = Run::start(&session, database, event_log_complete, carried.baseline.as_deref()).await?;
+    let baseline = match carried.baseline {
+        Some(baseline) => Some(baseline),
+        None => run.baseline().map(Arc::new),
+    };
     tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "state before the plan read");
     let mut reports = Vec::with_capacity(plan.statements.len());
     let mut stopped = false;
@@ -187,7 +197,13 @@ pub(crate) async fn run_plan_in(
     if !session.is_broken() {
         session.client().batch_execute("ROLLBACK").await.map_err(|e| Error::pg("rolling the dry-run back", e))?;
     }
-    Ok(reports)
+    let reusable = default_role
+        && !run.session_keeps_state
+        && !session.is_broken()
+        && !database.spoiled.load(Ordering::SeqCst)
+        && !plan.statements.iter().any(keeps_session_state);
+    drop(run);
+    Ok((reports, Carried { session: reusable.then_some(session), baseline }))
 }
 
 /// The measuring state of one plan run.
@@ -228,6 +244,8 @@ struct Run<'a> {
     /// through a function it calls: then the catalog is read again after a statement that cannot change it
     /// by itself ([`may_change_catalog`]) only when the logs show a change.
     event_log_complete: bool,
+    /// Set when the plan called a function of a language that may keep state in the session ([`reuse_session`]).
+    session_keeps_state: bool,
 }
 
 /// Whether a statement of this kind can change columns, constraints or rules by itself (not through a function it
@@ -237,63 +255,7 @@ fn may_change_catalog(kind: StatementKind) -> bool {
     !matches!(kind, Select | Insert | Update | Delete | Merge | Copy | Truncate)
 }
 
-impl<'a> Run<'a> {
-    /// Starts the dry-run's transaction and reads the state before the plan, in one round trip.
-    async fn start(session: &'a Session, database: &'a Database, event_log_complete: bool) -> Result<Run<'a>> {
-        let mut run = Run {
-            session,
-            database,
-            transaction_start: String::new(),
-            known_rows: HashMap::new(),
-            unknown: HashSet::new(),
-            tables: Snapshot::new(),
-            dropped_seq: 0,
-            changed_seq: 0,
-            existing: HashSet::new(),
-            relations: HashMap::new(),
-            locks: HashSet::new(),
-            lock_since: HashMap::new(),
-            calls: HashMap::new(),
-            block_start: None,
-            columns: catalog::Columns::new(),
-            constraints: catalog::Constraints::new(),
-            created_by: HashMap::new(),
-            rules: Vec::new(),
-            event_log_complete,
-        };
-        // A cached template's counts are known; anything else is counted now.
-        let counted = async {
-            match &database.row_counts {
-                Some(_) => Ok(Vec::new()),
-                None => run.rows(queries::BASELINE_COUNTS, &[], "measuring the shadow before the plan").await,
-            }
-        };
-        let begin = async {
-            session.client().batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction", e))
-        };
-        let (_, counted, after, indexes) = tokio::try_join!(
-            begin,
-            counted,
-            run.read_after(true),
-            run.rows(queries::INDEXES, &[], "listing the indexes"),
-        )?;
-        run.known_rows = match &database.row_counts {
-            Some(counts) => counts.iter().map(|(oid, rows)| (Oid::from(*oid), *rows)).collect(),
-            None => counted.iter().map(|r| (r.get::<_, Oid>(0), r.get::<_, i64>(1))).collect(),
-        };
-        run.unknown = unknown::of(database.data_loaded, &run.known_rows);
-        run.transaction_start = after.transaction_start;
-        run.tables = after.tables;
-        run.existing = run.tables.keys().copied().collect();
-        run.relations = run.existing_indexes(&indexes);
-        run.locks = run.locks_of(&after.locks);
-        run.functions_called(&after.calls);
-        if let Some(catalog) = &after.catalog {
-            (run.columns, run.constraints) = run.catalog(catalog);
-        }
-        Ok(run)
-    }
-
+impl Run<'_> {
     /// Runs and measures one statement. Returns the index of the first statement the plan rolled back, when this
     /// statement is the plan's ROLLBACK.
     async fn statement(&mut self, statement: &PlanStatement, report: &mut StatementReport) -> Result<Option<usize>> {

@@ -13,6 +13,10 @@ use crate::error::{Error, Result};
 use crate::plan::PlanStatement;
 use crate::report::{FunctionCalled, HeldSince, LockTaken, RuleFired, SchemaChange, Settings, StatementReport};
 
+/// Languages whose functions keep nothing in a session that outlives its transaction and `DISCARD ALL` (PL/Perl's
+/// `%_SHARED`, PL/Python's `GD`, a C function's connections, as dblink's, do).
+const STATELESS_LANGUAGES: [&str; 2] = ["sql", "plpgsql"];
+
 /// A query parameter with its type.
 pub(super) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
@@ -392,6 +396,10 @@ impl Run<'_> {
             let (oid, calls): (Oid, i64) = (r.get(0), r.get(2));
             let before = self.calls.insert(oid, calls).unwrap_or(0);
             if calls > before {
+                let language: Option<String> = r.get(4);
+                if !language.as_deref().is_some_and(|l| STATELESS_LANGUAGES.contains(&l)) {
+                    self.session_keeps_state = true;
+                }
                 called.push(FunctionCalled { function: r.get(1), calls: (calls - before) as u64, triggers: r.get(3) });
             }
         }

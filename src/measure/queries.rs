@@ -194,12 +194,13 @@ $fn$;
 
 -- Calls of user functions in this transaction (track_functions = all), with the user triggers each one backs.
 CREATE FUNCTION pgshadow_internal.function_calls(OUT funcid oid, OUT function_name text, OUT calls bigint,
-    OUT triggers text[])
+    OUT triggers text[], OUT language name)
 RETURNS SETOF record
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
     SELECT f.funcid, format('%I.%I', f.schemaname, f.funcname), f.calls,
            ARRAY(SELECT format('%I on %s', t.tgname, t.tgrelid::regclass)
-                 FROM pg_trigger AS t WHERE t.tgfoid = f.funcid AND NOT t.tgisinternal ORDER BY 1)
+                 FROM pg_trigger AS t WHERE t.tgfoid = f.funcid AND NOT t.tgisinternal ORDER BY 1),
+           (SELECT l.lanname FROM pg_proc AS p JOIN pg_language AS l ON l.oid = p.prolang WHERE p.oid = f.funcid)
     FROM pg_stat_xact_user_functions AS f
     WHERE f.schemaname <> 'pgshadow_internal'
 $fn$;
@@ -253,9 +254,9 @@ pub(crate) const BASELINE_COUNTS: &str =
 pub(crate) const TABLE_STATE: &str =
     "SELECT relid, table_name, relfilenode, size, inserted, updated, deleted FROM pgshadow_internal.table_state()";
 
-/// User functions called in the transaction so far, with the triggers they back.
+/// User functions called in the transaction so far, with the triggers they back and their language.
 pub(crate) const FUNCTION_CALLS: &str =
-    "SELECT funcid, function_name, calls, triggers FROM pgshadow_internal.function_calls()";
+    "SELECT funcid, function_name, calls, triggers, language::pg_catalog.text FROM pgshadow_internal.function_calls()";
 
 /// Schema changes after a position of the log.
 pub(crate) const CHANGED_SINCE: &str =

@@ -363,10 +363,10 @@ impl Service {
             true => Some(crate::profile::describe_database(&prepared.shadow, lease.database()).await?),
             false => None,
         };
-        let session = lease.session();
-        let run = measure::run_plan_in(&prepared.shadow, lease.database(), plan, &self.options.run, session);
+        let carried = lease.carried();
+        let run = measure::run_plan_in(&prepared.shadow, lease.database(), plan, &self.options.run, carried);
         // On a timeout the lease is dropped, and with it the clone (WITH (FORCE) ends the statement still running).
-        let statements = tokio::time::timeout(self.options.timeout, run)
+        let (statements, carried) = tokio::time::timeout(self.options.timeout, run)
             .await
             .map_err(|_| Error::Timeout(self.options.timeout))??;
         let production = prepared.profile.as_deref().map(|profile| crate::estimate::Production {
@@ -378,7 +378,7 @@ impl Service {
         let mut report =
             crate::report_of(&prepared.shadow, database, plan, statements, policy, run, production.as_ref());
         report.profile = prepared.info.profile.clone();
-        lease.give_back();
+        lease.give_back(carried);
         tracing::debug!(
             clone_us = took.as_micros() as u64,
             total_us = started.elapsed().as_micros() as u64,

@@ -5,6 +5,10 @@
 //! any other clone — spoiled by a statement run outside the transaction, cut by a timeout, or whose run was
 //! cancelled — is dropped by a task of its own, never reused. The filler keeps the clones in existence (ready and
 //! lent) at the pool's size, so clones given back are what serves later runs; only dropped ones are replaced.
+//!
+//! A clone keeps two sessions across runs: a superuser one that puts it back, and the plan's own, made fit for the
+//! next plan by `DISCARD ALL` when the last plan left nothing else in it ([`measure::reuse_session`]); and the state
+//! before a plan its first run read ([`measure::Carried`]), which every later run on it starts from.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,22 +19,37 @@ use tokio::task::JoinHandle;
 
 use super::Metrics;
 use crate::error::Result;
-use crate::measure;
+use crate::measure::{self, Carried};
 use crate::shadow::database::InPlace;
 use crate::shadow::{Database, Session, Shadow};
 
 /// A clone to drop: its database and its login role.
 type Doomed = (String, Option<String>);
 
-/// A clone ready for a dry-run, with a session opened for it ahead of time ([`measure::open_session`]), when one
-/// could be.
+/// A clone ready for a dry-run, with what its next run starts from: a session ([`measure::open_session`], or the last
+/// run's, made fit again by [`measure::reuse_session`]) and the state before a plan the last run read; and a
+/// superuser session to put it back with, when one could be opened.
 struct Ready {
     clone: Database,
-    session: Option<Session>,
+    carried: Carried,
+    /// Runs the carried session served already.
+    runs: u32,
+    admin: Option<Session>,
 }
 
-/// A ready clone of `clone`: its session opened now.
-async fn ready(shadow: &Shadow, clone: Database) -> Ready {
+/// The most runs one session serves before a fresh one replaces it: a backend's caches only grow.
+const RUNS_PER_SESSION: u32 = 500;
+
+/// A ready clone of `clone`, put back as it was: what its last run `carried` on (with the runs its session served),
+/// the session made fit for the next run, else a session opened now.
+async fn ready(shadow: &Shadow, clone: Database, carried: Carried, runs: u32, admin: Option<Session>) -> Ready {
+    let Carried { session, baseline } = carried;
+    if let Some(session) = session.filter(|session| runs < RUNS_PER_SESSION && !session.is_broken()) {
+        match measure::reuse_session(&session).await {
+            Ok(()) => return Ready { clone, carried: Carried { session: Some(session), baseline }, runs, admin },
+            Err(e) => tracing::debug!(database = clone.name(), error = %e, "a used session could not be reused"),
+        }
+    }
     let session = match measure::open_session(shadow, &clone).await {
         Ok(session) => Some(session),
         Err(e) => {
@@ -38,7 +57,7 @@ async fn ready(shadow: &Shadow, clone: Database) -> Ready {
             None
         }
     };
-    Ready { clone, session }
+    Ready { clone, carried: Carried { session, baseline }, runs: 0, admin }
 }
 
 pub(super) struct Pool {
@@ -56,6 +75,9 @@ struct Shared {
     filled: mpsc::Sender<Ready>,
     /// Clones in existence, ready or lent; the filler makes more only below the pool's size.
     alive: Arc<AtomicUsize>,
+    /// Clones ready in the channel now (its capacity also counts the slot the filler reserved for a clone it is
+    /// still making).
+    queued: Arc<AtomicUsize>,
     /// Wakes the filler when a clone was dropped.
     dropped: Arc<Notify>,
     /// Taken at stop, so that the dropper ends once it dropped what was sent.
@@ -71,8 +93,14 @@ impl Pool {
     pub(super) fn start(shadow: Arc<Shadow>, template: Database, size: usize, metrics: Arc<Metrics>) -> Pool {
         let (filled, ready) = mpsc::channel(size.max(1));
         let (alive, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+        let queued = Arc::new(AtomicUsize::new(0));
         let filler = tokio::spawn(fill(
-            Filler { shadow: Arc::clone(&shadow), template: template.clone(), metrics: Arc::clone(&metrics) },
+            Filler {
+                shadow: Arc::clone(&shadow),
+                template: template.clone(),
+                metrics: Arc::clone(&metrics),
+                queued: Arc::clone(&queued),
+            },
             filled.clone(),
             (Arc::clone(&alive), Arc::clone(&dropped), size.max(1)),
         ));
@@ -91,6 +119,7 @@ impl Pool {
             metrics,
             filled,
             alive,
+            queued,
             dropped,
             discards: std::sync::Mutex::new(Some(discards)),
             returning: AtomicUsize::new(0),
@@ -101,7 +130,7 @@ impl Pool {
 
     /// Clones ready now.
     pub(super) fn ready(&self) -> usize {
-        self.shared.filled.max_capacity() - self.shared.filled.capacity()
+        self.shared.queued.load(Ordering::SeqCst)
     }
 
     /// A clone for one dry-run: a ready one, else one being put back, else one made now. Dropping the lease without
@@ -109,25 +138,35 @@ impl Pool {
     pub(super) async fn take(&self) -> Result<Lease<'_>> {
         let waiting = {
             let mut ready = self.ready.lock().await;
-            match ready.try_recv() {
+            let taken = match ready.try_recv() {
                 Ok(clone) => Some(clone),
                 // Putting a clone back takes milliseconds, making one a CREATE DATABASE.
                 Err(_) if self.shared.returning.load(Ordering::SeqCst) > 0 => {
                     tokio::time::timeout(Duration::from_secs(2), ready.recv()).await.ok().flatten()
                 }
                 Err(_) => None,
+            };
+            if taken.is_some() {
+                self.shared.queued.fetch_sub(1, Ordering::SeqCst);
             }
+            taken
         };
-        let (clone, session) = match waiting {
-            Some(Ready { clone, session }) => (clone, session),
+        let ready = match waiting {
+            Some(ready) => ready,
             None => {
                 let shared = &self.shared;
-                let clone = clone_of(&shared.shadow, &shared.template, &shared.metrics).await?;
+                let (clone, admin) = clone_of(&shared.shadow, &shared.template, &shared.metrics).await?;
                 shared.alive.fetch_add(1, Ordering::SeqCst);
-                (clone, None)
+                Ready { clone, carried: Carried::default(), runs: 0, admin: Some(admin) }
             }
         };
-        Ok(Lease { pool: self, clone: Some(clone), session })
+        Ok(Lease {
+            pool: self,
+            clone: Some(ready.clone),
+            carried: Some(ready.carried),
+            runs: ready.runs,
+            admin: ready.admin,
+        })
     }
 
     /// Stops filling, waits for the clones being put back, drops the ready clones and waits for every drop.
@@ -140,6 +179,7 @@ impl Pool {
         let mut ready = self.ready.lock().await;
         ready.close();
         while let Some(Ready { clone, .. }) = ready.recv().await {
+            self.shared.queued.fetch_sub(1, Ordering::SeqCst);
             self.shared.discard(clone);
         }
         // The dropper ends once it dropped everything sent before its sender went.
@@ -163,11 +203,31 @@ impl Shared {
     }
 
     /// Puts a clone back as it was and returns it to the pool, or drops it when it cannot be put back or the pool is
-    /// full.
-    async fn put_back(&self, clone: Database, in_place: InPlace) {
-        match crate::shadow::database::reset(&self.shadow, &clone, &in_place).await {
-            Ok(()) => {
-                if let Err(full) = self.filled.try_send(ready(&self.shadow, clone).await) {
+    /// full. `carried` is what the run that just ended handed on, its session having served `runs` runs.
+    async fn put_back(
+        &self,
+        clone: Database,
+        in_place: InPlace,
+        (carried, runs): (Carried, u32),
+        admin: Option<Session>,
+    ) {
+        let admin = match admin.filter(|a| !a.is_broken()) {
+            Some(admin) => Ok(admin),
+            None => self.shadow.admin(clone.name()).await,
+        };
+        let reset = match admin {
+            Ok(admin) => {
+                crate::shadow::database::reset_in(&admin, &self.shadow, &clone, &in_place).await.map(|_| admin)
+            }
+            Err(e) => Err(e),
+        };
+        match reset {
+            Ok(admin) => {
+                let ready = ready(&self.shadow, clone, carried, runs, Some(admin)).await;
+                // Counted before it can be taken.
+                self.queued.fetch_add(1, Ordering::SeqCst);
+                if let Err(full) = self.filled.try_send(ready) {
+                    self.queued.fetch_sub(1, Ordering::SeqCst);
                     self.discard(full.into_inner().clone);
                 }
             }
@@ -183,8 +243,12 @@ impl Shared {
 pub(super) struct Lease<'a> {
     pool: &'a Pool,
     clone: Option<Database>,
-    /// The session opened for the clone ahead of time, until the run takes it.
-    session: Option<Session>,
+    /// What the run starts from (the session opened ahead of time or the last run's), until the run takes it.
+    carried: Option<Carried>,
+    /// Runs that session served before this one.
+    runs: u32,
+    /// The superuser session the clone is put back with.
+    admin: Option<Session>,
 }
 
 impl Lease<'_> {
@@ -193,22 +257,23 @@ impl Lease<'_> {
         self.clone.as_ref().expect("a lease holds its clone until it ends")
     }
 
-    /// The session opened for the clone ahead of time, if any: for the run alone.
-    pub(super) fn session(&mut self) -> Option<Session> {
-        self.session.take()
+    /// What the run starts from: for the run alone.
+    pub(super) fn carried(&mut self) -> Carried {
+        self.carried.take().unwrap_or_default()
     }
 
     /// After a run that ended normally: has the clone put back as it was and returned to the pool, by a task of its
-    /// own; drops it when it is spoiled.
-    pub(super) fn give_back(mut self) {
+    /// own; drops it when it is spoiled. `carried` is what the run handed on to the next run on the clone.
+    pub(super) fn give_back(mut self, carried: Carried) {
         let Some(clone) = self.clone.take() else { return };
         let shared = &self.pool.shared;
         match clone.in_place.clone().filter(|_| !clone.spoiled.load(Ordering::SeqCst)) {
             Some(in_place) => {
                 shared.returning.fetch_add(1, Ordering::SeqCst);
                 let shared = Arc::clone(shared);
+                let (runs, admin) = (self.runs + 1, self.admin.take());
                 tokio::spawn(async move {
-                    shared.put_back(clone, in_place).await;
+                    shared.put_back(clone, in_place, (carried, runs), admin).await;
                     shared.returning.fetch_sub(1, Ordering::SeqCst);
                     shared.returned.notify_waiters();
                 });
@@ -232,6 +297,7 @@ struct Filler {
     shadow: Arc<Shadow>,
     template: Database,
     metrics: Arc<Metrics>,
+    queued: Arc<AtomicUsize>,
 }
 
 /// Keeps `size` clones in existence: makes one whenever fewer are alive; backs off after a failure.
@@ -246,9 +312,12 @@ async fn fill(
         }
         let Ok(permit) = filled.reserve().await else { return };
         match clone_of(&filler.shadow, &filler.template, &filler.metrics).await {
-            Ok(clone) => {
+            Ok((clone, admin)) => {
                 alive.fetch_add(1, Ordering::SeqCst);
-                permit.send(ready(&filler.shadow, clone).await);
+                let ready = ready(&filler.shadow, clone, Carried::default(), 0, Some(admin)).await;
+                // Counted before it can be taken.
+                filler.queued.fetch_add(1, Ordering::SeqCst);
+                permit.send(ready);
             }
             Err(e) => {
                 drop(permit);
@@ -261,24 +330,29 @@ async fn fill(
 
 /// A fresh clone of `template`, with what it looks like recorded to put it back after each dry-run, and a login
 /// role of its own for the plans run on it (a member of the plan role, so it may do all the plan role may): runs on
-/// other clones are sessions of other roles, which a plan can neither see the queries of nor signal.
-async fn clone_of(shadow: &Shadow, template: &Database, metrics: &Metrics) -> Result<Database> {
+/// other clones are sessions of other roles, which a plan can neither see the queries of nor signal. Comes with the
+/// superuser session it was recorded through, kept to put the clone back.
+async fn clone_of(shadow: &Shadow, template: &Database, metrics: &Metrics) -> Result<(Database, Session)> {
     let name = shadow.new_database_name();
     shadow.create_database(&name, Some(template.name()), crate::shadow::Role::Plan).await?;
     metrics.clones.fetch_add(1, Ordering::Relaxed);
     let login = format!("{}run_{name}", crate::shadow::ROLE_PREFIX);
     let made = async {
         shadow.create_login_role(&login).await?;
-        InPlace::capture(shadow, &name).await
+        let admin = shadow.admin(&name).await?;
+        Ok::<_, crate::error::Error>((InPlace::capture_in(&admin).await?, admin))
     };
     match made.await {
-        Ok(in_place) => Ok(Database {
-            name,
-            spoiled: Arc::default(),
-            in_place: Some(in_place),
-            login: Some(login),
-            ..template.clone()
-        }),
+        Ok((in_place, admin)) => Ok((
+            Database {
+                name,
+                spoiled: Arc::default(),
+                in_place: Some(in_place),
+                login: Some(login),
+                ..template.clone()
+            },
+            admin,
+        )),
         Err(e) => {
             let _ = drop_clone(shadow, &name, Some(&login)).await;
             Err(e)

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use tokio_postgres::types::Type;
+
 use super::{Session, Shadow};
 use crate::error::{Error, Result};
 use crate::report::{Fidelity, SampleInfo, SchemaInfo};
@@ -51,6 +53,9 @@ impl Database {
 /// What a template used in place looked like before the plan, to put it back afterwards.
 #[derive(Debug, Clone)]
 pub(crate) struct InPlace {
+    /// The query that reads every sequence's `last_value` and `is_called` (none when there is no sequence): the
+    /// database's sequences are those it had at capture, since nothing a plan does is committed into it.
+    sequence_query: Option<String>,
     /// Every sequence: its `last_value` and `is_called`.
     sequences: HashMap<u32, (i64, bool)>,
     /// The size of every table's main file (toast tables included).
@@ -62,31 +67,45 @@ pub(crate) struct InPlace {
 impl InPlace {
     /// What `database` looks like now, to put it back after a dry-run.
     pub(crate) async fn capture(shadow: &Shadow, database: &str) -> Result<InPlace> {
-        let admin = shadow.admin(database).await?;
-        Ok(InPlace { sequences: sequences(&admin).await?, sizes: sizes(&admin).await?, released: Arc::default() })
+        InPlace::capture_in(&shadow.admin(database).await?).await
+    }
+
+    /// [`InPlace::capture`], read through `admin`, a superuser session on the database.
+    pub(crate) async fn capture_in(admin: &Session) -> Result<InPlace> {
+        let sequence_query = sequence_query(admin).await?;
+        Ok(InPlace {
+            sequences: sequences(admin, sequence_query.as_deref()).await?,
+            sequence_query,
+            sizes: sizes(admin).await?,
+            released: Arc::default(),
+        })
     }
 }
 
 /// Puts a database dry-run in place back as it was before the plan: sequences set back, grown tables vacuumed.
 pub(crate) async fn reset(shadow: &Shadow, database: &Database, in_place: &InPlace) -> Result<()> {
-    let admin = shadow.admin(&database.name).await?;
+    reset_in(&shadow.admin(&database.name).await?, shadow, database, in_place).await
+}
+
+/// [`reset`], through `admin`, a superuser session on the database kept for it.
+pub(crate) async fn reset_in(admin: &Session, shadow: &Shadow, database: &Database, in_place: &InPlace) -> Result<()> {
     let client = admin.client();
-    for (oid, (value, called)) in sequences(&admin).await? {
+    let (now, sizes_now) = tokio::try_join!(sequences(admin, in_place.sequence_query.as_deref()), sizes(admin))?;
+    for (oid, (value, called)) in now {
         let Some(&(before, was_called)) = in_place.sequences.get(&oid) else {
             continue;
         };
         if (value, called) != (before, was_called) {
             client
-                .execute(
+                .query_typed(
                     "SELECT pg_catalog.setval($1::pg_catalog.oid::pg_catalog.regclass, $2, $3)",
-                    &[&oid, &before, &was_called],
+                    &[(&oid, Type::OID), (&before, Type::INT8), (&was_called, Type::BOOL)],
                 )
                 .await
                 .map_err(|e| Error::pg("setting a sequence of the template back", e))?;
         }
     }
-    let grown: Vec<u32> = sizes(&admin)
-        .await?
+    let grown: Vec<u32> = sizes_now
         .into_iter()
         .filter(|(oid, size)| in_place.sizes.get(oid).is_some_and(|before| size > before))
         .map(|(oid, _)| oid)
@@ -94,11 +113,11 @@ pub(crate) async fn reset(shadow: &Shadow, database: &Database, in_place: &InPla
     if !grown.is_empty() {
         // A toast table is vacuumed with its table.
         let tables = client
-            .query(
+            .query_typed(
                 "SELECT DISTINCT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                  WHERE c.oid = ANY($1) OR c.reltoastrelid = ANY($1)",
-                &[&grown],
+                &[(&grown, Type::OID_ARRAY)],
             )
             .await
             .map_err(|e| Error::pg("finding the tables to vacuum", e))?;
@@ -118,22 +137,18 @@ pub(crate) async fn reset(shadow: &Shadow, database: &Database, in_place: &InPla
     Ok(())
 }
 
-/// The state of every sequence of the database.
-async fn sequences(admin: &Session) -> Result<HashMap<u32, (i64, bool)>> {
-    let client = admin.client();
-    let failed = |e| Error::pg("reading the template's sequences", e);
-    let names = client
-        .query(
+/// The query that reads the state of every sequence of the database, if it has any.
+async fn sequence_query(admin: &Session) -> Result<Option<String>> {
+    let names = admin
+        .client()
+        .query_typed(
             "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S'",
             &[],
         )
         .await
-        .map_err(failed)?;
-    if names.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let union = names
+        .map_err(|e| Error::pg("reading the template's sequences", e))?;
+    let selects: Vec<String> = names
         .iter()
         .map(|row| {
             format!(
@@ -142,9 +157,15 @@ async fn sequences(admin: &Session) -> Result<HashMap<u32, (i64, bool)>> {
                 row.get::<_, String>(1)
             )
         })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let rows = client.query(&union, &[]).await.map_err(failed)?;
+        .collect();
+    Ok((!selects.is_empty()).then(|| selects.join(" UNION ALL ")))
+}
+
+/// The state of every sequence of the database, read with [`sequence_query`]'s query.
+async fn sequences(admin: &Session, query: Option<&str>) -> Result<HashMap<u32, (i64, bool)>> {
+    let Some(query) = query else { return Ok(HashMap::new()) };
+    let rows =
+        admin.client().query_typed(query, &[]).await.map_err(|e| Error::pg("reading the template's sequences", e))?;
     Ok(rows.iter().map(|row| (row.get(0), (row.get(1), row.get(2)))).collect())
 }
 
@@ -152,7 +173,7 @@ async fn sequences(admin: &Session) -> Result<HashMap<u32, (i64, bool)>> {
 async fn sizes(admin: &Session) -> Result<HashMap<u32, i64>> {
     let rows = admin
         .client()
-        .query(
+        .query_typed(
             "SELECT c.oid, pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c WHERE c.relkind IN ('r', 'm', 't')",
             &[],
         )

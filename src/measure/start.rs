@@ -1,0 +1,170 @@
+//! The start of a run: the dry-run's transaction begun and the state before the plan read, or taken from the run
+//! before on the same pooled clone; and what a run hands to the next one there (its session, that state).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::effects::{Oid, Snapshot};
+use super::{catalog, probe, queries, unknown, Run};
+use crate::error::{Error, Result};
+use crate::plan::PlanStatement;
+use crate::shadow::{Database, Session};
+
+/// What a database looks like before a plan, as a run reads it at its start: its tables, the indexes of its tables,
+/// its columns, constraints and rules. A pooled clone put back as it was after a run (rolled back, sequences set back,
+/// grown tables vacuumed; never anything committed) looks the same before every run, so a later run on it starts from
+/// the first run's rather than reading it again.
+#[derive(Debug, Clone)]
+pub(crate) struct Baseline {
+    tables: Snapshot,
+    relations: HashMap<Oid, (String, String, Oid)>,
+    columns: catalog::Columns,
+    constraints: catalog::Constraints,
+    rules: Vec<probe::Rule>,
+}
+
+/// What a run on a pooled clone hands to the next run on that clone: the session it ran in, when it is fit for
+/// another run ([`reuse_session`]), and the state before the plan it read.
+#[derive(Debug, Default)]
+pub(crate) struct Carried {
+    pub(crate) session: Option<Session>,
+    pub(crate) baseline: Option<Arc<Baseline>>,
+}
+
+impl<'a> Run<'a> {
+    /// Starts the dry-run's transaction and reads the state before the plan, in one round trip; with `baseline`,
+    /// reads only the transaction's start (and the tables' row counts when the database does not know them).
+    pub(super) async fn start(
+        session: &'a Session,
+        database: &'a Database,
+        event_log_complete: bool,
+        baseline: Option<&Baseline>,
+    ) -> Result<Run<'a>> {
+        let mut run = Run {
+            session,
+            database,
+            transaction_start: String::new(),
+            known_rows: HashMap::new(),
+            unknown: HashSet::new(),
+            tables: Snapshot::new(),
+            dropped_seq: 0,
+            changed_seq: 0,
+            existing: HashSet::new(),
+            relations: HashMap::new(),
+            locks: HashSet::new(),
+            lock_since: HashMap::new(),
+            calls: HashMap::new(),
+            block_start: None,
+            columns: catalog::Columns::new(),
+            constraints: catalog::Constraints::new(),
+            created_by: HashMap::new(),
+            rules: Vec::new(),
+            event_log_complete,
+            session_keeps_state: false,
+        };
+        // A cached template's counts are known; anything else is counted now.
+        let counted = async {
+            match &database.row_counts {
+                Some(_) => Ok(Vec::new()),
+                None => run.rows(queries::BASELINE_COUNTS, &[], "measuring the shadow before the plan").await,
+            }
+        };
+        let begin = async {
+            session.client().batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction", e))
+        };
+        let counted = match baseline {
+            Some(baseline) => {
+                let (_, counted, start) = tokio::try_join!(
+                    begin,
+                    counted,
+                    run.rows(queries::TRANSACTION_START, &[], "reading the transaction")
+                )?;
+                run.transaction_start = probe::one(&start, "reading the transaction")?.get(0);
+                run.tables = baseline.tables.clone();
+                run.relations = baseline.relations.clone();
+                run.columns = baseline.columns.clone();
+                run.constraints = baseline.constraints.clone();
+                run.rules = baseline.rules.clone();
+                counted
+            }
+            None => {
+                let (_, counted, after, indexes) = tokio::try_join!(
+                    begin,
+                    counted,
+                    run.read_after(true),
+                    run.rows(queries::INDEXES, &[], "listing the indexes"),
+                )?;
+                run.transaction_start = after.transaction_start;
+                run.tables = after.tables;
+                run.existing = run.tables.keys().copied().collect();
+                run.relations = run.existing_indexes(&indexes);
+                run.locks = run.locks_of(&after.locks);
+                run.functions_called(&after.calls);
+                if let Some(catalog) = &after.catalog {
+                    (run.columns, run.constraints) = run.catalog(catalog);
+                }
+                counted
+            }
+        };
+        run.existing = run.tables.keys().copied().collect();
+        run.known_rows = match &database.row_counts {
+            Some(counts) => counts.iter().map(|(oid, rows)| (Oid::from(*oid), *rows)).collect(),
+            None => counted.iter().map(|r| (r.get::<_, Oid>(0), r.get::<_, i64>(1))).collect(),
+        };
+        run.unknown = unknown::of(database.data_loaded, &run.known_rows);
+        Ok(run)
+    }
+
+    /// The state before the plan as this run read it at its start, for the next run on the same database; none when
+    /// the transaction already held a lock or had called a function then (it was not a fresh one).
+    pub(super) fn baseline(&self) -> Option<Baseline> {
+        Some(Baseline {
+            tables: self.tables.clone(),
+            relations: self.relations.clone(),
+            columns: self.columns.clone(),
+            constraints: self.constraints.clone(),
+            rules: self.rules.clone(),
+        })
+        .filter(|_| self.locks.is_empty() && self.calls.values().all(|&calls| calls == 0))
+    }
+}
+
+/// Makes a session a plan ran in fit for the next run on the same database, as a connection pooler does between
+/// clients: `DISCARD ALL` closes cursors, deallocates prepared statements, resets every setting and the session
+/// authorization, drops temporary tables, releases advisory locks and forgets `LISTEN`s. The plan's transaction was
+/// rolled back, so nothing else it did is left; [`super::run_plan_in`] gives a session back only when the plan called
+/// no function of a language that keeps state of its own in a session (PL/Perl's `%_SHARED`, a C function's
+/// connections) and neither `LOAD`ed a library nor ran a `DO` block of another language. Its backend's caches stay
+/// warm (catalog, compiled PL/pgSQL, foreign-key triggers' plans), as a production server's pooled sessions are.
+pub(crate) async fn reuse_session(session: &Session) -> Result<()> {
+    session.client().batch_execute("DISCARD ALL").await.map_err(|e| Error::pg("discarding a session's state", e))
+}
+
+/// A statement after which the session is not reused: `LOAD`, or a `DO` block that names its language.
+pub(super) fn keeps_session_state(statement: &PlanStatement) -> bool {
+    let words: Vec<String> = statement.raw.text.split_whitespace().map(str::to_ascii_lowercase).collect();
+    match words.first().map(|w| w.trim_end_matches(';')) {
+        Some("do") => words.iter().any(|w| w == "language"),
+        Some("load") => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keeps_session_state;
+    use crate::plan::Plan;
+
+    #[test]
+    fn load_and_a_do_block_of_another_language_keep_session_state() {
+        let keeps = |sql: &str| {
+            let plan = Plan::parse("p.sql", sql).expect("plan");
+            plan.statements.iter().any(keeps_session_state)
+        };
+        assert!(keeps("LOAD 'auto_explain';"));
+        assert!(keeps("DO LANGUAGE plperl $$ $_SHARED{x} = 1; $$;"));
+        assert!(keeps("DO $$ BEGIN NULL; END $$ LANGUAGE plpgsql;"), "named, even as plpgsql: kept simple");
+        assert!(!keeps("DO $$ BEGIN PERFORM 1; END $$;"));
+        assert!(!keeps("SELECT 'load';\nDELETE FROM t WHERE name = 'language';"));
+    }
+}
