@@ -27,17 +27,16 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
 pub(super) fn disagreement(seen: &Seen<'_>) -> Option<(String, String)> {
     let expected = "a scan of every row under an ACCESS EXCLUSIVE lock".to_owned();
     let set = seen.report.column_changes.iter().filter(|c| c.change == "set not null");
-    let reasons: Vec<String> =
-        set.filter_map(|c| Some(format!("{}: {}", c.column, seen.empty_here(table_of(&c.column), c.rows)?))).collect();
+    let reasons: Vec<String> = set
+        .filter_map(|c| {
+            let table = c.column.rsplit_once('.').map_or(c.column.as_str(), |(table, _)| table);
+            Some(format!("{}: {}", c.column, seen.empty_here(table, c.rows)?))
+        })
+        .collect();
     if !reasons.is_empty() {
         return Some((expected, format!("nothing to scan for SET NOT NULL on {}", reasons.join("; "))));
     }
     Some((expected, seen.new_table_reason("no scan that matters")?))
-}
-
-/// `schema.table` of `schema.table.column`.
-fn table_of(column: &str) -> &str {
-    column.rsplit_once('.').map_or(column, |(table, _)| table)
 }
 
 #[cfg(test)]
@@ -57,18 +56,18 @@ mod tests {
             rows: Some(0),
             values_changed: None,
         }];
-        let (_, measured) = disagreement(&seen(&report, &classification, &[])).expect("a disagreement");
-        assert_eq!(measured, "nothing to scan for SET NOT NULL on public.t.c: public.t has no rows on the shadow");
+        let (_, said) = disagreement(&seen(&report, &classification, &[])).expect("a disagreement");
+        assert_eq!(said, "nothing to scan for SET NOT NULL on public.t.c: public.t has no rows on the shadow");
         report.column_changes.clear();
         assert_eq!(disagreement(&seen(&report, &classification, &[])), None);
-        let (mut create, _) = super::super::test_support::measured("CREATE TABLE t (c int)");
+        let (mut create, _) = measured("CREATE TABLE t (c int)");
         create.schema_changes = vec![SchemaChange {
             command: "CREATE TABLE".into(),
             object_type: "table".into(),
             identity: "public.t".into(),
         }];
         let earlier = [create];
-        let (_, measured) = disagreement(&seen(&report, &classification, &earlier)).expect("a disagreement");
-        assert!(measured.contains("public.t is new in this plan"), "{measured}");
+        let (_, said) = disagreement(&seen(&report, &classification, &earlier)).expect("a disagreement");
+        assert!(said.contains("public.t is new in this plan"), "{said}");
     }
 }
