@@ -392,6 +392,8 @@ pub(crate) fn report_of(
         (None, None, None) => None,
     };
     let (findings, verdict) = policy.evaluate(plan, &statements);
+    let version = postgres::Version::parse(shadow.server_version()).map(|v| v.to_string()).unwrap_or_default();
+    let disagreements = policy.disagreements(plan, &statements, &version);
     let summary = report::summarize(&statements);
     Report {
         format_version: report::FORMAT_VERSION,
@@ -421,7 +423,7 @@ pub(crate) fn report_of(
                 report::ContainerInfo { image: image.to_owned(), sealed, reached_through: reached }
             }),
             server_version: shadow.server_version().to_owned(),
-            version: postgres::Version::parse(shadow.server_version()).map(|v| v.to_string()).unwrap_or_default(),
+            version,
             version_reason: shadow.version_reason().to_owned(),
             binaries: format!("{} (from {})", shadow.binaries().display(), shadow.binaries_origin()),
             role: measure::login_role(shadow, database, run).to_owned(),
@@ -443,6 +445,7 @@ pub(crate) fn report_of(
         estimate,
         statements,
         findings,
+        disagreements,
         truncated: None,
         profile: None,
     }

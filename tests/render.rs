@@ -16,6 +16,10 @@ async fn scenario(name: &str) -> Report {
 
 /// Replaces what differs from run to run and machine to machine.
 fn normalise(report: &mut Report) {
+    let version = format!("PostgreSQL {}", report.shadow.version);
+    for d in &mut report.disagreements {
+        d.measured = d.measured.replace(&version, "PostgreSQL [version]");
+    }
     report.tool_version = "[version]".into();
     report.shadow.server_version = "[server version]".into();
     report.shadow.version = "[version]".into();
@@ -80,4 +84,19 @@ async fn schema_only_table_markdown_and_github() {
     insta::assert_snapshot!(render_table(&report));
     insta::assert_snapshot!(pgshadow::report::render_markdown(&report));
     insta::assert_snapshot!(pgshadow::report::render_github(&report));
+}
+
+#[tokio::test]
+async fn disagreements_table_and_markdown() {
+    let mut report = common::dry_run(
+        "CREATE TABLE t (id int PRIMARY KEY, v varchar(10));\nINSERT INTO t VALUES (1, 'a');",
+        "SET lock_timeout = '2s';\nALTER TABLE t ALTER COLUMN v TYPE varchar(50);\nCREATE TABLE fresh (id int);\n\
+         CREATE INDEX fresh_id ON fresh (id);\nTRUNCATE fresh;",
+    )
+    .await;
+    normalise(&mut report);
+    insta::assert_snapshot!(render_table(&report));
+    insta::assert_snapshot!(pgshadow::report::render_markdown(&report));
+    let html = pgshadow::report::render_html(&report);
+    assert!(html.contains("<section id=\"disagreements\">") && html.contains("nothing truncated"), "{html}");
 }

@@ -1,8 +1,11 @@
 //! Every rule of the catalog, on a real shadow: its documented bad example triggers it, its safe example does not.
 //! The examples are what `pgshadow explain RULE` shows, so the docs cannot drift from what the rules do.
 
+mod common;
+
 use pgshadow::policy::Rule;
-use pgshadow::{DryRunOptions, Plan, Schema, Shadow};
+use pgshadow::postgres::Selection;
+use pgshadow::{DryRunOptions, LocalOptions, Plan, Report, Schema, Shadow};
 
 #[tokio::test]
 async fn every_rule_fires_on_its_bad_example_and_not_on_its_safe_one() {
@@ -55,6 +58,55 @@ async fn rules_say_what_the_shadow_measured() {
     }
     shadow.shutdown().await.expect("shutdown");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Where the text shows a rewrite the shadow's PostgreSQL does not do, the report says so and names the version; a
+/// rewrite it does do is a confirmed finding, and no disagreement. On every PostgreSQL the tests have.
+#[tokio::test]
+async fn static_and_measured_disagree_and_say_why() {
+    let schema = Schema::sql(
+        "schema.sql",
+        "CREATE TABLE t (id int PRIMARY KEY, n int, v varchar(10));\n\
+         INSERT INTO t SELECT g, g, 'x' FROM generate_series(1, 10) AS g;"
+            .to_owned(),
+    );
+    let installations = common::installations();
+    assert!(!installations.is_empty(), "no PostgreSQL to test with");
+    for installation in installations {
+        let postgres = Selection { pg_bin: Some(installation.binaries.dir.clone()), ..Default::default() };
+        let shadow = Shadow::start_local(&LocalOptions { postgres, ..Default::default() }).await.expect("shadow");
+        let run = |sql: &'static str| {
+            let (shadow, schema) = (&shadow, &schema);
+            async move {
+                let plan = Plan::parse("plan.sql", sql).expect("plan parses");
+                pgshadow::dry_run_on(shadow, &plan, Some(schema), &DryRunOptions::default()).await.expect("dry-run")
+            }
+        };
+        let rewrites = |r: &Report| -> Vec<String> {
+            r.findings.iter().filter(|f| f.rule == "table-rewrite").map(|f| f.found_by.as_str().to_owned()).collect()
+        };
+
+        let widened = run("ALTER TABLE t ALTER COLUMN v TYPE varchar(50)").await;
+        let version = &widened.shadow.version;
+        assert!(version.starts_with(&format!("{}.", installation.version.major)), "ran on {version}");
+        assert_eq!(rewrites(&widened), Vec::<String>::new(), "{version}: {:?}", widened.findings);
+        let said = widened.disagreements.iter().find(|d| d.rule == "table-rewrite");
+        let said =
+            said.unwrap_or_else(|| panic!("{version}: no table-rewrite disagreement: {:?}", widened.disagreements));
+        assert_eq!((said.statement, said.static_expected.as_str()), (1, "a table rewrite"));
+        assert_eq!(
+            said.measured,
+            format!(
+                "no rewrite on PostgreSQL {version}: the stored values of public.t.v (character varying(10) to \
+                 character varying(50)) are binary-coercible to the new type"
+            )
+        );
+
+        let to_bigint = run("ALTER TABLE t ALTER COLUMN n TYPE bigint").await;
+        assert_eq!(rewrites(&to_bigint), ["confirmed"], "{version}: {:?}", to_bigint.findings);
+        assert!(to_bigint.disagreements.is_empty(), "{version}: {:?}", to_bigint.disagreements);
+        shadow.shutdown().await.expect("shutdown");
+    }
 }
 
 /// How some of those findings were found: (rule, schema, plan — one of `MEASURED`'s —, `found_by`).

@@ -6,6 +6,7 @@
 //! is [`Policy::DEFAULT_TOML`]. The verdict is `fail` when any finding is an error, `warn` when any is a warning.
 
 mod config;
+mod disagree;
 mod limits;
 mod protect;
 mod rules;
@@ -138,12 +139,7 @@ impl Policy {
     pub fn evaluate(&self, plan: &Plan, statements: &[StatementReport]) -> (Vec<Finding>, Verdict) {
         let mut findings = Vec::new();
         for (report, statement) in statements.iter().zip(&plan.statements).filter(|(r, _)| !r.rolled_back) {
-            for (rule, action) in &self.actions {
-                let severity = match action {
-                    Action::Deny => Severity::Error,
-                    Action::Warn => Severity::Warning,
-                    Action::Allow => continue,
-                };
+            for (rule, severity) in self.checked() {
                 let classification = &statement.classification;
                 let measured = rule.check(report, classification).map(|m| {
                     let by_text = rule.text_shows(report, classification);
@@ -184,12 +180,7 @@ impl Policy {
             findings.extend(protect::protected(&self.protect, report));
             findings.extend(protect::statement_kind(&self.deny_kinds, self.allow_kinds.as_deref(), report));
         }
-        for (rule, action) in &self.actions {
-            let severity = match action {
-                Action::Deny => Severity::Error,
-                Action::Warn => Severity::Warning,
-                Action::Allow => continue,
-            };
+        for (rule, severity) in self.checked() {
             for (index, message, found_by) in rule.check_plan(statements) {
                 findings.push(Finding {
                     rule: rule.id().to_owned(),
@@ -211,6 +202,17 @@ impl Policy {
             None => Verdict::Pass,
         };
         (findings, verdict)
+    }
+}
+
+impl Policy {
+    /// The rules the policy checks (every one it does not `allow`), with the severity of their findings.
+    fn checked(&self) -> impl Iterator<Item = (Rule, Severity)> + '_ {
+        self.actions.iter().filter_map(|(rule, action)| match action {
+            Action::Deny => Some((*rule, Severity::Error)),
+            Action::Warn => Some((*rule, Severity::Warning)),
+            Action::Allow => None,
+        })
     }
 }
 

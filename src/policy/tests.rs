@@ -197,3 +197,20 @@ fn limits_cannot_be_checked_against_unknown_counts_and_fail() {
     assert_eq!(got, [("max-rows-deleted", Some(1), None, Some(1000)), ("max-rows-destroyed", Some(2), None, Some(10))]);
     assert!(findings.iter().all(|f| f.message.contains("cannot be checked")), "{findings:?}");
 }
+
+#[test]
+fn disagreements_skip_allowed_rules_rolled_back_and_failed_statements_and_findings() {
+    let (plan, mut reports) = measured(&["TRUNCATE a", "TRUNCATE b", "TRUNCATE c", "TRUNCATE d"]);
+    reports[1].rolled_back = true;
+    reports[2].status = Status::Error;
+    reports[3].table_effects = vec![TableEffect::measured("public.d", (0, 0, 0, 2))];
+    let said: Vec<_> = Policy::default()
+        .disagreements(&plan, &reports, "18.1")
+        .into_iter()
+        .map(|d| (d.rule, d.statement, d.static_expected, d.measured))
+        .collect();
+    let expected = ("truncate", 1, "rows truncated", "nothing truncated: a had no rows on the shadow");
+    assert_eq!(said, [(expected.0.into(), expected.1, expected.2.into(), expected.3.into())]);
+    let allow = Policy::parse("p.toml", "[rules]\ntruncate = \"allow\"\n").expect("policy");
+    assert!(allow.disagreements(&plan, &reports, "18.1").is_empty());
+}

@@ -7,7 +7,7 @@
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::{Finding, Report, Severity, StatementReport, Status, TableEffect};
+use super::{Disagreement, Finding, Report, Severity, StatementReport, Status, TableEffect};
 
 /// The report as a standalone HTML document.
 pub fn render_html(report: &Report) -> String {
@@ -55,6 +55,7 @@ pub fn report_sections(report: &Report) -> Markup {
             p.warning { "This report was cut: " (truncated) }
         }
         (findings(&report.findings, &report.statements))
+        (disagreements(&report.disagreements, &report.statements))
         (totals(report))
         (rows_per_table(report))
         (dropped_objects(&report.statements))
@@ -129,6 +130,30 @@ fn findings(findings: &[Finding], statements: &[StatementReport]) -> Markup {
                                     (f.message)
                                     @if let Some(hint) = &f.hint { div.hint { "Safer: " (hint) } }
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where the text showed a risk the shadow did not measure; nothing when there is no such place.
+fn disagreements(disagreements: &[Disagreement], statements: &[StatementReport]) -> Markup {
+    html! {
+        @if !disagreements.is_empty() {
+            section #disagreements {
+                h2 { "Static and measured disagree" }
+                table {
+                    thead { tr { th { "rule" } th { "statement" } th { "static" } th { "measured" } } }
+                    tbody {
+                        @for d in disagreements {
+                            tr data-rule=(d.rule) {
+                                td { code { (d.rule) } }
+                                td { (statement_place(Some(d.statement), statements)) }
+                                td { (d.static_expected) }
+                                td { (d.measured) }
                             }
                         }
                     }

@@ -112,6 +112,18 @@ pub fn render_markdown(report: &Report) -> String {
         }
     }
 
+    if !report.disagreements.is_empty() {
+        out.push_str("\n### Static and measured disagree\n\n");
+        for d in &report.disagreements {
+            let (expected, measured) = (escape(&d.static_expected), escape(&d.measured));
+            let _ = writeln!(
+                out,
+                "- **{}** at statement {}: static: {expected}; measured: {measured}",
+                d.rule, d.statement
+            );
+        }
+    }
+
     out.push_str("\n### Statements\n\n");
     for st in &report.statements {
         statement(&mut out, st);

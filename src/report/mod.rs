@@ -23,6 +23,18 @@ pub use rehearsal::{rehearse, Rehearsal};
 pub use synthetic::{EmptyTable, LeftOut, SyntheticFidelity, SyntheticTable};
 pub use table::render_table;
 
+/// Each disagreement in a line: `table-rewrite at statement 2: static: a table rewrite; measured: no rewrite on
+/// PostgreSQL 18.1: ...`.
+pub(crate) fn disagreement_lines(report: &Report) -> Vec<String> {
+    report
+        .disagreements
+        .iter()
+        .map(|d| {
+            format!("{} at statement {}: static: {}; measured: {}", d.rule, d.statement, d.static_expected, d.measured)
+        })
+        .collect()
+}
+
 /// What a lock makes wait, in words.
 pub(crate) fn blocks_label(lock: &LockTaken) -> &'static str {
     match (lock.blocks_reads, lock.blocks_writes) {

@@ -48,6 +48,10 @@ pub struct Report {
     pub estimate: Option<Estimate>,
     /// Why the verdict is what it is; empty when nothing was found.
     pub findings: Vec<Finding>,
+    /// Where the SQL text showed a rule's risk and the shadow measured none, with what it measured instead and why.
+    /// They change no verdict; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disagreements: Vec<Disagreement>,
     /// The profile of production the run was given (`--profile`), and whether it matches the shadow's schema;
     /// absent without one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -857,6 +861,22 @@ pub struct Finding {
     pub hint: Option<String>,
     /// How it was found: from the SQL text alone, only by the shadow, or by both.
     pub found_by: FoundBy,
+}
+
+/// A rule whose risk the statement's text shows, where the shadow measured none: what each side says. The rule has no
+/// finding on the statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Disagreement {
+    /// The rule's stable id (`table-rewrite`).
+    pub rule: String,
+    /// The 1-based index of the statement it is about.
+    pub statement: usize,
+    /// What the text alone predicts, in a short phrase (`a table rewrite`).
+    pub static_expected: String,
+    /// What the shadow measured instead, and why, naming the PostgreSQL version where the version is the reason
+    /// (`no rewrite on PostgreSQL 18.1: public.t.v from character varying(10) to character varying(50) is
+    /// binary-coercible`, `public.t is new in this plan`).
+    pub measured: String,
 }
 
 /// How a finding was found.

@@ -92,6 +92,12 @@ pub fn render_table(report: &Report) -> String {
             }
         }
     }
+    if !report.disagreements.is_empty() {
+        out.push_str("\nStatic and measured disagree:\n");
+        for line in super::disagreement_lines(report) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     let verdict = match report.verdict {
         Verdict::Pass => "PASS",
         Verdict::Warn => "WARN",

@@ -2,7 +2,7 @@
 //! inside `ALTER TABLE`, holding ACCESS EXCLUSIVE for the whole build (measured: a new constraint of one of those
 //! types on an existing table with rows, not attached with `USING INDEX`).
 
-use super::{rows, RuleDoc};
+use super::{rows, RuleDoc, Seen};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -41,4 +41,9 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
             built.join(", ")
         )
     })
+}
+
+/// A UNIQUE, PRIMARY KEY or EXCLUDE index built on a table with no rows here, or on a table new in this plan.
+pub(super) fn disagreement(seen: &Seen<'_>) -> Option<(String, String)> {
+    seen.constrained("an index build under ACCESS EXCLUSIVE", &["unique", "primary key", "exclusion"])
 }

@@ -1,7 +1,7 @@
 //! `constraint-validation-scan`: a CHECK or FOREIGN KEY constraint added to a table with rows was validated at once,
 //! scanning every row while the statement's lock is held (measured: a new, validated constraint on an existing table).
 
-use super::{rows, RuleDoc};
+use super::{rows, RuleDoc, Seen};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -27,4 +27,9 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     (!constraints.is_empty()).then(|| {
         format!("adds and validates {} at once; add it NOT VALID, then VALIDATE CONSTRAINT", constraints.join(", "))
     })
+}
+
+/// A CHECK or FOREIGN KEY validated on a table with no rows here, or on a table new in this plan.
+pub(super) fn disagreement(seen: &Seen<'_>) -> Option<(String, String)> {
+    seen.constrained("a scan of every row to validate the constraint", &["check", "foreign key"])
 }

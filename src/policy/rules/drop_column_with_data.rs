@@ -1,6 +1,6 @@
 //! `drop-column-with-data`: a statement dropped a column that held values (measured just before the statement).
 
-use super::RuleDoc;
+use super::{RuleDoc, Seen};
 use crate::report::{thousands, StatementReport};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -25,4 +25,18 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
         })
         .collect();
     (!columns.is_empty()).then(|| format!("drops column {}", columns.join(", ")))
+}
+
+/// A dropped column that held no values on the shadow.
+pub(super) fn disagreement(seen: &Seen<'_>) -> Option<(String, String)> {
+    let empty: Vec<&str> = seen
+        .report
+        .dropped_objects
+        .iter()
+        .filter(|o| o.object_type == "table column" && o.rows_known && o.estimated.is_none() && o.values == Some(0))
+        .map(|o| o.identity.as_str())
+        .collect();
+    (!empty.is_empty()).then(|| {
+        ("values lost with the column".to_owned(), format!("{} held no values on the shadow", empty.join(", ")))
+    })
 }

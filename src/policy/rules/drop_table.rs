@@ -1,6 +1,7 @@
 //! `drop-table`: a statement dropped a table — named, or taken by a CASCADE. Its rows are gone.
 
-use super::{count, unknown_note, RuleDoc};
+use super::text::{has, tokens};
+use super::{count, unknown_note, RuleDoc, Seen};
 use crate::report::{about, StatementReport};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -31,10 +32,23 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     (!tables.is_empty()).then(|| format!("drops table {}{}", tables.join(", "), unknown_note(unknown)))
 }
 
+/// `DROP TABLE IF EXISTS` of a table the shadow does not have: nothing was dropped.
+pub(super) fn disagreement(seen: &Seen<'_>) -> Option<(String, String)> {
+    let dropped = seen.report.dropped_objects.iter().any(|o| o.object_type == "table");
+    if dropped || !has(&tokens(&seen.report.sql), &["IF", "EXISTS"]) {
+        return None;
+    }
+    let names = seen.classification.targets.join(", ");
+    Some((
+        "a table dropped with its rows".to_owned(),
+        format!("nothing dropped: the shadow has no table {names}, and IF EXISTS skips it"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::rules::test_support::measured;
+    use crate::policy::rules::test_support::{measured, seen};
     use crate::report::DroppedObject;
 
     fn object(object_type: &str, identity: &str, cascaded: bool, rows: Option<u64>) -> DroppedObject {
@@ -54,6 +68,15 @@ mod tests {
         let (mut report, _) = measured("DROP SCHEMA app CASCADE");
         report.dropped_objects = vec![object("schema", "app", false, None), object("table", "app.t", true, Some(3))];
         assert_eq!(check(&report).as_deref(), Some("drops table app.t (3 rows, by CASCADE)"));
+    }
+
+    #[test]
+    fn if_exists_on_a_missing_table_drops_nothing() {
+        let (report, classification) = measured("DROP TABLE IF EXISTS old_t");
+        let (_, said) = disagreement(&seen(&report, &classification, &[])).expect("a disagreement");
+        assert_eq!(said, "nothing dropped: the shadow has no table old_t, and IF EXISTS skips it");
+        let (report, classification) = measured("DROP TABLE old_t");
+        assert_eq!(disagreement(&seen(&report, &classification, &[])), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! lock that blocks writes (measured: the table is locked SHARE or stronger when the statement ends — taken by it,
 //! or already held since an earlier statement, which the build keeps waiting).
 
-use super::{count, RuleDoc};
+use super::{count, RuleDoc, Seen};
 use crate::plan::{Classification, StatementKind};
 use crate::report::StatementReport;
 
@@ -29,4 +29,10 @@ pub(super) fn check(report: &StatementReport, classification: &Classification) -
         rows.unwrap_or_default(),
         lock.mode
     ))
+}
+
+/// An index built without CONCURRENTLY on a table this plan created: no one else writes to it.
+pub(super) fn disagreement(seen: &Seen<'_>) -> Option<(String, String)> {
+    let measured = seen.new_table_reason("no lock on a table that existed before the plan")?;
+    Some(("a lock that blocks writes while the index builds".to_owned(), measured))
 }

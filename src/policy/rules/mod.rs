@@ -345,6 +345,25 @@ impl Rule {
         }
     }
 
+    /// Why the shadow measured none of what the statement's text shows (`text_shows` is true, and the rule has no
+    /// finding): what the text predicts, and what the shadow measured instead. `None` where no honest reason can be
+    /// told from what the shadow measured.
+    pub(super) fn disagreement(self, seen: &Seen<'_>) -> Option<(String, String)> {
+        match self {
+            Rule::TableRewrite => table_rewrite::disagreement(seen),
+            Rule::ColumnTypeNarrowing => column_type_narrowing::disagreement(seen),
+            Rule::NotNullValidationScan => not_null_validation_scan::disagreement(seen),
+            Rule::ConstraintValidationScan => constraint_validation_scan::disagreement(seen),
+            Rule::ConstraintIndexBuild => constraint_index_build::disagreement(seen),
+            Rule::IndexNotConcurrent => index_not_concurrent::disagreement(seen),
+            Rule::DropTable => drop_table::disagreement(seen),
+            Rule::Truncate => truncate::disagreement(seen),
+            Rule::VarcharLengthShrink => varchar_length_shrink::disagreement(seen),
+            Rule::DropColumnWithData => drop_column_with_data::disagreement(seen),
+            _ => None,
+        }
+    }
+
     /// Whether the rule's finding on `report` is a failure certain to come in production (an existing key past half
     /// its range): an error even where the policy only warns of the rule.
     pub fn certain(self, report: &StatementReport) -> bool {
@@ -408,6 +427,78 @@ impl FromStr for Rule {
     }
 }
 
+/// A statement that ran, as a rule's disagreement judges it: what the shadow measured, and what it ran on.
+pub(super) struct Seen<'a> {
+    /// What the statement did on the shadow.
+    pub(super) report: &'a StatementReport,
+    /// What its text is.
+    pub(super) classification: &'a Classification,
+    /// The shadow's PostgreSQL version, `major.minor` (`18.1`); empty when unknown.
+    pub(super) version: &'a str,
+    /// The plan's statements before it.
+    pub(super) earlier: &'a [StatementReport],
+}
+
+impl Seen<'_> {
+    /// `PostgreSQL 18.1`, for a reason that depends on the server's version.
+    fn postgres(&self) -> String {
+        match self.version {
+            "" => "this PostgreSQL".to_owned(),
+            version => format!("PostgreSQL {version}"),
+        }
+    }
+
+    /// The first table the statement names that an earlier statement of the plan created, as that statement's
+    /// catalog identity (`public.t`): no one else reads or writes it yet.
+    fn new_table(&self) -> Option<&str> {
+        let names = |identity: &str, target: &str| identity == target || identity.ends_with(&format!(".{target}"));
+        self.classification.targets.iter().find_map(|target| {
+            self.earlier.iter().flat_map(|s| &s.schema_changes).find_map(|c| {
+                (c.command == "CREATE TABLE" && c.object_type == "table" && names(&c.identity, target))
+                    .then_some(c.identity.as_str())
+            })
+        })
+    }
+
+    /// `{lead}: public.t is new in this plan, ...` when the statement's table was created earlier in the plan.
+    fn new_table_reason(&self, lead: &str) -> Option<String> {
+        let table = self.new_table()?;
+        Some(format!("{lead}: {table} is new in this plan, so nothing else reads or writes it yet"))
+    }
+
+    /// A constraint of one of `types` the statement added to a table with no rows here, or to a table new in this
+    /// plan: the disagreement of a rule that `expected` it to check rows.
+    fn constrained(&self, expected: &str, types: &[&str]) -> Option<(String, String)> {
+        let reasons: Vec<String> = self
+            .report
+            .constraint_changes
+            .iter()
+            .filter(|c| c.change == "added" && types.contains(&c.constraint_type.as_str()))
+            .filter_map(|c| {
+                let table = c.constraint.rsplit_once(" on ").map_or(c.constraint.as_str(), |(_, t)| t);
+                Some(format!("{}: {}", c.constraint, self.empty_here(table, c.rows)?))
+            })
+            .collect();
+        let measured = match reasons.is_empty() {
+            false => format!("no rows to check for {}", reasons.join("; ")),
+            true => self.new_table_reason("no rows that matter")?,
+        };
+        Some((expected.to_owned(), measured))
+    }
+
+    /// Why the shadow measured no risk in `table` when it has no rows there, or none the shadow knows; `None` when it
+    /// has rows. `rows` is its measured count, `null` when unknown.
+    fn empty_here(&self, table: &str, rows: Option<u64>) -> Option<String> {
+        let new = self.new_table().is_some_and(|t| t == table);
+        match rows {
+            Some(0) if new => Some(format!("{table} is new in this plan and has no rows")),
+            Some(0) => Some(format!("{table} has no rows on the shadow")),
+            None => Some(format!("the shadow has no rows for {table}: production's could be any number")),
+            Some(_) => None,
+        }
+    }
+}
+
 /// The columns a statement added or retyped to a type `is_type` accepts, as the catalog shows them after it:
 /// `(schema.table.column, type)`.
 fn columns_made(report: &StatementReport, is_type: impl Fn(&str) -> bool) -> Vec<(&str, &str)> {
@@ -464,6 +555,15 @@ pub(crate) mod test_support {
         report.status = Status::Ok;
         report.rows_affected = Some(0);
         (report, statement.classification.clone())
+    }
+
+    /// A measured statement as a disagreement judges it, on PostgreSQL 18.1, after `earlier`.
+    pub(crate) fn seen<'a>(
+        report: &'a StatementReport,
+        classification: &'a Classification,
+        earlier: &'a [StatementReport],
+    ) -> super::Seen<'a> {
+        super::Seen { report, classification, version: "18.1", earlier }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `not-null-validation-scan`: `SET NOT NULL` on a column of a table with rows scans every row under an ACCESS
 //! EXCLUSIVE lock (measured: the column's nullability changed on an existing table).
 
-use super::{rows, RuleDoc};
+use super::{rows, RuleDoc, Seen};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -21,4 +21,53 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
         .map(|c| format!("{} ({} to check)", c.column, rows(c.rows.unwrap_or(0))))
         .collect();
     (!columns.is_empty()).then(|| format!("SET NOT NULL scans {} under an ACCESS EXCLUSIVE lock", columns.join(", ")))
+}
+
+/// SET NOT NULL on a table with no rows here, or on a table new in this plan.
+pub(super) fn disagreement(seen: &Seen<'_>) -> Option<(String, String)> {
+    let expected = "a scan of every row under an ACCESS EXCLUSIVE lock".to_owned();
+    let set = seen.report.column_changes.iter().filter(|c| c.change == "set not null");
+    let reasons: Vec<String> = set
+        .filter_map(|c| {
+            let table = c.column.rsplit_once('.').map_or(c.column.as_str(), |(table, _)| table);
+            Some(format!("{}: {}", c.column, seen.empty_here(table, c.rows)?))
+        })
+        .collect();
+    if !reasons.is_empty() {
+        return Some((expected, format!("nothing to scan for SET NOT NULL on {}", reasons.join("; "))));
+    }
+    Some((expected, seen.new_table_reason("no scan that matters")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::rules::test_support::{measured, seen};
+    use crate::report::{ColumnChange, SchemaChange};
+
+    #[test]
+    fn an_empty_or_new_table_is_why_nothing_was_scanned() {
+        let (mut report, classification) = measured("ALTER TABLE t ALTER COLUMN c SET NOT NULL");
+        report.column_changes = vec![ColumnChange {
+            column: "public.t.c".into(),
+            change: "set not null".into(),
+            from: None,
+            to: None,
+            rows: Some(0),
+            values_changed: None,
+        }];
+        let (_, said) = disagreement(&seen(&report, &classification, &[])).expect("a disagreement");
+        assert_eq!(said, "nothing to scan for SET NOT NULL on public.t.c: public.t has no rows on the shadow");
+        report.column_changes.clear();
+        assert_eq!(disagreement(&seen(&report, &classification, &[])), None);
+        let (mut create, _) = measured("CREATE TABLE t (c int)");
+        create.schema_changes = vec![SchemaChange {
+            command: "CREATE TABLE".into(),
+            object_type: "table".into(),
+            identity: "public.t".into(),
+        }];
+        let earlier = [create];
+        let (_, said) = disagreement(&seen(&report, &classification, &earlier)).expect("a disagreement");
+        assert!(said.contains("public.t is new in this plan"), "{said}");
+    }
 }

@@ -1,6 +1,6 @@
 //! `truncate`: a statement removed rows with TRUNCATE (including tables a `TRUNCATE ... CASCADE` reached).
 
-use super::{effect_count, unknown_note, RuleDoc};
+use super::{effect_count, unknown_note, RuleDoc, Seen};
 use crate::report::StatementReport;
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -23,10 +23,19 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
     (!tables.is_empty()).then(|| format!("truncates {}{}", tables.join(", "), unknown_note(unknown)))
 }
 
+/// A TRUNCATE of tables with no rows on the shadow (the rule's check saw every count, and all were 0).
+pub(super) fn disagreement(seen: &Seen<'_>) -> Option<(String, String)> {
+    let why = match seen.new_table() {
+        Some(table) => format!("{table} is new in this plan and has no rows"),
+        None => format!("{} had no rows on the shadow", seen.classification.targets.join(", ")),
+    };
+    Some(("rows truncated".to_owned(), format!("nothing truncated: {why}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::rules::test_support::measured;
+    use crate::policy::rules::test_support::{measured, seen};
     use crate::report::TableEffect;
 
     fn truncated(table: &str, n: u64) -> TableEffect {
@@ -49,7 +58,9 @@ mod tests {
 
     #[test]
     fn truncating_empty_tables_is_not_reported() {
-        let (report, _) = measured("TRUNCATE a");
+        let (report, classification) = measured("TRUNCATE a");
         assert_eq!(check(&report), None);
+        let (_, said) = disagreement(&seen(&report, &classification, &[])).expect("a disagreement");
+        assert_eq!(said, "nothing truncated: a had no rows on the shadow");
     }
 }

@@ -4,7 +4,7 @@
 //! finding says how many.
 
 use super::text::column_types;
-use super::{count, RuleDoc};
+use super::{count, RuleDoc, Seen};
 use crate::report::{StatementReport, Status};
 
 pub(super) const DOC: RuleDoc = RuleDoc {
@@ -78,10 +78,27 @@ pub(super) fn text_shows(sql: &str) -> bool {
         .any(|c| !c.new_table && (c.data_type.starts_with("VARCHAR(") || c.data_type.starts_with("CHARACTER VARYING(")))
 }
 
+/// A varchar limit the statement raised (or kept) rather than lowered.
+pub(super) fn disagreement(seen: &Seen<'_>) -> Option<(String, String)> {
+    let raised: Vec<String> = seen
+        .report
+        .column_changes
+        .iter()
+        .filter(|c| c.change == "type changed")
+        .filter_map(|c| {
+            let (from, to) = (c.from.as_deref()?, c.to.as_deref()?);
+            let (Some(Some(before)), Some(Some(after))) = (limit(from), limit(to)) else { return None };
+            (after >= before).then(|| format!("{} from {from} to {to}", c.column))
+        })
+        .collect();
+    (!raised.is_empty())
+        .then(|| ("a lower varchar length limit".to_owned(), format!("no limit lowered: {}", raised.join(", "))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::rules::test_support::measured;
+    use crate::policy::rules::test_support::{measured, seen};
     use crate::report::ColumnChange;
 
     fn retyped(from: &str, to: &str) -> ColumnChange {
@@ -97,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_lower_limit_is_a_shrink_and_a_higher_one_is_not() {
-        let (mut report, _) = measured("ALTER TABLE users ALTER COLUMN name TYPE varchar(20)");
+        let (mut report, classification) = measured("ALTER TABLE users ALTER COLUMN name TYPE varchar(20)");
         for (from, to, shrinks) in [
             ("character varying(100)", "character varying(20)", true),
             ("text", "character varying(20)", true),
@@ -108,6 +125,8 @@ mod tests {
         ] {
             report.column_changes = vec![retyped(from, to)];
             assert_eq!(check(&report).is_some(), shrinks, "{from} -> {to}");
+            let raised = from == "character varying(10)";
+            assert_eq!(disagreement(&seen(&report, &classification, &[])).is_some(), raised, "{from} -> {to}");
         }
         assert!(text_shows(&report.sql));
     }
