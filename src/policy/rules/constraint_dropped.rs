@@ -29,9 +29,20 @@ fn loss(constraint_type: &str, table: &str) -> String {
 pub(super) fn check(report: &StatementReport) -> Option<String> {
     let table_dropped =
         |table: &str| report.dropped_objects.iter().any(|o| o.object_type == "table" && o.identity == table);
+    // A constraint the statement made again, of the same name, type and table, is not lost: `ALTER COLUMN ... TYPE`
+    // drops and rebuilds its table's constraints.
+    let made_again = |dropped: &crate::report::ConstraintChange| {
+        report.constraint_changes.iter().any(|c| {
+            c.change.starts_with("added")
+                && c.constraint == dropped.constraint
+                && c.constraint_type == dropped.constraint_type
+        })
+    };
     let mut lost = Vec::new();
     // PostgreSQL 18 keeps NOT NULL as a constraint too: it is reported below, from the column.
-    for change in report.constraint_changes.iter().filter(|c| c.change == "dropped" && c.constraint_type != "n") {
+    for change in
+        report.constraint_changes.iter().filter(|c| c.change == "dropped" && c.constraint_type != "n" && !made_again(c))
+    {
         let table = change.constraint.rsplit_once(" on ").map_or(change.constraint.as_str(), |(_, t)| t);
         if table_dropped(table) {
             continue;
@@ -108,6 +119,17 @@ mod tests {
             check(&report).as_deref(),
             Some("drops foreign key orders_customer_fk on public.orders (3 rows, by CASCADE): public.orders may now reference rows that do not exist")
         );
+    }
+
+    #[test]
+    fn a_constraint_the_statement_made_again_is_not_lost() {
+        let (mut report, _) = measured("ALTER TABLE t ALTER COLUMN id TYPE bigint");
+        let mut again = dropped("t_pkey on public.t", "primary key");
+        again.change = "added".into();
+        report.constraint_changes = vec![dropped("t_pkey on public.t", "primary key"), again];
+        assert_eq!(check(&report), None);
+        report.constraint_changes[1].constraint = "t_pkey2 on public.t".into();
+        assert!(check(&report).is_some_and(|m| m.starts_with("drops primary key t_pkey on public.t")));
     }
 
     #[test]
