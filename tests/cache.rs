@@ -233,3 +233,44 @@ fn an_unchanged_archive_is_not_read_again_to_find_its_template() {
     assert_eq!(third["shadow"]["cache"]["template_reused"], true);
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_run_from_the_templates_kept_baseline_measures_what_a_fresh_read_does() {
+    // What a run reads before its plan is kept with a cached template: a run from it must measure exactly what a
+    // run that reads it (no cache) measures, on a plan that touches every part of it: tables and their counters,
+    // indexes and their locks, columns, constraints, rules and triggers.
+    let sandbox = Sandbox::new();
+    let schema = write(
+        &sandbox,
+        "baseline.sql",
+        "CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL, note varchar(20) CHECK (note <> ''));\n\
+         CREATE TABLE child (id serial PRIMARY KEY, parent_id int REFERENCES parent ON DELETE CASCADE, v int);\n\
+         CREATE INDEX child_v ON child (v);\n\
+         CREATE TABLE log (at timestamptz DEFAULT now(), what text);\n\
+         CREATE FUNCTION logged() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO log (what) VALUES (TG_OP); RETURN OLD; END $$;\n\
+         CREATE TRIGGER child_logged AFTER DELETE ON child FOR EACH ROW EXECUTE FUNCTION logged();\n\
+         CREATE VIEW parent_names AS SELECT id, name FROM parent;\n\
+         CREATE RULE parent_names_del AS ON DELETE TO parent_names DO INSTEAD DELETE FROM parent WHERE id = OLD.id;\n\
+         INSERT INTO parent SELECT g, 'p' || g, 'n' FROM generate_series(1, 40) g;\n\
+         INSERT INTO child (parent_id, v) SELECT 1 + g % 40, g FROM generate_series(1, 400) g;\n",
+    );
+    let plan = write(
+        &sandbox,
+        "plan.sql",
+        "DELETE FROM parent_names WHERE id <= 3;\nALTER TABLE parent DROP CONSTRAINT parent_note_check;\n\
+         ALTER TABLE parent ALTER COLUMN name DROP NOT NULL;\nDROP INDEX child_v;\nUPDATE child SET v = v + 1 WHERE v < 50;\n\
+         ALTER TABLE child ALTER COLUMN v TYPE bigint;\nTRUNCATE log;\n",
+    );
+    let args = ["run", &plan, "--schema", &schema, "--format", "json"];
+    let fresh = json_of(&sandbox.run(&[&args[..], &["--no-cache"]].concat()));
+    let built = json_of(&sandbox.run(&args));
+    let kept = json_of(&sandbox.run(&args));
+    assert_eq!(built["shadow"]["cache"]["template_reused"], false);
+    assert_eq!(kept["shadow"]["cache"]["template_reused"], true);
+    assert_eq!(fresh["summary"]["rows_deleted"], 3 + 30, "{}", fresh["summary"]);
+    for part in ["statements", "summary", "findings"] {
+        assert_eq!(measured(&built[part]), measured(&fresh[part]), "{part}");
+        assert_eq!(measured(&kept[part]), measured(&fresh[part]), "{part}");
+    }
+    sandbox.assert_clean();
+}

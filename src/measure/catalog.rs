@@ -7,7 +7,7 @@ use super::effects::Oid;
 use crate::report::{ColumnChange, ConstraintChange};
 
 /// A column, as `pgshadow_internal.column_state()` returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Column {
     pub(crate) identity: String,
     /// The bare column name.
@@ -21,7 +21,7 @@ pub(crate) struct Column {
 pub(crate) type Columns = BTreeMap<(Oid, i16), Column>;
 
 /// A constraint, as `pgshadow_internal.constraint_state()` returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Constraint {
     pub(crate) table: Oid,
     pub(crate) identity: String,

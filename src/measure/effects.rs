@@ -16,7 +16,7 @@ use crate::report::{DroppedObject, RewrittenTable, TableEffect};
 pub(crate) type Oid = u32;
 
 /// One table at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TableState {
     pub(crate) name: String,
     pub(crate) relfilenode: Oid,

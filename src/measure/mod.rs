@@ -28,7 +28,7 @@ use crate::shadow::Database;
 use crate::shadow::{Role, Session, Shadow};
 use effects::{Oid, Snapshot};
 use start::keeps_session_state;
-pub(crate) use start::{reuse_session, Carried};
+pub(crate) use start::{read_baseline, reuse_session, Carried};
 pub use transaction::needs_own_transaction;
 
 /// A numeric fingerprint, read as text: only ever compared for equality.
@@ -115,7 +115,8 @@ pub async fn run_plan(
     plan: &Plan,
     options: &RunOptions,
 ) -> Result<Vec<StatementReport>> {
-    Ok(run_plan_in(shadow, database, plan, options, Carried::default()).await?.0)
+    let carried = Carried { session: None, baseline: start::Baseline::stored(database).map(Arc::new) };
+    Ok(run_plan_in(shadow, database, plan, options, carried).await?.0)
 }
 
 /// [`run_plan`], with what the run before on the same pooled clone handed on: its session (or one opened ahead,

@@ -4,23 +4,64 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::effects::{Oid, Snapshot};
 use super::{catalog, probe, queries, unknown, Run};
 use crate::error::{Error, Result};
 use crate::plan::PlanStatement;
-use crate::shadow::{Database, Session};
+use crate::shadow::{Database, Session, Shadow};
 
 /// What a database looks like before a plan, as a run reads it at its start: its tables, the indexes of its tables,
 /// its columns, constraints and rules. A pooled clone put back as it was after a run (rolled back, sequences set back,
 /// grown tables vacuumed; never anything committed) looks the same before every run, so a later run on it starts from
 /// the first run's rather than reading it again.
-#[derive(Debug, Clone)]
+///
+/// A cached template keeps it too ([`read_baseline`]), as JSON: its clones are copies that keep its oids.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Baseline {
     tables: Snapshot,
     relations: HashMap<Oid, (String, String, Oid)>,
+    /// As pairs: JSON's keys are strings only.
+    #[serde(with = "pairs")]
     columns: catalog::Columns,
     constraints: catalog::Constraints,
     rules: Vec<probe::Rule>,
+}
+
+/// A map with keys JSON cannot have, written as a list of pairs.
+mod pairs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub(super) fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter())
+    }
+
+    pub(super) fn deserialize<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<K, V>, D::Error> {
+        Ok(Vec::<(K, V)>::deserialize(deserializer)?.into_iter().collect())
+    }
+}
+
+impl Baseline {
+    /// The baseline a cached template keeps ([`Database::baseline`]), when it has one this build can read.
+    pub(super) fn stored(database: &Database) -> Option<Baseline> {
+        serde_json::from_value(database.baseline.as_deref()?.clone()).ok()
+    }
+}
+
+/// Reads what a run on `database` reads before its plan, as the default plan role, in a transaction rolled back at
+/// once: for a cached template to keep ([`Baseline`]). `None` when the transaction found a lock held already.
+pub(crate) async fn read_baseline(shadow: &Shadow, database: &Database) -> Result<Option<serde_json::Value>> {
+    let session = shadow.connect(super::login_role(shadow, database, &Default::default()), database.name()).await?;
+    let baseline = Run::start(&session, database, true, None).await?.baseline();
+    session.client().batch_execute("ROLLBACK").await.map_err(|e| Error::pg("reading the state before a plan", e))?;
+    Ok(baseline.and_then(|b| serde_json::to_value(b).ok()))
 }
 
 /// What a run on a pooled clone hands to the next run on that clone: the session it ran in, when it is fit for

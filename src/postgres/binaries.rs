@@ -1,7 +1,6 @@
 //! Finding the PostgreSQL server binaries (`initdb`, `postgres`) on this machine.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::error::{Error, Result};
 
@@ -21,25 +20,10 @@ impl PgBinaries {
         self.dir.join(name)
     }
 
-    /// The full version of the server binaries (`15.18`), from `postgres --version`.
+    /// The full version of the server binaries (`15.18`), from `postgres --version` ([`super::asked`]: asked once
+    /// per binary for as long as it is unchanged).
     pub fn version(&self) -> Option<super::Version> {
-        // Asked once per binary for as long as it is unchanged: a run looks at the builds more than once (choosing
-        // the provider, then the build), and a rehearsal once per version.
-        type Known = std::collections::HashMap<PathBuf, (std::time::SystemTime, Option<super::Version>)>;
-        static KNOWN: std::sync::Mutex<Option<Known>> = std::sync::Mutex::new(None);
-        let program = self.program("postgres");
-        let modified = std::fs::metadata(&program).and_then(|m| m.modified()).ok()?;
-        let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-        let known = known.get_or_insert_with(Known::new);
-        if let Some((at, version)) = known.get(&program) {
-            if *at == modified {
-                return *version;
-            }
-        }
-        let out = Command::new(&program).arg("--version").output().ok()?;
-        let version = super::Version::parse(&String::from_utf8_lossy(&out.stdout));
-        known.insert(program, (modified, version));
-        version
+        super::Version::parse(&super::asked::ask(&self.program("postgres"), &["--version"])?)
     }
 
     /// Finds the binaries: `explicit` (from `--pg-bin`) first, then `PATH`, then `pg_config --bindir`, then the
@@ -99,13 +83,11 @@ pub(super) fn cached_bindirs(installs: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// What the `pg_config` found in `PATH` answers to `--bindir`.
 fn pg_config_bindir() -> Option<PathBuf> {
-    let out = Command::new("pg_config").arg("--bindir").output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let dir = String::from_utf8(out.stdout).ok()?;
-    let dir = dir.trim();
+    let path = std::env::var_os("PATH")?;
+    let pg_config = std::env::split_paths(&path).map(|dir| dir.join("pg_config")).find(|p| is_executable(p))?;
+    let dir = super::asked::ask(&pg_config, &["--bindir"])?;
     (!dir.is_empty()).then(|| PathBuf::from(dir))
 }
 

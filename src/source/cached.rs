@@ -67,6 +67,7 @@ pub(crate) fn database_of(template: Template, schema: Option<&Schema>, reused: b
         template_reused: Some(reused),
         in_place: None,
         login: None,
+        baseline: template.baseline.map(std::sync::Arc::new),
     }
 }
 
@@ -83,6 +84,8 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
     drop(in_template);
     // Counted once here; every dry-run of the template starts from these instead of counting again.
     let row_counts = super::count_rows(shadow, &loaded).await?.into_iter().collect();
+    // Read once here too: what every dry-run of the template reads before its plan.
+    let baseline = measure::read_baseline(shadow, &loaded).await?;
     let template = Template {
         key,
         database: loaded.name,
@@ -92,6 +95,7 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
         sample: loaded.sample,
         data_loaded: loaded.data_loaded,
         row_counts,
+        baseline,
         size_bytes: u64::try_from(size).unwrap_or(0),
     };
     slot.record(&template)?;

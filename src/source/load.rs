@@ -69,6 +69,7 @@ pub(super) async fn load_into(shadow: &Shadow, name: String, schema: Option<&Sch
         sample: sampled,
         data_loaded,
         row_counts: None,
+        baseline: None,
         template_reused: None,
         in_place: None,
         login: None,
