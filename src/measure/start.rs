@@ -171,15 +171,21 @@ impl<'a> Run<'a> {
 }
 
 /// Makes a session a plan ran in fit for the next run on the same database, as a connection pooler does between
-/// clients: `DISCARD ALL` closes cursors, deallocates prepared statements, resets every setting and the session
-/// authorization, drops temporary tables, releases advisory locks and forgets `LISTEN`s. The plan's transaction was
-/// rolled back, so nothing else it did is left; [`super::run_plan_in`] gives a session back only when the plan called
-/// no function of a language that keeps state of its own in a session (PL/Perl's `%_SHARED`, a C function's
-/// connections) and neither `LOAD`ed a library nor ran a `DO` block of another language. Its backend's caches stay
-/// warm (catalog, compiled PL/pgSQL, foreign-key triggers' plans), as a production server's pooled sessions are.
+/// clients: [`RESET_SESSION`] is `DISCARD ALL` but for `DISCARD PLANS`. It closes cursors, deallocates prepared
+/// statements, resets every setting and the session authorization, forgets `LISTEN`s, releases advisory locks, and
+/// drops temporary tables and what sequences remembered. The plan's transaction was rolled back, so nothing else it
+/// did is left; [`super::run_plan_in`] gives a session back only when the plan called no function of a language that
+/// keeps state of its own in a session (PL/Perl's `%_SHARED`, a C function's connections) and neither `LOAD`ed a
+/// library nor ran a `DO` block of another language. Its backend's caches stay warm (catalog, compiled PL/pgSQL, the
+/// plans of foreign-key triggers and functions, which PostgreSQL invalidates itself when what they rest on changes),
+/// as a production server's pooled sessions are.
 pub(crate) async fn reuse_session(session: &Session) -> Result<()> {
-    session.client().batch_execute("DISCARD ALL").await.map_err(|e| Error::pg("discarding a session's state", e))
+    session.client().batch_execute(RESET_SESSION).await.map_err(|e| Error::pg("discarding a session's state", e))
 }
+
+/// `DISCARD ALL` without `DISCARD PLANS` (PostgreSQL's documentation gives `DISCARD ALL` as these statements).
+const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; \
+     SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
 
 /// A statement after which the session is not reused: `LOAD`, or a `DO` block that names its language.
 pub(super) fn keeps_session_state(statement: &PlanStatement) -> bool {
