@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::plan::PlanStatement;
 use crate::report::{FunctionCalled, HeldSince, LockTaken, RuleFired, SchemaChange, Settings, StatementReport};
 
-/// Languages whose functions keep nothing in a session that outlives its transaction and a reset (`DISCARD ALL`) (PL/Perl's
-/// `%_SHARED`, PL/Python's `GD`, a C function's connections, as dblink's, do).
+/// Languages whose functions keep nothing in a session that outlives its transaction and a reset as `DISCARD ALL`'s
+/// (PL/Perl's `%_SHARED`, PL/Python's `GD`, a C function's connections, as dblink's, do).
 const STATELESS_LANGUAGES: [&str; 2] = ["sql", "plpgsql"];
 
 /// A query parameter with its type.

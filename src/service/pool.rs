@@ -7,8 +7,9 @@
 //! lent) at the pool's size, so clones given back are what serves later runs; only dropped ones are replaced.
 //!
 //! A clone keeps two sessions across runs: a superuser one that puts it back, and the plan's own, made fit for the
-//! next plan by `DISCARD ALL` but for its plans when the last plan left nothing else in it ([`measure::reuse_session`]); and the state
-//! before a plan its first run read ([`measure::Carried`]), which every later run on it starts from.
+//! next plan by what `DISCARD ALL` does but for its plans, when the last plan left nothing else in it
+//! ([`measure::reuse_session`]); and the state before a plan its first run read ([`measure::Carried`]), which every
+//! later run on it starts from.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
