@@ -48,7 +48,9 @@ pub struct Config {
     pub token_file: Option<PathBuf>,
     /// The directories sources registered by path must be inside (canonical paths).
     pub allowed_dirs: Vec<PathBuf>,
-    /// Ready clones per source.
+    /// Ready clones per source. Each clone keeps two connections to the shadow (the session its next plan runs in,
+    /// and the one that puts it back after a run), so sources × `pool_size` × 2 must stay well below the shadow's
+    /// `max_connections` (100 by default).
     pub pool_size: usize,
     /// Dry-runs at a time; more get `429`.
     pub max_concurrent: usize,
