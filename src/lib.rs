@@ -63,7 +63,8 @@
 //! proposal                  proposals, their approval rules, tokens and roles, their store and hash-chained audit log
 //! apply                     the one path that writes to a database pgshadow did not create: an approved plan
 //!                            on its target, committed only inside what was approved
-//! lib                       this file's orchestration: dry_run, dry_run_on, rehearse
+//! warm_runs                 plans a keep-warm supervisor runs for the runs that hand them over
+//! lib                       this file's orchestration: dry_run, dry_run_on, rehearse, keep_warm
 //! service                   prepared sources and pools of clones for concurrent dry-runs
 //! serve, mcp                the HTTP API and the MCP server
 //! ```
@@ -88,6 +89,7 @@ pub mod synth;
 pub(crate) mod test_server;
 pub mod text;
 mod tls;
+mod warm_runs;
 
 use std::time::Duration;
 
@@ -249,19 +251,36 @@ async fn dry_run_warm(
         return Ok(None);
     };
     tracing::debug!(binaries = %choice.installation.binaries.dir.display(), "binaries chosen");
-    let Some((shadow, mut database, lease)) = source::warm(cache, &choice, reason, schema).await? else {
+    // The supervisor runs the plan itself when it can (`superuser` never reaches a cached cluster).
+    let request = warm_runs::request(plan);
+    let Some((shadow, mut database, served)) = source::warm(cache, &choice, reason, schema, request.as_deref()).await?
+    else {
         tracing::debug!("no warm cluster has this source");
         return Ok(None);
     };
-    tracing::debug!(database = database.name(), "a warm cluster lent a clone");
+    tracing::debug!(database = database.name(), "a warm cluster lent a clone or ran the plan on one");
     shadow.say_chosen();
     if !database.fidelity.warnings.is_empty() {
         database.fidelity.newer_version = newer_version(&shadow, &options.shadow.postgres).await;
     }
-    let statements = measure::run_plan(&shadow, &database, plan, &options.run).await;
-    let clean = statements.is_ok() && !database.spoiled.load(std::sync::atomic::Ordering::SeqCst);
-    lease.finish(clean).await;
+    let statements = match served {
+        shadow::warm::Served::Ran(ran) => warm_runs::statements(&ran.answer),
+        shadow::warm::Served::Lent(lease) => {
+            let statements = measure::run_plan(&shadow, &database, plan, &options.run).await;
+            let clean = statements.is_ok() && !database.spoiled.load(std::sync::atomic::Ordering::SeqCst);
+            lease.finish(clean).await;
+            statements
+        }
+    };
     Ok(Some(report_of(&shadow, &database, plan, statements?, &options.policy, &options.run, None)))
+}
+
+/// Runs a keep-warm supervisor (`pgshadow keep-warm`, [`shadow::warm`]): takes a clean cached cluster of `options`
+/// that no run holds, starts it, calls `ready` once runs can reach it, and serves runs (lending them a clone, or
+/// running the plan they hand over on one) until `idle` passes with no run, SIGTERM or SIGINT, or a run that did not
+/// end cleanly.
+pub async fn keep_warm(options: &LocalOptions, idle: std::time::Duration, ready: impl FnOnce()) -> Result<()> {
+    shadow::warm::supervise(options, idle, ready, Some(std::sync::Arc::new(warm_runs::MeasureRunner))).await
 }
 
 /// Upgrade rehearsal: dry-runs `plan` on each PostgreSQL version in `versions` (one shadow after the other, each

@@ -46,7 +46,7 @@ pub(crate) fn run(args: &KeepWarmArgs) -> ExitCode {
         let _ = writeln!(out, "ready");
         let _ = out.flush();
     };
-    match runtime.block_on(pgshadow::shadow::warm::supervise(&options, Duration::from_millis(args.idle_ms), ready)) {
+    match runtime.block_on(pgshadow::keep_warm(&options, Duration::from_millis(args.idle_ms), ready)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }

@@ -29,6 +29,11 @@ use crate::shadow::{Role, Session, Shadow};
 use effects::{Oid, Snapshot};
 use start::keeps_session_state;
 pub(crate) use start::{read_baseline, reuse_session, Carried};
+
+/// The state before a plan a cached template keeps, for a run on it or a clone of it ([`Carried::baseline`]).
+pub(crate) fn stored_baseline(database: &Database) -> Option<Arc<start::Baseline>> {
+    start::Baseline::stored(database).map(Arc::new)
+}
 pub use transaction::needs_own_transaction;
 
 /// A numeric fingerprint, read as text: only ever compared for equality.
@@ -115,7 +120,7 @@ pub async fn run_plan(
     plan: &Plan,
     options: &RunOptions,
 ) -> Result<Vec<StatementReport>> {
-    let carried = Carried { session: None, baseline: start::Baseline::stored(database).map(Arc::new) };
+    let carried = Carried { session: None, baseline: stored_baseline(database) };
     Ok(run_plan_in(shadow, database, plan, options, carried).await?.0)
 }
 

@@ -50,7 +50,7 @@ mod pairs {
 
 impl Baseline {
     /// The baseline a cached template keeps ([`Database::baseline`]), when it has one this build can read.
-    pub(super) fn stored(database: &Database) -> Option<Baseline> {
+    pub(crate) fn stored(database: &Database) -> Option<Baseline> {
         serde_json::from_value(database.baseline.as_deref()?.clone()).ok()
     }
 }

@@ -141,7 +141,7 @@ impl std::fmt::Display for StatementKind {
 }
 
 /// What the classifier could tell about one statement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Classification {
     /// The kind of statement.
     pub kind: StatementKind,

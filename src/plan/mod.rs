@@ -28,7 +28,7 @@ pub enum PlanFormat {
 
 /// A plan: the statements to dry-run, in order. It may come from several files (a migrations folder), which run
 /// one after the other, as they would be applied.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// The file name as given (`-` for standard input); for several files, their names joined with `, `.
     pub source: String,
@@ -46,7 +46,7 @@ pub struct Plan {
 }
 
 /// One statement of a plan.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PlanStatement {
     /// The file it came from.
     pub file: String,

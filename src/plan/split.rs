@@ -12,7 +12,7 @@
 //! character is >= 0x80, so a slice cut next to an ASCII byte is always on a character boundary.
 
 /// One statement (or psql meta-command) of a SQL script, with its position in the script.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RawStatement {
     /// The statement text: leading whitespace and leading comments removed, the terminating `;` and the
     /// whitespace before it removed. Comments inside or after the first token are kept as written.

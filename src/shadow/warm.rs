@@ -1,7 +1,9 @@
 //! A cached cluster kept warm between runs (`PGSHADOW_KEEP_WARM`), as sccache's server or Gradle's daemon are: after
 //! a cached run, a small supervisor process (`pgshadow keep-warm`, which the run starts) takes the cluster's slot,
-//! starts its server and keeps a fresh clone of the template ready. A later run asks it for a clone over the Unix
-//! socket `warm.sock` in the slot, runs the plan there, and hangs up; the supervisor then drops that clone and makes
+//! starts its server and keeps a fresh clone of the template ready. A later run hands it its plan over the Unix socket
+//! `warm.sock` in the slot, and the supervisor runs and measures it in that clone, in a session its [`Runner`] opened
+//! and warmed while no run waited, and answers with the measured statements (a supervisor without a runner lends the
+//! clone instead: the run connects to it, runs the plan and hangs up). The supervisor then drops that clone and makes
 //! the next one. It stops after the idle time with no run.
 //!
 //! What keeps one run's plan out of the next:
@@ -23,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -70,10 +73,48 @@ pub fn parse_idle(text: &str) -> std::result::Result<Option<Duration>, String> {
     Ok((seconds > 0.0).then(|| Duration::from_secs_f64(seconds)))
 }
 
-/// What a run asks the supervisor for: a clone of the template with this key.
+/// What a run asks the supervisor for: a clone of the template with this key, or, with `run`, the supervisor to run
+/// its plan there ([`Runner`]).
 #[derive(Debug, Serialize, Deserialize)]
 struct Ask {
     key: String,
+    /// The run's request, for the supervisor's [`Runner`].
+    #[serde(default)]
+    run: Option<String>,
+}
+
+/// What a supervisor runs plans with, for runs that hand it their plan rather than borrow a clone: the clone's session
+/// is then opened and warmed before the run asks, and its backend's caches are warm. Measuring lives in a layer above
+/// this one, which gives the runner ([`crate::keep_warm`]).
+pub(crate) trait Runner: Send + Sync + 'static {
+    /// Readies a spare clone for a run, off any run's path.
+    fn prepare(&self, shadow: Arc<Shadow>, spare: SpareInfo) -> BoxFuture<'static, Prepared>;
+    /// Runs `request` on the clone: the answer for the run, and whether the clone stayed clean (nothing committed).
+    fn run(
+        &self,
+        shadow: Arc<Shadow>,
+        spare: SpareInfo,
+        prepared: Prepared,
+        request: String,
+    ) -> BoxFuture<'static, (String, bool)>;
+}
+
+/// What [`Runner::prepare`] readied, for [`Runner::run`] alone.
+pub(crate) type Prepared = Option<Box<dyn std::any::Any + Send>>;
+
+/// A spare clone: the template it copies, its database and its own login role.
+#[derive(Debug, Clone)]
+pub(crate) struct SpareInfo {
+    pub(crate) template: Template,
+    pub(crate) database: String,
+    pub(crate) login: String,
+}
+
+/// A spare clone and what the runner readied for it.
+struct Spare {
+    database: String,
+    login: String,
+    prepared: Prepared,
 }
 
 /// The supervisor's answer.
@@ -81,6 +122,8 @@ struct Ask {
 enum Answer {
     /// A clone for this run.
     Lent(Box<Lent>),
+    /// The run's plan was run on this clone (already dropped): the runner's answer.
+    Ran(Box<Lent>, String),
     /// No template with that key in this cluster, or no clone could be made.
     Miss,
 }
@@ -119,21 +162,41 @@ impl Lease {
     }
 }
 
+/// What a supervisor did for a run ([`attach`]).
+pub(crate) enum Served {
+    /// Lent a clone: the run connects to it, then gives it back ([`Lease::finish`]).
+    Lent(Box<Lease>),
+    /// Ran the run's plan on a clone of the template, now dropped: the runner's answer.
+    Ran(Box<Ran>),
+}
+
+/// A plan a supervisor ran for a run: where, and what its runner answered.
+pub(crate) struct Ran {
+    pub(crate) template: Template,
+    pub(crate) database: String,
+    pub(crate) login: String,
+    pub(crate) slot: PathBuf,
+    pub(crate) answer: String,
+}
+
 /// Asks the supervisors of the cached clusters of `binaries` (major version `major`) for a clone of the template
-/// `key`: the first that has it lends one. `None` when no supervisor runs there or none has the template.
+/// `key`: the first that has it lends one, or, with `run`, runs it there ([`Runner`]). `None` when no supervisor runs
+/// there or none has the template (or a run's answer was lost: the run then goes on as if there were none; a
+/// supervisor whose client left mid-run discards its cluster).
 pub(crate) async fn attach(
     cache: &CacheOptions,
     major: &str,
     binaries: &PgBinaries,
     key: &str,
-) -> Option<(Endpoint, String, Lease)> {
+    run: Option<&str>,
+) -> Option<(Endpoint, String, Served)> {
     let clusters = cache.clusters(major, &binaries.dir);
     for n in 0..super::cache::SLOTS {
         let socket = clusters.join(format!("slot-{n}")).join(SOCKET);
         if !socket.exists() {
             continue;
         }
-        match ask(&socket, key).await {
+        match ask(&socket, key, run).await {
             Ok(Some(found)) => return Some(found),
             Ok(None) => {}
             Err(e) => tracing::debug!(socket = %socket.display(), error = %e, "no warm cluster behind this socket"),
@@ -142,24 +205,35 @@ pub(crate) async fn attach(
     None
 }
 
-async fn ask(socket: &Path, key: &str) -> std::io::Result<Option<(Endpoint, String, Lease)>> {
+async fn ask(socket: &Path, key: &str, run: Option<&str>) -> std::io::Result<Option<(Endpoint, String, Served)>> {
     let mut stream = tokio::time::timeout(Duration::from_secs(2), UnixStream::connect(socket)).await??;
-    let mut line = serde_json::to_string(&Ask { key: key.to_owned() }).map_err(std::io::Error::other)?;
+    let ask = Ask { key: key.to_owned(), run: run.map(str::to_owned) };
+    let mut line = serde_json::to_string(&ask).map_err(std::io::Error::other)?;
     line.push('\n');
     stream.write_all(line.as_bytes()).await?;
-    // Making a clone on the spot (no spare ready) takes a CREATE DATABASE.
     let mut reader = BufReader::new(&mut stream);
     let mut answer = String::new();
-    tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut answer)).await??;
-    let Answer::Lent(lent) = serde_json::from_str(&answer).map_err(std::io::Error::other)? else {
-        return Ok(None);
+    match run {
+        // The run's own time limit bounds a plan the supervisor runs.
+        Some(_) => reader.read_line(&mut answer).await?,
+        // Making a clone on the spot (no spare ready) takes a CREATE DATABASE.
+        None => tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut answer)).await??,
+    };
+    let (lent, ran) = match serde_json::from_str(&answer).map_err(std::io::Error::other)? {
+        Answer::Lent(lent) => (lent, None),
+        Answer::Ran(lent, ran) => (lent, Some(ran)),
+        Answer::Miss => return Ok(None),
     };
     let mut base = tokio_postgres::Config::new();
     base.application_name("pgshadow").host_path(&lent.socket_dir).port(local::PORT);
     let endpoint = Endpoint { base, passwords: Default::default(), secret: None, tls: None, libpq_env: Vec::new() };
     let slot = socket.parent().map(Path::to_path_buf).unwrap_or_default();
-    let lease = Lease { stream, template: lent.template, database: lent.database, login: lent.login, slot };
-    Ok(Some((endpoint, lent.server_version, lease)))
+    let Lent { database, login, template, server_version, .. } = *lent;
+    let served = match ran {
+        Some(answer) => Served::Ran(Box::new(Ran { template, database, login, slot, answer })),
+        None => Served::Lent(Box::new(Lease { stream, template, database, login, slot })),
+    };
+    Ok(Some((endpoint, server_version, served)))
 }
 
 impl Shadow {
@@ -230,7 +304,9 @@ pub(crate) async fn spawn(keep: &KeepWarm, cache: &CacheOptions, binaries: &Path
 struct Supervisor {
     shadow: Arc<Shadow>,
     /// One ready clone per template key (`None` while it is being made).
-    spares: Mutex<HashMap<String, Option<(String, String)>>>,
+    spares: Mutex<HashMap<String, Option<Spare>>>,
+    /// What runs that hand over their plan are run with.
+    runner: Option<Arc<dyn Runner>>,
     /// Runs holding a clone now.
     active: AtomicUsize,
     last_used: std::sync::Mutex<Instant>,
@@ -242,7 +318,12 @@ struct Supervisor {
 /// Runs a supervisor (`pgshadow keep-warm`): takes a clean cached cluster of `options` that no run holds (an error
 /// when there is none), starts it, calls `ready` once runs can reach it, and serves them until `idle` passes with
 /// no run, SIGTERM or SIGINT, or a run that did not end cleanly.
-pub async fn supervise(options: &LocalOptions, idle: Duration, ready: impl FnOnce()) -> Result<()> {
+pub(crate) async fn supervise(
+    options: &LocalOptions,
+    idle: Duration,
+    ready: impl FnOnce(),
+    runner: Option<Arc<dyn Runner>>,
+) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let (mut term, mut int) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
     let (Ok(term), Ok(int)) = (term.as_mut(), int.as_mut()) else {
@@ -270,6 +351,7 @@ pub async fn supervise(options: &LocalOptions, idle: Duration, ready: impl FnOnc
         let supervisor = Arc::new(Supervisor {
             shadow: Arc::clone(&shadow),
             spares: Mutex::default(),
+            runner,
             active: AtomicUsize::new(0),
             last_used: std::sync::Mutex::new(Instant::now()),
             poisoned: AtomicBool::new(false),
@@ -310,9 +392,10 @@ pub async fn supervise(options: &LocalOptions, idle: Duration, ready: impl FnOnc
         while supervisor.spares.lock().await.values().any(Option::is_none) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let spares: Vec<(String, String)> = supervisor.spares.lock().await.drain().filter_map(|(_, c)| c).collect();
-        for (database, login) in spares {
-            drop_clone(&shadow, &database, &login).await;
+        let spares: Vec<Spare> = supervisor.spares.lock().await.drain().filter_map(|(_, c)| c).collect();
+        for spare in spares {
+            drop(spare.prepared);
+            drop_clone(&shadow, &spare.database, &spare.login).await;
         }
         Result::Ok(supervisor.poisoned.load(Ordering::SeqCst))
     };
@@ -358,25 +441,28 @@ async fn allow_connections(shadow: &Shadow, templates: &[Template], allow: bool)
 }
 
 impl Supervisor {
-    /// Serves one run: lends it a clone of the template it asks for, and drops the clone when it hangs up.
+    /// Serves one run: lends it a clone of the template it asks for, and drops the clone when it hangs up; or runs
+    /// the plan it hands over there ([`Runner`]) and answers with the outcome.
     async fn serve(self: Arc<Self>, stream: UnixStream) {
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
         let Ok(Some(line)) = lines.next_line().await else { return };
-        let template = serde_json::from_str::<Ask>(&line)
-            .ok()
-            .and_then(|ask| self.shadow.cache_slot().and_then(|slot| slot.template(&ask.key)));
-        let Some(template) = template else {
+        let Ok(ask) = serde_json::from_str::<Ask>(&line) else { return };
+        let Some(template) = self.shadow.cache_slot().and_then(|slot| slot.template(&ask.key)) else {
             let _ = write.write_all(answer(&Answer::Miss).as_bytes()).await;
             return;
         };
         self.active.fetch_add(1, Ordering::SeqCst);
-        let clone = match self.take_spare(&template.key).await {
-            Some(clone) => Ok(clone),
-            None => make_clone(&self.shadow, &template).await,
+        let spare = match self.take_spare(&template.key).await {
+            Some(spare) => Ok(spare),
+            None => make_clone(&self.shadow, &template).await.map(|(database, login)| Spare {
+                database,
+                login,
+                prepared: None,
+            }),
         };
-        let lent = match clone {
-            Ok(clone) => clone,
+        let spare = match spare {
+            Ok(spare) => spare,
             Err(e) => {
                 tracing::warn!(error = %e, "could not make a clone for a run");
                 let _ = write.write_all(answer(&Answer::Miss).as_bytes()).await;
@@ -384,20 +470,41 @@ impl Supervisor {
                 return;
             }
         };
-        let reply = Answer::Lent(Box::new(Lent {
-            database: lent.0.clone(),
-            login: lent.1.clone(),
+        let lent = Lent {
+            database: spare.database.clone(),
+            login: spare.login.clone(),
             socket_dir: self.shadow.endpoint().host().into(),
             server_version: self.shadow.server_version().to_owned(),
             template: template.clone(),
-        }));
-        let sent = write.write_all(answer(&reply).as_bytes()).await.is_ok();
+        };
         // The next run's clone, while this one runs.
         let next = Arc::clone(&self);
         let next_template = template.clone();
         tokio::spawn(async move { next.make_spare(&next_template).await });
-        let clean = sent && matches!(lines.next_line().await, Ok(Some(line)) if line == "clean");
-        drop_clone(&self.shadow, &lent.0, &lent.1).await;
+        let clean = match (ask.run, &self.runner) {
+            (Some(request), Some(runner)) => {
+                let info = SpareInfo { template, database: spare.database.clone(), login: spare.login.clone() };
+                let run = runner.run(Arc::clone(&self.shadow), info, spare.prepared, request);
+                // A run whose client hangs up is cancelled, and counts as not clean.
+                let outcome = tokio::select! {
+                    done = run => Some(done),
+                    _ = lines.next_line() => None,
+                };
+                match outcome {
+                    Some((ran, clean)) => {
+                        let sent = write.write_all(answer(&Answer::Ran(Box::new(lent), ran)).as_bytes()).await;
+                        clean && sent.is_ok()
+                    }
+                    None => false,
+                }
+            }
+            _ => {
+                drop(spare.prepared);
+                let sent = write.write_all(answer(&Answer::Lent(Box::new(lent))).as_bytes()).await.is_ok();
+                sent && matches!(lines.next_line().await, Ok(Some(line)) if line == "clean")
+            }
+        };
+        drop_clone(&self.shadow, &spare.database, &spare.login).await;
         if !clean {
             tracing::info!("a run did not end cleanly: discarding the warm cluster");
             self.poisoned.store(true, Ordering::SeqCst);
@@ -413,7 +520,7 @@ impl Supervisor {
 
     /// The spare clone of the template `key`: a ready one, or the one being made (waited for: a second clone made
     /// at the same time would take longer); `None` when there is neither.
-    async fn take_spare(&self, key: &str) -> Option<(String, String)> {
+    async fn take_spare(&self, key: &str) -> Option<Spare> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             {
@@ -438,8 +545,16 @@ impl Supervisor {
             spares.insert(template.key.clone(), None);
         }
         match make_clone(&self.shadow, template).await {
-            Ok(clone) => {
-                self.spares.lock().await.insert(template.key.clone(), Some(clone));
+            Ok((database, login)) => {
+                let prepared = match &self.runner {
+                    Some(runner) => {
+                        let info =
+                            SpareInfo { template: template.clone(), database: database.clone(), login: login.clone() };
+                        runner.prepare(Arc::clone(&self.shadow), info).await
+                    }
+                    None => None,
+                };
+                self.spares.lock().await.insert(template.key.clone(), Some(Spare { database, login, prepared }));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not make a spare clone");

@@ -234,30 +234,51 @@ pub async fn load(shadow: &Shadow, schema: Option<&Schema>) -> Result<Database> 
 }
 
 /// A run on a warm cached cluster ([`crate::shadow::warm`]): asks its supervisor for a clone of `schema`'s template
-/// in `cache`, for the binaries `choice` chose. `None` when no supervisor runs there or none has the template.
+/// in `cache`, for the binaries `choice` chose, or, with `run`, to run it there. `None` when no supervisor runs there
+/// or none has the template. The database is the clone's (as the template's load described the source); with a
+/// plan run there, `Some` answer of the supervisor's runner and no lease.
 pub(crate) async fn warm(
     cache: &crate::shadow::CacheOptions,
     choice: &crate::postgres::Choice,
     provider_reason: &str,
     schema: Option<&Schema>,
-) -> Result<Option<(Shadow, Database, crate::shadow::warm::Lease)>> {
+    run: Option<&str>,
+) -> Result<Option<(Shadow, Database, crate::shadow::warm::Served)>> {
+    use crate::shadow::warm::Served;
     // The digest is remembered where a cached run remembers it (`Slot::digests_dir`).
     let sha256 = schema.map(|s| s.sha256(Some(&cache.dir.join("digests")))).transpose()?;
     let key = cached::template_key(schema, sha256.as_deref());
     let binaries = &choice.installation.binaries;
     let major = choice.installation.version.major.to_string();
-    let Some((endpoint, version, lease)) = crate::shadow::warm::attach(cache, &major, binaries, &key).await else {
+    let Some((endpoint, version, served)) = crate::shadow::warm::attach(cache, &major, binaries, &key, run).await
+    else {
         return Ok(None);
     };
+    let (template, name, login, slot) = match &served {
+        Served::Lent(lease) => (&lease.template, &lease.database, &lease.login, &lease.slot),
+        Served::Ran(ran) => (&ran.template, &ran.database, &ran.login, &ran.slot),
+    };
     let reasons = (choice.reason.clone(), provider_reason.to_owned());
-    let shadow = Shadow::attached(endpoint, version, binaries.clone(), reasons, lease.slot.clone());
-    let mut database = cached::database_of(lease.template.clone(), schema, true);
-    database.name = lease.database.clone();
-    database.login = Some(lease.login.clone());
+    let shadow = Shadow::attached(endpoint, version, binaries.clone(), reasons, slot.clone());
+    let mut database = clone_of(template.clone(), schema, name, login);
     if let (Some(sha256), Some(info)) = (sha256, &mut database.schema) {
         info.sha256 = sha256;
     }
-    Ok(Some((shadow, database, lease)))
+    Ok(Some((shadow, database, served)))
+}
+
+/// The database of a clone `name` of a cached `template`, with its own `login` role: as the template's load
+/// described `schema`.
+pub(crate) fn clone_of(
+    template: crate::shadow::cache::Template,
+    schema: Option<&Schema>,
+    name: &str,
+    login: &str,
+) -> Database {
+    let mut database = cached::database_of(template, schema, true);
+    database.name = name.to_owned();
+    database.login = Some(login.to_owned());
+    database
 }
 
 /// Every table's exact row count in `database` (by relation oid): the baseline dry-runs of its clones start from.
