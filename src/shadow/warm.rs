@@ -477,10 +477,15 @@ impl Supervisor {
             server_version: self.shadow.server_version().to_owned(),
             template: template.clone(),
         };
-        // The next run's clone, while this one runs.
+        // The next run's clone: while this one runs when it runs in its own process, after it answered when it runs
+        // here (a `CREATE DATABASE` would compete with it for the same cores).
         let next = Arc::clone(&self);
         let next_template = template.clone();
-        tokio::spawn(async move { next.make_spare(&next_template).await });
+        let make_next = async move { next.make_spare(&next_template).await };
+        let mut make_next = Some(make_next);
+        if ask.run.is_none() || self.runner.is_none() {
+            tokio::spawn(make_next.take().expect("not taken yet"));
+        }
         let clean = match (ask.run, &self.runner) {
             (Some(request), Some(runner)) => {
                 let info = SpareInfo { template, database: spare.database.clone(), login: spare.login.clone() };
@@ -504,6 +509,9 @@ impl Supervisor {
                 sent && matches!(lines.next_line().await, Ok(Some(line)) if line == "clean")
             }
         };
+        if let Some(make_next) = make_next {
+            tokio::spawn(make_next);
+        }
         drop_clone(&self.shadow, &spare.database, &spare.login).await;
         if !clean {
             tracing::info!("a run did not end cleanly: discarding the warm cluster");
