@@ -274,3 +274,27 @@ fn a_run_from_the_templates_kept_baseline_measures_what_a_fresh_read_does() {
     }
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_relative_cache_directory_is_taken_from_where_the_run_starts() {
+    let sandbox = Sandbox::new();
+    let here = tempfile::tempdir().expect("temp dir");
+    let (plan, schema) = (common::root().join(PLAN), common::root().join(SCHEMA));
+    let (plan, schema) = (plan.to_string_lossy(), schema.to_string_lossy());
+    let run = || {
+        sandbox
+            .command(&["run", &plan, "--schema", &schema, "--format", "json", "--cache-dir", "relative-cache"])
+            .current_dir(here.path())
+            .env_remove("PGSHADOW_CACHE_DIR")
+            .output()
+            .expect("run pgshadow")
+    };
+    let (first, second) = (run(), run());
+    assert_eq!(first.status.code(), Some(1), "{}", stderr_of(&first));
+    assert_eq!(second.status.code(), Some(1), "{}", stderr_of(&second));
+    let second = json_of(&second);
+    assert_eq!(second["shadow"]["cache"]["template_reused"], true, "{second}");
+    let cluster = second["shadow"]["cache"]["cluster"].as_str().unwrap_or_default().to_owned();
+    assert!(cluster.starts_with(&here.path().join("relative-cache").display().to_string()), "{cluster}");
+    sandbox.assert_clean();
+}

@@ -10,8 +10,14 @@ use pgshadow::LocalOptions;
 pub(crate) struct CacheDirArg {
     /// The cache directory. Default: $XDG_CACHE_HOME/pgshadow, else ~/.cache/pgshadow (as root:
     /// /var/cache/pgshadow).
-    #[arg(long, value_name = "DIR", env = "PGSHADOW_CACHE_DIR")]
+    #[arg(long, value_name = "DIR", env = "PGSHADOW_CACHE_DIR", value_parser = absolute_dir)]
     cache_dir: Option<PathBuf>,
+}
+
+/// A directory argument made absolute against the current directory: the shadow's server and a keep-warm
+/// supervisor use it from directories of their own.
+pub(crate) fn absolute_dir(text: &str) -> Result<PathBuf, String> {
+    std::path::absolute(text).map_err(|e| format!("`{text}`: {e}"))
 }
 
 impl CacheDirArg {

@@ -136,7 +136,7 @@ pub(crate) struct RunArgs {
     /// Keep the shadow cluster, and the loaded schema as a template database, in this directory between runs, so
     /// that the next run on the same schema skips initdb and loading. Default: $XDG_CACHE_HOME/pgshadow, else
     /// ~/.cache/pgshadow (as root: /var/cache/pgshadow). See `pgshadow cache list`.
-    #[arg(long, value_name = "DIR", env = "PGSHADOW_CACHE_DIR")]
+    #[arg(long, value_name = "DIR", env = "PGSHADOW_CACHE_DIR", value_parser = super::args::absolute_dir)]
     cache_dir: Option<PathBuf>,
 
     /// Start from scratch: a new cluster, the schema loaded anew, nothing kept afterwards.
