@@ -10,6 +10,15 @@ pub fn quote_ident(name: &str) -> String {
 /// Splits `schema.name` as Postgres writes it (`format('%I.%I')`: quoted where needed) into its two names, as stored
 /// (unquoted, `""` read as `"`). `None` for anything else.
 pub fn split_qualified(name: &str) -> Option<(String, String)> {
+    match <[String; 2]>::try_from(split_name(name)?) {
+        Ok([schema, name]) => Some((schema, name)),
+        Err(_) => None,
+    }
+}
+
+/// Splits a dotted name (`a.b`, `"a.b".c`: parts quoted where needed) into its parts, as stored (unquoted, `""`
+/// read as `"`). `None` for an unclosed quote or text after a closing quote.
+pub fn split_name(name: &str) -> Option<Vec<String>> {
     let mut parts = Vec::new();
     let mut chars = name.chars().peekable();
     loop {
@@ -35,13 +44,9 @@ pub fn split_qualified(name: &str) -> Option<(String, String)> {
         parts.push(part);
         match chars.next() {
             Some('.') => continue,
-            None => break,
+            None => return Some(parts),
             Some(_) => return None,
         }
-    }
-    match <[String; 2]>::try_from(parts) {
-        Ok([schema, name]) => Some((schema, name)),
-        Err(_) => None,
     }
 }
 
@@ -134,6 +139,9 @@ mod tests {
         assert_eq!(split_qualified("public.orders"), Some(("public".into(), "orders".into())));
         assert_eq!(split_qualified("\"A b\".\"c.d\""), Some(("A b".into(), "c.d".into())));
         assert_eq!(split_qualified("orders"), None);
+        assert_eq!(split_name("\"weird.name\""), Some(vec!["weird.name".to_owned()]));
+        assert_eq!(split_name("s.\"a\"\"b.c\""), Some(vec!["s".to_owned(), "a\"b.c".to_owned()]));
+        assert_eq!(split_name("\"open"), None);
     }
 
     #[test]

@@ -44,6 +44,21 @@ async fn rows_a_trigger_writes_are_indirect_effects() {
 }
 
 #[tokio::test]
+async fn a_statement_on_a_table_whose_name_holds_a_dot_or_a_quote_is_its_direct_effect() {
+    let schema = "CREATE SCHEMA \"odd.schema\";\n\
+         CREATE TABLE \"odd.schema\".\"weird.name\" (id int);\n\
+         INSERT INTO \"odd.schema\".\"weird.name\" VALUES (1), (2);\n\
+         CREATE TABLE \"say \"\"hi\"\"\" (id int);\n\
+         INSERT INTO \"say \"\"hi\"\"\" VALUES (1);\n";
+    let plan = "DELETE FROM \"odd.schema\".\"weird.name\" WHERE id = 1;\nUPDATE \"say \"\"hi\"\"\" SET id = 2;\n";
+    let report = common::dry_run(schema, plan).await;
+    let weird = effect(&report, 1, "\"odd.schema\".\"weird.name\"");
+    assert_eq!((weird.deleted, weird.direct), (Some(1), true));
+    let quoted = effect(&report, 2, "public.\"say \"\"hi\"\"\"");
+    assert_eq!((quoted.updated, quoted.direct), (Some(1), true));
+}
+
+#[tokio::test]
 async fn truncate_destroys_rows_but_a_rewrite_does_not() {
     let plan = "ALTER TABLE customers ALTER COLUMN id TYPE bigint;\nTRUNCATE customers, audit;\nINSERT INTO customers VALUES (1, 'x');";
     let report = common::dry_run(SHOP, plan).await;

@@ -507,5 +507,6 @@ fn refusal(statement: &PlanStatement, message: &str) -> StatementError {
 
 /// `schema.table` as the classifier normalised it, quoted part by part for `to_regclass`.
 fn quote_name(name: &str) -> String {
-    name.split('.').map(crate::text::quote_ident).collect::<Vec<_>>().join(".")
+    let parts = crate::text::split_name(name).unwrap_or_else(|| vec![name.to_owned()]);
+    parts.iter().map(|part| crate::text::quote_ident(part)).collect::<Vec<_>>().join(".")
 }

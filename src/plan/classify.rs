@@ -147,7 +147,8 @@ pub struct Classification {
     pub kind: StatementKind,
     /// Objects the statement names as its targets, as written but normalised: identifiers unquoted and lower-cased
     /// unless they were double-quoted (Postgres folding: ASCII letters only), joined with `.`, e.g. `public.users`,
-    /// `orders`, `My Table`.
+    /// `orders`, `My Table`; a name holding a dot or a double quote is written quoted (`"weird.name"`), so the joined
+    /// name splits back into its parts ([`crate::text::split_name`]).
     /// DELETE/UPDATE/INSERT/MERGE/TRUNCATE/COPY: the target table(s) (not tables in FROM/USING/subqueries).
     /// DROP x: every object named. ALTER TABLE/INDEX/...: the object altered. CREATE x: the created object's name,
     /// except CREATE INDEX: the table it indexes (the `index-not-concurrent` rule matches it against locked tables).
@@ -436,7 +437,11 @@ fn object_name(name: &ObjectName) -> String {
         .0
         .iter()
         .map(|part| match part {
-            ObjectNamePart::Identifier(id) => ident(id),
+            // A name holding a dot or a quote is written quoted, so the joined name splits back into its parts.
+            ObjectNamePart::Identifier(id) => match ident(id) {
+                name if name.contains(['.', '"']) => crate::text::quote_ident(&name),
+                name => name,
+            },
             other => other.to_string(),
         })
         .collect();
@@ -649,6 +654,9 @@ mod tests {
     fn drop_table_if_exists_quoted() {
         check("DROP TABLE IF EXISTS \"My Table\"", K::DropTable, &["My Table"], None, false);
         check("DROP TABLE \"My Table\", t2 RESTRICT", K::DropTable, &["My Table", "t2"], None, false);
+        // A dot or a quote inside a name keeps it quoted: the name splits back into its parts.
+        check("DELETE FROM s.\"weird.name\"", K::Delete, &["s.\"weird.name\""], Some(false), false);
+        check("TRUNCATE \"a\"\"b\"", K::Truncate, &["\"a\"\"b\""], None, false);
     }
 
     #[test]
