@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::SourceServer;
+use common::{median, off_by, SourceServer};
 use pgshadow::profile::{Profile, ProfileOptions};
 use pgshadow::report::{EstimateBasis, Report};
 use pgshadow::report::{Severity, Verdict};
@@ -66,16 +66,6 @@ fn total(report: &Report) -> Option<u64> {
     }
 }
 
-/// `estimate / truth` as a factor of at least 1 either way.
-fn off_by(estimate: u64, truth: u64) -> f64 {
-    let (e, t) = (estimate.max(1) as f64, truth.max(1) as f64);
-    if e > t {
-        e / t
-    } else {
-        t / e
-    }
-}
-
 /// What the sample would estimate if each table were scaled by production's rows over its sampled rows alone (not
 /// counting the rows the foreign-key closure added): the other formula, measured here to show why it is not used.
 fn sampled_only_total(report: &Report) -> u64 {
@@ -92,16 +82,6 @@ fn sampled_only_total(report: &Report) -> u64 {
         .sum();
     let dropped: f64 = s.dropped_objects.iter().filter_map(|o| Some(o.rows? as f64 * scale(&o.identity))).sum();
     (effects + dropped).round() as u64
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 struct Fleet {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{stderr_of, Sandbox, SourceServer};
+use common::{median, off_by, stderr_of, Sandbox, SourceServer};
 use pgshadow::profile::{Profile, ProfileOptions};
 use pgshadow::report::{EstimateBasis, Report, Status};
 use pgshadow::synth::Synthesis;
@@ -70,22 +70,6 @@ fn total(report: &Report) -> u64 {
     match &report.estimate {
         Some(e) => e.rows_destroyed.expect("a known total") + e.rows_updated.expect("a known total"),
         None => report.summary.rows_destroyed + report.summary.rows_updated,
-    }
-}
-
-/// `estimate / truth` as a factor of at least 1 either way.
-fn off_by(estimate: u64, truth: u64) -> f64 {
-    let (e, t) = (estimate.max(1) as f64, truth.max(1) as f64);
-    e.max(t) / e.min(t)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
 }
 

@@ -115,9 +115,10 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
     }
     // A dropped column's values: its table's rows that are not null in it.
     for o in s.dropped_objects.iter_mut().filter(|o| o.object_type == "table column" && !o.rows_known) {
-        let Some((table_name, column)) = o.identity.rsplit_once('.') else { continue };
-        let Some((t, n)) = table(profile, table_name) else { continue };
-        let column = column.trim_matches('"').replace("\"\"", "\"");
+        let parts = crate::text::split_name(&o.identity).unwrap_or_default();
+        let Ok([schema, table_name, column]) = <[String; 3]>::try_from(parts) else { continue };
+        let Some(t) = profile.table(&schema, &table_name) else { continue };
+        let Some(n) = t.rows(profile) else { continue };
         let Some(stats) = t.column(&column).and_then(|c| c.stats.as_ref()) else { continue };
         let values = n * (1.0 - stats.null_frac);
         let method = format!(

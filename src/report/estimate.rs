@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{DroppedObject, StatementReport, Status, TableEffect};
 use crate::plan::StatementKind;
+pub use crate::text::thousands;
 
 /// What an estimate rests on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -295,10 +296,10 @@ fn unmatched_unknown(s: &mut StatementReport, scales: &[TableScale]) {
     }
     let mut unknown = Vec::new();
     for target in &s.targets {
-        let target = target.replace('"', "");
+        let Some(target) = crate::text::split_name(target) else { continue };
         let named = |t: &&TableScale| {
-            let table = t.table.replace('"', "");
-            table == target || table.rsplit_once('.').is_some_and(|(_, name)| name == target)
+            let table = crate::text::split_name(&t.table).unwrap_or_default();
+            table == target || (target.len() == 1 && table.last() == target.first())
         };
         let mut matching = scales.iter().filter(named);
         let (Some(scale), None) = (matching.next(), matching.next()) else { continue };
@@ -334,19 +335,6 @@ fn unmatched_unknown(s: &mut StatementReport, scales: &[TableScale]) {
 /// `about 2,700 rows (estimated from the profile)`: an estimate as findings quote it.
 pub fn about(n: u64, basis: EstimateBasis) -> String {
     format!("about {} {} ({})", thousands(n), if n == 1 { "row" } else { "rows" }, basis.label())
-}
-
-/// `48112` as `48,112`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// A production size for people: `48M rows, 12 GB` (rounded; `unknown rows` when the profile lacks them).

@@ -328,3 +328,20 @@ pub fn http(
         lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()));
     (status, headers.collect(), body.to_owned())
 }
+
+/// How far an estimate is from the truth, as a factor at least 1 (both counted as at least 1).
+pub fn off_by(estimate: u64, truth: u64) -> f64 {
+    let (e, t) = (estimate.max(1) as f64, truth.max(1) as f64);
+    e.max(t) / e.min(t)
+}
+
+/// The median of `values` (sorted in place).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
