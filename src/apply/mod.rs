@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 pub use targets::Targets;
 
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::plan::{Plan, StatementKind};
 use crate::proposal::envelope::Counts;
 use crate::proposal::{rules, Outcome, Record, State, Store, Verdict};
 
@@ -116,7 +116,7 @@ pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Resul
     }
     if !proposal.envelope.unguarded.is_empty() {
         rollback(&client).await;
-        return unguarded(store, request, &client, &plan, &before).await;
+        return unguarded(store, request, proposal, (&client, &plan), &before).await;
     }
     let emptied = emptied_tables(&proposal.report);
     let ran = run::run(&client, &plan, &emptied, &before).await;
@@ -188,16 +188,19 @@ fn unguarded_refusal(record: &Record, plan: &Plan) -> Option<String> {
 async fn unguarded(
     store: &Store,
     request: &Request,
-    client: &tokio_postgres::Client,
-    plan: &Plan,
+    proposal: &crate::proposal::Proposal,
+    (client, plan): (&tokio_postgres::Client, &Plan),
     before: &crate::profile::Description,
 ) -> Result<Record> {
-    let proposal = &store.get(request.id).await?.proposal;
     let rules = &proposal.rules;
     let timeouts =
         format!("SET lock_timeout = {}; SET statement_timeout = {}", rules.lock_timeout_ms, rules.statement_timeout_ms);
     client.batch_execute(&timeouts).await.map_err(|e| Error::pg("setting the apply's timeouts", e))?;
     for (i, statement) in plan.statements.iter().enumerate() {
+        // The plan's own BEGIN and COMMIT would put the statements in a transaction block, where they cannot run.
+        if matches!(statement.classification.kind, StatementKind::Begin | StatementKind::Commit) {
+            continue;
+        }
         if let Err(e) = client.batch_execute(&statement.raw.text).await {
             let message = e.as_db_error().map_or_else(|| crate::error::with_causes(&e), |db| db.message().to_owned());
             let reason = format!(
@@ -208,10 +211,21 @@ async fn unguarded(
             return refuse(store, request, reason, Counts::default()).await;
         }
     }
-    client.batch_execute("BEGIN READ ONLY").await.map_err(|e| Error::pg("reading the target's catalog", e))?;
-    let after = run::catalog(client).await;
+    // What ran cannot be undone: a failure from here on ends the proposal too, so it is never applied twice.
+    let after = match client.batch_execute("BEGIN READ ONLY").await {
+        Ok(()) => run::catalog(client).await,
+        Err(e) => Err(Error::pg("reading the target's catalog", e)),
+    };
     rollback(client).await;
-    let counts = Counts { dropped: run::dropped(before, &after?), ..Counts::default() };
+    let after = match after {
+        Ok(after) => after,
+        Err(e) => {
+            let reason =
+                format!("the unguarded statements ran, but the target's catalog could not be read after them: {e}");
+            return refuse(store, request, reason, Counts::default()).await;
+        }
+    };
+    let counts = Counts { dropped: run::dropped(before, &after), ..Counts::default() };
     if let Some(breach) = proposal.envelope.breach(&counts, rules) {
         let reason = format!("{breach}; it ran unguarded and cannot be rolled back");
         return refuse(store, request, reason, counts).await;

@@ -80,29 +80,18 @@ impl Envelope {
                 let entry = tables.entry(effect.table.clone()).or_insert_with(blank);
                 add(&mut entry.inserted, Some(effect.inserted));
                 // Production's estimate where the report has one (a sample, a profile, synthesized rows), else
-                // what was measured.
-                let (updated, deleted) = match &effect.estimated {
-                    Some(e) => {
-                        estimated = true;
-                        (e.updated, e.deleted.zip(e.truncated).map(|(d, t)| d + t))
-                    }
-                    None => (effect.updated, effect.destroyed()),
-                };
-                add(&mut entry.updated, updated);
-                add(&mut entry.deleted, deleted);
+                // what was measured; a count the estimate does not cover is the measured one.
+                estimated |= effect.estimated.is_some();
+                add(&mut entry.updated, effect.production_updated());
+                add(&mut entry.deleted, effect.production_destroyed());
             }
             for object in &statement.dropped_objects {
                 dropped.push(format!("{} {}", object.object_type, object.identity));
                 if object.object_type == "table" {
                     // The rows a dropped table held are destroyed: they count as deleted.
-                    let rows = match &object.estimated {
-                        Some(e) => {
-                            estimated = true;
-                            Some(e.rows)
-                        }
-                        None => object.rows,
-                    };
-                    add(&mut tables.entry(object.identity.clone()).or_insert_with(blank).deleted, rows);
+                    estimated |= object.estimated.is_some();
+                    let deleted = &mut tables.entry(object.identity.clone()).or_insert_with(blank).deleted;
+                    add(deleted, object.production_rows());
                 }
             }
         }
