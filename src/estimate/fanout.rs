@@ -42,7 +42,7 @@ pub(super) fn reached(
     let referencing = child_rows * (1.0 - null_frac);
     let fanout = if parent_rows > 0.0 { referencing / parent_rows } else { 0.0 };
     let rows = (parents * fanout).min(child_rows);
-    let method = format!(
+    let mut method = format!(
         "fan-out {fanout:.2} per parent through {} ({} referencing rows of {} over {} rows of {}), × {} parents",
         key.identity,
         crate::report::thousands(referencing.round() as u64),
@@ -51,5 +51,8 @@ pub(super) fn reached(
         key.parent,
         crate::report::thousands(parents.round() as u64),
     );
+    if stats.is_none() {
+        method.push_str(&format!("; no statistics of {column}: every row of {} counted as referencing", key.child));
+    }
     (rows, method)
 }

@@ -369,10 +369,7 @@ fn column_of(expr: &Expr) -> Option<String> {
         Expr::Nested(inner) | Expr::Cast { expr: inner, .. } => return column_of(inner),
         _ => return None,
     };
-    Some(match ident.quote_style {
-        Some(_) => ident.value.clone(),
-        None => ident.value.to_lowercase(),
-    })
+    Some(crate::plan::stored_name(ident))
 }
 
 /// A constant in the server's text form: a literal, a typed literal, a cast of one, a negative number, or the

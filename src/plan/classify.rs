@@ -450,7 +450,7 @@ fn object_name(name: &ObjectName) -> String {
 
 /// An identifier as Postgres stores it: as written when quoted, else with ASCII letters lower-cased (Postgres leaves
 /// other letters alone in multi-byte encodings such as UTF8).
-fn ident(id: &Ident) -> String {
+pub(crate) fn ident(id: &Ident) -> String {
     match id.quote_style {
         Some(_) => id.value.clone(),
         None => id.value.to_ascii_lowercase(),

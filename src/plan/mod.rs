@@ -10,6 +10,7 @@ mod split;
 use std::io::Read;
 use std::path::Path;
 
+pub(crate) use classify::ident as stored_name;
 pub use classify::{classify, length_limits, Classification, StatementKind};
 pub use nondeterminism::nondeterministic;
 pub use split::{script_position, split, RawStatement};
