@@ -404,6 +404,10 @@ pub(crate) fn report_of(
             for error in statements.iter_mut().filter_map(|s| s.error.as_mut()) {
                 estimate::predict(error, production.map(|p| p.profile));
             }
+            // The sizes the limits and rules judge are production's, not the synthesized rows'.
+            if let Some(production) = production {
+                estimate::production_sizes(&mut statements, production);
+            }
             let scales = estimate::synthetic_scales(synthetic);
             report::scale_measured(&mut statements, scales, report::EstimateBasis::Synthetic)
         }

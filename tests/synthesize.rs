@@ -168,6 +168,12 @@ async fn synthetic_rows_predict_production_failures_and_counts() {
             ratios.push(off);
         }
     }
+    // A rewrite on synthetic rows is judged at production's size, from the profile, not the synthesized rows'.
+    let rewrite = run(&shadow, "ALTER TABLE loans ALTER COLUMN returned TYPE text;", &synthetic, Some(&profile)).await;
+    let rewritten = rewrite.statements[0].rewritten_tables.first().expect("the type change rewrites loans");
+    let size = rewritten.production.as_ref().expect("production's size of the rewritten table");
+    assert_eq!(size.rows, Some(40_000), "{size:?}");
+    assert!(rewritten.rows.is_some_and(|r| r < 40_000), "the shadow holds synthetic rows: {rewritten:?}");
     shadow.shutdown().await.expect("the shadow stops");
     let median = median(&mut ratios);
     eprintln!("{}\nsynthetic: median {median:.2}x", lines.join("\n"));

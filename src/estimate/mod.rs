@@ -19,7 +19,7 @@ pub mod selectivity;
 mod synthetic;
 
 pub use keys::{foreign_keys, ForeignKey};
-pub use profile::{estimate, Production};
+pub use profile::{estimate, production_sizes, Production};
 pub use rate::rewrite_rate;
 pub use sample::sample_scales;
 pub use synthetic::{predict, synthetic_scales};

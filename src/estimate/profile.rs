@@ -29,6 +29,14 @@ pub struct Production<'p> {
     pub rewrite_rate: Option<f64>,
 }
 
+/// On a shadow whose rows stand in for production's (synthesized from the profile): production's sizes of the tables
+/// each statement locks, rewrites or scans, from the profile, as [`estimate`] gives them.
+pub fn production_sizes(statements: &mut [StatementReport], production: &Production<'_>) {
+    for s in statements.iter_mut().filter(|s| !s.rolled_back) {
+        sizes(s, production);
+    }
+}
+
 /// Sets the estimates the profile gives on `statements`, and returns the totals (`None` when nothing was
 /// estimated).
 pub fn estimate(statements: &mut [StatementReport], production: &Production<'_>) -> Option<Estimate> {
@@ -128,6 +136,13 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
         );
         o.estimated = Some(RowsEstimate { rows: rows(values), basis: EstimateBasis::Profile, method });
     }
+    sizes(s, production);
+}
+
+/// Production's size, from the profile, of every table `s` locks, rewrites, or scans through an unindexed foreign key,
+/// and how long each rewrite would take there.
+fn sizes(s: &mut StatementReport, production: &Production<'_>) {
+    let profile = production.profile;
     for l in s.locks.iter_mut().filter(|l| l.kind == "table") {
         l.production = table_size(profile, &l.table);
     }
