@@ -88,11 +88,12 @@ pub fn timestamp(now: jiff::Timestamp) -> String {
     now.round(jiff::Unit::Microsecond).map_or_else(|_| now.to_string(), |t| t.to_string())
 }
 
-/// What `reviewer`'s `verdict` on `record` does at `now`, or why it is refused.
+/// What `reviewer`'s `verdict` on `record` does at `now` (an approval with `unguarded` accepts the plan's unguarded
+/// statements), or why it is refused.
 pub fn decide(
     record: &Record,
     reviewer: &str,
-    verdict: Verdict,
+    (verdict, unguarded): (Verdict, bool),
     comment: Option<String>,
     now: jiff::Timestamp,
 ) -> Result<Transition, String> {
@@ -124,7 +125,8 @@ pub fn decide(
         comment,
         at: timestamp(now),
         plan_sha256: proposal.plan.sha256.clone(),
-        unguarded: false,
+        // Only an approval accepts the unguarded statements.
+        unguarded: unguarded && verdict == Verdict::Approve,
     };
     Ok(Transition { decision, state, expires_at })
 }

@@ -223,7 +223,7 @@ async fn decide(
     let comment = Some(form.comment.trim().to_owned()).filter(|c| !c.is_empty());
     let decided = async {
         session.caller.may(Action::Decide)?;
-        let unguarded = verdict == Verdict::Approve && form.unguarded.is_some();
+        let unguarded = form.unguarded.is_some();
         ui.app.store().await?.decide_flagged(id, &session.caller.name, verdict, comment, unguarded).await
     };
     match decided.await {
