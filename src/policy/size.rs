@@ -20,25 +20,20 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Find
             exclusive.map(|l| (l.table.as_str(), l.production.as_ref(), l.rows.filter(|_| !unknown(&l.table)), None));
         let kinds = [
             (
-                "rewritten",
-                "rewrites",
+                ("rewritten", "rewrites", "rewritten"),
                 limits.max_rows_rewritten,
                 limits.max_bytes_rewritten,
                 rewrites.collect::<Vec<_>>(),
             ),
             (
-                "locked ACCESS EXCLUSIVE",
-                "locks ACCESS EXCLUSIVE",
+                ("locked ACCESS EXCLUSIVE", "locks ACCESS EXCLUSIVE", "locked-exclusive"),
                 limits.max_rows_locked_exclusive,
                 limits.max_bytes_locked_exclusive,
                 locks.collect(),
             ),
         ];
-        for (what, verb, row_limit, byte_limit, tables) in kinds {
-            let rule = |unit: &str| match what {
-                "rewritten" => format!("max-{unit}-rewritten"),
-                _ => format!("max-{unit}-locked-exclusive"),
-            };
+        for ((what, verb, rule_of), row_limit, byte_limit, tables) in kinds {
+            let rule = |unit: &str| format!("max-{unit}-{rule_of}");
             for (table, production, shadow_rows, shadow_bytes) in tables {
                 if let Some(limit) = row_limit {
                     let rows =
