@@ -397,6 +397,8 @@ pub(crate) fn report_of(
     // not know are estimated from it. Limits and rules judge the estimates.
     let estimate = match (&database.sample, &database.fidelity.synthetic, production) {
         (Some(sample), _, _) => {
+            // The sizes the limits and rules judge are the source's, not the sample's.
+            estimate::sample_sizes(&mut statements, sample);
             report::scale_measured(&mut statements, estimate::sample_scales(sample), report::EstimateBasis::Sample)
         }
         (None, Some(synthetic), _) => {

@@ -185,6 +185,54 @@ fn a_sample_keeps_every_foreign_key_and_scales_its_counts_to_an_estimate() {
 }
 
 #[test]
+fn on_a_sample_the_rewrite_and_lock_limits_judge_the_source_size_not_the_sampled_rows() {
+    let source = common::SourceServer::start();
+    source.psql("postgres", "CREATE DATABASE metrics");
+    source.psql(
+        "metrics",
+        "CREATE TABLE readings (sensor smallint NOT NULL, at timestamptz NOT NULL, value real, \
+         PRIMARY KEY (sensor, at)); \
+         INSERT INTO readings SELECT g % 50, now() - g * interval '1 minute', g / 7.0 \
+         FROM generate_series(1, 30000) g;",
+    );
+    let sandbox = Sandbox::new();
+    // A rewrite under an ACCESS EXCLUSIVE lock; a 4% sample holds about 1,200 of the 30,000 rows.
+    let plan = write(&sandbox, "plan.sql", "ALTER TABLE readings ALTER COLUMN value TYPE double precision;");
+    let policy = write(
+        &sandbox,
+        "policy.toml",
+        "[limits]\nmax-rows-rewritten = 10000\nmax-bytes-rewritten = 800000\nmax-rows-locked-exclusive = 20000\n",
+    );
+    let url = source.url("metrics");
+    let output =
+        sandbox.run(&["run", &plan, "--from-url", &url, "--sample", "4", "--policy", &policy, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
+    let report = json_of(&output);
+    let rewritten = &report["statements"][0]["rewritten_tables"][0];
+    assert!(rewritten["rows"].as_u64().is_some_and(|r| r < 10000), "the shadow rewrote the sample: {rewritten}");
+    let production = &rewritten["production"];
+    assert_eq!(
+        (production["rows"].as_u64(), production["basis"].as_str()),
+        (Some(30000), Some("sample")),
+        "{rewritten}"
+    );
+    let bytes: i64 = source
+        .psql("metrics", "SELECT pg_table_size('readings') + pg_indexes_size('readings')")
+        .parse()
+        .expect("a size");
+    let measured = |rule: &str| {
+        let found = report["findings"].as_array().expect("findings").iter().find(|f| f["rule"] == rule).cloned();
+        found.unwrap_or_else(|| panic!("no {rule} finding: {report}"))
+    };
+    assert_eq!(measured("max-rows-rewritten")["measured"], 30000);
+    assert_eq!(measured("max-rows-locked-exclusive")["measured"], 30000);
+    let over_bytes = measured("max-bytes-rewritten");
+    assert_eq!(over_bytes["measured"].as_i64(), Some(bytes), "{over_bytes}");
+    assert!(over_bytes["message"].as_str().is_some_and(|m| m.contains("in the source")), "{over_bytes}");
+    sandbox.assert_clean();
+}
+
+#[test]
 fn a_sample_over_tls_is_encrypted_as_sslmode_asks_and_checks_the_certificate_when_told() {
     let source = common::SourceServer::start_tls();
     source.psql("postgres", "CREATE DATABASE shop");

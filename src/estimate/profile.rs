@@ -32,8 +32,9 @@ pub struct Production<'p> {
 /// On a shadow whose rows stand in for production's (synthesized from the profile): production's sizes of the tables
 /// each statement locks, rewrites or scans, from the profile, as [`estimate`] gives them.
 pub fn production_sizes(statements: &mut [StatementReport], production: &Production<'_>) {
+    let size_of = |table: &str| table_size(production.profile, table);
     for s in statements.iter_mut().filter(|s| !s.rolled_back) {
-        sizes(s, production);
+        sizes(s, &size_of, production.rewrite_rate);
     }
 }
 
@@ -136,23 +137,26 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
         );
         o.estimated = Some(RowsEstimate { rows: rows(values), basis: EstimateBasis::Profile, method });
     }
-    sizes(s, production);
+    sizes(s, &|table| table_size(profile, table), production.rewrite_rate);
 }
 
-/// Production's size, from the profile, of every table `s` locks, rewrites, or scans through an unindexed foreign key,
-/// and how long each rewrite would take there.
-fn sizes(s: &mut StatementReport, production: &Production<'_>) {
-    let profile = production.profile;
+/// Production's size (`size_of` a table, by its name as the report writes it) of every table `s` locks, rewrites, or
+/// scans through an unindexed foreign key, and how long each rewrite would take there at `rewrite_rate`.
+pub(super) fn sizes(
+    s: &mut StatementReport,
+    size_of: &dyn Fn(&str) -> Option<ProductionSize>,
+    rewrite_rate: Option<f64>,
+) {
     for l in s.locks.iter_mut().filter(|l| l.kind == "table") {
-        l.production = table_size(profile, &l.table);
+        l.production = size_of(&l.table);
     }
     for r in &mut s.unindexed_references {
         let child = r.foreign_key.rsplit_once(" on ").map(|(_, t)| t.to_owned());
-        r.referencing_production = child.and_then(|child| table_size(profile, &child));
+        r.referencing_production = child.and_then(|child| size_of(&child));
     }
     for r in &mut s.rewritten_tables {
-        r.production = table_size(profile, &r.table);
-        if let (Some(size), Some(rate)) = (&r.production, production.rewrite_rate) {
+        r.production = size_of(&r.table);
+        if let (Some(size), Some(rate)) = (&r.production, rewrite_rate) {
             let bytes = (size.bytes + size.index_bytes) as f64;
             let seconds = bytes / rate;
             r.estimated_duration = Some(DurationEstimate {

@@ -7,7 +7,7 @@
 //! the tables the closure fills (a parent table referenced by a 10% sample of its children may be mostly in the
 //! shadow). `tests/estimates.rs` measures this choice against the truth on generated data.
 
-use crate::report::{SampleInfo, TableScale};
+use crate::report::{EstimateBasis, ProductionSize, SampleInfo, StatementReport, TableScale};
 
 /// Each sampled table's scale: production's rows over the rows the shadow holds of it. A table of which the shadow
 /// holds no rows gets 100 / percent, for lack of anything better (its measured counts are 0 either way).
@@ -40,4 +40,21 @@ pub fn sample_scales(sample: &SampleInfo) -> Vec<TableScale> {
             }
         })
         .collect()
+}
+
+/// Production's size of the tables each statement locks, rewrites or scans: the source's, read when the sample was
+/// taken. The limits then judge the source's rows and bytes, not the sample's.
+pub fn sample_sizes(statements: &mut [StatementReport], sample: &SampleInfo) {
+    let size_of = |name: &str| {
+        let t = sample.tables.iter().find(|t| t.table == name)?;
+        Some(ProductionSize {
+            rows: Some(t.source_rows),
+            bytes: t.bytes?,
+            index_bytes: t.index_bytes?,
+            basis: EstimateBasis::Sample,
+        })
+    };
+    for s in statements.iter_mut().filter(|s| !s.rolled_back) {
+        super::profile::sizes(s, &size_of, None);
+    }
 }

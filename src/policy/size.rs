@@ -1,6 +1,6 @@
 //! Limits on the tables a statement rewrites or locks ACCESS EXCLUSIVE, by their rows or bytes in production: the
-//! profile's size where the run has one (`--profile`), the shadow's where it holds production's rows; unknown
-//! (and so failing the limit) where neither says.
+//! profile's size where the run has one (`--profile`), the source's where the shadow holds a sample of it
+//! (`--sample`), the shadow's where it holds production's rows; unknown (and so failing the limit) where none says.
 
 use super::limits::{finding, unchecked, Limits};
 use crate::report::{about, bytes_label, EstimateBasis, Finding, ProductionSize, StatementReport, Status};
@@ -63,7 +63,11 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Find
                             limit,
                         )),
                         Some((n, basis)) if n > limit => {
-                            let from = if basis.is_some() { " in production, from the profile" } else { "" };
+                            let from = match basis {
+                                Some(EstimateBasis::Sample) => " in the source, read when the sample was taken",
+                                Some(_) => " in production, from the profile",
+                                None => "",
+                            };
                             let message =
                                 format!("{verb} {table} ({}{from}), over the limit of {limit} bytes", bytes_label(n));
                             findings.push(finding(&rule("bytes"), s.index, message, n, limit));

@@ -251,6 +251,12 @@ pub struct SampledTable {
     pub sampled: u64,
     /// Rows the foreign-key closure added to it (rows sampled rows of other tables reference).
     pub closure: u64,
+    /// Its heap and TOAST bytes in the source (`pg_table_size`): what a rewrite there would copy.
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// Its indexes' bytes in the source (`pg_indexes_size`): what a rewrite there would rebuild.
+    #[serde(default)]
+    pub index_bytes: Option<u64>,
 }
 
 /// How a run used the shadow cache.

@@ -112,11 +112,13 @@ pub(crate) fn template_key(schema: Option<&Schema>, sha256: Option<&str>) -> Str
         Some(schema) => &*schema.text,
         None => "",
     };
-    let sample = schema.and_then(|s| s.sample.as_ref()).map_or(String::new(), |s| format!("sample {}%", s.percent));
+    let sample =
+        schema.and_then(|s| s.sample.as_ref()).map_or(String::new(), |s| format!("sample {}% sizes", s.percent));
     let synthesis = schema.and_then(|s| s.synthesis.as_ref()).map_or(String::new(), crate::synth::Synthesis::key);
     // A trusted source loads as a superuser, and may load more than an untrusted one.
     let trust = if schema.is_some_and(|s| s.trusted) { "trusted" } else { "untrusted" };
-    // "data_loaded": templates recorded before they remembered whether the source carried rows are not reused.
+    // "data_loaded": templates recorded before they remembered whether the source carried rows are not reused; a
+    // sample's "sizes": nor sampled ones recorded before they kept the source's table sizes.
     for part in [env!("CARGO_PKG_VERSION"), measure::INSTALL_SQL, content, &sample, trust, "data_loaded"] {
         bytes.extend_from_slice(part.as_bytes());
         bytes.push(0);

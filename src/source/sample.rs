@@ -53,9 +53,11 @@ pub(super) async fn copy(target: &super::load::Loader<'_>, sample: &Sample) -> R
             .await
             .map_err(|e| fail(&format!("sampling {table}"), e))?;
         copied += rows;
-        let source_rows =
-            source_rows(&source, &table).await.map_err(|e| fail(&format!("reading the size of {table}"), e))?;
-        counts.insert(table.clone(), SampledTable { table, source_rows, sampled: rows, closure: 0 });
+        let (source_rows, bytes, index_bytes) =
+            source_size(&source, &table).await.map_err(|e| fail(&format!("reading the size of {table}"), e))?;
+        let (bytes, index_bytes) = (Some(bytes), Some(index_bytes));
+        counts
+            .insert(table.clone(), SampledTable { table, source_rows, sampled: rows, closure: 0, bytes, index_bytes });
     }
     // Close the foreign keys: fetch the referenced rows the sample lacks, until none is missing.
     let keys = foreign_keys(&loader).await?;
@@ -81,22 +83,24 @@ pub(super) async fn copy(target: &super::load::Loader<'_>, sample: &Sample) -> R
     Ok((copied, counts.into_values().collect()))
 }
 
-/// The rows of `table` in the source: `reltuples`, or counted when the source has never analyzed it (-1, or 0 with
-/// pages).
-async fn source_rows(source: &Client, table: &str) -> Result<u64, tokio_postgres::Error> {
+/// The size of `table` in the source: its rows (`reltuples`, or counted when the source has never analyzed it: -1, or
+/// 0 with pages), its heap and TOAST bytes, and its indexes' bytes.
+async fn source_size(source: &Client, table: &str) -> Result<(u64, u64, u64), tokio_postgres::Error> {
     let row = source
         .query_one(
-            "SELECT reltuples::pg_catalog.float8, relpages FROM pg_catalog.pg_class \
+            "SELECT reltuples::pg_catalog.float8, relpages, pg_catalog.pg_table_size(oid), \
+             pg_catalog.pg_indexes_size(oid) FROM pg_catalog.pg_class \
              WHERE oid = $1::pg_catalog.text::pg_catalog.regclass",
             &[&table],
         )
         .await?;
     let (reltuples, relpages): (f64, i32) = (row.get(0), row.get(1));
+    let (bytes, index_bytes) = (row.get::<_, i64>(2).max(0) as u64, row.get::<_, i64>(3).max(0) as u64);
     if reltuples > 0.0 || (reltuples == 0.0 && relpages == 0) {
-        return Ok(reltuples.round() as u64);
+        return Ok((reltuples.round() as u64, bytes, index_bytes));
     }
     let counted = source.query_one(&format!("SELECT pg_catalog.count(*) FROM ONLY {table}"), &[]).await?;
-    Ok(counted.get::<_, i64>(0).max(0) as u64)
+    Ok((counted.get::<_, i64>(0).max(0) as u64, bytes, index_bytes))
 }
 
 /// A session of the loader with `session_replication_role = replica`: rows arrive parents-after-children (or, for
