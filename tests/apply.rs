@@ -304,6 +304,9 @@ CREATE CONSTRAINT TRIGGER shuts_down AFTER INSERT ON shutdown_wire DEFERRABLE IN
   FOR EACH ROW EXECUTE FUNCTION shut_down();
 ";
 const PARENTS: &str = "INSERT INTO parent SELECT generate_series(1, 3);\n";
+/// The same parents as a dump's data: the shadow then knows it holds every table's rows (no children: 0, not
+/// unknown).
+const PARENTS_DUMPED: &str = "COPY parent (id) FROM stdin;\n1\n2\n3\n\\.\n";
 
 impl Loop {
     /// Proposes `plan` (written to the input file `name`) and has it approved; the proposal's number.
@@ -369,5 +372,33 @@ fn a_commit_that_does_not_happen_is_never_recorded_applied() {
     let last = l.audit_of(id).pop().expect("entries");
     assert_eq!(last["event"], "in_doubt", "{last}");
     assert!(last["detail"].as_str().is_some_and(|d| d.contains(&format!("transaction {xid}"))), "{last}");
+    l.sandbox.assert_clean();
+}
+
+#[test]
+fn a_truncate_cascade_counts_every_table_it_empties_on_the_target() {
+    let l = Loop::with_schema(COMMIT_SCHEMA, PARENTS_DUMPED);
+    let children = "INSERT INTO child SELECT g, g % 3 + 1 FROM generate_series(1, 50) g;";
+    let plan = "TRUNCATE parent CASCADE;\n";
+
+    // The shadow's children were none, so the dry-run saw the CASCADE empty no rows of them; production has 50.
+    l.database_with("children", &format!("{PARENTS}{children}"));
+    let id = l.approved("truncate.sql", plan);
+    l.refused("children", id, &[], "public.child: 50 rows deleted, approved 0");
+    assert_eq!(l.production.psql("children", "SELECT count(*) FROM child"), "50");
+
+    // A table referencing parent that production gained after the dry-run: drift.
+    l.database_with("gained", PARENTS);
+    let id = l.approved("truncate.sql", plan);
+    l.production.psql("gained", "CREATE TABLE late (parent_id int REFERENCES parent); INSERT INTO late VALUES (1)");
+    l.refused("gained", id, &[], "on the target only");
+    assert_eq!(l.production.psql("gained", "SELECT count(*) FROM late"), "1");
+
+    // As the dry-run saw it: applied.
+    l.database_with("as_seen", PARENTS);
+    let id = l.approved("truncate.sql", plan);
+    let out = l.apply("as_seen", id, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(l.production.psql("as_seen", "SELECT count(*) FROM parent"), "0");
     l.sandbox.assert_clean();
 }
