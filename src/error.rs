@@ -160,6 +160,23 @@ pub enum Error {
     #[error("refused: {0}")]
     Refused(String),
 
+    /// The connection to the target broke at an apply's COMMIT, and whether the transaction committed could not be
+    /// learned. The proposal stays applied, so that it is never applied twice; the audit log records it as
+    /// `in_doubt`. A person checks the transaction on the target ([`Error::hint`] says how).
+    #[error(
+        "the apply of proposal {proposal} on target {target} is in doubt: {message}; its transaction {xid} may or may          not have committed"
+    )]
+    ApplyInDoubt {
+        /// The proposal.
+        proposal: i64,
+        /// The target's name.
+        target: String,
+        /// The apply's transaction id on the target (64-bit, with its epoch).
+        xid: String,
+        /// What broke, and why its outcome could not be learned.
+        message: String,
+    },
+
     /// The caller's token or role does not allow this.
     #[error("not allowed: {0}")]
     Forbidden(String),
@@ -231,6 +248,11 @@ impl Error {
                 retry_after.as_secs()
             )),
             Error::DatabaseSpoiled(_) => Some("load the source again for a fresh database".to_owned()),
+            Error::ApplyInDoubt { xid, .. } => Some(format!(
+                "on the target, `SELECT pg_xact_status('{xid}')` (`txid_status({xid})` before PostgreSQL 13) says \
+                 `committed` (the plan was applied) or `aborted` (nothing was: propose it again); the proposal stays \
+                 applied until then"
+            )),
             _ => None,
         }
     }

@@ -58,18 +58,33 @@ struct Loop {
     production: SourceServer,
     store: PathBuf,
     tokens: PathBuf,
+    schema: &'static str,
 }
 
 impl Loop {
     fn new() -> Loop {
+        Loop::with_schema(SCHEMA, SHADOW_ROWS)
+    }
+
+    /// A loop whose shadow loads `schema` and `shadow_rows`, and whose production databases `schema`.
+    fn with_schema(schema: &'static str, shadow_rows: &str) -> Loop {
         let sandbox = Sandbox::new().with_builds();
         let production = SourceServer::start();
         let store = sandbox.input("store/proposals.sqlite");
         let tokens = sandbox.input("tokens.toml");
         std::fs::write(&tokens, TOKENS).expect("write tokens");
-        std::fs::write(sandbox.input("schema.sql"), format!("{SCHEMA}{SHADOW_ROWS}")).expect("write schema");
+        std::fs::write(sandbox.input("schema.sql"), format!("{schema}{shadow_rows}")).expect("write schema");
         std::fs::write(sandbox.input("plan.sql"), PLAN).expect("write plan");
-        Loop { sandbox, production, store, tokens }
+        Loop { sandbox, production, store, tokens, schema }
+    }
+
+    /// A production database `name` holding the schema and `rows` (SQL).
+    fn database_with(&self, name: &str, rows: &str) {
+        self.production.psql("postgres", &format!("CREATE DATABASE {name}"));
+        self.production.psql(name, self.schema);
+        if !rows.is_empty() {
+            self.production.psql(name, rows);
+        }
     }
 
     /// A production database `name` holding the schema and `factor` times the shadow's rows.
@@ -148,11 +163,13 @@ impl Loop {
         self.pgshadow(PIPELINE, database, &args)
     }
 
-    /// Production's rows and catalog, to compare before and after a refusal.
+    /// Production's rows (per table) and catalog, to compare before and after a refusal.
     fn state(&self, database: &str) -> String {
         self.production.psql(
             database,
-            "SELECT (SELECT count(*) FROM customers) || ' customers, ' || (SELECT count(*) FROM orders) || ' orders; ' \
+            "SELECT (SELECT string_agg(table_name || ':' || (xpath('/row/c/text()', query_to_xml(format( \
+                     'SELECT count(*) AS c FROM %I', table_name), false, true, '')))[1]::text, ',' ORDER BY table_name) \
+                 FROM information_schema.tables WHERE table_schema = 'public') || '; ' \
              || (SELECT string_agg(table_name || '.' || column_name || ':' || data_type, ',' \
                                    ORDER BY table_name, column_name) \
                  FROM information_schema.columns WHERE table_schema = 'public') \
@@ -188,7 +205,7 @@ fn approve_then_apply_and_every_refusal() {
     let out = l.apply("prod", id, &[]);
     assert_eq!(out.status.code(), Some(0), "apply: {}", stderr_of(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("public.orders: 0 inserted, 0 updated, 6 deleted"));
-    assert_eq!(l.state("prod").split(';').next(), Some("4 customers, 12 orders"));
+    assert_eq!(l.state("prod").split(';').next(), Some("customers:4,orders:12"));
     assert_eq!(l.production.psql("prod", "SELECT count(*) FROM customers WHERE region = 'test'"), "0");
 
     // Already applied.
@@ -267,5 +284,121 @@ fn approve_then_apply_and_every_refusal() {
     let out = l.pgshadow(PIPELINE, "postgres", &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("entry 2"), "{}", stderr_of(&out));
+    l.sandbox.assert_clean();
+}
+
+/// Parents, and children whose reference to them is checked only at COMMIT; `tripwire` and `shutdown_wire` have
+/// deferred triggers that, at COMMIT, end the apply's session and shut the whole server down. The shadow's plans
+/// never commit, so they never fire there.
+const COMMIT_SCHEMA: &str = "CREATE TABLE parent (id int PRIMARY KEY);
+CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parent DEFERRABLE INITIALLY DEFERRED);
+CREATE TABLE tripwire (id int);
+CREATE FUNCTION end_session() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5); RETURN NULL; END$$;
+CREATE CONSTRAINT TRIGGER ends_session AFTER INSERT ON tripwire DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION end_session();
+CREATE TABLE shutdown_wire (id int);
+CREATE FUNCTION shut_down() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN COPY (SELECT 1) TO PROGRAM 'kill -INT $(head -1 postmaster.pid)'; PERFORM pg_sleep(5); RETURN NULL; END$$;
+CREATE CONSTRAINT TRIGGER shuts_down AFTER INSERT ON shutdown_wire DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION shut_down();
+";
+const PARENTS: &str = "INSERT INTO parent SELECT generate_series(1, 3);\n";
+/// The same parents as a dump's data: the shadow then knows it holds every table's rows (no children: 0, not
+/// unknown).
+const PARENTS_DUMPED: &str = "COPY parent (id) FROM stdin;\n1\n2\n3\n\\.\n";
+
+impl Loop {
+    /// Proposes `plan` (written to the input file `name`) and has it approved; the proposal's number.
+    fn approved(&self, name: &str, plan: &str) -> i64 {
+        std::fs::write(self.sandbox.input(name), plan).expect("write plan");
+        let (id, _) = self.propose_file(AGENT, "", name);
+        assert_eq!(self.approve(ALICE, id).status.code(), Some(0));
+        id
+    }
+
+    /// Proposal `id`'s state.
+    fn state_of(&self, id: i64) -> String {
+        let out = self.pgshadow(PIPELINE, "postgres", &["proposals", "show", &id.to_string(), "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        json_of(&out)["state"].as_str().expect("a state").to_owned()
+    }
+
+    /// The audit log's entries about proposal `id`.
+    fn audit_of(&self, id: i64) -> Vec<serde_json::Value> {
+        let out = self.pgshadow(PIPELINE, "postgres", &["audit", "export"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        let entries =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+        let entries: Vec<serde_json::Value> = entries;
+        entries.into_iter().filter(|e| e["proposal"] == id).collect()
+    }
+}
+
+#[test]
+fn a_commit_that_does_not_happen_is_never_recorded_applied() {
+    let l = Loop::with_schema(COMMIT_SCHEMA, PARENTS);
+    let rows = "SELECT (SELECT count(*) FROM parent) || ' parents, ' || (SELECT count(*) FROM child) || ' children'";
+
+    // A deferred foreign key, violated only at COMMIT: the server answers COMMIT with an error, so it rolled back.
+    l.database_with("deferred", PARENTS);
+    let id = l.approved("orphan.sql", "INSERT INTO child VALUES (1, 42);\n");
+    l.refused("deferred", id, &[], "violates foreign key constraint");
+    assert_eq!(l.production.psql("deferred", rows), "3 parents, 0 children");
+    assert_eq!(l.state_of(id), "refused");
+    let last = l.audit_of(id).pop().expect("entries");
+    assert_eq!(last["event"], "refused", "{last}");
+    assert!(last["detail"].as_str().is_some_and(|d| d.contains("COMMIT failed on the target")), "{last}");
+
+    // The session ends at COMMIT (a FATAL error, which could also come after a commit): the target, asked again on
+    // a new connection, says the transaction aborted.
+    l.database_with("ended", PARENTS);
+    let id = l.approved("trip.sql", "INSERT INTO tripwire VALUES (1);\n");
+    l.refused("ended", id, &[], "aborted, as the target said on a new connection");
+    assert_eq!(l.production.psql("ended", "SELECT count(*) FROM tripwire"), "0");
+    assert_eq!(l.state_of(id), "refused");
+
+    // The server goes away at COMMIT: the outcome cannot be learned. The proposal stays applied, the audit log
+    // says it is in doubt and names the transaction, and apply ends in an error that says so.
+    l.database_with("gone", PARENTS);
+    let id = l.approved("shutdown.sql", "INSERT INTO shutdown_wire VALUES (1);\n");
+    let out = l.apply("gone", id, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let said = stderr_of(&out);
+    assert!(said.contains("is in doubt") && said.contains("pg_xact_status"), "{said}");
+    let xid = said.split("its transaction ").nth(1).and_then(|r| r.split(' ').next()).expect("a transaction id");
+    assert!(xid.parse::<u64>().is_ok(), "{said}");
+    assert_eq!(l.state_of(id), "applied");
+    let last = l.audit_of(id).pop().expect("entries");
+    assert_eq!(last["event"], "in_doubt", "{last}");
+    assert!(last["detail"].as_str().is_some_and(|d| d.contains(&format!("transaction {xid}"))), "{last}");
+    l.sandbox.assert_clean();
+}
+
+#[test]
+fn a_truncate_cascade_counts_every_table_it_empties_on_the_target() {
+    let l = Loop::with_schema(COMMIT_SCHEMA, PARENTS_DUMPED);
+    let children = "INSERT INTO child SELECT g, g % 3 + 1 FROM generate_series(1, 50) g;";
+    let plan = "TRUNCATE parent CASCADE;\n";
+
+    // The shadow's children were none, so the dry-run saw the CASCADE empty no rows of them; production has 50.
+    l.database_with("children", &format!("{PARENTS}{children}"));
+    let id = l.approved("truncate.sql", plan);
+    l.refused("children", id, &[], "public.child: 50 rows deleted, approved 0");
+    assert_eq!(l.production.psql("children", "SELECT count(*) FROM child"), "50");
+
+    // A table referencing parent that production gained after the dry-run: drift.
+    l.database_with("gained", PARENTS);
+    let id = l.approved("truncate.sql", plan);
+    l.production.psql("gained", "CREATE TABLE late (parent_id int REFERENCES parent); INSERT INTO late VALUES (1)");
+    l.refused("gained", id, &[], "on the target only");
+    assert_eq!(l.production.psql("gained", "SELECT count(*) FROM late"), "1");
+
+    // As the dry-run saw it: applied.
+    l.database_with("as_seen", PARENTS);
+    let id = l.approved("truncate.sql", plan);
+    let out = l.apply("as_seen", id, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(l.production.psql("as_seen", "SELECT count(*) FROM parent"), "0");
     l.sandbox.assert_clean();
 }

@@ -127,11 +127,25 @@ async fn suite(store: Store, tamper: impl Fn(i64)) {
         assert_eq!((record.decisions.len(), record.state), (1, State::Approved));
     }
 
+    // A COMMIT that did not happen: only this apply's `applied` moves to refused, in one go.
+    assert_eq!(store.finish(5, outcome(None)).await.expect("applied").state, State::Applied);
+    let other = pgshadow::proposal::Outcome { by: "someone else".into(), ..outcome(None) };
+    assert!(refused(store.rolled_back(5, other, "deferred".into()).await).contains("not applied by this apply"));
+    assert_eq!(store.get(5).await.expect("get").state, State::Applied);
+    let record = store.rolled_back(5, outcome(None), "deferred".into()).await.expect("rolled back");
+    assert_eq!(record.state, State::Refused);
+    assert_eq!(record.outcome.and_then(|o| o.refused).as_deref(), Some("deferred"));
+    assert!(refused(store.rolled_back(5, outcome(None), "again".into()).await).contains("refused now"));
+    store.confirmed(1, "pipeline", "committed after all").await.expect("confirmed");
+    store.in_doubt(1, "pipeline", "transaction 1234 in doubt").await.expect("in doubt");
+    assert_eq!(store.get(1).await.expect("get").state, State::Applied);
+
     // The audit chain holds every event, and breaks where a row was edited by hand.
     let entries = store.audit().await.expect("audit");
     let count = |e: Event| entries.iter().filter(|x| x.fact.event == e).count();
     assert_eq!(count(Event::Proposed), 8);
-    assert_eq!(count(Event::Applied), 1);
+    assert_eq!(count(Event::Applied), 2);
+    assert_eq!((count(Event::Confirmed), count(Event::InDoubt)), (1, 1));
     assert_eq!(count(Event::Expired), 1);
     assert!(count(Event::Refused) >= 4 + 4, "refused decisions and applies are logged");
     assert!(entries.iter().all(|e| e.fact.plan_sha256.len() == 64));

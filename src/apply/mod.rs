@@ -9,13 +9,19 @@
 //!    objects the shadow could not load are left out and listed;
 //! 4. the plan runs in one transaction on the target, with the policy's `lock_timeout` and `statement_timeout`,
 //!    each statement measured there ([`run`]);
-//! 5. it commits only inside the approved envelope ([`crate::proposal::Envelope::breach`]), else rolls back.
+//! 5. it commits only inside the approved envelope ([`crate::proposal::Envelope::breach`]), else rolls back;
+//! 6. the store records it applied, then the target commits ([`commit`]). A COMMIT the server answers with an error
+//!    (a deferred constraint) rolled back: the proposal ends refused after all. When the answer is lost, the target is
+//!    asked whether the transaction committed; if that cannot be learned the proposal stays applied (never applied
+//!    twice), the audit log says `in_doubt` with the transaction's id, and the apply ends in
+//!    [`Error::ApplyInDoubt`].
 //!
 //! A refusal at check 1 leaves the proposal as it is (or marks it expired); from check 2 on it is `refused`, and a new
 //! proposal is needed. Statements that cannot run in a transaction (`CREATE INDEX CONCURRENTLY`, `VACUUM`) cannot be
 //! guarded: a plan holding one runs only when every approval accepts it (`proposals approve --unguarded`) and it
 //! holds nothing else; then its statements run one by one, outside any transaction.
 
+mod commit;
 mod run;
 mod targets;
 
@@ -27,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::plan::{Plan, StatementKind};
 use crate::proposal::envelope::Counts;
 use crate::proposal::{rules, Outcome, Record, State, Store, Verdict};
+use commit::Committed;
 
 /// An apply to do.
 #[derive(Debug, Clone)]
@@ -136,17 +143,39 @@ pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Resul
         rollback(&client).await;
         return refuse(store, request, format!("{breach}; rolled back"), counts).await;
     }
+    // The transaction's id, to ask the target about it should the answer to COMMIT be lost.
+    let xid = match commit::TransactionId::current(&client).await {
+        Ok(xid) => xid,
+        Err(e) => {
+            rollback(&client).await;
+            return Err(e);
+        }
+    };
     // The store says applied first (which fails if another apply got there), then the target commits.
-    let outcome = outcome(request, None, counts);
-    let finished = store.finish(request.id, outcome).await;
+    let applied = outcome(request, None, counts);
+    let finished = store.finish(request.id, applied.clone()).await;
     if let Err(e) = finished {
         rollback(&client).await;
         return Err(e);
     }
-    if let Err(e) = client.batch_execute("COMMIT").await {
-        let reason = format!("COMMIT failed on the target, nothing was applied: {}", crate::error::with_causes(&e));
-        store.refused(request.id, &request.by, &reason, serde_json::Value::Null).await?;
-        return Err(Error::Refused(reason));
+    match commit::commit(&client, &xid, &url).await {
+        Committed::Yes => {}
+        Committed::No(why) => {
+            let reason = format!("{why}: nothing was applied");
+            store.rolled_back(request.id, applied, reason.clone()).await?;
+            return Err(Error::Refused(reason));
+        }
+        Committed::Confirmed(how) => store.confirmed(request.id, &request.by, &how).await?,
+        Committed::InDoubt(why) => {
+            let detail = format!("apply on target {} in doubt: {why}", request.target);
+            store.in_doubt(request.id, &request.by, &detail).await?;
+            return Err(Error::ApplyInDoubt {
+                proposal: request.id,
+                target: request.target.clone(),
+                xid: xid.id,
+                message: why,
+            });
+        }
     }
     if !drift.left_out.is_empty() {
         tracing::warn!("not compared, as the shadow could not load them: {}", drift.left_out.join(", "));

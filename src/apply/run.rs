@@ -1,6 +1,7 @@
 //! Running an approved plan on its target inside one transaction, and measuring it there: rows per table from the
 //! transaction's own counters (`pg_stat_xact_user_tables`, which count the rows foreign-key actions and triggers
-//! changed too), rows a TRUNCATE removed by counting the tables the dry-run saw it empty just before it, and the
+//! changed too), rows a TRUNCATE removed by counting the tables it empties just before it (the ones the dry-run saw
+//! it empty, and any other it gives new storage, counted on a second run from a savepoint), and the
 //! objects dropped from a catalog diff before anything is committed. Nothing is installed on the target: the shadow's
 //! measuring machinery (event triggers, helper functions) has no place in production.
 
@@ -60,22 +61,12 @@ pub(super) async fn run(
         if matches!(statement.classification.kind, StatementKind::Begin | StatementKind::Commit) {
             continue;
         }
-        let start = counters(client).await?;
-        let mut held = BTreeMap::new();
-        for table in emptied.get(&index).into_iter().flatten() {
-            let sql = format!("SELECT pg_catalog.count(*) FROM {table}");
-            let rows: i64 = match client.query_one(sql.as_str(), &[]).await {
-                Ok(row) => row.get(0),
-                Err(e) => return Ok(Ran::Failed(index, crate::error::with_causes(&e))),
-            };
-            held.insert(table.clone(), rows);
-        }
-        if let Err(e) = client.batch_execute(&statement.raw.text).await {
-            let message = e.as_db_error().map_or_else(|| crate::error::with_causes(&e), |db| db.message().to_owned());
-            return Ok(Ran::Failed(index, message));
-        }
-        let end = counters(client).await?;
         let truncate = statement.classification.kind == StatementKind::Truncate;
+        let count = emptied.get(&index).cloned().unwrap_or_default();
+        let Measured { start, end, held } = match execute(client, &statement.raw.text, truncate, count).await? {
+            Ok(measured) => measured,
+            Err(message) => return Ok(Ran::Failed(index, message)),
+        };
         let gone = held.iter().filter(|(t, _)| !end.contains_key(*t)).map(|(t, _)| (t.clone(), (0, 0, 0, -1)));
         let end: Counters = end.clone().into_iter().chain(gone).collect();
         for (table, (ins, upd, del, file)) in &end {
@@ -101,6 +92,63 @@ pub(super) async fn run(
     let after = catalog(client).await?;
     counts.dropped = dropped(before, &after);
     Ok(Ran::Done(counts))
+}
+
+/// One statement's counters before and after it, and the rows it found in the tables it was to empty.
+struct Measured {
+    start: Counters,
+    end: Counters,
+    held: BTreeMap<String, i64>,
+}
+
+/// Runs one statement, `text`, counting first the rows of the tables in `count`. A TRUNCATE (`truncate`) that gives
+/// a table new storage which was not counted — its CASCADE reached a table the dry-run saw no rows in, or the
+/// shadow did not have them — is undone to a savepoint and run again with that table counted too: every row it
+/// empties is counted, whatever the dry-run saw. `Err` with the message when a statement fails.
+async fn execute(
+    client: &Client,
+    text: &str,
+    truncate: bool,
+    mut count: Vec<String>,
+) -> Result<std::result::Result<Measured, String>> {
+    let savepoint = |sql: &'static str| async move {
+        client.batch_execute(sql).await.map_err(|e| Error::pg("counting what a TRUNCATE empties", e))
+    };
+    if truncate {
+        savepoint("SAVEPOINT pgshadow_truncate").await?;
+    }
+    loop {
+        let start = counters(client).await?;
+        let mut held = BTreeMap::new();
+        for table in &count {
+            let sql = format!("SELECT pg_catalog.count(*) FROM {table}");
+            let rows: i64 = match client.query_one(sql.as_str(), &[]).await {
+                Ok(row) => row.get(0),
+                Err(e) => return Ok(Err(crate::error::with_causes(&e))),
+            };
+            held.insert(table.clone(), rows);
+        }
+        if let Err(e) = client.batch_execute(text).await {
+            let message = e.as_db_error().map_or_else(|| crate::error::with_causes(&e), |db| db.message().to_owned());
+            return Ok(Err(message));
+        }
+        let end = counters(client).await?;
+        let renewed = |(table, now): (&String, &(i64, i64, i64, i64))| {
+            start.get(table).is_some_and(|then| then.3 != now.3) && !held.contains_key(table)
+        };
+        let missed: Vec<String> = match truncate {
+            true => end.iter().filter(|t| renewed(*t)).map(|(table, _)| table.clone()).collect(),
+            false => Vec::new(),
+        };
+        if missed.is_empty() {
+            if truncate {
+                savepoint("RELEASE SAVEPOINT pgshadow_truncate").await?;
+            }
+            return Ok(Ok(Measured { start, end, held }));
+        }
+        savepoint("ROLLBACK TO SAVEPOINT pgshadow_truncate").await?;
+        count.extend(missed);
+    }
 }
 
 /// The objects of `before` that `after` lacks, named as the report names dropped objects (`table public.t`,

@@ -19,10 +19,11 @@ Examples:
 Before committing, apply checks in order: approved, not expired, not applied; the plan's SHA-256 is the approved
 one; the target's catalog matches the one the plan was measured on; then it runs the plan in one transaction and
 commits only if no table changed more rows than approved (times the policy's tolerance) and nothing was dropped that
-the report did not list. Every refusal is in the audit log.
+the report did not list. Every refusal is in the audit log. A COMMIT whose answer is lost is asked about on a new
+connection; if its outcome cannot be learned, the proposal stays applied and the audit log names the transaction.
 
 Exit codes: 0 applied, 1 refused (nothing was changed on the target), 2 could not apply (store or target
-unreachable, bad input).";
+unreachable, bad input) or the COMMIT is in doubt.";
 
 /// `pgshadow apply`.
 #[derive(Debug, clap::Args)]

@@ -26,6 +26,12 @@ pub enum Event {
     Refused,
     /// Its approval expired before it was applied.
     Expired,
+    /// The connection to the target broke at an apply's COMMIT, and the target confirmed afterwards that the
+    /// transaction committed: the apply stands.
+    Confirmed,
+    /// The connection to the target broke at an apply's COMMIT and whether it committed could not be learned: the
+    /// proposal stays applied (it must never be applied twice); the detail names the transaction to check.
+    InDoubt,
 }
 
 impl Event {
@@ -38,14 +44,25 @@ impl Event {
             Event::Applied => "applied",
             Event::Refused => "refused",
             Event::Expired => "expired",
+            Event::Confirmed => "confirmed",
+            Event::InDoubt => "in_doubt",
         }
     }
 
     /// The event named `name`.
     pub fn parse(name: &str) -> Option<Event> {
-        [Event::Proposed, Event::Approved, Event::Rejected, Event::Applied, Event::Refused, Event::Expired]
-            .into_iter()
-            .find(|e| e.as_str() == name)
+        [
+            Event::Proposed,
+            Event::Approved,
+            Event::Rejected,
+            Event::Applied,
+            Event::Refused,
+            Event::Expired,
+            Event::Confirmed,
+            Event::InDoubt,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == name)
     }
 }
 

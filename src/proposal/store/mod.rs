@@ -271,10 +271,34 @@ impl Store {
 
     /// Logs a refusal of something done to proposal `id` (by `actor`, for `reason`), without changing its state.
     pub async fn refused(&self, id: ProposalId, actor: &str, reason: &str, counts: serde_json::Value) -> Result<()> {
-        let (actor, reason) = (actor.to_owned(), reason.to_owned());
+        self.note(id, Event::Refused, actor, reason, counts).await
+    }
+
+    /// Logs that the connection to the target broke at proposal `id`'s COMMIT and the target confirmed afterwards
+    /// that it committed (`detail` says how); the proposal stays applied.
+    pub async fn confirmed(&self, id: ProposalId, actor: &str, detail: &str) -> Result<()> {
+        self.note(id, Event::Confirmed, actor, detail, serde_json::Value::Null).await
+    }
+
+    /// Logs that whether proposal `id`'s COMMIT happened could not be learned (`detail` names the transaction to
+    /// check); the proposal stays applied, so that it is never applied twice.
+    pub async fn in_doubt(&self, id: ProposalId, actor: &str, detail: &str) -> Result<()> {
+        self.note(id, Event::InDoubt, actor, detail, serde_json::Value::Null).await
+    }
+
+    /// Logs `event` of proposal `id` without changing its state.
+    async fn note(
+        &self,
+        id: ProposalId,
+        event: Event,
+        actor: &str,
+        detail: &str,
+        counts: serde_json::Value,
+    ) -> Result<()> {
+        let (actor, detail) = (actor.to_owned(), detail.to_owned());
         self.run(true, move |tx| {
             let record = tx.record(id)?.ok_or(Error::UnknownProposal(id))?;
-            append(tx, Event::Refused, &record.proposal, &actor, counts, Some(reason), jiff::Timestamp::now())
+            append(tx, event, &record.proposal, &actor, counts, Some(detail), jiff::Timestamp::now())
         })
         .await
     }
@@ -308,16 +332,26 @@ impl Store {
                     record.state
                 )));
             }
-            let (state, event, detail) = match &outcome.refused {
-                None => (State::Applied, Event::Applied, format!("applied on target {}", outcome.target)),
-                Some(why) => {
-                    (State::Refused, Event::Refused, format!("apply on target {} refused: {why}", outcome.target))
-                }
-            };
-            tx.set_state(id, state, record.expires_at.as_deref(), Some(&outcome))?;
-            let counts = serde_json::to_value(&outcome.counts).expect("counts serialize");
-            append(tx, event, &record.proposal, &outcome.by, counts, Some(detail), now)?;
-            tx.record(id)?.ok_or(Error::UnknownProposal(id))
+            end(tx, &record, &outcome, now)
+        })
+        .await
+    }
+
+    /// Takes back [`Store::finish`]'s `applied` when the target's COMMIT did not happen after all (the server
+    /// answered it with an error, or said afterwards that the transaction aborted): moves proposal `id` from applied
+    /// to refused, for `reason`, as a refused apply ends, in one transaction. Only this apply's: the proposal must be
+    /// applied with `applied` as its outcome, else [`Error::Refused`] and nothing changes.
+    pub async fn rolled_back(&self, id: ProposalId, applied: Outcome, reason: String) -> Result<Record> {
+        self.run(true, move |tx| {
+            let record = tx.record(id)?.ok_or(Error::UnknownProposal(id))?;
+            if record.state != State::Applied || record.outcome.as_ref() != Some(&applied) {
+                return Err(Error::Refused(format!(
+                    "proposal {id} is {} now, not applied by this apply: its state is left as it is",
+                    record.state
+                )));
+            }
+            let outcome = Outcome { refused: Some(reason), ..applied };
+            end(tx, &record, &outcome, jiff::Timestamp::now())
         })
         .await
     }
@@ -331,6 +365,19 @@ impl Store {
     pub async fn verify(&self) -> Result<audit::Verification> {
         Ok(audit::verify(&self.audit().await?))
     }
+}
+
+/// Ends `record`'s apply as `outcome` says (applied, or refused with its reason), logging it.
+fn end(tx: &mut dyn Tx, record: &Record, outcome: &Outcome, now: jiff::Timestamp) -> Result<Record> {
+    let (state, event, detail) = match &outcome.refused {
+        None => (State::Applied, Event::Applied, format!("applied on target {}", outcome.target)),
+        Some(why) => (State::Refused, Event::Refused, format!("apply on target {} refused: {why}", outcome.target)),
+    };
+    let id = record.proposal.id;
+    tx.set_state(id, state, record.expires_at.as_deref(), Some(outcome))?;
+    let counts = serde_json::to_value(&outcome.counts).expect("counts serialize");
+    append(tx, event, &record.proposal, &outcome.by, counts, Some(detail), now)?;
+    tx.record(id)?.ok_or(Error::UnknownProposal(id))
 }
 
 /// Appends `event` of `proposal` to the audit chain.
