@@ -363,7 +363,7 @@ async fn dry_run_on_inner(
         None => None,
     };
     let statements = measure::run_plan(shadow, &database, plan, &options.run).await;
-    let rewrote = statements.as_ref().is_ok_and(|s| s.iter().any(|s| !s.rewritten_tables.is_empty()));
+    let rewrote = statements.as_ref().is_ok_and(|m| m.statements.iter().any(|s| !s.rewritten_tables.is_empty()));
     let rewrite_rate = match options.profile.is_some() && rewrote {
         // Measured only when it is needed: a rewrite of a table the profile knows gets an estimated duration.
         true => estimate::rewrite_rate(shadow, &database).await.inspect_err(|e| tracing::warn!("{e}")).ok(),
@@ -388,11 +388,12 @@ pub(crate) fn report_of(
     shadow: &Shadow,
     database: &source::Database,
     plan: &Plan,
-    mut statements: Vec<report::StatementReport>,
+    measured: measure::Measured,
     policy: &Policy,
     run: &RunOptions,
     production: Option<&estimate::Production<'_>>,
 ) -> Report {
+    let measure::Measured { mut statements, commit_error } = measured;
     // On a sample, each table's counts are scaled to the whole source; with a profile, the counts the shadow could
     // not know are estimated from it. Limits and rules judge the estimates.
     let estimate = match (&database.sample, &database.fidelity.synthetic, production) {
@@ -416,7 +417,7 @@ pub(crate) fn report_of(
         (None, None, Some(production)) => estimate::estimate(&mut statements, production),
         (None, None, None) => None,
     };
-    let (findings, verdict) = policy.evaluate(plan, &statements);
+    let (findings, verdict) = policy.evaluate(plan, &statements, commit_error.as_ref());
     let version = postgres::Version::parse(shadow.server_version()).map(|v| v.to_string()).unwrap_or_default();
     let disagreements = policy.disagreements(plan, &statements, &version);
     let summary = report::summarize(&statements);
@@ -467,6 +468,7 @@ pub(crate) fn report_of(
             }),
         },
         summary,
+        commit_error,
         estimate,
         statements,
         findings,

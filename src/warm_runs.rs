@@ -10,7 +10,8 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::report::StatementReport;
+use crate::measure::Measured;
+use crate::report::{CommitError, StatementReport};
 use crate::shadow::warm::{Prepared, Runner, SpareInfo};
 use crate::shadow::{Session, Shadow};
 use crate::{measure, source, Plan, RunOptions};
@@ -21,10 +22,13 @@ pub(crate) struct Request {
     pub(crate) plan: Plan,
 }
 
-/// What the supervisor answers: the measured statements, or why there are none.
+/// What the supervisor answers: the measured statements and how the plan's final COMMIT would go, or why there are
+/// none.
 #[derive(Debug, Serialize, Deserialize)]
 struct Answer {
     statements: Option<Vec<StatementReport>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    commit_error: Option<CommitError>,
     error: Option<String>,
 }
 
@@ -33,13 +37,13 @@ pub(crate) fn request(plan: &Plan) -> Option<String> {
     serde_json::to_string(&Request { plan: plan.clone() }).ok()
 }
 
-/// The statements of a supervisor's answer.
-pub(crate) fn statements(answer: &str) -> Result<Vec<StatementReport>> {
+/// What a supervisor's answer measured.
+pub(crate) fn statements(answer: &str) -> Result<Measured> {
     let failed = |message: String| Error::io("<warm cluster>", std::io::Error::other(message));
     let answer: Answer =
         serde_json::from_str(answer).map_err(|e| failed(format!("an answer it could not read: {e}")))?;
     match (answer.statements, answer.error) {
-        (Some(statements), _) => Ok(statements),
+        (Some(statements), _) => Ok(Measured { statements, commit_error: answer.commit_error }),
         (None, error) => Err(failed(error.unwrap_or_else(|| "no statements".to_owned()))),
     }
 }
@@ -76,15 +80,17 @@ impl Runner for MeasureRunner {
                     let carried = measure::Carried { session, baseline: measure::stored_baseline(&database) };
                     measure::run_plan_in(&shadow, &database, &plan, &RunOptions::default(), carried)
                         .await
-                        .map(|(statements, _)| statements)
+                        .map(|(measured, _)| measured)
                         .map_err(|e| e.to_string())
                 }
                 Err(e) => Err(format!("a request it could not read: {e}")),
             };
             let clean = outcome.is_ok() && !database.spoiled.load(Ordering::SeqCst);
             let answer = match outcome {
-                Ok(statements) => Answer { statements: Some(statements), error: None },
-                Err(error) => Answer { statements: None, error: Some(error) },
+                Ok(measured) => {
+                    Answer { statements: Some(measured.statements), commit_error: measured.commit_error, error: None }
+                }
+                Err(error) => Answer { statements: None, commit_error: None, error: Some(error) },
             };
             (serde_json::to_string(&answer).unwrap_or_default(), clean)
         })

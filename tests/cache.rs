@@ -203,7 +203,7 @@ async fn a_template_in_use_is_cloned_for_a_second_dry_run() {
     let drop = pgshadow::Plan::parse("drop.sql", "DROP TABLE t;").expect("plan");
     let one = pgshadow::measure::run_plan(&shadow, &first, &drop, &Default::default()).await.expect("run");
     let two = pgshadow::measure::run_plan(&shadow, &second, &drop, &Default::default()).await.expect("run");
-    assert_eq!(one[0].dropped_objects.len(), two[0].dropped_objects.len());
+    assert_eq!(one.statements[0].dropped_objects.len(), two.statements[0].dropped_objects.len());
     pgshadow::source::release(&shadow, &first).await.expect("release");
     pgshadow::source::release(&shadow, &second).await.expect("release");
     shadow.shutdown().await.expect("shutdown");

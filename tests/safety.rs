@@ -84,9 +84,9 @@ async fn nothing_the_plan_does_survives_the_dry_run() {
     let database = pgshadow::source::load(&shadow, Some(&schema)).await.expect("load");
     let options = RunOptions::default();
     let first = pgshadow::measure::run_plan(&shadow, &database, &destroy, &options).await.expect("run");
-    assert_eq!(first[1].dropped_objects[0].rows, Some(25));
+    assert_eq!(first.statements[1].dropped_objects[0].rows, Some(25));
     let second = pgshadow::measure::run_plan(&shadow, &database, &count, &options).await.expect("run");
-    assert_eq!(second[0].rows_affected, Some(25), "the dropped table came back: the plan was rolled back");
+    assert_eq!(second.statements[0].rows_affected, Some(25), "the dropped table came back: the plan was rolled back");
     shadow.shutdown().await.expect("shutdown");
 }
 
@@ -98,7 +98,7 @@ async fn a_database_a_plan_committed_into_is_never_dry_run_again() {
     let plan = pgshadow::Plan::parse("p.sql", "CREATE INDEX CONCURRENTLY accounts_balance ON accounts (balance);")
         .expect("plan");
     let first = pgshadow::measure::run_plan(&shadow, &database, &plan, &RunOptions::default()).await.expect("run");
-    assert_eq!(first[0].status, Status::Ok, "{:?}", first[0].error);
+    assert_eq!(first.statements[0].status, Status::Ok, "{:?}", first.statements[0].error);
     let again = pgshadow::measure::run_plan(&shadow, &database, &plan, &RunOptions::default()).await;
     assert!(matches!(again, Err(pgshadow::Error::DatabaseSpoiled(_))), "{again:?}");
     shadow.shutdown().await.expect("shutdown");

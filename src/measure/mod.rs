@@ -23,7 +23,7 @@ use tokio_postgres::error::ErrorPosition;
 
 use crate::error::{Error, Result};
 use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
-use crate::report::{SchemaChange, StatementError, StatementReport, Status, TableEffect};
+use crate::report::{CommitError, SchemaChange, StatementError, StatementReport, Status, TableEffect};
 use crate::shadow::Database;
 use crate::shadow::{Role, Session, Shadow};
 use effects::{Oid, Snapshot};
@@ -114,13 +114,17 @@ pub(crate) async fn open_session(shadow: &Shadow, database: &Database) -> Result
     Ok(session)
 }
 
+/// What a run measured: every statement of the plan, and how its final COMMIT would go.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// One report per statement of the plan, in order.
+    pub statements: Vec<StatementReport>,
+    /// The error of a deferred constraint the plan left violated where it ends ([`crate::report::Report::commit_error`]).
+    pub commit_error: Option<CommitError>,
+}
+
 /// Runs `plan` on `database` in a transaction that is rolled back, and measures every statement.
-pub async fn run_plan(
-    shadow: &Shadow,
-    database: &Database,
-    plan: &Plan,
-    options: &RunOptions,
-) -> Result<Vec<StatementReport>> {
+pub async fn run_plan(shadow: &Shadow, database: &Database, plan: &Plan, options: &RunOptions) -> Result<Measured> {
     let carried = Carried { session: None, baseline: stored_baseline(database) };
     Ok(run_plan_in(shadow, database, plan, options, carried).await?.0)
 }
@@ -134,7 +138,7 @@ pub(crate) async fn run_plan_in(
     plan: &Plan,
     options: &RunOptions,
     carried: Carried,
-) -> Result<(Vec<StatementReport>, Carried)> {
+) -> Result<(Measured, Carried)> {
     if database.spoiled.load(Ordering::SeqCst) {
         return Err(Error::DatabaseSpoiled(database.name().to_owned()));
     }
@@ -189,6 +193,9 @@ pub(crate) async fn run_plan_in(
     if !stopped {
         run.unbacked_foreign_keys(&mut reports).await?;
     }
+    // The plan as a whole is one transaction, as `pgshadow apply` runs it: where it ends outside an open block of its
+    // own, it commits, and its deferred constraints are checked then — unless its own COMMIT checked them last.
+    let commits = !stopped && run.block_start.is_none() && run.unchecked;
     if let Some(since) = run.block_start.filter(|_| !stopped) {
         // psql rolls back a transaction left open at the end of the script.
         for r in reports.iter_mut().filter(|r| r.index >= since) {
@@ -201,8 +208,19 @@ pub(crate) async fn run_plan_in(
     // Whatever happened, nothing the plan did survives. (After an error the transaction is aborted, and ROLLBACK
     // is still the way out of it.)
     // A connection a refused COPY put out of step is closed instead: the server rolls back a closed session.
+    let mut commit_error = None;
     if !session.is_broken() {
-        session.client().batch_execute("ROLLBACK").await.map_err(|e| Error::pg("rolling the dry-run back", e))?;
+        let client = session.client();
+        let sql = if commits { transaction::CHECK_AND_ROLL_BACK } else { "ROLLBACK" };
+        match client.batch_execute(sql).await {
+            Ok(()) => {}
+            Err(e) if commits && e.as_db_error().is_some() => {
+                commit_error = e.as_db_error().map(commit_error_of);
+                tracing::info!(error = ?commit_error, "the plan's deferred constraints fail where it commits");
+                client.batch_execute("ROLLBACK").await.map_err(|e| Error::pg("rolling the dry-run back", e))?;
+            }
+            Err(e) => return Err(Error::pg("rolling the dry-run back", e)),
+        }
     }
     let reusable = default_role
         && !run.session_keeps_state
@@ -210,7 +228,8 @@ pub(crate) async fn run_plan_in(
         && !database.spoiled.load(Ordering::SeqCst)
         && !plan.statements.iter().any(keeps_session_state);
     drop(run);
-    Ok((reports, Carried { session: reusable.then_some(session), baseline }))
+    let measured = Measured { statements: reports, commit_error };
+    Ok((measured, Carried { session: reusable.then_some(session), baseline }))
 }
 
 /// The measuring state of one plan run.
@@ -240,6 +259,8 @@ struct Run<'a> {
     calls: HashMap<Oid, i64>,
     /// The index of the plan's own BEGIN, while the plan is inside a transaction block of its own.
     block_start: Option<usize>,
+    /// Whether a statement ran since the plan's own COMMIT last checked its deferred constraints (or since the start).
+    unchecked: bool,
     /// Columns and constraints as of the end of the last statement.
     columns: catalog::Columns,
     constraints: catalog::Constraints,
@@ -268,10 +289,11 @@ impl Run<'_> {
     async fn statement(&mut self, statement: &PlanStatement, report: &mut StatementReport) -> Result<Option<usize>> {
         let kind = statement.classification.kind;
         match self.transaction_control(statement, report).await? {
-            transaction::Handling::Send => {}
+            transaction::Handling::Send => self.unchecked = true,
             transaction::Handling::Done => return Ok(None),
             transaction::Handling::RolledBack { since } => return Ok(Some(since)),
             transaction::Handling::OwnTransaction => {
+                self.unchecked = true;
                 self.run_outside_transaction(statement, report).await?;
                 return Ok(None);
             }
@@ -490,6 +512,18 @@ fn statement_error(statement: &PlanStatement, db: &tokio_postgres::error::DbErro
         table_name: db.table().map(|t| db.schema().map_or_else(|| t.to_owned(), |s| format!("{s}.{t}"))),
         column_name: db.column().map(str::to_owned),
         predicted: None,
+    }
+}
+
+/// The error of the plan's final COMMIT, with Postgres's fields.
+fn commit_error_of(db: &tokio_postgres::error::DbError) -> CommitError {
+    CommitError {
+        sqlstate: Some(db.code().code().to_owned()),
+        message: db.message().to_owned(),
+        detail: db.detail().map(str::to_owned),
+        hint: db.hint().map(str::to_owned),
+        constraint_name: db.constraint().map(str::to_owned),
+        table_name: db.table().map(|t| db.schema().map_or_else(|| t.to_owned(), |s| format!("{s}.{t}"))),
     }
 }
 

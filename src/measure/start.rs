@@ -96,6 +96,7 @@ impl<'a> Run<'a> {
             lock_since: HashMap::new(),
             calls: HashMap::new(),
             block_start: None,
+            unchecked: false,
             columns: catalog::Columns::new(),
             constraints: catalog::Constraints::new(),
             created_by: HashMap::new(),

@@ -21,7 +21,7 @@ pub use rules::{Rule, RuleDoc, RuleKind, UnknownRule};
 
 use crate::error::{Error, Result};
 use crate::plan::{Plan, StatementKind};
-use crate::report::{Finding, FoundBy, Severity, StatementReport, Verdict};
+use crate::report::{CommitError, Finding, FoundBy, Severity, StatementReport, Verdict};
 use limits::Limits;
 
 /// What a policy does with a rule's findings.
@@ -136,7 +136,13 @@ impl Policy {
 
     /// Checks the measured statements; returns every finding and the verdict. Where a table effect has an estimate
     /// for production (`estimated`: from a sample, a profile or synthesized rows), rules and limits judge it.
-    pub fn evaluate(&self, plan: &Plan, statements: &[StatementReport]) -> (Vec<Finding>, Verdict) {
+    /// `commit_error` is the error the plan's final COMMIT met ([`crate::report::Report::commit_error`]).
+    pub fn evaluate(
+        &self,
+        plan: &Plan,
+        statements: &[StatementReport],
+        commit_error: Option<&CommitError>,
+    ) -> (Vec<Finding>, Verdict) {
         let mut findings = Vec::new();
         for (report, statement) in statements.iter().zip(&plan.statements).filter(|(r, _)| !r.rolled_back) {
             for (rule, severity) in self.checked() {
@@ -191,6 +197,21 @@ impl Policy {
                     limit: None,
                     hint: Some(rule.doc().safer.to_owned()),
                     found_by,
+                });
+            }
+        }
+        for (rule, severity) in self.checked() {
+            if let Some(message) = rule.check_commit(commit_error) {
+                // About the COMMIT after the last statement, not a statement of the plan.
+                findings.push(Finding {
+                    rule: rule.id().to_owned(),
+                    severity,
+                    statement: None,
+                    message,
+                    measured: None,
+                    limit: None,
+                    hint: Some(rule.doc().safer.to_owned()),
+                    found_by: FoundBy::Measured,
                 });
             }
         }

@@ -73,13 +73,13 @@ fn a_protected_table_and_a_row_limit_fail_a_plan_the_default_passes() {
     let (plan, mut reports) = measured(&["DELETE FROM orders WHERE placed < now()", "DELETE FROM users WHERE id = 7"]);
     reports[0].table_effects = vec![deleted("public.orders", 150, true)];
     reports[1].table_effects = vec![deleted("public.users", 1, true)];
-    let (findings, verdict) = Policy::default().evaluate(&plan, &reports);
+    let (findings, verdict) = Policy::default().evaluate(&plan, &reports, None);
     assert_eq!((findings.len(), verdict), (0, Verdict::Pass));
 
     let policy =
         Policy::parse("pgshadow.toml", "[protect]\nobjects = [\"public.users\"]\n\n[limits]\nmax-rows-deleted = 100\n")
             .expect("policy");
-    let (findings, verdict) = policy.evaluate(&plan, &reports);
+    let (findings, verdict) = policy.evaluate(&plan, &reports, None);
     assert_eq!(verdict, Verdict::Fail);
     assert_eq!(
         rules_of(&findings),
@@ -94,10 +94,10 @@ fn warn_gives_the_warn_verdict_and_allow_silences_a_rule() {
     let (plan, mut reports) = measured(&["DELETE FROM users WHERE id = 1"]);
     reports[0].table_effects = vec![deleted("public.users", 1, true), deleted("public.orders", 3, false)];
     let warn = Policy::parse("p.toml", "[rules]\ncascade-delete = \"warn\"\n").expect("policy");
-    let (findings, verdict) = warn.evaluate(&plan, &reports);
+    let (findings, verdict) = warn.evaluate(&plan, &reports, None);
     assert_eq!((rules_of(&findings), verdict), (vec![("cascade-delete", Some(1), Severity::Warning)], Verdict::Warn));
     let allow = Policy::parse("p.toml", "[rules]\ncascade-delete = \"allow\"\n").expect("policy");
-    assert_eq!(allow.evaluate(&plan, &reports), (vec![], Verdict::Pass));
+    assert_eq!(allow.evaluate(&plan, &reports, None), (vec![], Verdict::Pass));
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn per_table_limits_match_globs_and_drops_count_as_destroyed() {
         "[rules]\ndrop-table = \"allow\"\n[limits.tables.\"billing.*\"]\nmax-rows-destroyed = 10\n",
     )
     .expect("policy");
-    let (findings, verdict) = policy.evaluate(&plan, &reports);
+    let (findings, verdict) = policy.evaluate(&plan, &reports, None);
     assert_eq!(verdict, Verdict::Fail);
     assert_eq!(rules_of(&findings), [("max-rows-destroyed", Some(1), Severity::Error)]);
     assert!(findings[0].message.contains("in billing.invoices"), "{}", findings[0].message);
@@ -132,11 +132,11 @@ fn denied_and_not_allowed_statement_kinds_are_findings() {
         Policy::parse("p.toml", "[rules]\ntruncate = \"allow\"\n[statements]\ndeny = [\"truncate\", \"grant\"]\n")
             .expect("policy");
     assert_eq!(
-        rules_of(&deny.evaluate(&plan, &reports).0),
+        rules_of(&deny.evaluate(&plan, &reports, None).0),
         [("denied-statement", Some(1), Severity::Error), ("denied-statement", Some(2), Severity::Error)]
     );
     let allow = Policy::parse("p.toml", "[statements]\nallow = [\"select\"]\n").expect("policy");
-    assert_eq!(rules_of(&allow.evaluate(&plan, &reports).0).len(), 2);
+    assert_eq!(rules_of(&allow.evaluate(&plan, &reports, None).0).len(), 2);
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn limits_cannot_be_checked_against_unknown_counts_and_fail() {
     let toml = "[rules]\ndrop-table = \"allow\"\nunknown-row-count = \"allow\"\n[limits]\nmax-rows-deleted = 1000\n\
                 [limits.tables.\"public.u\"]\nmax-rows-destroyed = 10\n";
     let policy = Policy::parse("p.toml", toml).expect("policy");
-    let (findings, verdict) = policy.evaluate(&plan, &reports);
+    let (findings, verdict) = policy.evaluate(&plan, &reports, None);
     assert_eq!(verdict, Verdict::Fail);
     let got: Vec<_> = findings.iter().map(|f| (f.rule.as_str(), f.statement, f.measured, f.limit)).collect();
     assert_eq!(got, [("max-rows-deleted", Some(1), None, Some(1000)), ("max-rows-destroyed", Some(2), None, Some(10))]);

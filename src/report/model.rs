@@ -42,6 +42,13 @@ pub struct Report {
     pub statements: Vec<StatementReport>,
     /// Totals over all statements.
     pub summary: Summary,
+    /// Set when the plan would fail at its final COMMIT: a deferred constraint (a `DEFERRABLE INITIALLY DEFERRED`
+    /// foreign key, unique or exclusion constraint, or constraint trigger) the plan left violated, which the dry-run
+    /// checked where the plan ends by `SET CONSTRAINTS ALL IMMEDIATE`. Every statement succeeded, yet applying the plan
+    /// commits nothing. (A failure at the plan's own `COMMIT` inside it is that statement's `error` instead.) Absent
+    /// when the plan would commit, or when it did not get that far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_error: Option<CommitError>,
     /// The row totals estimated for production, when some count of the report is an estimate: measured on a sample
     /// (`--sample`) or on synthesized rows and scaled per table, or made from a profile (`--profile`) for a shadow
     /// without production's rows. `summary` keeps what was measured. `null` when nothing is estimated.
@@ -785,6 +792,27 @@ pub struct StatementError {
     /// of the data behind it ("fails on synthetic data shaped like production: ...").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicted: Option<String>,
+}
+
+/// The error a plan meets at its final COMMIT, with Postgres's fields ([`Report::commit_error`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CommitError {
+    /// The SQLSTATE code (`23503` for a foreign key, `23505` for a unique constraint).
+    pub sqlstate: Option<String>,
+    /// The primary message.
+    pub message: String,
+    /// Postgres's DETAIL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Postgres's HINT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The constraint Postgres names, when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint_name: Option<String>,
+    /// The table Postgres names, `schema.table`, when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_name: Option<String>,
 }
 
 /// Totals over the plan.

@@ -10,6 +10,7 @@ mod delete_without_where;
 mod drop_column_with_data;
 mod drop_table;
 mod enum_value_change;
+mod fails_at_commit;
 mod index_drop_not_concurrent;
 mod index_not_concurrent;
 mod integer_key_exhaustion;
@@ -34,7 +35,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::plan::{Classification, StatementKind};
-use crate::report::{about, EffectEstimate, FoundBy, StatementReport, TableEffect};
+use crate::report::{about, CommitError, EffectEstimate, FoundBy, StatementReport, TableEffect};
 
 /// A rule of the findings catalog. Its id (`drop-table`) is stable: reports, policies and docs use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -95,6 +96,8 @@ pub enum Rule {
     EnumValueChange,
     /// A new primary key is integer or smallint, or a foreign key column is narrower than the key it references.
     IntegerKeyExhaustion,
+    /// A deferred constraint the plan left violated fails the COMMIT that ends it.
+    FailsAtCommit,
 }
 
 /// How a rule finds what it reports (`pgshadow rules` shows it).
@@ -136,7 +139,7 @@ pub struct RuleDoc {
 
 impl Rule {
     /// Every rule, in catalog order.
-    pub const ALL: [Rule; 28] = [
+    pub const ALL: [Rule; 29] = [
         Rule::DropTable,
         Rule::Truncate,
         Rule::DeleteWithoutWhere,
@@ -165,6 +168,7 @@ impl Rule {
         Rule::TriggerChange,
         Rule::EnumValueChange,
         Rule::IntegerKeyExhaustion,
+        Rule::FailsAtCommit,
     ];
 
     /// The stable kebab-case id.
@@ -198,6 +202,7 @@ impl Rule {
             Rule::TimestampWithoutTimeZone => "timestamp-without-time-zone",
             Rule::ConstraintDropped => "constraint-dropped",
             Rule::IndexDropNotConcurrent => "index-drop-not-concurrent",
+            Rule::FailsAtCommit => "fails-at-commit",
         }
     }
 
@@ -247,6 +252,7 @@ impl Rule {
             Rule::TimestampWithoutTimeZone => &timestamp_without_time_zone::DOC,
             Rule::ConstraintDropped => &constraint_dropped::DOC,
             Rule::IndexDropNotConcurrent => &index_drop_not_concurrent::DOC,
+            Rule::FailsAtCommit => &fails_at_commit::DOC,
         }
     }
 
@@ -298,6 +304,14 @@ impl Rule {
                 .collect(),
             Rule::EnumValueChange => enum_value_change::check_plan(reports),
             _ => Vec::new(),
+        }
+    }
+
+    /// The finding's message about the COMMIT that ends the plan, given the error the dry-run met there.
+    pub fn check_commit(self, error: Option<&CommitError>) -> Option<String> {
+        match self {
+            Rule::FailsAtCommit => fails_at_commit::check(error),
+            _ => None,
         }
     }
 
@@ -400,8 +414,8 @@ impl Rule {
             Rule::TimestampWithoutTimeZone => timestamp_without_time_zone::check(report),
             Rule::CharColumn => char_column::check(report),
             Rule::VarcharLengthShrink => varchar_length_shrink::check(report),
-            // A check over the whole plan: see `check_plan`.
-            Rule::TransactionHygiene | Rule::EnumValueChange => None,
+            // A check over the whole plan: see `check_plan`; of its COMMIT: see `check_commit`.
+            Rule::TransactionHygiene | Rule::EnumValueChange | Rule::FailsAtCommit => None,
             Rule::IntegerKeyExhaustion => integer_key_exhaustion::check(report),
             Rule::TriggerChange => trigger_change::check(report),
         }
