@@ -55,6 +55,12 @@ pub fn render_github(report: &Report) -> String {
             data(&format!("{}; learn them with --profile, --sample, --snapshot or --with-data", lines.join("; ")))
         );
     }
+    // The `fails-at-commit` finding annotates it already, unless the policy allows that rule.
+    if let Some(line) =
+        super::commit_line(report).filter(|_| !report.findings.iter().any(|f| f.rule == "fails-at-commit"))
+    {
+        let _ = writeln!(out, "::warning title=pgshadow COMMIT fails::{}", data(&line));
+    }
     if let Some(line) = super::estimate_line(report) {
         let _ = writeln!(out, "::notice title=pgshadow estimate::{}", data(&line));
     }

@@ -80,6 +80,9 @@ fn verdict_header(report: &Report) -> Markup {
                     (shadow.provider) ", PostgreSQL " (shadow.server_version) ", as " (shadow.role)
                     @if shadow.superuser { " (superuser)" }
                 }
+                @if let Some(line) = super::commit_line(report) {
+                    dt { "COMMIT fails" } dd #commit-error { (line) }
+                }
                 @if let Some(schema) = &shadow.schema {
                     dt { "schema" } dd {
                         code { (schema.file) } ": " (schema.statements) " objects, " (schema.failed) " failed to load"

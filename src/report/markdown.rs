@@ -21,6 +21,9 @@ pub fn render_markdown(report: &Report) -> String {
         "| statements | {} ({} ok, {} failed, {} not run) |",
         s.statements, s.statements_ok, s.statements_failed, s.statements_not_run
     );
+    if let Some(line) = super::commit_line(report) {
+        let _ = writeln!(out, "| **COMMIT fails** | {} |", cell(&line));
+    }
     let total = |n| super::total_label(n, s.rows_known);
     let _ = writeln!(
         out,

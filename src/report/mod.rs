@@ -145,6 +145,17 @@ pub(crate) fn unknown_lines(s: &StatementReport) -> Vec<String> {
 /// The report's estimate for people, in one line: `Estimated for production (from the profile): about 2,700
 /// deleted, about 0 updated, about 2,700 rows destroyed`, with `unknown` for a total some count behind which is
 /// neither measured nor estimated.
+/// The error the plan's final COMMIT meets ([`Report::commit_error`]) as one line, for every renderer.
+pub(crate) fn commit_line(report: &Report) -> Option<String> {
+    let error = report.commit_error.as_ref()?;
+    let code = error.sqlstate.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+    let detail = error.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+    Some(format!(
+        "the COMMIT that ends the plan fails on a deferred constraint{code}: {}{detail}; applied, the plan commits nothing",
+        error.message
+    ))
+}
+
 pub(crate) fn estimate_line(report: &Report) -> Option<String> {
     let e = report.estimate.as_ref()?;
     let about = |n: Option<u64>| n.map_or_else(|| "unknown".to_owned(), |n| format!("about {}", thousands(n)));

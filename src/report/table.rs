@@ -68,6 +68,9 @@ pub fn render_table(report: &Report) -> String {
             "Row counts the shadow could not know are not 0: estimate them with --profile, or learn them with --sample, --snapshot or --with-data"
         );
     }
+    if let Some(line) = super::commit_line(report) {
+        let _ = writeln!(out, "COMMIT fails: {line}");
+    }
     if let Some(line) = super::estimate_line(report) {
         let _ = writeln!(out, "{line}");
     }
