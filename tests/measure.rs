@@ -277,3 +277,128 @@ async fn a_lock_on_a_table_the_plan_dropped_names_the_table_not_its_oid() {
         .unwrap_or_else(|| panic!("the lock is reported: {:?}", report.findings));
     assert!(finding.message.contains("public.audit (since statement 1)"), "{}", finding.message);
 }
+
+const DEFERRED: &str = "
+CREATE TABLE users (id int PRIMARY KEY);
+CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users DEFERRABLE INITIALLY DEFERRED);
+CREATE TABLE seats (n int CONSTRAINT seats_n_key UNIQUE DEFERRABLE INITIALLY DEFERRED);
+CREATE TABLE codes (c int CONSTRAINT codes_c_key UNIQUE DEFERRABLE INITIALLY IMMEDIATE);
+INSERT INTO users VALUES (1);
+INSERT INTO seats VALUES (1), (2);
+";
+
+/// Dry-runs each of `plans` on [`DEFERRED`], on every PostgreSQL the tests have: the reports, by major version.
+async fn on_every_version(plans: &[&str]) -> Vec<(u32, Vec<pgshadow::Report>)> {
+    let installations = common::installations();
+    assert!(!installations.is_empty(), "no PostgreSQL to test with");
+    let schema = Schema::sql("schema.sql", DEFERRED);
+    let mut out = Vec::new();
+    for installation in installations {
+        let postgres =
+            pgshadow::postgres::Selection { pg_bin: Some(installation.binaries.dir.clone()), ..Default::default() };
+        let shadow =
+            Shadow::start_local(&pgshadow::LocalOptions { postgres, ..Default::default() }).await.expect("shadow");
+        let mut reports = Vec::new();
+        for sql in plans {
+            let plan = Plan::parse("plan.sql", sql).expect("plan parses");
+            let report =
+                pgshadow::dry_run_on(&shadow, &plan, Some(&schema), &DryRunOptions::default()).await.expect("dry-run");
+            let major = installation.version.major;
+            assert!(report.shadow.version.starts_with(&format!("{major}.")), "ran on {}", report.shadow.version);
+            reports.push(report);
+        }
+        shadow.shutdown().await.expect("shutdown");
+        out.push((installation.version.major, reports));
+    }
+    out
+}
+
+/// A deferred foreign key the plan leaves violated: every statement succeeds, the COMMIT that ends it would not —
+/// the report's `commit_error` and `fails-at-commit` say so; fixed before the plan ends, nothing is found.
+#[tokio::test]
+async fn a_deferred_foreign_key_left_violated_fails_at_the_commit_that_ends_the_plan() {
+    let plans =
+        ["INSERT INTO orders VALUES (1, 7);", "INSERT INTO orders VALUES (1, 7);\nINSERT INTO users VALUES (7);"];
+    for (version, reports) in on_every_version(&plans).await {
+        let (orphan, fixed) = (&reports[0], &reports[1]);
+        assert_eq!(orphan.statements[0].status, Status::Ok, "{version}");
+        let error = orphan.commit_error.as_ref().unwrap_or_else(|| panic!("{version}: no commit_error"));
+        assert_eq!(error.sqlstate.as_deref(), Some("23503"), "{version}: {error:?}");
+        assert_eq!(error.constraint_name.as_deref(), Some("orders_user_id_fkey"), "{version}: {error:?}");
+        assert!(error.detail.as_deref().is_some_and(|d| d.contains("(user_id)=(7)")), "{version}: {error:?}");
+        assert_eq!(orphan.verdict, Verdict::Fail, "{version}: {:?}", orphan.findings);
+        let finding = orphan.findings.iter().find(|f| f.rule == "fails-at-commit");
+        let finding = finding.unwrap_or_else(|| panic!("{version}: {:?}", orphan.findings));
+        assert_eq!(finding.statement, None);
+        assert!(finding.message.contains("[23503]"), "{}", finding.message);
+        assert!(pgshadow::report::render_json(orphan).contains("\"commit_error\""), "{version}");
+        let table = pgshadow::report::render_table(orphan);
+        assert!(table.contains("COMMIT fails: "), "{version}: the table does not say so:\n{table}");
+        let markdown = pgshadow::report::render_markdown(orphan);
+        assert!(markdown.contains("| **COMMIT fails** |"), "{version}:\n{markdown}");
+
+        assert!(fixed.commit_error.is_none(), "{version}: {:?}", fixed.commit_error);
+        assert!(!fixed.findings.iter().any(|f| f.rule == "fails-at-commit"), "{version}");
+        assert_ne!(fixed.verdict, Verdict::Fail, "{version}: {:?}", fixed.findings);
+        assert!(!pgshadow::report::render_json(fixed).contains("commit_error"), "absent when there is none");
+    }
+}
+
+/// The plan's own COMMIT fails on a deferred foreign key: that statement carries the error, and the plan stops.
+#[tokio::test]
+async fn the_plans_own_commit_carries_the_error_of_a_deferred_constraint() {
+    let plans = ["BEGIN;\nINSERT INTO orders VALUES (1, 7);\nCOMMIT;\nSELECT 1;"];
+    for (version, reports) in on_every_version(&plans).await {
+        let own = &reports[0];
+        let statuses: Vec<Status> = own.statements.iter().map(|s| s.status).collect();
+        assert_eq!(statuses, [Status::Ok, Status::Ok, Status::Error, Status::NotRun], "{version}");
+        let error = own.statements[2].error.as_ref().expect("the COMMIT's error");
+        assert_eq!(error.sqlstate.as_deref(), Some("23503"), "{version}: {error:?}");
+        assert_eq!(error.constraint_name.as_deref(), Some("orders_user_id_fkey"));
+        assert!(error.detail.as_deref().is_some_and(|d| d.contains("(user_id)=(7)")), "{error:?}");
+        assert_eq!((error.line, error.column), (3, 1), "at the COMMIT");
+        assert!(own.commit_error.is_none(), "{version}: reported once, at the COMMIT");
+        assert!(own.findings.iter().any(|f| f.rule == "statement-error" && f.statement == Some(3)), "{version}");
+        assert_eq!(own.verdict, Verdict::Fail);
+    }
+}
+
+/// A deferrable unique constraint: duplicates left at the end fail at COMMIT; a swap through a duplicate does not.
+#[tokio::test]
+async fn a_deferrable_unique_constraint_left_violated_fails_at_commit() {
+    let plans = [
+        "UPDATE seats SET n = 1 WHERE n = 2;",
+        "UPDATE seats SET n = 3 WHERE n = 1;\nUPDATE seats SET n = 1 WHERE n = 2;\nUPDATE seats SET n = 2 WHERE n = 3;",
+    ];
+    for (version, reports) in on_every_version(&plans).await {
+        let (duplicate, swap) = (&reports[0], &reports[1]);
+        let error = duplicate.commit_error.as_ref().unwrap_or_else(|| panic!("{version}: no commit_error"));
+        assert_eq!(error.sqlstate.as_deref(), Some("23505"), "{version}: {error:?}");
+        assert_eq!(error.constraint_name.as_deref(), Some("seats_n_key"));
+        assert_eq!(duplicate.verdict, Verdict::Fail);
+        assert!(duplicate.findings.iter().any(|f| f.rule == "fails-at-commit"), "{version}");
+        assert!(swap.commit_error.is_none(), "{version}: {:?}", swap.commit_error);
+    }
+}
+
+/// After the plan's own COMMIT checked them, its next transaction defers what is declared deferred (the orphan is
+/// fixed before that COMMIT) and keeps immediate what is declared immediate (the duplicate fails at once); a check
+/// at the plan's COMMIT that is made again at its end finds a row fixed since fixed.
+#[tokio::test]
+async fn after_the_plans_own_commit_constraints_are_deferred_as_declared() {
+    let plans = [
+        "BEGIN;\nCOMMIT;\nBEGIN;\nINSERT INTO orders VALUES (2, 8);\nINSERT INTO users VALUES (8);\n\
+         INSERT INTO codes VALUES (1);\nINSERT INTO codes VALUES (1);\nCOMMIT;",
+        "BEGIN;\nINSERT INTO orders VALUES (3, 9);\nINSERT INTO users VALUES (9);\nCOMMIT;\n\
+         DELETE FROM orders WHERE id = 3;\nDELETE FROM users WHERE id = 9;",
+    ];
+    for (version, reports) in on_every_version(&plans).await {
+        let (later, twice) = (&reports[0], &reports[1]);
+        let statuses: Vec<Status> = later.statements.iter().map(|s| s.status).collect();
+        assert_eq!(&statuses[..6], [Status::Ok; 6], "{version}: {:?}", later.statements[3].error);
+        assert_eq!(statuses[6], Status::Error, "{version}: an immediate unique check fails at its statement");
+        assert_eq!(later.statements[6].error.as_ref().and_then(|e| e.sqlstate.as_deref()), Some("23505"));
+        assert!(twice.commit_error.is_none(), "{version}: {:?}", twice.commit_error);
+        assert!(twice.statements.iter().all(|s| s.status == Status::Ok), "{version}");
+    }
+}

@@ -100,3 +100,11 @@ async fn disagreements_table_and_markdown() {
     let html = pgshadow::report::render_html(&report);
     assert!(html.contains("<section id=\"disagreements\">") && html.contains("nothing truncated"), "{html}");
 }
+
+#[tokio::test]
+async fn deferred_fails_at_commit_table_markdown_and_github() {
+    let report = scenario("deferred-fails-at-commit").await;
+    insta::assert_snapshot!(render_table(&report));
+    insta::assert_snapshot!(pgshadow::report::render_markdown(&report));
+    insta::assert_snapshot!(pgshadow::report::render_github(&report));
+}
