@@ -392,6 +392,17 @@ async fn decisions_need_the_session_csrf_token_and_the_reviewer_role() {
     let record = store.get(id).await.expect("the proposal");
     assert!(record.decisions.is_empty(), "{:?}", record.decisions);
     assert_eq!(record.state, pgshadow::proposal::State::Proposed);
+    // The refusal for lack of a role is audited once, with the text the CLI and the API give it.
+    let refusals: Vec<_> = store
+        .audit()
+        .await
+        .expect("the audit log")
+        .into_iter()
+        .filter(|e| e.fact.event == pgshadow::proposal::audit::Event::Refused)
+        .map(|e| (e.fact.actor, e.fact.detail.unwrap_or_default()))
+        .collect();
+    let expected = "approve refused: not allowed: deploy-bot has the role agent; this needs the role reviewer";
+    assert_eq!(refusals, vec![("deploy-bot".to_owned(), expected.to_owned())]);
     drop(server);
     sandbox.assert_clean();
 }

@@ -365,6 +365,9 @@ fn proposals_over_http_need_a_token_of_the_tokens_file_in_its_role() {
 
     let (status, body) = server.json("POST", &format!("/v1/proposals/{id}/approve"), agent, "{}");
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "an agent cannot approve");
+    let refusals = audit_refusals(&store);
+    let expected = "approve refused: not allowed: bot has the role agent; this needs the role reviewer";
+    assert_eq!(refusals, vec![("bot".to_owned(), expected.to_owned())], "audited as the CLI and the review page do");
     let (status, body) = server.json("GET", "/v1/proposals/nine", reviewer, "");
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")));
     let (status, body) = server.json("GET", "/v1/proposals/99", reviewer, "");
@@ -388,6 +391,20 @@ fn proposals_over_http_need_a_token_of_the_tokens_file_in_its_role() {
     assert!(errors.is_empty(), "a real record matches the documented ProposalRecord: {errors:?}");
     assert!(store.is_file(), "the configuration's store holds them");
     assert_eq!(server.stop(), Some(0));
+}
+
+/// The `refused` entries of the audit log of the SQLite store at `path`: actor and detail.
+fn audit_refusals(path: &std::path::Path) -> Vec<(String, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let entries = runtime.block_on(async {
+        let store = pgshadow::proposal::Store::open(&path.display().to_string()).await.expect("open the store");
+        store.audit().await.expect("the audit log")
+    });
+    entries
+        .into_iter()
+        .filter(|e| e.fact.event == pgshadow::proposal::audit::Event::Refused)
+        .map(|e| (e.fact.actor, e.fact.detail.unwrap_or_default()))
+        .collect()
 }
 
 #[test]

@@ -222,9 +222,8 @@ async fn decide(
     }
     let comment = Some(form.comment.trim().to_owned()).filter(|c| !c.is_empty());
     let decided = async {
-        session.caller.may(Action::Decide)?;
         let unguarded = form.unguarded.is_some();
-        ui.app.store().await?.decide_flagged(id, &session.caller.name, verdict, comment, unguarded).await
+        ui.app.store().await?.decide_as(id, &session.caller, verdict, comment, unguarded).await
     };
     match decided.await {
         Ok(_) => Redirect::to(&format!("/ui/proposals/{id}")).into_response(),
