@@ -2,7 +2,9 @@
 //! at `/v1/openapi.json`, Prometheus metrics at `/v1/metrics`, and the review page for people at `/ui` (`ui.rs`).
 //!
 //! Security: every path but `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>` when a token
-//! is set (and one must be on a non-loopback address); request bodies are limited; at most `max_concurrent`
+//! is set (and one must be on a non-loopback address); wrong tokens are limited per address and for everyone
+//! (`429 locked_out` with `Retry-After`, [`throttle`]), on the API and the review page's sign-in; request bodies are
+//! limited; at most `max_concurrent`
 //! dry-runs and registrations run at a time (`429` with `Retry-After` beyond, `503` once stopping); sources given by
 //! path must be inside `allowed_dirs`, links resolved. Errors are JSON with a stable code.
 

@@ -7,9 +7,12 @@
 //! - `GET`/`POST /ui/sign-in` trades a bearer token of the tokens file for a session cookie ([`session`]);
 //!   `POST /ui/sign-out` ends it.
 //!
-//! Every form carries the session's CSRF token. Who may decide what is the proposals layer's to say, as for the JSON
-//! API: the caller's role ([`crate::proposal::tokens::Caller::may`]) and the store's rules (nobody approves their
-//! own proposal, one decision per reviewer). Every page is sent with a Content-Security-Policy that allows no script.
+//! Wrong tokens at the sign-in count against the same limit as the API's bearer tokens (`429` with `Retry-After`
+//! past it); the session cookie is `Secure` unless the server listens on loopback (`secure_cookies`). A form posted
+//! from another site is refused, the sign-in's included (login CSRF), and every form of a session carries its CSRF
+//! token. Who may decide what is the proposals layer's to say, as for the JSON API and the CLI
+//! ([`crate::proposal::Store::decide_as`]): the caller's role, audited when it refuses, and the store's rules (nobody
+//! approves their own proposal, one decision per reviewer). Every page is sent with a Content-Security-Policy that allows no script.
 
 mod pages;
 mod session;
