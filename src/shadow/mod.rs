@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod container;
 pub mod database;
+mod keys;
 mod local;
 mod plan_role;
 pub mod provider;
@@ -25,6 +26,8 @@ pub use crate::postgres::PgBinaries;
 pub use cache::CacheOptions;
 pub use container::{ContainerOptions, Pull, Reach};
 pub use database::Database;
+pub use keys::ForeignKey;
+pub(crate) use keys::foreign_keys;
 pub use local::LocalOptions;
 pub(crate) use plan_role::{is_reserved, prepare_plan_role};
 pub use provider::Provider;
