@@ -8,7 +8,7 @@
 //! 3. drift: the target's catalog ([`crate::profile::describe`]) matches the shadow's after its source loaded;
 //!    objects the shadow could not load are left out and listed;
 //! 4. the plan runs in one transaction on the target, with the policy's `lock_timeout` and `statement_timeout`,
-//!    each statement measured there ([`run`]);
+//!    each statement measured there (`run`);
 //! 5. it commits only inside the approved envelope ([`crate::proposal::Envelope::breach`]), else rolls back.
 //!
 //! A refusal at check 1 leaves the proposal as it is (or marks it expired); from check 2 on it is `refused`, and a new

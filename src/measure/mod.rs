@@ -2,7 +2,7 @@
 //!
 //! The plan runs on one connection that logs in as the plan role (or the superuser, when asked), inside one
 //! transaction that is always rolled back. Around each statement the executor reads this transaction's row
-//! counters and the `sql_drop` event trigger's log through the schema-qualified functions of [`queries`], so that
+//! counters and the `sql_drop` event trigger's log through the schema-qualified functions of `queries`, so that
 //! rows changed by foreign-key actions and triggers, and everything a CASCADE dropped, are measured, not guessed.
 //! Measuring never prints and never renders; it returns the statements' reports.
 

@@ -1,6 +1,6 @@
 //! Shadows: throw-away Postgres servers that plans are dry-run on, and their lifecycle.
 //!
-//! A [`Shadow`] is a server that pgshadow created and owns — a private local cluster ([`local`]) — or, on a shared
+//! A [`Shadow`] is a server that pgshadow created and owns — a private local cluster (`local`) — or, on a shared
 //! shadow server, the scratch databases and roles one run created there ([`server`]). Each source loaded into it
 //! gets a database of its own ([`crate::source::load`]); plans run there as a non-superuser role. Dropping the
 //! shadow removes everything it made; [`Shadow::shutdown`] does the same from async code.

@@ -1,5 +1,5 @@
 //! Loading sources into a shadow: a plain SQL schema (a `pg_dump` plain dump, with or without data, or a hand-written
-//! DDL file, [`sql`]) or a `pg_dump` archive (custom, directory or tar format, [`restore`]) becomes a database of the
+//! DDL file, `sql`) or a `pg_dump` archive (custom, directory or tar format, `restore`) becomes a database of the
 //! shadow, ready for dry-runs.
 //!
 //! Nothing that fails to load is ignored: each failure becomes a fidelity warning (with its line, or its archive

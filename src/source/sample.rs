@@ -5,7 +5,7 @@
 //! whole database.
 //!
 //! The source connection is pgshadow's own (tokio-postgres): it honours the URL and `PGHOST`, `PGPORT`, `PGUSER`,
-//! `PGPASSWORD`, `PGDATABASE`, and TLS as `sslmode` asks ([`crate::tls`]), but not `~/.pgpass`.
+//! `PGPASSWORD`, `PGDATABASE`, and TLS as `sslmode` asks (`crate::tls`), but not `~/.pgpass`.
 
 use std::collections::BTreeMap;
 
