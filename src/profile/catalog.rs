@@ -1,5 +1,5 @@
 //! The catalog fingerprint: one digest of a schema's tables, columns and types, constraints, indexes and enums,
-//! computed by the same query on the live source ([`super::take`]) and on a shadow loaded with a dump of it
+//! computed by the same query on the live source ([`super::take()`]) and on a shadow loaded with a dump of it
 //! ([`of_database`]), so that a profile and a report can say whether they describe the same schema. The digest of
 //! a dump's text (`shadow.schema.sha256`) cannot do that: the live database has no text.
 

@@ -1,8 +1,8 @@
 //! Profiles: production's sizes and shape, without its rows (`pgshadow profile`).
 //!
-//! A [`Profile`] is read from a live database in one read-only snapshot ([`take`]): per table its row estimate,
+//! A [`Profile`] is read from a live database in one read-only snapshot ([`take()`]): per table its row estimate,
 //! pages and sizes, when it was last analyzed and vacuumed, its partitions; per column what `pg_stats` says of it;
-//! per sequence and integer key its last value and its type's maximum; and the [catalog fingerprint](catalog) of the
+//! per sequence and integer key its last value and its type's maximum; and the [catalog fingerprint](catalog()) of the
 //! schema. It is written as pretty, deterministic JSON (sorted keys, sorted entries, no time of its own), so that a
 //! nightly job can commit it beside `structure.sql` and its diff reads as what changed. Its JSON Schema is
 //! `docs/profile.schema.json` ([`json_schema`]).

@@ -55,7 +55,7 @@ pub(crate) struct ServerShadow {
     /// Set while there is nothing of this run's on the server: before its roles are created, and once its
     /// databases and roles are gone (or their removal was attempted on drop).
     pub(crate) removed: std::sync::atomic::AtomicBool,
-    /// The connection holding this run's advisory lock ([`ServerShadow::lock_key`]), released last.
+    /// The connection holding this run's advisory lock ([`lock_key`]), released last.
     pub(crate) alive: Mutex<Option<super::Session>>,
 }
 

@@ -292,7 +292,7 @@ pub(crate) async fn count_rows(shadow: &Shadow, database: &Database) -> Result<s
     Ok(rows.iter().map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1))).collect())
 }
 
-/// Gives back a database made by [`load`] once its dry-runs are done: drops it (disconnecting anything still in it),
+/// Gives back a database made by [`load()`] once its dry-runs are done: drops it (disconnecting anything still in it),
 /// or, for a cached template used in place, undoes what a rolled-back plan still left behind.
 pub async fn release(shadow: &Shadow, database: &Database) -> Result<()> {
     if let Some(in_place) = &database.in_place {
