@@ -128,6 +128,47 @@ async fn a_reused_clone_is_put_back_and_a_spoiled_one_is_never_reused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_clone_is_vacuumed_when_a_plan_grew_a_table_past_a_mebibyte_and_not_for_a_few_rows() {
+    let options = ServiceOptions { pool_size: 1, ..ServiceOptions::default() };
+    let service = Service::start(options).await.expect("service starts");
+    service.register("seed", &seed()).await.expect("registers");
+    let policy = Policy::default();
+    let probe = Plan::parse(
+        "probe.sql",
+        "DO $$ BEGIN RAISE EXCEPTION '% bytes', pg_catalog.pg_relation_size('public.users'); END $$;",
+    )
+    .expect("plan");
+    let size = |report: pgshadow::Report| -> i64 {
+        let message = report.statements[0].error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+        message.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{message}"))
+    };
+    let insert = |rows: u32| {
+        let sql = format!(
+            "INSERT INTO users (name, email) SELECT 'n' || g, repeat('e', 40) || g FROM generate_series(1, {rows}) g;"
+        );
+        Plan::parse("insert.sql", &sql).expect("plan")
+    };
+    // Every run below reuses the pool's one clone, once the filler has made it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while service.sources()[0].ready < 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let clones = || service.metrics().clones.load(std::sync::atomic::Ordering::Relaxed);
+    let made = clones();
+    let before = size(service.dry_run("seed", &probe, &policy).await.expect("probe"));
+    // A few rows: their dead copies stay on the reused clone until there are more.
+    service.dry_run("seed", &insert(300), &policy).await.expect("a few rows");
+    let after_few = size(service.dry_run("seed", &probe, &policy).await.expect("probe"));
+    assert!(after_few > before, "a few dead rows are kept: {before} -> {after_few}");
+    // Past a mebibyte: vacuumed back to the size it had.
+    service.dry_run("seed", &insert(30_000), &policy).await.expect("many rows");
+    let after_many = size(service.dry_run("seed", &probe, &policy).await.expect("probe"));
+    assert_eq!(after_many, before, "vacuumed back");
+    assert_eq!(clones(), made, "one clone served every run");
+    service.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_runs_cannot_see_or_signal_each_other() {
     let service = Arc::new(Service::start(ServiceOptions::default()).await.expect("service starts"));
     service.register("seed", &seed()).await.expect("registers");

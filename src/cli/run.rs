@@ -226,25 +226,34 @@ pub(crate) fn run(mut args: RunArgs, matches: &clap::ArgMatches) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&pgshadow::Error::io("<tokio runtime>", e)),
     };
-    runtime.block_on(run_until_signal(args))
+    let (code, finished) = runtime.block_on(run_until_signal(args));
+    // A run that finished has awaited everything it started (its shadow is removed, its reports written), so the
+    // runtime's idle threads need not be woken and joined one by one: that took a warm run 2-3 ms at exit. An
+    // interrupted one waits for its blocking work (a pg_dump, say) as the runtime's drop does.
+    if finished {
+        runtime.shutdown_background();
+    }
+    code
 }
 
-async fn run_until_signal(args: RunArgs) -> ExitCode {
+/// The exit code, and whether the dry-run finished with a report (not with an error, nor interrupted).
+async fn run_until_signal(args: RunArgs) -> (ExitCode, bool) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut sigterm), Ok(mut sigint)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        return fail(&pgshadow::Error::io("<signal handlers>", std::io::Error::other("could not install")));
+        let error = pgshadow::Error::io("<signal handlers>", std::io::Error::other("could not install"));
+        return (fail(&error), false);
     };
     // Whichever finishes first, the others are dropped: a dropped dry-run removes its shadow before we exit.
     tokio::select! {
         outcome = dry_run(&args) => {
             progress::clear();
             match outcome {
-                Ok(outcome) => finish(&args, &outcome),
-                Err(e) => fail(&e),
+                Ok(outcome) => (finish(&args, &outcome), true),
+                Err(e) => (fail(&e), false),
             }
         },
-        _ = sigterm.recv() => interrupted("SIGTERM", 143),
-        _ = sigint.recv() => interrupted("SIGINT", 130),
+        _ = sigterm.recv() => (interrupted("SIGTERM", 143), false),
+        _ = sigint.recv() => (interrupted("SIGINT", 130), false),
     }
 }
 

@@ -103,6 +103,7 @@ pub(crate) async fn open_session(shadow: &Shadow, database: &Database) -> Result
         queries::FUNCTION_CALLS,
         queries::COLUMN_STATE,
         queries::CONSTRAINT_STATE,
+        queries::UNINDEXED_FOREIGN_KEYS,
         queries::RULES,
         queries::INDEXES,
         queries::SETTINGS,

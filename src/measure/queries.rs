@@ -7,6 +7,10 @@
 //! schema-qualified functions, with no operators a plan could shadow.
 
 /// Installs the machinery in a database. Run as the bootstrap superuser after the source is loaded.
+///
+/// The reading functions called around every statement are PL/pgSQL, whose plans a session keeps: an SQL function's
+/// body is parsed and planned again at every call before PostgreSQL 18, which cost a measured statement about four
+/// times the reading itself. A pooled session (and a session warmed ahead, [`super::open_session`]) plans them once.
 pub(crate) const INSTALL: &str = r#"
 CREATE SCHEMA pgshadow_internal;
 REVOKE ALL ON SCHEMA pgshadow_internal FROM PUBLIC;
@@ -89,8 +93,10 @@ CREATE FUNCTION pgshadow_internal.table_state(
     OUT relid oid, OUT table_name text, OUT relfilenode oid, OUT size bigint,
     OUT inserted bigint, OUT updated bigint, OUT deleted bigint)
 RETURNS SETOF record
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relfilenode, pg_relation_size(c.oid),
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relfilenode, pg_relation_size(c.oid),
            pg_stat_get_xact_tuples_inserted(c.oid),
            pg_stat_get_xact_tuples_updated(c.oid),
            pg_stat_get_xact_tuples_deleted(c.oid)
@@ -98,7 +104,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f
     WHERE c.relkind = 'r'
       AND n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema', 'pgshadow_internal'])
       AND n.nspname !~ '^pg_toast'
-      AND (n.nspname !~ '^pg_temp_' OR n.oid = pg_my_temp_schema())
+      AND (n.nspname !~ '^pg_temp_' OR n.oid = pg_my_temp_schema());
+END
 $fn$;
 
 -- The exact number of rows in one table, whoever may read it (the plan role may lack SELECT, or be hidden rows by
@@ -136,8 +143,10 @@ $fn$;
 CREATE FUNCTION pgshadow_internal.column_state(OUT relid oid, OUT attnum smallint, OUT column_identity text,
     OUT data_type text, OUT not_null boolean, OUT default_expr text, OUT column_name name)
 RETURNS SETOF record
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT c.oid, a.attnum, format('%I.%I.%I', n.nspname, c.relname, a.attname),
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT c.oid, a.attnum, format('%I.%I.%I', n.nspname, c.relname, a.attname),
            format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attname
     FROM pg_attribute AS a
     JOIN pg_class AS c ON c.oid = a.attrelid
@@ -146,15 +155,18 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f
     WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
       AND n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema', 'pgshadow_internal'])
       AND n.nspname !~ '^pg_toast'
-      AND (n.nspname !~ '^pg_temp_' OR n.oid = pg_my_temp_schema())
+      AND (n.nspname !~ '^pg_temp_' OR n.oid = pg_my_temp_schema());
+END
 $fn$;
 
 -- Every constraint of the user tables.
 CREATE FUNCTION pgshadow_internal.constraint_state(OUT constraint_oid oid, OUT relid oid,
     OUT constraint_identity text, OUT constraint_type text, OUT validated boolean)
 RETURNS SETOF record
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT co.oid, c.oid, format('%I on %I.%I', co.conname, n.nspname, c.relname),
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT co.oid, c.oid, format('%I on %I.%I', co.conname, n.nspname, c.relname),
            CASE co.contype WHEN 'c' THEN 'check' WHEN 'f' THEN 'foreign key' WHEN 'p' THEN 'primary key'
                            WHEN 'u' THEN 'unique' WHEN 'x' THEN 'exclusion' ELSE co.contype::text END,
            co.convalidated
@@ -163,46 +175,56 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f
     JOIN pg_namespace AS n ON n.oid = c.relnamespace
     WHERE n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema', 'pgshadow_internal'])
       AND n.nspname !~ '^pg_toast'
-      AND (n.nspname !~ '^pg_temp_' OR n.oid = pg_my_temp_schema())
+      AND (n.nspname !~ '^pg_temp_' OR n.oid = pg_my_temp_schema());
+END
 $fn$;
 
 -- Foreign keys with no index whose leading columns cover their referencing columns.
 CREATE FUNCTION pgshadow_internal.unindexed_foreign_keys(OUT constraint_oid oid) RETURNS SETOF oid
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT co.oid FROM pg_constraint AS co
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT co.oid FROM pg_constraint AS co
     WHERE co.contype = 'f'
       AND NOT EXISTS (
           SELECT 1 FROM pg_index AS i
           WHERE i.indrelid = co.conrelid AND i.indpred IS NULL
-            AND (i.indkey::int2[])[0:cardinality(co.conkey) - 1] @> co.conkey)
+            AND (i.indkey::int2[])[0:cardinality(co.conkey) - 1] @> co.conkey);
+END
 $fn$;
 
 -- Relation locks this backend holds.
 CREATE FUNCTION pgshadow_internal.relation_locks(OUT relid oid, OUT mode text, OUT table_oid oid, OUT kind text,
     OUT relation_name text) RETURNS SETOF record
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
     -- A relation the transaction dropped has no catalog row any more, but its lock is still held.
-    SELECT l.relation, l.mode, coalesce(i.indrelid, l.relation),
+    RETURN QUERY SELECT l.relation, l.mode, coalesce(i.indrelid, l.relation),
            CASE WHEN c.relkind IN ('i', 'I') THEN 'index' ELSE 'table' END,
            CASE WHEN c.oid IS NOT NULL THEN format('%I.%I', n.nspname, c.relname) END
     FROM pg_locks AS l
     LEFT JOIN pg_class AS c ON c.oid = l.relation
     LEFT JOIN pg_namespace AS n ON n.oid = c.relnamespace
     LEFT JOIN pg_index AS i ON i.indexrelid = l.relation
-    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation IS NOT NULL
+    WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation IS NOT NULL;
+END
 $fn$;
 
 -- Calls of user functions in this transaction (track_functions = all), with the user triggers each one backs.
 CREATE FUNCTION pgshadow_internal.function_calls(OUT funcid oid, OUT function_name text, OUT calls bigint,
     OUT triggers text[], OUT language name)
 RETURNS SETOF record
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT f.funcid, format('%I.%I', f.schemaname, f.funcname), f.calls,
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT f.funcid, format('%I.%I', f.schemaname, f.funcname), f.calls,
            ARRAY(SELECT format('%I on %s', t.tgname, t.tgrelid::regclass)
                  FROM pg_trigger AS t WHERE t.tgfoid = f.funcid AND NOT t.tgisinternal ORDER BY 1),
            (SELECT l.lanname FROM pg_proc AS p JOIN pg_language AS l ON l.oid = p.prolang WHERE p.oid = f.funcid)
     FROM pg_stat_xact_user_functions AS f
-    WHERE f.schemaname <> 'pgshadow_internal'
+    WHERE f.schemaname <> 'pgshadow_internal';
+END
 $fn$;
 
 -- Objects the event trigger saw after position `since`.
