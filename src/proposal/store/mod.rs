@@ -2,8 +2,8 @@
 //! directory, [`default_location`]), or a team's PostgreSQL database (`--store postgres://...`, `store =` in
 //! serve.toml), whose tables live in a schema `pgshadow`.
 //!
-//! Both are the same store: one set of numbered [`migrations`], and every operation below is one transaction written
-//! once against [`Tx`], which each backend implements. Every write transaction first takes the store's write lock
+//! Both are the same store: one set of numbered `migrations`, and every operation below is one transaction written
+//! once against `Tx`, which each backend implements. Every write transaction first takes the store's write lock
 //! (SQLite's `BEGIN IMMEDIATE`, a lock on the audit table in PostgreSQL), so writers from any number of processes are
 //! serialized: two reviewers racing to approve a proposal that needs one approval leave one decision, and the other is
 //! refused; a `UNIQUE (proposal_id, seq)` and `UNIQUE (proposal_id, reviewer)` back that up in the schema.
