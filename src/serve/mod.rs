@@ -3,7 +3,7 @@
 //!
 //! Security: every path but `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>` when a token
 //! is set (and one must be on a non-loopback address); wrong tokens are limited per address and for everyone
-//! (`429 locked_out` with `Retry-After`, [`throttle`]), on the API and the review page's sign-in; request bodies are
+//! (`429 locked_out` with `Retry-After`, `throttle`), on the API and the review page's sign-in; request bodies are
 //! limited; at most `max_concurrent`
 //! dry-runs and registrations run at a time (`429` with `Retry-After` beyond, `503` once stopping); sources given by
 //! path must be inside `allowed_dirs`, links resolved. Errors are JSON with a stable code.
