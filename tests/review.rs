@@ -153,9 +153,14 @@ struct Serve {
 
 impl Serve {
     fn start(sandbox: &common::Sandbox, config: &std::path::Path) -> Serve {
+        Serve::start_on(sandbox, config, "127.0.0.1:0")
+    }
+
+    /// [`Serve::start`], listening on `listen`.
+    fn start_on(sandbox: &common::Sandbox, config: &std::path::Path, listen: &str) -> Serve {
         use std::io::BufRead;
         let config = config.display().to_string();
-        let mut command = sandbox.command(&["serve", "--listen", "127.0.0.1:0", "--config", &config]);
+        let mut command = sandbox.command(&["serve", "--listen", listen, "--config", &config]);
         command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
         let mut child = command.spawn().expect("spawn pgshadow serve");
         let stderr = child.stderr.take().expect("stderr");
@@ -361,6 +366,7 @@ async fn decisions_need_the_session_csrf_token_and_the_reviewer_role() {
         assert_eq!(status, 303);
         let cookie = headers.iter().find(|(k, _)| k == "set-cookie").map(|(_, v)| v.clone()).expect("a cookie");
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        assert!(!cookie.contains("Secure"), "on loopback, by default, not Secure: {cookie}");
         cookie.split(';').next().expect("name=value").to_owned()
     };
     let (status, _, _) = server.request("POST", "/ui/sign-in", &form, "token=not-a-token-of-the-file");
@@ -392,6 +398,17 @@ async fn decisions_need_the_session_csrf_token_and_the_reviewer_role() {
     let record = store.get(id).await.expect("the proposal");
     assert!(record.decisions.is_empty(), "{:?}", record.decisions);
     assert_eq!(record.state, pgshadow::proposal::State::Proposed);
+    // The refusal for lack of a role is audited once, with the text the CLI and the API give it.
+    let refusals: Vec<_> = store
+        .audit()
+        .await
+        .expect("the audit log")
+        .into_iter()
+        .filter(|e| e.fact.event == pgshadow::proposal::audit::Event::Refused)
+        .map(|e| (e.fact.actor, e.fact.detail.unwrap_or_default()))
+        .collect();
+    let expected = "approve refused: not allowed: deploy-bot has the role agent; this needs the role reviewer";
+    assert_eq!(refusals, vec![("deploy-bot".to_owned(), expected.to_owned())]);
     drop(server);
     sandbox.assert_clean();
 }
@@ -449,6 +466,128 @@ async fn a_new_version_shows_its_diff_its_unguarded_statement_and_that_it_is_non
     let record = store.get(second).await.expect("the proposal");
     assert_eq!(record.decisions.len(), 1, "{:?}", record.decisions);
     assert!(record.decisions[0].unguarded, "the approval accepts the unguarded statement: {:?}", record.decisions);
+    drop(browser);
+    drop(server);
+    sandbox.assert_clean();
+}
+
+/// A form post to the review page's sign-in; the status, the headers and the body.
+fn sign_in_post(server: &Serve, token: &str) -> (u16, Vec<(String, String)>, String) {
+    server.request(
+        "POST",
+        "/ui/sign-in",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &format!("token={token}"),
+    )
+}
+
+/// Types `token` into the sign-in form of `page` and clicks *Sign in*; waits for the page that answers.
+async fn sign_in_with(page: &chromiumoxide::Page, token: &str, arrived: &str) {
+    let field = page.find_element("#token").await.expect("token field");
+    field.click().await.expect("focus").type_str(token).await.expect("type");
+    click_and_wait(page, "#sign-in", arrived).await;
+}
+
+#[tokio::test]
+async fn sign_in_closes_to_an_address_after_wrong_tokens_and_the_browser_is_told_so() {
+    let sandbox = common::Sandbox::new().with_builds();
+    let (config, _) = review_setup(&sandbox);
+    let server = Serve::start(&sandbox, &config);
+    // Signing in with a right token is never held back, however often.
+    for _ in 0..15 {
+        assert_eq!(sign_in_post(&server, REVIEWER).0, 303);
+    }
+    // Ten wrong tokens are each told so; then sign-in is closed to this address, for the right token too.
+    for attempt in 1..=10 {
+        let (status, _, body) = sign_in_post(&server, &format!("wrong-token-number-{attempt}"));
+        assert_eq!(status, 401, "attempt {attempt}: {body}");
+    }
+    let (status, headers, body) = sign_in_post(&server, REVIEWER);
+    assert_eq!(status, 429, "{body}");
+    let retry = headers.iter().find(|(k, _)| k == "retry-after").and_then(|(_, v)| v.parse::<u64>().ok());
+    assert!(retry.is_some_and(|s| s > 0 && s <= 30), "{headers:?}");
+    assert!(!headers.iter().any(|(k, _)| k == "set-cookie"), "no session: {headers:?}");
+    // The API's bearer check counts against the same limit.
+    let auth = format!("Bearer {REVIEWER}");
+    let (status, headers, body) = server.request("GET", "/v1/proposals", &[("Authorization", &auth)], "");
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("\"locked_out\"") && headers.iter().any(|(k, _)| k == "retry-after"), "{body}");
+
+    // In a real browser at the same address: a page that says why, and no session.
+    let browser = Chromium::start().await;
+    let base = format!("http://{}", server.address);
+    let page = browser.open(&format!("{base}/ui/sign-in")).await;
+    sign_in_with(&page, REVIEWER, "document.body.innerText.includes('Too many wrong tokens')").await;
+    let text: String = eval(&page, "document.getElementById('alert').innerText").await;
+    assert!(text.contains("sign-in is closed for") && text.contains("Try again"), "{text}");
+    page.goto(format!("{base}/ui")).await.expect("the list");
+    let url: String = eval(&page, "location.pathname").await;
+    assert_eq!(url, "/ui/sign-in", "not signed in");
+    drop(browser);
+    drop(server);
+    sandbox.assert_clean();
+}
+
+#[tokio::test]
+async fn a_sign_in_form_posted_from_another_site_is_refused() {
+    let sandbox = common::Sandbox::new().with_builds();
+    let (config, _) = review_setup(&sandbox);
+    let server = Serve::start(&sandbox, &config);
+    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "https://evil.example")];
+    let (status, headers, body) = server.request("POST", "/ui/sign-in", &form, &format!("token={AGENT}"));
+    assert_eq!(status, 403, "{body}");
+    assert!(!headers.iter().any(|(k, _)| k == "set-cookie"), "{headers:?}");
+
+    // Login CSRF in a real browser: another site's page posts the attacker's token to the sign-in.
+    let attacker = format!(
+        "<!doctype html><form method=post action=\"http://{}/ui/sign-in\">\
+         <input type=hidden name=token value=\"{AGENT}\"><button id=go>win a prize</button></form>",
+        server.address
+    );
+    let browser = Chromium::start().await;
+    let files = tempfile::tempdir().expect("temp dir");
+    let page = open_html(&browser, &files, &attacker).await;
+    let host = format!("location.host === '{}'", server.address);
+    click_and_wait(&page, "#go", &host).await;
+    let text: String = eval(&page, "document.body.innerText").await;
+    assert!(text.contains("sent from another site"), "{text}");
+    page.goto(format!("http://{}/ui", server.address)).await.expect("the list");
+    let url: String = eval(&page, "location.pathname").await;
+    assert_eq!(url, "/ui/sign-in", "the browser was not signed in as the attacker");
+    drop(browser);
+    drop(server);
+    sandbox.assert_clean();
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_configured_and_off_loopback() {
+    let sandbox = common::Sandbox::new().with_builds();
+    let (config, _) = review_setup(&sandbox);
+    let cookie_of = |headers: &[(String, String)]| {
+        headers.iter().find(|(k, _)| k == "set-cookie").map(|(_, v)| v.clone()).expect("a cookie")
+    };
+    // Reachable from other machines: Secure by default (a TLS proxy is expected in front).
+    let server = Serve::start_on(&sandbox, &config, "0.0.0.0:0");
+    let (status, headers, _) = sign_in_post(&server, REVIEWER);
+    assert_eq!(status, 303);
+    let cookie = cookie_of(&headers);
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    drop(server);
+
+    // `secure_cookies = true` on loopback: Secure, and a browser still signs in (loopback counts as secure).
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("secure_cookies = true\n{text}")).expect("config");
+    let server = Serve::start(&sandbox, &config);
+    let (_, headers, _) = sign_in_post(&server, REVIEWER);
+    assert!(cookie_of(&headers).contains("; Secure"), "{headers:?}");
+    let browser = Chromium::start().await;
+    let page = browser.open(&format!("http://{}/ui/sign-in", server.address)).await;
+    sign_in_with(&page, REVIEWER, "location.pathname === '/ui'").await;
+    let title: String = eval(&page, "document.title").await;
+    assert!(title.starts_with("Proposals"), "signed in: {title}");
     drop(browser);
     drop(server);
     sandbox.assert_clean();

@@ -365,6 +365,9 @@ fn proposals_over_http_need_a_token_of_the_tokens_file_in_its_role() {
 
     let (status, body) = server.json("POST", &format!("/v1/proposals/{id}/approve"), agent, "{}");
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "an agent cannot approve");
+    let refusals = audit_refusals(&store);
+    let expected = "approve refused: not allowed: bot has the role agent; this needs the role reviewer";
+    assert_eq!(refusals, vec![("bot".to_owned(), expected.to_owned())], "audited as the CLI and the review page do");
     let (status, body) = server.json("GET", "/v1/proposals/nine", reviewer, "");
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")));
     let (status, body) = server.json("GET", "/v1/proposals/99", reviewer, "");
@@ -388,6 +391,20 @@ fn proposals_over_http_need_a_token_of_the_tokens_file_in_its_role() {
     assert!(errors.is_empty(), "a real record matches the documented ProposalRecord: {errors:?}");
     assert!(store.is_file(), "the configuration's store holds them");
     assert_eq!(server.stop(), Some(0));
+}
+
+/// The `refused` entries of the audit log of the SQLite store at `path`: actor and detail.
+fn audit_refusals(path: &std::path::Path) -> Vec<(String, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let entries = runtime.block_on(async {
+        let store = pgshadow::proposal::Store::open(&path.display().to_string()).await.expect("open the store");
+        store.audit().await.expect("the audit log")
+    });
+    entries
+        .into_iter()
+        .filter(|e| e.fact.event == pgshadow::proposal::audit::Event::Refused)
+        .map(|e| (e.fact.actor, e.fact.detail.unwrap_or_default()))
+        .collect()
 }
 
 #[test]
@@ -453,5 +470,64 @@ fn the_api_holds_to_its_openapi_document_under_schemathesis() {
         "schemathesis found responses that break the document:\n{}",
         String::from_utf8_lossy(&run.stdout)
     );
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn wrong_tokens_close_the_api_to_an_address_then_to_everyone_and_the_sign_in_with_it() {
+    let sandbox = Sandbox::new();
+    let (agent, wrong) = ("agent-token-0000000001", "agent-token-0000000002");
+    std::fs::write(
+        sandbox.input("tokens.toml"),
+        format!("[[tokens]]\ntoken = \"{agent}\"\nname = \"bot\"\nrole = \"agent\"\n"),
+    )
+    .expect("write tokens");
+    let config = sandbox.input("serve.toml");
+    std::fs::write(&config, "store = \"store.sqlite\"\ntokens_file = \"tokens.toml\"\n").expect("write config");
+    let server = Server::start(sandbox, &["--config", config.to_str().expect("utf-8")], &[]);
+    let from = |client: u8, token: &str| {
+        let auth = format!("Bearer {token}");
+        let client = std::net::IpAddr::from([127, 0, 0, client]);
+        common::http_from(client, &server.address, "GET", "/v1/proposals", &[("Authorization", &auth)], "")
+    };
+    let code = |body: &str| serde_json::from_str::<serde_json::Value>(body).expect("JSON")["error"]["code"].clone();
+
+    // One address: ten wrong tokens are told 401, then its right token waits too; other addresses do not.
+    for _ in 0..10 {
+        assert_eq!(from(2, wrong).0, 401);
+    }
+    let (status, headers, body) = from(2, agent);
+    assert_eq!((status, code(&body)), (429, serde_json::json!("locked_out")), "{body}");
+    let retry = headers.iter().find(|(k, _)| k == "retry-after").and_then(|(_, v)| v.parse::<u64>().ok());
+    assert!(retry.is_some_and(|s| s > 0), "{headers:?}");
+    assert_eq!(from(3, agent).0, 200, "another address is not held back");
+
+    // Wrong tokens spread over addresses, none past its own limit: past the limit of all, a new address waits too,
+    // on the API and on the review page's sign-in. (Found in rounds: the global bucket refills once a second.)
+    let mut client = 10u8;
+    let mut sent = 0;
+    let mut closed_to_all = false;
+    for _round in 0..5 {
+        loop {
+            client += u8::from(sent % 9 == 8);
+            sent += 1;
+            assert!(sent < 600, "the wrong tokens of many addresses are never held back");
+            if from(client, wrong).0 == 429 {
+                break;
+            }
+        }
+        let (api, _, _) = from(client.wrapping_add(100), agent);
+        let form = [("Content-Type", "application/x-www-form-urlencoded")];
+        let fresh = std::net::IpAddr::from([127, 0, 1, client]);
+        let (ui, headers, page) =
+            common::http_from(fresh, &server.address, "POST", "/ui/sign-in", &form, &format!("token={agent}"));
+        if api == 429 && ui == 429 {
+            assert!(page.contains("Too many wrong tokens"), "{page}");
+            assert!(headers.iter().any(|(k, _)| k == "retry-after"), "{headers:?}");
+            closed_to_all = true;
+            break;
+        }
+    }
+    assert!(closed_to_all, "failures from {client} addresses never closed the API and the sign-in to a new one");
     assert_eq!(server.stop(), Some(0));
 }

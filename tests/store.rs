@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::SourceServer;
+use pgshadow::proposal::tokens::{Caller, Role};
 use pgshadow::proposal::{audit::Event, Draft, State, Store, Verdict};
 use pgshadow::{DryRunOptions, Plan, Policy, Schema};
 
@@ -62,6 +63,21 @@ async fn suite(store: Store, tamper: impl Fn(i64)) {
     let json = serde_json::to_value(&read).expect("a record serializes");
     let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{e} at {}", e.instance_path())).collect();
     assert!(errors.is_empty(), "a record matches docs/proposal.schema.json: {errors:?}");
+
+    // A role that may not decide is refused, and the refusal audited, by the store, whatever door it came through.
+    let agent = Caller { name: "bot".into(), role: Role::Agent };
+    let forbidden = store.decide_as(1, &agent, Verdict::Reject, None, false).await.expect_err("an agent may not");
+    assert!(matches!(forbidden, pgshadow::Error::Forbidden(_)), "{forbidden:?}");
+    let last = store.audit().await.expect("audit").pop().expect("an entry");
+    assert_eq!((last.fact.event, last.fact.actor.as_str()), (Event::Refused, "bot"));
+    let expected = "reject refused: not allowed: bot has the role agent; this needs the role reviewer";
+    assert_eq!(last.fact.detail.as_deref(), Some(expected));
+    let before = store.audit().await.expect("audit").len();
+    assert!(matches!(
+        store.decide_as(99, &agent, Verdict::Approve, None, false).await,
+        Err(pgshadow::Error::Forbidden(_))
+    ));
+    assert_eq!(store.audit().await.expect("audit").len(), before, "no entry for a proposal that does not exist");
 
     // Nobody approves their own proposal.
     assert!(refused(store.decide(1, "bot", Verdict::Approve, None).await).contains("nobody approves their own"));

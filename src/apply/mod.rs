@@ -8,9 +8,9 @@
 //! 3. drift: the target's catalog ([`crate::profile::describe`]) matches the shadow's after its source loaded;
 //!    objects the shadow could not load are left out and listed;
 //! 4. the plan runs in one transaction on the target, with the policy's `lock_timeout` and `statement_timeout`,
-//!    each statement measured there ([`run`]);
+//!    each statement measured there (`run`);
 //! 5. it commits only inside the approved envelope ([`crate::proposal::Envelope::breach`]), else rolls back;
-//! 6. the store records it applied, then the target commits ([`commit`]). A COMMIT the server answers with an error
+//! 6. the store records it applied, then the target commits (`commit`). A COMMIT the server answers with an error
 //!    (a deferred constraint) rolled back: the proposal ends refused after all. When the answer is lost, the target is
 //!    asked whether the transaction committed; if that cannot be learned the proposal stays applied (never applied
 //!    twice), the audit log says `in_doubt` with the transaction's id, and the apply ends in

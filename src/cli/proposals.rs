@@ -154,16 +154,7 @@ pub(crate) fn run(command: ProposalsCommand) -> ExitCode {
 async fn decide(args: DecideArgs, verdict: Verdict) -> pgshadow::Result<String> {
     let caller = args.store.identify(Action::Decide)?;
     let store = args.store.open().await?;
-    if let Err(e) = caller.may(Action::Decide) {
-        // A decision the role does not allow is a refusal too: logged, when the proposal exists.
-        if store.get(args.id).await.is_ok() {
-            store
-                .refused(args.id, &caller.name, &format!("{} refused: {e}", verdict.as_str()), Default::default())
-                .await?;
-        }
-        return Err(e);
-    }
-    let record = store.decide_flagged(args.id, &caller.name, verdict, args.comment, args.unguarded).await?;
+    let record = store.decide_as(args.id, &caller, verdict, args.comment, args.unguarded).await?;
     Ok(format!(
         "proposal {}: {} by {} ({} of {} approvals){}\n",
         record.proposal.id,

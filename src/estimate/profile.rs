@@ -5,8 +5,6 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlparser::ast::{Expr, Statement};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use super::keys::ForeignKey;
 use super::selectivity::EqualityKeys;
@@ -268,8 +266,7 @@ enum Where {
 }
 
 fn where_of(sql: &str) -> Where {
-    let parsed = std::panic::catch_unwind(|| Parser::parse_sql(&PostgreSqlDialect {}, sql));
-    let Ok(Ok(statements)) = parsed else { return Where::Unreadable };
+    let Ok(statements) = crate::plan::parse_sql(sql) else { return Where::Unreadable };
     let selection = match statements.as_slice() {
         [Statement::Delete(d)] => d.selection.clone(),
         [Statement::Update(u)] => u.selection.clone(),

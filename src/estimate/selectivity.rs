@@ -425,39 +425,7 @@ fn show(clause: &Expr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{ColumnProfile, TableKind};
-
-    fn table(columns: Vec<(&str, ColumnStats)>) -> TableProfile {
-        TableProfile {
-            schema: "public".into(),
-            name: "t".into(),
-            kind: TableKind::Table,
-            reltuples: Some(10_000.0),
-            relpages: 100,
-            heap_bytes: 0,
-            toast_bytes: 0,
-            index_bytes: 0,
-            total_bytes: 0,
-            analyzed: true,
-            last_analyze: None,
-            last_autoanalyze: None,
-            last_vacuum: None,
-            last_autovacuum: None,
-            partition_of: None,
-            partitions: Vec::new(),
-            columns: columns
-                .into_iter()
-                .map(|(name, stats)| ColumnProfile {
-                    name: name.into(),
-                    r#type: "integer".into(),
-                    not_null: false,
-                    key_like: true,
-                    stats: Some(stats),
-                })
-                .collect(),
-            integer_keys: Vec::new(),
-        }
-    }
+    use crate::profile::fixtures::table;
 
     fn clause(sql: &str) -> Expr {
         let dialect = sqlparser::dialect::PostgreSqlDialect {};
@@ -487,7 +455,8 @@ mod tests {
             ..ColumnStats::default()
         };
         let note = ColumnStats { null_frac: 0.5, n_distinct: 50.0, ..ColumnStats::default() };
-        table(vec![("status", status), ("day", day), ("id", id), ("note", note)])
+        let columns = [("status", status), ("day", day), ("id", id), ("note", note)];
+        columns.into_iter().fold(table("t", 10_000.0), |t, (name, stats)| t.with_column(name, "integer", Some(stats)))
     }
 
     fn fraction(sql: &str) -> f64 {
@@ -542,7 +511,7 @@ mod tests {
             histogram_bounds: strings(&["a1", "b1", "c1", "d1", "e1"]),
             ..ColumnStats::default()
         };
-        let t = table(vec![("sku", sku)]);
+        let t = table("t", 10_000.0).with_column("sku", "integer", Some(sku));
         let s = of(&clause("sku LIKE 'b%'"), &t, 10_000.0);
         assert!((s.fraction - 0.25).abs() < 1e-9, "{}", s.method());
         assert!(s.method().contains("histogram"), "{}", s.method());

@@ -2,7 +2,7 @@
 //!
 //! The plan runs on one connection that logs in as the plan role (or the superuser, when asked), inside one
 //! transaction that is always rolled back. Around each statement the executor reads this transaction's row
-//! counters and the `sql_drop` event trigger's log through the schema-qualified functions of [`queries`], so that
+//! counters and the `sql_drop` event trigger's log through the schema-qualified functions of `queries`, so that
 //! rows changed by foreign-key actions and triggers, and everything a CASCADE dropped, are measured, not guessed.
 //! Measuring never prints and never renders; it returns the statements' reports.
 
@@ -163,7 +163,7 @@ pub(crate) async fn run_plan_in(
     let mut reports = Vec::with_capacity(plan.statements.len());
     let mut stopped = false;
     for (i, statement) in plan.statements.iter().enumerate() {
-        let mut report = blank_report(i + 1, statement);
+        let mut report = StatementReport::not_run(i + 1, statement);
         tracing::info!(target: "pgshadow::progress", "running statement {} of {}", i + 1, plan.statements.len());
         if stopped {
             report.status = Status::NotRun;
@@ -451,48 +451,6 @@ fn measure_failed(session: &Session, report: &mut StatementReport, error: Error)
         (object.rows, object.rows_known) = (None, false);
     }
     Ok(())
-}
-
-/// A statement's report before it runs: `not_run`, nothing measured.
-pub(crate) fn blank_report(index: usize, statement: &PlanStatement) -> StatementReport {
-    StatementReport {
-        index,
-        file: statement.file.clone(),
-        element: statement.element,
-        line: statement.raw.line,
-        column: statement.raw.column,
-        sql: statement.raw.text.clone(),
-        kind: statement.classification.kind,
-        targets: statement.classification.targets.clone(),
-        status: Status::NotRun,
-        note: None,
-        rows_affected: None,
-        duration_ms: None,
-        table_effects: Vec::new(),
-        dropped_objects: Vec::new(),
-        rewritten_tables: Vec::new(),
-        locks: Vec::new(),
-        locks_held: Vec::new(),
-        schema_changes: Vec::new(),
-        settings: None,
-        functions_called: Vec::new(),
-        rules_fired: Vec::new(),
-        column_changes: Vec::new(),
-        constraint_changes: Vec::new(),
-        unbacked_foreign_keys: Vec::new(),
-        unindexed_references: Vec::new(),
-        values_too_long: Vec::new(),
-        narrow_foreign_keys: Vec::new(),
-        keys_past_half: Vec::new(),
-        rolled_back: false,
-        rows_destroyed: 0,
-        rows_known: true,
-        unknown_tables: Vec::new(),
-        cascade_paths: Vec::new(),
-        measure_error: None,
-        nondeterministic: crate::plan::nondeterministic(&statement.raw.text),
-        error: None,
-    }
 }
 
 /// Postgres's error, positioned in the plan.

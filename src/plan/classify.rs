@@ -9,7 +9,6 @@ use sqlparser::ast::{
     TransactionIsolationLevel, TransactionMode,
 };
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 macro_rules! kinds {
@@ -188,8 +187,7 @@ impl Classification {
 /// parse.
 pub fn length_limits(sql: &str) -> Vec<(String, u64)> {
     use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, CharacterLength, DataType};
-    let parsed = std::panic::catch_unwind(|| Parser::parse_sql(&PostgreSqlDialect {}, sql));
-    let Ok(Ok(statements)) = parsed else {
+    let Ok(statements) = super::parse_sql(sql) else {
         return Vec::new();
     };
     let mut limits = Vec::new();
@@ -223,15 +221,13 @@ pub fn length_limits(sql: &str) -> Vec<(String, u64)> {
 /// sqlparser cannot parse, or text that parses to anything but exactly one statement, is `Unknown` with no targets
 /// (except a few transaction-control statements sqlparser does not know, recognised by their words).
 pub fn classify(sql: &str) -> Classification {
-    // sqlparser bounds its recursion; catching a panic guards against its bugs, as classifying is only advisory.
-    let parsed = std::panic::catch_unwind(|| Parser::parse_sql(&PostgreSqlDialect {}, sql));
-    match parsed {
-        Ok(Ok(statements)) => match statements.as_slice() {
+    match super::parse_sql(sql) {
+        Ok(statements) => match statements.as_slice() {
             [statement] => from_statement(statement),
             _ => Classification::of(StatementKind::Unknown),
         },
-        Ok(Err(_)) => Classification::of(transaction_fallback(sql)),
-        Err(_) => Classification::of(StatementKind::Unknown),
+        Err(super::Unreadable::Rejected) => Classification::of(transaction_fallback(sql)),
+        Err(super::Unreadable::Panicked) => Classification::of(StatementKind::Unknown),
     }
 }
 
@@ -941,7 +937,7 @@ mod tests {
         for sample in samples {
             for (i, _) in sample.char_indices() {
                 // sqlparser itself, outside `classify`'s catch_unwind, so that a panic fails the test.
-                let _ = Parser::parse_sql(&PostgreSqlDialect {}, &sample[..i]);
+                let _ = sqlparser::parser::Parser::parse_sql(&PostgreSqlDialect {}, &sample[..i]);
                 let _ = classify(&sample[..i]);
             }
         }

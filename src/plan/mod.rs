@@ -5,6 +5,7 @@
 
 mod classify;
 mod nondeterminism;
+mod parse;
 mod split;
 
 use std::io::Read;
@@ -13,6 +14,7 @@ use std::path::Path;
 pub(crate) use classify::ident as stored_name;
 pub use classify::{classify, length_limits, Classification, StatementKind};
 pub use nondeterminism::nondeterministic;
+pub(crate) use parse::{parse_sql, Unreadable};
 pub use split::{script_position, split, RawStatement};
 
 use crate::error::{Error, Result};

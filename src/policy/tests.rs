@@ -19,7 +19,7 @@ fn measured(sqls: &[&str]) -> (Plan, Vec<StatementReport>) {
         .iter()
         .enumerate()
         .map(|(i, statement)| {
-            let mut report = crate::measure::blank_report(i + 1, statement);
+            let mut report = StatementReport::not_run(i + 1, statement);
             report.status = Status::Ok;
             report
         })

@@ -20,7 +20,7 @@ impl PgBinaries {
         self.dir.join(name)
     }
 
-    /// The full version of the server binaries (`15.18`), from `postgres --version` ([`super::asked`]: asked once
+    /// The full version of the server binaries (`15.18`), from `postgres --version` (`super::asked`: asked once
     /// per binary for as long as it is unchanged).
     pub fn version(&self) -> Option<super::Version> {
         super::Version::parse(&super::asked::ask(&self.program("postgres"), &["--version"])?)

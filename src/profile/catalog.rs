@@ -1,5 +1,5 @@
 //! The catalog fingerprint: one digest of a schema's tables, columns and types, constraints, indexes and enums,
-//! computed by the same query on the live source ([`super::take`]) and on a shadow loaded with a dump of it
+//! computed by the same query on the live source ([`super::take()`]) and on a shadow loaded with a dump of it
 //! ([`of_database`]), so that a profile and a report can say whether they describe the same schema. The digest of
 //! a dump's text (`shadow.schema.sha256`) cannot do that: the live database has no text.
 
@@ -115,54 +115,12 @@ pub fn compare(profile: &Profile, shadow: &Catalog) -> ProfileInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{ColumnProfile, ProfileValues, TableKind, TableProfile, PROFILE_VERSION};
-
-    fn table(name: &str, columns: &[(&str, &str)]) -> TableProfile {
-        TableProfile {
-            schema: "public".into(),
-            name: name.into(),
-            kind: TableKind::Table,
-            reltuples: Some(10.0),
-            relpages: 1,
-            heap_bytes: 8192,
-            toast_bytes: 0,
-            index_bytes: 0,
-            total_bytes: 8192,
-            analyzed: true,
-            last_analyze: None,
-            last_autoanalyze: None,
-            last_vacuum: None,
-            last_autovacuum: None,
-            partition_of: None,
-            partitions: Vec::new(),
-            columns: columns
-                .iter()
-                .map(|(name, ty)| ColumnProfile {
-                    name: (*name).into(),
-                    r#type: (*ty).into(),
-                    not_null: false,
-                    key_like: false,
-                    stats: None,
-                })
-                .collect(),
-            integer_keys: Vec::new(),
-        }
-    }
+    use crate::profile::fixtures::{profile, table};
 
     #[test]
     fn what_differs_is_named_on_both_sides() {
-        let profile = Profile {
-            profile_version: PROFILE_VERSION,
-            tool_version: "0".into(),
-            server_version: "15".into(),
-            database: "shop".into(),
-            values: ProfileValues::Keys,
-            catalog_sha256: "aa".into(),
-            tables: vec![table("gone", &[]), table("t", &[("a", "text"), ("id", "integer")])],
-            sequences: Vec::new(),
-            file: "p.json".into(),
-            text_sha256: String::new(),
-        };
+        let t = table("t", 10.0).with_column("a", "text", None).with_column("id", "integer", None);
+        let profile = profile(vec![table("gone", 10.0), t]);
         let mut shadow = Catalog { sha256: "bb".into(), relations: BTreeMap::new() };
         let name = |n: &str| TableName { schema: "public".into(), name: n.into() };
         let columns = [("id", "bigint"), ("b", "text")].map(|(c, t)| (c.to_owned(), t.to_owned()));

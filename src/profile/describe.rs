@@ -1,5 +1,5 @@
 //! The catalog description an apply checks for drift: every table, column and type, constraint, index and enum of the
-//! [catalog fingerprint](super::catalog), plus triggers, views and functions with their signatures and bodies, one
+//! [catalog fingerprint](super::catalog()), plus triggers, views and functions with their signatures and bodies, one
 //! entry each, read by the same query from the shadow after its source loaded (when a proposal is made) and from the
 //! target (when it is applied). Not the text of a dump: a `structure.sql` and a fresh `pg_dump` of the same database
 //! differ in text and are the same catalog.
@@ -53,7 +53,7 @@ const MORE_SQL: &str = "\
                       AND d.objid = p.oid AND d.deptype = 'e')";
 
 /// Describes the database `client` is connected to. The caller sets `search_path = pg_catalog` first (as for
-/// [`super::catalog`]), inside one snapshot.
+/// [`super::catalog()`]), inside one snapshot.
 pub async fn describe(client: &Client) -> Result<Description> {
     let fingerprint = super::catalog(client).await?.sha256;
     let fail = |e| Error::pg("describing the catalog", e);

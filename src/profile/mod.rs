@@ -1,8 +1,8 @@
 //! Profiles: production's sizes and shape, without its rows (`pgshadow profile`).
 //!
-//! A [`Profile`] is read from a live database in one read-only snapshot ([`take`]): per table its row estimate,
+//! A [`Profile`] is read from a live database in one read-only snapshot ([`take()`]): per table its row estimate,
 //! pages and sizes, when it was last analyzed and vacuumed, its partitions; per column what `pg_stats` says of it;
-//! per sequence and integer key its last value and its type's maximum; and the [catalog fingerprint](catalog) of the
+//! per sequence and integer key its last value and its type's maximum; and the [catalog fingerprint](catalog()) of the
 //! schema. It is written as pretty, deterministic JSON (sorted keys, sorted entries, no time of its own), so that a
 //! nightly job can commit it beside `structure.sql` and its diff reads as what changed. Its JSON Schema is
 //! `docs/profile.schema.json` ([`json_schema`]).
@@ -317,28 +317,71 @@ fn without_position(e: &serde_json::Error) -> String {
     }
 }
 
+/// Profiles made by hand, for the unit tests of the modules that read them.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
 
-    fn profile() -> Profile {
+    /// A profile of the database `shop` on PostgreSQL 15.1, read from `p.json`, with these tables.
+    pub(crate) fn profile(tables: Vec<TableProfile>) -> Profile {
         Profile {
             profile_version: PROFILE_VERSION,
             tool_version: "0".into(),
             server_version: "15.1".into(),
             database: "shop".into(),
             values: ProfileValues::Keys,
-            catalog_sha256: "ab".into(),
-            tables: Vec::new(),
+            catalog_sha256: "aa".into(),
+            tables,
             sequences: Vec::new(),
-            file: String::new(),
+            file: "p.json".into(),
             text_sha256: String::new(),
         }
     }
 
+    /// An analyzed ordinary table `public.name` of `rows` rows (8 kB a page), with no columns yet
+    /// ([`TableProfile::with_column`] adds them).
+    pub(crate) fn table(name: &str, rows: f64) -> TableProfile {
+        TableProfile {
+            schema: "public".into(),
+            name: name.into(),
+            kind: TableKind::Table,
+            reltuples: Some(rows),
+            relpages: (rows / 100.0).ceil() as i64,
+            heap_bytes: 8192 * (rows / 100.0).ceil() as i64,
+            toast_bytes: 0,
+            index_bytes: 0,
+            total_bytes: 8192 * (rows / 100.0).ceil() as i64,
+            analyzed: true,
+            last_analyze: None,
+            last_autoanalyze: None,
+            last_vacuum: None,
+            last_autovacuum: None,
+            partition_of: None,
+            partitions: Vec::new(),
+            columns: Vec::new(),
+            integer_keys: Vec::new(),
+        }
+    }
+
+    impl TableProfile {
+        /// The table with a nullable column `name` of type `r#type` and these statistics added.
+        pub(crate) fn with_column(mut self, name: &str, r#type: &str, stats: Option<ColumnStats>) -> TableProfile {
+            let column =
+                ColumnProfile { name: name.into(), r#type: r#type.into(), not_null: false, key_like: false, stats };
+            self.columns.push(column);
+            self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::profile;
+    use super::*;
+
     #[test]
     fn a_profile_round_trips_with_sorted_keys() {
-        let text = profile().to_json();
+        let text = profile(Vec::new()).to_json();
         let keys: Vec<&str> =
             text.lines().filter_map(|l| l.strip_prefix("  \"")).map(|l| l.split('"').next().unwrap_or("")).collect();
         let mut sorted = keys.clone();
@@ -351,7 +394,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_or_newer_profile_is_refused_at_its_place() {
-        let text = profile().to_json();
+        let text = profile(Vec::new()).to_json();
         let cut = &text[..text.len() / 2];
         let Err(Error::Input { line, column, .. }) = Profile::parse("p.json", cut) else {
             panic!("a cut profile is refused")

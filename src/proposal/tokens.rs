@@ -141,9 +141,13 @@ impl Tokens {
         Ok(Tokens { entries })
     }
 
-    /// The caller whose token is `token`, compared in constant time.
+    /// The caller whose token is `token`, compared in constant time with every token of the file (not only up to
+    /// the one that matches, so the time taken does not tell which entry it was either).
     pub fn caller(&self, token: &str) -> Option<&Caller> {
-        self.entries.iter().find(|(t, _)| constant_time_eq(t.as_bytes(), token.as_bytes())).map(|(_, c)| c)
+        self.entries.iter().fold(None, |found, (t, caller)| {
+            let matches = constant_time_eq(t.as_bytes(), token.as_bytes());
+            found.or(matches.then_some(caller))
+        })
     }
 
     /// Whether the file holds no token.

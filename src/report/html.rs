@@ -57,7 +57,7 @@ pub fn report_sections(report: &Report) -> Markup {
         (findings(&report.findings, &report.statements))
         (disagreements(&report.disagreements, &report.statements))
         (totals(report))
-        (rows_per_table(report))
+        (rows_per_table(&report.statements))
         (dropped_objects(&report.statements))
         (locks_and_rewrites(&report.statements))
         (fidelity(report))
@@ -223,16 +223,13 @@ fn totals(report: &Report) -> Markup {
     }
 }
 
-/// The totals estimated for production, each said to be an estimate and what it rests on.
+/// The totals estimated for production, each said to be an estimate and what it rests on: the line every renderer
+/// shows ([`super::estimate_line`]).
 fn estimate(report: &Report) -> Markup {
-    let Some(e) = &report.estimate else { return html! {} };
+    let Some(line) = super::estimate_line(report) else { return html! {} };
     html! {
-        dt { "estimated for production" }
-        dd.estimate #estimate {
-            "about " (count(e.rows_deleted)) " deleted, about " (count(e.rows_updated)) " updated, about "
-            (count(e.rows_destroyed)) " destroyed (" (e.basis.label()) ")"
-            @if !e.unestimated.is_empty() { br; "not estimated (unknown): " (e.unestimated.join(", ")) }
-        }
+        dt { "estimate" }
+        dd.estimate #estimate { (line) }
     }
 }
 
@@ -246,14 +243,10 @@ fn effect_basis(e: &TableEffect) -> &'static str {
     }
 }
 
-/// A table effect's estimate for production: `about 480 deleted (estimated from the profile: method)`.
+/// A table effect's estimate for production, as every renderer says it ([`super::effect_estimate_label`]):
+/// `about 480 deleted (profile: method)`.
 fn effect_estimate(e: &TableEffect) -> Markup {
-    let Some(est) = &e.estimated else { return html! {} };
-    let counts = [(est.updated, "updated"), (est.deleted, "deleted"), (est.truncated, "truncated")];
-    let counts: Vec<String> = counts.into_iter().filter_map(|(n, what)| Some(format!("about {} {what}", n?))).collect();
-    html! {
-        (counts.join(", ")) " (" (est.basis.label()) ": " (est.method) ")"
-    }
+    html! { @if let Some(label) = super::effect_estimate_label(e) { (label) } }
 }
 
 /// A table's size in production, from the profile: `production: 48112 rows, 5 MB`.
@@ -267,9 +260,9 @@ fn production_size(size: Option<&super::ProductionSize>) -> Markup {
     }
 }
 
-fn rows_per_table(report: &Report) -> Markup {
+fn rows_per_table(statements: &[StatementReport]) -> Markup {
     let rows: Vec<(&StatementReport, &TableEffect)> =
-        report.statements.iter().flat_map(|s| s.table_effects.iter().map(move |e| (s, e))).collect();
+        statements.iter().flat_map(|s| s.table_effects.iter().map(move |e| (s, e))).collect();
     html! {
         section #rows {
             h2 { "Rows per table" }
@@ -301,8 +294,8 @@ fn rows_per_table(report: &Report) -> Markup {
                     }
                 }
             }
-            @for st in &report.statements {
-                @for line in super::unknown_lines(st) {
+            @for st in statements {
+                @for line in super::unmeasured_lines(st) {
                     p.warning { "Statement " (st.index) ": " (line) }
                 }
             }
@@ -340,8 +333,8 @@ fn dropped_objects(statements: &[StatementReport]) -> Markup {
                                 td.n {
                                     @if o.rows_known { (super::dropped_label(o)) }
                                     @else { span.unknown { "unknown" } }
-                                    @if let Some(est) = &o.estimated {
-                                        br; span.estimate { "about " (est.rows) " (" (est.basis.label()) ": " (est.method) ")" }
+                                    @if let Some(label) = super::dropped_estimate_label(o) {
+                                        br; span.estimate { (label) }
                                     }
                                 }
                             }
@@ -507,7 +500,45 @@ mod tests {
         effect.estimated = Some(profile);
         assert_eq!(effect_basis(&effect), "estimated");
         let cell = effect_estimate(&effect).into_string();
-        assert_eq!(cell, "about 480 deleted (estimated from the profile: 3 rows per customer &lt;b&gt;)");
+        assert_eq!(cell, "about 480 deleted (profile: 3 rows per customer &lt;b&gt;)");
+    }
+
+    /// A statement of unknown size whose effect and dropped table are estimated from the profile.
+    fn estimated_statement() -> StatementReport {
+        let plan = crate::plan::Plan::parse("plan.sql", "DROP TABLE orders CASCADE").expect("a plan");
+        let mut statement = StatementReport::not_run(1, &plan.statements[0]);
+        (statement.status, statement.rows_known) = (Status::Ok, false);
+        statement.unknown_tables.push("public.orders".into());
+        let mut effect = TableEffect::measured("public.orders", (0, 0, 0, 0));
+        (effect.deleted, effect.rows_known) = (None, false);
+        effect.estimated = Some(super::super::EffectEstimate::profile((None, Some(480), None), "3 rows per customer"));
+        statement.table_effects.push(effect);
+        statement.dropped_objects.push(super::super::DroppedObject {
+            object_type: "table".into(),
+            identity: "public.orders".into(),
+            cascaded: false,
+            rows: None,
+            values: None,
+            rows_known: false,
+            estimated: Some(super::super::RowsEstimate {
+                rows: 48112,
+                basis: super::super::EstimateBasis::Profile,
+                method: "reltuples of public.orders".into(),
+            }),
+        });
+        statement
+    }
+
+    #[test]
+    fn each_estimate_shows_once_and_the_unknown_table_too() {
+        let statements = [estimated_statement()];
+        let page = html! { (rows_per_table(&statements)) (dropped_objects(&statements)) }.into_string();
+        assert_eq!(page.matches("about 480 deleted (profile: 3 rows per customer)").count(), 1, "{page}");
+        assert_eq!(page.matches("about 48,112 rows (profile: reltuples of public.orders)").count(), 1, "{page}");
+        assert_eq!(page.matches("the shadow has no rows for public.orders").count(), 1, "{page}");
+        // Said once in any words: the methods appear nowhere else.
+        assert_eq!(page.matches("3 rows per customer").count(), 1, "{page}");
+        assert_eq!(page.matches("reltuples of public.orders").count(), 1, "{page}");
     }
 
     #[test]

@@ -99,9 +99,17 @@ pub(crate) fn dropped_label(o: &DroppedObject) -> String {
     }
 }
 
-/// What a statement could not measure, in lines for people: the tables of unknown size, the foreign-key paths a
-/// DELETE follows from them, and a failed measurement; then its estimates for production, each with its basis.
+/// What a statement could not measure, in lines for people: [`unmeasured_lines`], then its estimates for production
+/// ([`statement_estimate_lines`]). For renderers that show no estimate elsewhere.
 pub(crate) fn unknown_lines(s: &StatementReport) -> Vec<String> {
+    let mut lines = unmeasured_lines(s);
+    lines.extend(statement_estimate_lines(s));
+    lines
+}
+
+/// What a statement could not measure, in lines for people: the tables of unknown size, the foreign-key paths a
+/// DELETE follows from them, and a failed measurement.
+pub(crate) fn unmeasured_lines(s: &StatementReport) -> Vec<String> {
     let mut lines: Vec<String> = s.unknown_tables.iter().map(|t| unknown_table_line(t)).collect();
     for p in &s.cascade_paths {
         lines.push(format!(
@@ -114,19 +122,18 @@ pub(crate) fn unknown_lines(s: &StatementReport) -> Vec<String> {
     if let Some(error) = &s.measure_error {
         lines.push(format!("measuring failed, so this statement's counts are unknown: {error}"));
     }
+    lines
+}
+
+/// A statement's estimates for production, in lines for people, each with its basis: the tables' effects, the
+/// dropped objects' rows, and the production sizes of the tables it locks or rewrites.
+pub(crate) fn statement_estimate_lines(s: &StatementReport) -> Vec<String> {
+    let mut lines = Vec::new();
     for e in &s.table_effects {
         lines.extend(effect_estimate_label(e).map(|label| format!("estimated for {}: {label}", e.table)));
     }
     for o in &s.dropped_objects {
-        if let Some(est) = &o.estimated {
-            let rows = thousands(est.rows);
-            lines.push(format!(
-                "estimated for {}: about {rows} rows ({}: {})",
-                o.identity,
-                est.basis.as_str(),
-                est.method
-            ));
-        }
+        lines.extend(dropped_estimate_label(o).map(|label| format!("estimated for {}: {label}", o.identity)));
     }
     for l in s.locks.iter().filter(|l| l.blocks_reads || l.blocks_writes) {
         if let Some(size) = &l.production {
@@ -195,6 +202,12 @@ pub(crate) fn effect_estimate_label(e: &TableEffect) -> Option<String> {
         .filter_map(|(n, what)| n.map(|n| format!("about {} {what}", thousands(n))))
         .collect();
     Some(format!("{} ({}: {})", counts.join(", "), est.basis.as_str(), est.method))
+}
+
+/// A dropped object's estimate for people: `about 48,112 rows (profile: the table's rows ...)`.
+pub(crate) fn dropped_estimate_label(o: &DroppedObject) -> Option<String> {
+    let est = o.estimated.as_ref()?;
+    Some(format!("about {} rows ({}: {})", thousands(est.rows), est.basis.as_str(), est.method))
 }
 
 /// A row total for people: the number, or `at least N` (`unknown` for 0) when some counts behind it are unknown.

@@ -478,6 +478,50 @@ pub struct StatementReport {
     pub error: Option<StatementError>,
 }
 
+impl StatementReport {
+    /// A statement's report before it runs: `not_run`, nothing measured.
+    pub(crate) fn not_run(index: usize, statement: &crate::plan::PlanStatement) -> StatementReport {
+        StatementReport {
+            index,
+            file: statement.file.clone(),
+            element: statement.element,
+            line: statement.raw.line,
+            column: statement.raw.column,
+            sql: statement.raw.text.clone(),
+            kind: statement.classification.kind,
+            targets: statement.classification.targets.clone(),
+            status: Status::NotRun,
+            note: None,
+            rows_affected: None,
+            duration_ms: None,
+            table_effects: Vec::new(),
+            dropped_objects: Vec::new(),
+            rewritten_tables: Vec::new(),
+            locks: Vec::new(),
+            locks_held: Vec::new(),
+            schema_changes: Vec::new(),
+            settings: None,
+            functions_called: Vec::new(),
+            rules_fired: Vec::new(),
+            column_changes: Vec::new(),
+            constraint_changes: Vec::new(),
+            unbacked_foreign_keys: Vec::new(),
+            unindexed_references: Vec::new(),
+            values_too_long: Vec::new(),
+            narrow_foreign_keys: Vec::new(),
+            keys_past_half: Vec::new(),
+            rolled_back: false,
+            rows_destroyed: 0,
+            rows_known: true,
+            unknown_tables: Vec::new(),
+            cascade_paths: Vec::new(),
+            measure_error: None,
+            nondeterministic: crate::plan::nondeterministic(&statement.raw.text),
+            error: None,
+        }
+    }
+}
+
 /// An integer key and how much of its type's range production has used, from the profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KeyUsage {

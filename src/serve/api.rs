@@ -85,7 +85,8 @@ pub struct ErrorBody {
 /// What went wrong, with a code that does not change between versions.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ApiError {
-    /// `unauthorized`, `bad_request`, `payload_too_large`, `invalid_plan`, `invalid_policy`, `unknown_source`,
+    /// `unauthorized`, `locked_out` (too many wrong tokens from this address or from everyone; see `Retry-After`),
+    /// `bad_request`, `payload_too_large`, `invalid_plan`, `invalid_policy`, `unknown_source`,
     /// `unknown_policy`, `source_exists`, `path_not_allowed`, `source_failed`, `busy`, `stopping`, `timeout`,
     /// `not_found`, `unknown_proposal`, `refused` (the rules refused a decision), `forbidden` (the token's role does
     /// not allow it) or `internal`.

@@ -2,21 +2,24 @@
 //! at `/v1/openapi.json`, Prometheus metrics at `/v1/metrics`, and the review page for people at `/ui` (`ui.rs`).
 //!
 //! Security: every path but `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <token>` when a token
-//! is set (and one must be on a non-loopback address); request bodies are limited; at most `max_concurrent`
+//! is set (and one must be on a non-loopback address); wrong tokens are limited per address and for everyone
+//! (`429 locked_out` with `Retry-After`, `throttle`), on the API and the review page's sign-in; request bodies are
+//! limited; at most `max_concurrent`
 //! dry-runs and registrations run at a time (`429` with `Retry-After` beyond, `503` once stopping); sources given by
 //! path must be inside `allowed_dirs`, links resolved. Errors are JSON with a stable code.
 
 pub mod api;
 pub mod openapi;
 pub mod proposals;
+mod throttle;
 mod ui;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -45,6 +48,9 @@ struct Shared {
     stopping: AtomicBool,
     busy_rejections: AtomicU64,
     unauthorized: AtomicU64,
+    /// Failed token attempts, by address and in all ([`throttle`]): the API's and the review page's sign-in.
+    throttle: throttle::Throttle,
+    locked_out: AtomicU64,
 }
 
 type AppState = Arc<Shared>;
@@ -60,8 +66,8 @@ impl Shared {
     }
 }
 
-/// The API's routes over `service`.
-fn router(state: AppState) -> Router {
+/// The API's routes over `service`, and the review page's (its session cookie `Secure` when `secure_cookies`).
+fn router(state: AppState, secure_cookies: bool) -> Router {
     let body_limit = state.config.body_limit;
     let protected = Router::new()
         .route("/v1/sources", get(list_sources).post(register_source))
@@ -76,7 +82,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi_document))
         .merge(protected)
-        .merge(ui::routes(Arc::clone(&state)))
+        .merge(ui::routes(Arc::clone(&state), secure_cookies))
         .fallback(|| async {
             ApiFailure::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint (see /v1/openapi.json)")
         })
@@ -107,6 +113,7 @@ pub async fn serve(
             detail: String::new(),
         });
     }
+    let secure_cookies = config.secure_cookies.unwrap_or(!address.ip().is_loopback());
     let state = Arc::new(Shared {
         permits: Arc::new(Semaphore::new(config.max_concurrent)),
         service,
@@ -117,6 +124,8 @@ pub async fn serve(
         stopping: AtomicBool::new(false),
         busy_rejections: AtomicU64::new(0),
         unauthorized: AtomicU64::new(0),
+        throttle: throttle::Throttle::default(),
+        locked_out: AtomicU64::new(0),
     });
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     let marker = Arc::clone(&state);
@@ -126,7 +135,8 @@ pub async fn serve(
         tracing::info!("stopping: finishing the requests in flight");
         let _ = stopped_tx.send(());
     };
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(stop);
+    let app = router(state, secure_cookies).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop);
     let server = std::pin::pin!(std::future::IntoFuture::into_future(server));
     tokio::select! {
         outcome = server => outcome.map_err(|e| Error::io("<http server>", e)),
@@ -155,7 +165,7 @@ async fn contain_panics(request: Request, next: Next) -> Response {
 }
 
 /// Checks `Authorization: Bearer <token>` when the server has a token or a tokens file, and says who sent the
-/// request ([`Authenticated`]).
+/// request ([`Authenticated`]). A client that sent wrong tokens too often is answered `429` ([`throttle`]).
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let given = request
         .headers()
@@ -164,12 +174,26 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("")
         .to_owned();
+    let client = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let checked = state.token.is_some() || state.tokens.is_some();
+    // A request without a token guesses nothing: it is neither counted nor held back.
+    if checked && !given.is_empty() {
+        if let Err(seconds) = state.throttle.check(client, Instant::now()) {
+            state.locked_out.fetch_add(1, Ordering::Relaxed);
+            return ApiFailure::new(StatusCode::TOO_MANY_REQUESTS, "locked_out", locked_out(seconds))
+                .retry_after(u32::try_from(seconds).unwrap_or(u32::MAX))
+                .into_response();
+        }
+    }
     let caller = state.tokens.as_ref().and_then(|t| t.caller(&given)).cloned();
     request.extensions_mut().insert(Authenticated(caller.clone()));
-    if caller.is_none() && (state.token.is_some() || state.tokens.is_some()) {
+    if caller.is_none() && checked {
         let token_ok = state.token.as_ref().is_some_and(|t| constant_time_eq(given.as_bytes(), t.as_bytes()));
         if !token_ok {
             state.unauthorized.fetch_add(1, Ordering::Relaxed);
+            if !given.is_empty() {
+                state.throttle.failed(client, Instant::now());
+            }
             let mut response =
                 ApiFailure::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
                     .into_response();
@@ -178,6 +202,14 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         }
     }
     next.run(request).await
+}
+
+/// What a client locked out by the failed-attempt limit is told.
+fn locked_out(seconds: u64) -> String {
+    format!(
+        "too many wrong tokens were tried (from this address, or from everyone): nothing is checked for \
+         {seconds} s; retry after that"
+    )
 }
 
 /// A slot for one dry-run or registration: `429` when all are taken, `503` once stopping.
@@ -361,6 +393,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         vec![
             ("{reason=\"busy\"}".to_owned(), get(&state.busy_rejections).to_string()),
             ("{reason=\"unauthorized\"}".to_owned(), get(&state.unauthorized).to_string()),
+            ("{reason=\"locked_out\"}".to_owned(), get(&state.locked_out).to_string()),
         ],
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()

@@ -12,6 +12,12 @@ use crate::proposal::Record;
 use crate::service::SourceInfo;
 use crate::Report;
 
+/// A `429` of an endpoint behind the bearer check ([`super::throttle`]).
+const LOCKED_OUT: &str = "Too many wrong tokens from this address or from everyone (locked_out); see Retry-After";
+
+/// A `429` of an endpoint that also takes a dry-run slot.
+const BUSY_OR_LOCKED_OUT: &str = "Every slot is taken (busy), or too many wrong tokens (locked_out); see Retry-After";
+
 /// The document, as served at `/v1/openapi.json`.
 pub fn document() -> String {
     let mut schemas = Map::new();
@@ -38,6 +44,7 @@ pub fn document() -> String {
                 "200": ok("Decided: the proposal as it stands now", reference("ProposalRecord")),
                 "400": error("A malformed request"),
                 "401": error("No or a wrong bearer token"),
+                "429": error(LOCKED_OUT),
                 "403": error("The token's role may not decide"),
                 "404": error("No such proposal"),
                 "409": error("Refused by the rules: not waiting for decisions, one's own proposal, decided already"),
@@ -70,6 +77,7 @@ pub fn document() -> String {
                     "responses": {
                         "200": ok("The sources", json!({"type": "array", "items": reference("SourceInfo")})),
                         "401": error("No or a wrong bearer token"),
+                        "429": error(LOCKED_OUT),
                     },
                 },
                 "post": {
@@ -84,7 +92,7 @@ pub fn document() -> String {
                         "409": error("A source of that name exists"),
                         "413": error("The body is over the limit"),
                         "422": error("The source could not be read or loaded"),
-                        "429": error("Every slot is taken; see Retry-After"),
+                        "429": error(BUSY_OR_LOCKED_OUT),
                         "503": error("The server is stopping"),
                     },
                 },
@@ -100,7 +108,7 @@ pub fn document() -> String {
                     "404": error("No such source or policy"),
                     "413": error("The body is over the limit"),
                     "422": error("The plan or the inline policy does not parse (line and column given)"),
-                    "429": error("Every slot is taken; see Retry-After"),
+                    "429": error(BUSY_OR_LOCKED_OUT),
                     "503": error("The server is stopping"),
                     "504": error("The dry-run took longer than the server's timeout"),
                 },
@@ -114,6 +122,7 @@ pub fn document() -> String {
                         "200": ok("The proposals", json!({"type": "array", "items": reference("ProposalSummary")})),
                         "400": error("An unknown state"),
                         "401": error("No or a wrong bearer token"),
+                        "429": error(LOCKED_OUT),
                         "403": error("Not a token of the tokens file"),
                     },
                 },
@@ -129,7 +138,7 @@ pub fn document() -> String {
                         "404": error("No such source, policy or replaced proposal"),
                         "413": error("The body is over the limit"),
                         "422": error("The plan does not parse (line and column given)"),
-                        "429": error("Every slot is taken; see Retry-After"),
+                        "429": error(BUSY_OR_LOCKED_OUT),
                         "503": error("The server is stopping"),
                         "504": error("The dry-run took longer than the server's timeout"),
                     },
@@ -142,6 +151,7 @@ pub fn document() -> String {
                     "200": ok("The proposal", reference("ProposalRecord")),
                     "400": error("A malformed id"),
                     "401": error("No or a wrong bearer token"),
+                    "429": error(LOCKED_OUT),
                     "403": error("Not a token of the tokens file"),
                     "404": error("No such proposal"),
                 },
@@ -153,6 +163,7 @@ pub fn document() -> String {
                 "responses": {
                     "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
                     "401": error("No or a wrong bearer token"),
+                    "429": error(LOCKED_OUT),
                 },
             }},
         },

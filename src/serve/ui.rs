@@ -7,17 +7,24 @@
 //! - `GET`/`POST /ui/sign-in` trades a bearer token of the tokens file for a session cookie ([`session`]);
 //!   `POST /ui/sign-out` ends it.
 //!
-//! Every form carries the session's CSRF token. Who may decide what is the proposals layer's to say, as for the JSON
-//! API: the caller's role ([`crate::proposal::tokens::Caller::may`]) and the store's rules (nobody approves their
-//! own proposal, one decision per reviewer). Every page is sent with a Content-Security-Policy that allows no script.
+//! Wrong tokens at the sign-in count against the same limit as the API's bearer tokens (`429` with `Retry-After`
+//! past it); the session cookie is `Secure` unless the server listens on loopback (`secure_cookies`). A form posted
+//! from another site is refused, the sign-in's included (login CSRF), and every form of a session carries its CSRF
+//! token. Who may decide what is the proposals layer's to say, as for the JSON API and the CLI
+//! ([`crate::proposal::Store::decide_as`]): the caller's role, audited when it refuses, and the store's rules (nobody
+//! approves their own proposal, one decision per reviewer). Every page is sent with a Content-Security-Policy that allows no script.
 
 mod pages;
 mod session;
 
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Form, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -34,13 +41,15 @@ use session::{Session, Sessions};
 struct Ui {
     app: AppState,
     sessions: Sessions,
+    /// Whether the session cookie is `Secure` (sent back over HTTPS only).
+    secure: bool,
 }
 
 type UiState = Arc<Ui>;
 
-/// The `/ui` routes over the server's state.
-pub(super) fn routes(app: AppState) -> Router<AppState> {
-    let ui = Arc::new(Ui { app, sessions: Sessions::default() });
+/// The `/ui` routes over the server's state; `secure`: mark the session cookie `Secure`.
+pub(super) fn routes(app: AppState, secure: bool) -> Router<AppState> {
+    let ui = Arc::new(Ui { app, sessions: Sessions::default(), secure });
     Router::new()
         .route("/ui", get(list))
         .route("/ui/sign-in", get(sign_in_form).post(sign_in))
@@ -48,7 +57,36 @@ pub(super) fn routes(app: AppState) -> Router<AppState> {
         .route("/ui/proposals/{id}", get(show))
         .route("/ui/proposals/{id}/approve", post(approve))
         .route("/ui/proposals/{id}/reject", post(reject))
+        .route_layer(axum::middleware::from_fn(refuse_cross_site))
         .with_state(ui)
+}
+
+/// A form posted from another site is refused before its handler runs: a forged sign-in (login CSRF, which would
+/// sign the victim's browser in as the attacker) as much as a forged decision (which the session's CSRF token and
+/// the `SameSite=Strict` cookie already stop).
+async fn refuse_cross_site(request: Request, next: Next) -> Response {
+    let reads = request.method() == Method::GET || request.method() == Method::HEAD;
+    if !reads && cross_site(request.headers()) {
+        return message(StatusCode::FORBIDDEN, None, CROSS_SITE);
+    }
+    next.run(request).await
+}
+
+const CROSS_SITE: &str = "This form was sent from another site: nothing done. Open the review page itself and use its \
+                          forms.";
+
+/// Whether a request says it was started by another site: its `Sec-Fetch-Site` when the browser sends one
+/// (`same-origin`, or `none` for what the user did themselves, are this site), else its `Origin` against its
+/// `Host`. A request with neither is not a browser's cross-site form (browsers send `Origin` with every POST).
+fn cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else { return false };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    // `null` (a file, a sandboxed frame, a redirect from elsewhere) has no host: cross-site.
+    let origin_host = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, rest)| rest);
+    origin_host.is_none() || origin_host != host
 }
 
 /// An HTML response with the headers every page of the review has.
@@ -103,16 +141,39 @@ struct SignIn {
     token: String,
 }
 
-async fn sign_in(State(ui): State<UiState>, Form(form): Form<SignIn>) -> Response {
-    let caller = ui.app.tokens.as_ref().and_then(|tokens| tokens.caller(form.token.trim())).cloned();
-    let Some(caller) = caller else {
-        ui.app.unauthorized.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let alert = if ui.app.tokens.is_none() { NO_TOKENS } else { "That token is not in the tokens file." };
+async fn sign_in(
+    State(ui): State<UiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<SignIn>,
+) -> Response {
+    let Some(tokens) = ui.app.tokens.as_ref() else {
+        ui.app.unauthorized.fetch_add(1, Ordering::Relaxed);
+        return html(StatusCode::UNAUTHORIZED, pages::page("Sign in", None, Some(NO_TOKENS), pages::sign_in()));
+    };
+    let (given, client) = (form.token.trim(), Some(peer.ip()));
+    // Held back before the token is looked at, right or wrong: a locked-out guesser learns nothing.
+    if let Err(seconds) = ui.app.throttle.check(client, Instant::now()) {
+        ui.app.locked_out.fetch_add(1, Ordering::Relaxed);
+        let alert = format!(
+            "Too many wrong tokens were tried (from your address, or from everyone): sign-in is closed for \
+             {seconds} s. Try again after that."
+        );
+        let mut response =
+            html(StatusCode::TOO_MANY_REQUESTS, pages::page("Sign in", None, Some(&alert), pages::sign_in()));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return response;
+    }
+    let Some(caller) = tokens.caller(given).cloned() else {
+        ui.app.unauthorized.fetch_add(1, Ordering::Relaxed);
+        if !given.is_empty() {
+            ui.app.throttle.failed(client, Instant::now());
+        }
+        let alert = "That token is not in the tokens file.";
         return html(StatusCode::UNAUTHORIZED, pages::page("Sign in", None, Some(alert), pages::sign_in()));
     };
     let id = ui.sessions.start(caller);
     let mut response = Redirect::to("/ui").into_response();
-    let cookie = HeaderValue::from_str(&session::set_cookie(&id)).expect("hex id in a cookie");
+    let cookie = HeaderValue::from_str(&session::set_cookie(&id, ui.secure)).expect("hex id in a cookie");
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     response
 }
@@ -130,7 +191,7 @@ async fn sign_out(State(ui): State<UiState>, headers: HeaderMap, Form(form): For
         ui.sessions.end(&headers);
     }
     let mut response = Redirect::to("/ui/sign-in").into_response();
-    let cookie = HeaderValue::from_str(&session::clear_cookie()).expect("a cookie");
+    let cookie = HeaderValue::from_str(&session::clear_cookie(ui.secure)).expect("a cookie");
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     response
 }
@@ -222,9 +283,8 @@ async fn decide(
     }
     let comment = Some(form.comment.trim().to_owned()).filter(|c| !c.is_empty());
     let decided = async {
-        session.caller.may(Action::Decide)?;
         let unguarded = form.unguarded.is_some();
-        ui.app.store().await?.decide_flagged(id, &session.caller.name, verdict, comment, unguarded).await
+        ui.app.store().await?.decide_as(id, &session.caller, verdict, comment, unguarded).await
     };
     match decided.await {
         Ok(_) => Redirect::to(&format!("/ui/proposals/{id}")).into_response(),
@@ -234,5 +294,26 @@ async fn decide(
             proposal_page(&ui, &session, id, status, Some(&error.to_string())).await
         }
         Err(error) => failure(error, Some(&session)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (header::HeaderName::from_static(k), HeaderValue::from_static(v))).collect()
+    }
+
+    #[test]
+    fn a_form_from_another_site_is_told_apart() {
+        assert!(!cross_site(&headers(&[("sec-fetch-site", "same-origin"), ("origin", "https://elsewhere")])));
+        assert!(!cross_site(&headers(&[("sec-fetch-site", "none")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])), "a sibling subdomain is another site");
+        assert!(!cross_site(&headers(&[("host", "review.example:7432"), ("origin", "https://review.example:7432")])));
+        assert!(cross_site(&headers(&[("host", "review.example:7432"), ("origin", "https://evil.example")])));
+        assert!(cross_site(&headers(&[("host", "review.example"), ("origin", "null")])));
+        assert!(!cross_site(&headers(&[("host", "review.example")])), "curl and other non-browsers send neither");
     }
 }

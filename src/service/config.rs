@@ -25,6 +25,8 @@
 //! # Proposals (docs/proposals.md): where they are kept, who may do what, and where approved plans are applied.
 //! # store = "postgres://pgshadow@db.internal/approvals"   # default: proposals.sqlite in the data directory
 //! # tokens_file = "tokens.toml"                           # bearer tokens, each with a name and a role
+//! # secure_cookies = true    # the review page's session cookie is sent over HTTPS only (a TLS proxy in front);
+//! #                          # default: true unless listening on a loopback address
 //! # [targets]
 //! # production = "postgresql://deployer@db.internal/app"  # or PGSHADOW_TARGET_PRODUCTION_URL
 //! ```
@@ -76,6 +78,11 @@ pub struct Config {
     pub store: Option<String>,
     /// The tokens file (`tokens_file = `): bearer tokens with a name and a role each, for proposals.
     pub tokens_file: Option<PathBuf>,
+    /// Whether the review page's session cookie is `Secure`, so that browsers send it back over HTTPS only
+    /// (`secure_cookies = `). `pgshadow serve` speaks plain HTTP: set it when a TLS proxy stands in front. `None`:
+    /// `Secure` unless the server listens on a loopback address (where browsers count `http://` as secure, and
+    /// nobody else can listen in).
+    pub secure_cookies: Option<bool>,
     /// The targets approved plans are applied to (`[targets]`), by name: URLs an agent never sees.
     pub targets: BTreeMap<String, String>,
     /// The sources above whose tables are filled with rows generated from their profile (`synthesize = ROWS` and
@@ -100,6 +107,7 @@ impl Default for Config {
             profiles: BTreeMap::new(),
             store: None,
             tokens_file: None,
+            secure_cookies: None,
             targets: BTreeMap::new(),
             synthesize: BTreeMap::new(),
         }
@@ -124,6 +132,7 @@ struct File {
     policies: BTreeMap<String, PathBuf>,
     store: Option<String>,
     tokens_file: Option<PathBuf>,
+    secure_cookies: Option<bool>,
     #[serde(default)]
     targets: BTreeMap<String, String>,
 }
@@ -194,6 +203,7 @@ impl Config {
             false => resolve(Path::new(&store)).display().to_string(),
         });
         config.tokens_file = file.tokens_file.map(|f| resolve(&f));
+        config.secure_cookies = file.secure_cookies;
         config.targets = file.targets;
         for (name, policy) in file.policies {
             config.policies.insert(name, Policy::read(&resolve(&policy))?);

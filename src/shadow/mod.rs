@@ -1,6 +1,6 @@
 //! Shadows: throw-away Postgres servers that plans are dry-run on, and their lifecycle.
 //!
-//! A [`Shadow`] is a server that pgshadow created and owns — a private local cluster ([`local`]) — or, on a shared
+//! A [`Shadow`] is a server that pgshadow created and owns — a private local cluster (`local`) — or, on a shared
 //! shadow server, the scratch databases and roles one run created there ([`server`]). Each source loaded into it
 //! gets a database of its own ([`crate::source::load`]); plans run there as a non-superuser role. Dropping the
 //! shadow removes everything it made; [`Shadow::shutdown`] does the same from async code.
@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod container;
 pub mod database;
+mod keys;
 mod local;
 mod plan_role;
 pub mod provider;
@@ -25,6 +26,8 @@ pub use crate::postgres::PgBinaries;
 pub use cache::CacheOptions;
 pub use container::{ContainerOptions, Pull, Reach};
 pub use database::Database;
+pub(crate) use keys::foreign_keys;
+pub use keys::ForeignKey;
 pub use local::LocalOptions;
 pub(crate) use plan_role::{is_reserved, prepare_plan_role};
 pub use provider::Provider;

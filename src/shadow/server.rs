@@ -4,7 +4,7 @@
 //! The admin URL (a superuser: the measuring machinery uses event triggers) is only used to create what a run
 //! needs and to drop it again: roles of its own (`pgshadow_loader_<run>` and `pgshadow_plan_<run>`, non-superusers
 //! with random passwords that sources and plans log in as; `pgshadow_owner_<run>` and `pgshadow_installer_<run>`
-//! without login, see [`super::Role`]) and scratch databases named `pgshadow_scratch_<run>_<n>`,
+//! without login, see `super::Role`) and scratch databases named `pgshadow_scratch_<run>_<n>`,
 //! created from `template0` and marked with a comment naming the run. A database is only ever dropped when this run
 //! created it and its comment still says so; plans only ever run in those databases. Everything is removed on
 //! shutdown, and on drop as a fallback. Roles a source names as owners are created on the server (without login)
@@ -55,7 +55,7 @@ pub(crate) struct ServerShadow {
     /// Set while there is nothing of this run's on the server: before its roles are created, and once its
     /// databases and roles are gone (or their removal was attempted on drop).
     pub(crate) removed: std::sync::atomic::AtomicBool,
-    /// The connection holding this run's advisory lock ([`ServerShadow::lock_key`]), released last.
+    /// The connection holding this run's advisory lock ([`lock_key`]), released last.
     pub(crate) alive: Mutex<Option<super::Session>>,
 }
 

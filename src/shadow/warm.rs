@@ -1,7 +1,7 @@
 //! A cached cluster kept warm between runs (`PGSHADOW_KEEP_WARM`), as sccache's server or Gradle's daemon are: after
 //! a cached run, a small supervisor process (`pgshadow keep-warm`, which the run starts) takes the cluster's slot,
 //! starts its server and keeps a fresh clone of the template ready. A later run hands it its plan over the Unix socket
-//! `warm.sock` in the slot, and the supervisor runs and measures it in that clone, in a session its [`Runner`] opened
+//! `warm.sock` in the slot, and the supervisor runs and measures it in that clone, in a session its `Runner` opened
 //! and warmed while no run waited, and answers with the measured statements (a supervisor without a runner lends the
 //! clone instead: the run connects to it, runs the plan and hangs up). The supervisor then drops that clone and makes
 //! the next one. It stops after the idle time with no run.

@@ -1,5 +1,5 @@
 //! Loading sources into a shadow: a plain SQL schema (a `pg_dump` plain dump, with or without data, or a hand-written
-//! DDL file, [`sql`]) or a `pg_dump` archive (custom, directory or tar format, [`restore`]) becomes a database of the
+//! DDL file, `sql`) or a `pg_dump` archive (custom, directory or tar format, `restore`) becomes a database of the
 //! shadow, ready for dry-runs.
 //!
 //! Nothing that fails to load is ignored: each failure becomes a fidelity warning (with its line, or its archive
@@ -292,7 +292,7 @@ pub(crate) async fn count_rows(shadow: &Shadow, database: &Database) -> Result<s
     Ok(rows.iter().map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1))).collect())
 }
 
-/// Gives back a database made by [`load`] once its dry-runs are done: drops it (disconnecting anything still in it),
+/// Gives back a database made by [`load()`] once its dry-runs are done: drops it (disconnecting anything still in it),
 /// or, for a cached template used in place, undoes what a rolled-back plan still left behind.
 pub async fn release(shadow: &Shadow, database: &Database) -> Result<()> {
     if let Some(in_place) = &database.in_place {

@@ -5,7 +5,7 @@
 //! whole database.
 //!
 //! The source connection is pgshadow's own (tokio-postgres): it honours the URL and `PGHOST`, `PGPORT`, `PGUSER`,
-//! `PGPASSWORD`, `PGDATABASE`, and TLS as `sslmode` asks ([`crate::tls`]), but not `~/.pgpass`.
+//! `PGPASSWORD`, `PGDATABASE`, and TLS as `sslmode` asks (`crate::tls`), but not `~/.pgpass`.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +14,7 @@ use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
 use crate::report::SampledTable;
-use crate::shadow::{Role, Session};
+use crate::shadow::{ForeignKey, Role, Session};
 use crate::text::{quote_ident, quote_literal};
 
 /// Where to sample from, and how much.
@@ -60,7 +60,9 @@ pub(super) async fn copy(target: &super::load::Loader<'_>, sample: &Sample) -> R
             .insert(table.clone(), SampledTable { table, source_rows, sampled: rows, closure: 0, bytes, index_bytes });
     }
     // Close the foreign keys: fetch the referenced rows the sample lacks, until none is missing.
-    let keys = foreign_keys(&loader).await?;
+    // A partition's copy of its parent's key adds nothing: the parent's key covers its rows.
+    let keys: Vec<ForeignKey> =
+        crate::shadow::foreign_keys(&loader).await?.into_iter().filter(|k| !k.inherited).collect();
     loop {
         let mut added = 0;
         for key in &keys {
@@ -184,53 +186,6 @@ async fn transfer(
     sink.finish().await
 }
 
-/// A foreign key of the shadow: the referencing table and columns, the referenced table, columns and their types.
-struct ForeignKey {
-    child: String,
-    child_columns: Vec<String>,
-    parent: String,
-    parent_columns: Vec<String>,
-    parent_types: Vec<String>,
-    parent_all_columns: String,
-}
-
-async fn foreign_keys(loader: &Session) -> Result<Vec<ForeignKey>> {
-    let rows = loader
-        .client()
-        .query(
-            "SELECT pg_catalog.format('%I.%I', cn.nspname, c.relname), \
-                    ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY u(n, i) \
-                          JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i), \
-                    pg_catalog.format('%I.%I', pn.nspname, p.relname), \
-                    ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY u(n, i) \
-                          JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i), \
-                    ARRAY(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) \
-                          FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY u(n, i) \
-                          JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i), \
-                    (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) \
-                     FROM pg_catalog.pg_attribute a WHERE a.attrelid = k.confrelid AND a.attnum > 0 \
-                       AND NOT a.attisdropped AND a.attgenerated = '') \
-             FROM pg_catalog.pg_constraint k \
-             JOIN pg_catalog.pg_class c ON c.oid = k.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace \
-             JOIN pg_catalog.pg_class p ON p.oid = k.confrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace \
-             WHERE k.contype = 'f' AND k.conparentid = 0 AND cn.nspname <> 'pgshadow_internal'",
-            &[],
-        )
-        .await
-        .map_err(|e| Error::pg("listing the foreign keys", e))?;
-    Ok(rows
-        .iter()
-        .map(|r| ForeignKey {
-            child: r.get(0),
-            child_columns: r.get(1),
-            parent: r.get(2),
-            parent_columns: r.get(3),
-            parent_types: r.get(4),
-            parent_all_columns: r.get(5),
-        })
-        .collect())
-}
-
 /// Fetches the rows of `key.parent` that sampled rows of `key.child` reference but the shadow lacks; returns how many.
 async fn close(source: &Client, loader: &Session, key: &ForeignKey) -> Result<u64, tokio_postgres::Error> {
     let child: Vec<String> = key.child_columns.iter().map(|c| format!("c.{}", quote_ident(c))).collect();
@@ -265,7 +220,7 @@ async fn close(source: &Client, loader: &Session, key: &ForeignKey) -> Result<u6
             .zip(&names)
             .map(|((column, ty), k)| format!("p.{} = k.{k}::{ty}", quote_ident(column)))
             .collect();
-        let columns = &key.parent_all_columns;
+        let columns = &key.parent_stored_columns;
         let selected: Vec<String> = columns.split(", ").map(|c| format!("p.{c}")).collect();
         let query = format!(
             "SELECT {} FROM {} p JOIN pg_catalog.unnest({}) AS k({}) ON {}",

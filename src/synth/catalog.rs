@@ -80,6 +80,18 @@ pub(super) struct Catalog {
     pub(super) sequences: Vec<(String, String, String)>,
 }
 
+impl Catalog {
+    /// The tables that hold `oid`'s rows: the leaves of a partitioned table, or the table itself.
+    pub(super) fn leaves_of(&self, oid: Oid) -> Vec<Oid> {
+        self.leaves.get(&oid).map_or_else(|| vec![oid], |(_, _, leaves)| leaves.clone())
+    }
+
+    /// The rows `rows_of` gives the tables that hold `oid`'s rows ([`Catalog::leaves_of`]).
+    pub(super) fn rows_under(&self, oid: Oid, rows_of: &BTreeMap<Oid, u64>) -> u64 {
+        self.leaves_of(oid).iter().filter_map(|l| rows_of.get(l)).sum()
+    }
+}
+
 const SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgshadow_internal') \
                        AND n.nspname NOT LIKE 'pg\\_%'";
 

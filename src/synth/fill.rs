@@ -193,8 +193,7 @@ impl<'a> Table<'a> {
         shape: &Shape,
         u: &str,
     ) -> Option<String> {
-        let leaves = catalog.leaves.get(&key.parent).map_or_else(|| vec![key.parent], |(_, _, l)| l.clone());
-        let parents: u64 = leaves.iter().filter_map(|l| rows_of.get(l)).sum();
+        let parents = catalog.rows_under(key.parent, rows_of);
         let alias = format!("f{k}");
         let at = key.columns.iter().position(|c| *c == column.name).unwrap_or(0);
         let parent_column = format!("{alias}.{}", quote_ident(&key.parent_columns[at]));
@@ -469,8 +468,7 @@ async fn fill_deferred(
     rows_of: &BTreeMap<Oid, u64>,
     seed: u64,
 ) -> Result<()> {
-    let leaves = catalog.leaves.get(&key.parent).map_or_else(|| vec![key.parent], |(_, _, l)| l.clone());
-    let parents: u64 = leaves.iter().filter_map(|l| rows_of.get(l)).sum();
+    let parents = catalog.rows_under(key.parent, rows_of);
     if parents == 0 || rows_of.get(&unit.table.oid).is_none_or(|r| *r == 0) {
         return Ok(());
     }

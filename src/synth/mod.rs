@@ -4,8 +4,8 @@
 //! production. A plan then runs on them exactly as on real rows, and each table's counts are scaled by its own
 //! factor (production rows / synthetic rows) into estimates.
 //!
-//! The rows are generated inside the shadow, in SQL (`INSERT … SELECT` from `generate_series`): [`plan`] shares the
-//! row budget out and orders the tables parents first, [`values`] builds each column's expression, [`fill`] runs
+//! The rows are generated inside the shadow, in SQL (`INSERT … SELECT` from `generate_series`): `plan` shares the
+//! row budget out and orders the tables parents first, `values` builds each column's expression, `fill` runs
 //! them. It runs as the loader, the role the source loaded as, never as a superuser: CHECK constraints, domains and
 //! defaults can call the source's own functions. The same profile, schema, budget and seed give the same rows,
 //! so a synthetic source is cached like any other.

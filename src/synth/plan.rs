@@ -108,8 +108,6 @@ pub(super) fn shares(weights: &[f64], budget: u64) -> Vec<u64> {
 /// Orders `units` parents first (by name among equals, so the order is the same every time), deferring the
 /// foreign keys that close a cycle.
 fn order<'a>(mut units: Vec<Unit<'a>>, catalog: &Catalog) -> Vec<Unit<'a>> {
-    let leaves =
-        |oid: Oid| -> Vec<Oid> { catalog.leaves.get(&oid).map_or_else(|| vec![oid], |(_, _, leaves)| leaves.clone()) };
     let present: BTreeSet<Oid> = units.iter().map(|u| u.table.oid).collect();
     // waits[i]: the tables unit i waits for, with the foreign keys that make it wait.
     let mut waits: Vec<BTreeMap<Oid, Vec<usize>>> = units
@@ -117,7 +115,7 @@ fn order<'a>(mut units: Vec<Unit<'a>>, catalog: &Catalog) -> Vec<Unit<'a>> {
         .map(|u| {
             let mut by_parent: BTreeMap<Oid, Vec<usize>> = BTreeMap::new();
             for (k, key) in u.table.foreign_keys.iter().enumerate() {
-                for parent in leaves(key.parent).into_iter().filter(|p| present.contains(p)) {
+                for parent in catalog.leaves_of(key.parent).into_iter().filter(|p| present.contains(p)) {
                     if parent == u.table.oid {
                         // A self-reference: the table's own rows are its parents.
                         u.deferred.insert(k);

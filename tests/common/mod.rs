@@ -310,8 +310,40 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Vec<(String, String)>, String) {
+    exchange(std::net::TcpStream::connect(address).expect("connect"), address, method, path, headers, body)
+}
+
+/// [`http`] from the local address `local` (any of 127.0.0.0/8 on loopback), as if from another client.
+pub fn http_from(
+    local: std::net::IpAddr,
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.bind(std::net::SocketAddr::new(local, 0)).expect("bind the client's address");
+        socket.connect(address.parse().expect("an address")).await.expect("connect")
+    });
+    let stream = stream.into_std().expect("a std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    drop(runtime);
+    exchange(stream, address, method, path, headers, body)
+}
+
+/// One request over `stream`, and its response.
+fn exchange(
+    mut stream: std::net::TcpStream,
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).expect("connect");
     stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).expect("timeout");
     let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let request = format!(

@@ -94,7 +94,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let mut r = crate::measure::blank_report(i + 1, s);
+                let mut r = StatementReport::not_run(i + 1, s);
                 r.status = Status::Ok;
                 r
             })

@@ -565,7 +565,7 @@ pub(crate) mod test_support {
         let plan = Plan::parse("plan.sql", sql).expect("test SQL is a plan");
         let statement = &plan.statements[0];
         assert_ne!(statement.classification.kind, StatementKind::Unknown, "test SQL must parse: {sql}");
-        let mut report = crate::measure::blank_report(1, statement);
+        let mut report = StatementReport::not_run(1, statement);
         report.status = Status::Ok;
         report.rows_affected = Some(0);
         (report, statement.classification.clone())

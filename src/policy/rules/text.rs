@@ -3,7 +3,6 @@
 
 use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, ColumnDef, ColumnOption, Statement, TableConstraint};
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 /// One token of a statement.
@@ -110,8 +109,7 @@ pub(super) struct ColumnType {
 
 /// The column types the statement sets; empty when sqlparser cannot parse it.
 pub(super) fn column_types(sql: &str) -> Vec<ColumnType> {
-    let parsed = std::panic::catch_unwind(|| Parser::parse_sql(&PostgreSqlDialect {}, sql));
-    let Ok(Ok(statements)) = parsed else {
+    let Ok(statements) = crate::plan::parse_sql(sql) else {
         return Vec::new();
     };
     let typed = |table: &dyn std::fmt::Display, column: &ColumnDef, data_type: String, new_table| {

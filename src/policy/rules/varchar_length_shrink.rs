@@ -61,24 +61,29 @@ fn too_long_here(report: &StatementReport) -> Option<String> {
     if !counted.is_empty() {
         return Some(format!("shrinks {}, and the statement fails on them ({})", counted.join("; "), error.message));
     }
-    let columns: Vec<String> = column_types(&report.sql)
-        .into_iter()
-        .filter(|c| {
-            !c.new_table && (c.data_type.starts_with("VARCHAR") || c.data_type.starts_with("CHARACTER VARYING"))
-        })
-        .map(|c| format!("{} to {}", c.column, c.data_type.to_ascii_lowercase()))
-        .collect();
+    let columns = limits_set(&report.sql);
     (!columns.is_empty())
         .then(|| format!("shrinks {}: values on the shadow do not fit ({})", columns.join(", "), error.message))
 }
 
 pub(super) fn text_shows(sql: &str) -> bool {
-    column_types(sql)
-        .iter()
-        .any(|c| !c.new_table && (c.data_type.starts_with("VARCHAR(") || c.data_type.starts_with("CHARACTER VARYING(")))
+    !limits_set(sql).is_empty()
 }
 
-/// A varchar limit the statement raised (or kept) rather than lowered.
+/// The existing columns the statement gives a varchar length limit, as `t.v to varchar(50)`. The text names only
+/// the new limit: whether it is lower than the old one, only the catalog can tell.
+fn limits_set(sql: &str) -> Vec<String> {
+    column_types(sql)
+        .into_iter()
+        .filter(|c| {
+            !c.new_table && (c.data_type.starts_with("VARCHAR(") || c.data_type.starts_with("CHARACTER VARYING("))
+        })
+        .map(|c| format!("{} to {}", c.column, c.data_type.to_ascii_lowercase()))
+        .collect()
+}
+
+/// A varchar limit the statement raised (or kept) rather than lowered. The static side says what the text shows,
+/// a new limit, not a lower one: the text alone cannot tell a shrink from a widening.
 pub(super) fn disagreement(seen: &Seen<'_>) -> Option<(String, String)> {
     let raised: Vec<String> = seen
         .report
@@ -91,8 +96,14 @@ pub(super) fn disagreement(seen: &Seen<'_>) -> Option<(String, String)> {
             (after >= before).then(|| format!("{} from {from} to {to}", c.column))
         })
         .collect();
-    (!raised.is_empty())
-        .then(|| ("a lower varchar length limit".to_owned(), format!("no limit lowered: {}", raised.join(", "))))
+    if raised.is_empty() {
+        return None;
+    }
+    let expected = format!(
+        "a varchar length limit change ({}), which the text alone cannot tell a shrink from a widening",
+        limits_set(&seen.report.sql).join(", ")
+    );
+    Some((expected, format!("no limit lowered: {}", raised.join(", "))))
 }
 
 #[cfg(test)]
@@ -129,6 +140,23 @@ mod tests {
             assert_eq!(disagreement(&seen(&report, &classification, &[])).is_some(), raised, "{from} -> {to}");
         }
         assert!(text_shows(&report.sql));
+    }
+
+    #[test]
+    fn the_static_side_says_a_limit_change_not_a_shrink() {
+        let (mut report, classification) = measured("ALTER TABLE users ALTER COLUMN name TYPE varchar(200)");
+        report.column_changes = vec![retyped("character varying(100)", "character varying(200)")];
+        let (expected, measured) = disagreement(&seen(&report, &classification, &[])).expect("a disagreement");
+        assert_eq!(
+            expected,
+            "a varchar length limit change (users.name to varchar(200)), which the text alone cannot tell a shrink \
+             from a widening"
+        );
+        assert!(!expected.contains("lower"), "{expected}");
+        assert_eq!(
+            measured,
+            "no limit lowered: public.users.name from character varying(100) to character varying(200)"
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! directory, [`default_location`]), or a team's PostgreSQL database (`--store postgres://...`, `store =` in
 //! serve.toml), whose tables live in a schema `pgshadow`.
 //!
-//! Both are the same store: one set of numbered [`migrations`], and every operation below is one transaction written
-//! once against [`Tx`], which each backend implements. Every write transaction first takes the store's write lock
+//! Both are the same store: one set of numbered `migrations`, and every operation below is one transaction written
+//! once against `Tx`, which each backend implements. Every write transaction first takes the store's write lock
 //! (SQLite's `BEGIN IMMEDIATE`, a lock on the audit table in PostgreSQL), so writers from any number of processes are
 //! serialized: two reviewers racing to approve a proposal that needs one approval leave one decision, and the other is
 //! refused; a `UNIQUE (proposal_id, seq)` and `UNIQUE (proposal_id, reviewer)` back that up in the schema.
@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use super::audit::{self, Entry, Event, Fact};
 use super::rules::{self, Transition};
+use super::tokens::{Action, Caller};
 use super::{Decision, Draft, Outcome, Proposal, ProposalId, Record, State, Verdict};
 use crate::error::{Error, Result};
 
@@ -267,6 +268,29 @@ impl Store {
                 .await?;
         }
         attempt
+    }
+
+    /// `caller`'s approval or rejection of proposal `id`, whichever door it comes through (the CLI, the HTTP API, the
+    /// review page): [`Error::Forbidden`] when the caller's role may not decide, that refusal logged as `refused`
+    /// (when the proposal exists) with the same text from every door; else [`Store::decide_flagged`], whose rules
+    /// may refuse it too.
+    pub async fn decide_as(
+        &self,
+        id: ProposalId,
+        caller: &Caller,
+        verdict: Verdict,
+        comment: Option<String>,
+        unguarded: bool,
+    ) -> Result<Record> {
+        if let Err(forbidden) = caller.may(Action::Decide) {
+            let reason = format!("{} refused: {forbidden}", verdict.as_str());
+            match self.refused(id, &caller.name, &reason, serde_json::Value::Null).await {
+                Ok(()) | Err(Error::UnknownProposal(_)) => {}
+                Err(error) => return Err(error),
+            }
+            return Err(forbidden);
+        }
+        self.decide_flagged(id, &caller.name, verdict, comment, unguarded).await
     }
 
     /// Logs a refusal of something done to proposal `id` (by `actor`, for `reason`), without changing its state.

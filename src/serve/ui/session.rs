@@ -1,5 +1,6 @@
 //! Signed-in browsers of the review page. Signing in trades a bearer token of the tokens file for a session: a
-//! random id in an `HttpOnly`, `SameSite=Strict` cookie (the token itself never goes back to the browser), held in
+//! random id in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` too, unless the server listens on loopback only or
+//! `secure_cookies = false`; the token itself never goes back to the browser), held in
 //! this server's memory with the caller it stands for and the CSRF token its forms carry. Sessions end when they
 //! expire, on sign-out, and when the server stops.
 
@@ -67,14 +68,22 @@ impl Sessions {
 }
 
 /// The `Set-Cookie` value that gives the browser session `id`: only over HTTP requests to this server's `/ui`,
-/// never to scripts, never on requests other sites start.
-pub(super) fn set_cookie(id: &str) -> String {
-    format!("{COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}", LIFETIME.as_secs())
+/// never to scripts, never on requests other sites start; with `secure`, only over HTTPS.
+pub(super) fn set_cookie(id: &str, secure: bool) -> String {
+    format!("{COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}{}", LIFETIME.as_secs(), flag(secure))
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
-pub(super) fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0")
+pub(super) fn clear_cookie(secure: bool) -> String {
+    format!("{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0{}", flag(secure))
+}
+
+fn flag(secure: bool) -> &'static str {
+    if secure {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -121,8 +130,12 @@ mod tests {
     }
 
     #[test]
-    fn the_cookie_is_http_only_and_strict() {
-        let cookie = set_cookie("abc");
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/ui"));
+    fn the_cookie_is_http_only_and_strict_and_secure_when_asked() {
+        for secure in [false, true] {
+            let cookie = set_cookie("abc", secure);
+            assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/ui"));
+            assert_eq!(cookie.ends_with("; Secure"), secure, "{cookie}");
+            assert_eq!(clear_cookie(secure).ends_with("; Secure"), secure);
+        }
     }
 }
