@@ -212,19 +212,28 @@ pub(crate) async fn run_plan_in(
     if !session.is_broken() {
         let client = session.client();
         let sql = if commits { transaction::CHECK_AND_ROLL_BACK } else { "ROLLBACK" };
-        match client.batch_execute(sql).await {
-            Ok(()) => {}
-            Err(e) if commits && e.as_db_error().is_some() => {
-                commit_error = e.as_db_error().map(commit_error_of);
-                tracing::info!(error = ?commit_error, "the plan's deferred constraints fail where it commits");
-                client.batch_execute("ROLLBACK").await.map_err(|e| Error::pg("rolling the dry-run back", e))?;
+        let mut result = client.batch_execute(sql).await;
+        if let Some(db) = result.as_ref().err().and_then(|e| e.as_db_error()).filter(|_| commits) {
+            commit_error = Some(commit_error_of(db));
+            tracing::info!(error = ?commit_error, "the plan's deferred constraints fail where it commits");
+            // The ROLLBACK after the check in the same string did not run.
+            result = client.batch_execute("ROLLBACK").await;
+        }
+        // A deferred trigger may end its own session where the plan commits (pg_terminate_backend): the server
+        // rolled the transaction back with it.
+        let commit_failed = commit_error.is_some()
+            || reports.iter().any(|r| r.kind == StatementKind::Commit && r.status == Status::Error);
+        match result {
+            Err(e) if !(commit_failed && (e.is_closed() || client.is_closed())) => {
+                return Err(Error::pg("rolling the dry-run back", e));
             }
-            Err(e) => return Err(Error::pg("rolling the dry-run back", e)),
+            _ => {}
         }
     }
     let reusable = default_role
         && !run.session_keeps_state
         && !session.is_broken()
+        && !session.client().is_closed()
         && !database.spoiled.load(Ordering::SeqCst)
         && !plan.statements.iter().any(keeps_session_state);
     drop(run);
