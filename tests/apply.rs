@@ -314,10 +314,15 @@ const PARENTS_DUMPED: &str = "COPY parent (id) FROM stdin;\n1\n2\n3\n\\.\n";
 impl Loop {
     /// Proposes `plan` (written to the input file `name`) and has it approved; the proposal's number.
     fn approved(&self, name: &str, plan: &str) -> i64 {
+        self.approved_under(name, plan, "").0
+    }
+
+    /// [`Loop::approved`] under `policy` (TOML); with the dry-run's report.
+    fn approved_under(&self, name: &str, plan: &str, policy: &str) -> (i64, serde_json::Value) {
         std::fs::write(self.sandbox.input(name), plan).expect("write plan");
-        let (id, _) = self.propose_file(AGENT, "", name);
+        let (id, report) = self.propose_file(AGENT, policy, name);
         assert_eq!(self.approve(ALICE, id).status.code(), Some(0));
-        id
+        (id, report)
     }
 
     /// Proposal `id`'s state.
@@ -343,9 +348,14 @@ fn a_commit_that_does_not_happen_is_never_recorded_applied() {
     let l = Loop::with_schema(COMMIT_SCHEMA, PARENTS);
     let rows = "SELECT (SELECT count(*) FROM parent) || ' parents, ' || (SELECT count(*) FROM child) || ' children'";
 
+    // The dry-run checks deferred constraints where the plan commits, and `fails-at-commit` fails these plans; a
+    // policy that allows it lets them be approved, so that apply's own check at COMMIT is what is tested here.
+    let allow = "[rules]\nfails-at-commit = \"allow\"\n";
+
     // A deferred foreign key, violated only at COMMIT: the server answers COMMIT with an error, so it rolled back.
     l.database_with("deferred", PARENTS);
-    let id = l.approved("orphan.sql", "INSERT INTO child VALUES (1, 42);\n");
+    let (id, report) = l.approved_under("orphan.sql", "INSERT INTO child VALUES (1, 42);\n", allow);
+    assert_eq!(report["commit_error"]["sqlstate"], "23503", "the dry-run saw it: {}", report["commit_error"]);
     l.refused("deferred", id, &[], "violates foreign key constraint");
     assert_eq!(l.production.psql("deferred", rows), "3 parents, 0 children");
     assert_eq!(l.state_of(id), "refused");
@@ -356,7 +366,8 @@ fn a_commit_that_does_not_happen_is_never_recorded_applied() {
     // The session ends at COMMIT (a FATAL error, which could also come after a commit): the target, asked again on
     // a new connection, says the transaction aborted.
     l.database_with("ended", PARENTS);
-    let id = l.approved("trip.sql", "INSERT INTO tripwire VALUES (1);\n");
+    let (id, report) = l.approved_under("trip.sql", "INSERT INTO tripwire VALUES (1);\n", allow);
+    assert!(report["commit_error"].is_object(), "the dry-run's session ended at its COMMIT too: {report}");
     l.refused("ended", id, &[], "aborted, as the target said on a new connection");
     assert_eq!(l.production.psql("ended", "SELECT count(*) FROM tripwire"), "0");
     assert_eq!(l.state_of(id), "refused");
@@ -364,7 +375,7 @@ fn a_commit_that_does_not_happen_is_never_recorded_applied() {
     // The server goes away at COMMIT: the outcome cannot be learned. The proposal stays applied, the audit log
     // says it is in doubt and names the transaction, and apply ends in an error that says so.
     l.database_with("gone", PARENTS);
-    let id = l.approved("shutdown.sql", "INSERT INTO shutdown_wire VALUES (1);\n");
+    let (id, _) = l.approved_under("shutdown.sql", "INSERT INTO shutdown_wire VALUES (1);\n", allow);
     let out = l.apply("gone", id, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     let said = stderr_of(&out);
