@@ -288,10 +288,12 @@ fn approve_then_apply_and_every_refusal() {
 }
 
 /// Parents, and children whose reference to them is checked only at COMMIT; `tripwire` and `shutdown_wire` have
-/// deferred triggers that, at COMMIT, end the apply's session and shut the whole server down. The shadow's plans
-/// never commit, so they never fire there. The shutdown is sent by a detached process after the COPY returned: the
+/// deferred triggers that, at COMMIT, end the apply's session and shut the whole server down. The dry-run fires them
+/// where the plan would commit, as the plan's role, which may not run a program (its report says the plan fails at
+/// COMMIT). The shutdown is sent by a detached process after the COPY returned: the
 /// postmaster signals the backend's whole process group as it shuts down, and a program still in it would die and
-/// fail the COPY, an ERROR that rolls the transaction back (refused, not in doubt).
+/// fail the COPY, an ERROR that rolls the transaction back (refused, not in doubt). The program reads what COPY
+/// writes first, or the write could meet a closed pipe (an ERROR too).
 const COMMIT_SCHEMA: &str = "CREATE TABLE parent (id int PRIMARY KEY);
 CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parent DEFERRABLE INITIALLY DEFERRED);
 CREATE TABLE tripwire (id int);
@@ -301,7 +303,7 @@ CREATE CONSTRAINT TRIGGER ends_session AFTER INSERT ON tripwire DEFERRABLE INITI
   FOR EACH ROW EXECUTE FUNCTION end_session();
 CREATE TABLE shutdown_wire (id int);
 CREATE FUNCTION shut_down() RETURNS trigger LANGUAGE plpgsql AS
-  $$BEGIN COPY (SELECT 1) TO PROGRAM 'setsid sh -c \"sleep 0.3; kill -INT $(head -1 postmaster.pid)\" </dev/null >/dev/null 2>&1 &';
+  $$BEGIN COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; setsid sh -c \"sleep 0.3; kill -INT $(head -1 postmaster.pid)\" </dev/null >/dev/null 2>&1 &';
   PERFORM pg_sleep(10); RETURN NULL; END$$;
 CREATE CONSTRAINT TRIGGER shuts_down AFTER INSERT ON shutdown_wire DEFERRABLE INITIALLY DEFERRED
   FOR EACH ROW EXECUTE FUNCTION shut_down();
