@@ -14,6 +14,29 @@ fn seed() -> Schema {
     Schema::sql("seed.sql", std::fs::read_to_string(path).expect("the seed schema"))
 }
 
+/// A service whose pool holds one clone of the seed source.
+async fn one_clone() -> Service {
+    let options = ServiceOptions { pool_size: 1, ..ServiceOptions::default() };
+    let service = Service::start(options).await.expect("service starts");
+    service.register("seed", &seed()).await.expect("registers");
+    service
+}
+
+/// Lets the pool settle (the filler replaces what the first runs dropped, an extra clone made on the spot, say), and
+/// returns how many clones it made so far.
+async fn settled(service: &Service) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while service.sources()[0].ready < 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    clones_made(service)
+}
+
+fn clones_made(service: &Service) -> u64 {
+    service.metrics().clones.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicting_plans_run_concurrently_each_on_its_own_clone() {
     let service = Arc::new(Service::start(ServiceOptions::default()).await.expect("service starts"));
@@ -83,9 +106,7 @@ async fn a_report_is_bounded_and_says_it_was_cut() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_clone_is_put_back_and_a_spoiled_one_is_never_reused() {
-    let options = ServiceOptions { pool_size: 1, ..ServiceOptions::default() };
-    let service = Service::start(options).await.expect("service starts");
-    service.register("seed", &seed()).await.expect("registers");
+    let service = one_clone().await;
     let policy = Policy::default();
     // Reports the sequence's state as its error message, so two runs can be compared.
     let probe = Plan::parse(
@@ -99,14 +120,8 @@ async fn a_reused_clone_is_put_back_and_a_spoiled_one_is_never_reused() {
     let before = state(service.dry_run("seed", &probe, &policy).await.expect("probe"));
     assert!(before.as_deref().is_some_and(|m| m.starts_with("sequence at")), "{before:?}");
 
-    let clones = || service.metrics().clones.load(std::sync::atomic::Ordering::Relaxed);
-    // Let the pool settle: the filler replaces what the first runs dropped (an extra clone made on the spot, say).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while service.sources()[0].ready < 1 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let made = clones();
+    let clones = || clones_made(&service);
+    let made = settled(&service).await;
     let moves = Plan::parse(
         "moves.sql",
         "SELECT setval('public.users_id_seq', 1000);\nINSERT INTO users (name, email) SELECT 'x' || g, 'x' || g || '@x' FROM generate_series(1, 500) g;",
@@ -129,9 +144,7 @@ async fn a_reused_clone_is_put_back_and_a_spoiled_one_is_never_reused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_clone_is_vacuumed_when_a_plan_grew_a_table_past_a_mebibyte_and_not_for_a_few_rows() {
-    let options = ServiceOptions { pool_size: 1, ..ServiceOptions::default() };
-    let service = Service::start(options).await.expect("service starts");
-    service.register("seed", &seed()).await.expect("registers");
+    let service = one_clone().await;
     let policy = Policy::default();
     let probe = Plan::parse(
         "probe.sql",
@@ -149,12 +162,7 @@ async fn a_reused_clone_is_vacuumed_when_a_plan_grew_a_table_past_a_mebibyte_and
         Plan::parse("insert.sql", &sql).expect("plan")
     };
     // Every run below reuses the pool's one clone, once the filler has made it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while service.sources()[0].ready < 1 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let clones = || service.metrics().clones.load(std::sync::atomic::Ordering::Relaxed);
-    let made = clones();
+    let made = settled(&service).await;
     let before = size(service.dry_run("seed", &probe, &policy).await.expect("probe"));
     // A few rows: their dead copies stay on the reused clone until there are more.
     service.dry_run("seed", &insert(300), &policy).await.expect("a few rows");
@@ -164,7 +172,7 @@ async fn a_reused_clone_is_vacuumed_when_a_plan_grew_a_table_past_a_mebibyte_and
     service.dry_run("seed", &insert(30_000), &policy).await.expect("many rows");
     let after_many = size(service.dry_run("seed", &probe, &policy).await.expect("probe"));
     assert_eq!(after_many, before, "vacuumed back");
-    assert_eq!(clones(), made, "one clone served every run");
+    assert_eq!(clones_made(&service), made, "one clone served every run");
     service.shutdown().await.expect("shutdown");
 }
 
