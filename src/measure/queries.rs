@@ -258,6 +258,36 @@ BEGIN
 END
 $fn$;
 
+-- The foreign-key paths along which deleting rows of the tables `roots` deletes or changes rows in others, as
+-- CASCADE_PATHS describes them. PL/pgSQL, so that a session plans the recursive query once; its search_path is
+-- pg_catalog's alone, so plain operators are the built-in ones.
+CREATE FUNCTION pgshadow_internal.cascade_paths(roots oid[], OUT child oid, OUT action text, OUT foreign_key text,
+    OUT path oid[], OUT names text[])
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH RECURSIVE reach(child, action, fk, path) AS (
+        SELECT c.conrelid, c.confdeltype, c.oid, ARRAY[c.confrelid, c.conrelid] FROM pg_constraint AS c
+        WHERE c.contype = 'f' AND c.confrelid = ANY (roots) AND c.confdeltype <> 'a' AND c.confdeltype <> 'r'
+        UNION ALL
+        SELECT c.conrelid, c.confdeltype, c.oid, r.path || c.conrelid
+        FROM reach AS r JOIN pg_constraint AS c ON c.confrelid = r.child
+        WHERE r.action = 'c' AND c.contype = 'f' AND c.confdeltype <> 'a' AND c.confdeltype <> 'r'
+          AND NOT c.conrelid = ANY (r.path))
+    SELECT r.child, r.action::text, format('%I on %I.%I', k.conname, n.nspname, t.relname), r.path,
+        ARRAY(SELECT format('%I.%I', pn.nspname, pc.relname)
+              FROM unnest(r.path) WITH ORDINALITY AS u(relid, i)
+              JOIN pg_class AS pc ON pc.oid = u.relid
+              JOIN pg_namespace AS pn ON pn.oid = pc.relnamespace ORDER BY u.i)
+    FROM reach AS r JOIN pg_constraint AS k ON k.oid = r.fk
+    JOIN pg_class AS t ON t.oid = k.conrelid
+    JOIN pg_namespace AS n ON n.oid = t.relnamespace
+    ORDER BY cardinality(r.path), 3;
+END
+$fn$;
+
 -- Last, so that installing the machinery is not logged as a schema change.
 CREATE EVENT TRIGGER pgshadow_ddl_command_end ON ddl_command_end
     EXECUTE FUNCTION pgshadow_internal.on_ddl_command_end();
@@ -266,6 +296,7 @@ CREATE EVENT TRIGGER pgshadow_ddl_command_end ON ddl_command_end
 /// What [`super::open_session`] reads besides the queries with no parameters, to warm a new session's caches.
 pub(crate) const WARM_UP: &str = "SELECT FROM pgshadow_internal.dropped_since(0); \
      SELECT FROM pgshadow_internal.changed_since(0); \
+     SELECT FROM pgshadow_internal.cascade_paths('{}'); \
      SELECT FROM pgshadow_internal.resolve_tables('{}', pg_catalog.current_setting('search_path'))";
 
 /// Baseline: every table with its exact row count, at the start of the plan's transaction.
@@ -367,23 +398,5 @@ pub(crate) const INDEXES: &str = "SELECT i.indexrelid, pg_catalog.format('%I.%I'
 /// CASCADE` followed through every level, `SET NULL` and `SET DEFAULT` as the last step. Per table reached, shortest
 /// paths first: its oid, the action (`c`, `n`, `d`), the foreign key (`name on schema.table`), and the path's tables'
 /// oids and names from the table deleted from. The catalog knows these even when the tables hold no rows.
-pub(crate) const CASCADE_PATHS: &str = "WITH RECURSIVE reach(child, action, fk, path) AS ( \
-         SELECT c.conrelid, c.confdeltype, c.oid, ARRAY[c.confrelid, c.conrelid] FROM pg_catalog.pg_constraint AS c \
-         WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) ANY ($1) \
-           AND c.confdeltype OPERATOR(pg_catalog.<>) 'a' AND c.confdeltype OPERATOR(pg_catalog.<>) 'r' \
-         UNION ALL \
-         SELECT c.conrelid, c.confdeltype, c.oid, r.path OPERATOR(pg_catalog.||) c.conrelid \
-         FROM reach AS r JOIN pg_catalog.pg_constraint AS c ON c.confrelid OPERATOR(pg_catalog.=) r.child \
-         WHERE r.action OPERATOR(pg_catalog.=) 'c' AND c.contype OPERATOR(pg_catalog.=) 'f' \
-           AND c.confdeltype OPERATOR(pg_catalog.<>) 'a' AND c.confdeltype OPERATOR(pg_catalog.<>) 'r' \
-           AND NOT c.conrelid OPERATOR(pg_catalog.=) ANY (r.path)) \
-     SELECT r.child, r.action::pg_catalog.text, \
-         pg_catalog.format('%I on %I.%I', k.conname, n.nspname, t.relname), r.path, \
-         ARRAY(SELECT pg_catalog.format('%I.%I', pn.nspname, pc.relname) \
-               FROM pg_catalog.unnest(r.path) WITH ORDINALITY AS u(relid, i) \
-               JOIN pg_catalog.pg_class AS pc ON pc.oid OPERATOR(pg_catalog.=) u.relid \
-               JOIN pg_catalog.pg_namespace AS pn ON pn.oid OPERATOR(pg_catalog.=) pc.relnamespace ORDER BY u.i) \
-     FROM reach AS r JOIN pg_catalog.pg_constraint AS k ON k.oid OPERATOR(pg_catalog.=) r.fk \
-     JOIN pg_catalog.pg_class AS t ON t.oid OPERATOR(pg_catalog.=) k.conrelid \
-     JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) t.relnamespace \
-     ORDER BY pg_catalog.cardinality(r.path), 3";
+pub(crate) const CASCADE_PATHS: &str =
+    "SELECT child, action, foreign_key, path, names FROM pgshadow_internal.cascade_paths($1)";
