@@ -41,6 +41,10 @@ struct Ready {
 /// The most runs one session serves before a fresh one replaces it: a backend's caches only grow.
 const RUNS_PER_SESSION: u32 = 500;
 
+/// How often a clone's reset checks the system catalogs' sizes too (every run checks the source's tables): a
+/// rolled-back DDL statement leaves a catalog a few dead rows, which a `VACUUM` takes back once they pass a mebibyte.
+const CATALOGS_CHECKED_EVERY: u32 = 16;
+
 /// A ready clone of `clone`, put back as it was: what its last run `carried` on (with the runs its session served),
 /// the session made fit for the next run, else a session opened now.
 async fn ready(shadow: &Shadow, clone: Database, carried: Carried, runs: u32, admin: Option<Session>) -> Ready {
@@ -218,7 +222,9 @@ impl Shared {
         };
         let reset = match admin {
             Ok(admin) => {
-                crate::shadow::database::reset_in(&admin, &self.shadow, &clone, &in_place).await.map(|_| admin)
+                let with_catalogs = runs % CATALOGS_CHECKED_EVERY == 0;
+                let reset = crate::shadow::database::reset_in(&admin, &self.shadow, &clone, &in_place, with_catalogs);
+                reset.await.map(|_| admin)
             }
             Err(e) => Err(e),
         };

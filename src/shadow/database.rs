@@ -79,7 +79,7 @@ impl InPlace {
         Ok(InPlace {
             sequences: sequences(admin, sequence_query.as_deref()).await?,
             sequence_query,
-            sizes: sizes(admin).await?,
+            sizes: sizes(admin, true).await?,
             released: Arc::default(),
         })
     }
@@ -93,15 +93,24 @@ impl InPlace {
 const GROWTH_KEPT: i64 = 1 << 20;
 
 /// Puts a database dry-run in place back as it was before the plan: sequences set back, tables grown by more than
-/// [`GROWTH_KEPT`] vacuumed.
+/// [`GROWTH_KEPT`] vacuumed, the system catalogs among them.
 pub(crate) async fn reset(shadow: &Shadow, database: &Database, in_place: &InPlace) -> Result<()> {
-    reset_in(&shadow.admin(&database.name).await?, shadow, database, in_place).await
+    reset_in(&shadow.admin(&database.name).await?, shadow, database, in_place, true).await
 }
 
-/// [`reset`], through `admin`, a superuser session on the database kept for it.
-pub(crate) async fn reset_in(admin: &Session, shadow: &Shadow, database: &Database, in_place: &InPlace) -> Result<()> {
+/// [`reset`], through `admin`, a superuser session on the database kept for it; the system catalogs' sizes are
+/// checked only `with_catalogs` (a pool checks them every few runs: reading the size of every catalog and its toast
+/// table was a third of a pooled reset, and a rolled-back DDL statement leaves a catalog only a few dead rows).
+pub(crate) async fn reset_in(
+    admin: &Session,
+    shadow: &Shadow,
+    database: &Database,
+    in_place: &InPlace,
+    with_catalogs: bool,
+) -> Result<()> {
     let client = admin.client();
-    let (now, sizes_now) = tokio::try_join!(sequences(admin, in_place.sequence_query.as_deref()), sizes(admin))?;
+    let sequences_now = sequences(admin, in_place.sequence_query.as_deref());
+    let (now, sizes_now) = tokio::try_join!(sequences_now, sizes(admin, with_catalogs))?;
     for (oid, (value, called)) in now {
         let Some(&(before, was_called)) = in_place.sequences.get(&oid) else {
             continue;
@@ -180,13 +189,15 @@ async fn sequences(admin: &Session, query: Option<&str>) -> Result<HashMap<u32, 
     Ok(rows.iter().map(|row| (row.get(0), (row.get(1), row.get(2)))).collect())
 }
 
-/// The size of the main file of every table, materialized view and toast table.
-async fn sizes(admin: &Session) -> Result<HashMap<u32, i64>> {
+/// The size of the main file of every table, materialized view and toast table; without `catalogs`, of those the
+/// source made (oids from 16384, `FirstNormalObjectId`: not the system catalogs and their toast tables).
+async fn sizes(admin: &Session, catalogs: bool) -> Result<HashMap<u32, i64>> {
     let rows = admin
         .client()
         .query_typed(
-            "SELECT c.oid, pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c WHERE c.relkind IN ('r', 'm', 't')",
-            &[],
+            "SELECT c.oid, pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c \
+             WHERE c.relkind IN ('r', 'm', 't') AND (c.oid >= 16384 OR $1)",
+            &[(&catalogs, Type::BOOL)],
         )
         .await
         .map_err(|e| Error::pg("reading the template's table sizes", e))?;
