@@ -419,6 +419,9 @@ fn report_text(report: &Report, source: &str) -> String {
             lock.table, lock.statement, lock.statements_held, lock.held_ms
         );
     }
+    if let Some(line) = crate::report::commit_line(report) {
+        let _ = writeln!(out, "COMMIT fails: {line}.");
+    }
     if let Some(line) = crate::report::estimate_line(report) {
         let _ = writeln!(out, "{line} (estimated).");
     }

@@ -205,6 +205,18 @@ fn an_agent_dry_runs_a_plan_over_mcp_and_nothing_is_left_behind() {
     assert_eq!(result["structuredContent"]["verdict"], "pass", "{result}");
     assert_eq!(result["structuredContent"]["plan"]["metadata"]["agent"], "tests", "{result}");
 
+    // A plan that cannot commit says so in the text as well as in the findings.
+    let orphan = "CREATE TABLE parent (id int PRIMARY KEY);\n\
+                  CREATE TABLE child (parent_id int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n\
+                  INSERT INTO child VALUES (1);";
+    let result = client.call_tool("dry_run", json!({"source": "seed", "sql": orphan}));
+    assert_eq!(result["structuredContent"]["verdict"], "fail", "{result}");
+    let text = text_of(&result);
+    assert!(
+        text.contains("COMMIT fails: the COMMIT that ends the plan fails") && text.contains("fails-at-commit"),
+        "{text}"
+    );
+
     // What cannot be dry-run is a tool error the agent can read, not a protocol error.
     let unknown = client.call_tool("dry_run", json!({"source": "production", "sql": "SELECT 1;"}));
     assert_eq!(unknown["isError"], true, "{unknown}");

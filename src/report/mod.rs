@@ -149,9 +149,6 @@ pub(crate) fn statement_estimate_lines(s: &StatementReport) -> Vec<String> {
     lines
 }
 
-/// The report's estimate for people, in one line: `Estimated for production (from the profile): about 2,700
-/// deleted, about 0 updated, about 2,700 rows destroyed`, with `unknown` for a total some count behind which is
-/// neither measured nor estimated.
 /// The error the plan's final COMMIT meets ([`Report::commit_error`]) as one line, for every renderer.
 pub(crate) fn commit_line(report: &Report) -> Option<String> {
     let error = report.commit_error.as_ref()?;
@@ -163,6 +160,9 @@ pub(crate) fn commit_line(report: &Report) -> Option<String> {
     ))
 }
 
+/// The report's estimate for people, in one line: `Estimated for production (from the profile): about 2,700
+/// deleted, about 0 updated, about 2,700 rows destroyed`, with `unknown` for a total some count behind which is
+/// neither measured nor estimated.
 pub(crate) fn estimate_line(report: &Report) -> Option<String> {
     let e = report.estimate.as_ref()?;
     let about = |n: Option<u64>| n.map_or_else(|| "unknown".to_owned(), |n| format!("about {}", thousands(n)));
