@@ -110,6 +110,36 @@ fn redact_params(text: &str, separator: char) -> String {
         .join(&separator.to_string())
 }
 
+/// Postgres's DETAIL of an error without the row values it quotes: `Key (email)=(ann@example.com) already exists.`
+/// becomes `Key (email)=(...) already exists.`, `Failing row contains (7, ann, ...).` becomes `Failing row contains
+/// (...).`. The column names stay. A shadow may hold production's rows (`--with-data`, a snapshot, a sample), and a
+/// report keeps no row value of theirs; the plan's own values are in the plan.
+pub fn without_row_values(detail: &str) -> String {
+    const FAILING_ROW: &str = "Failing row contains (";
+    if let Some(start) = detail.find(FAILING_ROW) {
+        let values = start + FAILING_ROW.len();
+        let end = detail.rfind(')').filter(|&end| end >= values).unwrap_or(detail.len());
+        return format!("{}...{}", &detail[..values], &detail[end..]);
+    }
+    // `Key (columns)=(values)`, once or twice (an exclusion conflict names the other key too): each value list ends
+    // at the `)` that comes before the next ` conflicts with`, or before the sentence's end (` already exists`, ...).
+    let mut out = String::with_capacity(detail.len());
+    let mut rest = detail;
+    while let Some(at) = rest.find(")=(") {
+        let values = at + 3;
+        out.push_str(&rest[..values]);
+        let tail = &rest[values..];
+        let end = match tail.find(") conflicts with existing key (") {
+            Some(end) => end,
+            None => tail.rfind(')').unwrap_or(tail.len()),
+        };
+        out.push_str("...");
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The major version in `postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`: `15` (or `9.6` before 10).
 pub fn major_of(version_output: &str) -> Option<String> {
     let version = version_output.split_whitespace().find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
@@ -123,6 +153,32 @@ pub fn major_of(version_output: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::without_row_values;
+
+    #[test]
+    fn error_details_keep_the_columns_and_lose_the_values() {
+        let cases = [
+            ("Key (email)=(ann@example.com) already exists.", "Key (email)=(...) already exists."),
+            (
+                "Key (a, b)=(1, it's (quoted)) is not present in table \"t\".",
+                "Key (a, b)=(...) is not present in table \"t\".",
+            ),
+            (
+                "Key (r)=([1,3)) conflicts with existing key (r)=([2,4)).",
+                "Key (r)=(...) conflicts with existing key (r)=(...).",
+            ),
+            ("Failing row contains (7, ann, null).", "Failing row contains (...)."),
+            (
+                "Key (id)=(42) is still referenced from table \"orders\".",
+                "Key (id)=(...) is still referenced from table \"orders\".",
+            ),
+            ("No value here.", "No value here."),
+        ];
+        for (detail, kept) in cases {
+            assert_eq!(without_row_values(detail), kept, "{detail}");
+        }
+    }
+
     #[test]
     fn thousands_are_separated() {
         assert_eq!(super::thousands(0), "0");

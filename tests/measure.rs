@@ -325,7 +325,9 @@ async fn a_deferred_foreign_key_left_violated_fails_at_the_commit_that_ends_the_
         let error = orphan.commit_error.as_ref().unwrap_or_else(|| panic!("{version}: no commit_error"));
         assert_eq!(error.sqlstate.as_deref(), Some("23503"), "{version}: {error:?}");
         assert_eq!(error.constraint_name.as_deref(), Some("orders_user_id_fkey"), "{version}: {error:?}");
-        assert!(error.detail.as_deref().is_some_and(|d| d.contains("(user_id)=(7)")), "{version}: {error:?}");
+        // The key's column, not its value: the shadow may hold production's rows.
+        let detail = error.detail.as_deref().unwrap_or_default();
+        assert!(detail.contains("(user_id)=(...)") && !detail.contains('7'), "{version}: {error:?}");
         assert_eq!(orphan.verdict, Verdict::Fail, "{version}: {:?}", orphan.findings);
         let finding = orphan.findings.iter().find(|f| f.rule == "fails-at-commit");
         let finding = finding.unwrap_or_else(|| panic!("{version}: {:?}", orphan.findings));
@@ -355,7 +357,8 @@ async fn the_plans_own_commit_carries_the_error_of_a_deferred_constraint() {
         let error = own.statements[2].error.as_ref().expect("the COMMIT's error");
         assert_eq!(error.sqlstate.as_deref(), Some("23503"), "{version}: {error:?}");
         assert_eq!(error.constraint_name.as_deref(), Some("orders_user_id_fkey"));
-        assert!(error.detail.as_deref().is_some_and(|d| d.contains("(user_id)=(7)")), "{error:?}");
+        let detail = error.detail.as_deref().unwrap_or_default();
+        assert!(detail.contains("(user_id)=(...)") && !detail.contains('7'), "{error:?}");
         assert_eq!((error.line, error.column), (3, 1), "at the COMMIT");
         assert!(own.commit_error.is_none(), "{version}: reported once, at the COMMIT");
         assert!(own.findings.iter().any(|f| f.rule == "statement-error" && f.statement == Some(3)), "{version}");

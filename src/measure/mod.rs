@@ -471,7 +471,7 @@ fn statement_error(statement: &PlanStatement, db: &tokio_postgres::error::DbErro
     StatementError {
         sqlstate: Some(db.code().code().to_owned()),
         message: db.message().to_owned(),
-        detail: db.detail().map(str::to_owned),
+        detail: db.detail().map(crate::text::without_row_values),
         hint: db.hint().map(str::to_owned),
         line,
         column,
@@ -487,7 +487,7 @@ fn commit_error_of(db: &tokio_postgres::error::DbError) -> CommitError {
     CommitError {
         sqlstate: Some(db.code().code().to_owned()),
         message: db.message().to_owned(),
-        detail: db.detail().map(str::to_owned),
+        detail: db.detail().map(crate::text::without_row_values),
         hint: db.hint().map(str::to_owned),
         constraint_name: db.constraint().map(str::to_owned),
         table_name: db.table().map(|t| db.schema().map_or_else(|| t.to_owned(), |s| format!("{s}.{t}"))),

@@ -814,7 +814,7 @@ pub struct StatementError {
     pub sqlstate: Option<String>,
     /// The primary message.
     pub message: String,
-    /// Postgres's DETAIL.
+    /// Postgres's DETAIL, without the row values it quotes (`Key (email)=(...) already exists.`).
     pub detail: Option<String>,
     /// Postgres's HINT.
     pub hint: Option<String>,
@@ -845,7 +845,7 @@ pub struct CommitError {
     pub sqlstate: Option<String>,
     /// The primary message.
     pub message: String,
-    /// Postgres's DETAIL.
+    /// Postgres's DETAIL, without the row values it quotes (`Key (email)=(...) already exists.`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// Postgres's HINT.
