@@ -164,7 +164,8 @@ pub enum Error {
     /// learned. The proposal stays applied, so that it is never applied twice; the audit log records it as
     /// `in_doubt`. A person checks the transaction on the target ([`Error::hint`] says how).
     #[error(
-        "the apply of proposal {proposal} on target {target} is in doubt: {message}; its transaction {xid} may or may          not have committed"
+        "the apply of proposal {proposal} on target {target} is in doubt: {message}; its transaction {xid} may or may \
+         not have committed"
     )]
     ApplyInDoubt {
         /// The proposal.

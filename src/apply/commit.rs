@@ -80,7 +80,9 @@ pub(super) async fn commit(client: &Client, xid: &TransactionId, url: &str) -> C
             db.code().code()
         ));
     }
-    let lost = format!("the answer to COMMIT was lost ({}); transaction {}", crate::error::with_causes(&error), xid.id);
+    // The server's primary message only: a DETAIL may quote the target's rows, and this text goes to the audit log.
+    let why = error.as_db_error().map_or_else(|| crate::error::with_causes(&error), |db| db.message().to_owned());
+    let lost = format!("the answer to COMMIT was lost ({why}); transaction {}", xid.id);
     match ask(xid, url).await {
         Ok(true) => Committed::Confirmed(format!("{lost} committed, as the target said on a new connection")),
         Ok(false) => Committed::No(format!("{lost} aborted, as the target said on a new connection")),

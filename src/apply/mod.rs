@@ -158,17 +158,26 @@ pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Resul
         rollback(&client).await;
         return Err(e);
     }
+    // What the target did stands whatever the store says next: a store that fails here is logged, and the answer is
+    // still the target's (an in-doubt apply keeps its transaction id).
+    let recorded = |what: &str, written: Result<()>| {
+        if let Err(e) = written {
+            tracing::error!(proposal = request.id, "could not record in the store that {what}: {e}");
+        }
+    };
     match commit::commit(&client, &xid, &url).await {
         Committed::Yes => {}
         Committed::No(why) => {
             let reason = format!("{why}: nothing was applied");
-            store.rolled_back(request.id, applied, reason.clone()).await?;
+            recorded("the apply rolled back", store.rolled_back(request.id, applied, reason.clone()).await.map(drop));
             return Err(Error::Refused(reason));
         }
-        Committed::Confirmed(how) => store.confirmed(request.id, &request.by, &how).await?,
+        Committed::Confirmed(how) => {
+            recorded("the commit was confirmed", store.confirmed(request.id, &request.by, &how).await);
+        }
         Committed::InDoubt(why) => {
             let detail = format!("apply on target {} in doubt: {why}", request.target);
-            store.in_doubt(request.id, &request.by, &detail).await?;
+            recorded("the apply is in doubt", store.in_doubt(request.id, &request.by, &detail).await);
             return Err(Error::ApplyInDoubt {
                 proposal: request.id,
                 target: request.target.clone(),

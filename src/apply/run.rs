@@ -118,6 +118,14 @@ async fn execute(
         savepoint("SAVEPOINT pgshadow_truncate").await?;
     }
     loop {
+        // The tables it empties are locked as the TRUNCATE will lock them before their rows are counted: rows
+        // another session commits in between are then counted too, or wait.
+        if truncate && !count.is_empty() {
+            let lock = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", count.join(", "));
+            if let Err(e) = client.batch_execute(&lock).await {
+                return Ok(Err(crate::error::with_causes(&e)));
+            }
+        }
         let start = counters(client).await?;
         let mut held = BTreeMap::new();
         for table in &count {

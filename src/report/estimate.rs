@@ -18,7 +18,8 @@ pub use crate::text::thousands;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EstimateBasis {
-    /// Counts measured on a sample of the source's rows (`--sample`), scaled by each table's sampled fraction.
+    /// Counts measured on a sample of the source's rows (`--sample`), scaled by each table's sampled fraction; and the
+    /// source's table sizes, read when the sample was taken.
     Sample,
     /// The profile of production (`--profile`): its row counts, and selectivities and fan-outs from its statistics.
     Profile,
@@ -120,17 +121,18 @@ pub struct RowsEstimate {
     pub method: String,
 }
 
-/// A table's size in production, from the profile: what a lock or a rewrite on the shadow's (empty or sampled)
-/// table means there.
+/// A table's size in production, from the profile or, on a sample, from the source when it was sampled: what a lock
+/// or a rewrite on the shadow's (empty, synthetic or sampled) table means there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ProductionSize {
-    /// Its rows (`reltuples`); `null` when the profile does not know them.
+    /// Its rows (`reltuples`, or counted where the source never analyzed it); `null` when the profile does not know
+    /// them.
     pub rows: Option<u64>,
     /// Its heap and TOAST bytes: what a rewrite copies.
     pub bytes: u64,
     /// Its indexes' bytes: what a rewrite rebuilds.
     pub index_bytes: u64,
-    /// What the size rests on (`profile`).
+    /// What the size rests on: `profile`, or `sample` (the source's size, read when the sample was taken).
     pub basis: EstimateBasis,
 }
 

@@ -98,7 +98,9 @@ async fn source_size(source: &Client, table: &str) -> Result<(u64, u64, u64), to
         .await?;
     let (reltuples, relpages): (f64, i32) = (row.get(0), row.get(1));
     let (bytes, index_bytes) = (row.get::<_, i64>(2).max(0) as u64, row.get::<_, i64>(3).max(0) as u64);
-    if reltuples > 0.0 || (reltuples == 0.0 && relpages == 0) {
+    // A table never analyzed may say 0 rows in 0 pages (PostgreSQL 13 and before) though it holds some: its storage
+    // tells, and it is counted.
+    if reltuples > 0.0 || (reltuples == 0.0 && relpages == 0 && bytes == 0) {
         return Ok((reltuples.round() as u64, bytes, index_bytes));
     }
     let counted = source.query_one(&format!("SELECT pg_catalog.count(*) FROM ONLY {table}"), &[]).await?;

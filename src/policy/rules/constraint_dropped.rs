@@ -29,13 +29,12 @@ fn loss(constraint_type: &str, table: &str) -> String {
 pub(super) fn check(report: &StatementReport) -> Option<String> {
     let table_dropped =
         |table: &str| report.dropped_objects.iter().any(|o| o.object_type == "table" && o.identity == table);
-    // A constraint the statement made again, of the same name, type and table, is not lost: `ALTER COLUMN ... TYPE`
-    // drops and rebuilds its table's constraints.
+    // A constraint the statement made again, of the same name, type and table, and validated, is not lost: `ALTER
+    // COLUMN ... TYPE` drops and rebuilds its table's constraints. One made again NOT VALID no longer holds for the
+    // rows there.
     let made_again = |dropped: &crate::report::ConstraintChange| {
         report.constraint_changes.iter().any(|c| {
-            c.change.starts_with("added")
-                && c.constraint == dropped.constraint
-                && c.constraint_type == dropped.constraint_type
+            c.change == "added" && c.constraint == dropped.constraint && c.constraint_type == dropped.constraint_type
         })
     };
     let mut lost = Vec::new();
