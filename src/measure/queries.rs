@@ -59,9 +59,12 @@ REVOKE ALL ON FUNCTION pgshadow_internal.on_ddl_command_end() FROM PUBLIC;
 CREATE FUNCTION pgshadow_internal.changed_since(since bigint,
     OUT seq bigint, OUT command_tag text, OUT object_type text, OUT object_identity text)
 RETURNS SETOF record
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT c.seq, c.command_tag, c.object_type, c.object_identity
-    FROM pgshadow_internal.changed AS c WHERE c.seq > since ORDER BY c.seq
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT c.seq, c.command_tag, c.object_type, c.object_identity
+    FROM pgshadow_internal.changed AS c WHERE c.seq > since ORDER BY c.seq;
+END
 $fn$;
 
 -- The non-null values of every column of a table, in one scan, by column identity (`schema.table.column`, as
@@ -232,9 +235,12 @@ CREATE FUNCTION pgshadow_internal.dropped_since(since bigint,
     OUT seq bigint, OUT classid oid, OUT objid oid, OUT original boolean, OUT normal boolean,
     OUT object_type text, OUT schema_name text, OUT object_identity text)
 RETURNS SETOF record
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT d.seq, d.classid, d.objid, d.original, d.normal, d.object_type, d.schema_name, d.object_identity
-    FROM pgshadow_internal.dropped AS d WHERE d.seq > since ORDER BY d.seq
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT d.seq, d.classid, d.objid, d.original, d.normal, d.object_type, d.schema_name, d.object_identity
+    FROM pgshadow_internal.dropped AS d WHERE d.seq > since ORDER BY d.seq;
+END
 $fn$;
 
 -- The tables named by a statement (quoted names), resolved in the caller's search_path, with their partitions

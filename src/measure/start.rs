@@ -190,12 +190,13 @@ const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET
 
 /// A statement after which the session is not reused: `LOAD`, or a `DO` block that names its language.
 pub(super) fn keeps_session_state(statement: &PlanStatement) -> bool {
-    let words: Vec<String> = statement.raw.text.split_whitespace().map(str::to_ascii_lowercase).collect();
-    match words.first().map(|w| w.trim_end_matches(';')) {
-        Some("do") => words.iter().any(|w| w == "language"),
-        Some("load") => true,
-        _ => false,
+    let text = statement.raw.text.to_ascii_lowercase();
+    let first = text.split_whitespace().next().map(|w| w.trim_end_matches(';'));
+    // `LANGUAGE` anywhere in a DO block (`$$...$$LANGUAGE plperl` too); kept simple, its body may say it as well.
+    if statement.classification.kind == crate::plan::StatementKind::Do || first == Some("do") {
+        return text.contains("language");
     }
+    first == Some("load")
 }
 
 #[cfg(test)]
@@ -214,5 +215,6 @@ mod tests {
         assert!(keeps("DO $$ BEGIN NULL; END $$ LANGUAGE plpgsql;"), "named, even as plpgsql: kept simple");
         assert!(!keeps("DO $$ BEGIN PERFORM 1; END $$;"));
         assert!(!keeps("SELECT 'load';\nDELETE FROM t WHERE name = 'language';"));
+        assert!(keeps("DO $$ $_SHARED{x} = 1; $$LANGUAGE plperl;"), "no space before LANGUAGE");
     }
 }

@@ -41,8 +41,9 @@ struct Ready {
 /// The most runs one session serves before a fresh one replaces it: a backend's caches only grow.
 const RUNS_PER_SESSION: u32 = 500;
 
-/// How often a clone's reset checks the system catalogs' sizes too (every run checks the source's tables): a
-/// rolled-back DDL statement leaves a catalog a few dead rows, which a `VACUUM` takes back once they pass a mebibyte.
+/// How often a clone's reset checks the system catalogs' sizes too, in runs of one session (every run checks the
+/// source's tables, and a run whose session is not carried on checks the catalogs too): a rolled-back DDL statement
+/// leaves a catalog a few dead rows, which a `VACUUM` takes back once they pass a mebibyte.
 const CATALOGS_CHECKED_EVERY: u32 = 16;
 
 /// A ready clone of `clone`, put back as it was: what its last run `carried` on (with the runs its session served),
@@ -222,7 +223,9 @@ impl Shared {
         };
         let reset = match admin {
             Ok(admin) => {
-                let with_catalogs = runs % CATALOGS_CHECKED_EVERY == 0;
+                // Every so many runs of a session, and after every run whose session is not carried on (its
+                // count of runs starts again with the next one).
+                let with_catalogs = runs % CATALOGS_CHECKED_EVERY == 0 || carried.session.is_none();
                 let reset = crate::shadow::database::reset_in(&admin, &self.shadow, &clone, &in_place, with_catalogs);
                 reset.await.map(|_| admin)
             }

@@ -489,11 +489,16 @@ impl Supervisor {
         let clean = match (ask.run, &self.runner) {
             (Some(request), Some(runner)) => {
                 let info = SpareInfo { template, database: spare.database.clone(), login: spare.login.clone() };
-                let run = runner.run(Arc::clone(&self.shadow), info, spare.prepared, request);
-                // A run whose client hangs up is cancelled, and counts as not clean.
+                // On a task of its own: a run that panics answers nothing and counts as not clean, and this
+                // supervisor still drops the clone and goes idle. A run whose client hangs up is cancelled, and
+                // counts as not clean too.
+                let mut run = tokio::spawn(runner.run(Arc::clone(&self.shadow), info, spare.prepared, request));
                 let outcome = tokio::select! {
-                    done = run => Some(done),
-                    _ = lines.next_line() => None,
+                    done = &mut run => done.ok(),
+                    _ = lines.next_line() => {
+                        run.abort();
+                        None
+                    }
                 };
                 match outcome {
                     Some((ran, clean)) => {

@@ -83,9 +83,11 @@ async fn build(shadow: &Shadow, slot: &Slot, key: String, schema: Option<&Schema
         .get(0);
     drop(in_template);
     // Counted once here; every dry-run of the template starts from these instead of counting again.
-    let row_counts = super::count_rows(shadow, &loaded).await?.into_iter().collect();
-    // Read once here too: what every dry-run of the template reads before its plan.
-    let baseline = measure::read_baseline(shadow, &loaded).await?;
+    let row_counts: Vec<(u32, i64)> = super::count_rows(shadow, &loaded).await?.into_iter().collect();
+    // Read once here too: what every dry-run of the template reads before its plan (from the counts just made).
+    let counted =
+        Database { row_counts: Some(std::sync::Arc::new(row_counts.iter().copied().collect())), ..loaded.clone() };
+    let baseline = measure::read_baseline(shadow, &counted).await?;
     let template = Template {
         key,
         database: loaded.name,
