@@ -153,11 +153,13 @@ pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Resul
     };
     // The store says applied first (which fails if another apply got there), then the target commits.
     let applied = outcome(request, None, counts);
-    let finished = store.finish(request.id, applied.clone()).await;
-    if let Err(e) = finished {
-        rollback(&client).await;
-        return Err(e);
-    }
+    let record = match store.finish(request.id, applied.clone()).await {
+        Ok(record) => record,
+        Err(e) => {
+            rollback(&client).await;
+            return Err(e);
+        }
+    };
     // What the target did stands whatever the store says next: a store that fails here is logged, and the answer is
     // still the target's (an in-doubt apply keeps its transaction id).
     let recorded = |what: &str, written: Result<()>| {
@@ -189,7 +191,8 @@ pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Resul
     if !drift.left_out.is_empty() {
         tracing::warn!("not compared, as the shadow could not load them: {}", drift.left_out.join(", "));
     }
-    store.get(request.id).await
+    // The record the store wrote as applied: a confirmed commit adds to the audit log only.
+    Ok(record)
 }
 
 /// Why a plan with statements that cannot run in a transaction is refused, if it is: every approval must accept them

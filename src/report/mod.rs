@@ -152,11 +152,9 @@ pub(crate) fn statement_estimate_lines(s: &StatementReport) -> Vec<String> {
 /// The error the plan's final COMMIT meets ([`Report::commit_error`]) as one line, for every renderer.
 pub(crate) fn commit_line(report: &Report) -> Option<String> {
     let error = report.commit_error.as_ref()?;
-    let code = error.sqlstate.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
-    let detail = error.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
     Some(format!(
-        "the COMMIT that ends the plan fails on a deferred constraint{code}: {}{detail}; applied, the plan commits nothing",
-        error.message
+        "the COMMIT that ends the plan fails on a deferred constraint{}; applied, the plan commits nothing",
+        error.describe()
     ))
 }
 

@@ -859,6 +859,15 @@ pub struct CommitError {
     pub table_name: Option<String>,
 }
 
+impl CommitError {
+    /// `[23503]: message (detail)`: the error as findings and renderers write it after what failed.
+    pub fn describe(&self) -> String {
+        let code = self.sqlstate.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+        let detail = self.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+        format!("{code}: {}{detail}", self.message)
+    }
+}
+
 /// Totals over the plan.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {

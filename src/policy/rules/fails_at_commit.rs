@@ -15,10 +15,7 @@ pub(super) const DOC: RuleDoc = RuleDoc {
 
 /// The finding's message when the plan would fail at its final COMMIT.
 pub(super) fn check(error: Option<&CommitError>) -> Option<String> {
-    let error = error?;
-    let code = error.sqlstate.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
-    let detail = error.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
-    Some(format!("every statement succeeded, but the COMMIT that ends the plan fails{code}: {}{detail}", error.message))
+    Some(format!("every statement succeeded, but the COMMIT that ends the plan fails{}", error?.describe()))
 }
 
 #[cfg(test)]
