@@ -494,6 +494,7 @@ fn commit_error_of(db: &tokio_postgres::error::DbError) -> CommitError {
         hint: db.hint().map(str::to_owned),
         constraint_name: db.constraint().map(str::to_owned),
         table_name: db.table().map(|t| db.schema().map_or_else(|| t.to_owned(), |s| format!("{s}.{t}"))),
+        predicted: None,
     }
 }
 

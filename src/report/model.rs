@@ -857,6 +857,10 @@ pub struct CommitError {
     /// The table Postgres names, `schema.table`, when it names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_name: Option<String>,
+    /// On a synthetic shadow (`--synthesize`): the failure predicted for production, as a statement's error says it
+    /// ([`StatementError::predicted`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<String>,
 }
 
 impl CommitError {
