@@ -11,7 +11,7 @@ pub mod rehearsal;
 mod synthetic;
 mod table;
 
-pub use estimate::{about, bytes_label, scale_measured, size_label, thousands, TableScale};
+pub use estimate::{about, bytes_label, scale_measured, size_basis, size_label, thousands, SizePart, TableScale};
 pub use github::render_github;
 pub use html::render_html;
 pub use json::render_json;
