@@ -32,7 +32,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Mutex, Notify};
 
 use super::cache::{CacheOptions, Template};
-use super::{local, Backend, Endpoint, LocalOptions, PgBinaries, Role, Shadow};
+use super::{local, Backend, Endpoint, LocalOptions, PgBinaries, Role, Session, Shadow};
 use crate::error::{Error, Result};
 
 /// The supervisor's socket, in the slot's directory.
@@ -99,8 +99,9 @@ pub(crate) trait Runner: Send + Sync + 'static {
     ) -> BoxFuture<'static, (String, bool)>;
 }
 
-/// What [`Runner::prepare`] readied, for [`Runner::run`] alone.
-pub(crate) type Prepared = Option<Box<dyn std::any::Any + Send>>;
+/// What [`Runner::prepare`] readied, for [`Runner::run`] alone: the plan's session on the spare clone, opened and
+/// warmed ahead of the run, when it could be opened.
+pub(crate) type Prepared = Option<Session>;
 
 /// A spare clone: the template it copies, its database and its own login role.
 #[derive(Debug, Clone)]
