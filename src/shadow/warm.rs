@@ -129,6 +129,17 @@ enum Answer {
     Miss,
 }
 
+impl Answer {
+    /// The answer for a run whose plan was run here: the run builds its report from the runner's answer and measures
+    /// nothing, so the template goes without what only measuring reads (its baseline and row counts, the bulk of
+    /// it). Both are optional on the wire, as for a template recorded before they were kept: a run of an older build
+    /// reads this answer, and a run of this build reads an older supervisor's, which still has them.
+    fn ran(lent: Lent, ran: String) -> Answer {
+        let template = Template { baseline: None, row_counts: Vec::new(), ..lent.template };
+        Answer::Ran(Box::new(Lent { template, ..lent }), ran)
+    }
+}
+
 /// A clone lent to one run, and how to reach it.
 #[derive(Debug, Serialize, Deserialize)]
 struct Lent {
@@ -503,7 +514,7 @@ impl Supervisor {
                 };
                 match outcome {
                     Some((ran, clean)) => {
-                        let sent = write.write_all(answer(&Answer::Ran(Box::new(lent), ran)).as_bytes()).await;
+                        let sent = write.write_all(answer(&Answer::ran(lent, ran)).as_bytes()).await;
                         clean && sent.is_ok()
                     }
                     None => false,
@@ -635,5 +646,39 @@ mod tests {
         assert_eq!(parse_idle("off"), Ok(None));
         assert!(parse_idle("soon").is_err());
         assert!(parse_idle("5h").is_err());
+    }
+
+    #[test]
+    fn a_ran_answer_carries_no_baseline_and_reads_as_before() {
+        let template = Template {
+            key: "k".into(),
+            database: "template_k".into(),
+            source: "schema.sql".into(),
+            schema: None,
+            fidelity: Default::default(),
+            sample: None,
+            row_counts: vec![(16384, 5)],
+            baseline: Some(serde_json::json!({"tables": [1, 2, 3]})),
+            data_loaded: true,
+            size_bytes: 1,
+        };
+        let lent = |template: Template| Lent {
+            database: "clone".into(),
+            login: "login".into(),
+            socket_dir: "/tmp".into(),
+            server_version: "15.0".into(),
+            template,
+        };
+        let sent = answer(&Answer::ran(lent(template.clone()), "measured".into()));
+        let wire: serde_json::Value = serde_json::from_str(&sent).expect("json");
+        let on_wire = &wire["Ran"][0]["template"];
+        assert_eq!(on_wire["baseline"], serde_json::Value::Null, "{sent}");
+        assert_eq!(on_wire["row_counts"], serde_json::json!([]), "{sent}");
+        let Ok(Answer::Ran(read, ran)) = serde_json::from_str(&sent) else { panic!("a Ran answer: {sent}") };
+        assert_eq!((read.template.key.as_str(), ran.as_str()), ("k", "measured"));
+        // An older supervisor's answer, with the template whole, still reads.
+        let older = answer(&Answer::Ran(Box::new(lent(template)), "measured".into()));
+        assert!(older.contains("\"baseline\":{"), "{older}");
+        assert!(matches!(serde_json::from_str(&older), Ok(Answer::Ran(..))), "{older}");
     }
 }
