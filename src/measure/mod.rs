@@ -210,21 +210,24 @@ pub(crate) async fn run_plan_in(
     // A connection a refused COPY put out of step is closed instead: the server rolls back a closed session.
     let mut commit_error = None;
     if !session.is_broken() {
-        let client = session.client();
-        let sql = if commits { transaction::CHECK_AND_ROLL_BACK } else { "ROLLBACK" };
-        let mut result = client.batch_execute(sql).await;
-        if let Some(db) = result.as_ref().err().and_then(|e| e.as_db_error()).filter(|_| commits) {
-            commit_error = Some(commit_error_of(db));
-            tracing::info!(error = ?commit_error, "the plan's deferred constraints fail where it commits");
-            // The ROLLBACK after the check in the same string did not run.
-            result = client.batch_execute("ROLLBACK").await;
-        }
+        let result = match commits {
+            // The plan commits where it ends: its deferred constraints are checked in the round trip that rolls the
+            // dry-run back, and a constraint trigger's function that fires only there is read as called.
+            true => {
+                let (failed, _) = run.check_deferred("ROLLBACK").await?;
+                commit_error = failed.as_ref().and_then(|e| e.as_db_error()).map(commit_error_of);
+                if commit_error.is_some() {
+                    tracing::info!(error = ?commit_error, "the plan's deferred constraints fail where it commits");
+                }
+                Ok(())
+            }
+            false => session.client().batch_execute("ROLLBACK").await,
+        };
         // A deferred trigger may end its own session where the plan commits (pg_terminate_backend): the server
         // rolled the transaction back with it.
-        let commit_failed = commit_error.is_some()
-            || reports.iter().any(|r| r.kind == StatementKind::Commit && r.status == Status::Error);
+        let commit_failed = reports.iter().any(|r| r.kind == StatementKind::Commit && r.status == Status::Error);
         match result {
-            Err(e) if !(commit_failed && (e.is_closed() || client.is_closed())) => {
+            Err(e) if !(commit_failed && (e.is_closed() || session.client().is_closed())) => {
                 return Err(Error::pg("rolling the dry-run back", e));
             }
             _ => {}
@@ -491,6 +494,7 @@ fn commit_error_of(db: &tokio_postgres::error::DbError) -> CommitError {
         hint: db.hint().map(str::to_owned),
         constraint_name: db.constraint().map(str::to_owned),
         table_name: db.table().map(|t| db.schema().map_or_else(|| t.to_owned(), |s| format!("{s}.{t}"))),
+        predicted: None,
     }
 }
 
