@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::measure::Measured;
 use crate::report::{CommitError, StatementReport};
 use crate::shadow::warm::{Prepared, Runner, SpareInfo};
-use crate::shadow::{Session, Shadow};
+use crate::shadow::Shadow;
 use crate::{measure, source, Plan, RunOptions};
 
 /// What a run hands to the supervisor.
@@ -56,7 +56,7 @@ impl Runner for MeasureRunner {
         Box::pin(async move {
             let database = source::clone_of(spare.template, None, &spare.database, &spare.login);
             match measure::open_session(&shadow, &database).await {
-                Ok(session) => Some(Box::new(session) as Box<dyn std::any::Any + Send>),
+                Ok(session) => Some(session),
                 Err(e) => {
                     tracing::debug!(error = %e, "no session opened ahead for a spare clone");
                     None
@@ -76,8 +76,7 @@ impl Runner for MeasureRunner {
             let database = source::clone_of(spare.template, None, &spare.database, &spare.login);
             let outcome = match serde_json::from_str::<Request>(&request) {
                 Ok(Request { plan }) => {
-                    let session = prepared.and_then(|p| p.downcast::<Session>().ok()).map(|s| *s);
-                    let carried = measure::Carried { session, baseline: measure::stored_baseline(&database) };
+                    let carried = measure::Carried { session: prepared, baseline: measure::stored_baseline(&database) };
                     measure::run_plan_in(&shadow, &database, &plan, &RunOptions::default(), carried)
                         .await
                         .map(|(measured, _)| measured)

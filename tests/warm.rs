@@ -65,11 +65,18 @@ fn wait_until_gone(sandbox: &Sandbox, within: Duration) {
     }
 }
 
+/// Sends SIGTERM to the sandbox's supervisors, and SIGCONT, for one a test stopped (SIGSTOP) and did not resume.
+fn terminate_supervisors(sandbox: &Sandbox) {
+    for pid in supervisors(sandbox) {
+        let pid = nix::unistd::Pid::from_raw(pid as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
 /// Stops the sandbox's supervisors (SIGTERM) and waits for them and their servers to be gone.
 fn stop_supervisors(sandbox: &Sandbox) {
-    for pid in supervisors(sandbox) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
-    }
+    terminate_supervisors(sandbox);
     wait_until_gone(sandbox, Duration::from_secs(30));
 }
 
@@ -105,9 +112,7 @@ struct StopOnDrop<'a>(&'a Sandbox);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
-        for pid in supervisors(self.0) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
-        }
+        terminate_supervisors(self.0);
     }
 }
 
@@ -270,5 +275,46 @@ fn the_supervisor_runs_a_later_plan_in_a_session_it_opened_before_the_run_asked(
         assert!(attempt < 3, "the plan ran in the supervisor's warm session, not one the run opened: {seen:?}");
     }
     stop_supervisors(&sandbox);
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_run_handed_to_a_stopped_supervisor_runs_cold_and_the_supervisor_runs_nothing_for_it() {
+    let sandbox = Sandbox::new();
+    let _stop = StopOnDrop(&sandbox);
+    let schema = write(&sandbox, "schema.sql", SCHEMA);
+    let plan = write(&sandbox, "plan.sql", "DELETE FROM t WHERE id <= 2;\n");
+    let first = report(&run(&sandbox, &plan, &schema, "60s"));
+    let slot = slot_of(&first);
+    let server = server_pid(&slot).expect("the supervisor runs the cached cluster's server");
+    let pids = supervisors(&sandbox);
+    assert_eq!(pids.len(), 1, "the run leaves one supervisor");
+    let stopped = nix::unistd::Pid::from_raw(pids[0] as i32);
+    nix::sys::signal::kill(stopped, nix::sys::signal::Signal::SIGSTOP).expect("stop the supervisor");
+    // Without an acknowledgement to wait for, the run waited for the stopped supervisor until its time limit.
+    let started = Instant::now();
+    let cold = sandbox
+        .command(&["run", &plan, "--schema", &schema, "--format", "json", "-q", "--timeout", "60"])
+        .env("PGSHADOW_KEEP_WARM", "60s")
+        .output()
+        .expect("run pgshadow");
+    let waited = started.elapsed();
+    nix::sys::signal::kill(stopped, nix::sys::signal::Signal::SIGCONT).expect("resume the supervisor");
+    let cold = report(&cold);
+    assert_eq!(cold["summary"]["rows_deleted"], 2, "{cold}");
+    assert!(waited < Duration::from_secs(60), "the run fell back before its time limit: {waited:?}");
+    assert_ne!(slot_of(&cold), slot, "the cold run had a cluster of its own, not the stopped supervisor's: {cold}");
+
+    // Resumed, the supervisor finds the run gone: it runs nothing for it (a run it started for a client that left
+    // would discard its cluster and stop it), and serves the next run on its cluster as before. The pause gives it
+    // time to read the run that left: a supervisor that ran it would be stopping by then, not serving.
+    std::thread::sleep(Duration::from_millis(1500));
+    let warm = report(&run(&sandbox, &plan, &schema, "60s"));
+    assert_eq!(warm["summary"]["rows_deleted"], 2, "{warm}");
+    assert_eq!(slot_of(&warm), slot, "the resumed supervisor serves the next run: {warm}");
+    assert_eq!(server_pid(&slot).as_deref(), Some(server.as_str()), "on its running server");
+    assert!(supervisors(&sandbox).contains(&pids[0]), "the resumed supervisor still runs");
+    stop_supervisors(&sandbox);
+    assert!(slot.join("clean").exists(), "the resumed supervisor did not discard its cluster");
     sandbox.assert_clean();
 }

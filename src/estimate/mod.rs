@@ -16,6 +16,7 @@ mod profile;
 mod rate;
 mod sample;
 pub mod selectivity;
+mod size;
 mod synthetic;
 
 pub use keys::{foreign_keys, ForeignKey};

@@ -8,12 +8,11 @@ use sqlparser::ast::{Expr, Statement};
 
 use super::keys::ForeignKey;
 use super::selectivity::EqualityKeys;
-use super::{fanout, selectivity};
+use super::{fanout, selectivity, size};
 use crate::plan::StatementKind;
 use crate::profile::{Profile, TableProfile};
 use crate::report::{
-    thousands, DurationEstimate, EffectEstimate, Estimate, EstimateBasis, KeyUsage, ProductionSize, RowsEstimate,
-    StatementReport,
+    thousands, EffectEstimate, Estimate, EstimateBasis, KeyUsage, ProductionSize, RowsEstimate, StatementReport,
 };
 
 /// What the profile estimates rest on: the profile, the shadow's foreign keys, and the rate at which the shadow
@@ -32,7 +31,7 @@ pub struct Production<'p> {
 pub fn production_sizes(statements: &mut [StatementReport], production: &Production<'_>) {
     let size_of = |table: &str| table_size(production.profile, table);
     for s in statements.iter_mut().filter(|s| !s.rolled_back) {
-        sizes(s, &size_of, production.rewrite_rate);
+        size::sizes(s, &size_of, production.rewrite_rate);
     }
 }
 
@@ -135,41 +134,7 @@ fn statement(s: &mut StatementReport, production: &Production<'_>) {
         );
         o.estimated = Some(RowsEstimate { rows: rows(values), basis: EstimateBasis::Profile, method });
     }
-    sizes(s, &|table| table_size(profile, table), production.rewrite_rate);
-}
-
-/// Production's size (`size_of` a table, by its name as the report writes it) of every table `s` locks, rewrites, or
-/// scans through an unindexed foreign key, and how long each rewrite would take there at `rewrite_rate`.
-pub(super) fn sizes(
-    s: &mut StatementReport,
-    size_of: &dyn Fn(&str) -> Option<ProductionSize>,
-    rewrite_rate: Option<f64>,
-) {
-    for l in s.locks.iter_mut().filter(|l| l.kind == "table") {
-        l.production = size_of(&l.table);
-    }
-    for r in &mut s.unindexed_references {
-        let child = r.foreign_key.rsplit_once(" on ").map(|(_, t)| t.to_owned());
-        r.referencing_production = child.and_then(|child| size_of(&child));
-    }
-    for r in &mut s.rewritten_tables {
-        r.production = size_of(&r.table);
-        if let (Some(size), Some(rate)) = (&r.production, rewrite_rate) {
-            let bytes = (size.bytes + size.index_bytes) as f64;
-            let seconds = bytes / rate;
-            r.estimated_duration = Some(DurationEstimate {
-                seconds,
-                bytes_per_second: rate,
-                method: format!(
-                    "an estimate: about {} to rewrite {} at {}/s, the rate a rewrite ran at on the shadow \
-                     (production's disks and load differ)",
-                    duration_label(seconds),
-                    crate::report::bytes_label(bytes as u64),
-                    crate::report::bytes_label(rate as u64)
-                ),
-            });
-        }
-    }
+    size::sizes(s, &|table| table_size(profile, table), production.rewrite_rate);
 }
 
 /// The estimates of the tables a DELETE reaches along its cascade paths: the root's estimate times each step's
@@ -244,16 +209,6 @@ fn table_size(profile: &Profile, name: &str) -> Option<ProductionSize> {
         index_bytes: t.index_bytes.max(0) as u64,
         basis: EstimateBasis::Profile,
     })
-}
-
-/// `3 s`, `4 min`, `2.5 h`.
-fn duration_label(seconds: f64) -> String {
-    match seconds {
-        s if s >= 3600.0 => format!("{:.1} h", s / 3600.0),
-        s if s >= 60.0 => format!("{:.0} min", s / 60.0),
-        s if s >= 1.0 => format!("{s:.0} s"),
-        s => format!("{:.0} ms", s * 1000.0),
-    }
 }
 
 /// A DELETE's or UPDATE's WHERE clause.

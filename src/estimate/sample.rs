@@ -56,7 +56,7 @@ pub fn sample_sizes(statements: &mut [StatementReport], sample: &SampleInfo) {
         })
     };
     for s in statements.iter_mut().filter(|s| !s.rolled_back) {
-        super::profile::sizes(s, &size_of, None);
+        super::size::sizes(s, &size_of, None);
         // A table the sample did not size (a partitioned parent, say): its rows in the shadow are a sample's, not
         // production's, so the limits cannot know them.
         for l in s.locks.iter_mut().filter(|l| l.kind == "table" && l.production.is_none()) {

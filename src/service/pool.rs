@@ -66,9 +66,32 @@ async fn ready(shadow: &Shadow, clone: Database, carried: Carried, runs: u32, ad
     Ready { clone, carried: Carried { session, baseline }, runs: 0, admin }
 }
 
+/// A ready clone in the pool's channel, counted in [`Shared::queued`] from the moment it is made ready until it is
+/// taken out (destructured) or dropped: the count follows the clones themselves, and no path can leave it wrong.
+struct Queued<T = Ready> {
+    item: T,
+    _counted: Counted,
+}
+
+impl<T> Queued<T> {
+    fn new(item: T, queued: &Arc<AtomicUsize>) -> Queued<T> {
+        queued.fetch_add(1, Ordering::SeqCst);
+        Queued { item, _counted: Counted(Arc::clone(queued)) }
+    }
+}
+
+/// One clone's share of a count: taken off when it is dropped.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 pub(super) struct Pool {
     shared: Arc<Shared>,
-    ready: Mutex<mpsc::Receiver<Ready>>,
+    ready: Mutex<mpsc::Receiver<Queued>>,
     filler: JoinHandle<()>,
     dropper: Mutex<Option<JoinHandle<()>>>,
 }
@@ -78,11 +101,11 @@ struct Shared {
     shadow: Arc<Shadow>,
     template: Database,
     metrics: Arc<Metrics>,
-    filled: mpsc::Sender<Ready>,
+    filled: mpsc::Sender<Queued>,
     /// Clones in existence, ready or lent; the filler makes more only below the pool's size.
     alive: Arc<AtomicUsize>,
-    /// Clones ready in the channel now (its capacity also counts the slot the filler reserved for a clone it is
-    /// still making).
+    /// Clones ready in the channel now, kept by [`Queued`] (the channel's capacity also counts the slot the filler
+    /// reserved for a clone it is still making).
     queued: Arc<AtomicUsize>,
     /// Wakes the filler when a clone was dropped.
     dropped: Arc<Notify>,
@@ -152,10 +175,7 @@ impl Pool {
                 }
                 Err(_) => None,
             };
-            if taken.is_some() {
-                self.shared.queued.fetch_sub(1, Ordering::SeqCst);
-            }
-            taken
+            taken.map(|Queued { item, .. }| item)
         };
         let ready = match waiting {
             Some(ready) => ready,
@@ -184,9 +204,8 @@ impl Pool {
         }
         let mut ready = self.ready.lock().await;
         ready.close();
-        while let Some(Ready { clone, .. }) = ready.recv().await {
-            self.shared.queued.fetch_sub(1, Ordering::SeqCst);
-            self.shared.discard(clone);
+        while let Some(Queued { item, .. }) = ready.recv().await {
+            self.shared.discard(item.clone);
         }
         // The dropper ends once it dropped everything sent before its sender went.
         drop(self.shared.discards.lock().unwrap_or_else(|e| e.into_inner()).take());
@@ -235,10 +254,9 @@ impl Shared {
             Ok(admin) => {
                 let ready = ready(&self.shadow, clone, carried, runs, Some(admin)).await;
                 // Counted before it can be taken.
-                self.queued.fetch_add(1, Ordering::SeqCst);
-                if let Err(full) = self.filled.try_send(ready) {
-                    self.queued.fetch_sub(1, Ordering::SeqCst);
-                    self.discard(full.into_inner().clone);
+                if let Err(full) = self.filled.try_send(Queued::new(ready, &self.queued)) {
+                    let Queued { item, .. } = full.into_inner();
+                    self.discard(item.clone);
                 }
             }
             Err(e) => {
@@ -313,7 +331,7 @@ struct Filler {
 /// Keeps `size` clones in existence: makes one whenever fewer are alive; backs off after a failure.
 async fn fill(
     filler: Filler,
-    filled: mpsc::Sender<Ready>,
+    filled: mpsc::Sender<Queued>,
     (alive, dropped, size): (Arc<AtomicUsize>, Arc<Notify>, usize),
 ) {
     loop {
@@ -326,8 +344,7 @@ async fn fill(
                 alive.fetch_add(1, Ordering::SeqCst);
                 let ready = ready(&filler.shadow, clone, Carried::default(), 0, Some(admin)).await;
                 // Counted before it can be taken.
-                filler.queued.fetch_add(1, Ordering::SeqCst);
-                permit.send(ready);
+                permit.send(Queued::new(ready, &filler.queued));
             }
             Err(e) => {
                 drop(permit);
@@ -376,5 +393,31 @@ async fn drop_clone(shadow: &Shadow, name: &str, login: Option<&str>) -> Result<
     match login {
         Some(login) => shadow.drop_login_role(login).await,
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ready_count_follows_the_clones_on_every_path() {
+        let queued = Arc::new(AtomicUsize::new(0));
+        let count = || queued.load(Ordering::SeqCst);
+        let (filled, mut ready) = mpsc::channel(2);
+        filled.try_send(Queued::new(1, &queued)).expect("room");
+        filled.try_send(Queued::new(2, &queued)).expect("room");
+        assert_eq!(count(), 2);
+        // The channel is full: the clone that could not be queued is not counted.
+        let Err(full) = filled.try_send(Queued::new(3, &queued)) else { panic!("the channel is full") };
+        assert_eq!(count(), 3, "counted before it can be taken");
+        let Queued { item, .. } = full.into_inner();
+        assert_eq!((item, count()), (3, 2));
+        // Taken out: no longer counted.
+        let Ok(Queued { item, .. }) = ready.try_recv() else { panic!("one is ready") };
+        assert_eq!((item, count()), (1, 1));
+        // Left in a channel that goes away: not counted either.
+        drop((filled, ready));
+        assert_eq!(count(), 0);
     }
 }

@@ -4,7 +4,9 @@
 //! `warm.sock` in the slot, and the supervisor runs and measures it in that clone, in a session its `Runner` opened
 //! and warmed while no run waited, and answers with the measured statements (a supervisor without a runner lends the
 //! clone instead: the run connects to it, runs the plan and hangs up). The supervisor then drops that clone and makes
-//! the next one. It stops after the idle time with no run.
+//! the next one. It stops after the idle time with no run. It says it took a run on before it does anything for it; a
+//! run that hears nothing within [`ACKNOWLEDGED_WITHIN`] (a stopped or hung supervisor) runs cold, on a cluster of
+//! its own (the supervisor holds its slot's lock), and the supervisor, reached later, finds it gone and runs nothing.
 //!
 //! What keeps one run's plan out of the next:
 //! - every run gets a clone made from the template for it alone, which is dropped after it, and logs in there as a
@@ -32,7 +34,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Mutex, Notify};
 
 use super::cache::{CacheOptions, Template};
-use super::{local, Backend, Endpoint, LocalOptions, PgBinaries, Role, Shadow};
+use super::{local, Backend, Endpoint, LocalOptions, PgBinaries, Role, Session, Shadow};
 use crate::error::{Error, Result};
 
 /// The supervisor's socket, in the slot's directory.
@@ -43,6 +45,11 @@ const PID_FILE: &str = "warm.pid";
 /// which beyond a few megabytes costs more than starting the cluster and using the template in place (a 57 MB
 /// template took 200 ms to copy on the benchmark machine, about what a cached run without a supervisor takes).
 const LARGEST_TEMPLATE: u64 = 16 << 20;
+/// How long a run waits for a supervisor to acknowledge it ([`Answer::Started`]) before it passes the supervisor
+/// over and runs cold: a supervisor that runs answers at once, one that is stopped or hung never does. A supervisor
+/// reached after this (its run gone) finds the run's socket closed and runs nothing; a run it acknowledged waits for
+/// its answer as long as the run's own time limit allows.
+const ACKNOWLEDGED_WITHIN: Duration = Duration::from_secs(2);
 /// The default idle time of a warm cluster.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(30);
 
@@ -81,6 +88,11 @@ struct Ask {
     /// The run's request, for the supervisor's [`Runner`].
     #[serde(default)]
     run: Option<String>,
+    /// The run waits for [`Answer::Started`] before the answer itself. A run of an older build does not ask for it
+    /// (and gets none); an older supervisor ignores it, and its answer comes first (a run takes it as it comes, if
+    /// within [`ACKNOWLEDGED_WITHIN`]).
+    #[serde(default)]
+    acknowledge: bool,
 }
 
 /// What a supervisor runs plans with, for runs that hand it their plan rather than borrow a clone: the clone's session
@@ -99,8 +111,9 @@ pub(crate) trait Runner: Send + Sync + 'static {
     ) -> BoxFuture<'static, (String, bool)>;
 }
 
-/// What [`Runner::prepare`] readied, for [`Runner::run`] alone.
-pub(crate) type Prepared = Option<Box<dyn std::any::Any + Send>>;
+/// What [`Runner::prepare`] readied, for [`Runner::run`] alone: the plan's session on the spare clone, opened and
+/// warmed ahead of the run, when it could be opened.
+pub(crate) type Prepared = Option<Session>;
 
 /// A spare clone: the template it copies, its database and its own login role.
 #[derive(Debug, Clone)]
@@ -120,12 +133,25 @@ struct Spare {
 /// The supervisor's answer.
 #[derive(Debug, Serialize, Deserialize)]
 enum Answer {
+    /// The supervisor took the run on (sent first, to a run that asked for it): the answer follows.
+    Started,
     /// A clone for this run.
     Lent(Box<Lent>),
     /// The run's plan was run on this clone (already dropped): the runner's answer.
     Ran(Box<Lent>, String),
     /// No template with that key in this cluster, or no clone could be made.
     Miss,
+}
+
+impl Answer {
+    /// The answer for a run whose plan was run here: the run builds its report from the runner's answer and measures
+    /// nothing, so the template goes without what only measuring reads (its baseline and row counts, the bulk of
+    /// it). Both are optional on the wire, as for a template recorded before they were kept: a run of an older build
+    /// reads this answer, and a run of this build reads an older supervisor's, which still has them.
+    fn ran(lent: Lent, ran: String) -> Answer {
+        let template = Template { baseline: None, row_counts: Vec::new(), ..lent.template };
+        Answer::Ran(Box::new(Lent { template, ..lent }), ran)
+    }
 }
 
 /// A clone lent to one run, and how to reach it.
@@ -181,8 +207,9 @@ pub(crate) struct Ran {
 
 /// Asks the supervisors of the cached clusters of `binaries` (major version `major`) for a clone of the template
 /// `key`: the first that has it lends one, or, with `run`, runs it there ([`Runner`]). `None` when no supervisor runs
-/// there or none has the template (or a run's answer was lost: the run then goes on as if there were none; a
-/// supervisor whose client left mid-run discards its cluster).
+/// there or none has the template (or one did not take the run on within [`ACKNOWLEDGED_WITHIN`], or a run's answer
+/// was lost: the run then goes on as if there were none; a supervisor whose client left mid-run discards its
+/// cluster).
 pub(crate) async fn attach(
     cache: &CacheOptions,
     major: &str,
@@ -207,22 +234,35 @@ pub(crate) async fn attach(
 
 async fn ask(socket: &Path, key: &str, run: Option<&str>) -> std::io::Result<Option<(Endpoint, String, Served)>> {
     let mut stream = tokio::time::timeout(Duration::from_secs(2), UnixStream::connect(socket)).await??;
-    let ask = Ask { key: key.to_owned(), run: run.map(str::to_owned) };
-    let mut line = serde_json::to_string(&ask).map_err(std::io::Error::other)?;
-    line.push('\n');
-    stream.write_all(line.as_bytes()).await?;
+    let ask = Ask { key: key.to_owned(), run: run.map(str::to_owned), acknowledge: true };
+    let mut asked = serde_json::to_string(&ask).map_err(std::io::Error::other)?;
+    asked.push('\n');
+    stream.write_all(asked.as_bytes()).await?;
     let mut reader = BufReader::new(&mut stream);
-    let mut answer = String::new();
-    match run {
-        // The run's own time limit bounds a plan the supervisor runs.
-        Some(_) => reader.read_line(&mut answer).await?,
-        // Making a clone on the spot (no spare ready) takes a CREATE DATABASE.
-        None => tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut answer)).await??,
-    };
-    let (lent, ran) = match serde_json::from_str(&answer).map_err(std::io::Error::other)? {
+    let mut line = String::new();
+    let acknowledged = tokio::time::timeout(ACKNOWLEDGED_WITHIN, reader.read_line(&mut line)).await;
+    if acknowledged.is_err() {
+        // Stopped or hung: dropping the stream closes the socket, so the supervisor never runs this run.
+        let message = format!("the supervisor did not take the run on within {ACKNOWLEDGED_WITHIN:?}");
+        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message));
+    }
+    acknowledged??;
+    let read = |line: &str| serde_json::from_str::<Answer>(line).map_err(std::io::Error::other);
+    let mut answer = read(&line)?;
+    if let Answer::Started = answer {
+        line.clear();
+        match run {
+            // The run's own time limit bounds a plan the supervisor runs.
+            Some(_) => reader.read_line(&mut line).await?,
+            // Making a clone on the spot (no spare ready) takes a CREATE DATABASE.
+            None => tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line)).await??,
+        };
+        answer = read(&line)?;
+    }
+    let (lent, ran) = match answer {
         Answer::Lent(lent) => (lent, None),
         Answer::Ran(lent, ran) => (lent, Some(ran)),
-        Answer::Miss => return Ok(None),
+        Answer::Miss | Answer::Started => return Ok(None),
     };
     let mut base = tokio_postgres::Config::new();
     base.application_name("pgshadow").host_path(&lent.socket_dir).port(local::PORT);
@@ -452,6 +492,12 @@ impl Supervisor {
             let _ = write.write_all(answer(&Answer::Miss).as_bytes()).await;
             return;
         };
+        // Before anything is done for the run: a run that gave up waiting for this has closed its socket, and the
+        // write fails (it ran cold meanwhile).
+        if ask.acknowledge && write.write_all(answer(&Answer::Started).as_bytes()).await.is_err() {
+            tracing::info!("a run left before it was taken on: nothing run for it");
+            return;
+        }
         self.active.fetch_add(1, Ordering::SeqCst);
         let spare = match self.take_spare(&template.key).await {
             Some(spare) => Ok(spare),
@@ -502,7 +548,7 @@ impl Supervisor {
                 };
                 match outcome {
                     Some((ran, clean)) => {
-                        let sent = write.write_all(answer(&Answer::Ran(Box::new(lent), ran)).as_bytes()).await;
+                        let sent = write.write_all(answer(&Answer::ran(lent, ran)).as_bytes()).await;
                         clean && sent.is_ok()
                     }
                     None => false,
@@ -634,5 +680,39 @@ mod tests {
         assert_eq!(parse_idle("off"), Ok(None));
         assert!(parse_idle("soon").is_err());
         assert!(parse_idle("5h").is_err());
+    }
+
+    #[test]
+    fn a_ran_answer_carries_no_baseline_and_reads_as_before() {
+        let template = Template {
+            key: "k".into(),
+            database: "template_k".into(),
+            source: "schema.sql".into(),
+            schema: None,
+            fidelity: Default::default(),
+            sample: None,
+            row_counts: vec![(16384, 5)],
+            baseline: Some(serde_json::json!({"tables": [1, 2, 3]})),
+            data_loaded: true,
+            size_bytes: 1,
+        };
+        let lent = |template: Template| Lent {
+            database: "clone".into(),
+            login: "login".into(),
+            socket_dir: "/tmp".into(),
+            server_version: "15.0".into(),
+            template,
+        };
+        let sent = answer(&Answer::ran(lent(template.clone()), "measured".into()));
+        let wire: serde_json::Value = serde_json::from_str(&sent).expect("json");
+        let on_wire = &wire["Ran"][0]["template"];
+        assert_eq!(on_wire["baseline"], serde_json::Value::Null, "{sent}");
+        assert_eq!(on_wire["row_counts"], serde_json::json!([]), "{sent}");
+        let Ok(Answer::Ran(read, ran)) = serde_json::from_str(&sent) else { panic!("a Ran answer: {sent}") };
+        assert_eq!((read.template.key.as_str(), ran.as_str()), ("k", "measured"));
+        // An older supervisor's answer, with the template whole, still reads.
+        let older = answer(&Answer::Ran(Box::new(lent(template)), "measured".into()));
+        assert!(older.contains("\"baseline\":{"), "{older}");
+        assert!(matches!(serde_json::from_str(&older), Ok(Answer::Ran(..))), "{older}");
     }
 }
