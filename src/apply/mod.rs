@@ -123,7 +123,7 @@ pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Resul
     }
     if !proposal.envelope.unguarded.is_empty() {
         rollback(&client).await;
-        return unguarded(store, request, proposal, (&client, &plan), &before).await;
+        return unguarded(store, request, proposal, &client, &plan, &before).await;
     }
     let emptied = emptied_tables(&proposal.report);
     let ran = run::run(&client, &plan, &emptied, &before).await;
@@ -230,7 +230,8 @@ async fn unguarded(
     store: &Store,
     request: &Request,
     proposal: &crate::proposal::Proposal,
-    (client, plan): (&tokio_postgres::Client, &Plan),
+    client: &tokio_postgres::Client,
+    plan: &Plan,
     before: &crate::profile::Description,
 ) -> Result<Record> {
     let rules = &proposal.rules;
