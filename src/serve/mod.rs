@@ -15,6 +15,7 @@ mod throttle;
 mod ui;
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +61,24 @@ type AppState = Arc<Shared>;
 pub(crate) struct Authenticated(pub(crate) Option<Caller>);
 
 impl Shared {
+    /// Whether a token from `client` may be looked at now: `Err(seconds)` to wait while its address, or everyone,
+    /// is locked out ([`throttle`]), counted in the metrics. Asked before the token is looked at, right or wrong: a
+    /// locked-out guesser learns nothing.
+    fn token_admitted(&self, client: Option<IpAddr>) -> std::result::Result<(), u64> {
+        self.throttle.check(client, Instant::now()).inspect_err(|_| {
+            self.locked_out.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    /// A request without a valid token: counted in the metrics, and against `client`'s limits when it gave a token
+    /// (`given`; a request without one guesses nothing).
+    fn token_refused(&self, client: Option<IpAddr>, given: &str) {
+        self.unauthorized.fetch_add(1, Ordering::Relaxed);
+        if !given.is_empty() {
+            self.throttle.failed(client, Instant::now());
+        }
+    }
+
     /// The proposals store: the configuration's `store`, else the default one; opened (and migrated) once.
     async fn store(&self) -> Result<&Store> {
         self.store.get_or_try_init(|| Store::open_or_default(self.config.store.as_deref())).await
@@ -178,8 +197,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     let checked = state.token.is_some() || state.tokens.is_some();
     // A request without a token guesses nothing: it is neither counted nor held back.
     if checked && !given.is_empty() {
-        if let Err(seconds) = state.throttle.check(client, Instant::now()) {
-            state.locked_out.fetch_add(1, Ordering::Relaxed);
+        if let Err(seconds) = state.token_admitted(client) {
             return ApiFailure::new(StatusCode::TOO_MANY_REQUESTS, "locked_out", locked_out(seconds))
                 .retry_after(u32::try_from(seconds).unwrap_or(u32::MAX))
                 .into_response();
@@ -190,10 +208,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     if caller.is_none() && checked {
         let token_ok = state.token.as_ref().is_some_and(|t| constant_time_eq(given.as_bytes(), t.as_bytes()));
         if !token_ok {
-            state.unauthorized.fetch_add(1, Ordering::Relaxed);
-            if !given.is_empty() {
-                state.throttle.failed(client, Instant::now());
-            }
+            state.token_refused(client, &given);
             let mut response =
                 ApiFailure::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
                     .into_response();

@@ -20,7 +20,6 @@ mod session;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Form, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -152,8 +151,7 @@ async fn sign_in(
     };
     let (given, client) = (form.token.trim(), Some(peer.ip()));
     // Held back before the token is looked at, right or wrong: a locked-out guesser learns nothing.
-    if let Err(seconds) = ui.app.throttle.check(client, Instant::now()) {
-        ui.app.locked_out.fetch_add(1, Ordering::Relaxed);
+    if let Err(seconds) = ui.app.token_admitted(client) {
         let alert = format!(
             "Too many wrong tokens were tried (from your address, or from everyone): sign-in is closed for \
              {seconds} s. Try again after that."
@@ -164,10 +162,7 @@ async fn sign_in(
         return response;
     }
     let Some(caller) = tokens.caller(given).cloned() else {
-        ui.app.unauthorized.fetch_add(1, Ordering::Relaxed);
-        if !given.is_empty() {
-            ui.app.throttle.failed(client, Instant::now());
-        }
+        ui.app.token_refused(client, given);
         let alert = "That token is not in the tokens file.";
         return html(StatusCode::UNAUTHORIZED, pages::page("Sign in", None, Some(alert), pages::sign_in()));
     };
