@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -55,6 +56,19 @@ struct Shared {
 }
 
 type AppState = Arc<Shared>;
+
+/// The address a request came from: the TCP peer's when the router is served with connect info
+/// (`into_make_service_with_connect_info`, as [`serve`] does), else `None`, which the [`throttle`] limits as one
+/// client. Never rejects a request.
+pub(crate) struct Peer(pub(crate) Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Peer, Self::Rejection> {
+        Ok(Peer(parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
 
 /// Who sent a request: a caller of the tokens file, or `None` (the server's own token, or no token on loopback).
 #[derive(Debug, Clone)]
@@ -133,19 +147,7 @@ pub async fn serve(
         });
     }
     let secure_cookies = config.secure_cookies.unwrap_or(!address.ip().is_loopback());
-    let state = Arc::new(Shared {
-        permits: Arc::new(Semaphore::new(config.max_concurrent)),
-        service,
-        config,
-        token,
-        tokens,
-        store: tokio::sync::OnceCell::new(),
-        stopping: AtomicBool::new(false),
-        busy_rejections: AtomicU64::new(0),
-        unauthorized: AtomicU64::new(0),
-        throttle: throttle::Throttle::default(),
-        locked_out: AtomicU64::new(0),
-    });
+    let state = shared(service, config, token, tokens);
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     let marker = Arc::clone(&state);
     let stop = async move {
@@ -169,6 +171,23 @@ pub async fn serve(
     }
 }
 
+/// The handlers' state, nothing counted yet.
+fn shared(service: Arc<Service>, config: Config, token: Option<String>, tokens: Option<Tokens>) -> AppState {
+    Arc::new(Shared {
+        permits: Arc::new(Semaphore::new(config.max_concurrent)),
+        service,
+        config,
+        token,
+        tokens,
+        store: tokio::sync::OnceCell::new(),
+        stopping: AtomicBool::new(false),
+        busy_rejections: AtomicU64::new(0),
+        unauthorized: AtomicU64::new(0),
+        throttle: throttle::Throttle::default(),
+        locked_out: AtomicU64::new(0),
+    })
+}
+
 /// A handler that panics answers `500 internal` in JSON, like any other error, instead of dropping the connection;
 /// the panic itself is logged, never sent.
 async fn contain_panics(request: Request, next: Next) -> Response {
@@ -185,7 +204,7 @@ async fn contain_panics(request: Request, next: Next) -> Response {
 
 /// Checks `Authorization: Bearer <token>` when the server has a token or a tokens file, and says who sent the
 /// request ([`Authenticated`]). A client that sent wrong tokens too often is answered `429` ([`throttle`]).
-async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+async fn authenticate(State(state): State<AppState>, Peer(client): Peer, mut request: Request, next: Next) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -193,7 +212,6 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("")
         .to_owned();
-    let client = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let checked = state.token.is_some() || state.tokens.is_some();
     // A request without a token guesses nothing: it is neither counted nor held back.
     if checked && !given.is_empty() {
