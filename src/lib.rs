@@ -393,7 +393,7 @@ pub(crate) fn report_of(
     run: &RunOptions,
     production: Option<&estimate::Production<'_>>,
 ) -> Report {
-    let measure::Measured { mut statements, commit_error } = measured;
+    let measure::Measured { mut statements, mut commit_error } = measured;
     // On a sample, each table's counts are scaled to the whole source; with a profile, the counts the shadow could
     // not know are estimated from it. Limits and rules judge the estimates.
     let estimate = match (&database.sample, &database.fidelity.synthetic, production) {
@@ -403,8 +403,11 @@ pub(crate) fn report_of(
             report::scale_measured(&mut statements, estimate::sample_scales(sample), report::EstimateBasis::Sample)
         }
         (None, Some(synthetic), _) => {
-            // What fails on rows shaped like production's is predicted to fail there.
-            for error in statements.iter_mut().filter_map(|s| s.error.as_mut()) {
+            // What fails on rows shaped like production's is predicted to fail there: a statement, or the COMMIT
+            // that ends the plan.
+            let statement_errors = statements.iter_mut().filter_map(|s| s.error.as_mut());
+            let errors = statement_errors.map(|e| e as &mut dyn estimate::Predictable);
+            for error in errors.chain(commit_error.as_mut().map(|e| e as &mut dyn estimate::Predictable)) {
                 estimate::predict(error, production.map(|p| p.profile));
             }
             // The sizes the limits and rules judge are production's, not the synthesized rows'.

@@ -258,3 +258,52 @@ async fn a_session_serves_the_next_run_only_with_nothing_of_the_last_plan_left()
     assert_ne!(backend(&after), backend(&called), "a fresh session after a plan called a C function");
     service.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_constraint_trigger_of_another_language_ends_session_reuse_where_the_plan_commits() {
+    let options = ServiceOptions { pool_size: 1, ..ServiceOptions::default() };
+    let service = Service::start(options).await.expect("service starts");
+    // tcn's trigger function is C: a constraint trigger deferred to COMMIT calls it only where the plan commits.
+    let source = Schema::sql(
+        "tcn.sql",
+        "CREATE EXTENSION tcn;\nCREATE TABLE t (id int PRIMARY KEY);\nCREATE TABLE plain (id int PRIMARY KEY);\n\
+         CREATE CONSTRAINT TRIGGER notify AFTER INSERT ON t DEFERRABLE INITIALLY DEFERRED \
+         FOR EACH ROW EXECUTE FUNCTION triggered_change_notification();\n",
+    );
+    service.register("tcn", &source).await.expect("registers");
+    let policy = Policy::default();
+    let probe = "DO $$ BEGIN RAISE EXCEPTION 'backend %', pg_catalog.pg_backend_pid(); END $$;";
+    let run = |sql: String| {
+        let (service, policy) = (&service, &policy);
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while service.sources()[0].ready < 1 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let plan = Plan::parse("plan.sql", &sql).expect("plan");
+            service.dry_run("tcn", &plan, policy).await.expect("dry-run")
+        }
+    };
+
+    // A plan that ends with no function of another language called hands its session on.
+    let first = probed(&run(probe.to_owned()).await);
+    let plain = run("INSERT INTO plain VALUES (1);".to_owned()).await;
+    assert!(plain.commit_error.is_none(), "{:?}", plain.commit_error);
+    assert_eq!(probed(&run(probe.to_owned()).await), first, "the same session served the next runs");
+
+    // The trigger fires only at the check where the plan ends: its C function still ends the session's reuse.
+    let deferred = run("INSERT INTO t VALUES (1);".to_owned()).await;
+    assert_eq!(deferred.statements[0].functions_called, [], "nothing called before the check");
+    let after = probed(&run(probe.to_owned()).await);
+    assert_ne!(after, first, "a fresh session after a deferred C trigger fired where the plan ends");
+
+    // The plan's own COMMIT fires it: its COMMIT says so, and the session is not used again.
+    let committed = run(format!("BEGIN;\nINSERT INTO t VALUES (2);\nCOMMIT;\n{probe}")).await;
+    let commit = &committed.statements[2];
+    assert_eq!(commit.functions_called.len(), 1, "{:?}", commit.functions_called);
+    assert_eq!(commit.functions_called[0].function, "public.triggered_change_notification");
+    assert_eq!(commit.functions_called[0].triggers, ["notify on public.t"]);
+    assert_eq!(probed(&committed), after, "the plan ran in the session the last probe left");
+    assert_ne!(probed(&run(probe.to_owned()).await), after, "a fresh session after the plan's COMMIT fired it");
+    service.shutdown().await.expect("shutdown");
+}

@@ -193,7 +193,7 @@ fn on_a_sample_the_rewrite_and_lock_limits_judge_the_source_size_not_the_sampled
         "CREATE TABLE readings (sensor smallint NOT NULL, at timestamptz NOT NULL, value real, \
          PRIMARY KEY (sensor, at)); \
          INSERT INTO readings SELECT g % 50, now() - g * interval '1 minute', g / 7.0 \
-         FROM generate_series(1, 30000) g;",
+         FROM generate_series(1, 30000) g; ANALYZE readings;",
     );
     let sandbox = Sandbox::new();
     // A rewrite under an ACCESS EXCLUSIVE lock; a 4% sample holds about 1,200 of the 30,000 rows.
@@ -226,6 +226,12 @@ fn on_a_sample_the_rewrite_and_lock_limits_judge_the_source_size_not_the_sampled
     };
     assert_eq!(measured("max-rows-rewritten")["measured"], 30000);
     assert_eq!(measured("max-rows-locked-exclusive")["measured"], 30000);
+    // The source's rows are its statistics' when the sample was taken, not an estimate made from the sample.
+    let over_rows = measured("max-rows-rewritten")["message"].as_str().unwrap_or_default().to_owned();
+    let said = "30,000 rows in the source, estimated from its statistics (reltuples) when the sample was taken";
+    assert!(over_rows.contains(said) && !over_rows.contains("from a sample"), "{over_rows}");
+    let rewrite = measured("table-rewrite")["message"].as_str().unwrap_or_default().to_owned();
+    assert!(rewrite.contains("K rows in the source, estimated from its statistics (reltuples)"), "{rewrite}");
     let over_bytes = measured("max-bytes-rewritten");
     assert_eq!(over_bytes["measured"].as_i64(), Some(bytes), "{over_bytes}");
     assert!(over_bytes["message"].as_str().is_some_and(|m| m.contains("in the source")), "{over_bytes}");

@@ -144,6 +144,23 @@ async fn synthetic_rows_predict_production_failures_and_counts() {
         lines.push(format!("{plan:<60} {sqlstate} on the whole data and on synthetic rows: {said}"));
     }
 
+    // A deferred foreign key the plan leaves violated fails at the COMMIT that ends it, on the whole data and on
+    // synthetic rows: there, the COMMIT's error is predicted for production as a statement's is.
+    let deferred = "ALTER TABLE loans DROP CONSTRAINT loans_member_id_fkey;\n\
+         ALTER TABLE loans ADD CONSTRAINT loans_member_id_fkey FOREIGN KEY (member_id) REFERENCES members \
+         DEFERRABLE INITIALLY DEFERRED;\nDELETE FROM members WHERE id BETWEEN 1 AND 100;";
+    let truth = run(&shadow, deferred, &whole, None).await;
+    let error = truth.commit_error.as_ref().expect("the COMMIT fails on the whole data");
+    assert_eq!((error.sqlstate.as_deref(), error.predicted.as_deref()), (Some("23503"), None), "{error:?}");
+    let predicted = run(&shadow, deferred, &synthetic, Some(&profile)).await;
+    let error = predicted.commit_error.as_ref().expect("the COMMIT fails on synthetic rows");
+    assert_eq!(error.sqlstate.as_deref(), Some("23503"), "{error:?}");
+    let said = error.predicted.as_deref().unwrap_or_default();
+    assert!(said.starts_with("fails on synthetic data shaped like production: "), "{said}");
+    for text in [pgshadow::report::render_table(&predicted), pgshadow::report::render_markdown(&predicted)] {
+        assert!(text.contains(&format!("predicted for production: {said}")), "{text}");
+    }
+
     let mut ratios = Vec::new();
     for plan in ESTIMATED.iter().chain([&HEAVY]) {
         let truth = total(&run(&shadow, plan, &whole, None).await);

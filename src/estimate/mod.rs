@@ -22,4 +22,4 @@ pub use keys::{foreign_keys, ForeignKey};
 pub use profile::{estimate, production_sizes, Production};
 pub use rate::rewrite_rate;
 pub use sample::{sample_scales, sample_sizes};
-pub use synthetic::{predict, synthetic_scales};
+pub use synthetic::{predict, synthetic_scales, Predictable, Raised};

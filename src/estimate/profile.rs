@@ -239,6 +239,7 @@ fn table_size(profile: &Profile, name: &str) -> Option<ProductionSize> {
     let t = profile.table(&schema, &table)?;
     Some(ProductionSize {
         rows: t.rows(profile).map(|r| r.round() as u64),
+        rows_counted: false,
         bytes: (t.heap_bytes + t.toast_bytes).max(0) as u64,
         index_bytes: t.index_bytes.max(0) as u64,
         basis: EstimateBasis::Profile,

@@ -49,6 +49,7 @@ pub fn sample_sizes(statements: &mut [StatementReport], sample: &SampleInfo) {
         let t = sample.tables.iter().find(|t| t.table == name)?;
         Some(ProductionSize {
             rows: Some(t.source_rows),
+            rows_counted: t.rows_counted,
             bytes: t.bytes?,
             index_bytes: t.index_bytes?,
             basis: EstimateBasis::Sample,

@@ -210,21 +210,24 @@ pub(crate) async fn run_plan_in(
     // A connection a refused COPY put out of step is closed instead: the server rolls back a closed session.
     let mut commit_error = None;
     if !session.is_broken() {
-        let client = session.client();
-        let sql = if commits { transaction::CHECK_AND_ROLL_BACK } else { "ROLLBACK" };
-        let mut result = client.batch_execute(sql).await;
-        if let Some(db) = result.as_ref().err().and_then(|e| e.as_db_error()).filter(|_| commits) {
-            commit_error = Some(commit_error_of(db));
-            tracing::info!(error = ?commit_error, "the plan's deferred constraints fail where it commits");
-            // The ROLLBACK after the check in the same string did not run.
-            result = client.batch_execute("ROLLBACK").await;
-        }
+        let result = match commits {
+            // The plan commits where it ends: its deferred constraints are checked in the round trip that rolls the
+            // dry-run back, and a constraint trigger's function that fires only there is read as called.
+            true => {
+                let (failed, _) = run.check_deferred("ROLLBACK").await?;
+                commit_error = failed.as_ref().and_then(|e| e.as_db_error()).map(commit_error_of);
+                if commit_error.is_some() {
+                    tracing::info!(error = ?commit_error, "the plan's deferred constraints fail where it commits");
+                }
+                Ok(())
+            }
+            false => session.client().batch_execute("ROLLBACK").await,
+        };
         // A deferred trigger may end its own session where the plan commits (pg_terminate_backend): the server
         // rolled the transaction back with it.
-        let commit_failed = commit_error.is_some()
-            || reports.iter().any(|r| r.kind == StatementKind::Commit && r.status == Status::Error);
+        let commit_failed = reports.iter().any(|r| r.kind == StatementKind::Commit && r.status == Status::Error);
         match result {
-            Err(e) if !(commit_failed && (e.is_closed() || client.is_closed())) => {
+            Err(e) if !(commit_failed && (e.is_closed() || session.client().is_closed())) => {
                 return Err(Error::pg("rolling the dry-run back", e));
             }
             _ => {}
@@ -307,19 +310,28 @@ impl Run<'_> {
                 return Ok(None);
             }
         }
-        let (direct, settings) = tokio::try_join!(self.resolve_targets(statement), self.settings())?;
-        report.settings = Some(settings);
-        // An ALTER TABLE may drop or retype columns: count and fingerprint their values while they are as they were.
-        let (column_values, fingerprints) = if kind == StatementKind::AlterTable {
+        let (direct, column_values, fingerprints, result, duration) = if kind == StatementKind::AlterTable {
+            let (direct, settings) = tokio::try_join!(self.resolve_targets(statement), self.settings())?;
+            report.settings = Some(settings);
+            // An ALTER TABLE may drop or retype columns: count and fingerprint their values while they are as they
+            // were.
             report.values_too_long =
                 self.values_too_long(&direct, &crate::plan::length_limits(&statement.raw.text)).await?;
-            (self.column_values(&direct).await?, self.fingerprints(&direct).await?)
+            let (column_values, fingerprints) = (self.column_values(&direct).await?, self.fingerprints(&direct).await?);
+            let started = Instant::now();
+            let result = self.session.run(&statement.raw).await;
+            (direct, column_values, fingerprints, result, started.elapsed())
         } else {
-            Default::default()
+            // The statement goes out in the round trip of the reads before it, which the server runs first. It ran
+            // from their answer to its own.
+            let read = async { (tokio::try_join!(self.resolve_targets(statement), self.settings()), Instant::now()) };
+            let run = async { (self.session.run(&statement.raw).await, Instant::now()) };
+            let ((read, read_at), (result, ran_at)) = tokio::join!(read, run);
+            let (direct, settings) = read?;
+            report.settings = Some(settings);
+            (direct, HashMap::new(), Default::default(), result, ran_at.saturating_duration_since(read_at))
         };
-        let started = Instant::now();
-        let result = self.session.run(&statement.raw).await;
-        report.duration_ms = Some((started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
+        report.duration_ms = Some((duration.as_secs_f64() * 1e6).round() / 1e3);
         match result {
             Ok(rows) => {
                 report.status = Status::Ok;
@@ -493,6 +505,7 @@ fn commit_error_of(db: &tokio_postgres::error::DbError) -> CommitError {
         hint: db.hint().map(str::to_owned),
         constraint_name: db.constraint().map(str::to_owned),
         table_name: db.table().map(|t| db.schema().map_or_else(|| t.to_owned(), |s| format!("{s}.{t}"))),
+        predicted: None,
     }
 }
 

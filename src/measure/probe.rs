@@ -260,7 +260,8 @@ impl Run<'_> {
     pub(super) async fn unbacked_foreign_keys(&self, reports: &mut [StatementReport]) -> Result<()> {
         let rows = self.rows(queries::UNINDEXED_FOREIGN_KEYS, &[], "looking for foreign keys without an index").await?;
         let mut existing = Vec::new();
-        for oid in rows.iter().map(|r| r.get::<_, Oid>(0)) {
+        for row in &rows {
+            let oid: Oid = row.get(0);
             let Some(constraint) = self.constraints.get(&oid) else { continue };
             match self.created_by.get(&oid) {
                 Some(index) => {
@@ -268,10 +269,10 @@ impl Run<'_> {
                         report.unbacked_foreign_keys.push(constraint.identity.clone());
                     }
                 }
-                None => existing.push(oid),
+                None => existing.push(row),
             }
         }
-        self.unindexed_references(&existing, reports).await?;
+        self.unindexed_references(&existing, reports);
         self.narrow_foreign_keys(reports).await
     }
 
@@ -310,15 +311,10 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// For each existing unindexed foreign key, the statements that deleted rows from or updated the table it
-    /// references.
-    async fn unindexed_references(&self, keys: &[Oid], reports: &mut [StatementReport]) -> Result<()> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let context = "reading the unindexed foreign keys' tables";
-        let rows = self.rows(queries::FOREIGN_KEY_ENDS, &[(&keys, Type::OID_ARRAY)], context).await?;
-        for row in &rows {
+    /// For each existing unindexed foreign key (`rows` of [`queries::UNINDEXED_FOREIGN_KEYS`]), the statements that
+    /// deleted rows from or updated the table it references.
+    fn unindexed_references(&self, keys: &[&Row], reports: &mut [StatementReport]) {
+        for row in keys {
             let (oid, child): (Oid, Oid) = (row.get(0), row.get(2));
             let (referenced, columns): (String, Vec<String>) = (row.get(3), row.get(4));
             let (Some(constraint), Some(child_name)) =
@@ -352,7 +348,6 @@ impl Run<'_> {
                 }
             }
         }
-        Ok(())
     }
 
     /// Every user column and constraint (`rows` of [`Run::read_catalog`]); remembers the rules.

@@ -182,17 +182,41 @@ BEGIN
 END
 $fn$;
 
--- Foreign keys with no index whose leading columns cover their referencing columns.
-CREATE FUNCTION pgshadow_internal.unindexed_foreign_keys(OUT constraint_oid oid) RETURNS SETOF oid
+-- Every rewrite rule (not a view's `_RETURN`): relation, `name on relation`, event and INSTEAD.
+CREATE FUNCTION pgshadow_internal.rules(OUT relid oid, OUT rule_identity text, OUT event text, OUT instead boolean)
+RETURNS SETOF record
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict use_column
 BEGIN
-    RETURN QUERY SELECT co.oid FROM pg_constraint AS co
+    RETURN QUERY SELECT r.ev_class, format('%I on %I.%I', r.rulename, n.nspname, c.relname), r.ev_type::text,
+           r.is_instead
+    FROM pg_rewrite AS r
+    JOIN pg_class AS c ON c.oid = r.ev_class
+    JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE r.rulename <> '_RETURN';
+END
+$fn$;
+
+-- Foreign keys with no index whose leading columns cover their referencing columns, each with its ends: the table
+-- it references (oid and name), the table it is on, and the referenced columns.
+CREATE FUNCTION pgshadow_internal.unindexed_foreign_keys(OUT constraint_oid oid, OUT referenced oid,
+    OUT referencing oid, OUT referenced_name text, OUT referenced_columns text[])
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT co.oid, co.confrelid, co.conrelid, format('%I.%I', n.nspname, c.relname),
+           ARRAY(SELECT a.attname::text FROM pg_attribute AS a
+                 WHERE a.attrelid = co.confrelid AND a.attnum = ANY (co.confkey) ORDER BY a.attnum)
+    FROM pg_constraint AS co
+    JOIN pg_class AS c ON c.oid = co.confrelid
+    JOIN pg_namespace AS n ON n.oid = c.relnamespace
     WHERE co.contype = 'f'
       AND NOT EXISTS (
           SELECT 1 FROM pg_index AS i
           WHERE i.indrelid = co.conrelid AND i.indpred IS NULL
-            AND (i.indkey::int2[])[0:cardinality(co.conkey) - 1] @> co.conkey);
+            AND (i.indkey::int2[])[0:cardinality(co.conkey) - 1] @> co.conkey)
+    ORDER BY co.oid;
 END
 $fn$;
 
@@ -214,19 +238,25 @@ BEGIN
 END
 $fn$;
 
--- Calls of user functions in this transaction (track_functions = all), with the user triggers each one backs.
+-- Calls of user functions in this transaction (track_functions = all), with the user triggers each one backs. What
+-- pg_stat_xact_user_functions reads, but only over functions made after initdb (oid >= 16384, FirstNormalObjectId):
+-- an index range instead of a scan of all of pg_proc, which took most of this function's time at every statement.
+-- Only a superuser can add a function with a lower oid.
 CREATE FUNCTION pgshadow_internal.function_calls(OUT funcid oid, OUT function_name text, OUT calls bigint,
     OUT triggers text[], OUT language name)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict use_column
 BEGIN
-    RETURN QUERY SELECT f.funcid, format('%I.%I', f.schemaname, f.funcname), f.calls,
+    RETURN QUERY SELECT p.oid, format('%I.%I', n.nspname, p.proname), pg_stat_get_xact_function_calls(p.oid),
            ARRAY(SELECT format('%I on %s', t.tgname, t.tgrelid::regclass)
-                 FROM pg_trigger AS t WHERE t.tgfoid = f.funcid AND NOT t.tgisinternal ORDER BY 1),
-           (SELECT l.lanname FROM pg_proc AS p JOIN pg_language AS l ON l.oid = p.prolang WHERE p.oid = f.funcid)
-    FROM pg_stat_xact_user_functions AS f
-    WHERE f.schemaname <> 'pgshadow_internal';
+                 FROM pg_trigger AS t WHERE t.tgfoid = p.oid AND NOT t.tgisinternal ORDER BY 1),
+           l.lanname
+    FROM pg_proc AS p
+    JOIN pg_namespace AS n ON n.oid = p.pronamespace
+    JOIN pg_language AS l ON l.oid = p.prolang
+    WHERE p.oid >= 16384 AND p.prolang <> 12 AND n.nspname <> 'pgshadow_internal'
+      AND pg_stat_get_xact_function_calls(p.oid) IS NOT NULL;
 END
 $fn$;
 
@@ -341,18 +371,10 @@ pub(crate) const CONSTRAINT_STATE: &str =
     "SELECT constraint_oid, relid, constraint_identity, constraint_type, validated \
      FROM pgshadow_internal.constraint_state()";
 
-/// Foreign keys without a supporting index.
-pub(crate) const UNINDEXED_FOREIGN_KEYS: &str = "SELECT constraint_oid FROM pgshadow_internal.unindexed_foreign_keys()";
-
-/// Foreign keys by oid (`$1`): the table each references, the table it is on, and the referenced columns.
-pub(crate) const FOREIGN_KEY_ENDS: &str = "SELECT co.oid, co.confrelid, co.conrelid, \
-     pg_catalog.format('%I.%I', n.nspname, c.relname), \
-     ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute AS a \
-           WHERE a.attrelid = co.confrelid AND a.attnum = ANY (co.confkey) ORDER BY a.attnum) \
-     FROM pg_catalog.pg_constraint AS co \
-     JOIN pg_catalog.pg_class AS c ON c.oid = co.confrelid \
-     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace \
-     WHERE co.oid = ANY ($1::pg_catalog.oid[])";
+/// Foreign keys without a supporting index, each with the table it references (oid and name), the table it is on, and
+/// the referenced columns.
+pub(crate) const UNINDEXED_FOREIGN_KEYS: &str = "SELECT constraint_oid, referenced, referencing, referenced_name, \
+     referenced_columns FROM pgshadow_internal.unindexed_foreign_keys()";
 
 /// The integer columns of foreign keys by oid (`$1`), with the key columns they reference: the key, then
 /// `schema.table.column` and type of each side.
@@ -389,11 +411,7 @@ pub(crate) const RESOLVE_TABLES: &str =
 pub(crate) const TRANSACTION_START: &str = "SELECT pg_catalog.transaction_timestamp()::pg_catalog.text";
 
 /// Every rewrite rule (not a view's `_RETURN`): relation, `name on relation`, event and INSTEAD.
-pub(crate) const RULES: &str = "SELECT r.ev_class, pg_catalog.format('%I on %I.%I', r.rulename, n.nspname, \
-     c.relname), r.ev_type::pg_catalog.text, r.is_instead FROM pg_catalog.pg_rewrite AS r \
-     JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) r.ev_class \
-     JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
-     WHERE r.rulename OPERATOR(pg_catalog.<>) '_RETURN'";
+pub(crate) const RULES: &str = "SELECT relid, rule_identity, event, instead FROM pgshadow_internal.rules()";
 
 /// Every index with its name and table.
 pub(crate) const INDEXES: &str = "SELECT i.indexrelid, pg_catalog.format('%I.%I', n.nspname, c.relname), i.indrelid \

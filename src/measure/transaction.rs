@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use super::{queries, refusal, Run};
 use crate::error::{Error, Result};
 use crate::plan::{PlanStatement, StatementKind};
-use crate::report::{StatementReport, Status};
+use crate::report::{FunctionCalled, StatementReport, Status};
 
 const BLOCK: &str = "pgshadow_plan_block";
 
@@ -46,7 +46,17 @@ impl Run<'_> {
             (StatementKind::Commit, true) => {
                 self.block_start = None;
                 self.unchecked = false;
-                (Some(commit_sql()), "the plan commits its transaction here", Handling::Done)
+                let (failed, called) = self.check_deferred(&format!("RELEASE SAVEPOINT {BLOCK}")).await?;
+                report.functions_called = called;
+                // Only the deferred checks of the plan's COMMIT fail with an error of the server: the plan's COMMIT
+                // fails there, and the run stops.
+                if let Some(db) = failed.as_ref().and_then(|e| e.as_db_error()) {
+                    report.status = Status::Error;
+                    report.error = Some(super::statement_error(statement, db));
+                    report.note = Some("the plan commits its transaction here, and a deferred constraint fails".into());
+                    return Ok(Handling::Done);
+                }
+                (None, "the plan commits its transaction here", Handling::Done)
             }
             (StatementKind::Rollback, true) => {
                 let since = self.block_start.take().unwrap_or(report.index);
@@ -72,19 +82,11 @@ impl Run<'_> {
             _ => return Ok(Handling::Send),
         };
         if let Some(sql) = sql {
-            match self.session.client().batch_execute(&sql).await {
-                Ok(()) => {}
-                // Only the deferred checks of the plan's COMMIT fail with an error of the server: the plan's COMMIT
-                // fails there, and the run stops with the dry-run's transaction aborted.
-                Err(e) if kind == StatementKind::Commit && e.as_db_error().is_some() => {
-                    let db = e.as_db_error().expect("matched as an error of the server");
-                    report.status = Status::Error;
-                    report.error = Some(super::statement_error(statement, db));
-                    report.note = Some("the plan commits its transaction here, and a deferred constraint fails".into());
-                    return Ok(Handling::Done);
-                }
-                Err(e) => return Err(Error::pg("emulating the plan's transaction", e)),
-            }
+            self.session
+                .client()
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| Error::pg("emulating the plan's transaction", e))?;
         }
         if matches!(handling, Handling::RolledBack { .. }) {
             // Counters keep rolled-back changes: count every table again.
@@ -150,33 +152,55 @@ impl Run<'_> {
     }
 }
 
-/// A savepoint the deferred checks of the plan's COMMIT run in.
+/// A savepoint the deferred checks of a COMMIT run in.
 const CHECK: &str = "pgshadow_commit_check";
 
-/// The plan's own `COMMIT`, in one round trip: its deferred constraints checked as its COMMIT checks them, then its
-/// block's savepoint released, so what the block did stays.
-///
-/// `SET CONSTRAINTS ALL IMMEDIATE` fires every pending deferred check, and fails as the COMMIT would. It also leaves
-/// every deferrable constraint immediate for the rest of the dry-run's transaction, while in production the plan's
-/// next transaction starts with each as it was declared. `SET CONSTRAINTS ALL DEFERRED` afterwards would defer the
-/// `DEFERRABLE INITIALLY IMMEDIATE` ones too, and SQL has no way back to the declared modes but one: rolling back a
-/// subtransaction restores the modes as they were when it started (PostgreSQL saves them in it). So the check runs in
-/// a savepoint that is rolled back once it passed: the modes are the block's again (the declared ones, unless the
-/// plan set some itself). Rolling back also marks the checks it fired pending again: they run once more where the
-/// plan commits next, or at its end, where a row the plan deleted or changed since is skipped, as PostgreSQL skips
-/// a check of a row no longer there; and what a constraint trigger wrote when it fired here is undone.
-fn commit_sql() -> String {
-    format!(
-        "SAVEPOINT {CHECK}; SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO SAVEPOINT {CHECK}; RELEASE SAVEPOINT {CHECK}; \
-         RELEASE SAVEPOINT {BLOCK}"
-    )
+impl Run<'_> {
+    /// Checks the plan's deferred constraints as a COMMIT does, reads the functions called by then, and sends `then`
+    /// (`RELEASE SAVEPOINT` of the plan's block at its own COMMIT, `ROLLBACK` at its end), all in one round trip.
+    /// Returns the check's error of the server, if it failed, and the functions called since the last read.
+    ///
+    /// `SET CONSTRAINTS ALL IMMEDIATE` fires every pending deferred check, and fails as the COMMIT would. It also
+    /// leaves every deferrable constraint immediate for the rest of the dry-run's transaction, while in production the
+    /// plan's next transaction starts with each as it was declared. `SET CONSTRAINTS ALL DEFERRED` afterwards would
+    /// defer the `DEFERRABLE INITIALLY IMMEDIATE` ones too, and SQL has no way back to the declared modes but one:
+    /// rolling back a subtransaction restores the modes as they were when it started (PostgreSQL saves them in it).
+    /// So the check runs in a savepoint that is rolled back, whether it passed or failed: the modes are the block's
+    /// again (the declared ones, unless the plan set some itself), and the transaction is not left aborted. Rolling
+    /// back also marks the checks it fired pending again: they run once more where the plan commits next, or at its
+    /// end, where a row the plan deleted or changed since is skipped, as PostgreSQL skips a check of a row no longer
+    /// there; and what a constraint trigger wrote when it fired here is undone.
+    ///
+    /// A constraint trigger's function fires only here: the calls read after the check (a transaction's function
+    /// counts outlive a rolled-back savepoint) feed whether the session may serve another run
+    /// ([`Run::functions_called`]). When a deferred trigger ended its own session (`pg_terminate_backend`), the server
+    /// rolled the transaction back with it, and nothing more is read.
+    pub(super) async fn check_deferred(
+        &mut self,
+        then: &str,
+    ) -> Result<(Option<tokio_postgres::Error>, Vec<FunctionCalled>)> {
+        let client = self.session.client();
+        let check = format!("SAVEPOINT {CHECK}; SET CONSTRAINTS ALL IMMEDIATE");
+        let undo = format!("ROLLBACK TO SAVEPOINT {CHECK}; RELEASE SAVEPOINT {CHECK}");
+        let (checked, undone, calls, after) = tokio::join!(
+            client.batch_execute(&check),
+            client.batch_execute(&undo),
+            self.rows(queries::FUNCTION_CALLS, &[], "reading the functions called"),
+            client.batch_execute(then),
+        );
+        let context = "checking the plan's deferred constraints";
+        let failed = match checked {
+            Ok(()) => None,
+            Err(e) if e.as_db_error().is_some() => Some(e),
+            Err(e) => return Err(Error::pg(context, e)),
+        };
+        if failed.is_some() && client.is_closed() {
+            return Ok((failed, Vec::new()));
+        }
+        undone.and(after).map_err(|e| Error::pg(context, e))?;
+        Ok((failed, self.functions_called(&calls?)))
+    }
 }
-
-/// The end of a plan that is not inside an open block of its own: the plan's whole transaction commits there, so its
-/// deferred constraints are checked (`SET CONSTRAINTS ALL IMMEDIATE`) in the round trip that rolls the dry-run back.
-/// When the check fails, the ROLLBACK after it in the same string does not run: [`super::run_plan_in`] sends it
-/// again.
-pub(super) const CHECK_AND_ROLL_BACK: &str = "SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK";
 
 /// Statements Postgres refuses inside a transaction block: `... CONCURRENTLY` index builds and drops, `REINDEX`
 /// of a schema, database or the system catalogs, `VACUUM`, and database, tablespace and system-wide commands.

@@ -3,7 +3,7 @@
 //! (`--sample`), the shadow's where it holds production's rows; unknown (and so failing the limit) where none says.
 
 use super::limits::{finding, unchecked, Limits};
-use crate::report::{about, bytes_label, EstimateBasis, Finding, ProductionSize, StatementReport, Status};
+use crate::report::{bytes_label, size_basis, thousands, Finding, SizePart, StatementReport, Status};
 
 /// One finding per rewritten or exclusively locked table over a limit, or whose size the limit cannot know.
 pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Finding> {
@@ -36,15 +36,14 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Find
             let rule = |unit: &str| format!("max-{unit}-{rule_of}");
             for (table, production, shadow_rows, shadow_bytes) in tables {
                 if let Some(limit) = row_limit {
-                    let rows =
-                        production.and_then(|p| p.rows.map(|r| (r, Some(p.basis)))).or(shadow_rows.map(|r| (r, None)));
+                    let rows = production.and_then(|p| p.rows.map(|r| (r, Some(p)))).or(shadow_rows.map(|r| (r, None)));
                     match rows {
                         None => {
                             findings.push(unchecked(&rule("rows"), s.index, &format!("rows of {table} {what}"), limit))
                         }
-                        Some((n, basis)) if n > limit => {
-                            let n_label = match basis {
-                                Some(basis) => about(n, basis),
+                        Some((n, size)) if n > limit => {
+                            let n_label = match size {
+                                Some(size) => format!("{} rows {}", thousands(n), size_basis(size, SizePart::Rows)),
                                 None => format!("{n} rows"),
                             };
                             let message = format!("{verb} {table} ({n_label}), over the limit of {limit}");
@@ -54,7 +53,8 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Find
                     }
                 }
                 if let Some(limit) = byte_limit {
-                    let bytes = production.map(production_bytes).or(shadow_bytes.map(|b| (b, None)));
+                    let bytes =
+                        production.map(|p| (p.bytes + p.index_bytes, Some(p))).or(shadow_bytes.map(|b| (b, None)));
                     match bytes {
                         None => findings.push(unchecked(
                             &rule("bytes"),
@@ -62,12 +62,8 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Find
                             &format!("bytes of {table} {what}"),
                             limit,
                         )),
-                        Some((n, basis)) if n > limit => {
-                            let from = match basis {
-                                Some(EstimateBasis::Sample) => " in the source, read when the sample was taken",
-                                Some(_) => " in production, from the profile",
-                                None => "",
-                            };
+                        Some((n, size)) if n > limit => {
+                            let from = size.map(|p| format!(" {}", size_basis(p, SizePart::Bytes))).unwrap_or_default();
                             let message =
                                 format!("{verb} {table} ({}{from}), over the limit of {limit} bytes", bytes_label(n));
                             findings.push(finding(&rule("bytes"), s.index, message, n, limit));
@@ -79,8 +75,4 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Find
         }
     }
     findings
-}
-
-fn production_bytes(p: &ProductionSize) -> (u64, Option<EstimateBasis>) {
-    (p.bytes + p.index_bytes, Some(p.basis))
 }

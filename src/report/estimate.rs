@@ -128,6 +128,10 @@ pub struct ProductionSize {
     /// Its rows (`reltuples`, or counted where the source never analyzed it); `null` when the profile does not know
     /// them.
     pub rows: Option<u64>,
+    /// On a sample: whether `rows` were counted in the source (it never analyzed the table) rather than read from its
+    /// statistics (`reltuples`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rows_counted: bool,
     /// Its heap and TOAST bytes: what a rewrite copies.
     pub bytes: u64,
     /// Its indexes' bytes: what a rewrite rebuilds.
@@ -339,10 +343,35 @@ pub fn about(n: u64, basis: EstimateBasis) -> String {
     format!("about {} {} ({})", thousands(n), if n == 1 { "row" } else { "rows" }, basis.label())
 }
 
-/// A production size for people: `48M rows, 12 GB` (rounded; `unknown rows` when the profile lacks them).
+/// A part of a production size: its rows, or its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizePart {
+    Rows,
+    Bytes,
+}
+
+/// What a part of a production size rests on, as findings and renderers say it after the number: production's from the
+/// profile, or the source's when the sample was taken — its rows from its statistics (`reltuples`), or counted.
+pub fn size_basis(size: &ProductionSize, part: SizePart) -> &'static str {
+    match (size.basis, part, size.rows_counted) {
+        (EstimateBasis::Sample, SizePart::Rows, false) => {
+            "in the source, estimated from its statistics (reltuples) when the sample was taken"
+        }
+        (EstimateBasis::Sample, SizePart::Rows, true) => "in the source, counted when the sample was taken",
+        (EstimateBasis::Sample, SizePart::Bytes, _) => "in the source, read when the sample was taken",
+        (_, SizePart::Rows, _) => "in production, estimated from the profile",
+        (_, SizePart::Bytes, _) => "in production, from the profile",
+    }
+}
+
+/// A production size for people, each part with what it rests on ([`size_basis`]): `48M rows in production, estimated
+/// from the profile; 12.0 GB in production, from the profile` (rounded; `unknown rows` when the profile lacks them).
 pub fn size_label(size: &ProductionSize) -> String {
-    let rows = size.rows.map_or_else(|| "unknown rows".to_owned(), |r| format!("{} rows", short(r as f64)));
-    format!("{rows}, {} in production", bytes_label(size.bytes + size.index_bytes))
+    let rows = match size.rows {
+        Some(r) => format!("{} rows {}", short(r as f64), size_basis(size, SizePart::Rows)),
+        None => "unknown rows".to_owned(),
+    };
+    format!("{rows}; {} {}", bytes_label(size.bytes + size.index_bytes), size_basis(size, SizePart::Bytes))
 }
 
 /// `48M`, `2.7K`, `950`.
@@ -400,8 +429,18 @@ mod tests {
             rows: Some(48_000_000),
             bytes: 12 * 1024u64.pow(3),
             index_bytes: 0,
+            rows_counted: false,
             basis: EstimateBasis::Profile,
         };
-        assert_eq!(size_label(&size), "48M rows, 12.0 GB in production");
+        let profile = "48M rows in production, estimated from the profile; 12.0 GB in production, from the profile";
+        assert_eq!(size_label(&size), profile);
+        let sampled = ProductionSize { basis: EstimateBasis::Sample, ..size.clone() };
+        assert_eq!(
+            size_label(&sampled),
+            "48M rows in the source, estimated from its statistics (reltuples) when the sample was taken; 12.0 GB in \
+             the source, read when the sample was taken"
+        );
+        let counted = ProductionSize { rows_counted: true, ..sampled };
+        assert!(size_label(&counted).starts_with("48M rows in the source, counted when the sample was taken; "));
     }
 }

@@ -446,6 +446,7 @@ fn plan(statements: &[StatementReport]) -> Markup {
                             " at line " (e.line) ", column " (e.column) ": " (e.message)
                             @if let Some(detail) = &e.detail { br; "Detail: " (detail) }
                             @if let Some(hint) = &e.hint { br; "Hint: " (hint) }
+                            @if let Some(predicted) = &e.predicted { br; "Predicted for production: " (predicted) }
                         }
                     }
                 }

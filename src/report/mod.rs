@@ -11,7 +11,7 @@ pub mod rehearsal;
 mod synthetic;
 mod table;
 
-pub use estimate::{about, bytes_label, scale_measured, size_label, thousands, TableScale};
+pub use estimate::{about, bytes_label, scale_measured, size_basis, size_label, thousands, SizePart, TableScale};
 pub use github::render_github;
 pub use html::render_html;
 pub use json::render_json;
@@ -152,8 +152,9 @@ pub(crate) fn statement_estimate_lines(s: &StatementReport) -> Vec<String> {
 /// The error the plan's final COMMIT meets ([`Report::commit_error`]) as one line, for every renderer.
 pub(crate) fn commit_line(report: &Report) -> Option<String> {
     let error = report.commit_error.as_ref()?;
+    let predicted = error.predicted.as_deref().map(|p| format!("; predicted for production: {p}")).unwrap_or_default();
     Some(format!(
-        "the COMMIT that ends the plan fails on a deferred constraint{}; applied, the plan commits nothing",
+        "the COMMIT that ends the plan fails on a deferred constraint{}; applied, the plan commits nothing{predicted}",
         error.describe()
     ))
 }

@@ -254,6 +254,10 @@ pub struct SampledTable {
     pub table: String,
     /// Its rows in the source (`pg_class.reltuples`, or counted when the source never analyzed it).
     pub source_rows: u64,
+    /// Whether `source_rows` were counted (the source never analyzed the table) rather than read from its
+    /// statistics (`reltuples`).
+    #[serde(default)]
+    pub rows_counted: bool,
     /// Rows the sample drew from it.
     pub sampled: u64,
     /// Rows the foreign-key closure added to it (rows sampled rows of other tables reference).
@@ -857,6 +861,10 @@ pub struct CommitError {
     /// The table Postgres names, `schema.table`, when it names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_name: Option<String>,
+    /// On a synthetic shadow (`--synthesize`): the failure predicted for production, as a statement's error says it
+    /// ([`StatementError::predicted`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<String>,
 }
 
 impl CommitError {

@@ -84,8 +84,10 @@ impl Session {
             }
             return Ok(rows);
         }
-        let no_params: [&(dyn ToSql + Sync); 0] = [];
-        let stream = self.client.query_raw(statement.text.as_str(), no_params).await?;
+        // The unnamed statement, parsed, bound and run in one round trip (a named one would take a round trip to
+        // prepare and another to close).
+        let no_params: [(&(dyn ToSql + Sync), tokio_postgres::types::Type); 0] = [];
+        let stream = self.client.query_typed_raw(statement.text.as_str(), no_params).await?;
         pin_mut!(stream);
         let mut returned = 0;
         while stream.try_next().await?.is_some() {

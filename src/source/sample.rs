@@ -53,11 +53,19 @@ pub(super) async fn copy(target: &super::load::Loader<'_>, sample: &Sample) -> R
             .await
             .map_err(|e| fail(&format!("sampling {table}"), e))?;
         copied += rows;
-        let (source_rows, bytes, index_bytes) =
+        let (source_rows, rows_counted, bytes, index_bytes) =
             source_size(&source, &table).await.map_err(|e| fail(&format!("reading the size of {table}"), e))?;
         let (bytes, index_bytes) = (Some(bytes), Some(index_bytes));
-        counts
-            .insert(table.clone(), SampledTable { table, source_rows, sampled: rows, closure: 0, bytes, index_bytes });
+        let sampled = SampledTable {
+            table: table.clone(),
+            source_rows,
+            rows_counted,
+            sampled: rows,
+            closure: 0,
+            bytes,
+            index_bytes,
+        };
+        counts.insert(table, sampled);
     }
     // Close the foreign keys: fetch the referenced rows the sample lacks, until none is missing.
     // A partition's copy of its parent's key adds nothing: the parent's key covers its rows.
@@ -86,8 +94,8 @@ pub(super) async fn copy(target: &super::load::Loader<'_>, sample: &Sample) -> R
 }
 
 /// The size of `table` in the source: its rows (`reltuples`, or counted when the source has never analyzed it: -1, or
-/// 0 with pages), its heap and TOAST bytes, and its indexes' bytes.
-async fn source_size(source: &Client, table: &str) -> Result<(u64, u64, u64), tokio_postgres::Error> {
+/// 0 with pages), whether they were counted, its heap and TOAST bytes, and its indexes' bytes.
+async fn source_size(source: &Client, table: &str) -> Result<(u64, bool, u64, u64), tokio_postgres::Error> {
     let row = source
         .query_one(
             "SELECT reltuples::pg_catalog.float8, relpages, pg_catalog.pg_table_size(oid), \
@@ -101,10 +109,10 @@ async fn source_size(source: &Client, table: &str) -> Result<(u64, u64, u64), to
     // A table never analyzed may say 0 rows in 0 pages (PostgreSQL 13 and before) though it holds some: its storage
     // tells, and it is counted.
     if reltuples > 0.0 || (reltuples == 0.0 && relpages == 0 && bytes == 0) {
-        return Ok((reltuples.round() as u64, bytes, index_bytes));
+        return Ok((reltuples.round() as u64, false, bytes, index_bytes));
     }
     let counted = source.query_one(&format!("SELECT pg_catalog.count(*) FROM ONLY {table}"), &[]).await?;
-    Ok((counted.get::<_, i64>(0).max(0) as u64, bytes, index_bytes))
+    Ok((counted.get::<_, i64>(0).max(0) as u64, true, bytes, index_bytes))
 }
 
 /// A session of the loader with `session_replication_role = replica`: rows arrive parents-after-children (or, for
