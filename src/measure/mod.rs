@@ -481,7 +481,7 @@ fn statement_error(statement: &PlanStatement, db: &tokio_postgres::error::DbErro
         _ => (statement.raw.line, statement.raw.column),
     };
     // Postgres's fields as for the COMMIT's error, mapped once there.
-    let CommitError { sqlstate, message, detail, hint, constraint_name, table_name } = commit_error_of(db);
+    let CommitError { sqlstate, message, detail, hint, constraint_name, table_name, predicted } = commit_error_of(db);
     StatementError {
         sqlstate,
         message,
@@ -492,7 +492,7 @@ fn statement_error(statement: &PlanStatement, db: &tokio_postgres::error::DbErro
         constraint_name,
         table_name,
         column_name: db.column().map(str::to_owned),
-        predicted: None,
+        predicted,
     }
 }
 
