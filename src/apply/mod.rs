@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 pub use targets::Targets;
 
 use crate::error::{Error, Result};
-use crate::plan::{Plan, StatementKind};
+use crate::plan::Plan;
 use crate::proposal::envelope::Counts;
 use crate::proposal::{rules, Outcome, Record, State, Store, Verdict};
 use commit::Committed;
@@ -123,7 +123,7 @@ pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Resul
     }
     if !proposal.envelope.unguarded.is_empty() {
         rollback(&client).await;
-        return unguarded(store, request, proposal, (&client, &plan), &before).await;
+        return unguarded(store, request, proposal, &client, &plan, &before).await;
     }
     let emptied = emptied_tables(&proposal.report);
     let ran = run::run(&client, &plan, &emptied, &before).await;
@@ -198,7 +198,6 @@ pub async fn apply(store: &Store, targets: &Targets, request: &Request) -> Resul
 /// Why a plan with statements that cannot run in a transaction is refused, if it is: every approval must accept them
 /// (`--unguarded`), and the plan must hold nothing else, since nothing else could be rolled back after them.
 fn unguarded_refusal(record: &Record, plan: &Plan) -> Option<String> {
-    use crate::plan::StatementKind::{Begin, Commit};
     let unguarded = &record.proposal.envelope.unguarded;
     let first = unguarded.first()?;
     let accepted = record.decisions.iter().filter(|d| d.verdict == Verdict::Approve).all(|d| d.unguarded);
@@ -208,13 +207,7 @@ fn unguarded_refusal(record: &Record, plan: &Plan) -> Option<String> {
              back: it runs only when every approval accepts it (`pgshadow proposals approve ID --unguarded`)"
         ));
     }
-    let guarded = plan
-        .statements
-        .iter()
-        .enumerate()
-        .filter(|(i, s)| !unguarded.contains(&(i + 1)) && !matches!(s.classification.kind, Begin | Commit))
-        .map(|(i, _)| i + 1)
-        .next();
+    let guarded = run::statements(plan).map(|(index, _)| index).find(|index| !unguarded.contains(index));
     guarded.map(|index| {
         format!(
             "the plan mixes statements that cannot run in a transaction (statement {first}) with ones that can \
@@ -230,24 +223,20 @@ async fn unguarded(
     store: &Store,
     request: &Request,
     proposal: &crate::proposal::Proposal,
-    (client, plan): (&tokio_postgres::Client, &Plan),
+    client: &tokio_postgres::Client,
+    plan: &Plan,
     before: &crate::profile::Description,
 ) -> Result<Record> {
     let rules = &proposal.rules;
     let timeouts =
         format!("SET lock_timeout = {}; SET statement_timeout = {}", rules.lock_timeout_ms, rules.statement_timeout_ms);
     client.batch_execute(&timeouts).await.map_err(|e| Error::pg("setting the apply's timeouts", e))?;
-    for (i, statement) in plan.statements.iter().enumerate() {
-        // The plan's own BEGIN and COMMIT would put the statements in a transaction block, where they cannot run.
-        if matches!(statement.classification.kind, StatementKind::Begin | StatementKind::Commit) {
-            continue;
-        }
+    for (index, statement) in run::statements(plan) {
         if let Err(e) = client.batch_execute(&statement.raw.text).await {
             let message = e.as_db_error().map_or_else(|| crate::error::with_causes(&e), |db| db.message().to_owned());
             let reason = format!(
-                "unguarded statement {} failed on the target: {message}; the statements before it ran and cannot \
-                 be rolled back",
-                i + 1
+                "unguarded statement {index} failed on the target: {message}; the statements before it ran and \
+                 cannot be rolled back"
             );
             return refuse(store, request, reason, Counts::default()).await;
         }

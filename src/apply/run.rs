@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::plan::{Plan, StatementKind};
+use crate::plan::{Plan, PlanStatement, StatementKind};
 use crate::profile::{describe, Description};
 use crate::proposal::envelope::{Counts, TableCount};
 
@@ -38,6 +38,15 @@ pub(super) async fn catalog(client: &Client) -> Result<Description> {
     description
 }
 
+/// The statements of `plan` that apply runs, with their 1-based index: all but the plan's own BEGIN and COMMIT,
+/// which stand for the transaction apply runs the plan in (and would put unguarded statements in a transaction
+/// block, where they cannot run).
+pub(super) fn statements(plan: &Plan) -> impl Iterator<Item = (usize, &PlanStatement)> {
+    let own_transaction =
+        |s: &PlanStatement| matches!(s.classification.kind, StatementKind::Begin | StatementKind::Commit);
+    plan.statements.iter().enumerate().map(|(i, s)| (i + 1, s)).filter(move |(_, s)| !own_transaction(s))
+}
+
 /// What the plan did on the target, or the statement that failed.
 pub(super) enum Ran {
     /// Every statement ran; what they did.
@@ -47,8 +56,8 @@ pub(super) enum Ran {
 }
 
 /// Runs `plan`'s statements on `client` (inside the caller's transaction; the plan's own BEGIN and COMMIT are
-/// left out, being that transaction), measuring each. `emptied` lists, per statement (1-based), the tables the
-/// dry-run saw it truncate or drop, to count just before it. `before` is the catalog before the plan.
+/// left out, being that transaction: [`statements`]), measuring each. `emptied` lists, per statement (1-based), the
+/// tables the dry-run saw it truncate or drop, to count just before it. `before` is the catalog before the plan.
 pub(super) async fn run(
     client: &Client,
     plan: &Plan,
@@ -56,11 +65,7 @@ pub(super) async fn run(
     before: &Description,
 ) -> Result<Ran> {
     let mut counts = Counts::default();
-    for (i, statement) in plan.statements.iter().enumerate() {
-        let index = i + 1;
-        if matches!(statement.classification.kind, StatementKind::Begin | StatementKind::Commit) {
-            continue;
-        }
+    for (index, statement) in statements(plan) {
         let truncate = statement.classification.kind == StatementKind::Truncate;
         let count = emptied.get(&index).cloned().unwrap_or_default();
         let Measured { start, end, held } = match execute(client, &statement.raw.text, truncate, count).await? {
@@ -194,6 +199,15 @@ pub(super) fn dropped(before: &Description, after: &Description) -> Vec<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plans_own_begin_and_commit_are_left_out_and_the_others_keep_their_numbers() {
+        let plan = Plan::parse("plan.sql", "BEGIN;\nUPDATE t SET a = 1;\nDELETE FROM t;\nCOMMIT;\n").expect("a plan");
+        let ran: Vec<(usize, &str)> = statements(&plan).map(|(index, s)| (index, s.raw.text.trim())).collect();
+        assert_eq!(ran, [(2, "UPDATE t SET a = 1"), (3, "DELETE FROM t")]);
+        let plain = Plan::parse("plan.sql", "UPDATE t SET a = 1").expect("a plan");
+        assert_eq!(statements(&plain).map(|(index, _)| index).collect::<Vec<_>>(), [1]);
+    }
 
     #[test]
     fn a_dropped_table_takes_its_parts_along() {

@@ -480,21 +480,23 @@ fn statement_error(statement: &PlanStatement, db: &tokio_postgres::error::DbErro
         Some(ErrorPosition::Original(p)) => script_position(&statement.raw, *p as usize),
         _ => (statement.raw.line, statement.raw.column),
     };
+    // Postgres's fields as for the COMMIT's error, mapped once there.
+    let CommitError { sqlstate, message, detail, hint, constraint_name, table_name, predicted } = commit_error_of(db);
     StatementError {
-        sqlstate: Some(db.code().code().to_owned()),
-        message: db.message().to_owned(),
-        detail: db.detail().map(crate::text::without_row_values),
-        hint: db.hint().map(str::to_owned),
+        sqlstate,
+        message,
+        detail,
+        hint,
         line,
         column,
-        constraint_name: db.constraint().map(str::to_owned),
-        table_name: db.table().map(|t| db.schema().map_or_else(|| t.to_owned(), |s| format!("{s}.{t}"))),
+        constraint_name,
+        table_name,
         column_name: db.column().map(str::to_owned),
-        predicted: None,
+        predicted,
     }
 }
 
-/// The error of the plan's final COMMIT, with Postgres's fields.
+/// The error of the plan's final COMMIT, with Postgres's fields (a statement's error has these too, and its place).
 fn commit_error_of(db: &tokio_postgres::error::DbError) -> CommitError {
     CommitError {
         sqlstate: Some(db.code().code().to_owned()),

@@ -93,7 +93,8 @@ pub fn timestamp(now: jiff::Timestamp) -> String {
 pub fn decide(
     record: &Record,
     reviewer: &str,
-    (verdict, unguarded): (Verdict, bool),
+    verdict: Verdict,
+    unguarded: bool,
     comment: Option<String>,
     now: jiff::Timestamp,
 ) -> Result<Transition, String> {

@@ -15,11 +15,13 @@ mod throttle;
 mod ui;
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -55,11 +57,42 @@ struct Shared {
 
 type AppState = Arc<Shared>;
 
+/// The address a request came from: the TCP peer's when the router is served with connect info
+/// (`into_make_service_with_connect_info`, as [`serve`] does), else `None`, which the [`throttle`] limits as one
+/// client. Never rejects a request.
+pub(crate) struct Peer(pub(crate) Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Peer, Self::Rejection> {
+        Ok(Peer(parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
 /// Who sent a request: a caller of the tokens file, or `None` (the server's own token, or no token on loopback).
 #[derive(Debug, Clone)]
 pub(crate) struct Authenticated(pub(crate) Option<Caller>);
 
 impl Shared {
+    /// Whether a token from `client` may be looked at now: `Err(seconds)` to wait while its address, or everyone,
+    /// is locked out ([`throttle`]), counted in the metrics. Asked before the token is looked at, right or wrong: a
+    /// locked-out guesser learns nothing.
+    fn token_admitted(&self, client: Option<IpAddr>) -> std::result::Result<(), u64> {
+        self.throttle.check(client, Instant::now()).inspect_err(|_| {
+            self.locked_out.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    /// A request without a valid token: counted in the metrics, and against `client`'s limits when it gave a token
+    /// (`given`; a request without one guesses nothing).
+    fn token_refused(&self, client: Option<IpAddr>, given: &str) {
+        self.unauthorized.fetch_add(1, Ordering::Relaxed);
+        if !given.is_empty() {
+            self.throttle.failed(client, Instant::now());
+        }
+    }
+
     /// The proposals store: the configuration's `store`, else the default one; opened (and migrated) once.
     async fn store(&self) -> Result<&Store> {
         self.store.get_or_try_init(|| Store::open_or_default(self.config.store.as_deref())).await
@@ -114,19 +147,7 @@ pub async fn serve(
         });
     }
     let secure_cookies = config.secure_cookies.unwrap_or(!address.ip().is_loopback());
-    let state = Arc::new(Shared {
-        permits: Arc::new(Semaphore::new(config.max_concurrent)),
-        service,
-        config,
-        token,
-        tokens,
-        store: tokio::sync::OnceCell::new(),
-        stopping: AtomicBool::new(false),
-        busy_rejections: AtomicU64::new(0),
-        unauthorized: AtomicU64::new(0),
-        throttle: throttle::Throttle::default(),
-        locked_out: AtomicU64::new(0),
-    });
+    let state = shared(service, config, token, tokens);
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     let marker = Arc::clone(&state);
     let stop = async move {
@@ -150,6 +171,23 @@ pub async fn serve(
     }
 }
 
+/// The handlers' state, nothing counted yet.
+fn shared(service: Arc<Service>, config: Config, token: Option<String>, tokens: Option<Tokens>) -> AppState {
+    Arc::new(Shared {
+        permits: Arc::new(Semaphore::new(config.max_concurrent)),
+        service,
+        config,
+        token,
+        tokens,
+        store: tokio::sync::OnceCell::new(),
+        stopping: AtomicBool::new(false),
+        busy_rejections: AtomicU64::new(0),
+        unauthorized: AtomicU64::new(0),
+        throttle: throttle::Throttle::default(),
+        locked_out: AtomicU64::new(0),
+    })
+}
+
 /// A handler that panics answers `500 internal` in JSON, like any other error, instead of dropping the connection;
 /// the panic itself is logged, never sent.
 async fn contain_panics(request: Request, next: Next) -> Response {
@@ -166,7 +204,7 @@ async fn contain_panics(request: Request, next: Next) -> Response {
 
 /// Checks `Authorization: Bearer <token>` when the server has a token or a tokens file, and says who sent the
 /// request ([`Authenticated`]). A client that sent wrong tokens too often is answered `429` ([`throttle`]).
-async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+async fn authenticate(State(state): State<AppState>, Peer(client): Peer, mut request: Request, next: Next) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -174,12 +212,10 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("")
         .to_owned();
-    let client = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let checked = state.token.is_some() || state.tokens.is_some();
     // A request without a token guesses nothing: it is neither counted nor held back.
     if checked && !given.is_empty() {
-        if let Err(seconds) = state.throttle.check(client, Instant::now()) {
-            state.locked_out.fetch_add(1, Ordering::Relaxed);
+        if let Err(seconds) = state.token_admitted(client) {
             return ApiFailure::new(StatusCode::TOO_MANY_REQUESTS, "locked_out", locked_out(seconds))
                 .retry_after(u32::try_from(seconds).unwrap_or(u32::MAX))
                 .into_response();
@@ -190,10 +226,7 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     if caller.is_none() && checked {
         let token_ok = state.token.as_ref().is_some_and(|t| constant_time_eq(given.as_bytes(), t.as_bytes()));
         if !token_ok {
-            state.unauthorized.fetch_add(1, Ordering::Relaxed);
-            if !given.is_empty() {
-                state.throttle.failed(client, Instant::now());
-            }
+            state.token_refused(client, &given);
             let mut response =
                 ApiFailure::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
                     .into_response();

@@ -9,7 +9,8 @@
 //! token of the tokens file would buy unlimited guesses at the others).
 //!
 //! The addresses are the TCP peers'; behind a reverse proxy every request comes from the proxy's address, so the
-//! per-address limit becomes a second global one (`X-Forwarded-For` is not trusted). The global limit is a trade:
+//! per-address limit becomes a second global one (`X-Forwarded-For` is not trusted). A request whose address is not
+//! known (a router served without connect info) counts under one key shared by all such requests, the same way. The global limit is a trade:
 //! someone who keeps failing faster than it refills keeps everyone out, for as long as they keep at it.
 
 use std::collections::HashMap;
@@ -74,7 +75,8 @@ impl Bucket {
 pub(crate) struct Throttle {
     per_address: Rate,
     global: Rate,
-    buckets: Mutex<(Bucket, HashMap<IpAddr, Bucket>)>,
+    /// Everyone's bucket, and each address's (`None`: every client whose address is not known).
+    buckets: Mutex<(Bucket, HashMap<Option<IpAddr>, Bucket>)>,
 }
 
 impl Default for Throttle {
@@ -91,11 +93,12 @@ impl Throttle {
     }
 
     /// `Err(seconds)` when an attempt from `client` must wait that long (its address, or everyone, failed too often);
-    /// checked before the attempt's token is.
+    /// checked before the attempt's token is. `None`: a client whose address is not known, limited with every other
+    /// such client.
     pub(crate) fn check(&self, client: Option<IpAddr>, now: Instant) -> Result<(), u64> {
         let buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (everyone, by_address) = &*buckets;
-        let own = client.and_then(|c| by_address.get(&key(c))).map_or(0, |b| b.wait(self.per_address, now));
+        let own = by_address.get(&key(client)).map_or(0, |b| b.wait(self.per_address, now));
         match own.max(everyone.wait(self.global, now)) {
             0 => Ok(()),
             seconds => Err(seconds),
@@ -107,7 +110,6 @@ impl Throttle {
         let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (everyone, by_address) = &mut *buckets;
         everyone.take(self.global, now);
-        let Some(client) = client else { return };
         if by_address.len() >= KEPT {
             let rate = self.per_address;
             by_address.retain(|_, b| b.level(rate, now) < f64::from(rate.burst));
@@ -119,12 +121,13 @@ impl Throttle {
     }
 }
 
-/// What an address counts as: itself, or its /64 for IPv6 (an IPv4 address mapped into IPv6 is the IPv4 one).
-fn key(address: IpAddr) -> IpAddr {
-    match address.to_canonical() {
+/// What an address counts as: itself, or its /64 for IPv6 (an IPv4 address mapped into IPv6 is the IPv4 one); an
+/// unknown one (`None`) as every other unknown one.
+fn key(address: Option<IpAddr>) -> Option<IpAddr> {
+    address.map(|address| match address.to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
         v4 => v4,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -171,7 +174,19 @@ mod tests {
             throttle.failed(ip(&format!("2001:db8:1:2::{i}")), now);
         }
         assert!(throttle.check(ip("2001:db8:1:2:ffff::9"), now).is_err());
-        assert_eq!(key("::ffff:10.0.0.1".parse().expect("mapped")), "10.0.0.1".parse::<IpAddr>().expect("v4"));
+        assert_eq!(key(ip("::ffff:10.0.0.1")), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn clients_of_unknown_address_share_one_limit() {
+        let throttle = Throttle::new(FAST, Rate { burst: 100, refill: Duration::from_secs(1) });
+        let now = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(throttle.check(None, now), Ok(()));
+            throttle.failed(None, now);
+        }
+        assert_eq!(throttle.check(None, now), Err(10), "every client of unknown address is held back");
+        assert_eq!(throttle.check(ip("10.0.0.1"), now), Ok(()), "a known address is not");
     }
 
     #[test]

@@ -17,12 +17,10 @@
 mod pages;
 mod session;
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Form, Path, Query, Request, State};
+use axum::extract::{Form, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -30,7 +28,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use super::AppState;
+use super::{AppState, Peer};
 use crate::error::Error;
 use crate::proposal::tokens::Action;
 use crate::proposal::{Record, State as ProposalState, Verdict};
@@ -141,19 +139,14 @@ struct SignIn {
     token: String,
 }
 
-async fn sign_in(
-    State(ui): State<UiState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(form): Form<SignIn>,
-) -> Response {
+async fn sign_in(State(ui): State<UiState>, Peer(client): Peer, Form(form): Form<SignIn>) -> Response {
     let Some(tokens) = ui.app.tokens.as_ref() else {
         ui.app.unauthorized.fetch_add(1, Ordering::Relaxed);
         return html(StatusCode::UNAUTHORIZED, pages::page("Sign in", None, Some(NO_TOKENS), pages::sign_in()));
     };
-    let (given, client) = (form.token.trim(), Some(peer.ip()));
+    let given = form.token.trim();
     // Held back before the token is looked at, right or wrong: a locked-out guesser learns nothing.
-    if let Err(seconds) = ui.app.throttle.check(client, Instant::now()) {
-        ui.app.locked_out.fetch_add(1, Ordering::Relaxed);
+    if let Err(seconds) = ui.app.token_admitted(client) {
         let alert = format!(
             "Too many wrong tokens were tried (from your address, or from everyone): sign-in is closed for \
              {seconds} s. Try again after that."
@@ -164,10 +157,7 @@ async fn sign_in(
         return response;
     }
     let Some(caller) = tokens.caller(given).cloned() else {
-        ui.app.unauthorized.fetch_add(1, Ordering::Relaxed);
-        if !given.is_empty() {
-            ui.app.throttle.failed(client, Instant::now());
-        }
+        ui.app.token_refused(client, given);
         let alert = "That token is not in the tokens file.";
         return html(StatusCode::UNAUTHORIZED, pages::page("Sign in", None, Some(alert), pages::sign_in()));
     };
@@ -300,6 +290,59 @@ async fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proposal::tokens::Tokens;
+    use crate::service::config::Config;
+    use crate::service::{Service, ServiceOptions};
+
+    const TOKEN: &str = "alice-reviews-0123456789";
+
+    /// One `POST /ui/sign-in` with `token` over HTTP/1.1 (`Connection: close`): the status line and headers.
+    async fn sign_in_over_http(address: std::net::SocketAddr, token: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = format!("token={token}");
+        let request = format!(
+            "POST /ui/sign-in HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read the response");
+        response.split_once("\r\n\r\n").map_or(response.clone(), |(head, _)| head.to_owned())
+    }
+
+    /// The router served on a real socket without connect info, as a library may mount it: signing in works (it
+    /// was a 500), and wrong tokens from clients whose address is unknown are limited together, as one address's.
+    #[tokio::test]
+    async fn the_sign_in_works_on_a_router_served_without_connect_info() {
+        let service = Arc::new(Service::start(ServiceOptions::default()).await.expect("a service"));
+        let tokens = format!("[[tokens]]\ntoken = \"{TOKEN}\"\nname = \"alice\"\nrole = \"reviewer\"\n");
+        let tokens = Tokens::parse("tokens.toml", &tokens).expect("a tokens file");
+        let state = super::super::shared(Arc::clone(&service), Config::default(), None, Some(tokens));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("an address");
+        let server = axum::serve(listener, super::super::router(state, false));
+        let server = tokio::spawn(std::future::IntoFuture::into_future(server));
+
+        let signed_in = sign_in_over_http(address, TOKEN).await;
+        assert!(signed_in.starts_with("HTTP/1.1 303"), "{signed_in}");
+        assert!(signed_in.to_ascii_lowercase().contains("set-cookie: pgshadow_session="), "{signed_in}");
+        let burst = super::super::throttle::PER_ADDRESS.burst;
+        for _ in 0..burst {
+            let refused = sign_in_over_http(address, "not-a-token-of-the-file").await;
+            assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+        }
+        // Fewer than the global burst: only the one limit all unknown addresses share closes the sign-in.
+        assert!(burst < super::super::throttle::GLOBAL.burst);
+        let held_back = sign_in_over_http(address, TOKEN).await;
+        assert!(held_back.starts_with("HTTP/1.1 429"), "{held_back}");
+        assert!(held_back.to_ascii_lowercase().contains("retry-after:"), "{held_back}");
+
+        server.abort();
+        let _ = server.await;
+        Service::shutdown_shared(service, std::time::Duration::from_secs(10)).await.expect("the service stops");
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         pairs.iter().map(|(k, v)| (header::HeaderName::from_static(k), HeaderValue::from_static(v))).collect()

@@ -9,14 +9,12 @@
 //! reported as a fidelity loss ([`needs_superuser`]).
 
 use sqlparser::ast::{CommentObject, Ident, SchemaName, Statement};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use std::collections::HashSet;
 
 use super::load::Loader;
 use crate::error::{Error, Result};
-use crate::plan::RawStatement;
+use crate::plan::{parse_sql, RawStatement};
 use crate::shadow::Role;
 use crate::text::{quote_ident, quote_literal};
 
@@ -46,7 +44,7 @@ pub(super) fn step(statement: &str) -> Option<Step> {
     if !matches!(words.as_slice(), ["create", "extension", ..] | ["comment", "on", "extension"]) {
         return None;
     }
-    let parsed = Parser::parse_sql(&PostgreSqlDialect {}, statement).ok()?;
+    let parsed = parse_sql(statement).ok()?;
     match parsed.as_slice() {
         [Statement::CreateExtension(create)] => Some(Step::Create(Extension {
             name: folded(&create.name),
@@ -70,7 +68,7 @@ pub(super) fn creates_schema(statement: &str, schemas: &[String]) -> bool {
     if !starts || schemas.is_empty() {
         return false;
     }
-    match Parser::parse_sql(&PostgreSqlDialect {}, statement).ok().as_deref() {
+    match parse_sql(statement).ok().as_deref() {
         Some([Statement::CreateSchema { schema_name: SchemaName::Simple(name), .. }]) => match name.0.as_slice() {
             [part] => part.as_ident().is_some_and(|ident| schemas.contains(&folded(ident))),
             _ => false,

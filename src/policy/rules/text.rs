@@ -101,6 +101,9 @@ pub(super) struct ColumnType {
     pub(super) data_type: String,
     /// Whether the statement creates the table.
     pub(super) new_table: bool,
+    /// Whether the statement changes an existing column's type (`ALTER COLUMN ... TYPE`, `SET DATA TYPE`), rather
+    /// than creating the column (`CREATE TABLE`, `ADD COLUMN`).
+    pub(super) retyped: bool,
     /// Whether the statement makes it the (single-column) primary key.
     pub(super) primary_key: bool,
     /// Whether the statement makes it reference another table (a foreign key).
@@ -112,7 +115,7 @@ pub(super) fn column_types(sql: &str) -> Vec<ColumnType> {
     let Ok(statements) = crate::plan::parse_sql(sql) else {
         return Vec::new();
     };
-    let typed = |table: &dyn std::fmt::Display, column: &ColumnDef, data_type: String, new_table| {
+    let typed = |table: &dyn std::fmt::Display, column: &ColumnDef, data_type: String, new_table, retyped| {
         let has = |pk: bool| {
             column.options.iter().any(|o| match o.option {
                 ColumnOption::PrimaryKey(_) => pk,
@@ -124,6 +127,7 @@ pub(super) fn column_types(sql: &str) -> Vec<ColumnType> {
             column: format!("{table}.{}", column.name.value),
             data_type: data_type.to_ascii_uppercase(),
             new_table,
+            retyped,
             primary_key: has(true),
             references: has(false),
         }
@@ -133,8 +137,11 @@ pub(super) fn column_types(sql: &str) -> Vec<ColumnType> {
         match statement {
             Statement::CreateTable(create) => {
                 let named = |name: &str| create.columns.iter().any(|c| c.name.value == name);
-                let mut columns: Vec<ColumnType> =
-                    create.columns.iter().map(|c| typed(&create.name, c, c.data_type.to_string(), true)).collect();
+                let mut columns: Vec<ColumnType> = create
+                    .columns
+                    .iter()
+                    .map(|c| typed(&create.name, c, c.data_type.to_string(), true, false))
+                    .collect();
                 for constraint in &create.constraints {
                     match constraint {
                         TableConstraint::PrimaryKey(pk) if pk.columns.len() == 1 => {
@@ -161,7 +168,7 @@ pub(super) fn column_types(sql: &str) -> Vec<ColumnType> {
                 for operation in &alter.operations {
                     match operation {
                         AlterTableOperation::AddColumn { column_def, .. } => {
-                            types.push(typed(&alter.name, column_def, column_def.data_type.to_string(), false))
+                            types.push(typed(&alter.name, column_def, column_def.data_type.to_string(), false, false))
                         }
                         AlterTableOperation::AlterColumn {
                             column_name,
@@ -172,7 +179,7 @@ pub(super) fn column_types(sql: &str) -> Vec<ColumnType> {
                                 data_type: data_type.clone(),
                                 options: Vec::new(),
                             };
-                            types.push(typed(&alter.name, &column, data_type.to_string(), false))
+                            types.push(typed(&alter.name, &column, data_type.to_string(), false, true))
                         }
                         _ => {}
                     }
@@ -207,8 +214,9 @@ mod tests {
         let got: Vec<_> = types.iter().map(|c| (c.column.as_str(), c.data_type.as_str(), c.new_table)).collect();
         assert_eq!(got, [("t.a", "TIMESTAMP", true), ("t.b", "CHAR(2)", true)]);
         let types = column_types("ALTER TABLE t ADD COLUMN c varchar(5), ALTER COLUMN a TYPE timestamptz USING a");
-        let got: Vec<_> = types.iter().map(|c| (c.column.as_str(), c.data_type.as_str(), c.new_table)).collect();
-        assert_eq!(got, [("t.c", "VARCHAR(5)", false), ("t.a", "TIMESTAMPTZ", false)]);
+        let got: Vec<_> =
+            types.iter().map(|c| (c.column.as_str(), c.data_type.as_str(), c.new_table, c.retyped)).collect();
+        assert_eq!(got, [("t.c", "VARCHAR(5)", false, false), ("t.a", "TIMESTAMPTZ", false, true)]);
         assert!(column_types("ALTER TABLE t ADD COLUMN").is_empty());
         let keys = |sql| -> Vec<(String, bool, bool)> {
             column_types(sql).into_iter().map(|c| (c.column, c.primary_key, c.references)).collect()

@@ -70,14 +70,13 @@ pub(super) fn text_shows(sql: &str) -> bool {
     !limits_set(sql).is_empty()
 }
 
-/// The existing columns the statement gives a varchar length limit, as `t.v to varchar(50)`. The text names only
-/// the new limit: whether it is lower than the old one, only the catalog can tell.
+/// The existing columns whose type the statement changes to one with a varchar length limit (`ALTER COLUMN ...
+/// TYPE`; a column it adds has no limit to lower), as `t.v to varchar(50)`. The text names only the new limit:
+/// whether it is lower than the old one, only the catalog can tell.
 fn limits_set(sql: &str) -> Vec<String> {
     column_types(sql)
         .into_iter()
-        .filter(|c| {
-            !c.new_table && (c.data_type.starts_with("VARCHAR(") || c.data_type.starts_with("CHARACTER VARYING("))
-        })
+        .filter(|c| c.retyped && (c.data_type.starts_with("VARCHAR(") || c.data_type.starts_with("CHARACTER VARYING(")))
         .map(|c| format!("{} to {}", c.column, c.data_type.to_ascii_lowercase()))
         .collect()
 }
@@ -156,6 +155,20 @@ mod tests {
         assert_eq!(
             measured,
             "no limit lowered: public.users.name from character varying(100) to character varying(200)"
+        );
+    }
+
+    #[test]
+    fn a_column_added_with_a_limit_sets_no_limit_on_an_existing_one() {
+        assert!(limits_set("ALTER TABLE users ADD COLUMN nick varchar(20)").is_empty());
+        assert!(!text_shows("ALTER TABLE users ADD COLUMN nick varchar(20)"));
+        assert!(limits_set("CREATE TABLE t (v varchar(20))").is_empty());
+        assert_eq!(
+            limits_set(
+                "ALTER TABLE users ADD COLUMN nick varchar(20), ALTER COLUMN name SET DATA TYPE varchar(30), \
+                 ALTER COLUMN bio TYPE text"
+            ),
+            ["users.name to varchar(30)"]
         );
     }
 

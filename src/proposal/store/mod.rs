@@ -251,7 +251,7 @@ impl Store {
                 let record = tx.record(id)?.ok_or(Error::UnknownProposal(id))?;
                 let now = jiff::Timestamp::now();
                 let Transition { decision, state, expires_at } =
-                    rules::decide(&record, &who, (verdict, unguarded), comment, now).map_err(Error::Refused)?;
+                    rules::decide(&record, &who, verdict, unguarded, comment, now).map_err(Error::Refused)?;
                 tx.insert_decision(id, &decision)?;
                 tx.set_state(id, state, expires_at.as_deref(), None)?;
                 let event = match verdict {
