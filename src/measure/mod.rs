@@ -111,6 +111,11 @@ pub(crate) async fn open_session(shadow: &Shadow, database: &Database) -> Result
     ]
     .join(";\n");
     session.client().batch_execute(&warm_up).await.map_err(|e| Error::pg("warming up a session for a run", e))?;
+    // Only a faster first DDL statement rests on this: a role that may not make a temporary table goes without.
+    if let Err(e) = session.client().batch_execute(queries::WARM_UP_DDL).await {
+        tracing::debug!(error = %e, "a session's DDL warm-up failed");
+        session.client().batch_execute("ROLLBACK").await.map_err(|e| Error::pg("ending a DDL warm-up", e))?;
+    }
     Ok(session)
 }
 
