@@ -405,3 +405,17 @@ async fn after_the_plans_own_commit_constraints_are_deferred_as_declared() {
         assert!(twice.statements.iter().all(|s| s.status == Status::Ok), "{version}");
     }
 }
+
+#[tokio::test]
+async fn a_statement_is_timed_by_the_servers_clock_and_a_fast_one_is_not_zero() {
+    // The reads before a statement and clock readings around it go out in its round trip: a statement's duration is
+    // the server's, not the time this process took to get to its answer, nor zero when both answers came together.
+    let plan = "SELECT pg_sleep(0.2);\nUPDATE customers SET name = name WHERE id <= 20;\n\
+                CREATE TABLE later (id int);\nSELECT pg_sleep(0.05);\n";
+    let report = common::dry_run(SHOP, plan).await;
+    let took: Vec<f64> = report.statements.iter().map(|s| s.duration_ms.expect("a duration")).collect();
+    assert!((200.0..1000.0).contains(&took[0]), "{took:?}");
+    assert!(took[1] > 0.0 && took[1] < 200.0, "{took:?}");
+    assert!(took[2] > 0.0 && took[2] < 200.0, "{took:?}");
+    assert!((50.0..200.0).contains(&took[3]), "{took:?}");
+}

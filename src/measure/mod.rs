@@ -17,7 +17,7 @@ mod unknown;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::error::ErrorPosition;
 
@@ -323,18 +323,15 @@ impl Run<'_> {
             report.values_too_long =
                 self.values_too_long(&direct, &crate::plan::length_limits(&statement.raw.text)).await?;
             let (column_values, fingerprints) = (self.column_values(&direct).await?, self.fingerprints(&direct).await?);
-            let started = Instant::now();
-            let result = self.session.run(&statement.raw).await;
-            (direct, column_values, fingerprints, result, started.elapsed())
+            let (_, result, duration) = self.run_timed(statement, async { Ok(()) }).await;
+            (direct, column_values, fingerprints, result, duration)
         } else {
-            // The statement goes out in the round trip of the reads before it, which the server runs first. It ran
-            // from their answer to its own.
-            let read = async { (tokio::try_join!(self.resolve_targets(statement), self.settings()), Instant::now()) };
-            let run = async { (self.session.run(&statement.raw).await, Instant::now()) };
-            let ((read, read_at), (result, ran_at)) = tokio::join!(read, run);
+            // The reads before the statement go out in its round trip: the server runs them first.
+            let before = async { tokio::try_join!(self.resolve_targets(statement), self.settings()) };
+            let (read, result, duration) = self.run_timed(statement, before).await;
             let (direct, settings) = read?;
             report.settings = Some(settings);
-            (direct, HashMap::new(), Default::default(), result, ran_at.saturating_duration_since(read_at))
+            (direct, HashMap::new(), Default::default(), result, duration)
         };
         report.duration_ms = Some((duration.as_secs_f64() * 1e6).round() / 1e3);
         match result {
@@ -369,6 +366,31 @@ impl Run<'_> {
         self.measure(report, kind, &direct, &column_values, after).await?;
         self.values_changed(report, &fingerprints).await?;
         Ok(None)
+    }
+
+    /// Runs a statement in one round trip with `before` (reads the server runs first) and a reading of the server's
+    /// clock on each side of it: it is timed by the server's clock, not by when this task got to the answers, which a
+    /// busy machine delays. A COPY (whose data or rows follow its request) and a statement that failed are timed by
+    /// this task, reads before them included.
+    async fn run_timed<T>(
+        &self,
+        statement: &PlanStatement,
+        before: impl std::future::Future<Output = Result<T>>,
+    ) -> (Result<T>, std::result::Result<u64, tokio_postgres::Error>, Duration) {
+        let copies = statement.classification.kind == StatementKind::Copy;
+        let started = Instant::now();
+        let (before, start, result, end) =
+            tokio::join!(before, self.clock(), self.session.run(&statement.raw), async {
+                match copies {
+                    true => None,
+                    false => Some(self.clock().await),
+                }
+            });
+        let duration = match (start, end) {
+            (Ok(start), Some(Ok(end))) if result.is_ok() && end >= start => Duration::from_secs_f64(end - start),
+            _ => started.elapsed(),
+        };
+        (before, result, duration)
     }
 
     /// Compares the tables with their state before the statement and reads what was dropped.
