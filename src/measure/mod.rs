@@ -24,6 +24,7 @@ use tokio_postgres::error::ErrorPosition;
 use crate::error::{Error, Result};
 use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
 use crate::report::{CommitError, SchemaChange, StatementError, StatementReport, Status, TableEffect};
+use crate::shadow::session::Ready;
 use crate::shadow::Database;
 use crate::shadow::{Role, Session, Shadow};
 use effects::{Oid, Snapshot};
@@ -323,13 +324,12 @@ impl Run<'_> {
             report.values_too_long =
                 self.values_too_long(&direct, &crate::plan::length_limits(&statement.raw.text)).await?;
             let (column_values, fingerprints) = (self.column_values(&direct).await?, self.fingerprints(&direct).await?);
-            let (_, result, duration) = self.run_timed(statement, async { Ok(()) }).await;
+            let (_, result, duration) = self.run_timed(statement, async { Ok(()) }).await?;
             (direct, column_values, fingerprints, result, duration)
         } else {
-            // The reads before the statement go out in its round trip: the server runs them first.
+            // The reads before the statement go out in the round trip that prepares it.
             let before = async { tokio::try_join!(self.resolve_targets(statement), self.settings()) };
-            let (read, result, duration) = self.run_timed(statement, before).await;
-            let (direct, settings) = read?;
+            let ((direct, settings), result, duration) = self.run_timed(statement, before).await?;
             report.settings = Some(settings);
             (direct, HashMap::new(), Default::default(), result, duration)
         };
@@ -368,29 +368,36 @@ impl Run<'_> {
         Ok(None)
     }
 
-    /// Runs a statement in one round trip with `before` (reads the server runs first) and a reading of the server's
-    /// clock on each side of it: it is timed by the server's clock, not by when this task got to the answers, which a
-    /// busy machine delays. A COPY (whose data or rows follow its request) and a statement that failed are timed by
-    /// this task, reads before them included.
+    /// Runs a statement: prepares it in one round trip with `before` (reads the server runs first), then runs it in
+    /// another between two readings of the server's clock, by which it is timed: not by when this task got to the
+    /// answers, which a busy machine delays. A COPY (whose data or rows follow its request) and a statement that failed
+    /// are timed by this task. Reads that fail, a clock reading among them, are measuring's failure: the plan's
+    /// statement is not run, or not blamed for the transaction they aborted.
     async fn run_timed<T>(
         &self,
         statement: &PlanStatement,
         before: impl std::future::Future<Output = Result<T>>,
-    ) -> (Result<T>, std::result::Result<u64, tokio_postgres::Error>, Duration) {
-        let copies = statement.classification.kind == StatementKind::Copy;
+    ) -> Result<(T, std::result::Result<u64, tokio_postgres::Error>, Duration)> {
+        let session = self.session;
+        let (before, ready) = tokio::join!(before, session.ready(&statement.raw));
+        let before = before?;
         let started = Instant::now();
-        let (before, start, result, end) =
-            tokio::join!(before, self.clock(), self.session.run(&statement.raw), async {
-                match copies {
-                    true => None,
-                    false => Some(self.clock().await),
-                }
-            });
-        let duration = match (start, end) {
-            (Ok(start), Some(Ok(end))) if result.is_ok() && end >= start => Duration::from_secs_f64(end - start),
-            _ => started.elapsed(),
+        let ready = match ready {
+            Ok(Ready::Copy) => {
+                let result = session.run_ready(&statement.raw, Ready::Copy).await;
+                return Ok((before, result, started.elapsed()));
+            }
+            Ok(ready) => ready,
+            Err(e) => return Ok((before, Err(e), started.elapsed())),
         };
-        (before, result, duration)
+        let (start, result, end) = tokio::join!(self.clock(), session.run_ready(&statement.raw, ready), self.clock());
+        let by_task = started.elapsed();
+        let start = start?;
+        let duration = match result {
+            Ok(_) => Duration::from_secs_f64((end? - start).max(0.0)),
+            Err(_) => by_task,
+        };
+        Ok((before, result, duration))
     }
 
     /// Compares the tables with their state before the statement and reads what was dropped.

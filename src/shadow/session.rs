@@ -56,12 +56,46 @@ impl Session {
         &self.client
     }
 
-    /// Runs one statement of a script and returns the row count of its command tag. Result rows are counted as
-    /// they stream in, never kept. A `COPY ... FROM STDIN` statement gets its data.
+    /// Runs one statement of a script and returns the row count of its command tag: [`Session::ready`], then
+    /// [`Session::run_ready`].
+    pub(crate) async fn run(&self, statement: &RawStatement) -> Result<u64, tokio_postgres::Error> {
+        let ready = self.ready(statement).await?;
+        self.run_ready(statement, ready).await
+    }
+
+    /// Makes a statement of a script ready to run: prepares it (a syntax error is its error), unless it is a COPY.
+    /// Preparing learns the types of its result, and the driver looks up one it has not seen while nothing else
+    /// waits on the connection: a statement sent with no preparing (`query_typed`) looks them up in the middle of its
+    /// rows, and with enough rows the driver waits on itself (rust-postgres/rust-postgres#1348).
+    pub(crate) async fn ready(&self, statement: &RawStatement) -> Result<Ready, tokio_postgres::Error> {
+        match copies(statement) {
+            true => Ok(Ready::Copy),
+            false => Ok(Ready::Prepared(self.client.prepare(&statement.text).await?)),
+        }
+    }
+
+    /// Runs a statement [`Session::ready`] made ready and returns the row count of its command tag. Result rows are
+    /// counted as they stream in, never kept. A `COPY ... FROM STDIN` statement gets its data.
     ///
     /// The extended query protocol is used on purpose: it refuses a text holding more than one statement, so a
     /// statement can never smuggle a second one (a `COMMIT`, say) past the splitter and the classifier.
-    pub(crate) async fn run(&self, statement: &RawStatement) -> Result<u64, tokio_postgres::Error> {
+    pub(crate) async fn run_ready(&self, statement: &RawStatement, ready: Ready) -> Result<u64, tokio_postgres::Error> {
+        let prepared = match ready {
+            Ready::Prepared(prepared) => prepared,
+            Ready::Copy => return self.copy(statement).await,
+        };
+        let no_params: [&(dyn ToSql + Sync); 0] = [];
+        let stream = self.client.query_raw(&prepared, no_params).await?;
+        pin_mut!(stream);
+        let mut returned = 0;
+        while stream.try_next().await?.is_some() {
+            returned += 1;
+        }
+        Ok(stream.rows_affected().unwrap_or(returned))
+    }
+
+    /// Runs a COPY: its data goes to the server, or its rows are counted as they come.
+    async fn copy(&self, statement: &RawStatement) -> Result<u64, tokio_postgres::Error> {
         if let Some(data) = &statement.copy_data {
             let sink = match self.client.copy_in::<_, bytes::Bytes>(statement.text.as_str()).await {
                 Ok(sink) => sink,
@@ -74,27 +108,29 @@ impl Session {
             sink.send(bytes::Bytes::copy_from_slice(data.as_bytes())).await?;
             return sink.finish().await;
         }
-        if copies_to_stdout(&statement.text) {
-            // Postgres sends one CopyData message per row.
-            let stream = self.client.copy_out(statement.text.as_str()).await?;
-            pin_mut!(stream);
-            let mut rows = 0;
-            while stream.try_next().await?.is_some() {
-                rows += 1;
-            }
-            return Ok(rows);
-        }
-        // The unnamed statement, parsed, bound and run in one round trip (a named one would take a round trip to
-        // prepare and another to close).
-        let no_params: [(&(dyn ToSql + Sync), tokio_postgres::types::Type); 0] = [];
-        let stream = self.client.query_typed_raw(statement.text.as_str(), no_params).await?;
+        // Postgres sends one CopyData message per row.
+        let stream = self.client.copy_out(statement.text.as_str()).await?;
         pin_mut!(stream);
-        let mut returned = 0;
+        let mut rows = 0;
         while stream.try_next().await?.is_some() {
-            returned += 1;
+            rows += 1;
         }
-        Ok(stream.rows_affected().unwrap_or(returned))
+        Ok(rows)
     }
+}
+
+/// A statement of a script made ready to run ([`Session::ready`]).
+pub(crate) enum Ready {
+    /// A COPY, whose data or rows follow its request: prepared as it runs.
+    Copy,
+    /// Prepared, the types of its result known.
+    Prepared(tokio_postgres::Statement),
+}
+
+/// Whether a statement is a COPY that [`Session::run_ready`] runs with the COPY protocol: one with data from the
+/// script, or one `TO STDOUT`.
+fn copies(statement: &RawStatement) -> bool {
+    statement.copy_data.is_some() || copies_to_stdout(&statement.text)
 }
 
 /// `COPY ... TO STDOUT`: the words `TO STDOUT` after a leading `COPY`.
