@@ -61,6 +61,24 @@ async fn a_search_path_and_lookalike_functions_do_not_fool_the_measurements() {
 }
 
 #[tokio::test]
+async fn a_lookalike_operator_on_the_search_path_does_not_hide_a_narrow_foreign_key() {
+    // Every smallint = smallint the plan's session resolves says false: a measuring query that compared attnums with
+    // an operator found through the plan's search_path would find no column of the new foreign key.
+    let plan = "
+        CREATE SCHEMA evil;
+        CREATE FUNCTION evil.never(smallint, smallint) RETURNS boolean LANGUAGE sql AS 'SELECT false';
+        CREATE OPERATOR evil.= (LEFTARG = smallint, RIGHTARG = smallint, FUNCTION = evil.never);
+        SET search_path = evil, public, pg_catalog;
+        CREATE TABLE big_parent (id bigint PRIMARY KEY);
+        CREATE TABLE narrow_child (id bigint PRIMARY KEY, parent_id integer REFERENCES big_parent (id));";
+    let report = common::dry_run(SCHEMA, plan).await;
+    assert!(report.statements.iter().all(|s| s.status == Status::Ok), "{:?}", report.statements);
+    let narrow = &report.statements[5].narrow_foreign_keys;
+    assert_eq!(narrow.len(), 1, "{:?}", report.statements[5]);
+    assert_eq!((narrow[0].column_type.as_str(), narrow[0].referenced_type.as_str()), ("integer", "bigint"));
+}
+
+#[tokio::test]
 async fn superuser_is_only_used_when_asked_and_is_reported() {
     let options = DryRunOptions { run: RunOptions { superuser: true, role: None }, ..DryRunOptions::default() };
     let report = common::dry_run_with(SCHEMA, "SET session_replication_role = replica;", &options).await;

@@ -213,7 +213,8 @@ impl Run<'_> {
                 continue;
             };
             let sql = format!(
-                "SELECT pg_catalog.count(*) FROM {} WHERE pg_catalog.char_length({}::pg_catalog.text) > {limit}",
+                "SELECT pg_catalog.count(*) FROM {} \
+                 WHERE pg_catalog.char_length({}::pg_catalog.text) OPERATOR(pg_catalog.>) {limit}",
                 table.name,
                 crate::text::quote_ident(&column.name)
             );

@@ -220,6 +220,30 @@ BEGIN
 END
 $fn$;
 
+-- The integer columns of foreign keys by oid, with the key columns they reference: the key, then `schema.table.column`
+-- and type of each side.
+CREATE FUNCTION pgshadow_internal.foreign_key_column_types(keys oid[], OUT constraint_oid oid, OUT column_identity text,
+    OUT column_type text, OUT referenced_identity text, OUT referenced_type text)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT co.oid,
+           format('%I.%I.%I', cn.nspname, cc.relname, ca.attname), format_type(ca.atttypid, NULL),
+           format('%I.%I.%I', pn.nspname, pc.relname, pa.attname), format_type(pa.atttypid, NULL)
+    FROM pg_constraint AS co
+    CROSS JOIN LATERAL ROWS FROM (unnest(co.conkey), unnest(co.confkey)) AS k(child, parent)
+    JOIN pg_attribute AS ca ON ca.attrelid = co.conrelid AND ca.attnum = k.child
+    JOIN pg_class AS cc ON cc.oid = co.conrelid
+    JOIN pg_namespace AS cn ON cn.oid = cc.relnamespace
+    JOIN pg_attribute AS pa ON pa.attrelid = co.confrelid AND pa.attnum = k.parent
+    JOIN pg_class AS pc ON pc.oid = co.confrelid
+    JOIN pg_namespace AS pn ON pn.oid = pc.relnamespace
+    WHERE co.oid = ANY (keys) AND co.contype = 'f'
+      AND ca.atttypid IN (21, 23, 20) AND pa.atttypid IN (21, 23, 20);
+END
+$fn$;
+
 -- Relation locks this backend holds.
 CREATE FUNCTION pgshadow_internal.relation_locks(OUT relid oid, OUT mode text, OUT table_oid oid, OUT kind text,
     OUT relation_name text) RETURNS SETOF record
@@ -390,19 +414,8 @@ pub(crate) const UNINDEXED_FOREIGN_KEYS: &str = "SELECT constraint_oid, referenc
 
 /// The integer columns of foreign keys by oid (`$1`), with the key columns they reference: the key, then
 /// `schema.table.column` and type of each side.
-pub(crate) const FOREIGN_KEY_COLUMN_TYPES: &str = "SELECT co.oid, \
-     pg_catalog.format('%I.%I.%I', cn.nspname, cc.relname, ca.attname), pg_catalog.format_type(ca.atttypid, NULL), \
-     pg_catalog.format('%I.%I.%I', pn.nspname, pc.relname, pa.attname), pg_catalog.format_type(pa.atttypid, NULL) \
-     FROM pg_catalog.pg_constraint AS co \
-     CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(co.conkey), pg_catalog.unnest(co.confkey)) AS k(child, parent) \
-     JOIN pg_catalog.pg_attribute AS ca ON ca.attrelid = co.conrelid AND ca.attnum = k.child \
-     JOIN pg_catalog.pg_class AS cc ON cc.oid = co.conrelid \
-     JOIN pg_catalog.pg_namespace AS cn ON cn.oid = cc.relnamespace \
-     JOIN pg_catalog.pg_attribute AS pa ON pa.attrelid = co.confrelid AND pa.attnum = k.parent \
-     JOIN pg_catalog.pg_class AS pc ON pc.oid = co.confrelid \
-     JOIN pg_catalog.pg_namespace AS pn ON pn.oid = pc.relnamespace \
-     WHERE co.oid = ANY ($1::pg_catalog.oid[]) AND co.contype = 'f' \
-       AND ca.atttypid IN (21, 23, 20) AND pa.atttypid IN (21, 23, 20)";
+pub(crate) const FOREIGN_KEY_COLUMN_TYPES: &str = "SELECT constraint_oid, column_identity, column_type, \
+     referenced_identity, referenced_type FROM pgshadow_internal.foreign_key_column_types($1)";
 
 /// The relation locks the plan's backend holds.
 pub(crate) const RELATION_LOCKS: &str =
