@@ -160,6 +160,9 @@ async fn synthetic_rows_predict_production_failures_and_counts() {
     for text in [pgshadow::report::render_table(&predicted), pgshadow::report::render_markdown(&predicted)] {
         assert!(text.contains(&format!("predicted for production: {said}")), "{text}");
     }
+    // The finding says it too: GitHub's annotations show the finding in place of the COMMIT line.
+    let finding = predicted.findings.iter().find(|f| f.rule == "fails-at-commit").expect("fails-at-commit");
+    assert!(finding.message.contains(&format!("predicted for production: {said}")), "{}", finding.message);
 
     let mut ratios = Vec::new();
     for plan in ESTIMATED.iter().chain([&HEAVY]) {

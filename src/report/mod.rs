@@ -152,10 +152,10 @@ pub(crate) fn statement_estimate_lines(s: &StatementReport) -> Vec<String> {
 /// The error the plan's final COMMIT meets ([`Report::commit_error`]) as one line, for every renderer.
 pub(crate) fn commit_line(report: &Report) -> Option<String> {
     let error = report.commit_error.as_ref()?;
-    let predicted = error.predicted.as_deref().map(|p| format!("; predicted for production: {p}")).unwrap_or_default();
     Some(format!(
-        "the COMMIT that ends the plan fails on a deferred constraint{}; applied, the plan commits nothing{predicted}",
-        error.describe()
+        "the COMMIT that ends the plan fails on a deferred constraint{}; applied, the plan commits nothing{}",
+        error.describe(),
+        error.prediction()
     ))
 }
 

@@ -874,6 +874,11 @@ impl CommitError {
         let detail = self.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
         format!("{code}: {}{detail}", self.message)
     }
+
+    /// `; predicted for production: ...` where the error was met on rows shaped like production's, else nothing.
+    pub fn prediction(&self) -> String {
+        self.predicted.as_deref().map(|p| format!("; predicted for production: {p}")).unwrap_or_default()
+    }
 }
 
 /// Totals over the plan.

@@ -15,7 +15,12 @@ pub(super) const DOC: RuleDoc = RuleDoc {
 
 /// The finding's message when the plan would fail at its final COMMIT.
 pub(super) fn check(error: Option<&CommitError>) -> Option<String> {
-    Some(format!("every statement succeeded, but the COMMIT that ends the plan fails{}", error?.describe()))
+    let error = error?;
+    Some(format!(
+        "every statement succeeded, but the COMMIT that ends the plan fails{}{}",
+        error.describe(),
+        error.prediction()
+    ))
 }
 
 #[cfg(test)]
