@@ -24,7 +24,6 @@ use tokio_postgres::error::ErrorPosition;
 use crate::error::{Error, Result};
 use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
 use crate::report::{CommitError, SchemaChange, StatementError, StatementReport, Status, TableEffect};
-use crate::shadow::session::Ready;
 use crate::shadow::Database;
 use crate::shadow::{Role, Session, Shadow};
 use effects::{Oid, Snapshot};
@@ -368,36 +367,21 @@ impl Run<'_> {
         Ok(None)
     }
 
-    /// Runs a statement: prepares it in one round trip with `before` (reads the server runs first), then runs it in
-    /// another between two readings of the server's clock, by which it is timed: not by when this task got to the
-    /// answers, which a busy machine delays. A COPY (whose data or rows follow its request) and a statement that failed
-    /// are timed by this task. Reads that fail, a clock reading among them, are measuring's failure: the plan's
-    /// statement is not run, or not blamed for the transaction they aborted.
+    /// Runs a statement: prepares it in one round trip with `before` (reads the server runs first; their failure is
+    /// measuring's, and the statement is not run), then runs it, timed from sending it to its answer.
     async fn run_timed<T>(
         &self,
         statement: &PlanStatement,
         before: impl std::future::Future<Output = Result<T>>,
     ) -> Result<(T, std::result::Result<u64, tokio_postgres::Error>, Duration)> {
-        let session = self.session;
-        let (before, ready) = tokio::join!(before, session.ready(&statement.raw));
+        let (before, ready) = tokio::join!(before, self.session.ready(&statement.raw));
         let before = before?;
         let started = Instant::now();
-        let ready = match ready {
-            Ok(Ready::Copy) => {
-                let result = session.run_ready(&statement.raw, Ready::Copy).await;
-                return Ok((before, result, started.elapsed()));
-            }
-            Ok(ready) => ready,
-            Err(e) => return Ok((before, Err(e), started.elapsed())),
+        let result = match ready {
+            Ok(ready) => self.session.run_ready(&statement.raw, ready).await,
+            Err(e) => Err(e),
         };
-        let (start, result, end) = tokio::join!(self.clock(), session.run_ready(&statement.raw, ready), self.clock());
-        let by_task = started.elapsed();
-        let start = start?;
-        let duration = match result {
-            Ok(_) => Duration::from_secs_f64((end? - start).max(0.0)),
-            Err(_) => by_task,
-        };
-        Ok((before, result, duration))
+        Ok((before, result, started.elapsed()))
     }
 
     /// Compares the tables with their state before the statement and reads what was dropped.

@@ -178,12 +178,6 @@ impl Run<'_> {
         Ok(Settings { lock_timeout: row.get(0), statement_timeout: row.get(1) })
     }
 
-    /// The server's clock ([`queries::CLOCK`]), in seconds.
-    pub(super) async fn clock(&self) -> Result<f64> {
-        let rows = self.rows(queries::CLOCK, &[], "reading the server's clock").await?;
-        Ok(one(&rows, "reading the server's clock")?.get(0))
-    }
-
     /// Non-null values per column of the given tables that existed before the plan.
     pub(super) async fn column_values(&self, tables: &HashSet<Oid>) -> Result<HashMap<String, u64>> {
         let mut values = HashMap::new();

@@ -387,9 +387,6 @@ pub(crate) const CHANGED_SINCE: &str =
 /// The non-null values of each column of a table.
 pub(crate) const COLUMN_VALUES: &str = "SELECT column_identity, non_null FROM pgshadow_internal.column_values($1)";
 
-/// The server's clock, in seconds since the epoch (no operator a plan could shadow).
-pub(crate) const CLOCK: &str = "SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())";
-
 /// `lock_timeout` and `statement_timeout` as the plan has them.
 pub(crate) const SETTINGS: &str =
     "SELECT pg_catalog.current_setting('lock_timeout'), pg_catalog.current_setting('statement_timeout')";
