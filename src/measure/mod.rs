@@ -24,6 +24,7 @@ use tokio_postgres::error::ErrorPosition;
 use crate::error::{Error, Result};
 use crate::plan::{script_position, Plan, PlanStatement, StatementKind};
 use crate::report::{CommitError, SchemaChange, StatementError, StatementReport, Status, TableEffect};
+use crate::shadow::session::Ready;
 use crate::shadow::Database;
 use crate::shadow::{Role, Session, Shadow};
 use effects::{Oid, Snapshot};
@@ -293,6 +294,16 @@ struct Run<'a> {
     session_keeps_state: bool,
 }
 
+/// A statement run by [`Run::run_timed`]: its row count or error, how long it took, and what was read after it
+/// in its round trip (none after a COPY, or one that could not be prepared).
+struct Ran {
+    result: std::result::Result<u64, tokio_postgres::Error>,
+    took: Duration,
+    /// Read after the statement; an error here matters only where the statement succeeded (after a failed one, the
+    /// reads met its aborted transaction).
+    after: Option<Result<probe::After>>,
+}
+
 /// Whether a statement of this kind can change columns, constraints or rules by itself (not through a function it
 /// calls, which the event triggers' logs show).
 fn may_change_catalog(kind: StatementKind) -> bool {
@@ -315,7 +326,8 @@ impl Run<'_> {
                 return Ok(None);
             }
         }
-        let (direct, column_values, fingerprints, result, duration) = if kind == StatementKind::AlterTable {
+        let with_catalog = !self.event_log_complete || may_change_catalog(kind);
+        let (direct, column_values, fingerprints, ran) = if kind == StatementKind::AlterTable {
             let (direct, settings) = tokio::try_join!(self.resolve_targets(statement), self.settings())?;
             report.settings = Some(settings);
             // An ALTER TABLE may drop or retype columns: count and fingerprint their values while they are as they
@@ -323,17 +335,17 @@ impl Run<'_> {
             report.values_too_long =
                 self.values_too_long(&direct, &crate::plan::length_limits(&statement.raw.text)).await?;
             let (column_values, fingerprints) = (self.column_values(&direct).await?, self.fingerprints(&direct).await?);
-            let (_, result, duration) = self.run_timed(statement, async { Ok(()) }).await?;
-            (direct, column_values, fingerprints, result, duration)
+            let (_, ran) = self.run_timed(statement, async { Ok(()) }, with_catalog).await?;
+            (direct, column_values, fingerprints, ran)
         } else {
             // The reads before the statement go out in the round trip that prepares it.
             let before = async { tokio::try_join!(self.resolve_targets(statement), self.settings()) };
-            let ((direct, settings), result, duration) = self.run_timed(statement, before).await?;
+            let ((direct, settings), ran) = self.run_timed(statement, before, with_catalog).await?;
             report.settings = Some(settings);
-            (direct, HashMap::new(), Default::default(), result, duration)
+            (direct, HashMap::new(), Default::default(), ran)
         };
-        report.duration_ms = Some((duration.as_secs_f64() * 1e6).round() / 1e3);
-        match result {
+        report.duration_ms = Some((ran.took.as_secs_f64() * 1e6).round() / 1e3);
+        match ran.result {
             Ok(rows) => {
                 report.status = Status::Ok;
                 report.rows_affected = Some(rows);
@@ -347,8 +359,10 @@ impl Run<'_> {
                 None => return Err(Error::pg(format!("running statement {}", report.index), e)),
             },
         }
-        let with_catalog = !self.event_log_complete || may_change_catalog(kind);
-        let after = self.read_after(with_catalog).await?;
+        let after = match ran.after {
+            Some(after) => after?,
+            None => self.read_after(with_catalog).await?,
+        };
         if after.transaction_start != self.transaction_start {
             self.database.spoiled.store(true, Ordering::SeqCst);
             report.status = Status::Error;
@@ -368,20 +382,34 @@ impl Run<'_> {
     }
 
     /// Runs a statement: prepares it in one round trip with `before` (reads the server runs first; their failure is
-    /// measuring's, and the statement is not run), then runs it, timed from sending it to its answer.
+    /// measuring's, and the statement is not run), then runs it, timed from sending it to its answer, with what is
+    /// read after it ([`Run::read_after`], `with_catalog`) in the same round trip: the server reads it once the
+    /// statement is done. Not after a COPY, whose data or rows follow its request: that is read by the caller.
     async fn run_timed<T>(
         &self,
         statement: &PlanStatement,
         before: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<(T, std::result::Result<u64, tokio_postgres::Error>, Duration)> {
+        with_catalog: bool,
+    ) -> Result<(T, Ran)> {
         let (before, ready) = tokio::join!(before, self.session.ready(&statement.raw));
         let before = before?;
         let started = Instant::now();
-        let result = match ready {
-            Ok(ready) => self.session.run_ready(&statement.raw, ready).await,
-            Err(e) => Err(e),
+        let ran = match ready {
+            Ok(Ready::Copy) => {
+                let result = self.session.run_ready(&statement.raw, Ready::Copy).await;
+                Ran { result, took: started.elapsed(), after: None }
+            }
+            Ok(ready) => {
+                let run = async {
+                    let result = self.session.run_ready(&statement.raw, ready).await;
+                    (result, started.elapsed())
+                };
+                let ((result, took), after) = tokio::join!(run, self.read_after(with_catalog));
+                Ran { result, took, after: Some(after) }
+            }
+            Err(e) => Ran { result: Err(e), took: started.elapsed(), after: None },
         };
-        Ok((before, result, started.elapsed()))
+        Ok((before, ran))
     }
 
     /// Compares the tables with their state before the statement and reads what was dropped.
