@@ -208,6 +208,17 @@ async fn concurrent_runs_cannot_see_or_signal_each_other() {
 }
 
 /// The error message of a plan's last statement: `probe` raises what the session holds.
+/// Dry-runs `sql` on the service's only source once its clone is back in the pool: a clone goes back off the request
+/// path, so the next run gets the same one.
+async fn when_ready(service: &Service, source: &str, sql: &str, policy: &Policy) -> pgshadow::Report {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while service.sources()[0].ready < 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let plan = Plan::parse("plan.sql", sql).expect("plan");
+    service.dry_run(source, &plan, policy).await.expect("dry-run")
+}
+
 fn probed(report: &pgshadow::Report) -> String {
     let last = report.statements.last().expect("a statement");
     last.error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| panic!("the probe raised nothing: {last:?}"))
@@ -229,15 +240,7 @@ async fn a_session_serves_the_next_run_only_with_nothing_of_the_last_plan_left()
     let backend = |probe: &str| probe.split_whitespace().nth(1).expect("a pid").to_owned();
     let run = |sql: String| {
         let (service, policy) = (&service, &policy);
-        async move {
-            // The clone goes back to the pool off the request path: wait for it, so the next run gets it.
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while service.sources()[0].ready < 1 && std::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let plan = Plan::parse("plan.sql", &sql).expect("plan");
-            probed(&service.dry_run("trgm", &plan, policy).await.expect("dry-run"))
-        }
+        async move { probed(&when_ready(service, "trgm", &sql, policy).await) }
     };
 
     // A plan that leaves everything a rolled-back transaction does not undo, then shows it is there.
@@ -275,14 +278,7 @@ async fn a_deferred_constraint_trigger_of_another_language_ends_session_reuse_wh
     let probe = "DO $$ BEGIN RAISE EXCEPTION 'backend %', pg_catalog.pg_backend_pid(); END $$;";
     let run = |sql: String| {
         let (service, policy) = (&service, &policy);
-        async move {
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while service.sources()[0].ready < 1 && std::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let plan = Plan::parse("plan.sql", &sql).expect("plan");
-            service.dry_run("tcn", &plan, policy).await.expect("dry-run")
-        }
+        async move { when_ready(service, "tcn", &sql, policy).await }
     };
 
     // A plan that ends with no function of another language called hands its session on.
