@@ -249,15 +249,11 @@ fn effect_estimate(e: &TableEffect) -> Markup {
     html! { @if let Some(label) = super::effect_estimate_label(e) { (label) } }
 }
 
-/// A table's size in production, from the profile: `production: 48112 rows, 5 MB`.
+/// A table's size in production, as every renderer says it ([`super::size_label`]): `production: 48K rows in
+/// production, estimated from the profile; 5 MB in production, from the profile`.
 fn production_size(size: Option<&super::ProductionSize>) -> Markup {
     let Some(size) = size else { return html! {} };
-    html! {
-        br; span.estimate {
-            "production: " (count(size.rows)) " rows, " (size.bytes) " bytes (+ " (size.index_bytes)
-            " bytes of indexes; " (size.basis.as_str()) ")"
-        }
-    }
+    html! { br; span.estimate { "production: " (super::size_label(size)) } }
 }
 
 fn rows_per_table(statements: &[StatementReport]) -> Markup {
@@ -540,6 +536,21 @@ mod tests {
         // Said once in any words: the methods appear nowhere else.
         assert_eq!(page.matches("3 rows per customer").count(), 1, "{page}");
         assert_eq!(page.matches("reltuples of public.orders").count(), 1, "{page}");
+    }
+
+    #[test]
+    fn a_production_size_names_what_each_part_rests_on() {
+        let size = super::super::ProductionSize {
+            rows: Some(30_000),
+            rows_counted: false,
+            bytes: 2 * 1024 * 1024,
+            index_bytes: 0,
+            basis: super::super::EstimateBasis::Sample,
+        };
+        let line = production_size(Some(&size)).into_string();
+        assert!(line.contains("30K rows in the source, estimated from its statistics (reltuples)"), "{line}");
+        assert!(line.contains("2 MB in the source, read when the sample was taken"), "{line}");
+        assert_eq!(production_size(None).into_string(), "");
     }
 
     #[test]
