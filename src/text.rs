@@ -151,9 +151,41 @@ pub fn major_of(version_output: &str) -> Option<String> {
     }
 }
 
+/// The primary message of a data exception (SQLSTATE class 22) without the values it quotes: `invalid input syntax
+/// for type integer: "ann@example.com"` becomes `invalid input syntax for type integer: "..."`, `value "99999999999"
+/// is out of range for type integer` becomes `value "..." is out of range for type integer`. A statement that casts a
+/// column (`ALTER COLUMN ... TYPE ... USING`) meets these on the shadow's rows, which may be production's; other
+/// classes' messages quote names, not values, and stay as they are.
+pub fn message_without_row_values(sqlstate: &str, message: &str) -> String {
+    if !sqlstate.starts_with("22") {
+        return message.to_owned();
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for part in message.split('"') {
+        out.push_str(if quoted { "..." } else { part });
+        out.push('"');
+        quoted = !quoted;
+    }
+    out.pop();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::without_row_values;
+
+    #[test]
+    fn a_data_exceptions_message_loses_the_values_it_quotes() {
+        use super::message_without_row_values as redacted;
+        let cast = "invalid input syntax for type integer: \"ann@example.com\"";
+        assert_eq!(redacted("22P02", cast), "invalid input syntax for type integer: \"...\"");
+        let range = "value \"99999999999\" is out of range for type integer";
+        assert_eq!(redacted("22003", range), "value \"...\" is out of range for type integer");
+        assert_eq!(redacted("22012", "division by zero"), "division by zero");
+        let named = "relation \"orders\" does not exist";
+        assert_eq!(redacted("42P01", named), named, "names stay");
+    }
 
     #[test]
     fn error_details_keep_the_columns_and_lose_the_values() {

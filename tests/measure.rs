@@ -438,3 +438,16 @@ async fn many_rows_of_a_type_the_driver_has_not_seen_come_back_and_a_copy_the_pa
     assert_eq!((copy.status, copy.rows_affected), (Status::Ok, Some(50_000)), "{copy:?}");
     assert!(copy.duration_ms.is_some_and(|ms| ms > 1.0), "{copy:?}");
 }
+
+#[tokio::test]
+async fn a_cast_that_fails_on_the_shadows_rows_does_not_print_the_value() {
+    // The shadow may hold production's rows: the message of a data exception keeps its shape, not the value.
+    let schema = "CREATE TABLE people (id int PRIMARY KEY, contact text);\n\
+                  INSERT INTO people VALUES (1, '42'), (2, 'ann@example.com');\n";
+    let plan = "ALTER TABLE people ALTER COLUMN contact TYPE integer USING contact::integer;";
+    let report = common::dry_run(schema, plan).await;
+    let error = report.statements[0].error.as_ref().expect("the cast fails");
+    assert_eq!(error.sqlstate.as_deref(), Some("22P02"), "{error:?}");
+    assert!(error.message.contains("for type integer: \"...\""), "{error:?}");
+    assert!(!pgshadow::report::render_json(&report).contains("ann@example.com"));
+}

@@ -546,7 +546,7 @@ fn statement_error(statement: &PlanStatement, db: &tokio_postgres::error::DbErro
 fn commit_error_of(db: &tokio_postgres::error::DbError) -> CommitError {
     CommitError {
         sqlstate: Some(db.code().code().to_owned()),
-        message: db.message().to_owned(),
+        message: crate::text::message_without_row_values(db.code().code(), db.message()),
         detail: db.detail().map(crate::text::without_row_values),
         hint: db.hint().map(str::to_owned),
         constraint_name: db.constraint().map(str::to_owned),
