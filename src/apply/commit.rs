@@ -73,15 +73,14 @@ pub(super) async fn commit(client: &Client, xid: &TransactionId, url: &str) -> C
         Ok(()) => return Committed::Yes,
         Err(e) => e,
     };
+    // The server's primary message only: a DETAIL may quote the target's rows, and this text goes to the audit log.
+    let why = crate::error::server_message(&error);
     if let Some(db) = error.as_db_error().filter(|db| db.parsed_severity() == Some(Severity::Error)) {
         return Committed::No(format!(
-            "COMMIT failed on the target: {} (SQLSTATE {}); the transaction rolled back",
-            db.message(),
+            "COMMIT failed on the target: {why} (SQLSTATE {}); the transaction rolled back",
             db.code().code()
         ));
     }
-    // The server's primary message only: a DETAIL may quote the target's rows, and this text goes to the audit log.
-    let why = error.as_db_error().map_or_else(|| crate::error::with_causes(&error), |db| db.message().to_owned());
     let lost = format!("the answer to COMMIT was lost ({why}); transaction {}", xid.id);
     match ask(xid, url).await {
         Ok(true) => Committed::Confirmed(format!("{lost} committed, as the target said on a new connection")),

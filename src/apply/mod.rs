@@ -233,7 +233,7 @@ async fn unguarded(
     client.batch_execute(&timeouts).await.map_err(|e| Error::pg("setting the apply's timeouts", e))?;
     for (index, statement) in run::statements(plan) {
         if let Err(e) = client.batch_execute(&statement.raw.text).await {
-            let message = e.as_db_error().map_or_else(|| crate::error::with_causes(&e), |db| db.message().to_owned());
+            let message = crate::error::server_message(&e);
             let reason = format!(
                 "unguarded statement {index} failed on the target: {message}; the statements before it ran and \
                  cannot be rolled back"

@@ -142,7 +142,7 @@ async fn execute(
             held.insert(table.clone(), rows);
         }
         if let Err(e) = client.batch_execute(text).await {
-            let message = e.as_db_error().map_or_else(|| crate::error::with_causes(&e), |db| db.message().to_owned());
+            let message = crate::error::server_message(&e);
             return Ok(Err(message));
         }
         let end = counters(client).await?;
