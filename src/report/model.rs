@@ -816,7 +816,7 @@ pub struct DroppedObject {
 pub struct StatementError {
     /// The SQLSTATE code (`42601`); `null` when pgshadow refused the statement itself.
     pub sqlstate: Option<String>,
-    /// The primary message.
+    /// The primary message; a data exception's (SQLSTATE class 22) without the values it quotes.
     pub message: String,
     /// Postgres's DETAIL, without the row values it quotes (`Key (email)=(...) already exists.`).
     pub detail: Option<String>,
@@ -847,7 +847,7 @@ pub struct StatementError {
 pub struct CommitError {
     /// The SQLSTATE code (`23503` for a foreign key, `23505` for a unique constraint).
     pub sqlstate: Option<String>,
-    /// The primary message.
+    /// The primary message; a data exception's (SQLSTATE class 22) without the values it quotes.
     pub message: String,
     /// Postgres's DETAIL, without the row values it quotes (`Key (email)=(...) already exists.`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
