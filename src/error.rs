@@ -262,16 +262,6 @@ impl Error {
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A driver error for the audit log and the terminal: the server's primary message, without the values a data
-/// exception quotes ([`crate::text::message_without_row_values`]; never a DETAIL, which may quote rows), else the
-/// error with its causes.
-pub(crate) fn server_message(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => crate::text::message_without_row_values(db.code().code(), db.message()),
-        None => with_causes(error),
-    }
-}
-
 /// An error and the chain of its causes: the driver's own text is only the kind (`db error`, `error performing TLS
 /// handshake`); what the server said, or why a certificate was refused, is in its causes.
 pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {

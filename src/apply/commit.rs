@@ -74,7 +74,7 @@ pub(super) async fn commit(client: &Client, xid: &TransactionId, url: &str) -> C
         Err(e) => e,
     };
     // The server's primary message only: a DETAIL may quote the target's rows, and this text goes to the audit log.
-    let why = crate::error::server_message(&error);
+    let why = super::server_message(&error);
     if let Some(db) = error.as_db_error().filter(|db| db.parsed_severity() == Some(Severity::Error)) {
         return Committed::No(format!(
             "COMMIT failed on the target: {why} (SQLSTATE {}); the transaction rolled back",

@@ -233,7 +233,7 @@ async fn unguarded(
     client.batch_execute(&timeouts).await.map_err(|e| Error::pg("setting the apply's timeouts", e))?;
     for (index, statement) in run::statements(plan) {
         if let Err(e) = client.batch_execute(&statement.raw.text).await {
-            let message = crate::error::server_message(&e);
+            let message = server_message(&e);
             let reason = format!(
                 "unguarded statement {index} failed on the target: {message}; the statements before it ran and \
                  cannot be rolled back"
@@ -326,4 +326,14 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client> {
             detail: String::new(),
         })?;
     Ok(client)
+}
+
+/// A driver error for the audit log and the terminal: the server's primary message, without the values a data
+/// exception quotes ([`crate::text::message_without_row_values`]; never a DETAIL, which may quote rows), else the
+/// error with its causes.
+pub(super) fn server_message(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => crate::text::message_without_row_values(db.code().code(), db.message()),
+        None => crate::error::with_causes(error),
+    }
 }

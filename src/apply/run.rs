@@ -142,7 +142,7 @@ async fn execute(
             held.insert(table.clone(), rows);
         }
         if let Err(e) = client.batch_execute(text).await {
-            let message = crate::error::server_message(&e);
+            let message = super::server_message(&e);
             return Ok(Err(message));
         }
         let end = counters(client).await?;
