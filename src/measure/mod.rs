@@ -196,9 +196,6 @@ pub(crate) async fn run_plan_in(
         }
         reports.push(report);
     }
-    if !stopped {
-        run.unbacked_foreign_keys(&mut reports).await?;
-    }
     // The plan as a whole is one transaction, as `pgshadow apply` runs it: where it ends outside an open block of its
     // own, it commits, and its deferred constraints are checked then — unless its own COMMIT checked them last.
     let commits = !stopped && run.block_start.is_none() && run.unchecked;
@@ -211,23 +208,45 @@ pub(crate) async fn run_plan_in(
             begin.note = Some("the plan's transaction starts here and is never committed: it is rolled back".into());
         }
     }
+    // The foreign keys as the plan leaves them, read ahead of what ends the dry-run, in its round trip.
+    let keys = async {
+        match stopped {
+            true => Ok(None),
+            false => run.keys_at_end().await.map(Some),
+        }
+    };
     // Whatever happened, nothing the plan did survives. (After an error the transaction is aborted, and ROLLBACK
     // is still the way out of it.)
     // A connection a refused COPY put out of step is closed instead: the server rolls back a closed session.
     let mut commit_error = None;
-    if !session.is_broken() {
-        let result = match commits {
-            // The plan commits where it ends: its deferred constraints are checked in the round trip that rolls the
-            // dry-run back, and a constraint trigger's function that fires only there is read as called.
-            true => {
-                let (failed, _) = run.check_deferred("ROLLBACK").await?;
+    if session.is_broken() {
+        if let Some(keys) = keys.await? {
+            run.unbacked_foreign_keys(&keys, &mut reports);
+        }
+    } else {
+        let end = async {
+            match commits {
+                // The plan commits where it ends: its deferred constraints are checked in the round trip that rolls
+                // the dry-run back, and a constraint trigger's function that fires only there is read as called.
+                true => Ok(Some(run.send_deferred_check("ROLLBACK").await)),
+                false => session.client().batch_execute("ROLLBACK").await.map(|()| None),
+            }
+        };
+        let (keys, end) = tokio::join!(keys, end);
+        if let Some(keys) = keys? {
+            run.unbacked_foreign_keys(&keys, &mut reports);
+        }
+        let result = match end {
+            Ok(Some(checked)) => {
+                let (failed, _) = run.deferred_checked(checked)?;
                 commit_error = failed.as_ref().and_then(|e| e.as_db_error()).map(commit_error_of);
                 if commit_error.is_some() {
                     tracing::info!(error = ?commit_error, "the plan's deferred constraints fail where it commits");
                 }
                 Ok(())
             }
-            false => session.client().batch_execute("ROLLBACK").await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
         };
         // A deferred trigger may end its own session where the plan commits (pg_terminate_backend): the server
         // rolled the transaction back with it.

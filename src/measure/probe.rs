@@ -33,6 +33,14 @@ pub(super) struct After {
     pub(super) catalog: Option<CatalogRows>,
 }
 
+/// The foreign keys as the plan leaves them ([`Run::keys_at_end`]): the unindexed ones
+/// ([`queries::UNINDEXED_FOREIGN_KEYS`]), and the column types of those the plan added
+/// ([`queries::FOREIGN_KEY_COLUMN_TYPES`]).
+pub(super) struct KeysAtEnd {
+    unindexed: Vec<Row>,
+    column_types: Vec<Row>,
+}
+
 /// The rows of the catalog reads: columns, constraints, rules.
 pub(super) type CatalogRows = (Vec<Row>, Vec<Row>, Vec<Row>);
 
@@ -257,11 +265,33 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Attributes the foreign keys the plan added that have no supporting index at its end to their statements.
-    pub(super) async fn unbacked_foreign_keys(&self, reports: &mut [StatementReport]) -> Result<()> {
-        let rows = self.rows(queries::UNINDEXED_FOREIGN_KEYS, &[], "looking for foreign keys without an index").await?;
+    /// Reads the foreign keys as the plan leaves them, in one round trip: those with no supporting index, and the
+    /// column types of those the plan added. Sent ahead of what ends the dry-run, in its round trip
+    /// ([`super::run_plan_in`]).
+    pub(super) async fn keys_at_end(&self) -> Result<KeysAtEnd> {
+        let added: Vec<Oid> = self.created_by.keys().copied().collect();
+        let column_types = async {
+            match added.is_empty() {
+                true => Ok(Vec::new()),
+                false => {
+                    let context = "reading the foreign keys' column types";
+                    self.rows(queries::FOREIGN_KEY_COLUMN_TYPES, &[(&added, Type::OID_ARRAY)], context).await
+                }
+            }
+        };
+        let (unindexed, column_types) = tokio::try_join!(
+            self.rows(queries::UNINDEXED_FOREIGN_KEYS, &[], "looking for foreign keys without an index"),
+            column_types,
+        )?;
+        Ok(KeysAtEnd { unindexed, column_types })
+    }
+
+    /// Attributes the foreign keys the plan added that have no supporting index at its end, or whose integer column
+    /// is narrower than the key it references, to their statements; and the statements that wrote to a table an
+    /// existing unindexed foreign key references.
+    pub(super) fn unbacked_foreign_keys(&self, keys: &KeysAtEnd, reports: &mut [StatementReport]) {
         let mut existing = Vec::new();
-        for row in &rows {
+        for row in &keys.unindexed {
             let oid: Oid = row.get(0);
             let Some(constraint) = self.constraints.get(&oid) else { continue };
             match self.created_by.get(&oid) {
@@ -274,23 +304,18 @@ impl Run<'_> {
             }
         }
         self.unindexed_references(&existing, reports);
-        self.narrow_foreign_keys(reports).await
+        self.narrow_foreign_keys(&keys.column_types, reports);
     }
 
-    /// Foreign keys the plan added whose integer column is narrower than the key it references.
-    async fn narrow_foreign_keys(&self, reports: &mut [StatementReport]) -> Result<()> {
-        let added: Vec<Oid> = self.created_by.keys().copied().collect();
-        if added.is_empty() {
-            return Ok(());
-        }
-        let context = "reading the foreign keys' column types";
-        let rows = self.rows(queries::FOREIGN_KEY_COLUMN_TYPES, &[(&added, Type::OID_ARRAY)], context).await?;
+    /// Foreign keys the plan added whose integer column is narrower than the key it references (`rows` of
+    /// [`queries::FOREIGN_KEY_COLUMN_TYPES`]).
+    fn narrow_foreign_keys(&self, rows: &[Row], reports: &mut [StatementReport]) {
         let width = |t: &str| match t {
             "smallint" => 2,
             "integer" => 4,
             _ => 8,
         };
-        for row in &rows {
+        for row in rows {
             let oid: Oid = row.get(0);
             let (column_type, referenced_type): (String, String) = (row.get(2), row.get(4));
             let (Some(index), Some(constraint)) = (self.created_by.get(&oid), self.constraints.get(&oid)) else {
@@ -309,7 +334,6 @@ impl Run<'_> {
                 });
             }
         }
-        Ok(())
     }
 
     /// For each existing unindexed foreign key (`rows` of [`queries::UNINDEXED_FOREIGN_KEYS`]), the statements that

@@ -179,27 +179,51 @@ impl Run<'_> {
         &mut self,
         then: &str,
     ) -> Result<(Option<tokio_postgres::Error>, Vec<FunctionCalled>)> {
+        let checked = self.send_deferred_check(then).await;
+        self.deferred_checked(checked)
+    }
+
+    /// The round trip of [`Run::check_deferred`], awaited with other reads where the dry-run ends
+    /// ([`super::run_plan_in`]).
+    pub(super) async fn send_deferred_check(&self, then: &str) -> DeferredCheck {
         let client = self.session.client();
         let check = format!("SAVEPOINT {CHECK}; SET CONSTRAINTS ALL IMMEDIATE");
         let undo = format!("ROLLBACK TO SAVEPOINT {CHECK}; RELEASE SAVEPOINT {CHECK}");
-        let (checked, undone, calls, after) = tokio::join!(
+        let (checked, undone, calls, then) = tokio::join!(
             client.batch_execute(&check),
             client.batch_execute(&undo),
             self.rows(queries::FUNCTION_CALLS, &[], "reading the functions called"),
             client.batch_execute(then),
         );
+        DeferredCheck { checked, undone, calls, then }
+    }
+
+    /// What [`Run::send_deferred_check`] read: the check's error of the server, if it failed, and the functions
+    /// called since the last read.
+    pub(super) fn deferred_checked(
+        &mut self,
+        read: DeferredCheck,
+    ) -> Result<(Option<tokio_postgres::Error>, Vec<FunctionCalled>)> {
         let context = "checking the plan's deferred constraints";
-        let failed = match checked {
+        let failed = match read.checked {
             Ok(()) => None,
             Err(e) if e.as_db_error().is_some() => Some(e),
             Err(e) => return Err(Error::pg(context, e)),
         };
-        if failed.is_some() && client.is_closed() {
+        if failed.is_some() && self.session.client().is_closed() {
             return Ok((failed, Vec::new()));
         }
-        undone.and(after).map_err(|e| Error::pg(context, e))?;
-        Ok((failed, self.functions_called(&calls?)))
+        read.undone.and(read.then).map_err(|e| Error::pg(context, e))?;
+        Ok((failed, self.functions_called(&read.calls?)))
     }
+}
+
+/// The answers of the round trip that checks the plan's deferred constraints ([`Run::send_deferred_check`]).
+pub(super) struct DeferredCheck {
+    checked: std::result::Result<(), tokio_postgres::Error>,
+    undone: std::result::Result<(), tokio_postgres::Error>,
+    calls: Result<Vec<tokio_postgres::Row>>,
+    then: std::result::Result<(), tokio_postgres::Error>,
 }
 
 /// Statements Postgres refuses inside a transaction block: `... CONCURRENTLY` index builds and drops, `REINDEX`
