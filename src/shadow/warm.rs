@@ -50,6 +50,9 @@ const LARGEST_TEMPLATE: u64 = 16 << 20;
 /// reached after this (its run gone) finds the run's socket closed and runs nothing; a run it acknowledged waits for
 /// its answer as long as the run's own time limit allows.
 const ACKNOWLEDGED_WITHIN: Duration = Duration::from_secs(2);
+/// How long a supervisor waits, after it answered a run whose plan it ran, for the run to hang up before it drops the
+/// clone and makes the next one: a run's process holds the connection until it exits ([`Ran`]).
+const HUNG_UP_WITHIN: Duration = Duration::from_secs(1);
 /// The default idle time of a warm cluster.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(30);
 
@@ -203,6 +206,25 @@ pub(crate) struct Ran {
     pub(crate) login: String,
     pub(crate) slot: PathBuf,
     pub(crate) answer: String,
+    /// The connection to the supervisor, held once the run is done until this process exits or its next run is
+    /// answered ([`HELD`]).
+    held: Option<UnixStream>,
+}
+
+/// The connection of the last run a supervisor ran a plan for in this process. The supervisor drops that run's clone
+/// and makes the next one (a `DROP DATABASE` and a `CREATE DATABASE`, whose file copy and checkpoints keep the
+/// machine's cores busy for a good 100 ms) once the connection closes, or after [`HUNG_UP_WITHIN`]: a CLI run writes
+/// its report and exits first, in a few milliseconds that would otherwise take several times as long.
+static HELD: std::sync::Mutex<Option<std::os::unix::net::UnixStream>> = std::sync::Mutex::new(None);
+
+impl Drop for Ran {
+    fn drop(&mut self) {
+        // A plain socket, out of the runtime: it outlives it until the process exits.
+        if let Some(stream) = self.held.take().and_then(|s| s.into_std().ok()) {
+            // Replacing the last run's connection closes it.
+            *HELD.lock().unwrap_or_else(|e| e.into_inner()) = Some(stream);
+        }
+    }
 }
 
 /// Asks the supervisors of the cached clusters of `binaries` (major version `major`) for a clone of the template
@@ -270,7 +292,7 @@ async fn ask(socket: &Path, key: &str, run: Option<&str>) -> std::io::Result<Opt
     let slot = socket.parent().map(Path::to_path_buf).unwrap_or_default();
     let Lent { database, login, template, server_version, .. } = *lent;
     let served = match ran {
-        Some(answer) => Served::Ran(Box::new(Ran { template, database, login, slot, answer })),
+        Some(answer) => Served::Ran(Box::new(Ran { template, database, login, slot, answer, held: Some(stream) })),
         None => Served::Lent(Box::new(Lease { stream, template, database, login, slot })),
     };
     Ok(Some((endpoint, server_version, served)))
@@ -549,6 +571,11 @@ impl Supervisor {
                 match outcome {
                     Some((ran, clean)) => {
                         let sent = write.write_all(answer(&Answer::ran(lent, ran)).as_bytes()).await;
+                        // The run builds and writes its report now, and exits: the clone's DROP DATABASE and the
+                        // next one's CREATE DATABASE wait until it hangs up, not to compete with it for the cores.
+                        if sent.is_ok() {
+                            let _ = tokio::time::timeout(HUNG_UP_WITHIN, lines.next_line()).await;
+                        }
                         clean && sent.is_ok()
                     }
                     None => false,
