@@ -318,3 +318,58 @@ fn a_run_handed_to_a_stopped_supervisor_runs_cold_and_the_supervisor_runs_nothin
     assert!(slot.join("clean").exists(), "the resumed supervisor did not discard its cluster");
     sandbox.assert_clean();
 }
+
+/// The databases of the cluster running in `slot`, read as its bootstrap superuser over its socket.
+fn databases(slot: &Path) -> Vec<String> {
+    let pid_file = std::fs::read_to_string(slot.join("data").join("postmaster.pid")).expect("a running cluster");
+    let socket_dir = pid_file.lines().nth(4).expect("postmaster.pid names the socket directory");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let mut config = tokio_postgres::Config::new();
+        config.host_path(socket_dir).port(5432).user("pgshadow_admin").dbname("postgres");
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.expect("connect as the admin");
+        tokio::spawn(connection);
+        let rows = client.query("SELECT datname::text FROM pg_catalog.pg_database", &[]).await.expect("list");
+        rows.iter().map(|r| r.get(0)).collect()
+    })
+}
+
+#[test]
+fn the_supervisor_drops_a_runs_clone_once_the_run_hangs_up_not_while_it_finishes() {
+    let sandbox = Sandbox::new();
+    let _stop = StopOnDrop(&sandbox);
+    let schema = write(&sandbox, "schema.sql", SCHEMA);
+    let plan = write(&sandbox, "plan.sql", "DELETE FROM t WHERE id <= 2;\n");
+    let first = report(&run(&sandbox, &plan, &schema, "20s"));
+    let slot = slot_of(&first);
+    // A run in this process, as the CLI's: the supervisor runs its plan, and this process holds its connection (until
+    // it exits, or 1 s passes).
+    let mut options = pgshadow::DryRunOptions::default();
+    options.shadow.postgres.builds = Some(sandbox.cache().to_path_buf());
+    let keep_warm = pgshadow::shadow::warm::KeepWarm {
+        idle: Duration::from_secs(20),
+        program: PathBuf::from(env!("CARGO_BIN_EXE_pgshadow")),
+    };
+    options.shadow.cache =
+        Some(pgshadow::CacheOptions { keep_warm: Some(keep_warm), ..pgshadow::CacheOptions::new(sandbox.cache()) });
+    let plan = pgshadow::Plan::read(&plan).expect("plan");
+    let schema = pgshadow::Schema::read(&schema).expect("schema");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let second = runtime.block_on(pgshadow::dry_run(&plan, Some(&schema), &options)).expect("a warm run");
+    assert_eq!(second.summary.rows_deleted, 2);
+    // The clone's login role is `pgshadow_run_<supervisor>_<clone>`.
+    let role = &second.shadow.role;
+    let clone = &role[role.rfind("shadow_").expect("a warm run's clone role")..];
+    // The supervisor leaves the clone (and the next one's CREATE DATABASE) while the run finishes...
+    std::thread::sleep(Duration::from_millis(400));
+    let there = databases(&slot);
+    assert!(there.iter().any(|d| d == clone), "{clone} dropped while the run still held its connection: {there:?}");
+    // ... and drops it once the run hangs up, or a second passed.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while databases(&slot).iter().any(|d| d == clone) {
+        assert!(Instant::now() < deadline, "the run's clone {clone} was never dropped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop_supervisors(&sandbox);
+    sandbox.assert_clean();
+}
