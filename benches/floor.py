@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The cost of a dry-run against the raw floor, measured side by side in one run (BENCHMARKS.md, issue 22's targets).
 
-Usage: benches/floor.py [--binary target/release/pgshadow] [--pg-bin /usr/lib/postgresql/15/bin] [--clients 4]
+Usage: benches/floor.py [--binary target/dist/pgshadow] [--pg-bin /usr/lib/postgresql/15/bin] [--clients 4]
                         [--seconds 10] [--runs 40] [--customers 201000 | --no-big] [--out FILE]
 
 On the fixture benches/floor/schema.sql (accounts -> transfers -> transfer_notes, ON DELETE CASCADE, a view and a
@@ -187,7 +187,9 @@ def stop_supervisors(cache):
 def main():
     ap = argparse.ArgumentParser()
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    ap.add_argument("--binary", default=os.path.join(target, "release", "pgshadow"))
+    # The dist build (`cargo build --profile dist`), as a team installs it, else the release build.
+    dist = os.path.join(target, "dist", "pgshadow")
+    ap.add_argument("--binary", default=dist if os.path.exists(dist) else os.path.join(target, "release", "pgshadow"))
     ap.add_argument("--pg-bin", default=os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--seconds", type=int, default=10, help="seconds of each pgbench and of serve's throughput")

@@ -264,7 +264,7 @@ async fn dry_run_warm(
         database.fidelity.newer_version = newer_version(&shadow, &options.shadow.postgres).await;
     }
     let statements = match served {
-        // Its connection is held until this process exits ([`shadow::warm::Ran`]).
+        // Its connection is held until this process exits, when it asked for it ([`shadow::warm::hold_until_exit`]).
         shadow::warm::Served::Ran(ran) => warm_runs::statements(&ran.answer),
         shadow::warm::Served::Lent(lease) => {
             let statements = measure::run_plan(&shadow, &database, plan, &options.run).await;

@@ -334,6 +334,21 @@ fn databases(slot: &Path) -> Vec<String> {
     })
 }
 
+/// The clone a warm run's plan ran in: its login role is `pgshadow_run_<supervisor>_<clone>`.
+fn clone_of(role: &str) -> String {
+    role[role.rfind("shadow_").expect("a warm run's clone role")..].to_owned()
+}
+
+/// Waits until `clone` is gone from the cluster in `slot`; how long that took.
+fn dropped_within(slot: &Path, clone: &str, within: Duration) -> Duration {
+    let started = Instant::now();
+    while databases(slot).iter().any(|d| d == clone) {
+        assert!(started.elapsed() < within, "the run's clone {clone} was never dropped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
 #[test]
 fn the_supervisor_drops_a_runs_clone_once_the_run_hangs_up_not_while_it_finishes() {
     let sandbox = Sandbox::new();
@@ -342,8 +357,15 @@ fn the_supervisor_drops_a_runs_clone_once_the_run_hangs_up_not_while_it_finishes
     let plan = write(&sandbox, "plan.sql", "DELETE FROM t WHERE id <= 2;\n");
     let first = report(&run(&sandbox, &plan, &schema, "20s"));
     let slot = slot_of(&first);
-    // A run in this process, as the CLI's: the supervisor runs its plan, and this process holds its connection (until
-    // it exits, or 1 s passes).
+    // A CLI run holds its connection until its process exits: its clone goes soon after, well within the 2 s the
+    // supervisor waits for a run that does not hang up.
+    let second = report(&run(&sandbox, &plan, &schema, "20s"));
+    let clone = clone_of(second["shadow"]["role"].as_str().expect("a role"));
+    let took = dropped_within(&slot, &clone, Duration::from_secs(15));
+    assert!(took < Duration::from_millis(1500), "{clone} dropped {took:?} after the run exited");
+    // A run in this process that holds its connection, as the CLI does: the supervisor leaves its clone (and the next
+    // one's CREATE DATABASE) while the run goes on, and drops it after 2 s.
+    pgshadow::shadow::warm::hold_until_exit();
     let mut options = pgshadow::DryRunOptions::default();
     options.shadow.postgres.builds = Some(sandbox.cache().to_path_buf());
     let keep_warm = pgshadow::shadow::warm::KeepWarm {
@@ -355,21 +377,13 @@ fn the_supervisor_drops_a_runs_clone_once_the_run_hangs_up_not_while_it_finishes
     let plan = pgshadow::Plan::read(&plan).expect("plan");
     let schema = pgshadow::Schema::read(&schema).expect("schema");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let second = runtime.block_on(pgshadow::dry_run(&plan, Some(&schema), &options)).expect("a warm run");
-    assert_eq!(second.summary.rows_deleted, 2);
-    // The clone's login role is `pgshadow_run_<supervisor>_<clone>`.
-    let role = &second.shadow.role;
-    let clone = &role[role.rfind("shadow_").expect("a warm run's clone role")..];
-    // The supervisor leaves the clone (and the next one's CREATE DATABASE) while the run finishes...
-    std::thread::sleep(Duration::from_millis(400));
+    let third = runtime.block_on(pgshadow::dry_run(&plan, Some(&schema), &options)).expect("a warm run");
+    assert_eq!(third.summary.rows_deleted, 2);
+    let clone = clone_of(&third.shadow.role);
+    std::thread::sleep(Duration::from_millis(300));
     let there = databases(&slot);
-    assert!(there.iter().any(|d| d == clone), "{clone} dropped while the run still held its connection: {there:?}");
-    // ... and drops it once the run hangs up, or a second passed.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while databases(&slot).iter().any(|d| d == clone) {
-        assert!(Instant::now() < deadline, "the run's clone {clone} was never dropped");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(there.iter().any(|d| *d == clone), "{clone} dropped while the run still held its connection: {there:?}");
+    dropped_within(&slot, &clone, Duration::from_secs(15));
     stop_supervisors(&sandbox);
     sandbox.assert_clean();
 }

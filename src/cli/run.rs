@@ -222,6 +222,8 @@ pub(crate) fn run(mut args: RunArgs, matches: &clap::ArgMatches) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // This process exits once its reports are written: a keep-warm supervisor that ran its plan waits for that.
+    pgshadow::shadow::warm::hold_until_exit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&pgshadow::Error::io("<tokio runtime>", e)),

@@ -4,7 +4,8 @@
 //! `warm.sock` in the slot, and the supervisor runs and measures it in that clone, in a session its `Runner` opened
 //! and warmed while no run waited, and answers with the measured statements (a supervisor without a runner lends the
 //! clone instead: the run connects to it, runs the plan and hangs up). The supervisor then drops that clone and makes
-//! the next one. It stops after the idle time with no run. It says it took a run on before it does anything for it; a
+//! the next one, once the run hung up (a CLI run holds its connection until its process exits,
+//! [`hold_until_exit`]) or [`HUNG_UP_WITHIN`] passed. It stops after the idle time with no run. It says it took a run on before it does anything for it; a
 //! run that hears nothing within [`ACKNOWLEDGED_WITHIN`] (a stopped or hung supervisor) runs cold, on a cluster of
 //! its own (the supervisor holds its slot's lock), and the supervisor, reached later, finds it gone and runs nothing.
 //!
@@ -51,8 +52,8 @@ const LARGEST_TEMPLATE: u64 = 16 << 20;
 /// its answer as long as the run's own time limit allows.
 const ACKNOWLEDGED_WITHIN: Duration = Duration::from_secs(2);
 /// How long a supervisor waits, after it answered a run whose plan it ran, for the run to hang up before it drops the
-/// clone and makes the next one: a run's process holds the connection until it exits ([`Ran`]).
-const HUNG_UP_WITHIN: Duration = Duration::from_secs(1);
+/// clone and makes the next one: a CLI run holds the connection until its process exits ([`hold_until_exit`]).
+const HUNG_UP_WITHIN: Duration = Duration::from_secs(2);
 /// The default idle time of a warm cluster.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(30);
 
@@ -206,19 +207,30 @@ pub(crate) struct Ran {
     pub(crate) login: String,
     pub(crate) slot: PathBuf,
     pub(crate) answer: String,
-    /// The connection to the supervisor, held once the run is done until this process exits or its next run is
-    /// answered ([`HELD`]).
+    /// The connection to the supervisor: closed with this, or with [`hold_until_exit`] held in [`HELD`].
     held: Option<UnixStream>,
 }
 
-/// The connection of the last run a supervisor ran a plan for in this process. The supervisor drops that run's clone
-/// and makes the next one (a `DROP DATABASE` and a `CREATE DATABASE`, whose file copy and checkpoints keep the
-/// machine's cores busy for a good 100 ms) once the connection closes, or after [`HUNG_UP_WITHIN`]: a CLI run writes
-/// its report and exits first, in a few milliseconds that would otherwise take several times as long.
+/// Whether this process holds its runs' connections to a supervisor until it exits ([`hold_until_exit`]).
+static HOLD_UNTIL_EXIT: AtomicBool = AtomicBool::new(false);
+/// The connection of this process's last run a supervisor ran a plan for, when it holds them until it exits.
 static HELD: std::sync::Mutex<Option<std::os::unix::net::UnixStream>> = std::sync::Mutex::new(None);
+
+/// Makes this process hold the connection of each run a supervisor ran a plan for until it exits (or its next such
+/// run is answered), as a CLI run does: the supervisor drops that run's clone and makes the next one (a `DROP
+/// DATABASE` and a `CREATE DATABASE`, whose file copy and checkpoints keep the machine's cores busy for a good 100 ms)
+/// once the connection closes, or after [`HUNG_UP_WITHIN`], so that the run writes its report and exits first
+/// instead of taking several times as long for it. A process that goes on to other work must not: the next spare
+/// clone would wait [`HUNG_UP_WITHIN`] after each of its runs.
+pub fn hold_until_exit() {
+    HOLD_UNTIL_EXIT.store(true, Ordering::SeqCst);
+}
 
 impl Drop for Ran {
     fn drop(&mut self) {
+        if !HOLD_UNTIL_EXIT.load(Ordering::SeqCst) {
+            return;
+        }
         // A plain socket, out of the runtime: it outlives it until the process exits.
         if let Some(stream) = self.held.take().and_then(|s| s.into_std().ok()) {
             // Replacing the last run's connection closes it.
@@ -375,6 +387,8 @@ struct Supervisor {
     /// A run ended without saying it ended cleanly: the cluster is discarded.
     poisoned: AtomicBool,
     stop: Notify,
+    /// Set once the supervisor stops taking runs: no spare clone is made from then on.
+    stopping: AtomicBool,
 }
 
 /// Runs a supervisor (`pgshadow keep-warm`): takes a clean cached cluster of `options` that no run holds (an error
@@ -418,6 +432,7 @@ pub(crate) async fn supervise(
             last_used: std::sync::Mutex::new(Instant::now()),
             poisoned: AtomicBool::new(false),
             stop: Notify::new(),
+            stopping: AtomicBool::new(false),
         });
         ready();
         // The template the last run used (the most recently used one) gets its spare first.
@@ -446,7 +461,8 @@ pub(crate) async fn supervise(
                 _ = int.recv() => break,
             }
         }
-        // No run reaches the cluster from here on.
+        // No run reaches the cluster from here on, and no spare is made: a run being served makes none after it.
+        supervisor.stopping.store(true, Ordering::SeqCst);
         let _ = std::fs::remove_file(&socket);
         drop(listener);
         // A spare being made is waited for, then dropped with the others.
@@ -545,7 +561,7 @@ impl Supervisor {
             server_version: self.shadow.server_version().to_owned(),
             template: template.clone(),
         };
-        // The next run's clone: while this one runs when it runs in its own process, after it answered when it runs
+        // The next run's clone: while this one runs when it runs in its own process, after it hung up when it runs
         // here (a `CREATE DATABASE` would compete with it for the same cores).
         let next = Arc::clone(&self);
         let next_template = template.clone();
@@ -625,7 +641,8 @@ impl Supervisor {
     async fn make_spare(&self, template: &Template) {
         {
             let mut spares = self.spares.lock().await;
-            if spares.contains_key(&template.key) {
+            // Checked under the lock the supervisor's stop takes to wait for the spares being made.
+            if spares.contains_key(&template.key) || self.stopping.load(Ordering::SeqCst) {
                 return;
             }
             spares.insert(template.key.clone(), None);
