@@ -382,7 +382,7 @@ fn the_supervisor_drops_a_runs_clone_once_the_run_hangs_up_not_while_it_finishes
     let clone = clone_of(&third.shadow.role);
     std::thread::sleep(Duration::from_millis(300));
     let there = databases(&slot);
-    assert!(there.iter().any(|d| *d == clone), "{clone} dropped while the run still held its connection: {there:?}");
+    assert!(there.contains(&clone), "{clone} dropped while the run still held its connection: {there:?}");
     dropped_within(&slot, &clone, Duration::from_secs(15));
     stop_supervisors(&sandbox);
     sandbox.assert_clean();
