@@ -208,10 +208,6 @@ pub(crate) async fn run_plan_in(
             begin.note = Some("the plan's transaction starts here and is never committed: it is rolled back".into());
         }
     }
-    // A plan with no statement sent (empty, or only its own transaction control refused) began nothing yet.
-    if !session.is_broken() {
-        run.ensure_begun().await?;
-    }
     // The foreign keys as the plan leaves them, read ahead of what ends the dry-run, in its round trip.
     let keys = async {
         match stopped {
@@ -315,8 +311,6 @@ struct Run<'a> {
     event_log_complete: bool,
     /// Set when the plan called a function of a language that may keep state in the session ([`reuse_session`]).
     session_keeps_state: bool,
-    /// Whether the dry-run's transaction has begun ([`Run::begin`]).
-    begun: bool,
 }
 
 /// A statement run by [`Run::run_timed`]: its row count or error, how long it took, and what was read after it
@@ -353,7 +347,6 @@ impl Run<'_> {
         }
         let with_catalog = !self.event_log_complete || may_change_catalog(kind);
         let (direct, column_values, fingerprints, ran) = if kind == StatementKind::AlterTable {
-            self.ensure_begun().await?;
             let (direct, settings) = tokio::try_join!(self.resolve_targets(statement), self.settings())?;
             report.settings = Some(settings);
             // An ALTER TABLE may drop or retype columns: count and fingerprint their values while they are as they
@@ -364,11 +357,9 @@ impl Run<'_> {
             let (_, ran) = self.run_timed(statement, async { Ok(()) }, with_catalog).await?;
             (direct, column_values, fingerprints, ran)
         } else {
-            // The reads before the statement go out in the round trip that prepares it, behind the dry-run's BEGIN
-            // for the first statement of a run that starts from a baseline.
-            let before = async { tokio::try_join!(self.begin(), self.resolve_targets(statement), self.settings()) };
-            let ((begun, direct, settings), ran) = self.run_timed(statement, before, with_catalog).await?;
-            self.begun(begun);
+            // The reads before the statement go out in the round trip that prepares it.
+            let before = async { tokio::try_join!(self.resolve_targets(statement), self.settings()) };
+            let ((direct, settings), ran) = self.run_timed(statement, before, with_catalog).await?;
             report.settings = Some(settings);
             (direct, HashMap::new(), Default::default(), ran)
         };

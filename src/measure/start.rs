@@ -103,7 +103,6 @@ impl<'a> Run<'a> {
             rules: Vec::new(),
             event_log_complete,
             session_keeps_state: false,
-            begun: true,
         };
         // A cached template's counts are known; anything else is counted now.
         let counted = async {
@@ -116,18 +115,6 @@ impl<'a> Run<'a> {
             session.client().batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction", e))
         };
         let counted = match baseline {
-            // All that is left to read is the transaction's start: it goes out with the first statement's reads
-            // ([`Run::begin`]).
-            Some(baseline) if database.row_counts.is_some() => {
-                drop(counted);
-                run.begun = false;
-                run.tables = baseline.tables.clone();
-                run.relations = baseline.relations.clone();
-                run.columns = baseline.columns.clone();
-                run.constraints = baseline.constraints.clone();
-                run.rules = baseline.rules.clone();
-                Vec::new()
-            }
             Some(baseline) => {
                 let (_, counted, start) = tokio::try_join!(
                     begin,
@@ -168,36 +155,6 @@ impl<'a> Run<'a> {
         };
         run.unknown = unknown::of(database.data_loaded, &run.known_rows);
         Ok(run)
-    }
-
-    /// Begins the dry-run's transaction and reads its start, when [`Run::start`] left that to the first statement's
-    /// round trip: awaited together with that statement's reads, which go out behind it. `None` once begun.
-    pub(super) async fn begin(&self) -> Result<Option<String>> {
-        if self.begun {
-            return Ok(None);
-        }
-        let begin = async {
-            let client = self.session.client();
-            client.batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction", e))
-        };
-        let (_, start) =
-            tokio::try_join!(begin, self.rows(queries::TRANSACTION_START, &[], "reading the transaction"))?;
-        Ok(Some(probe::one(&start, "reading the transaction")?.get(0)))
-    }
-
-    /// Takes what [`Run::begin`] read.
-    pub(super) fn begun(&mut self, transaction_start: Option<String>) {
-        if let Some(start) = transaction_start {
-            self.transaction_start = start;
-            self.begun = true;
-        }
-    }
-
-    /// Begins the dry-run's transaction now, unless it has begun: before anything but a statement's own reads.
-    pub(super) async fn ensure_begun(&mut self) -> Result<()> {
-        let start = self.begin().await?;
-        self.begun(start);
-        Ok(())
     }
 
     /// The state before the plan as this run read it at its start, for the next run on the same database; none when

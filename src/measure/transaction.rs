@@ -38,15 +38,6 @@ impl Run<'_> {
     ) -> Result<Handling> {
         let kind = statement.classification.kind;
         let in_block = self.block_start.is_some();
-        // Every statement handled here needs the dry-run's transaction first, but one sent as it is: that one's
-        // reads begin it ([`Run::begin`]).
-        let sent_as_is = !matches!(
-            kind,
-            StatementKind::Begin | StatementKind::Commit | StatementKind::Rollback | StatementKind::PrepareTransaction
-        ) && !needs_own_transaction(&statement.raw.text);
-        if !sent_as_is {
-            self.ensure_begun().await?;
-        }
         let (sql, note, handling) = match (kind, in_block) {
             (StatementKind::Begin, false) => {
                 self.block_start = Some(report.index);
