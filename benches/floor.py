@@ -380,7 +380,7 @@ def main():
         row("target: warm serve dry-run ≤ raw + 5 ms", f"+{worst_single:.1f} ms {met(worst_single <= 5)}",
             "the worse of the two statements")
         row("target: serve ≥ 50 % of raw pgbench, p99 < 200 ms",
-            f"{ratio_tps * 100:.0f} %, p99 {serve_p99:.0f} ms {met(ratio_tps >= 0.5 and serve_p99 < 200)}",
+            f"{ratio_tps * 100:.1f} %, p99 {serve_p99:.0f} ms {met(ratio_tps >= 0.5 and serve_p99 < 200)}",
             f"{serve_tps:.1f} against {raw_mixn:.1f} tps, {args.clients} clients each")
         row("target: warm CLI ≤ 1.5x `psql -f`", f"{ratio_cli:.2f}x {met(ratio_cli <= 1.5)}",
             f"{cli['30s']:.1f} against {psql_ms:.1f} ms, both paced; {cli['30s'] / psql_hot:.2f}x psql back to back")

@@ -218,46 +218,36 @@ pub(crate) async fn run_plan_in(
     // Whatever happened, nothing the plan did survives. (After an error the transaction is aborted, and ROLLBACK
     // is still the way out of it.)
     // A connection a refused COPY put out of step is closed instead: the server rolls back a closed session.
-    let mut commit_error = None;
-    if session.is_broken() {
-        if let Some(keys) = keys.await? {
-            run.unbacked_foreign_keys(&keys, &mut reports);
+    let end = async {
+        match (session.is_broken(), commits) {
+            (true, _) => Ok(None),
+            // The plan commits where it ends: its deferred constraints are checked in the round trip that rolls the
+            // dry-run back, and a constraint trigger's function that fires only there is read as called.
+            (false, true) => Ok(Some(run.send_deferred_check("ROLLBACK").await)),
+            (false, false) => session.client().batch_execute("ROLLBACK").await.map(|()| None),
         }
-    } else {
-        let end = async {
-            match commits {
-                // The plan commits where it ends: its deferred constraints are checked in the round trip that rolls
-                // the dry-run back, and a constraint trigger's function that fires only there is read as called.
-                true => Ok(Some(run.send_deferred_check("ROLLBACK").await)),
-                false => session.client().batch_execute("ROLLBACK").await.map(|()| None),
-            }
-        };
-        let (keys, end) = tokio::join!(keys, end);
-        if let Some(keys) = keys? {
-            run.unbacked_foreign_keys(&keys, &mut reports);
-        }
-        let result = match end {
-            Ok(Some(checked)) => {
-                let (failed, _) = run.deferred_checked(checked)?;
-                commit_error = failed.as_ref().and_then(|e| e.as_db_error()).map(commit_error_of);
-                if commit_error.is_some() {
-                    tracing::info!(error = ?commit_error, "the plan's deferred constraints fail where it commits");
-                }
-                Ok(())
-            }
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        };
-        // A deferred trigger may end its own session where the plan commits (pg_terminate_backend): the server
-        // rolled the transaction back with it.
-        let commit_failed = reports.iter().any(|r| r.kind == StatementKind::Commit && r.status == Status::Error);
-        match result {
-            Err(e) if !(commit_failed && (e.is_closed() || session.client().is_closed())) => {
-                return Err(Error::pg("rolling the dry-run back", e));
-            }
-            _ => {}
-        }
+    };
+    let (keys, end) = tokio::join!(keys, end);
+    if let Some(keys) = keys? {
+        run.unbacked_foreign_keys(&keys, &mut reports);
     }
+    // A deferred trigger may end its own session where the plan commits (pg_terminate_backend): the server rolled the
+    // transaction back with it.
+    let commit_failed = reports.iter().any(|r| r.kind == StatementKind::Commit && r.status == Status::Error);
+    let commit_error = match end {
+        Ok(Some(checked)) => {
+            let (failed, _) = run.deferred_checked(checked)?;
+            let error = failed.as_ref().and_then(|e| e.as_db_error()).map(commit_error_of);
+            if error.is_some() {
+                tracing::info!(error = ?error, "the plan's deferred constraints fail where it commits");
+            }
+            error
+        }
+        Err(e) if !(commit_failed && (e.is_closed() || session.client().is_closed())) => {
+            return Err(Error::pg("rolling the dry-run back", e));
+        }
+        Ok(None) | Err(_) => None,
+    };
     let reusable = default_role
         && !run.session_keeps_state
         && !session.is_broken()

@@ -4,10 +4,11 @@
 //! `warm.sock` in the slot, and the supervisor runs and measures it in that clone, in a session its `Runner` opened
 //! and warmed while no run waited, and answers with the measured statements (a supervisor without a runner lends the
 //! clone instead: the run connects to it, runs the plan and hangs up). The supervisor then drops that clone and makes
-//! the next one, once the run hung up (a CLI run holds its connection until its process exits,
-//! [`hold_until_exit`]) or [`HUNG_UP_WITHIN`] passed. It stops after the idle time with no run. It says it took a run on before it does anything for it; a
-//! run that hears nothing within [`ACKNOWLEDGED_WITHIN`] (a stopped or hung supervisor) runs cold, on a cluster of
-//! its own (the supervisor holds its slot's lock), and the supervisor, reached later, finds it gone and runs nothing.
+//! the next one, once the run hung up (a CLI run holds its connection until its process exits, [`hold_until_exit`])
+//! or [`HUNG_UP_WITHIN`] passed. It stops after the idle time with no run. It says it took a run on before it does
+//! anything for it; a run that hears nothing within [`ACKNOWLEDGED_WITHIN`] (a stopped or hung supervisor) runs cold,
+//! on a cluster of its own (the supervisor holds its slot's lock), and the supervisor, reached later, finds it gone
+//! and runs nothing.
 //!
 //! What keeps one run's plan out of the next:
 //! - every run gets a clone made from the template for it alone, which is dropped after it, and logs in there as a
