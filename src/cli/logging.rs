@@ -17,15 +17,15 @@ pub(crate) fn init(quiet: bool, verbose: u8) {
         (false, 1) => "pgshadow=info",
         (false, _) => "pgshadow=debug",
     };
+    // What is said in sentences is no log record too. A directive, not a filter function: the filter's level is then
+    // known, and the `log` records of the libraries below it (the driver's, per message) are dropped where they are
+    // made instead of each being offered to the subscriber.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        .add_directive("pgshadow::choice=off".parse().expect("a valid directive"));
     let terminal = std::io::stderr().is_terminal();
     let color = terminal && std::env::var_os("NO_COLOR").is_none();
-    let log = tracing_subscriber::fmt::layer()
-        .with_writer(|| progress::Stderr)
-        .with_ansi(color)
-        .with_filter(filter)
-        .with_filter(tracing_subscriber::filter::filter_fn(|m| m.target() != "pgshadow::choice"));
+    let log = tracing_subscriber::fmt::layer().with_writer(|| progress::Stderr).with_ansi(color).with_filter(filter);
     let said = tracing_subscriber::fmt::layer()
         .with_writer(|| progress::Stderr)
         .without_time()

@@ -84,9 +84,13 @@ impl Default for Policy {
     /// The built-in policy ([`Policy::DEFAULT_TOML`]): every rule of the catalog denied, no limits, nothing
     /// protected beyond that.
     fn default() -> Self {
-        let mut policy = config::parse("built-in", Self::DEFAULT_TOML, None).expect("the built-in policy parses");
-        policy.source = "built-in".to_owned();
-        policy
+        static BUILT_IN: std::sync::LazyLock<Policy> = std::sync::LazyLock::new(|| {
+            let mut policy = config::parse("built-in", Policy::DEFAULT_TOML, None).expect("the built-in policy parses");
+            policy.source = "built-in".to_owned();
+            policy
+        });
+        // Parsed once: `serve` takes it for every dry-run that names no policy.
+        BUILT_IN.clone()
     }
 }
 

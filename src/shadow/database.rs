@@ -116,13 +116,14 @@ pub(crate) async fn reset_in(
             continue;
         };
         if (value, called) != (before, was_called) {
-            client
-                .query_typed(
+            let setval = admin
+                .prepared(
                     "SELECT pg_catalog.setval($1::pg_catalog.oid::pg_catalog.regclass, $2, $3)",
-                    &[(&oid, Type::OID), (&before, Type::INT8), (&was_called, Type::BOOL)],
+                    &[Type::OID, Type::INT8, Type::BOOL],
                 )
-                .await
-                .map_err(|e| Error::pg("setting a sequence of the template back", e))?;
+                .await;
+            let set = async { client.query(&setval?, &[&oid, &before, &was_called]).await };
+            set.await.map_err(|e| Error::pg("setting a sequence of the template back", e))?;
         }
     }
     let grown: Vec<u32> = sizes_now
@@ -184,22 +185,24 @@ async fn sequence_query(admin: &Session) -> Result<Option<String>> {
 /// The state of every sequence of the database, read with [`sequence_query`]'s query.
 async fn sequences(admin: &Session, query: Option<&str>) -> Result<HashMap<u32, (i64, bool)>> {
     let Some(query) = query else { return Ok(HashMap::new()) };
-    let rows =
-        admin.client().query_typed(query, &[]).await.map_err(|e| Error::pg("reading the template's sequences", e))?;
+    let read = async { admin.client().query(&admin.prepared(query, &[]).await?, &[]).await };
+    let rows = read.await.map_err(|e| Error::pg("reading the template's sequences", e))?;
     Ok(rows.iter().map(|row| (row.get(0), (row.get(1), row.get(2)))).collect())
 }
 
 /// The size of the main file of every table, materialized view and toast table; without `catalogs`, of those the
 /// source made (oids from 16384, `FirstNormalObjectId`: not the system catalogs and their toast tables).
 async fn sizes(admin: &Session, catalogs: bool) -> Result<HashMap<u32, i64>> {
-    let rows = admin
-        .client()
-        .query_typed(
-            "SELECT c.oid, pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c \
-             WHERE c.relkind IN ('r', 'm', 't') AND (c.oid >= 16384 OR $1)",
-            &[(&catalogs, Type::BOOL)],
-        )
-        .await
-        .map_err(|e| Error::pg("reading the template's table sizes", e))?;
+    let read = async {
+        let sizes = admin
+            .prepared(
+                "SELECT c.oid, pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c \
+                 WHERE c.relkind IN ('r', 'm', 't') AND (c.oid >= 16384 OR $1)",
+                &[Type::BOOL],
+            )
+            .await?;
+        admin.client().query(&sizes, &[&catalogs]).await
+    };
+    let rows = read.await.map_err(|e| Error::pg("reading the template's table sizes", e))?;
     Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }

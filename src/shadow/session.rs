@@ -1,8 +1,8 @@
 //! A connection to one database of a shadow, and the one way statements of a script are sent to it.
 
 use futures_util::{pin_mut, SinkExt, TryStreamExt};
-use tokio_postgres::types::ToSql;
-use tokio_postgres::Client;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Statement};
 
 use super::Endpoint;
 use crate::plan::RawStatement;
@@ -14,6 +14,8 @@ pub(crate) struct Session {
     /// Set when a `COPY ... FROM STDIN` was refused before it started: the driver then loses step with the server
     /// (it sends a second Sync, rust-postgres/rust-postgres#789), so the connection must not be used again.
     broken: std::sync::atomic::AtomicBool,
+    /// Queries prepared once for the connection, with their text ([`Session::prepared`]): a few at most.
+    prepared: std::sync::Mutex<Vec<(String, Statement)>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -43,7 +45,7 @@ impl Session {
             config.password(password);
         }
         let (client, driver) = crate::tls::connect(&config, endpoint.tls.as_ref(), "shadow").await?;
-        Ok(Session { client, driver, broken: Default::default() })
+        Ok(Session { client, driver, broken: Default::default(), prepared: Default::default() })
     }
 
     /// Whether the connection is out of step with the server and must be replaced (see `broken`).
@@ -54,6 +56,20 @@ impl Session {
     /// The driver's client, for typed queries.
     pub(crate) fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// `sql` prepared on this connection, the first time it is asked for, and kept for the connection's life: parsed
+    /// and planned once, not at every call. Only for a session no plan runs in (a superuser's that puts a clone back):
+    /// a plan could `DEALLOCATE` a named statement of its own session and `PREPARE` another under its name, and so
+    /// answer the next query pgshadow sends; a plan's session sends its queries unnamed ([`Client::query_typed`]).
+    pub(crate) async fn prepared(&self, sql: &str, types: &[Type]) -> Result<Statement, tokio_postgres::Error> {
+        let known = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(s, _)| s == sql).cloned();
+        if let Some((_, statement)) = known {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare_typed(sql, types).await?;
+        self.prepared.lock().unwrap_or_else(|e| e.into_inner()).push((sql.to_owned(), statement.clone()));
+        Ok(statement)
     }
 
     /// Runs one statement of a script and returns the row count of its command tag: [`Session::ready`], then
