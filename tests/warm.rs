@@ -32,6 +32,15 @@ fn run(sandbox: &Sandbox, plan: &str, schema: &str, idle: &str) -> Output {
         .expect("run pgshadow")
 }
 
+/// Writes the schema and a plan of `plan`, and makes the first run, which fills the cache and leaves a supervisor
+/// idling for `idle`: the schema's path, the plan's, and the first run's report.
+fn first_run(sandbox: &Sandbox, plan: &str, idle: &str) -> (String, String, Value) {
+    let schema = write(sandbox, "schema.sql", SCHEMA);
+    let plan = write(sandbox, "plan.sql", &format!("{plan}\n"));
+    let first = report(&run(sandbox, &plan, &schema, idle));
+    (schema, plan, first)
+}
+
 fn report(output: &Output) -> Value {
     assert!(matches!(output.status.code(), Some(0 | 1)), "{}", stderr_of(output));
     json_of(output)
@@ -186,9 +195,7 @@ fn a_later_run_reaches_the_warm_cluster_and_nothing_a_plan_did_survives() {
 fn an_idle_supervisor_stops_its_cluster_and_leaves_nothing_running() {
     let sandbox = Sandbox::new();
     let _stop = StopOnDrop(&sandbox);
-    let schema = write(&sandbox, "schema.sql", SCHEMA);
-    let plan = write(&sandbox, "plan.sql", "DELETE FROM t WHERE id <= 2;\n");
-    let first = report(&run(&sandbox, &plan, &schema, "1s"));
+    let (schema, plan, first) = first_run(&sandbox, "DELETE FROM t WHERE id <= 2;", "1s");
     assert_eq!(first["summary"]["rows_deleted"], 2, "{first}");
     assert_eq!(supervisors(&sandbox).len(), 1, "the run leaves one supervisor");
     wait_until_gone(&sandbox, Duration::from_secs(30));
@@ -206,9 +213,7 @@ fn an_idle_supervisor_stops_its_cluster_and_leaves_nothing_running() {
 fn a_killed_supervisor_is_recovered_from() {
     let sandbox = Sandbox::new();
     let _stop = StopOnDrop(&sandbox);
-    let schema = write(&sandbox, "schema.sql", SCHEMA);
-    let plan = write(&sandbox, "plan.sql", "DELETE FROM t WHERE id <= 3;\n");
-    let first = report(&run(&sandbox, &plan, &schema, "30s"));
+    let (schema, plan, first) = first_run(&sandbox, "DELETE FROM t WHERE id <= 3;", "30s");
     let slot = slot_of(&first);
     let pids = supervisors(&sandbox);
     assert_eq!(pids.len(), 1, "the run leaves one supervisor");
@@ -245,9 +250,7 @@ fn a_killed_supervisor_is_recovered_from() {
 fn the_supervisor_runs_a_later_plan_in_a_session_it_opened_before_the_run_asked() {
     let sandbox = Sandbox::new();
     let _stop = StopOnDrop(&sandbox);
-    let schema = write(&sandbox, "schema.sql", SCHEMA);
-    let plan = write(&sandbox, "plan.sql", "DELETE FROM t WHERE id <= 2;\n");
-    let first = report(&run(&sandbox, &plan, &schema, "20s"));
+    let (schema, _, first) = first_run(&sandbox, "DELETE FROM t WHERE id <= 2;", "20s");
     assert_eq!(first["summary"]["rows_deleted"], 2, "{first}");
     // The spare clone's session is opened while no run waits: before this run starts. On a loaded machine the spare
     // may not be ready after the pause; the run then waits for it, and the next attempt pauses longer.
@@ -282,9 +285,7 @@ fn the_supervisor_runs_a_later_plan_in_a_session_it_opened_before_the_run_asked(
 fn a_run_handed_to_a_stopped_supervisor_runs_cold_and_the_supervisor_runs_nothing_for_it() {
     let sandbox = Sandbox::new();
     let _stop = StopOnDrop(&sandbox);
-    let schema = write(&sandbox, "schema.sql", SCHEMA);
-    let plan = write(&sandbox, "plan.sql", "DELETE FROM t WHERE id <= 2;\n");
-    let first = report(&run(&sandbox, &plan, &schema, "60s"));
+    let (schema, plan, first) = first_run(&sandbox, "DELETE FROM t WHERE id <= 2;", "60s");
     let slot = slot_of(&first);
     let server = server_pid(&slot).expect("the supervisor runs the cached cluster's server");
     let pids = supervisors(&sandbox);
@@ -353,9 +354,7 @@ fn dropped_within(slot: &Path, clone: &str, within: Duration) -> Duration {
 fn the_supervisor_drops_a_runs_clone_once_the_run_hangs_up_not_while_it_finishes() {
     let sandbox = Sandbox::new();
     let _stop = StopOnDrop(&sandbox);
-    let schema = write(&sandbox, "schema.sql", SCHEMA);
-    let plan = write(&sandbox, "plan.sql", "DELETE FROM t WHERE id <= 2;\n");
-    let first = report(&run(&sandbox, &plan, &schema, "20s"));
+    let (schema, plan, first) = first_run(&sandbox, "DELETE FROM t WHERE id <= 2;", "20s");
     let slot = slot_of(&first);
     // A CLI run holds its connection until its process exits: its clone goes soon after, well within the 2 s the
     // supervisor waits for a run that does not hang up.
