@@ -278,6 +278,45 @@ async fn a_lock_on_a_table_the_plan_dropped_names_the_table_not_its_oid() {
     assert!(finding.message.contains("public.audit (since statement 1)"), "{}", finding.message);
 }
 
+const PARTITIONED: &str = "
+CREATE TABLE events (tenant text NOT NULL, at date NOT NULL, payload text) PARTITION BY LIST (tenant);
+CREATE TABLE events_acme PARTITION OF events FOR VALUES IN ('acme') PARTITION BY RANGE (at);
+CREATE TABLE events_acme_old PARTITION OF events_acme FOR VALUES FROM ('2000-01-01') TO ('2025-01-01');
+CREATE TABLE events_acme_new PARTITION OF events_acme FOR VALUES FROM ('2025-01-01') TO ('2100-01-01');
+CREATE TABLE events_rest PARTITION OF events DEFAULT;
+CREATE TABLE events_empty PARTITION OF events FOR VALUES IN ('nobody') PARTITION BY RANGE (at);
+INSERT INTO events SELECT CASE WHEN g % 3 = 0 THEN 'other' ELSE 'acme' END, date '2024-06-01' + g, 'p'
+FROM generate_series(1, 300) AS g;
+CREATE MATERIALIZED VIEW tenants AS SELECT tenant, count(*) AS n FROM events GROUP BY tenant;
+";
+
+/// A partitioned table holds no rows of its own, and neither is it an ordinary table, nor is a materialized view: a
+/// lock on one is reported all the same, a partitioned table's with the rows of the partitions below it, a
+/// materialized view's unknown, never 0.
+#[tokio::test]
+async fn locks_on_partitioned_tables_and_materialized_views_are_reported() {
+    let plan = "ALTER TABLE events DETACH PARTITION events_rest;\nREFRESH MATERIALIZED VIEW tenants;\n\
+                LOCK TABLE events_empty IN SHARE MODE;";
+    let report = common::dry_run(PARTITIONED, plan).await;
+    let lock = |statement: usize, table: &str, mode: &str| {
+        report.statements[statement - 1]
+            .locks
+            .iter()
+            .find(|l| l.table == table && l.mode == mode)
+            .unwrap_or_else(|| panic!("no {mode} on {table}: {:?}", report.statements[statement - 1].locks))
+            .clone()
+    };
+    // 200 rows in the two partitions of events_acme, 100 in events_rest.
+    assert_eq!(lock(1, "public.events", "AccessExclusiveLock").rows, Some(300));
+    assert_eq!(lock(1, "public.events_rest", "AccessExclusiveLock").rows, Some(100));
+    assert_eq!(lock(2, "public.tenants", "AccessExclusiveLock").rows, None, "a materialized view's rows are unknown");
+    assert_eq!(lock(3, "public.events_empty", "ShareLock").rows, Some(0), "no partition below it: no rows");
+    let held: Vec<&str> = report.statements[2].locks_held.iter().map(|l| l.table.as_str()).collect();
+    assert!(held.contains(&"public.events") && held.contains(&"public.tenants"), "{held:?}");
+    let longest = report.summary.longest_exclusive_lock.as_ref().expect("an exclusive lock");
+    assert_eq!(longest.table, "public.events", "{longest:?}");
+}
+
 const DEFERRED: &str = "
 CREATE TABLE users (id int PRIMARY KEY);
 CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users DEFERRABLE INITIALLY DEFERRED);

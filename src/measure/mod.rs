@@ -276,8 +276,13 @@ struct Run<'a> {
     changed_seq: i64,
     /// Tables that existed before the plan: locks are reported on these.
     existing: HashSet<Oid>,
-    /// Relations the plan locked, and at the start every index of an existing table: kind, name, table.
+    /// Relations the plan locked, and at the start every index of an existing table and every table of
+    /// [`Run::other_tables`]: kind, name, table.
     relations: HashMap<Oid, (String, String, Oid)>,
+    /// The partitioned tables and materialized views that existed before the plan: tables a statement can lock that
+    /// hold no rows of their own. A partitioned table's rows are those of the partitions below it (listed); a
+    /// materialized view's (`None`) are not counted.
+    other_tables: HashMap<Oid, Option<Vec<Oid>>>,
     /// The locks held as of the end of the last statement (ACCESS SHARE left out: measuring takes it too).
     locks: HashSet<(Oid, String)>,
     /// The statement that took each held lock.

@@ -89,14 +89,41 @@ impl Run<'_> {
         )
     }
 
-    /// Every index of the tables that existed before the plan (`rows` of [`queries::INDEXES`]): kind, name and
-    /// table, by oid.
-    pub(super) fn existing_indexes(&self, rows: &[Row]) -> HashMap<Oid, (String, String, Oid)> {
-        rows.iter()
+    /// The partitioned tables and materialized views (`rows` of [`queries::OTHER_TABLES`]), with the partitions
+    /// that hold a partitioned table's rows ([`Run::other_tables`]).
+    pub(super) fn other_tables(rows: &[Row]) -> HashMap<Oid, Option<Vec<Oid>>> {
+        rows.iter().map(|r| (r.get::<_, Oid>(0), r.get::<_, bool>(2).then(|| r.get::<_, Vec<Oid>>(3)))).collect()
+    }
+
+    /// Every index of the tables that existed before the plan (`rows` of [`queries::INDEXES`]), and the tables of
+    /// [`Run::other_tables`] (`others`): kind, name and table, by oid.
+    pub(super) fn existing_relations(&self, rows: &[Row], others: &[Row]) -> HashMap<Oid, (String, String, Oid)> {
+        let indexes = rows
+            .iter()
             .map(|r| (r.get::<_, Oid>(0), r.get::<_, String>(1), r.get::<_, Oid>(2)))
-            .filter(|(_, _, table)| self.existing.contains(table))
-            .map(|(oid, name, table)| (oid, ("index".to_owned(), name, table)))
-            .collect()
+            .filter(|(_, _, table)| self.is_existing_table(*table))
+            .map(|(oid, name, table)| (oid, ("index".to_owned(), name, table)));
+        let tables = others.iter().map(|r| (r.get::<_, Oid>(0), ("table".to_owned(), r.get(1), r.get(0))));
+        indexes.chain(tables).collect()
+    }
+
+    /// Whether `oid` is a table that existed before the plan: one that holds rows, a partitioned table or a
+    /// materialized view.
+    pub(super) fn is_existing_table(&self, oid: Oid) -> bool {
+        self.existing.contains(&oid) || self.other_tables.contains_key(&oid)
+    }
+
+    /// The rows of a table that existed before the plan as the plan has left them so far: a partitioned table's
+    /// are its partitions'; `None` when some are unknown, and for a materialized view.
+    fn rows_of(&self, table: Oid) -> Option<u64> {
+        let known = |oid: &Oid| {
+            (!self.unknown.contains(oid)).then(|| self.known_rows.get(oid).copied().unwrap_or(0).max(0) as u64)
+        };
+        match self.other_tables.get(&table) {
+            Some(Some(leaves)) => leaves.iter().map(known).sum(),
+            Some(None) => None,
+            None => known(&table),
+        }
     }
 
     /// The locks held now (`rows` of [`queries::RELATION_LOCKS`]) on tables that existed before the plan and on
@@ -110,7 +137,7 @@ impl Run<'_> {
             // only for locks that make queries wait (every write takes ROW EXCLUSIVE on every index).
             let blocking = effects::blocks(&mode) != (false, false);
             let existed =
-                self.existing.contains(&oid) || (oid != table && blocking && self.relations.contains_key(&oid));
+                self.is_existing_table(oid) || (oid != table && blocking && self.relations.contains_key(&oid));
             if existed && mode != "AccessShareLock" {
                 let name: Option<String> = r.get(4);
                 let name = name.or_else(|| self.tables.get(&oid).map(|t| t.name.clone()));
@@ -128,7 +155,7 @@ impl Run<'_> {
             .locks
             .iter()
             // Tables only: an index's lock comes and goes with its table's.
-            .filter(|(oid, _)| self.existing.contains(oid))
+            .filter(|(oid, _)| self.existing.contains(oid) || self.other_tables.contains_key(oid))
             .filter_map(|(oid, mode)| {
                 let (blocks_reads, blocks_writes) = effects::blocks(mode);
                 if !blocks_reads && !blocks_writes {
@@ -168,8 +195,7 @@ impl Run<'_> {
                     blocks_reads,
                     blocks_writes,
                     blocks: effects::blocked_queries(mode),
-                    rows: (!self.unknown.contains(&table))
-                        .then(|| self.known_rows.get(&table).copied().unwrap_or(0).max(0) as u64),
+                    rows: self.rows_of(table),
                     production: None,
                 }
             })

@@ -348,6 +348,28 @@ BEGIN
 END
 $fn$;
 
+-- The partitioned tables and materialized views: tables a statement can lock that hold no rows of their own (not in
+-- table_state), each with the partitions below it that do (none for a materialized view).
+CREATE FUNCTION pgshadow_internal.other_tables(OUT relid oid, OUT relation_name text, OUT partitioned boolean,
+    OUT leaves oid[])
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relkind = 'p',
+        ARRAY(WITH RECURSIVE tree(oid) AS (
+                  SELECT i.inhrelid FROM pg_inherits AS i WHERE i.inhparent = c.oid
+                  UNION
+                  SELECT i.inhrelid FROM pg_inherits AS i JOIN tree ON i.inhparent = tree.oid)
+              SELECT t.oid FROM tree AS t JOIN pg_class AS l ON l.oid = t.oid WHERE l.relkind = 'r' ORDER BY 1)
+    FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('p', 'm')
+      AND n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema', 'pgshadow_internal'])
+      AND n.nspname !~ '^pg_toast'
+      AND (n.nspname !~ '^pg_temp_' OR n.oid = pg_my_temp_schema());
+END
+$fn$;
+
 -- Last, so that installing the machinery is not logged as a schema change.
 CREATE EVENT TRIGGER pgshadow_ddl_command_end ON ddl_command_end
     EXECUTE FUNCTION pgshadow_internal.on_ddl_command_end();
@@ -434,6 +456,10 @@ pub(crate) const TRANSACTION_START: &str = "SELECT pg_catalog.transaction_timest
 
 /// Every rewrite rule (not a view's `_RETURN`): relation, `name on relation`, event and INSTEAD.
 pub(crate) const RULES: &str = "SELECT relid, rule_identity, event, instead FROM pgshadow_internal.rules()";
+
+/// The partitioned tables and materialized views, with the partitions below each that hold its rows.
+pub(crate) const OTHER_TABLES: &str =
+    "SELECT relid, relation_name, partitioned, leaves FROM pgshadow_internal.other_tables()";
 
 /// Every index with its name and table.
 pub(crate) const INDEXES: &str = "SELECT i.indexrelid, pg_catalog.format('%I.%I', n.nspname, c.relname), i.indrelid \

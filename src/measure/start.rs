@@ -22,6 +22,7 @@ use crate::shadow::{Database, Session, Shadow};
 pub(crate) struct Baseline {
     tables: Snapshot,
     relations: HashMap<Oid, (String, String, Oid)>,
+    other_tables: HashMap<Oid, Option<Vec<Oid>>>,
     /// As pairs: JSON's keys are strings only.
     #[serde(with = "pairs")]
     columns: catalog::Columns,
@@ -92,6 +93,7 @@ impl<'a> Run<'a> {
             changed_seq: 0,
             existing: HashSet::new(),
             relations: HashMap::new(),
+            other_tables: HashMap::new(),
             locks: HashSet::new(),
             lock_since: HashMap::new(),
             calls: HashMap::new(),
@@ -124,22 +126,25 @@ impl<'a> Run<'a> {
                 run.transaction_start = probe::one(&start, "reading the transaction")?.get(0);
                 run.tables = baseline.tables.clone();
                 run.relations = baseline.relations.clone();
+                run.other_tables = baseline.other_tables.clone();
                 run.columns = baseline.columns.clone();
                 run.constraints = baseline.constraints.clone();
                 run.rules = baseline.rules.clone();
                 counted
             }
             None => {
-                let (_, counted, after, indexes) = tokio::try_join!(
+                let (_, counted, after, indexes, others) = tokio::try_join!(
                     begin,
                     counted,
                     run.read_after(true),
                     run.rows(queries::INDEXES, &[], "listing the indexes"),
+                    run.rows(queries::OTHER_TABLES, &[], "listing the partitioned tables"),
                 )?;
                 run.transaction_start = after.transaction_start;
                 run.tables = after.tables;
                 run.existing = run.tables.keys().copied().collect();
-                run.relations = run.existing_indexes(&indexes);
+                run.other_tables = Run::other_tables(&others);
+                run.relations = run.existing_relations(&indexes, &others);
                 run.locks = run.locks_of(&after.locks);
                 run.functions_called(&after.calls);
                 if let Some(catalog) = &after.catalog {
@@ -163,6 +168,7 @@ impl<'a> Run<'a> {
         Some(Baseline {
             tables: self.tables.clone(),
             relations: self.relations.clone(),
+            other_tables: self.other_tables.clone(),
             columns: self.columns.clone(),
             constraints: self.constraints.clone(),
             rules: self.rules.clone(),

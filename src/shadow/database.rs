@@ -193,16 +193,18 @@ async fn sequences(admin: &Session, query: Option<&str>) -> Result<HashMap<u32, 
 /// The size of the main file of every table, materialized view and toast table; without `catalogs`, of those the
 /// source made (oids from 16384, `FirstNormalObjectId`: not the system catalogs and their toast tables).
 async fn sizes(admin: &Session, catalogs: bool) -> Result<HashMap<u32, i64>> {
-    let read = async {
-        let sizes = admin
-            .prepared(
-                "SELECT c.oid, pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c \
-                 WHERE c.relkind IN ('r', 'm', 't') AND (c.oid >= 16384 OR $1)",
-                &[Type::BOOL],
-            )
-            .await?;
-        admin.client().query(&sizes, &[&catalogs]).await
+    // No parameter: a statement without one is planned once, where `OR $1` was planned again at every call.
+    let sql = match catalogs {
+        true => {
+            "SELECT c.oid, pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c \
+                 WHERE c.relkind IN ('r', 'm', 't')"
+        }
+        false => {
+            "SELECT c.oid, pg_catalog.pg_relation_size(c.oid) FROM pg_catalog.pg_class c \
+                  WHERE c.relkind IN ('r', 'm', 't') AND c.oid >= 16384"
+        }
     };
+    let read = async { admin.client().query(&admin.prepared(sql, &[]).await?, &[]).await };
     let rows = read.await.map_err(|e| Error::pg("reading the template's table sizes", e))?;
     Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
