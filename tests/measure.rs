@@ -317,6 +317,21 @@ async fn locks_on_partitioned_tables_and_materialized_views_are_reported() {
     assert_eq!(longest.table, "public.events", "{longest:?}");
 }
 
+/// An UPDATE of the partition key moves rows to another partition, which Postgres does by deleting and inserting
+/// them: the report counts them as updated, and nothing as deleted or destroyed.
+#[tokio::test]
+async fn rows_an_update_moves_to_another_partition_are_updated_not_deleted() {
+    // 20 acme rows before July 2024 go to the default partition.
+    let plan = "UPDATE events SET tenant = 'other' WHERE tenant = 'acme' AND at < '2024-07-01';";
+    let report = common::dry_run(PARTITIONED, plan).await;
+    let statement = &report.statements[0];
+    let effects: Vec<(&str, u64, Option<u64>, Option<u64>)> =
+        statement.table_effects.iter().map(|e| (e.table.as_str(), e.inserted, e.updated, e.deleted)).collect();
+    assert_eq!(effects, vec![("public.events_acme_old", 0, Some(20), Some(0))], "{statement:?}");
+    assert_eq!((report.summary.rows_deleted, report.summary.rows_destroyed), (0, 0));
+    assert!(statement.note.as_deref().is_some_and(|n| n.starts_with("20 row(s) moved")), "{:?}", statement.note);
+}
+
 const DEFERRED: &str = "
 CREATE TABLE users (id int PRIMARY KEY);
 CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users DEFERRABLE INITIALLY DEFERRED);

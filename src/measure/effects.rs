@@ -120,6 +120,30 @@ pub(crate) fn compare(
     changes
 }
 
+/// An UPDATE that changes a row's partition key moves the row: Postgres deletes it from its partition and inserts it
+/// into the new one, and the counters say so. Among the tables the statement names and the partitions below them (its
+/// direct effects), as many deletions as insertions are such moves, and they count as updates of the partitions the
+/// rows left, not as rows deleted (destroyed) and inserted. A partition that only received moved rows has no effect
+/// left. Returns the rows moved.
+pub(crate) fn moves_as_updates(effects: &mut Vec<TableEffect>) -> u64 {
+    let deleted: u64 = effects.iter().filter(|e| e.direct).filter_map(|e| e.deleted).sum();
+    let inserted: u64 = effects.iter().filter(|e| e.direct).map(|e| e.inserted).sum();
+    let moved = deleted.min(inserted);
+    let (mut left, mut arrived) = (moved, moved);
+    for effect in effects.iter_mut().filter(|e| e.direct) {
+        if let (Some(deleted), Some(updated)) = (effect.deleted, effect.updated) {
+            let out = deleted.min(left);
+            left -= out;
+            (effect.deleted, effect.updated) = (Some(deleted - out), Some(updated + out));
+        }
+        let into = effect.inserted.min(arrived);
+        arrived -= into;
+        effect.inserted -= into;
+    }
+    effects.retain(|e| (e.inserted, e.updated, e.deleted, e.truncated) != (0, Some(0), Some(0), Some(0)));
+    moved
+}
+
 fn counts(inserted: i64, updated: i64, deleted: i64, truncated: i64) -> (u64, u64, u64, u64) {
     let n = |v: i64| v.max(0) as u64;
     (n(inserted), n(updated), n(deleted), n(truncated))
@@ -373,6 +397,24 @@ mod tests {
                 ("view", "public.active_users", true, None),
             ]
         );
+    }
+
+    #[test]
+    fn rows_an_update_moved_to_another_partition_are_updates_not_deletions() {
+        // 5 rows left p1 (3 of them for p2, 2 for p3), 1 row was updated in place in p1; a trigger deleted 4 rows of
+        // the audit table, which the statement does not name.
+        let mut effects = vec![
+            effect("p1", (0, 1, 5, 0), true),
+            effect("p2", (3, 0, 0, 0), true),
+            effect("p3", (2, 0, 0, 0), true),
+            effect("audit", (0, 0, 4, 0), false),
+        ];
+        assert_eq!(moves_as_updates(&mut effects), 5);
+        assert_eq!(effects, vec![effect("p1", (0, 6, 0, 0), true), effect("audit", (0, 0, 4, 0), false)]);
+        // Deletions with no insertions in the tree (a trigger deleting from the table itself) are no moves.
+        let mut effects = vec![effect("t", (0, 2, 3, 0), true)];
+        assert_eq!(moves_as_updates(&mut effects), 0);
+        assert_eq!(effects, vec![effect("t", (0, 2, 3, 0), true)]);
     }
 
     #[test]

@@ -475,7 +475,16 @@ impl Run<'_> {
             }
             (self.columns, self.constraints) = (columns, constraints);
         }
-        let changes = effects::compare(&self.tables, &after, &mut self.known_rows, &recounted, direct);
+        let mut changes = effects::compare(&self.tables, &after, &mut self.known_rows, &recounted, direct);
+        if statement_kind == StatementKind::Update {
+            let moved = effects::moves_as_updates(&mut changes.effects);
+            if moved > 0 && report.note.is_none() {
+                report.note = Some(format!(
+                    "{moved} row(s) moved to another partition, counted as updated: Postgres deletes each from its \
+                     partition and inserts it into the new one"
+                ));
+            }
+        }
         self.tables = after;
         report.rewritten_tables = changes.rewritten;
         report.dropped_objects =

@@ -603,7 +603,8 @@ pub struct TableEffect {
     pub table: String,
     /// Rows inserted (the rows the statement wrote on the shadow).
     pub inserted: u64,
-    /// Rows updated (an `ON DELETE SET NULL` counts as an update of the child rows); `null` when unknown.
+    /// Rows updated (an `ON DELETE SET NULL` counts as an update of the child rows, and a row an UPDATE moves to
+    /// another partition as an update of the partition it left); `null` when unknown.
     pub updated: Option<u64>,
     /// Rows deleted; `null` when unknown.
     pub deleted: Option<u64>,
