@@ -524,7 +524,7 @@ fn statement_text(out: &mut String, s: &StatementReport) {
             "   rewrote {} ({} rows, {} bytes)",
             r.table,
             crate::report::count_label(r.rows),
-            r.size_bytes
+            crate::report::count_label(r.size_bytes)
         );
     }
     for c in &s.column_changes {

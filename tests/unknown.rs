@@ -208,6 +208,40 @@ async fn data_dependent_steps_on_a_table_of_unknown_size_warn_and_on_a_known_one
     assert!(report.summary.rows_known && report.summary.unknown_tables.is_empty());
 }
 
+/// What the shadow would count from a table's rows is unknown for a table it holds none of, not 0 or false: values
+/// too long for a shorter varchar, whether a type change changed values, the bytes a rewrite rewrites. And a column
+/// added NOT NULL with nothing to fill the rows with, which fails on production's first row, is warned about.
+#[tokio::test]
+async fn what_rows_would_show_on_a_table_of_unknown_size_is_unknown_and_an_unfilled_not_null_column_warns() {
+    let schema = "CREATE TABLE people (id bigint PRIMARY KEY, email text, score numeric);";
+    let plan = "ALTER TABLE people ALTER COLUMN email TYPE varchar(20), ALTER COLUMN score TYPE integer;\n\
+                ALTER TABLE people ADD COLUMN born date NOT NULL;\n\
+                ALTER TABLE people ADD COLUMN n bigint NOT NULL GENERATED ALWAYS AS IDENTITY;";
+    let report = common::dry_run(schema, plan).await;
+    let retyped = &report.statements[0];
+    assert!(retyped.values_too_long.is_empty(), "nothing counted: {:?}", retyped.values_too_long);
+    let changed: Vec<(&str, Option<bool>)> =
+        retyped.column_changes.iter().map(|c| (c.column.as_str(), c.values_changed)).collect();
+    assert_eq!(changed, [("public.people.email", None), ("public.people.score", None)], "{changed:?}");
+    let rewritten: Vec<(Option<u64>, Option<u64>)> =
+        retyped.rewritten_tables.iter().map(|r| (r.rows, r.size_bytes)).collect();
+    assert_eq!(rewritten, [(None, None)]);
+    let warned: Vec<(Option<usize>, bool)> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == "unknown-row-count")
+        .map(|f| (f.statement, f.message.contains("NOT NULL without a default")))
+        .collect();
+    assert_eq!(warned, [(Some(1), false), (Some(2), true)], "{:?}", report.findings);
+
+    // With rows, the same counts are known.
+    let rows = format!("{schema}\nINSERT INTO people VALUES (1, 'someone.with.a.long.address@example.com', 2.5);");
+    let report = common::dry_run(&rows, "ALTER TABLE people ALTER COLUMN score TYPE integer;").await;
+    let retyped = &report.statements[0];
+    assert_eq!(retyped.column_changes[0].values_changed, Some(true), "2.5 became 3");
+    assert!(retyped.rewritten_tables[0].size_bytes.is_some_and(|b| b > 0));
+}
+
 #[tokio::test]
 async fn a_dump_whose_data_failed_to_load_knows_no_empty_table() {
     // pg_dump's form: a COPY block for every table, b's empty. When every block loads, b is known to be empty.

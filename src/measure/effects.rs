@@ -100,7 +100,7 @@ pub(crate) fn compare(
                         changes.rewritten.push(RewrittenTable {
                             table: now.name.clone(),
                             rows: Some(count.max(0) as u64),
-                            size_bytes: then.size.max(0) as u64,
+                            size_bytes: Some(then.size.max(0) as u64),
                             production: None,
                             estimated_duration: None,
                         });
@@ -318,7 +318,7 @@ mod tests {
             [RewrittenTable {
                 table: "public.r".into(),
                 rows: Some(9),
-                size_bytes: 8192,
+                size_bytes: Some(8192),
                 production: None,
                 estimated_duration: None
             }]

@@ -233,8 +233,9 @@ impl Run<'_> {
         let mut found = Vec::new();
         let client = self.session.client();
         let savepoint = |e| Error::pg("counting values longer than a new limit", e);
-        for (key, column) in self.columns.iter().filter(|(k, _)| tables.contains(&k.0) && self.existing.contains(&k.0))
-        {
+        // A table of unknown size holds no values to count: none is reported, not 0.
+        let counted = |oid: &Oid| tables.contains(oid) && self.existing.contains(oid) && !self.unknown.contains(oid);
+        for (key, column) in self.columns.iter().filter(|(k, _)| counted(&k.0)) {
             let (Some((_, limit)), Some(table)) =
                 (limits.iter().find(|(name, _)| *name == column.name), self.tables.get(&key.0))
             else {
@@ -265,8 +266,9 @@ impl Run<'_> {
     /// The fingerprint of every column of the given tables that existed before the plan, by (table, attnum).
     pub(super) async fn fingerprints(&self, tables: &HashSet<Oid>) -> Result<HashMap<(Oid, i16), Option<Decimal>>> {
         let mut prints = HashMap::new();
-        for (key, column) in self.columns.iter().filter(|(k, _)| tables.contains(&k.0) && self.existing.contains(&k.0))
-        {
+        // A table of unknown size: whether its values change is unknown (`values_changed` stays `null`), not `false`.
+        let printed = |oid: &Oid| tables.contains(oid) && self.existing.contains(oid) && !self.unknown.contains(oid);
+        for (key, column) in self.columns.iter().filter(|(k, _)| printed(&k.0)) {
             let none: Option<String> = None;
             let params: [Param; 3] = [(&key.0, Type::OID), (&column.name, Type::TEXT), (&none, Type::TEXT)];
             let rows = self.rows(queries::COLUMN_FINGERPRINT, &params, "fingerprinting column values").await?;

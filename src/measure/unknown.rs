@@ -54,7 +54,7 @@ impl Run<'_> {
                 report.rewritten_tables.retain(|r| &r.table != name);
             }
             for rewritten in report.rewritten_tables.iter_mut().filter(|r| &r.table == name) {
-                rewritten.rows = None;
+                (rewritten.rows, rewritten.size_bytes) = (None, None);
             }
             if let Some(count) = count {
                 reached.push((name.clone(), count, true));

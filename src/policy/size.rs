@@ -12,7 +12,7 @@ pub(super) fn check(limits: &Limits, statements: &[StatementReport]) -> Vec<Find
         let unknown = |table: &str| s.unknown_tables.iter().any(|t| t == table);
         let rewrites = s.rewritten_tables.iter().map(|r| {
             let rows = r.rows.filter(|_| !unknown(&r.table));
-            let bytes = Some(r.size_bytes).filter(|_| rows.is_some());
+            let bytes = r.size_bytes.filter(|_| rows.is_some());
             (r.table.as_str(), r.production.as_ref(), rows, bytes)
         });
         let exclusive = s.locks.iter().filter(|l| l.kind == "table" && l.mode == "AccessExclusiveLock");

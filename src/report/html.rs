@@ -382,7 +382,7 @@ fn locks_and_rewrites(statements: &[StatementReport]) -> Markup {
                                 td { code { (r.table) } }
                                 td.n { (count(r.rows)) (production_size(r.production.as_ref())) }
                                 td.n {
-                                    (r.size_bytes) " bytes"
+                                    (count(r.size_bytes)) " bytes"
                                     @if let Some(d) = &r.estimated_duration {
                                         br; span.estimate { "about " (format!("{:.0}", d.seconds)) " s in production (estimated: " (d.method) ")" }
                                     }

@@ -664,8 +664,9 @@ pub struct RewrittenTable {
     pub table: String,
     /// Rows in the table (all were rewritten); `null` when its size is unknown.
     pub rows: Option<u64>,
-    /// Size of the table's storage before the rewrite, in bytes.
-    pub size_bytes: u64,
+    /// Size of the table's storage before the rewrite, in bytes; `null` when its size is unknown (the shadow holds
+    /// no rows of it).
+    pub size_bytes: Option<u64>,
     /// The table's size in production, from the profile (`--profile`); absent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub production: Option<ProductionSize>,

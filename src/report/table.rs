@@ -202,7 +202,7 @@ fn details(out: &mut String, s: &StatementReport) {
             s.index,
             r.table,
             super::count_label(r.rows),
-            r.size_bytes
+            super::count_label(r.size_bytes)
         );
     }
     for c in &s.column_changes {

@@ -86,7 +86,7 @@ mod tests {
         report.rewritten_tables = vec![RewrittenTable {
             table: "public.t".into(),
             rows: Some(0),
-            size_bytes: 0,
+            size_bytes: Some(0),
             production: None,
             estimated_duration: None,
         }];

@@ -191,9 +191,53 @@ pub(super) fn column_types(sql: &str) -> Vec<ColumnType> {
     types
 }
 
+/// The columns the statement adds NOT NULL (or as the primary key) with nothing to fill the rows already there: no
+/// DEFAULT, and not an identity or generated column. On a table with rows, the statement fails (23502). `table.column`,
+/// as written; empty when sqlparser cannot parse the statement.
+pub(super) fn added_unfilled_not_null(sql: &str) -> Vec<String> {
+    let Ok(statements) = crate::plan::parse_sql(sql) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for statement in &statements {
+        let Statement::AlterTable(alter) = statement else { continue };
+        for operation in &alter.operations {
+            let AlterTableOperation::AddColumn { column_def, .. } = operation else { continue };
+            let options = || column_def.options.iter().map(|o| &o.option);
+            let not_null = options().any(|o| matches!(o, ColumnOption::NotNull | ColumnOption::PrimaryKey(_)));
+            let filled = options().any(|o| {
+                matches!(
+                    o,
+                    ColumnOption::Default(_)
+                        | ColumnOption::Generated { .. }
+                        | ColumnOption::Identity(_)
+                        | ColumnOption::Materialized(_)
+                )
+            });
+            if not_null && !filled {
+                found.push(format!("{}.{}", alter.name, column_def.name.value));
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_added_not_null_with_nothing_to_fill_the_rows_with() {
+        let found = |sql: &str| added_unfilled_not_null(sql);
+        assert_eq!(found("ALTER TABLE t ADD COLUMN c int NOT NULL"), ["t.c"]);
+        assert_eq!(found("ALTER TABLE s.t ADD COLUMN a int NOT NULL, ADD COLUMN b int NOT NULL DEFAULT 0"), ["s.t.a"]);
+        assert_eq!(found("ALTER TABLE t ADD id int PRIMARY KEY"), ["t.id"]);
+        assert!(found("ALTER TABLE t ADD COLUMN c int").is_empty());
+        assert!(found("ALTER TABLE t ADD COLUMN c int NOT NULL DEFAULT 1").is_empty());
+        assert!(found("ALTER TABLE t ADD COLUMN id bigint NOT NULL GENERATED ALWAYS AS IDENTITY").is_empty());
+        assert!(found("ALTER TABLE t ADD COLUMN d int NOT NULL GENERATED ALWAYS AS (a * 2) STORED").is_empty());
+        assert!(found("CREATE TABLE t (c int NOT NULL)").is_empty());
+    }
 
     #[test]
     fn keywords_names_and_strings_are_told_apart() {

@@ -1,8 +1,8 @@
 //! `unknown-row-count`: a statement whose effect depends on rows the shadow does not have. The source carried no
 //! rows for the table (a schema-only dump, a `structure.sql`), so production's count is unknown — never 0. Found for
 //! a DELETE or UPDATE with a WHERE clause on such a table, and for the steps whose outcome depends on the rows:
-//! SET NOT NULL, adding a CHECK, FOREIGN KEY, UNIQUE, PRIMARY KEY or EXCLUDE constraint, building a UNIQUE index,
-//! changing a column's type. (TRUNCATE, DROP TABLE, DROP COLUMN, a DELETE or UPDATE without WHERE and a DELETE with
+//! SET NOT NULL, adding a column NOT NULL without a default, adding a CHECK, FOREIGN KEY, UNIQUE, PRIMARY KEY or
+//! EXCLUDE constraint, building a UNIQUE index, changing a column's type. (TRUNCATE, DROP TABLE, DROP COLUMN, a DELETE or UPDATE without WHERE and a DELETE with
 //! cascade paths on such a table are found by their own rules, which treat the unknown count as any number.)
 
 use super::RuleDoc;
@@ -36,6 +36,15 @@ pub(super) fn check(report: &StatementReport, classification: &Classification) -
         let table = c.column.rsplit_once('.').map_or(c.column.as_str(), |(table, _)| table);
         if matches!(c.change.as_str(), "set not null" | "type changed") && unknown(table) {
             found.push(format!("{} on {}", c.change.to_uppercase(), c.column));
+        }
+    }
+    // A column added NOT NULL with nothing to fill the rows with fails on the first row production has.
+    let unfilled = super::text::added_unfilled_not_null(&report.sql);
+    for c in report.column_changes.iter().filter(|c| c.change == "added") {
+        let (table, name) = c.column.rsplit_once('.').unwrap_or(("", c.column.as_str()));
+        let name = name.trim_matches('"');
+        if unknown(table) && unfilled.iter().any(|u| u.rsplit_once('.').is_some_and(|(_, n)| n == name)) {
+            found.push(format!("adding {} NOT NULL without a default (it fails on any row)", c.column));
         }
     }
     for c in &report.constraint_changes {
