@@ -332,6 +332,29 @@ async fn rows_an_update_moves_to_another_partition_are_updated_not_deleted() {
     assert!(statement.note.as_deref().is_some_and(|n| n.starts_with("20 row(s) moved")), "{:?}", statement.note);
 }
 
+/// A DO block's own deletions are its effects, not cascades: only what a foreign key cascades to from them is.
+#[tokio::test]
+async fn rows_a_do_block_deletes_are_its_own_and_only_what_they_cascade_to_is_a_cascade() {
+    let schema = "CREATE TABLE teams (id int PRIMARY KEY);
+CREATE TABLE members (id int PRIMARY KEY, team_id int REFERENCES teams ON DELETE CASCADE);
+CREATE TABLE login_log (id int PRIMARY KEY, at date);
+INSERT INTO teams SELECT g FROM generate_series(1, 10) AS g;
+INSERT INTO members SELECT g, 1 + g % 10 FROM generate_series(1, 50) AS g;
+INSERT INTO login_log SELECT g, date '2020-01-01' + g FROM generate_series(1, 30) AS g;";
+    let plan = "DO $$ BEGIN
+    DELETE FROM teams WHERE id <= 2;
+    EXECUTE 'DELETE FROM login_log WHERE at < ' || quote_literal('2020-01-11');
+END $$;";
+    let report = common::dry_run(schema, plan).await;
+    let direct = |table: &str| (effect(&report, 1, table).deleted, effect(&report, 1, table).direct);
+    assert_eq!(direct("public.teams"), (Some(2), true));
+    assert_eq!(direct("public.login_log"), (Some(9), true));
+    assert_eq!(direct("public.members"), (Some(10), false), "cascaded from teams");
+    let cascade: Vec<&str> =
+        report.findings.iter().filter(|f| f.rule == "cascade-delete").map(|f| f.message.as_str()).collect();
+    assert_eq!(cascade, ["cascade deleted rows in public.members (10 rows)"], "{:?}", report.findings);
+}
+
 const DEFERRED: &str = "
 CREATE TABLE users (id int PRIMARY KEY);
 CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users DEFERRABLE INITIALLY DEFERRED);

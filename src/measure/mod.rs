@@ -486,6 +486,9 @@ impl Run<'_> {
             }
         }
         self.tables = after;
+        if matches!(statement_kind, StatementKind::Do | StatementKind::Call) {
+            self.code_deletes_direct(&mut changes.effects).await?;
+        }
         report.rewritten_tables = changes.rewritten;
         report.dropped_objects =
             effects::dropped_objects(&dropped, &changes.dropped_rows, column_values, &self.unknown);

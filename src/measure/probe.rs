@@ -11,7 +11,9 @@ use super::effects::{self, DroppedRow, Oid, Snapshot, TableState};
 use super::{catalog, queries, quote_name, Decimal, Run};
 use crate::error::{Error, Result};
 use crate::plan::PlanStatement;
-use crate::report::{FunctionCalled, HeldSince, LockTaken, RuleFired, SchemaChange, Settings, StatementReport};
+use crate::report::{
+    FunctionCalled, HeldSince, LockTaken, RuleFired, SchemaChange, Settings, StatementReport, TableEffect,
+};
 
 /// Languages whose functions keep nothing in a session that outlives its transaction and a reset as `DISCARD ALL`'s
 /// (PL/Perl's `%_SHARED`, PL/Python's `GD`, a C function's connections, as dblink's, do).
@@ -289,6 +291,26 @@ impl Run<'_> {
             let params: [Param; 3] = [(&key.0, Type::OID), (&column.name, Type::TEXT), (&change.from, Type::TEXT)];
             let rows = self.rows(queries::COLUMN_FINGERPRINT, &params, "fingerprinting column values").await?;
             change.values_changed = rows.first().and_then(|r| r.get::<_, Option<Decimal>>(0)).map(|now| &now != then);
+        }
+        Ok(())
+    }
+
+    /// A DO block or a procedure deletes through code its statement's text does not show: marks each table it deleted
+    /// from as its own effect ([`TableEffect::direct`]), unless an `ON DELETE CASCADE` foreign key reaches it from
+    /// another of them (a trigger's deletions look like the code's own here).
+    pub(super) async fn code_deletes_direct(&self, effects: &mut [TableEffect]) -> Result<()> {
+        let oid_of = |name: &str| self.tables.iter().find(|(_, t)| t.name == name).map(|(oid, _)| *oid);
+        let deleted = |e: &TableEffect| !e.direct && e.deleted.unwrap_or(0) > 0;
+        let roots: Vec<Oid> = effects.iter().filter(|e| deleted(e)).filter_map(|e| oid_of(&e.table)).collect();
+        if roots.is_empty() {
+            return Ok(());
+        }
+        let rows =
+            self.rows(queries::CASCADE_PATHS, &[(&roots, Type::OID_ARRAY)], "reading the foreign-key paths").await?;
+        let cascaded: HashSet<Oid> =
+            rows.iter().filter(|r| r.get::<_, String>(1) == "c").map(|r| r.get::<_, Oid>(0)).collect();
+        for effect in effects.iter_mut().filter(|e| deleted(e)) {
+            effect.direct = oid_of(&effect.table).is_some_and(|oid| !cascaded.contains(&oid));
         }
         Ok(())
     }

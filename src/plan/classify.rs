@@ -455,7 +455,7 @@ pub(crate) fn ident(id: &Ident) -> String {
 
 /// The kind of a text sqlparser cannot parse: the transaction-control statements Postgres accepts and sqlparser 0.64
 /// does not (`PREPARE TRANSACTION 'x'`, `COMMIT PREPARED 'x'`, `ROLLBACK PREPARED 'x'`, BEGIN / START TRANSACTION
-/// with `[NOT] DEFERRABLE`), recognised by their exact words; `Unknown` for anything else. Only the first words of
+/// with `[NOT] DEFERRABLE`) and a DO block, recognised by their exact words; `Unknown` for anything else. Only the first words of
 /// the statement count, so `CREATE FUNCTION ... BEGIN ATOMIC` is never a BEGIN, and neither is `BEGIN ATOMIC`.
 fn transaction_fallback(sql: &str) -> StatementKind {
     let Some(words) = words_of_one_statement(sql) else {
@@ -473,6 +473,8 @@ fn transaction_fallback(sql: &str) -> StatementKind {
         {
             StatementKind::Begin
         }
+        // A DO block, which sqlparser 0.64 does not parse: its code and, before or after it, its language.
+        ["DO", STRING] | ["DO", STRING, "LANGUAGE", _] | ["DO", "LANGUAGE", _, STRING] => StatementKind::Do,
         _ => StatementKind::Unknown,
     }
 }
@@ -854,6 +856,23 @@ mod tests {
         }
     }
 
+    /// A DO block, which sqlparser 0.64 does not parse, is known by its words: its code and its language.
+    #[test]
+    fn an_unparsed_do_block_falls_back_to_its_words() {
+        for sql in [
+            "DO $$ BEGIN PERFORM 1; END $$",
+            "do $body$ BEGIN DELETE FROM t; END $body$;",
+            "DO 'BEGIN NULL; END'",
+            "DO LANGUAGE plpgsql $$ BEGIN NULL; END $$",
+            "DO $$ BEGIN NULL; END $$ LANGUAGE plpgsql",
+        ] {
+            check(sql, K::Do, &[], None, false);
+        }
+        for sql in ["DO", "DO $$ x $$ $$ y $$", "DO $$ x $$; SELECT 1", "DO something"] {
+            check(sql, K::Unknown, &[], None, false);
+        }
+    }
+
     /// Text starting with a transaction keyword that Postgres would reject too is not taken for transaction control
     /// (it is sent, and Postgres says what is wrong).
     #[test]
@@ -893,7 +912,6 @@ mod tests {
     #[test]
     fn known_gaps_of_sqlparser_0_64() {
         for sql in [
-            "DO $$ BEGIN PERFORM 1; END $$",
             "REINDEX TABLE t",
             "CLUSTER t USING i",
             "ALTER SYSTEM SET work_mem = '1MB'",

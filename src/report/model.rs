@@ -610,8 +610,9 @@ pub struct TableEffect {
     pub deleted: Option<u64>,
     /// Rows removed by TRUNCATE; `null` when unknown.
     pub truncated: Option<u64>,
-    /// True when the statement names this table (or it is a partition or child of one it names); false when a
-    /// foreign-key action or a trigger changed it.
+    /// True when the statement names this table (or it is a partition or child of one it names), or when a DO
+    /// block or procedure the statement runs deleted from it and no `ON DELETE CASCADE` reaches it from another table
+    /// it deleted from; false when a foreign-key action or a trigger changed it.
     pub direct: bool,
     /// False when the table's production size is unknown to the shadow (no rows were loaded for it): the counts
     /// the statement's action depends on (`updated`, `deleted` or `truncated`) are then `null` — could be any
