@@ -162,6 +162,43 @@ async fn a_shadow_serves_several_dry_runs_and_each_starts_from_the_schema() {
     shadow.shutdown().await.expect("shutdown");
 }
 
+/// A value `ALTER TYPE ... ADD VALUE` adds can be used only once committed: after the plan's own COMMIT it can, as in
+/// production; before it, it cannot. Nothing of the committed part reaches the next dry-run on the same shadow.
+#[tokio::test]
+async fn an_enum_value_the_plan_adds_and_commits_can_be_used_after_its_commit_and_never_reaches_the_next_run() {
+    let shadow = Shadow::start_local(&Default::default()).await.expect("shadow");
+    let schema = Schema::sql(
+        "schema.sql",
+        "CREATE TYPE state AS ENUM ('open', 'closed');
+         CREATE TABLE tickets (id int PRIMARY KEY, state state NOT NULL);
+         INSERT INTO tickets SELECT g, 'open' FROM generate_series(1, 12) AS g;",
+    );
+    let options = DryRunOptions::default();
+    let run = |sql: &'static str| {
+        let (shadow, schema, options) = (&shadow, &schema, &options);
+        async move {
+            let plan = Plan::parse("plan.sql", sql).expect("plan");
+            pgshadow::dry_run_on(shadow, &plan, Some(schema), options).await.expect("dry-run")
+        }
+    };
+    let committed = run("BEGIN;\nALTER TYPE state ADD VALUE 'stale';\nCOMMIT;\n\
+                         UPDATE tickets SET state = 'stale' WHERE id <= 5;")
+    .await;
+    let statuses: Vec<Status> = committed.statements.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [Status::Ok; 4], "{:?}", committed.statements);
+    assert_eq!(committed.summary.rows_updated, 5);
+    assert!(committed.statements[2].note.as_deref().is_some_and(|n| n.contains("so does the dry-run")));
+    // In one transaction, the value cannot be used yet: 55P04, as in production.
+    let uncommitted =
+        run("ALTER TYPE state ADD VALUE 'stale';\nUPDATE tickets SET state = 'stale' WHERE id <= 5;").await;
+    let error = uncommitted.statements[1].error.as_ref().expect("the UPDATE fails");
+    assert_eq!(error.sqlstate.as_deref(), Some("55P04"), "{error:?}");
+    // And the first run's committed value is gone.
+    let after = run("SELECT 'stale'::state;").await;
+    assert_eq!(after.statements[0].status, Status::Error, "the value the first run committed is not there");
+    shadow.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test]
 async fn a_json_plan_reports_elements_and_keeps_metadata() {
     let schema = Schema::sql("schema.sql", SHOP);

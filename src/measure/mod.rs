@@ -291,6 +291,9 @@ struct Run<'a> {
     calls: HashMap<Oid, i64>,
     /// The index of the plan's own BEGIN, while the plan is inside a transaction block of its own.
     block_start: Option<usize>,
+    /// Whether the plan's open transaction block ran `ALTER TYPE ... ADD VALUE`: its COMMIT then commits for real
+    /// ([`Run::commit_for_real`]).
+    adds_enum_value: bool,
     /// Whether a statement ran since the plan's own COMMIT last checked its deferred constraints (or since the start).
     unchecked: bool,
     /// Columns and constraints as of the end of the last statement.

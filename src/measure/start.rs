@@ -98,6 +98,7 @@ impl<'a> Run<'a> {
             lock_since: HashMap::new(),
             calls: HashMap::new(),
             block_start: None,
+            adds_enum_value: false,
             unchecked: false,
             columns: catalog::Columns::new(),
             constraints: catalog::Constraints::new(),

@@ -38,9 +38,13 @@ impl Run<'_> {
     ) -> Result<Handling> {
         let kind = statement.classification.kind;
         let in_block = self.block_start.is_some();
+        if in_block && adds_enum_value(&statement.raw.text) {
+            self.adds_enum_value = true;
+        }
         let (sql, note, handling) = match (kind, in_block) {
             (StatementKind::Begin, false) => {
                 self.block_start = Some(report.index);
+                self.adds_enum_value = false;
                 (Some(format!("SAVEPOINT {BLOCK}")), "the plan's transaction starts here", Handling::Done)
             }
             (StatementKind::Commit, true) => {
@@ -56,7 +60,16 @@ impl Run<'_> {
                     report.note = Some("the plan commits its transaction here, and a deferred constraint fails".into());
                     return Ok(Handling::Done);
                 }
-                (None, "the plan commits its transaction here", Handling::Done)
+                if std::mem::take(&mut self.adds_enum_value) {
+                    self.commit_for_real().await?;
+                    let note =
+                        "the plan commits its transaction here; so does the dry-run, in this run's own database \
+                                (thrown away afterwards), since a value ALTER TYPE ... ADD VALUE adds can be used only \
+                                once committed";
+                    (None, note, Handling::Done)
+                } else {
+                    (None, "the plan commits its transaction here", Handling::Done)
+                }
             }
             (StatementKind::Rollback, true) => {
                 let since = self.block_start.take().unwrap_or(report.index);
@@ -97,6 +110,34 @@ impl Run<'_> {
         Ok(handling)
     }
 
+    /// Commits the dry-run's transaction for real and begins the next: at the plan's COMMIT of a block that ran
+    /// `ALTER TYPE ... ADD VALUE`, since a statement may use the new value only once it is committed (55P04). What the
+    /// plan did so far stays in this run's own database, which is thrown away afterwards, never dry-run again.
+    async fn commit_for_real(&mut self) -> Result<()> {
+        self.database.spoiled.store(true, Ordering::SeqCst);
+        let client = self.session.client();
+        client.batch_execute("COMMIT").await.map_err(|e| Error::pg("committing the plan's transaction", e))?;
+        self.begin_again().await.map(|_| ())
+    }
+
+    /// Begins the dry-run's transaction again after it was committed, and reads the state the next statement starts
+    /// from: the counters start again, and no lock is held any more.
+    async fn begin_again(&mut self) -> Result<super::probe::After> {
+        let client = self.session.client();
+        client.batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction again", e))?;
+        let start = self.rows(queries::TRANSACTION_START, &[], "reading the transaction").await?;
+        self.transaction_start = super::probe::one(&start, "reading the transaction")?.get(0);
+        let after = self.read_after(true).await?;
+        self.tables = after.tables.clone();
+        self.locks = self.locks_of(&after.locks);
+        self.lock_since.clear();
+        self.functions_called(&after.calls);
+        if let Some(catalog) = &after.catalog {
+            (self.columns, self.constraints) = self.catalog(catalog);
+        }
+        Ok(after)
+    }
+
     /// Commits what the plan did so far into this run's database, runs the statement outside a transaction block,
     /// and opens a new transaction for the rest of the plan.
     pub(super) async fn run_outside_transaction(
@@ -113,9 +154,7 @@ impl Run<'_> {
         let started = std::time::Instant::now();
         let result = self.session.run(&statement.raw).await;
         report.duration_ms = Some((started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
-        client.batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction again", e))?;
-        let start = self.rows(queries::TRANSACTION_START, &[], "reading the transaction").await?;
-        self.transaction_start = super::probe::one(&start, "reading the transaction")?.get(0);
+        let after = self.begin_again().await?;
         match result {
             Ok(rows) => {
                 report.status = Status::Ok;
@@ -134,15 +173,6 @@ impl Run<'_> {
                 None => return Err(Error::pg(format!("running statement {}", report.index), e)),
             },
         }
-        // A new transaction: its counters start again, and no lock is held any more.
-        let after = self.read_after(true).await?;
-        self.tables = after.tables;
-        self.locks = self.locks_of(&after.locks);
-        self.lock_since.clear();
-        self.functions_called(&after.calls);
-        if let Some(catalog) = &after.catalog {
-            (self.columns, self.constraints) = self.catalog(catalog);
-        }
         let dropped = self.dropped(&after.dropped);
         report.dropped_objects =
             super::effects::dropped_objects(&dropped, &Default::default(), &Default::default(), &self.unknown);
@@ -150,6 +180,12 @@ impl Run<'_> {
         report.schema_changes = self.schema_changes(&after.changed);
         Ok(())
     }
+}
+
+/// `ALTER TYPE ... ADD VALUE`, by its words.
+fn adds_enum_value(text: &str) -> bool {
+    let words: Vec<String> = text.split_whitespace().take(8).map(str::to_ascii_lowercase).collect();
+    words.starts_with(&["alter".to_owned(), "type".to_owned()]) && words.windows(2).any(|w| w == ["add", "value"])
 }
 
 /// A savepoint the deferred checks of a COMMIT run in.
