@@ -4,6 +4,8 @@
 //! - the plan's `BEGIN` ... `COMMIT` become a savepoint that is released, so what the block did stays (as it would be
 //!   committed); `BEGIN` ... `ROLLBACK` roll back to that savepoint, so what the block did is gone — those
 //!   statements are reported with `rolled_back: true` and count towards neither totals nor verdict;
+//! - the plan's COMMIT of a block that ran `ALTER TYPE ... ADD VALUE` commits for real, as below, since the new value
+//!   can be used only once committed;
 //! - a statement that Postgres refuses inside a transaction block (`CREATE INDEX CONCURRENTLY`, `VACUUM`, ...) runs
 //!   for real, outside it, on this run's own database: the plan's earlier statements are committed there first.
 //!   That database is thrown away after the run and is never dry-run again.
