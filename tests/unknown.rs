@@ -242,6 +242,30 @@ async fn what_rows_would_show_on_a_table_of_unknown_size_is_unknown_and_an_unfil
     assert!(retyped.rewritten_tables[0].size_bytes.is_some_and(|b| b > 0));
 }
 
+/// An UPDATE of a key that `ON UPDATE CASCADE` or `SET NULL` foreign keys reference changes rows in the tables
+/// referencing it, which on a shadow without rows are unknown too; an UPDATE of other columns reaches nothing.
+#[tokio::test]
+async fn an_update_of_a_referenced_key_reaches_the_referencing_tables_of_unknown_size() {
+    let schema = "CREATE TABLE currencies (code text PRIMARY KEY, name text);
+CREATE TABLE prices (id int PRIMARY KEY, currency text REFERENCES currencies ON UPDATE CASCADE);
+CREATE TABLE price_notes (price_id int, currency text, FOREIGN KEY (currency) REFERENCES currencies ON UPDATE SET NULL);
+CREATE TABLE quotes (id int PRIMARY KEY, price_id int REFERENCES prices ON UPDATE CASCADE);";
+    let plan = "UPDATE currencies SET code = 'EUR' WHERE code = 'DEM';\nUPDATE currencies SET name = 'Euro';";
+    let report = common::dry_run(schema, plan).await;
+    let reached = |i: usize| -> Vec<(String, String)> {
+        report.statements[i].cascade_paths.iter().map(|p| (p.table.clone(), p.action.clone())).collect()
+    };
+    // quotes references prices' id, which the cascade does not change: not reached.
+    let expected = [("public.price_notes", "set null"), ("public.prices", "update")];
+    assert_eq!(reached(0), expected.map(|(t, a)| (t.to_owned(), a.to_owned())));
+    assert!(reached(1).is_empty(), "no key changes: {:?}", reached(1));
+    let unknown = &report.statements[0].unknown_tables;
+    assert!(unknown.iter().any(|t| t == "public.prices") && !unknown.iter().any(|t| t == "public.quotes"));
+    let finding = report.findings.iter().find(|f| f.rule == "unknown-row-count" && f.statement == Some(1));
+    assert!(finding.is_some_and(|f| f.message.contains("UPDATE reaches public.prices")), "{:?}", report.findings);
+    assert!(report.findings.iter().all(|f| f.rule != "cascade-delete"), "{:?}", report.findings);
+}
+
 #[tokio::test]
 async fn a_dump_whose_data_failed_to_load_knows_no_empty_table() {
     // pg_dump's form: a COPY block for every table, b's empty. When every block loads, b is known to be empty.

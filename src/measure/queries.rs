@@ -348,6 +348,38 @@ BEGIN
 END
 $fn$;
 
+-- The foreign-key paths along which updating the columns `cols` (any, when NULL) of the tables `roots` changes rows
+-- in others: `ON UPDATE CASCADE` followed as long as the columns it changes are referenced on, `SET NULL` and `SET
+-- DEFAULT` as the last step. Columns as CASCADE_PATHS gives them.
+CREATE FUNCTION pgshadow_internal.update_paths(roots oid[], cols text[], OUT child oid, OUT action text,
+    OUT foreign_key text, OUT path oid[], OUT names text[])
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH RECURSIVE reach(child, action, fk, path, keys) AS (
+        SELECT c.conrelid, c.confupdtype, c.oid, ARRAY[c.confrelid, c.conrelid], c.conkey FROM pg_constraint AS c
+        WHERE c.contype = 'f' AND c.confrelid = ANY (roots) AND c.confupdtype <> 'a' AND c.confupdtype <> 'r'
+          AND (cols IS NULL OR EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = c.confrelid
+                                       AND a.attnum = ANY (c.confkey) AND a.attname::text = ANY (cols)))
+        UNION ALL
+        SELECT c.conrelid, c.confupdtype, c.oid, r.path || c.conrelid, c.conkey
+        FROM reach AS r JOIN pg_constraint AS c ON c.confrelid = r.child
+        WHERE r.action = 'c' AND c.contype = 'f' AND c.confupdtype <> 'a' AND c.confupdtype <> 'r'
+          AND c.confkey && r.keys AND NOT c.conrelid = ANY (r.path))
+    SELECT r.child, r.action::text, format('%I on %I.%I', k.conname, n.nspname, t.relname), r.path,
+        ARRAY(SELECT format('%I.%I', pn.nspname, pc.relname)
+              FROM unnest(r.path) WITH ORDINALITY AS u(relid, i)
+              JOIN pg_class AS pc ON pc.oid = u.relid
+              JOIN pg_namespace AS pn ON pn.oid = pc.relnamespace ORDER BY u.i)
+    FROM reach AS r JOIN pg_constraint AS k ON k.oid = r.fk
+    JOIN pg_class AS t ON t.oid = k.conrelid
+    JOIN pg_namespace AS n ON n.oid = t.relnamespace
+    ORDER BY cardinality(r.path), 3;
+END
+$fn$;
+
 -- The partitioned tables and materialized views: tables a statement can lock that hold no rows of their own (not in
 -- table_state), each with the partitions below it that do (none for a materialized view).
 CREATE FUNCTION pgshadow_internal.other_tables(OUT relid oid, OUT relation_name text, OUT partitioned boolean,
@@ -456,6 +488,12 @@ pub(crate) const TRANSACTION_START: &str = "SELECT pg_catalog.transaction_timest
 
 /// Every rewrite rule (not a view's `_RETURN`): relation, `name on relation`, event and INSTEAD.
 pub(crate) const RULES: &str = "SELECT relid, rule_identity, event, instead FROM pgshadow_internal.rules()";
+
+/// The foreign-key paths along which updating columns (`$2`, any when null) of some tables (`$1`) changes rows in
+/// others, as [`CASCADE_PATHS`] gives them: `ON UPDATE CASCADE` followed while the columns it changes are referenced,
+/// `SET NULL` and `SET DEFAULT` as the last step.
+pub(crate) const UPDATE_PATHS: &str =
+    "SELECT child, action, foreign_key, path, names FROM pgshadow_internal.update_paths($1, $2)";
 
 /// The partitioned tables and materialized views, with the partitions below each that hold its rows.
 pub(crate) const OTHER_TABLES: &str =

@@ -60,9 +60,11 @@ impl Run<'_> {
                 reached.push((name.clone(), count, true));
             }
         }
-        // A path is only reported when it starts in or reaches a table of unknown size: none, no query.
-        if kind == StatementKind::Delete && !direct.is_empty() && !self.unknown.is_empty() {
-            for path in self.cascade_paths(direct, report).await? {
+        // A path is only reported when it starts in or reaches a table of unknown size: none, no query. An UPDATE's
+        // paths start at the columns it sets (any, when its text cannot be read).
+        let cascades = matches!(kind, StatementKind::Delete | StatementKind::Update);
+        if cascades && !direct.is_empty() && !self.unknown.is_empty() {
+            for path in self.cascade_paths(direct, report, kind).await? {
                 tables.insert(path.table.clone());
                 let count = if path.action == "delete" { Count::Deleted } else { Count::Updated };
                 reached.push((path.table.clone(), count, false));
@@ -80,28 +82,46 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// The paths along which a DELETE from `roots` reaches other tables, where the rows it reaches there are
-    /// unknown: from a table of unknown size, or (when the shadow deleted rows from the table) into one. The first
-    /// (shortest) path to each table.
-    async fn cascade_paths(&self, roots: &HashSet<Oid>, report: &StatementReport) -> Result<Vec<CascadePath>> {
+    /// The paths along which a DELETE from `roots`, or an UPDATE of them (`kind`), reaches other tables, where the
+    /// rows it reaches there are unknown: from a table of unknown size, or (when the shadow deleted or updated rows of
+    /// the table) into one. The first (shortest) path to each table.
+    async fn cascade_paths(
+        &self,
+        roots: &HashSet<Oid>,
+        report: &StatementReport,
+        kind: StatementKind,
+    ) -> Result<Vec<CascadePath>> {
+        use tokio_postgres::types::Type;
         let roots: Vec<Oid> = roots.iter().copied().collect();
-        let params: [super::probe::Param; 1] = [(&roots, tokio_postgres::types::Type::OID_ARRAY)];
-        let rows = self.rows(queries::CASCADE_PATHS, &params, "reading the foreign-key paths of the DELETE").await?;
+        let update = kind == StatementKind::Update;
+        let rows = match update {
+            false => {
+                let params: [super::probe::Param; 1] = [(&roots, Type::OID_ARRAY)];
+                self.rows(queries::CASCADE_PATHS, &params, "reading the foreign-key paths of the DELETE").await?
+            }
+            true => {
+                let columns = crate::plan::updated_columns(&report.sql);
+                let params: [super::probe::Param; 2] = [(&roots, Type::OID_ARRAY), (&columns, Type::TEXT_ARRAY)];
+                self.rows(queries::UPDATE_PATHS, &params, "reading the foreign-key paths of the UPDATE").await?
+            }
+        };
         let mut paths: Vec<CascadePath> = Vec::new();
         for row in rows {
             let oids: Vec<Oid> = row.get(3);
             let path: Vec<String> = row.get(4);
             let root_unknown = oids.first().is_some_and(|root| self.unknown.contains(root));
-            let deleted_here =
-                report.table_effects.iter().any(|e| path.first() == Some(&e.table) && e.deleted != Some(0));
+            let changed_here = report.table_effects.iter().any(|e| {
+                path.first() == Some(&e.table) && if update { e.updated != Some(0) } else { e.deleted != Some(0) }
+            });
             let into_unknown = oids.iter().any(|oid| self.unknown.contains(oid));
             let table = path.last().cloned().unwrap_or_default();
-            if !(root_unknown || (deleted_here && into_unknown)) || paths.iter().any(|p| p.table == table) {
+            if !(root_unknown || (changed_here && into_unknown)) || paths.iter().any(|p| p.table == table) {
                 continue;
             }
-            let action = match row.get::<_, String>(1).as_str() {
-                "c" => "delete",
-                "n" => "set null",
+            let action = match (row.get::<_, String>(1).as_str(), update) {
+                ("c", false) => "delete",
+                ("c", true) => "update",
+                ("n", _) => "set null",
                 _ => "set default",
             };
             paths.push(CascadePath { table, action: action.to_owned(), path, foreign_key: row.get(2) });

@@ -182,6 +182,27 @@ impl Classification {
     }
 }
 
+/// The columns an UPDATE sets, as Postgres names them (an unquoted name folded to lower case); `None` for any other
+/// statement, or text sqlparser cannot parse.
+pub fn updated_columns(sql: &str) -> Option<Vec<String>> {
+    use sqlparser::ast::AssignmentTarget;
+    let statements = super::parse_sql(sql).ok()?;
+    let [Statement::Update(update)] = statements.as_slice() else { return None };
+    let last = |name: &ObjectName| match name.0.last() {
+        Some(ObjectNamePart::Identifier(id)) => ident(id),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let mut columns = Vec::new();
+    for assignment in &update.assignments {
+        match &assignment.target {
+            AssignmentTarget::ColumnName(name) => columns.push(last(name)),
+            AssignmentTarget::Tuple(names) => columns.extend(names.iter().map(last)),
+        }
+    }
+    Some(columns)
+}
+
 /// The columns an `ALTER TABLE` retypes to a character type with a length limit (`varchar(20)`, `char(2)`), with
 /// that limit: `(column, limit)`, the column as written. Empty for any other statement, or text sqlparser cannot
 /// parse.
@@ -854,6 +875,15 @@ mod tests {
         ] {
             check(sql, kind, &[], None, false);
         }
+    }
+
+    #[test]
+    fn the_columns_an_update_sets() {
+        let set = |sql: &str| updated_columns(sql);
+        assert_eq!(set("UPDATE t SET a = 1, \"B\" = 2, s.t.C = 3"), Some(vec!["a".into(), "B".into(), "c".into()]));
+        assert_eq!(set("UPDATE t SET (x, y) = (1, 2) WHERE id = 3"), Some(vec!["x".into(), "y".into()]));
+        assert_eq!(set("DELETE FROM t"), None);
+        assert_eq!(set("UPDATE t SET"), None);
     }
 
     /// A DO block, which sqlparser 0.64 does not parse, is known by its words: its code and its language.

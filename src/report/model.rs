@@ -466,8 +466,9 @@ pub struct StatementReport {
     /// Their row counts in this statement (in `table_effects`, `dropped_objects`, and the `rows` of locks, rewrites,
     /// column and constraint changes) are `null`.
     pub unknown_tables: Vec<String>,
-    /// For a DELETE on a table of unknown size: the foreign-key paths along which it would delete or change rows in
-    /// other tables (`ON DELETE CASCADE`, `SET NULL`, `SET DEFAULT`), from the catalog, with the tables they reach.
+    /// For a DELETE or an UPDATE that starts in or reaches a table of unknown size: the foreign-key paths along which
+    /// it would delete or change rows in other tables (`ON DELETE CASCADE`, `ON UPDATE CASCADE` of the columns it
+    /// sets, `SET NULL`, `SET DEFAULT`), from the catalog, with the tables they reach.
     pub cascade_paths: Vec<CascadePath>,
     /// Set when a query measuring the statement failed: its counts are unknown, and the plan stops there.
     pub measure_error: Option<String>,
@@ -650,7 +651,8 @@ impl TableEffect {
 pub struct CascadePath {
     /// The table reached, `schema.table`.
     pub table: String,
-    /// What happens to its rows there: `delete` (`ON DELETE CASCADE`), `set null` or `set default` (an update).
+    /// What happens to its rows there: `delete` (`ON DELETE CASCADE`), `update` (`ON UPDATE CASCADE`), `set null`
+    /// or `set default` (updates too).
     pub action: String,
     /// The tables from the one the statement names to `table`, in order.
     pub path: Vec<String>,

@@ -22,13 +22,18 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
         .collect();
     // From a table of unknown size, a SET NULL or SET DEFAULT path changes an unknown number of rows too, unless
     // the profile estimates them.
-    for p in report.cascade_paths.iter().filter(|p| p.action != "delete") {
+    // An UPDATE's paths (ON UPDATE) delete nothing: `unknown-row-count` names them.
+    let paths: &[crate::report::CascadePath] = match report.kind {
+        crate::plan::StatementKind::Delete => &report.cascade_paths,
+        _ => &[],
+    };
+    for p in paths.iter().filter(|p| p.action != "delete") {
         let effect = report.table_effects.iter().find(|e| e.table == p.table);
         let rows = effect.map_or_else(|| "rows unknown".to_owned(), |e| effect_count(e, |x| x.updated, None));
         tables.push(format!("{} ({}, {rows})", p.table, p.action));
     }
     let unknown = report.table_effects.iter().any(|e| !e.direct && e.production_deleted().is_none())
-        || report.cascade_paths.iter().any(|p| {
+        || paths.iter().any(|p| {
             p.action != "delete"
                 && !report.table_effects.iter().any(|e| e.table == p.table && e.production_updated().is_some())
         });

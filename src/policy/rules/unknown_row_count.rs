@@ -1,6 +1,7 @@
 //! `unknown-row-count`: a statement whose effect depends on rows the shadow does not have. The source carried no
 //! rows for the table (a schema-only dump, a `structure.sql`), so production's count is unknown — never 0. Found for
-//! a DELETE or UPDATE with a WHERE clause on such a table, and for the steps whose outcome depends on the rows:
+//! a DELETE or UPDATE with a WHERE clause on such a table, an UPDATE of a key whose `ON UPDATE` foreign keys reach
+//! such a table, and for the steps whose outcome depends on the rows:
 //! SET NOT NULL, adding a column NOT NULL without a default, adding a CHECK, FOREIGN KEY, UNIQUE, PRIMARY KEY or
 //! EXCLUDE constraint, building a UNIQUE index, changing a column's type. (TRUNCATE, DROP TABLE, DROP COLUMN, a DELETE or UPDATE without WHERE and a DELETE with
 //! cascade paths on such a table are found by their own rules, which treat the unknown count as any number.)
@@ -30,6 +31,18 @@ pub(super) fn check(report: &StatementReport, classification: &Classification) -
         // An estimate (from a profile) is judged by the other rules and the limits instead.
         let unknown = report.table_effects.iter().filter(|e| e.direct && !e.rows_known && e.estimated.is_none());
         found.extend(unknown.map(|e| format!("{verb} on {}: how many rows its WHERE matches is unknown", e.table)));
+    }
+    // What an UPDATE changes through ON UPDATE foreign keys, in tables of unknown size.
+    if classification.kind == StatementKind::Update {
+        for p in &report.cascade_paths {
+            let effect = report.table_effects.iter().find(|e| e.table == p.table);
+            if effect.is_none_or(|e| !e.rows_known && e.estimated.is_none()) {
+                found.push(format!(
+                    "UPDATE reaches {} through {} ({}): how many of its rows change is unknown",
+                    p.table, p.foreign_key, p.action
+                ));
+            }
+        }
     }
     let unknown = |table: &str| report.unknown_tables.iter().any(|t| t == table);
     for c in &report.column_changes {
