@@ -199,6 +199,30 @@ async fn an_enum_value_the_plan_adds_and_commits_can_be_used_after_its_commit_an
     shadow.shutdown().await.expect("shutdown");
 }
 
+/// A numeric's scale is not its value: 2.50 held as a double is the same number, though it prints as 2.5. A retype
+/// changes values only where a number is lost or rounded.
+#[tokio::test]
+async fn a_numeric_retyped_changes_values_only_where_a_number_is_lost() {
+    // `plain` holds 0.5, 1.0, 1.5, ...: a double prints 1.0 as 1, the same number.
+    let schema = "CREATE TABLE amounts (id int PRIMARY KEY, exact numeric(12, 2), plain numeric, precise numeric,
+    whole numeric);
+INSERT INTO amounts SELECT g, g * 1.25, g * 0.5, g * 0.5, g FROM generate_series(1, 20) AS g;
+INSERT INTO amounts VALUES (21, 1.00, 3.0, 0.12345678901234567890123, 7.5);";
+    let plan =
+        "ALTER TABLE amounts ALTER COLUMN exact TYPE double precision, ALTER COLUMN plain TYPE double precision, \
+                ALTER COLUMN precise TYPE double precision, ALTER COLUMN whole TYPE integer;";
+    let report = common::dry_run(schema, plan).await;
+    let changed: Vec<(&str, Option<bool>)> =
+        report.statements[0].column_changes.iter().map(|c| (c.column.as_str(), c.values_changed)).collect();
+    let expected = [
+        ("public.amounts.exact", Some(false)),
+        ("public.amounts.plain", Some(false)),
+        ("public.amounts.precise", Some(true)),
+        ("public.amounts.whole", Some(true)),
+    ];
+    assert_eq!(changed, expected, "7.5 rounds to 8, and a double holds 0.1234567890123457");
+}
+
 #[tokio::test]
 async fn a_json_plan_reports_elements_and_keeps_metadata() {
     let schema = Schema::sql("schema.sql", SHOP);

@@ -123,17 +123,25 @@ BEGIN
 END
 $fn$;
 
--- An order-independent fingerprint of a column's values, as text; with `as_type`, of its values cast to that type
--- first (a retyped column cast back to its old type: equal fingerprints mean no value changed). NULL when the values
--- cannot be read that way.
+-- An order-independent fingerprint of a column's values, as text (a numeric's without the zeros its scale adds); with
+-- `as_type`, of its values cast to that type first (a retyped column cast back to its old type: equal fingerprints
+-- mean no value changed). NULL when the values cannot be read that way.
 CREATE FUNCTION pgshadow_internal.column_fingerprint(rel oid, col name, as_type text) RETURNS numeric
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     value text := format('%I', col);
+    of_type regtype;
     f numeric;
 BEGIN
     IF as_type IS NOT NULL THEN
         value := format('(%s::%s)', value, as_type);
+        of_type := to_regtype(as_type);
+    ELSE
+        SELECT a.atttypid INTO of_type FROM pg_attribute AS a WHERE a.attrelid = rel AND a.attname = col;
+    END IF;
+    -- Equal numerics print differently by their scale (1.0 and 1): trimmed, they print alike (PostgreSQL 13 on).
+    IF of_type = 'numeric'::regtype AND current_setting('server_version_num')::integer >= 130000 THEN
+        value := format('trim_scale(%s)', value);
     END IF;
     EXECUTE format('SELECT coalesce(sum(hashtext(%s::text)::numeric), 0) FROM ONLY %s', value, rel::regclass) INTO f;
     RETURN f;
