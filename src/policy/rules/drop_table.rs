@@ -22,7 +22,9 @@ pub(super) fn check(report: &StatementReport) -> Option<String> {
             let how = if o.cascaded { ", by CASCADE" } else { "" };
             let rows = match (&o.estimated, o.rows_known) {
                 (Some(e), _) => about(e.rows, e.basis),
-                (None, true) => count(Some(o.rows.unwrap_or(0))),
+                // A partitioned table holds no rows itself: its partitions, dropped with it, are named too.
+                (None, true) if o.rows.is_none() => "its rows are its partitions'".to_owned(),
+                (None, true) => count(o.rows),
                 (None, false) => count(None),
             };
             format!("{} ({rows}{how})", o.identity)
@@ -68,6 +70,15 @@ mod tests {
         let (mut report, _) = measured("DROP SCHEMA app CASCADE");
         report.dropped_objects = vec![object("schema", "app", false, None), object("table", "app.t", true, Some(3))];
         assert_eq!(check(&report).as_deref(), Some("drops table app.t (3 rows, by CASCADE)"));
+    }
+
+    #[test]
+    fn a_dropped_partitioned_table_holds_no_rows_of_its_own() {
+        let (mut report, _) = measured("DROP TABLE events");
+        report.dropped_objects =
+            vec![object("table", "public.events", false, None), object("table", "public.events_2026", false, Some(40))];
+        let message = check(&report).expect("found");
+        assert_eq!(message, "drops table public.events (its rows are its partitions'), public.events_2026 (40 rows)");
     }
 
     #[test]
