@@ -378,6 +378,24 @@ async fn locks_on_partitioned_tables_and_materialized_views_are_reported() {
     assert_eq!(longest.table, "public.events", "{longest:?}");
 }
 
+/// Detaching a partition drops the copies PostgreSQL keeps of the constraints around it (a foreign key's for the
+/// partition it references): implementation details, not constraints the plan dropped; the parent's stay.
+#[tokio::test]
+async fn detaching_a_partition_drops_no_constraint_of_the_plans() {
+    let schema = "CREATE TABLE orders (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE orders_eu PARTITION OF orders FOR VALUES IN ('eu');
+CREATE TABLE orders_us PARTITION OF orders FOR VALUES IN ('us');
+CREATE TABLE notes (id int PRIMARY KEY, order_id int, region text, FOREIGN KEY (order_id, region) REFERENCES orders);
+INSERT INTO orders SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END FROM generate_series(1, 30) AS g;
+INSERT INTO notes SELECT g, g, 'us' FROM generate_series(1, 29, 2) AS g;";
+    let report = common::dry_run(schema, "ALTER TABLE orders DETACH PARTITION orders_eu;").await;
+    let statement = &report.statements[0];
+    assert_eq!(statement.status, Status::Ok, "{statement:?}");
+    assert!(statement.constraint_changes.is_empty(), "{:?}", statement.constraint_changes);
+    assert!(report.findings.iter().all(|f| f.rule != "constraint-dropped"), "{:?}", report.findings);
+    assert!(statement.locks.iter().any(|l| l.table == "public.orders" && l.mode == "AccessExclusiveLock"));
+}
+
 /// An UPDATE of the partition key moves rows to another partition, which Postgres does by deleting and inserting
 /// them: the report counts them as updated, and nothing as deleted or destroyed.
 #[tokio::test]

@@ -27,6 +27,9 @@ pub(crate) struct Constraint {
     pub(crate) identity: String,
     pub(crate) kind: String,
     pub(crate) validated: bool,
+    /// A copy PostgreSQL keeps of another constraint: a partition's of its parent's, or a foreign key's for each
+    /// partition of the table it references. Its parent's change is the one reported.
+    pub(crate) inherited: bool,
 }
 
 /// Constraints keyed by their oid.
@@ -100,7 +103,7 @@ pub(crate) fn constraint_changes(
         rows: rows_of(c.table),
     };
     let mut changes = Vec::new();
-    for (oid, now) in after.iter().filter(|(_, c)| existing.contains(&c.table)) {
+    for (oid, now) in after.iter().filter(|(_, c)| existing.contains(&c.table) && !c.inherited) {
         match before.get(oid) {
             None if now.validated => changes.push(change(now, "added")),
             None => changes.push(change(now, "added not valid")),
@@ -108,7 +111,8 @@ pub(crate) fn constraint_changes(
             Some(_) => {}
         }
     }
-    let dropped = before.iter().filter(|(oid, c)| existing.contains(&c.table) && !after.contains_key(oid));
+    let dropped =
+        before.iter().filter(|(oid, c)| existing.contains(&c.table) && !c.inherited && !after.contains_key(oid));
     changes.extend(dropped.map(|(_, then)| change(then, "dropped")));
     changes
 }
@@ -180,6 +184,7 @@ mod tests {
             identity: identity.into(),
             kind: kind.into(),
             validated,
+            inherited: false,
         };
         let before = Constraints::from([
             (10, c(1, "a on public.t", "check", false)),
@@ -203,6 +208,25 @@ mod tests {
                 ("b on public.t", "dropped", Some(3))
             ]
         );
+        // A copy of a parent's constraint comes and goes with it, or with a partition detached: not reported.
+        let copy = Constraint { inherited: true, ..c(1, "fk1 on public.t", "foreign key", true) };
+        let with_copy = Constraints::from([(20, copy.clone())]);
+        assert!(constraint_changes(
+            &with_copy,
+            &Constraints::new(),
+            &HashSet::from([1]),
+            &HashMap::new(),
+            &HashSet::new()
+        )
+        .is_empty());
+        assert!(constraint_changes(
+            &Constraints::new(),
+            &with_copy,
+            &HashSet::from([1]),
+            &HashMap::new(),
+            &HashSet::new()
+        )
+        .is_empty());
         // A table of unknown size: its rows are unknown, not 0.
         let changes = constraint_changes(&before, &after, &HashSet::from([1]), &HashMap::new(), &HashSet::from([1]));
         assert!(changes.iter().all(|c| c.rows.is_none()), "{changes:?}");

@@ -451,8 +451,13 @@ impl Run<'_> {
         let constraints = constraints
             .iter()
             .map(|r| {
-                let constraint =
-                    catalog::Constraint { table: r.get(1), identity: r.get(2), kind: r.get(3), validated: r.get(4) };
+                let constraint = catalog::Constraint {
+                    table: r.get(1),
+                    identity: r.get(2),
+                    kind: r.get(3),
+                    validated: r.get(4),
+                    inherited: r.get(5),
+                };
                 (r.get::<_, Oid>(0), constraint)
             })
             .collect();

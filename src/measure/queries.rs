@@ -172,7 +172,7 @@ $fn$;
 
 -- Every constraint of the user tables.
 CREATE FUNCTION pgshadow_internal.constraint_state(OUT constraint_oid oid, OUT relid oid,
-    OUT constraint_identity text, OUT constraint_type text, OUT validated boolean)
+    OUT constraint_identity text, OUT constraint_type text, OUT validated boolean, OUT inherited boolean)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict use_column
@@ -180,7 +180,11 @@ BEGIN
     RETURN QUERY SELECT co.oid, c.oid, format('%I on %I.%I', co.conname, n.nspname, c.relname),
            CASE co.contype WHEN 'c' THEN 'check' WHEN 'f' THEN 'foreign key' WHEN 'p' THEN 'primary key'
                            WHEN 'u' THEN 'unique' WHEN 'x' THEN 'exclusion' ELSE co.contype::text END,
-           co.convalidated
+           co.convalidated,
+           -- A partition's copy of its parent's constraint, or a foreign key's copy for a partition it references.
+           EXISTS (SELECT FROM pg_depend AS d
+                   WHERE d.classid = 'pg_constraint'::regclass AND d.objid = co.oid
+                     AND d.refclassid = 'pg_constraint'::regclass AND d.deptype IN ('i', 'P'))
     FROM pg_constraint AS co
     JOIN pg_class AS c ON c.oid = co.conrelid
     JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -463,7 +467,7 @@ pub(crate) const COLUMN_FINGERPRINT: &str =
 
 /// Every user constraint.
 pub(crate) const CONSTRAINT_STATE: &str =
-    "SELECT constraint_oid, relid, constraint_identity, constraint_type, validated \
+    "SELECT constraint_oid, relid, constraint_identity, constraint_type, validated, inherited \
      FROM pgshadow_internal.constraint_state()";
 
 /// Foreign keys without a supporting index, each with the table it references (oid and name), the table it is on, and
