@@ -457,7 +457,8 @@ fn statement_text(out: &mut String, s: &StatementReport) {
         Status::Error => "ERROR",
         Status::NotRun => "not run",
     };
-    let rows = s.rows_affected.map(|n| format!(", {n} rows affected")).unwrap_or_default();
+    let rows =
+        s.rows_affected.map(|_| format!(", {} rows affected", crate::report::affected_label(s))).unwrap_or_default();
     let undone = if s.rolled_back { ", undone by the plan's own ROLLBACK" } else { "" };
     let _ = writeln!(
         out,

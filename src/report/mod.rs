@@ -210,6 +210,12 @@ pub(crate) fn dropped_estimate_label(o: &DroppedObject) -> Option<String> {
 }
 
 /// A row total for people: the number, or `at least N` (`unknown` for 0) when some counts behind it are unknown.
+/// A statement's rows affected (its command tag's count) for people: on a table of unknown size the shadow's count is
+/// a lower bound (`unknown` when 0, as [`total_label`] says it); empty when the statement did not run.
+pub(crate) fn affected_label(s: &StatementReport) -> String {
+    s.rows_affected.map(|n| total_label(n, s.rows_known)).unwrap_or_default()
+}
+
 pub(crate) fn total_label(n: u64, known: bool) -> String {
     match (known, n) {
         (true, n) => n.to_string(),

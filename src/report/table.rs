@@ -131,7 +131,7 @@ fn statements_table(statements: &[StatementReport]) -> Table {
             Cell::new(shorten(&s.sql, 60)),
             Cell::new(s.kind.label()),
             Cell::new(status),
-            Cell::new(s.rows_affected.map(|n| n.to_string()).unwrap_or_default()).set_alignment(CellAlignment::Right),
+            Cell::new(super::affected_label(s)).set_alignment(CellAlignment::Right),
             Cell::new(super::total_label(s.rows_destroyed, s.rows_known)).set_alignment(CellAlignment::Right),
             Cell::new(s.duration_ms.map(|d| format!("{d:.1}")).unwrap_or_default()).set_alignment(CellAlignment::Right),
         ]);
