@@ -163,10 +163,15 @@ async fn a_shadow_serves_several_dry_runs_and_each_starts_from_the_schema() {
 }
 
 /// A value `ALTER TYPE ... ADD VALUE` adds can be used only once committed: after the plan's own COMMIT it can, as in
-/// production; before it, it cannot. Nothing of the committed part reaches the next dry-run on the same shadow.
+/// production; before it, it cannot. Nothing of the committed part reaches the next dry-run on the same shadow, whose
+/// cached template the first run used in place.
 #[tokio::test]
 async fn an_enum_value_the_plan_adds_and_commits_can_be_used_after_its_commit_and_never_reaches_the_next_run() {
-    let shadow = Shadow::start_local(&Default::default()).await.expect("shadow");
+    use std::os::unix::fs::PermissionsExt;
+    let cache = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
+    let local = pgshadow::LocalOptions { cache: Some(pgshadow::CacheOptions::new(cache.path())), ..Default::default() };
+    let shadow = Shadow::start_local(&local).await.expect("shadow");
     let schema = Schema::sql(
         "schema.sql",
         "CREATE TYPE state AS ENUM ('open', 'closed');
@@ -394,6 +399,22 @@ INSERT INTO notes SELECT g, g, 'us' FROM generate_series(1, 29, 2) AS g;";
     assert!(statement.constraint_changes.is_empty(), "{:?}", statement.constraint_changes);
     assert!(report.findings.iter().all(|f| f.rule != "constraint-dropped"), "{:?}", report.findings);
     assert!(statement.locks.iter().any(|l| l.table == "public.orders" && l.mode == "AccessExclusiveLock"));
+}
+
+/// A constraint added to a partitioned table is one change, with the rows of its partitions: not one per partition's
+/// copy of it, nor none at all.
+#[tokio::test]
+async fn a_constraint_of_a_partitioned_table_changes_once_with_its_partitions_rows() {
+    let plan = "ALTER TABLE events ADD CONSTRAINT events_tenant_named CHECK (tenant <> '');\n\
+                ALTER TABLE events DROP CONSTRAINT events_tenant_named;";
+    let report = common::dry_run(PARTITIONED, plan).await;
+    let changes = |i: usize| -> Vec<(String, String, Option<u64>)> {
+        let changes = &report.statements[i].constraint_changes;
+        changes.iter().map(|c| (c.constraint.clone(), c.change.clone(), c.rows)).collect()
+    };
+    let named = "events_tenant_named on public.events".to_owned();
+    assert_eq!(changes(0), [(named.clone(), "added".to_owned(), Some(300))]);
+    assert_eq!(changes(1), [(named, "dropped".to_owned(), Some(300))]);
 }
 
 /// An UPDATE of the partition key moves rows to another partition, which Postgres does by deleting and inserting

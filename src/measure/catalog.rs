@@ -87,15 +87,14 @@ pub(crate) fn column_changes(
     changes
 }
 
-/// The changes to constraints of tables that existed before the plan.
+/// The changes to constraints of tables that existed before the plan (`existing`, partitioned tables among them; a new
+/// table's constraints are part of creating it), with each table's rows before the statement (`rows_of`).
 pub(crate) fn constraint_changes(
     before: &Constraints,
     after: &Constraints,
     existing: &HashSet<Oid>,
-    rows: &HashMap<Oid, i64>,
-    unknown: &HashSet<Oid>,
+    rows_of: &dyn Fn(Oid) -> Option<u64>,
 ) -> Vec<ConstraintChange> {
-    let rows_of = |table: Oid| rows_of(rows, unknown, table);
     let change = |c: &Constraint, what: &str| ConstraintChange {
         constraint: c.identity.clone(),
         constraint_type: c.kind.clone(),
@@ -196,8 +195,8 @@ mod tests {
             (13, c(1, "later on public.t", "check", false)),
             (14, c(2, "pk on public.new", "primary key", true)),
         ]);
-        let changes =
-            constraint_changes(&before, &after, &HashSet::from([1]), &HashMap::from([(1, 3)]), &HashSet::new());
+        let rows = |table| rows_of(&HashMap::from([(1, 3)]), &HashSet::new(), table);
+        let changes = constraint_changes(&before, &after, &HashSet::from([1]), &rows);
         let got: Vec<_> = changes.iter().map(|c| (c.constraint.as_str(), c.change.as_str(), c.rows)).collect();
         assert_eq!(
             got,
@@ -211,24 +210,12 @@ mod tests {
         // A copy of a parent's constraint comes and goes with it, or with a partition detached: not reported.
         let copy = Constraint { inherited: true, ..c(1, "fk1 on public.t", "foreign key", true) };
         let with_copy = Constraints::from([(20, copy.clone())]);
-        assert!(constraint_changes(
-            &with_copy,
-            &Constraints::new(),
-            &HashSet::from([1]),
-            &HashMap::new(),
-            &HashSet::new()
-        )
-        .is_empty());
-        assert!(constraint_changes(
-            &Constraints::new(),
-            &with_copy,
-            &HashSet::from([1]),
-            &HashMap::new(),
-            &HashSet::new()
-        )
-        .is_empty());
+        let none = |_| None;
+        assert!(constraint_changes(&with_copy, &Constraints::new(), &HashSet::from([1]), &none).is_empty());
+        assert!(constraint_changes(&Constraints::new(), &with_copy, &HashSet::from([1]), &none).is_empty());
         // A table of unknown size: its rows are unknown, not 0.
-        let changes = constraint_changes(&before, &after, &HashSet::from([1]), &HashMap::new(), &HashSet::from([1]));
+        let unknown = |table| rows_of(&HashMap::new(), &HashSet::from([1]), table);
+        let changes = constraint_changes(&before, &after, &HashSet::from([1]), &unknown);
         assert!(changes.iter().all(|c| c.rows.is_none()), "{changes:?}");
     }
 }

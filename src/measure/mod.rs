@@ -466,13 +466,10 @@ impl Run<'_> {
             let (columns, constraints) = self.catalog(catalog);
             report.column_changes =
                 catalog::column_changes(&self.columns, &columns, &self.existing, &self.known_rows, &self.unknown);
-            report.constraint_changes = catalog::constraint_changes(
-                &self.constraints,
-                &constraints,
-                &self.existing,
-                &self.known_rows,
-                &self.unknown,
-            );
+            // A partitioned table's own constraints too, with its partitions' rows.
+            let tables: HashSet<Oid> = self.existing.iter().chain(self.other_tables.keys()).copied().collect();
+            let rows = |table: Oid| self.rows_of(table);
+            report.constraint_changes = catalog::constraint_changes(&self.constraints, &constraints, &tables, &rows);
             for oid in constraints.keys().filter(|oid| !self.constraints.contains_key(oid)) {
                 self.created_by.entry(*oid).or_insert(report.index);
             }

@@ -116,13 +116,15 @@ impl Run<'_> {
     }
 
     /// The rows of a table that existed before the plan as the plan has left them so far: a partitioned table's
-    /// are its partitions'; `None` when some are unknown, and for a materialized view.
-    fn rows_of(&self, table: Oid) -> Option<u64> {
+    /// are its partitions'; `None` when some are unknown (a foreign table's are never counted), and for a
+    /// materialized view.
+    pub(super) fn rows_of(&self, table: Oid) -> Option<u64> {
         let known = |oid: &Oid| {
             (!self.unknown.contains(oid)).then(|| self.known_rows.get(oid).copied().unwrap_or(0).max(0) as u64)
         };
+        let counted = |oid: &Oid| self.known_rows.contains_key(oid).then(|| known(oid)).flatten();
         match self.other_tables.get(&table) {
-            Some(Some(leaves)) => leaves.iter().map(known).sum(),
+            Some(Some(leaves)) => leaves.iter().map(counted).sum(),
             Some(None) => None,
             None => known(&table),
         }

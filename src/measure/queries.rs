@@ -181,10 +181,11 @@ BEGIN
            CASE co.contype WHEN 'c' THEN 'check' WHEN 'f' THEN 'foreign key' WHEN 'p' THEN 'primary key'
                            WHEN 'u' THEN 'unique' WHEN 'x' THEN 'exclusion' ELSE co.contype::text END,
            co.convalidated,
-           -- A partition's copy of its parent's constraint, or a foreign key's copy for a partition it references.
-           EXISTS (SELECT FROM pg_depend AS d
+           -- A child's or partition's copy of its parent's constraint (a CHECK has no dependency, only no local
+           -- definition), or a foreign key's copy for a partition it references ('I' on PostgreSQL 11).
+           NOT co.conislocal OR EXISTS (SELECT FROM pg_depend AS d
                    WHERE d.classid = 'pg_constraint'::regclass AND d.objid = co.oid
-                     AND d.refclassid = 'pg_constraint'::regclass AND d.deptype IN ('i', 'P'))
+                     AND d.refclassid = 'pg_constraint'::regclass AND d.deptype IN ('i', 'I', 'P'))
     FROM pg_constraint AS co
     JOIN pg_class AS c ON c.oid = co.conrelid
     JOIN pg_namespace AS n ON n.oid = c.relnamespace
@@ -393,7 +394,7 @@ END
 $fn$;
 
 -- The partitioned tables and materialized views: tables a statement can lock that hold no rows of their own (not in
--- table_state), each with the partitions below it that do (none for a materialized view).
+-- table_state), each with the partitions below it that do, foreign tables among them (none for a materialized view).
 CREATE FUNCTION pgshadow_internal.other_tables(OUT relid oid, OUT relation_name text, OUT partitioned boolean,
     OUT leaves oid[])
 RETURNS SETOF record
@@ -405,7 +406,7 @@ BEGIN
                   SELECT i.inhrelid FROM pg_inherits AS i WHERE i.inhparent = c.oid
                   UNION
                   SELECT i.inhrelid FROM pg_inherits AS i JOIN tree ON i.inhparent = tree.oid)
-              SELECT t.oid FROM tree AS t JOIN pg_class AS l ON l.oid = t.oid WHERE l.relkind = 'r' ORDER BY 1)
+              SELECT t.oid FROM tree AS t JOIN pg_class AS l ON l.oid = t.oid WHERE l.relkind IN ('r', 'f') ORDER BY 1)
     FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('p', 'm')
       AND n.nspname <> ALL (ARRAY['pg_catalog', 'information_schema', 'pgshadow_internal'])

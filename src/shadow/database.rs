@@ -65,6 +65,8 @@ pub(crate) struct InPlace {
     sizes: HashMap<u32, i64>,
     /// Set once [`reset`] put the template back; a cached cluster whose template was not is not kept.
     pub(crate) released: Arc<AtomicBool>,
+    /// The key a cached template is recorded under in its slot, when the database is one.
+    pub(crate) template_key: Option<String>,
 }
 
 impl InPlace {
@@ -81,6 +83,7 @@ impl InPlace {
             sequence_query,
             sizes: sizes(admin, true).await?,
             released: Arc::default(),
+            template_key: None,
         })
     }
 }
@@ -93,8 +96,20 @@ impl InPlace {
 const GROWTH_KEPT: i64 = 1 << 20;
 
 /// Puts a database dry-run in place back as it was before the plan: sequences set back, tables grown by more than
-/// [`GROWTH_KEPT`] vacuumed, the system catalogs among them.
+/// [`GROWTH_KEPT`] vacuumed, the system catalogs among them. One a plan committed into is dropped instead.
 pub(crate) async fn reset(shadow: &Shadow, database: &Database, in_place: &InPlace) -> Result<()> {
+    if database.spoiled.load(Ordering::SeqCst) {
+        // Something of the plan was committed into it: a cached template is forgotten and dropped, never used in place
+        // or cloned again (and the cached cluster is not kept after the shadow stops).
+        if let (Some(slot), Some(key)) = (shadow.cache_slot(), &in_place.template_key) {
+            slot.forget(key);
+        }
+        shadow.drop_database(&database.name).await?;
+        if let Some(slot) = shadow.cache_slot() {
+            slot.unclaim(&database.name);
+        }
+        return Ok(());
+    }
     reset_in(&shadow.admin(&database.name).await?, shadow, database, in_place, true).await
 }
 

@@ -30,13 +30,15 @@ pub(super) async fn load(
         Some(template) => (template, true),
         None => {
             tracing::info!(target: "pgshadow::progress", "loading the source into the cache (once per source)");
-            (build(shadow, slot, key, schema).await?, false)
+            (build(shadow, slot, key.clone(), schema).await?, false)
         }
     };
     let template_name = template.database.clone();
     let mut database = database_of(template, schema, reused);
     if slot.claim(&template_name) {
-        database.in_place = Some(InPlace::capture(shadow, &template_name).await?);
+        let mut in_place = InPlace::capture(shadow, &template_name).await?;
+        in_place.template_key = Some(key);
+        database.in_place = Some(in_place);
         database.name = template_name;
     } else {
         database.name = shadow.new_database_name();
