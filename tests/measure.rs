@@ -438,18 +438,22 @@ async fn rows_a_do_block_deletes_are_its_own_and_only_what_they_cascade_to_is_a_
     let schema = "CREATE TABLE teams (id int PRIMARY KEY);
 CREATE TABLE members (id int PRIMARY KEY, team_id int REFERENCES teams ON DELETE CASCADE);
 CREATE TABLE login_log (id int PRIMARY KEY, at date);
+CREATE TABLE folders (id int PRIMARY KEY, parent_id int REFERENCES folders ON DELETE CASCADE);
+INSERT INTO folders VALUES (1, NULL), (2, 1), (3, 2), (4, NULL);
 INSERT INTO teams SELECT g FROM generate_series(1, 10) AS g;
 INSERT INTO members SELECT g, 1 + g % 10 FROM generate_series(1, 50) AS g;
 INSERT INTO login_log SELECT g, date '2020-01-01' + g FROM generate_series(1, 30) AS g;";
     let plan = "DO $$ BEGIN
     DELETE FROM teams WHERE id <= 2;
     EXECUTE 'DELETE FROM login_log WHERE at < ' || quote_literal('2020-01-11');
+    DELETE FROM folders WHERE id = 1;
 END $$;";
     let report = common::dry_run(schema, plan).await;
     let direct = |table: &str| (effect(&report, 1, table).deleted, effect(&report, 1, table).direct);
     assert_eq!(direct("public.teams"), (Some(2), true));
     assert_eq!(direct("public.login_log"), (Some(9), true));
     assert_eq!(direct("public.members"), (Some(10), false), "cascaded from teams");
+    assert_eq!(direct("public.folders"), (Some(3), true), "a folder's own subfolders: its own table");
     let cascade: Vec<&str> =
         report.findings.iter().filter(|f| f.rule == "cascade-delete").map(|f| f.message.as_str()).collect();
     assert_eq!(cascade, ["cascade deleted rows in public.members (10 rows)"], "{:?}", report.findings);

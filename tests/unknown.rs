@@ -249,8 +249,13 @@ async fn an_update_of_a_referenced_key_reaches_the_referencing_tables_of_unknown
     let schema = "CREATE TABLE currencies (code text PRIMARY KEY, name text);
 CREATE TABLE prices (id int PRIMARY KEY, currency text REFERENCES currencies ON UPDATE CASCADE);
 CREATE TABLE price_notes (price_id int, currency text, FOREIGN KEY (currency) REFERENCES currencies ON UPDATE SET NULL);
-CREATE TABLE quotes (id int PRIMARY KEY, price_id int REFERENCES prices ON UPDATE CASCADE);";
-    let plan = "UPDATE currencies SET code = 'EUR' WHERE code = 'DEM';\nUPDATE currencies SET name = 'Euro';";
+CREATE TABLE quotes (id int PRIMARY KEY, price_id int REFERENCES prices ON UPDATE CASCADE);
+CREATE TABLE rates (code text PRIMARY KEY, note text);
+CREATE TABLE rate_history (code text REFERENCES rates ON UPDATE CASCADE);
+CREATE FUNCTION upper_code() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.code := upper(NEW.code); RETURN NEW; END $$;
+CREATE TRIGGER rates_upper BEFORE UPDATE ON rates FOR EACH ROW EXECUTE FUNCTION upper_code();";
+    let plan = "UPDATE currencies SET code = 'EUR' WHERE code = 'DEM';\nUPDATE currencies SET name = 'Euro';\n\
+                UPDATE rates SET note = 'checked';";
     let report = common::dry_run(schema, plan).await;
     let reached = |i: usize| -> Vec<(String, String)> {
         report.statements[i].cascade_paths.iter().map(|p| (p.table.clone(), p.action.clone())).collect()
@@ -259,6 +264,8 @@ CREATE TABLE quotes (id int PRIMARY KEY, price_id int REFERENCES prices ON UPDAT
     let expected = [("public.price_notes", "set null"), ("public.prices", "update")];
     assert_eq!(reached(0), expected.map(|(t, a)| (t.to_owned(), a.to_owned())));
     assert!(reached(1).is_empty(), "no key changes: {:?}", reached(1));
+    // A BEFORE UPDATE trigger may change the key whatever the statement sets.
+    assert_eq!(reached(2), [("public.rate_history".to_owned(), "update".to_owned())]);
     let unknown = &report.statements[0].unknown_tables;
     assert!(unknown.iter().any(|t| t == "public.prices") && !unknown.iter().any(|t| t == "public.quotes"));
     let finding = report.findings.iter().find(|f| f.rule == "unknown-row-count" && f.statement == Some(1));

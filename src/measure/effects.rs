@@ -121,16 +121,19 @@ pub(crate) fn compare(
 }
 
 /// An UPDATE that changes a row's partition key moves the row: Postgres deletes it from its partition and inserts it
-/// into the new one, and the counters say so. Among the tables the statement names and the partitions below them (its
-/// direct effects), as many deletions as insertions are such moves, and they count as updates of the partitions the
-/// rows left, not as rows deleted (destroyed) and inserted. A partition that only received moved rows has no effect
-/// left. Returns the rows moved.
-pub(crate) fn moves_as_updates(effects: &mut Vec<TableEffect>) -> u64 {
-    let deleted: u64 = effects.iter().filter(|e| e.direct).filter_map(|e| e.deleted).sum();
-    let inserted: u64 = effects.iter().filter(|e| e.direct).map(|e| e.inserted).sum();
-    let moved = deleted.min(inserted);
+/// into the new one, and the counters say so. Among the partitions of the partitioned tables the statement names
+/// (`partitions`), as many deletions as insertions are such moves, as far as the UPDATE's own count (`updated`, its
+/// command tag's, which counts a moved row as updated) leaves room for them beside the rows updated in place; they
+/// count as updates of the partitions the rows left, not as rows deleted (destroyed) and inserted. A partition that
+/// only received moved rows has no effect left. Returns the rows moved.
+pub(crate) fn moves_as_updates(effects: &mut Vec<TableEffect>, partitions: &HashSet<String>, updated: u64) -> u64 {
+    let moving = |e: &TableEffect| e.direct && partitions.contains(&e.table);
+    let deleted: u64 = effects.iter().filter(|e| moving(e)).filter_map(|e| e.deleted).sum();
+    let inserted: u64 = effects.iter().filter(|e| moving(e)).map(|e| e.inserted).sum();
+    let in_place: u64 = effects.iter().filter(|e| e.direct).filter_map(|e| e.updated).sum();
+    let moved = deleted.min(inserted).min(updated.saturating_sub(in_place));
     let (mut left, mut arrived) = (moved, moved);
-    for effect in effects.iter_mut().filter(|e| e.direct) {
+    for effect in effects.iter_mut().filter(|e| moving(e)) {
         if let (Some(deleted), Some(updated)) = (effect.deleted, effect.updated) {
             let out = deleted.min(left);
             left -= out;
@@ -401,20 +404,25 @@ mod tests {
 
     #[test]
     fn rows_an_update_moved_to_another_partition_are_updates_not_deletions() {
-        // 5 rows left p1 (3 of them for p2, 2 for p3), 1 row was updated in place in p1; a trigger deleted 4 rows of
-        // the audit table, which the statement does not name.
+        let partitions: HashSet<String> = ["p1", "p2", "p3"].map(String::from).into();
+        // 5 rows left p1 (3 of them for p2, 2 for p3), 1 row was updated in place in p1 (the UPDATE says 6); a trigger
+        // deleted 4 rows of the audit table, which the statement does not name.
         let mut effects = vec![
             effect("p1", (0, 1, 5, 0), true),
             effect("p2", (3, 0, 0, 0), true),
             effect("p3", (2, 0, 0, 0), true),
             effect("audit", (0, 0, 4, 0), false),
         ];
-        assert_eq!(moves_as_updates(&mut effects), 5);
+        assert_eq!(moves_as_updates(&mut effects, &partitions, 6), 5);
         assert_eq!(effects, vec![effect("p1", (0, 6, 0, 0), true), effect("audit", (0, 0, 4, 0), false)]);
-        // Deletions with no insertions in the tree (a trigger deleting from the table itself) are no moves.
-        let mut effects = vec![effect("t", (0, 2, 3, 0), true)];
-        assert_eq!(moves_as_updates(&mut effects), 0);
-        assert_eq!(effects, vec![effect("t", (0, 2, 3, 0), true)]);
+        // A table that is no partition: a trigger deleting and inserting rows of the table it fired on moves none.
+        let mut effects = vec![effect("jobs", (40, 40, 40, 0), true)];
+        assert_eq!(moves_as_updates(&mut effects, &HashSet::new(), 40), 0);
+        assert_eq!(effects, vec![effect("jobs", (40, 40, 40, 0), true)]);
+        // In a partition too, no more moves than the UPDATE's count leaves beside its updates in place.
+        let mut effects = vec![effect("p1", (2, 3, 2, 0), true)];
+        assert_eq!(moves_as_updates(&mut effects, &partitions, 3), 0);
+        assert_eq!(effects, vec![effect("p1", (2, 3, 2, 0), true)]);
     }
 
     #[test]

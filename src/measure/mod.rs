@@ -477,7 +477,15 @@ impl Run<'_> {
         }
         let mut changes = effects::compare(&self.tables, &after, &mut self.known_rows, &recounted, direct);
         if statement_kind == StatementKind::Update {
-            let moved = effects::moves_as_updates(&mut changes.effects);
+            // The partitions of the partitioned tables it names, as they were before it.
+            let partitions: HashSet<String> = direct
+                .iter()
+                .filter_map(|oid| self.other_tables.get(oid).cloned().flatten())
+                .flatten()
+                .filter_map(|leaf| self.tables.get(&leaf).map(|t| t.name.clone()))
+                .collect();
+            let updated = report.rows_affected.unwrap_or(0);
+            let moved = effects::moves_as_updates(&mut changes.effects, &partitions, updated);
             if moved > 0 && report.note.is_none() {
                 report.note = Some(format!(
                     "{moved} row(s) moved to another partition, counted as updated: Postgres deletes each from its \

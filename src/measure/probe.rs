@@ -252,13 +252,14 @@ impl Run<'_> {
                 crate::text::quote_ident(&column.name)
             );
             client.batch_execute("SAVEPOINT pgshadow_count").await.map_err(savepoint)?;
-            match client.query_one(&sql, &[]).await {
-                Ok(row) => {
+            // Unnamed, as every measuring query on the plan's session ([`Run::rows`]).
+            match client.query_typed(&sql, &[]).await.map(|rows| rows.first().map(|row| row.get::<_, i64>(0))) {
+                Ok(Some(count)) => {
                     client.batch_execute("RELEASE SAVEPOINT pgshadow_count").await.map_err(savepoint)?;
-                    let values = row.get::<_, i64>(0).max(0) as u64;
+                    let values = count.max(0) as u64;
                     found.push(crate::report::ValuesTooLong { column: column.identity.clone(), limit: *limit, values });
                 }
-                Err(_) => {
+                Ok(None) | Err(_) => {
                     let undo = "ROLLBACK TO SAVEPOINT pgshadow_count; RELEASE SAVEPOINT pgshadow_count";
                     client.batch_execute(undo).await.map_err(savepoint)?;
                 }
@@ -299,7 +300,8 @@ impl Run<'_> {
 
     /// A DO block or a procedure deletes through code its statement's text does not show: marks each table it deleted
     /// from as its own effect ([`TableEffect::direct`]), unless an `ON DELETE CASCADE` foreign key reaches it from
-    /// another of them (a trigger's deletions look like the code's own here).
+    /// another of them (a trigger's deletions look like the code's own here, and so do a self-referencing table's
+    /// cascades within it).
     pub(super) async fn code_deletes_direct(&self, effects: &mut [TableEffect]) -> Result<()> {
         let oid_of = |name: &str| self.tables.iter().find(|(_, t)| t.name == name).map(|(oid, _)| *oid);
         let deleted = |e: &TableEffect| !e.direct && e.deleted.unwrap_or(0) > 0;
@@ -309,8 +311,14 @@ impl Run<'_> {
         }
         let rows =
             self.rows(queries::CASCADE_PATHS, &[(&roots, Type::OID_ARRAY)], "reading the foreign-key paths").await?;
-        let cascaded: HashSet<Oid> =
-            rows.iter().filter(|r| r.get::<_, String>(1) == "c").map(|r| r.get::<_, Oid>(0)).collect();
+        // Reached from another table: a table's foreign key to itself leaves the code's own deletions its own.
+        let from_another = |r: &&Row| r.get::<_, Vec<Oid>>(3).first() != Some(&r.get::<_, Oid>(0));
+        let cascaded: HashSet<Oid> = rows
+            .iter()
+            .filter(|r| r.get::<_, String>(1) == "c")
+            .filter(from_another)
+            .map(|r| r.get::<_, Oid>(0))
+            .collect();
         for effect in effects.iter_mut().filter(|e| deleted(e)) {
             effect.direct = oid_of(&effect.table).is_some_and(|oid| !cascaded.contains(&oid));
         }

@@ -361,8 +361,8 @@ BEGIN
 END
 $fn$;
 
--- The foreign-key paths along which updating the columns `cols` (any, when NULL) of the tables `roots` changes rows
--- in others: `ON UPDATE CASCADE` followed as long as the columns it changes are referenced on, `SET NULL` and `SET
+-- The foreign-key paths along which updating the columns `cols` (any, when NULL, or when a trigger or rule may change
+-- others) of the tables `roots` changes rows in others: `ON UPDATE CASCADE` followed as long as the columns it changes are referenced on, `SET NULL` and `SET
 -- DEFAULT` as the last step. Columns as CASCADE_PATHS gives them.
 CREATE FUNCTION pgshadow_internal.update_paths(roots oid[], cols text[], OUT child oid, OUT action text,
     OUT foreign_key text, OUT path oid[], OUT names text[])
@@ -374,8 +374,13 @@ BEGIN
     WITH RECURSIVE reach(child, action, fk, path, keys) AS (
         SELECT c.conrelid, c.confupdtype, c.oid, ARRAY[c.confrelid, c.conrelid], c.conkey FROM pg_constraint AS c
         WHERE c.contype = 'f' AND c.confrelid = ANY (roots) AND c.confupdtype <> 'a' AND c.confupdtype <> 'r'
-          AND (cols IS NULL OR EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = c.confrelid
-                                       AND a.attnum = ANY (c.confkey) AND a.attname::text = ANY (cols)))
+          AND (cols IS NULL
+               OR EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = c.confrelid
+                          AND a.attnum = ANY (c.confkey) AND a.attname::text = ANY (cols))
+               -- A BEFORE UPDATE row trigger (ROW 1, BEFORE 2, UPDATE 16) or an UPDATE rule may change any column.
+               OR EXISTS (SELECT FROM pg_trigger AS g WHERE g.tgrelid = c.confrelid AND NOT g.tgisinternal
+                          AND (g.tgtype::integer & 19) = 19)
+               OR EXISTS (SELECT FROM pg_rewrite AS w WHERE w.ev_class = c.confrelid AND w.ev_type = '2'))
         UNION ALL
         SELECT c.conrelid, c.confupdtype, c.oid, r.path || c.conrelid, c.conkey
         FROM reach AS r JOIN pg_constraint AS c ON c.confrelid = r.child

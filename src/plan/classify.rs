@@ -182,13 +182,13 @@ impl Classification {
     }
 }
 
-/// The columns an UPDATE sets, as Postgres names them (an unquoted name folded to lower case); `None` for any other
-/// statement, or text sqlparser cannot parse.
+/// The columns an UPDATE sets, as Postgres names them (an unquoted name folded to lower case; `SET address.city` sets
+/// `address`); `None` for any other statement, or text sqlparser cannot parse.
 pub fn updated_columns(sql: &str) -> Option<Vec<String>> {
     use sqlparser::ast::AssignmentTarget;
     let statements = super::parse_sql(sql).ok()?;
     let [Statement::Update(update)] = statements.as_slice() else { return None };
-    let last = |name: &ObjectName| match name.0.last() {
+    let column = |name: &ObjectName| match name.0.first() {
         Some(ObjectNamePart::Identifier(id)) => ident(id),
         Some(other) => other.to_string(),
         None => String::new(),
@@ -196,8 +196,8 @@ pub fn updated_columns(sql: &str) -> Option<Vec<String>> {
     let mut columns = Vec::new();
     for assignment in &update.assignments {
         match &assignment.target {
-            AssignmentTarget::ColumnName(name) => columns.push(last(name)),
-            AssignmentTarget::Tuple(names) => columns.extend(names.iter().map(last)),
+            AssignmentTarget::ColumnName(name) => columns.push(column(name)),
+            AssignmentTarget::Tuple(names) => columns.extend(names.iter().map(column)),
         }
     }
     Some(columns)
@@ -880,7 +880,10 @@ mod tests {
     #[test]
     fn the_columns_an_update_sets() {
         let set = |sql: &str| updated_columns(sql);
-        assert_eq!(set("UPDATE t SET a = 1, \"B\" = 2, s.t.C = 3"), Some(vec!["a".into(), "B".into(), "c".into()]));
+        assert_eq!(
+            set("UPDATE t SET a = 1, \"B\" = 2, Address.city = 3"),
+            Some(vec!["a".into(), "B".into(), "address".into()])
+        );
         assert_eq!(set("UPDATE t SET (x, y) = (1, 2) WHERE id = 3"), Some(vec!["x".into(), "y".into()]));
         assert_eq!(set("DELETE FROM t"), None);
         assert_eq!(set("UPDATE t SET"), None);

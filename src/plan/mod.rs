@@ -12,6 +12,7 @@ use std::io::Read;
 use std::path::Path;
 
 pub(crate) use classify::ident as stored_name;
+pub(crate) use classify::ident;
 pub use classify::{classify, length_limits, updated_columns, Classification, StatementKind};
 pub use nondeterminism::nondeterministic;
 pub(crate) use parse::{parse_sql, Unreadable};

@@ -209,13 +209,16 @@ pub(crate) fn dropped_estimate_label(o: &DroppedObject) -> Option<String> {
     Some(format!("about {} rows ({}: {})", thousands(est.rows), est.basis.as_str(), est.method))
 }
 
-/// A row total for people: the number, or `at least N` (`unknown` for 0) when some counts behind it are unknown.
-/// A statement's rows affected (its command tag's count) for people: on a table of unknown size the shadow's count is
-/// a lower bound (`unknown` when 0, as [`total_label`] says it); empty when the statement did not run.
+/// A statement's rows affected (its command tag's count) for people: a DELETE's, UPDATE's, MERGE's or TRUNCATE's on a
+/// table of unknown size is a lower bound (`unknown` when 0, as [`total_label`] says it); empty when the statement did
+/// not run.
 pub(crate) fn affected_label(s: &StatementReport) -> String {
-    s.rows_affected.map(|n| total_label(n, s.rows_known)).unwrap_or_default()
+    use crate::plan::StatementKind::{Delete, Merge, Truncate, Update};
+    let known = s.rows_known || !matches!(s.kind, Delete | Update | Merge | Truncate);
+    s.rows_affected.map(|n| total_label(n, known)).unwrap_or_default()
 }
 
+/// A row total for people: the number, or `at least N` (`unknown` for 0) when some counts behind it are unknown.
 pub(crate) fn total_label(n: u64, known: bool) -> String {
     match (known, n) {
         (true, n) => n.to_string(),

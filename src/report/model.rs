@@ -13,8 +13,9 @@ use crate::plan::StatementKind;
 
 /// Version of the JSON report format. Bumped on every breaking change (2: a table effect's `updated`, `deleted` and
 /// `truncated` are `null` when the shadow cannot know them; 3: `estimate` has a `basis` and per-table scales instead
-/// of one `scale`, and its totals are `null` when unknown).
-pub const FORMAT_VERSION: u32 = 3;
+/// of one `scale`, and its totals are `null` when unknown; 4: a rewritten table's `size_bytes` is `null` when its
+/// size is unknown, and a row an UPDATE moves to another partition counts as updated, not deleted and inserted).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The JSON Schema of the report (as published in `docs/report.schema.json`), generated from these types.
 pub fn json_schema() -> String {

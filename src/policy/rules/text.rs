@@ -204,6 +204,9 @@ pub(super) fn added_unfilled_not_null(sql: &str) -> Vec<String> {
         for operation in &alter.operations {
             let AlterTableOperation::AddColumn { column_def, .. } = operation else { continue };
             let options = || column_def.options.iter().map(|o| &o.option);
+            // A serial column fills the rows from its sequence.
+            let serial = ["SERIAL", "BIGSERIAL", "SMALLSERIAL", "SERIAL2", "SERIAL4", "SERIAL8"]
+                .contains(&column_def.data_type.to_string().to_ascii_uppercase().as_str());
             let not_null = options().any(|o| matches!(o, ColumnOption::NotNull | ColumnOption::PrimaryKey(_)));
             let filled = options().any(|o| {
                 matches!(
@@ -214,8 +217,8 @@ pub(super) fn added_unfilled_not_null(sql: &str) -> Vec<String> {
                         | ColumnOption::Materialized(_)
                 )
             });
-            if not_null && !filled {
-                found.push(format!("{}.{}", alter.name, column_def.name.value));
+            if not_null && !filled && !serial {
+                found.push(format!("{}.{}", alter.name, crate::plan::ident(&column_def.name)));
             }
         }
     }
@@ -237,6 +240,12 @@ mod tests {
         assert!(found("ALTER TABLE t ADD COLUMN id bigint NOT NULL GENERATED ALWAYS AS IDENTITY").is_empty());
         assert!(found("ALTER TABLE t ADD COLUMN d int NOT NULL GENERATED ALWAYS AS (a * 2) STORED").is_empty());
         assert!(found("CREATE TABLE t (c int NOT NULL)").is_empty());
+        assert!(found("ALTER TABLE t ADD COLUMN id serial PRIMARY KEY").is_empty());
+        assert!(found("ALTER TABLE t ADD COLUMN n bigserial NOT NULL").is_empty());
+        assert_eq!(
+            found("ALTER TABLE t ADD COLUMN Born date NOT NULL, ADD \"Due\" date NOT NULL"),
+            ["t.born", "t.Due"]
+        );
     }
 
     #[test]
