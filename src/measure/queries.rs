@@ -331,61 +331,37 @@ BEGIN
 END
 $fn$;
 
--- The foreign-key paths along which deleting rows of the tables `roots` deletes or changes rows in others, as
--- CASCADE_PATHS describes them. PL/pgSQL, so that a session plans the recursive query once; its search_path is
--- pg_catalog's alone, so plain operators are the built-in ones.
-CREATE FUNCTION pgshadow_internal.cascade_paths(roots oid[], OUT child oid, OUT action text, OUT foreign_key text,
-    OUT path oid[], OUT names text[])
+-- The foreign-key paths along which deleting rows of the tables `roots` (with `on_update`, updating their columns
+-- `cols`: any when NULL, or when a BEFORE UPDATE row trigger or an UPDATE rule may change the others) deletes or
+-- changes rows in others, as CASCADE_PATHS describes them: CASCADE followed through every level (an update's while the
+-- columns it changes are referenced on), SET NULL and SET DEFAULT as the last step. PL/pgSQL, so that a session plans
+-- the recursive query once; its search_path is pg_catalog's alone, so plain operators are the built-in ones.
+CREATE FUNCTION pgshadow_internal.cascade_paths(roots oid[], cols text[] DEFAULT NULL, on_update boolean DEFAULT false,
+    OUT child oid, OUT action text, OUT foreign_key text, OUT path oid[], OUT names text[])
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
-    WITH RECURSIVE reach(child, action, fk, path) AS (
-        SELECT c.conrelid, c.confdeltype, c.oid, ARRAY[c.confrelid, c.conrelid] FROM pg_constraint AS c
-        WHERE c.contype = 'f' AND c.confrelid = ANY (roots) AND c.confdeltype <> 'a' AND c.confdeltype <> 'r'
-        UNION ALL
-        SELECT c.conrelid, c.confdeltype, c.oid, r.path || c.conrelid
-        FROM reach AS r JOIN pg_constraint AS c ON c.confrelid = r.child
-        WHERE r.action = 'c' AND c.contype = 'f' AND c.confdeltype <> 'a' AND c.confdeltype <> 'r'
-          AND NOT c.conrelid = ANY (r.path))
-    SELECT r.child, r.action::text, format('%I on %I.%I', k.conname, n.nspname, t.relname), r.path,
-        ARRAY(SELECT format('%I.%I', pn.nspname, pc.relname)
-              FROM unnest(r.path) WITH ORDINALITY AS u(relid, i)
-              JOIN pg_class AS pc ON pc.oid = u.relid
-              JOIN pg_namespace AS pn ON pn.oid = pc.relnamespace ORDER BY u.i)
-    FROM reach AS r JOIN pg_constraint AS k ON k.oid = r.fk
-    JOIN pg_class AS t ON t.oid = k.conrelid
-    JOIN pg_namespace AS n ON n.oid = t.relnamespace
-    ORDER BY cardinality(r.path), 3;
-END
-$fn$;
-
--- The foreign-key paths along which updating the columns `cols` (any, when NULL, or when a trigger or rule may change
--- others) of the tables `roots` changes rows in others: `ON UPDATE CASCADE` followed as long as the columns it changes are referenced on, `SET NULL` and `SET
--- DEFAULT` as the last step. Columns as CASCADE_PATHS gives them.
-CREATE FUNCTION pgshadow_internal.update_paths(roots oid[], cols text[], OUT child oid, OUT action text,
-    OUT foreign_key text, OUT path oid[], OUT names text[])
-RETURNS SETOF record
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-#variable_conflict use_column
-BEGIN
-    RETURN QUERY
-    WITH RECURSIVE reach(child, action, fk, path, keys) AS (
-        SELECT c.conrelid, c.confupdtype, c.oid, ARRAY[c.confrelid, c.conrelid], c.conkey FROM pg_constraint AS c
-        WHERE c.contype = 'f' AND c.confrelid = ANY (roots) AND c.confupdtype <> 'a' AND c.confupdtype <> 'r'
-          AND (cols IS NULL
-               OR EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = c.confrelid
-                          AND a.attnum = ANY (c.confkey) AND a.attname::text = ANY (cols))
-               -- A BEFORE UPDATE row trigger (ROW 1, BEFORE 2, UPDATE 16) or an UPDATE rule may change any column.
-               OR EXISTS (SELECT FROM pg_trigger AS g WHERE g.tgrelid = c.confrelid AND NOT g.tgisinternal
+    WITH RECURSIVE edge(parent, child, action, fk, keys, referenced) AS (
+        SELECT c.confrelid, c.conrelid, CASE WHEN on_update THEN c.confupdtype ELSE c.confdeltype END, c.oid,
+               c.conkey, c.confkey
+        FROM pg_constraint AS c WHERE c.contype = 'f'
+    ), reach(child, action, fk, path, keys) AS (
+        SELECT e.child, e.action, e.fk, ARRAY[e.parent, e.child], e.keys FROM edge AS e
+        WHERE e.parent = ANY (roots) AND e.action <> 'a' AND e.action <> 'r'
+          AND (NOT on_update OR cols IS NULL
+               OR EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = e.parent
+                          AND a.attnum = ANY (e.referenced) AND a.attname::text = ANY (cols))
+               -- ROW 1, BEFORE 2, UPDATE 16
+               OR EXISTS (SELECT FROM pg_trigger AS g WHERE g.tgrelid = e.parent AND NOT g.tgisinternal
                           AND (g.tgtype::integer & 19) = 19)
-               OR EXISTS (SELECT FROM pg_rewrite AS w WHERE w.ev_class = c.confrelid AND w.ev_type = '2'))
+               OR EXISTS (SELECT FROM pg_rewrite AS w WHERE w.ev_class = e.parent AND w.ev_type = '2'))
         UNION ALL
-        SELECT c.conrelid, c.confupdtype, c.oid, r.path || c.conrelid, c.conkey
-        FROM reach AS r JOIN pg_constraint AS c ON c.confrelid = r.child
-        WHERE r.action = 'c' AND c.contype = 'f' AND c.confupdtype <> 'a' AND c.confupdtype <> 'r'
-          AND c.confkey && r.keys AND NOT c.conrelid = ANY (r.path))
+        SELECT e.child, e.action, e.fk, r.path || e.child, e.keys
+        FROM reach AS r JOIN edge AS e ON e.parent = r.child
+        WHERE r.action = 'c' AND e.action <> 'a' AND e.action <> 'r'
+          AND (NOT on_update OR e.referenced && r.keys) AND NOT e.child = ANY (r.path))
     SELECT r.child, r.action::text, format('%I on %I.%I', k.conname, n.nspname, t.relname), r.path,
         ARRAY(SELECT format('%I.%I', pn.nspname, pc.relname)
               FROM unnest(r.path) WITH ORDINALITY AS u(relid, i)
@@ -511,7 +487,7 @@ pub(crate) const RULES: &str = "SELECT relid, rule_identity, event, instead FROM
 /// others, as [`CASCADE_PATHS`] gives them: `ON UPDATE CASCADE` followed while the columns it changes are referenced,
 /// `SET NULL` and `SET DEFAULT` as the last step.
 pub(crate) const UPDATE_PATHS: &str =
-    "SELECT child, action, foreign_key, path, names FROM pgshadow_internal.update_paths($1, $2)";
+    "SELECT child, action, foreign_key, path, names FROM pgshadow_internal.cascade_paths($1, $2, true)";
 
 /// The partitioned tables and materialized views, with the partitions below each that hold its rows.
 pub(crate) const OTHER_TABLES: &str =
