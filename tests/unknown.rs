@@ -273,6 +273,32 @@ CREATE TRIGGER rates_upper BEFORE UPDATE ON rates FOR EACH ROW EXECUTE FUNCTION 
     assert!(report.findings.iter().all(|f| f.rule != "cascade-delete"), "{:?}", report.findings);
 }
 
+/// A DELETE on a table of unknown size that a NO ACTION or RESTRICT foreign key refuses where a row is still
+/// referenced: the shadow cannot show whether one is, and says which keys could refuse it; with the rows it shows the
+/// refusal itself.
+#[tokio::test]
+async fn a_delete_that_a_restricting_foreign_key_may_refuse_names_the_key() {
+    let schema = "CREATE TABLE accounts (id int PRIMARY KEY);
+CREATE TABLE invoices (id int PRIMARY KEY, account_id int REFERENCES accounts);
+CREATE TABLE audits (id int PRIMARY KEY, account_id int REFERENCES accounts ON DELETE RESTRICT);
+CREATE TABLE sessions (id int PRIMARY KEY, account_id int REFERENCES accounts ON DELETE CASCADE);";
+    let report = common::dry_run(schema, "DELETE FROM accounts WHERE id = 5;").await;
+    let keys: Vec<(&str, &str)> =
+        report.statements[0].restricting_keys.iter().map(|k| (k.table.as_str(), k.action.as_str())).collect();
+    assert_eq!(keys, [("public.audits", "restrict"), ("public.invoices", "no action")]);
+    let paths: Vec<&str> = report.statements[0].cascade_paths.iter().map(|p| p.table.as_str()).collect();
+    assert_eq!(paths, ["public.sessions"], "a refusing key deletes nothing");
+    let finding = report.findings.iter().find(|f| f.rule == "unknown-row-count").expect("unknown-row-count");
+    assert!(finding.message.contains("public.invoices references public.accounts"), "{}", finding.message);
+
+    // With the rows, the shadow shows the refusal: no key to name.
+    let rows = format!("{schema}\nINSERT INTO accounts VALUES (5);\nINSERT INTO invoices VALUES (1, 5);");
+    let report = common::dry_run(&rows, "DELETE FROM accounts WHERE id = 5;").await;
+    let statement = &report.statements[0];
+    assert_eq!(statement.error.as_ref().and_then(|e| e.sqlstate.as_deref()), Some("23503"), "{statement:?}");
+    assert!(statement.restricting_keys.is_empty());
+}
+
 #[tokio::test]
 async fn a_dump_whose_data_failed_to_load_knows_no_empty_table() {
     // pg_dump's form: a COPY block for every table, b's empty. When every block loads, b is known to be empty.

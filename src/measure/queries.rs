@@ -334,7 +334,8 @@ $fn$;
 -- The foreign-key paths along which deleting rows of the tables `roots` (with `on_update`, updating their columns
 -- `cols`: any when NULL, or when a BEFORE UPDATE row trigger or an UPDATE rule may change the others) deletes or
 -- changes rows in others, as CASCADE_PATHS describes them: CASCADE followed through every level (an update's while the
--- columns it changes are referenced on), SET NULL and SET DEFAULT as the last step. PL/pgSQL, so that a session plans
+-- columns it changes are referenced on), SET NULL and SET DEFAULT as the last step; NO ACTION and RESTRICT too, as the
+-- last step, where they would refuse it. PL/pgSQL, so that a session plans
 -- the recursive query once; its search_path is pg_catalog's alone, so plain operators are the built-in ones.
 CREATE FUNCTION pgshadow_internal.cascade_paths(roots oid[], cols text[] DEFAULT NULL, on_update boolean DEFAULT false,
     OUT child oid, OUT action text, OUT foreign_key text, OUT path oid[], OUT names text[])
@@ -349,7 +350,7 @@ BEGIN
         FROM pg_constraint AS c WHERE c.contype = 'f'
     ), reach(child, action, fk, path, keys) AS (
         SELECT e.child, e.action, e.fk, ARRAY[e.parent, e.child], e.keys FROM edge AS e
-        WHERE e.parent = ANY (roots) AND e.action <> 'a' AND e.action <> 'r'
+        WHERE e.parent = ANY (roots)
           AND (NOT on_update OR cols IS NULL
                OR EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = e.parent
                           AND a.attnum = ANY (e.referenced) AND a.attname::text = ANY (cols))
@@ -360,7 +361,7 @@ BEGIN
         UNION ALL
         SELECT e.child, e.action, e.fk, r.path || e.child, e.keys
         FROM reach AS r JOIN edge AS e ON e.parent = r.child
-        WHERE r.action = 'c' AND e.action <> 'a' AND e.action <> 'r'
+        WHERE r.action = 'c'
           AND (NOT on_update OR e.referenced && r.keys) AND NOT e.child = ANY (r.path))
     SELECT r.child, r.action::text, format('%I on %I.%I', k.conname, n.nspname, t.relname), r.path,
         ARRAY(SELECT format('%I.%I', pn.nspname, pc.relname)
@@ -499,8 +500,9 @@ pub(crate) const INDEXES: &str = "SELECT i.indexrelid, pg_catalog.format('%I.%I'
      JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace";
 
 /// The foreign-key paths along which deleting rows of some tables (`$1`) deletes or changes rows in others: `ON DELETE
-/// CASCADE` followed through every level, `SET NULL` and `SET DEFAULT` as the last step. Per table reached, shortest
-/// paths first: its oid, the action (`c`, `n`, `d`), the foreign key (`name on schema.table`), and the path's tables'
-/// oids and names from the table deleted from. The catalog knows these even when the tables hold no rows.
+/// CASCADE` followed through every level, `SET NULL` and `SET DEFAULT` as the last step; and `NO ACTION` and
+/// `RESTRICT`, which refuse the deletion of a row still referenced, as the last step too. Per table reached, shortest
+/// paths first: its oid, the action (`c`, `n`, `d`, `a`, `r`), the foreign key (`name on schema.table`), and the
+/// path's tables' oids and names from the table deleted from. The catalog knows these even when the tables hold no rows.
 pub(crate) const CASCADE_PATHS: &str =
     "SELECT child, action, foreign_key, path, names FROM pgshadow_internal.cascade_paths($1)";

@@ -65,6 +65,11 @@ impl Run<'_> {
         let cascades = matches!(kind, StatementKind::Delete | StatementKind::Update);
         if cascades && !direct.is_empty() && !self.unknown.is_empty() {
             for path in self.cascade_paths(direct, report, kind).await? {
+                // A key that refuses the statement where a row is still referenced changes nothing there.
+                if matches!(path.action.as_str(), "no action" | "restrict") {
+                    report.restricting_keys.push(path);
+                    continue;
+                }
                 tables.insert(path.table.clone());
                 let count = if path.action == "delete" { Count::Deleted } else { Count::Updated };
                 reached.push((path.table.clone(), count, false));
@@ -115,16 +120,29 @@ impl Run<'_> {
             });
             let into_unknown = oids.iter().any(|oid| self.unknown.contains(oid));
             let table = path.last().cloned().unwrap_or_default();
-            if !(root_unknown || (changed_here && into_unknown)) || paths.iter().any(|p| p.table == table) {
-                continue;
-            }
             let action = match (row.get::<_, String>(1).as_str(), update) {
                 ("c", false) => "delete",
                 ("c", true) => "update",
                 ("n", _) => "set null",
-                _ => "set default",
+                ("d", _) => "set default",
+                ("r", _) => "restrict",
+                _ => "no action",
             };
-            paths.push(CascadePath { table, action: action.to_owned(), path, foreign_key: row.get(2) });
+            // The first (shortest) path to each table; every key that refuses the statement.
+            let restricting = matches!(action, "no action" | "restrict");
+            let foreign_key: String = row.get(2);
+            let seen = paths.iter().any(|p| {
+                let same = if restricting {
+                    p.foreign_key == foreign_key
+                } else {
+                    p.action != "no action" && p.action != "restrict"
+                };
+                p.table == table && same
+            });
+            if !(root_unknown || (changed_here && into_unknown)) || seen {
+                continue;
+            }
+            paths.push(CascadePath { table, action: action.to_owned(), path, foreign_key });
         }
         Ok(paths)
     }

@@ -471,6 +471,12 @@ pub struct StatementReport {
     /// it would delete or change rows in other tables (`ON DELETE CASCADE`, `ON UPDATE CASCADE` of the columns it
     /// sets, `SET NULL`, `SET DEFAULT`), from the catalog, with the tables they reach.
     pub cascade_paths: Vec<CascadePath>,
+    /// For a DELETE, or an UPDATE of a referenced key, that starts in or reaches a table of unknown size: the foreign
+    /// keys (`ON DELETE` or `ON UPDATE` `NO ACTION` or `RESTRICT`) that make it fail in production where a row it
+    /// deletes or changes is still referenced, which the shadow cannot show without the rows. `action` is `no action`
+    /// or `restrict`; `path` ends at the referencing table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restricting_keys: Vec<CascadePath>,
     /// Set when a query measuring the statement failed: its counts are unknown, and the plan stops there.
     pub measure_error: Option<String>,
     /// Why the statement's effects may differ when it runs later or elsewhere (`now()` or `current_date` in a WHERE,
@@ -521,6 +527,7 @@ impl StatementReport {
             rows_known: true,
             unknown_tables: Vec::new(),
             cascade_paths: Vec::new(),
+            restricting_keys: Vec::new(),
             measure_error: None,
             nondeterministic: crate::plan::nondeterministic(&statement.raw.text),
             error: None,

@@ -1,7 +1,8 @@
 //! `unknown-row-count`: a statement whose effect depends on rows the shadow does not have. The source carried no
 //! rows for the table (a schema-only dump, a `structure.sql`), so production's count is unknown — never 0. Found for
 //! a DELETE or UPDATE with a WHERE clause on such a table, an UPDATE of a key whose `ON UPDATE` foreign keys reach
-//! such a table, and for the steps whose outcome depends on the rows:
+//! such a table, a DELETE or key UPDATE that a `NO ACTION` or `RESTRICT` foreign key refuses if a row is still
+//! referenced, and for the steps whose outcome depends on the rows:
 //! SET NOT NULL, adding a column NOT NULL without a default, adding a CHECK, FOREIGN KEY, UNIQUE, PRIMARY KEY or
 //! EXCLUDE constraint, building a UNIQUE index, changing a column's type. (TRUNCATE, DROP TABLE, DROP COLUMN, a DELETE or UPDATE without WHERE and a DELETE with
 //! cascade paths on such a table are found by their own rules, which treat the unknown count as any number.)
@@ -42,6 +43,21 @@ pub(super) fn check(report: &StatementReport, classification: &Classification) -
                     p.table, p.foreign_key, p.action
                 ));
             }
+        }
+    }
+    // A key that refuses the statement where a row it deletes or changes is still referenced: the shadow has no rows
+    // to show whether one is.
+    if matches!(classification.kind, StatementKind::Delete | StatementKind::Update) {
+        let verb = if classification.kind == StatementKind::Delete { "deletes" } else { "changes the key of" };
+        for k in &report.restricting_keys {
+            let referenced = k.path.iter().rev().nth(1).map_or("", String::as_str);
+            found.push(format!(
+                "{} references {referenced} ({}, {}): production refuses the statement if it {verb} a row still \
+                 referenced there",
+                k.table,
+                k.foreign_key,
+                k.action.to_uppercase()
+            ));
         }
     }
     let unknown = |table: &str| report.unknown_tables.iter().any(|t| t == table);
