@@ -480,9 +480,9 @@ impl Run<'_> {
             // The partitions of the partitioned tables it names, as they were before it.
             let partitions: HashSet<String> = direct
                 .iter()
-                .filter_map(|oid| self.other_tables.get(oid).cloned().flatten())
+                .filter_map(|oid| self.other_tables.get(oid).and_then(Option::as_ref))
                 .flatten()
-                .filter_map(|leaf| self.tables.get(&leaf).map(|t| t.name.clone()))
+                .filter_map(|leaf| self.tables.get(leaf).map(|t| t.name.clone()))
                 .collect();
             let updated = report.rows_affected.unwrap_or(0);
             let moved = effects::moves_as_updates(&mut changes.effects, &partitions, updated);

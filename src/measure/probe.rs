@@ -119,14 +119,12 @@ impl Run<'_> {
     /// are its partitions'; `None` when some are unknown (a foreign table's are never counted), and for a
     /// materialized view.
     pub(super) fn rows_of(&self, table: Oid) -> Option<u64> {
-        let known = |oid: &Oid| {
-            (!self.unknown.contains(oid)).then(|| self.known_rows.get(oid).copied().unwrap_or(0).max(0) as u64)
-        };
-        let counted = |oid: &Oid| self.known_rows.contains_key(oid).then(|| known(oid)).flatten();
+        let counted = |oid: &Oid| self.known_rows.get(oid).filter(|_| !self.unknown.contains(oid)).map(|n| n.max(&0));
         match self.other_tables.get(&table) {
-            Some(Some(leaves)) => leaves.iter().map(counted).sum(),
+            Some(Some(leaves)) => leaves.iter().map(|leaf| counted(leaf).map(|&n| n as u64)).sum(),
             Some(None) => None,
-            None => known(&table),
+            // A table that existed before the plan has a count; one the plan made has 0 before it.
+            None => (!self.unknown.contains(&table)).then(|| counted(&table).map_or(0, |&n| n as u64)),
         }
     }
 

@@ -40,7 +40,7 @@ impl Run<'_> {
     ) -> Result<Handling> {
         let kind = statement.classification.kind;
         let in_block = self.block_start.is_some();
-        if in_block && adds_enum_value(&statement.raw.text) {
+        if in_block && crate::plan::adds_enum_value(&statement.raw.text) {
             self.adds_enum_value = true;
         }
         let (sql, note, handling) = match (kind, in_block) {
@@ -64,10 +64,9 @@ impl Run<'_> {
                 }
                 if std::mem::take(&mut self.adds_enum_value) {
                     self.commit_for_real().await?;
-                    let note =
-                        "the plan commits its transaction here; so does the dry-run, in this run's own database \
-                                (thrown away afterwards), since a value ALTER TYPE ... ADD VALUE adds can be used only \
-                                once committed";
+                    let note = "the plan commits its transaction here; so does the dry-run, in this run's own \
+                                database (thrown away afterwards), since a value ALTER TYPE ... ADD VALUE adds can be \
+                                used only once committed";
                     (None, note, Handling::Done)
                 } else {
                     (None, "the plan commits its transaction here", Handling::Done)
@@ -129,8 +128,8 @@ impl Run<'_> {
         client.batch_execute("BEGIN").await.map_err(|e| Error::pg("starting the dry-run transaction again", e))?;
         let start = self.rows(queries::TRANSACTION_START, &[], "reading the transaction").await?;
         self.transaction_start = super::probe::one(&start, "reading the transaction")?.get(0);
-        let after = self.read_after(true).await?;
-        self.tables = after.tables.clone();
+        let mut after = self.read_after(true).await?;
+        self.tables = std::mem::take(&mut after.tables);
         self.locks = self.locks_of(&after.locks);
         self.lock_since.clear();
         self.functions_called(&after.calls);
@@ -182,12 +181,6 @@ impl Run<'_> {
         report.schema_changes = self.schema_changes(&after.changed);
         Ok(())
     }
-}
-
-/// `ALTER TYPE ... ADD VALUE`, by its words.
-fn adds_enum_value(text: &str) -> bool {
-    let words: Vec<String> = text.split_whitespace().take(8).map(str::to_ascii_lowercase).collect();
-    words.starts_with(&["alter".to_owned(), "type".to_owned()]) && words.windows(2).any(|w| w == ["add", "value"])
 }
 
 /// A savepoint the deferred checks of a COMMIT run in.

@@ -64,12 +64,10 @@ impl Run<'_> {
         // paths start at the columns it sets (any, when its text cannot be read).
         let cascades = matches!(kind, StatementKind::Delete | StatementKind::Update);
         if cascades && !direct.is_empty() && !self.unknown.is_empty() {
-            for path in self.cascade_paths(direct, report, kind).await? {
-                // A key that refuses the statement where a row is still referenced changes nothing there.
-                if matches!(path.action.as_str(), "no action" | "restrict") {
-                    report.restricting_keys.push(path);
-                    continue;
-                }
+            let (paths, restricting) = self.cascade_paths(direct, report, kind).await?;
+            // A key that refuses the statement where a row is still referenced changes nothing there.
+            report.restricting_keys = restricting;
+            for path in paths {
                 tables.insert(path.table.clone());
                 let count = if path.action == "delete" { Count::Deleted } else { Count::Updated };
                 reached.push((path.table.clone(), count, false));
@@ -89,13 +87,14 @@ impl Run<'_> {
 
     /// The paths along which a DELETE from `roots`, or an UPDATE of them (`kind`), reaches other tables, where the
     /// rows it reaches there are unknown: from a table of unknown size, or (when the shadow deleted or updated rows of
-    /// the table) into one. The first (shortest) path to each table.
+    /// the table) into one. The first (shortest) path to each table; and apart, every foreign key (`NO ACTION`,
+    /// `RESTRICT`) that refuses the statement where a row is still referenced.
     async fn cascade_paths(
         &self,
         roots: &HashSet<Oid>,
         report: &StatementReport,
         kind: StatementKind,
-    ) -> Result<Vec<CascadePath>> {
+    ) -> Result<(Vec<CascadePath>, Vec<CascadePath>)> {
         use tokio_postgres::types::Type;
         let roots: Vec<Oid> = roots.iter().copied().collect();
         let update = kind == StatementKind::Update;
@@ -110,7 +109,7 @@ impl Run<'_> {
                 self.rows(queries::UPDATE_PATHS, &params, "reading the foreign-key paths of the UPDATE").await?
             }
         };
-        let mut paths: Vec<CascadePath> = Vec::new();
+        let (mut paths, mut restricting): (Vec<CascadePath>, Vec<CascadePath>) = (Vec::new(), Vec::new());
         for row in rows {
             let oids: Vec<Oid> = row.get(3);
             let path: Vec<String> = row.get(4);
@@ -128,22 +127,15 @@ impl Run<'_> {
                 ("r", _) => "restrict",
                 _ => "no action",
             };
-            // The first (shortest) path to each table; every key that refuses the statement.
-            let restricting = matches!(action, "no action" | "restrict");
             let foreign_key: String = row.get(2);
-            let seen = paths.iter().any(|p| {
-                let same = if restricting {
-                    p.foreign_key == foreign_key
-                } else {
-                    p.action != "no action" && p.action != "restrict"
-                };
-                p.table == table && same
-            });
+            let refuses = matches!(action, "no action" | "restrict");
+            let list = if refuses { &mut restricting } else { &mut paths };
+            let seen = list.iter().any(|p| if refuses { p.foreign_key == foreign_key } else { p.table == table });
             if !(root_unknown || (changed_here && into_unknown)) || seen {
                 continue;
             }
-            paths.push(CascadePath { table, action: action.to_owned(), path, foreign_key });
+            list.push(CascadePath { table, action: action.to_owned(), path, foreign_key });
         }
-        Ok(paths)
+        Ok((paths, restricting))
     }
 }

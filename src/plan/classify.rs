@@ -182,6 +182,13 @@ impl Classification {
     }
 }
 
+/// Whether the text is one `ALTER TYPE ... ADD VALUE`, whose new value can be used only once it is committed.
+pub fn adds_enum_value(sql: &str) -> bool {
+    use sqlparser::ast::AlterTypeOperation;
+    let Ok(statements) = super::parse_sql(sql) else { return false };
+    matches!(statements.as_slice(), [Statement::AlterType(alter)] if matches!(alter.operation, AlterTypeOperation::AddValue(_)))
+}
+
 /// The columns an UPDATE sets, as Postgres names them (an unquoted name folded to lower case; `SET address.city` sets
 /// `address`); `None` for any other statement, or text sqlparser cannot parse.
 pub fn updated_columns(sql: &str) -> Option<Vec<String>> {
@@ -875,6 +882,14 @@ mod tests {
         ] {
             check(sql, kind, &[], None, false);
         }
+    }
+
+    #[test]
+    fn an_enum_value_added() {
+        assert!(adds_enum_value("ALTER TYPE s.mood ADD VALUE IF NOT EXISTS 'ok' BEFORE 'sad'"));
+        assert!(adds_enum_value("alter type mood -- a new one\n add value 'ok'"));
+        assert!(!adds_enum_value("ALTER TYPE mood RENAME VALUE 'a' TO 'b'"));
+        assert!(!adds_enum_value("SELECT 'alter type t add value'"));
     }
 
     #[test]

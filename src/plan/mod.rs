@@ -13,7 +13,7 @@ use std::path::Path;
 
 pub(crate) use classify::ident as stored_name;
 pub(crate) use classify::ident;
-pub use classify::{classify, length_limits, updated_columns, Classification, StatementKind};
+pub use classify::{adds_enum_value, classify, length_limits, updated_columns, Classification, StatementKind};
 pub use nondeterminism::nondeterministic;
 pub(crate) use parse::{parse_sql, Unreadable};
 pub use split::{script_position, split, RawStatement};

@@ -4,7 +4,8 @@
 //! such a table, a DELETE or key UPDATE that a `NO ACTION` or `RESTRICT` foreign key refuses if a row is still
 //! referenced, and for the steps whose outcome depends on the rows:
 //! SET NOT NULL, adding a column NOT NULL without a default, adding a CHECK, FOREIGN KEY, UNIQUE, PRIMARY KEY or
-//! EXCLUDE constraint, building a UNIQUE index, changing a column's type. (TRUNCATE, DROP TABLE, DROP COLUMN, a DELETE or UPDATE without WHERE and a DELETE with
+//! EXCLUDE constraint, building a UNIQUE index, changing a column's type. (TRUNCATE, DROP TABLE, DROP COLUMN, a
+//! DELETE or UPDATE without WHERE and a DELETE with
 //! cascade paths on such a table are found by their own rules, which treat the unknown count as any number.)
 
 use super::RuleDoc;
